@@ -1,0 +1,1 @@
+"""Generated code (never edited by hand); see scripts/gen_protos.py."""

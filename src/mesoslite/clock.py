@@ -1,0 +1,62 @@
+"""Clocks: the system clock for daemons, a virtual one for tests and the simulator."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Time as the pure core sees it: read it, and ask to be called back later."""
+
+    def now(self) -> float: ...
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> Callable[[], None]:
+        """Run `callback` after `delay_s`; returns a function that cancels it."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock seconds; timers run on the running asyncio loop."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> Callable[[], None]:
+        import asyncio
+
+        handle = asyncio.get_running_loop().call_later(max(0.0, delay_s), callback)
+        return handle.cancel
+
+
+class VirtualClock:
+    """A clock that moves only when told to; `advance` fires the timers that fall due."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self._now = start
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> Callable[[], None]:
+        seq = next(self._seq)
+        heapq.heappush(self._timers, (self._now + max(0.0, delay_s), seq, callback))
+        return lambda: self._cancelled.add(seq)
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by `seconds`, firing due timers in time order."""
+        target = self._now + seconds
+        while self._timers and self._timers[0][0] <= target:
+            when, seq, callback = heapq.heappop(self._timers)
+            self._now = max(self._now, when)
+            if seq in self._cancelled:
+                self._cancelled.discard(seq)
+                continue
+            callback()
+        self._now = target

@@ -1,0 +1,232 @@
+"""Conversions between the wire (`mesoslite._proto.v1`) and the value types in `model.py`.
+
+Every edge (servicers, the agent's master link, the SDK, the CLI client) converts here, so a
+field added to the protocol is mapped once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mesoslite._proto.v1 import common_pb2 as pb
+from mesoslite.errors import ValidationError
+from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
+from mesoslite.model import (
+    AgentInfo,
+    CommandSpec,
+    FrameworkInfo,
+    MasterInfo,
+    Offer,
+    StatusSource,
+    TaskSpec,
+    TaskState,
+    TaskStatus,
+)
+from mesoslite.resources import SCALE, Resources, to_milli
+
+
+def resources_to_pb(res: Resources) -> list[pb.Resource]:
+    out = [
+        pb.Resource(name=n, kind=pb.Resource.SCALAR, scalar=v / SCALE)
+        for n, v in sorted(res.scalars.items())
+    ]
+    for n, r in sorted(res.ranges.items()):
+        out.append(
+            pb.Resource(
+                name=n, kind=pb.Resource.RANGES, ranges=[pb.Range(begin=b, end=e) for b, e in r]
+            )
+        )
+    for n, s in sorted(res.sets.items()):
+        out.append(pb.Resource(name=n, kind=pb.Resource.SET, set=sorted(s)))
+    return out
+
+
+def resources_from_pb(items: Iterable[pb.Resource], field: str = "resources") -> Resources:
+    """Validate and convert; raises `ValidationError` naming the bad entry."""
+    scalars: dict[str, float] = {}
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    sets: dict[str, list[str]] = {}
+    for i, r in enumerate(items):
+        where = f"{field}[{i}]"
+        if r.role not in ("", "*"):
+            raise ValidationError(f"{where}.role", f"reservations are not supported yet, got {r.role!r}")
+        kind = r.kind or pb.Resource.SCALAR
+        if kind == pb.Resource.SCALAR:
+            to_milli(r.scalar, f"{field}.{r.name or where}")
+            scalars[r.name] = scalars.get(r.name, 0.0) + r.scalar
+        elif kind == pb.Resource.RANGES:
+            for rg in r.ranges:
+                if rg.begin > rg.end:
+                    raise ValidationError(where, f"range [{rg.begin}-{rg.end}] has begin > end")
+            ranges.setdefault(r.name, []).extend((rg.begin, rg.end) for rg in r.ranges)
+        elif kind == pb.Resource.SET:
+            sets.setdefault(r.name, []).extend(r.set)
+        else:
+            raise ValidationError(f"{where}.kind", f"unknown kind {kind}")
+    try:
+        return Resources.of(scalars, ranges, sets)
+    except ValidationError as e:
+        raise ValidationError(f"{field}.{e.field}" if e.field != field else field, e.message.split(": ", 1)[-1]) from None
+
+
+def command_to_pb(cmd: CommandSpec) -> pb.CommandInfo:
+    return pb.CommandInfo(
+        shell=cmd.shell,
+        value=cmd.value,
+        argv=list(cmd.argv),
+        environment=dict(cmd.environment),
+        user=cmd.user,
+    )
+
+
+def command_from_pb(msg: pb.CommandInfo) -> CommandSpec:
+    return CommandSpec(
+        shell=msg.shell,
+        value=msg.value,
+        argv=tuple(msg.argv),
+        environment=dict(msg.environment),
+        user=msg.user,
+    )
+
+
+def task_to_pb(task: TaskSpec) -> pb.TaskInfo:
+    return pb.TaskInfo(
+        task_id=task.task_id,
+        name=task.name,
+        agent_id=task.agent_id,
+        resources=resources_to_pb(task.resources),
+        command=command_to_pb(task.command),
+        kill_grace_period_s=task.kill_grace_period_s,
+        labels=dict(task.labels),
+    )
+
+
+def task_from_pb(msg: pb.TaskInfo, field: str = "task") -> TaskSpec:
+    return TaskSpec(
+        task_id=TaskId(msg.task_id),
+        name=msg.name,
+        agent_id=AgentId(msg.agent_id),
+        resources=resources_from_pb(msg.resources, f"{field}.resources"),
+        command=command_from_pb(msg.command),
+        kill_grace_period_s=msg.kill_grace_period_s,
+        labels=dict(msg.labels),
+    )
+
+
+def status_to_pb(st: TaskStatus) -> pb.TaskStatus:
+    msg = pb.TaskStatus(
+        task_id=st.task_id,
+        framework_id=st.framework_id,
+        agent_id=st.agent_id,
+        state=int(st.state),  # type: ignore[arg-type]
+        message=st.message,
+        reason=st.reason,
+        source=int(st.source),  # type: ignore[arg-type]
+        uuid=st.uuid,
+        timestamp=st.timestamp,
+    )
+    if st.exit_code is not None:
+        msg.has_exit_code = True
+        msg.exit_code = st.exit_code
+    return msg
+
+
+def status_from_pb(msg: pb.TaskStatus) -> TaskStatus:
+    try:
+        state = TaskState(msg.state)
+    except ValueError:
+        raise ValidationError("status.state", f"unknown task state {msg.state}") from None
+    return TaskStatus(
+        task_id=TaskId(msg.task_id),
+        framework_id=FrameworkId(msg.framework_id),
+        agent_id=AgentId(msg.agent_id),
+        state=state,
+        message=msg.message,
+        reason=msg.reason,
+        source=StatusSource(msg.source) if msg.source else StatusSource.MASTER,
+        uuid=msg.uuid,
+        timestamp=msg.timestamp,
+        exit_code=msg.exit_code if msg.has_exit_code else None,
+    )
+
+
+def framework_to_pb(info: FrameworkInfo) -> pb.FrameworkInfo:
+    return pb.FrameworkInfo(
+        id=info.id,
+        name=info.name,
+        user=info.user,
+        role=info.role,
+        failover_timeout_s=info.failover_timeout_s,
+        hostname=info.hostname,
+        principal=info.principal,
+        labels=dict(info.labels),
+    )
+
+
+def framework_from_pb(msg: pb.FrameworkInfo) -> FrameworkInfo:
+    return FrameworkInfo(
+        id=FrameworkId(msg.id),
+        name=msg.name,
+        user=msg.user,
+        role=msg.role or "*",
+        failover_timeout_s=msg.failover_timeout_s,
+        hostname=msg.hostname,
+        principal=msg.principal,
+        labels=dict(msg.labels),
+    )
+
+
+def agent_to_pb(info: AgentInfo) -> pb.AgentInfo:
+    return pb.AgentInfo(
+        id=info.id,
+        hostname=info.hostname,
+        resources=resources_to_pb(info.resources),
+        attributes=[pb.Attribute(name=k, value=v) for k, v in sorted(info.attributes.items())],
+        version=info.version,
+        address=info.address,
+    )
+
+
+def agent_from_pb(msg: pb.AgentInfo) -> AgentInfo:
+    return AgentInfo(
+        id=AgentId(msg.id),
+        hostname=msg.hostname,
+        resources=resources_from_pb(msg.resources, "agent_info.resources"),
+        attributes={a.name: a.value for a in msg.attributes},
+        version=msg.version,
+        address=msg.address,
+    )
+
+
+def offer_to_pb(offer: Offer) -> pb.Offer:
+    return pb.Offer(
+        id=offer.id,
+        framework_id=offer.framework_id,
+        agent_id=offer.agent_id,
+        hostname=offer.hostname,
+        resources=resources_to_pb(offer.resources),
+        attributes=[pb.Attribute(name=k, value=v) for k, v in sorted(offer.attributes.items())],
+    )
+
+
+def offer_from_pb(msg: pb.Offer) -> Offer:
+    return Offer(
+        id=OfferId(msg.id),
+        framework_id=FrameworkId(msg.framework_id),
+        agent_id=AgentId(msg.agent_id),
+        hostname=msg.hostname,
+        resources=resources_from_pb(msg.resources, "offer.resources"),
+        attributes={a.name: a.value for a in msg.attributes},
+    )
+
+
+def master_info_to_pb(info: MasterInfo) -> pb.MasterInfo:
+    return pb.MasterInfo(
+        id=info.id, address=info.address, version=info.version, started_at=info.started_at
+    )
+
+
+def master_info_from_pb(msg: pb.MasterInfo) -> MasterInfo:
+    return MasterInfo(
+        id=msg.id, address=msg.address, version=msg.version, started_at=msg.started_at
+    )

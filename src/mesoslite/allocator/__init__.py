@@ -1,0 +1,1 @@
+"""The pure allocator: decides which framework is offered which agent's free resources."""

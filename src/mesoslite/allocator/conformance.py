@@ -1,0 +1,134 @@
+"""Invariants every allocator must keep; public, so that third-party allocators can run them.
+
+Each check raises `AssertionError` with a message naming the grant, agent or framework at
+fault. Use them from any test runner::
+
+    from mesoslite.allocator.conformance import check_allocator
+    check_allocator(MyAllocator(), view, now=100.0)
+
+# after Mesos `CommonSorterTest`, dramatiq `check_*`
+"""
+
+from __future__ import annotations
+
+import copy
+
+from mesoslite.allocator.base import AllocationRound, Allocator, ClusterView
+from mesoslite.allocator.filters import is_filtered
+from mesoslite.ids import AgentId
+from mesoslite.resources import Resources
+
+
+def check_round(view: ClusterView, round: AllocationRound, now: float) -> None:
+    """Assert that `round` is a valid answer to `view` at `now`.
+
+    A grant must name a framework and an agent of the view, be non-empty, go to a framework
+    that is neither suppressed nor filtered for that agent at `now`, and the grants on one
+    agent must together fit in its free resources. Reasons may only name frameworks of the
+    view.
+
+    Raises:
+        AssertionError: naming the first broken invariant.
+    """
+    agents = {a.id: a for a in view.agents}
+    frameworks = {f.id: f for f in view.frameworks}
+    on_agent: dict[AgentId, Resources] = {}
+    for i, grant in enumerate(round.grants):
+        where = f"grants[{i}] (framework {grant.framework_id}, agent {grant.agent_id})"
+        framework = frameworks.get(grant.framework_id)
+        if framework is None:
+            raise AssertionError(f"{where}: framework {grant.framework_id} is not in the view")
+        agent = agents.get(grant.agent_id)
+        if agent is None:
+            raise AssertionError(f"{where}: agent {grant.agent_id} is not in the view")
+        if grant.resources.is_empty():
+            raise AssertionError(f"{where}: grant is empty")
+        if framework.suppressed:
+            raise AssertionError(f"{where}: framework is suppressed")
+        if is_filtered(framework, agent.id, now):
+            until = framework.filters[agent.id]
+            raise AssertionError(
+                f"{where}: agent is filtered for this framework until {until}, now is {now}"
+            )
+        granted = on_agent.get(agent.id, Resources.empty()) + grant.resources
+        if not agent.free.contains(granted):
+            raise AssertionError(
+                f"{where}: grants on the agent exceed its free resources"
+                f" ({'; '.join(agent.free.shortfall(granted))}; free {agent.free},"
+                f" granted {granted})"
+            )
+        on_agent[agent.id] = granted
+    for framework_id in round.reasons:
+        if framework_id not in frameworks:
+            raise AssertionError(f"reasons: framework {framework_id} is not in the view")
+
+
+def check_deterministic(allocator: Allocator, view: ClusterView, now: float) -> AllocationRound:
+    """Assert that `allocator` gives the same round twice for the same view and time, and does
+    not change the view it is given. Returns the round.
+
+    Raises:
+        AssertionError: if the two rounds differ, or the view was changed.
+    """
+    before = copy.deepcopy(view)
+    first = allocator.allocate(view, now)
+    if view != before:
+        raise AssertionError("allocate() changed the view it was given")
+    second = allocator.allocate(copy.deepcopy(view), now)
+    if first.grants != second.grants:
+        raise AssertionError(
+            "two passes over the same view gave different grants:"
+            f" {_describe(first)} then {_describe(second)}"
+        )
+    if dict(first.reasons) != dict(second.reasons):
+        raise AssertionError(
+            f"two passes over the same view gave different reasons: {dict(first.reasons)}"
+            f" then {dict(second.reasons)}"
+        )
+    return first
+
+
+def check_work_conserving(view: ClusterView, round: AllocationRound, now: float) -> None:
+    """Assert that no agent with free resources is left unoffered while some framework could
+    take it (not suppressed, not filtered for it).
+
+    This holds for whole-agent allocators without quota limits; an allocator may legitimately
+    hold resources back (a quota limit, a reservation), so this check is not part of
+    `check_allocator`.
+
+    Raises:
+        AssertionError: naming the idle agent and a framework that could have had it.
+    """
+    offered = {g.agent_id for g in round.grants}
+    for agent in view.agents:
+        if agent.free.is_empty() or agent.id in offered:
+            continue
+        for framework in view.frameworks:
+            if not framework.suppressed and not is_filtered(framework, agent.id, now):
+                raise AssertionError(
+                    f"agent {agent.id} has free resources ({agent.free}) but was not offered,"
+                    f" although framework {framework.id} could take it"
+                )
+
+
+def check_allocator(allocator: Allocator, view: ClusterView, now: float) -> AllocationRound:
+    """Run `allocator` on `view` and apply `check_deterministic` and `check_round`.
+
+    Returns:
+        The round, for further assertions.
+    """
+    round = check_deterministic(allocator, view, now)
+    check_round(view, round, now)
+    return round
+
+
+def _describe(round: AllocationRound) -> str:
+    return "[" + ", ".join(f"{g.framework_id}<-{g.agent_id}" for g in round.grants) + "]"
+
+
+__all__ = [
+    "check_allocator",
+    "check_deterministic",
+    "check_round",
+    "check_work_conserving",
+]

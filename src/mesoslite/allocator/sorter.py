@@ -1,0 +1,144 @@
+"""Sorters: the clients (roles or frameworks) of one level, kept in policy order as they grow.
+
+As in Mesos's `Sorter`, the hierarchical allocator asks a sorter "who is next?" and tells it
+"this client was given that". Two kinds:
+
+- `KeyedSorter`, for policies that give a sort key per client (`KeyedPolicy`): a grant changes
+  one key, so the client is moved with two binary searches; no full re-sort per agent.
+- `OrderedSorter`, for any `Policy`: calls the policy's `order_*` again after a change, lazily.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol, runtime_checkable
+
+from mesoslite.ids import FrameworkId
+from mesoslite.resources import Resources
+
+# A sort key must order clients totally, so it ends with the client's name or id.
+SortKey = tuple[float, str]
+
+
+@runtime_checkable
+class KeyedPolicy(Protocol):
+    """A `Policy` whose order is "sorted by a key of each client alone".
+
+    Optional: a policy that has these methods is applied incrementally (fast); one that has
+    only `order_roles`/`order_frameworks` still works. The keys must sort clients exactly as
+    `order_roles`/`order_frameworks` do.
+    """
+
+    def role_key(
+        self, role: str, allocated: Resources, weight: float, total: Resources
+    ) -> SortKey: ...
+
+    def framework_key(
+        self, framework_id: FrameworkId, allocated: Resources, total: Resources
+    ) -> SortKey: ...
+
+
+class Sorter(Protocol):
+    """The clients of one level, in order, with what each is allocated."""
+
+    def add(self, client: str, allocated: Resources) -> None: ...
+
+    def allocate(self, client: str, resources: Resources) -> None:
+        """Add `resources` to `client`'s allocation and move it to its new place."""
+        ...
+
+    def allocation(self, client: str) -> Resources: ...
+
+    def __iter__(self) -> Iterator[str]:
+        """Clients, most deserving first. Do not change the sorter while iterating."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
+class KeyedSorter:
+    """Clients kept sorted by `key(client, allocated)`."""
+
+    __slots__ = ("_key", "_allocated", "_keys", "_order")
+
+    def __init__(self, key: Callable[[str, Resources], SortKey]) -> None:
+        self._key = key
+        self._allocated: dict[str, Resources] = {}
+        self._keys: dict[str, SortKey] = {}
+        self._order: list[tuple[SortKey, str]] = []
+
+    def add(self, client: str, allocated: Resources) -> None:
+        if client in self._keys:
+            raise ValueError(f"client {client!r} is already in the sorter")
+        self._allocated[client] = allocated
+        key = self._key(client, allocated)
+        self._keys[client] = key
+        bisect.insort(self._order, (key, client))
+
+    def allocate(self, client: str, resources: Resources) -> None:
+        allocated = self._allocated[client] + resources
+        self._allocated[client] = allocated
+        old = (self._keys[client], client)
+        del self._order[bisect.bisect_left(self._order, old)]
+        key = self._key(client, allocated)
+        self._keys[client] = key
+        bisect.insort(self._order, (key, client))
+
+    def allocation(self, client: str) -> Resources:
+        return self._allocated[client]
+
+    def __iter__(self) -> Iterator[str]:
+        for _, client in self._order:
+            yield client
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+class OrderedSorter:
+    """Clients in the order `order(allocations)` returns, recomputed after each change.
+
+    A policy that leaves a client out of its order, or names one that does not exist, does
+    not lose or invent clients: unknown names are dropped and forgotten clients come last,
+    by name.
+    """
+
+    __slots__ = ("_order_fn", "_allocated", "_order")
+
+    def __init__(self, order: Callable[[Mapping[str, Resources]], list[str]]) -> None:
+        self._order_fn = order
+        self._allocated: dict[str, Resources] = {}
+        self._order: list[str] | None = None
+
+    def add(self, client: str, allocated: Resources) -> None:
+        if client in self._allocated:
+            raise ValueError(f"client {client!r} is already in the sorter")
+        self._allocated[client] = allocated
+        self._order = None
+
+    def allocate(self, client: str, resources: Resources) -> None:
+        self._allocated[client] = self._allocated[client] + resources
+        self._order = None
+
+    def allocation(self, client: str) -> Resources:
+        return self._allocated[client]
+
+    def __iter__(self) -> Iterator[str]:
+        if self._order is None:
+            self._order = self._sorted()
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._allocated)
+
+    def _sorted(self) -> list[str]:
+        seen: set[str] = set()
+        out: list[str] = []
+        for client in self._order_fn(dict(self._allocated)):
+            if client in self._allocated and client not in seen:
+                seen.add(client)
+                out.append(client)
+        if len(out) < len(self._allocated):
+            out.extend(sorted(c for c in self._allocated if c not in seen))
+        return out

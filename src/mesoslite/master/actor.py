@@ -1,0 +1,311 @@
+"""`MasterActor`: the one owner of `MasterState` on the daemon's event loop.
+
+Design:
+- Every change goes through `run(fn)`: `fn(now)` runs synchronously against the state (so no
+  other coroutine can interleave between reading and writing it), then its effects are
+  carried out: events are queued on the framework's or agent's stream, registry writes are
+  handed to the group-commit writer. `run` returns only after the registry writes of that
+  change are durable, so a reply that promises durability is sent after it.
+- Streams are identified by their connection object: a stream that closes late (after its
+  framework or agent reconnected on a new one) does not disconnect the new one.
+- Allocation is driven by events: any change that frees or adds resources sets
+  `state.allocation_wanted`, and a pass runs `ALLOCATION_BATCH_S` later, coalescing bursts.
+  A periodic pass every `allocation_interval_s` catches expired filters.
+- The tick loop expires offers, failover timeouts and agent re-registration windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from mesoslite.clock import Clock
+from mesoslite.errors import ConflictError, DeadlineExceededError, NotFoundError, UnavailableError
+from mesoslite.ids import AgentId, FrameworkId, TaskId
+from mesoslite.master.constants import ALLOCATION_BATCH_S, READ_FILE_TIMEOUT_S, TICK_INTERVAL_S
+from mesoslite.master.events import (
+    CloseFramework,
+    Effect,
+    FrameworkEvent,
+    PersistRegistry,
+    SendToFramework,
+)
+from mesoslite.master.registry.base import Registry, RegistryOp
+from mesoslite.master.state import MasterState
+from mesoslite.model import AgentInfo, FrameworkInfo, TaskSpec, TaskState
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CLOSE = object()  # queued to end a stream
+HEARTBEAT = object()  # queued to send a framework a heartbeat
+PING = object()  # queued to ping an agent
+
+
+@dataclass(slots=True)
+class Connection:
+    """One open stream to a framework or an agent; the servicer drains `queue`."""
+
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    closed: bool = False
+
+    def send(self, item: Any) -> None:
+        if not self.closed:
+            self.queue.put_nowait(item)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.queue.put_nowait(CLOSE)
+            self.closed = True
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFileRequest:
+    request_id: int
+    framework_id: FrameworkId
+    task_id: TaskId
+    name: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileChunk:
+    data: bytes
+    size: int
+    state: TaskState
+
+
+class MasterActor:
+    def __init__(
+        self,
+        state: MasterState,
+        registry: Registry,
+        clock: Clock,
+        *,
+        allocation_interval_s: float,
+        heartbeat_interval_s: float,
+        agent_ping_interval_s: float,
+    ) -> None:
+        self.state = state
+        self.registry = registry
+        self.clock = clock
+        self.allocation_interval_s = allocation_interval_s
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.agent_ping_interval_s = agent_ping_interval_s
+        self.frameworks: dict[FrameworkId, Connection] = {}
+        self.agents: dict[AgentId, Connection] = {}
+        self._pending_ops: list[tuple[RegistryOp, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._allocation_handle: asyncio.TimerHandle | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reads: dict[int, asyncio.Future[tuple[bytes, int, str]]] = {}
+        self._read_ids = itertools.count(1)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        snapshot = await self.registry.load()
+        self.state.recover(snapshot, self.clock.now())
+        logger.info(
+            "registry recovered agents=%d frameworks=%d",
+            len(snapshot.agents), len(snapshot.frameworks),
+        )
+        self._tasks = [
+            asyncio.create_task(self._every(TICK_INTERVAL_S, self._tick), name="tick"),
+            asyncio.create_task(
+                self._every(self.allocation_interval_s, self._periodic_allocation), name="alloc"
+            ),
+            asyncio.create_task(self._every(self.heartbeat_interval_s, self._heartbeat), name="hb"),
+            asyncio.create_task(self._every(self.agent_ping_interval_s, self._ping), name="ping"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for conn in [*self.frameworks.values(), *self.agents.values()]:
+            conn.close()
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+        await self.registry.close()
+
+    async def _every(self, interval_s: float, fn: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                fn()
+            except Exception:
+                logger.exception("periodic %s failed", getattr(fn, "__name__", fn))
+
+    # ------------------------------------------------------------------ running commands
+
+    async def run(self, fn: Callable[[float], list[Effect]]) -> None:
+        """Apply one change to the state and carry out its effects (see module docstring)."""
+        effects = fn(self.clock.now())
+        await self._carry_out(effects)
+
+    async def run_with_result(self, fn: Callable[[float], tuple[T, list[Effect]]]) -> T:
+        result, effects = fn(self.clock.now())
+        await self._carry_out(effects)
+        return result
+
+    async def _carry_out(self, effects: list[Effect]) -> None:
+        futures = self._execute(effects)
+        self._maybe_allocate()
+        if futures:
+            await asyncio.gather(*futures)
+
+    def _execute(self, effects: list[Effect]) -> list[asyncio.Future[None]]:
+        futures: list[asyncio.Future[None]] = []
+        for effect in effects:
+            if isinstance(effect, SendToFramework):
+                conn = self.frameworks.get(effect.framework_id)
+                if conn is not None:
+                    conn.send(effect.event)
+            elif isinstance(effect, CloseFramework):
+                conn = self.frameworks.pop(effect.framework_id, None)
+                if conn is not None:
+                    conn.close()
+            elif isinstance(effect, PersistRegistry):
+                futures.extend(self._persist(op) for op in effect.ops)
+            else:
+                agent_conn = self.agents.get(effect.agent_id)
+                if agent_conn is not None:
+                    agent_conn.send(effect)
+                else:
+                    logger.debug("dropped %s: agent %s not connected", type(effect).__name__, effect.agent_id)
+        return futures
+
+    def _persist(self, op: RegistryOp) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending_ops.append((op, fut))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_registry())
+        return fut
+
+    async def _write_registry(self) -> None:
+        # Group commit: everything queued while one write runs goes in the next one.
+        while self._pending_ops:
+            batch, self._pending_ops = self._pending_ops, []
+            try:
+                await self.registry.apply([op for op, _ in batch])
+            except Exception as e:
+                logger.error("registry write failed ops=%d: %s", len(batch), e)
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(UnavailableError(f"registry write failed: {e}"))
+                continue
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+    # ------------------------------------------------------------------ allocation and time
+
+    def _maybe_allocate(self) -> None:
+        if self.state.allocation_wanted and self._allocation_handle is None:
+            loop = asyncio.get_running_loop()
+            self._allocation_handle = loop.call_later(ALLOCATION_BATCH_S, self._allocate)
+
+    def _allocate(self) -> None:
+        self._allocation_handle = None
+        self._execute(self.state.allocate(self.clock.now()))
+
+    def _periodic_allocation(self) -> None:
+        self.state.allocation_wanted = True
+        self._maybe_allocate()
+
+    def _tick(self) -> None:
+        self._execute(self.state.tick(self.clock.now()))
+        self._maybe_allocate()
+
+    def _heartbeat(self) -> None:
+        for conn in self.frameworks.values():
+            conn.send(HEARTBEAT)
+
+    def _ping(self) -> None:
+        for conn in self.agents.values():
+            conn.send(PING)
+
+    # ------------------------------------------------------------------ streams
+
+    async def subscribe(self, info: FrameworkInfo, conn: Connection) -> FrameworkId:
+        fid = await self.run_with_result(lambda now: self.state.subscribe_framework(info, now))
+        old = self.frameworks.get(fid)
+        if old is not None and old is not conn:
+            old.send(_superseded())
+            old.close()
+        self.frameworks[fid] = conn
+        return fid
+
+    def framework_stream_closed(self, fid: FrameworkId, conn: Connection) -> None:
+        conn.closed = True
+        if self.frameworks.get(fid) is conn:
+            del self.frameworks[fid]
+            self._execute(self.state.framework_disconnected(fid, self.clock.now()))
+            self._maybe_allocate()
+
+    async def register_agent(
+        self,
+        info: AgentInfo,
+        reported: list[tuple[FrameworkId, TaskSpec, TaskState]],
+        conn: Connection,
+    ) -> AgentId:
+        now = self.clock.now()
+        agent_id, effects = self.state.register_agent(info, reported, now)
+        old = self.agents.get(agent_id)
+        if old is not None and old is not conn:
+            old.close()
+        self.agents[agent_id] = conn
+        await self._carry_out(effects)
+        return agent_id
+
+    def agent_stream_closed(self, agent_id: AgentId, conn: Connection) -> None:
+        conn.closed = True
+        if self.agents.get(agent_id) is conn:
+            del self.agents[agent_id]
+            self._execute(self.state.agent_disconnected(agent_id, self.clock.now()))
+            self._maybe_allocate()
+
+    # ------------------------------------------------------------------ sandbox files
+
+    async def read_file(
+        self, task_id: TaskId, fid: FrameworkId | None, name: str, offset: int, length: int
+    ) -> FileChunk:
+        record = self.state.locate_task(task_id, fid)
+        conn = self.agents.get(record.agent_id)
+        if conn is None:
+            raise ConflictError(f"agent {record.agent_id} of task {task_id!r} is not connected")
+        request_id = next(self._read_ids)
+        fut: asyncio.Future[tuple[bytes, int, str]] = asyncio.get_running_loop().create_future()
+        self._reads[request_id] = fut
+        conn.send(ReadFileRequest(request_id, record.framework_id, task_id, name, offset, length))
+        try:
+            data, size, error = await asyncio.wait_for(fut, READ_FILE_TIMEOUT_S)
+        except TimeoutError:
+            raise DeadlineExceededError(
+                f"agent {record.agent_id} did not answer a file read in {READ_FILE_TIMEOUT_S:g}s"
+            ) from None
+        finally:
+            self._reads.pop(request_id, None)
+        if error:
+            raise NotFoundError(error)
+        # Look again: the task may have ended while the read was in flight.
+        latest = self.state.locate_task(task_id, record.framework_id)
+        return FileChunk(data, size, latest.state)
+
+    def file_chunk(self, request_id: int, data: bytes, size: int, error: str) -> None:
+        fut = self._reads.get(request_id)
+        if fut is not None and not fut.done():
+            fut.set_result((data, size, error))
+
+
+def _superseded() -> FrameworkEvent:
+    from mesoslite.master.events import ErrorEvent
+
+    return ErrorEvent("framework re-subscribed on another connection")

@@ -1,0 +1,94 @@
+"""The Agent gRPC service: each agent's one bidirectional stream, adapted to `MasterActor`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import grpc
+
+from mesoslite import convert as c
+from mesoslite._proto.v1 import agent_pb2, agent_pb2_grpc
+from mesoslite.errors import MesosliteError, ValidationError
+from mesoslite.ids import FrameworkId
+from mesoslite.master.actor import CLOSE, Connection, MasterActor
+from mesoslite.master.convert import agent_message_to_pb
+from mesoslite.model import MasterInfo, TaskState
+from mesoslite.rpc import status_code
+
+logger = logging.getLogger(__name__)
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+class AgentServicer(agent_pb2_grpc.AgentServicer):
+    def __init__(self, actor: MasterActor, master_info: MasterInfo) -> None:
+        self.actor = actor
+        self.master_info = master_info
+
+    async def Connect(self, request_iterator: Any, context: Ctx) -> None:  # noqa: N802
+        first = await context.read()
+        if first is grpc.aio.EOF:
+            return
+        conn = Connection()
+        try:
+            if first.WhichOneof("kind") != "register":
+                raise ValidationError("register", "the first message on the stream must be register")
+            info = c.agent_from_pb(first.register.agent_info)
+            reported = []
+            for i, t in enumerate(first.register.tasks):
+                spec = c.task_from_pb(t.task_info, f"register.tasks[{i}]")
+                reported.append((FrameworkId(t.framework_id), spec, TaskState(t.state)))
+            agent_id = await self.actor.register_agent(info, reported, conn)
+        except MesosliteError as e:
+            await context.abort(status_code(e), e.message)
+            return
+        except ValueError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"register: {e}")
+            return
+        await context.write(
+            agent_pb2.MasterMessage(
+                registered=agent_pb2.MasterMessage.Registered(
+                    agent_id=agent_id,
+                    master_info=c.master_info_to_pb(self.master_info),
+                    ping_interval_s=self.actor.agent_ping_interval_s,
+                )
+            )
+        )
+        reader = asyncio.create_task(self._read(agent_id, context))
+        try:
+            while True:
+                getter = asyncio.create_task(conn.queue.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    return
+                item = getter.result()
+                if item is CLOSE:
+                    return
+                await context.write(agent_message_to_pb(item))
+        finally:
+            reader.cancel()
+            self.actor.agent_stream_closed(agent_id, conn)
+
+    async def _read(self, agent_id: Any, context: Ctx) -> None:
+        actor = self.actor
+        while True:
+            msg = await context.read()
+            if msg is grpc.aio.EOF:
+                return
+            kind = msg.WhichOneof("kind")
+            if kind == "status_updates":
+                try:
+                    statuses = [c.status_from_pb(s) for s in msg.status_updates.statuses]
+                except MesosliteError as e:
+                    logger.warning("bad status update from agent_id=%s: %s", agent_id, e)
+                    continue
+                await actor.run(lambda now: actor.state.status_updates(agent_id, statuses, now))
+            elif kind == "file_chunk":
+                ch = msg.file_chunk
+                actor.file_chunk(ch.request_id, ch.data, ch.size, ch.error)
+            elif kind == "pong":
+                pass
+            else:
+                logger.warning("unexpected message kind=%s from agent_id=%s", kind, agent_id)

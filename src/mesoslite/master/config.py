@@ -1,0 +1,40 @@
+"""The master's options: one frozen dataclass from which flags, YAML keys and env names derive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mesoslite.config import option
+from mesoslite.master import constants as k
+
+
+@dataclass(frozen=True, slots=True)
+class MasterConfig:
+    host: str = option(k.DEFAULT_HOST, "address to bind gRPC on (0.0.0.0 for all interfaces)")
+    port: int = option(k.DEFAULT_PORT, "gRPC port (0 picks a free one)", min=0, max=65535)
+    advertise_address: str = option("", "host:port that clients should use; default HOST:PORT")
+    work_dir: str = option(k.DEFAULT_WORK_DIR, "directory for the registry and master.json")
+    allocator: str = option(k.DEFAULT_ALLOCATOR, "allocator name or package.module:Class")
+    allocation_interval_s: float = option(
+        k.DEFAULT_ALLOCATION_INTERVAL_S, "seconds between periodic allocation passes",
+        min=0.01, max=3600,
+    )
+    offer_timeout_s: float = option(
+        k.DEFAULT_OFFER_TIMEOUT_S, "rescind offers unused for this long (0 disables)",
+        min=0, max=86400,
+    )
+    agent_reregister_timeout_s: float = option(
+        k.DEFAULT_AGENT_REREGISTER_TIMEOUT_S,
+        "seconds a disconnected agent has to come back before its tasks are unreachable",
+        min=0, max=86400,
+    )
+    agent_ping_interval_s: float = option(
+        k.DEFAULT_AGENT_PING_INTERVAL_S, "seconds between pings to agents", min=0.05, max=3600
+    )
+    framework_heartbeat_interval_s: float = option(
+        k.DEFAULT_FRAMEWORK_HEARTBEAT_INTERVAL_S, "seconds between heartbeats to frameworks",
+        min=0.05, max=3600,
+    )
+    seed: int = option(0, "seed for the allocator's tie breaking", min=0)
+    log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
+    log_format: str = option("text", "log format", choices=("text", "json"))

@@ -1,0 +1,21 @@
+"""Defaults of the master's options (seconds in `*_S`)."""
+
+DEFAULT_PORT = 5050
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_WORK_DIR = "/tmp/mesoslite/master"
+DEFAULT_ALLOCATOR = "drf"
+DEFAULT_ALLOCATION_INTERVAL_S = 1.0
+# Coalesce event-driven allocation passes over this window.
+ALLOCATION_BATCH_S = 0.002
+DEFAULT_OFFER_TIMEOUT_S = 30.0
+DEFAULT_AGENT_REREGISTER_TIMEOUT_S = 10.0
+DEFAULT_AGENT_PING_INTERVAL_S = 2.0
+DEFAULT_FRAMEWORK_HEARTBEAT_INTERVAL_S = 5.0
+TICK_INTERVAL_S = 0.1
+# The longest `refuse_seconds` or `failover_timeout_s` we accept: a year.
+MAX_DURATION_S = 365 * 24 * 3600.0
+# Completed tasks and frameworks kept in memory for `task list --all`.
+MAX_COMPLETED_TASKS = 10_000
+MAX_COMPLETED_FRAMEWORKS = 1_000
+READ_FILE_TIMEOUT_S = 5.0
+MAX_READ_LENGTH = 1024 * 1024

@@ -1,0 +1,115 @@
+"""What `MasterState` asks the shell to do (effects) and the events it sends to frameworks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
+from mesoslite.master.registry.base import RegistryOp
+from mesoslite.model import Offer, TaskSpec, TaskStatus
+
+# -- events for frameworks
+
+
+@dataclass(frozen=True, slots=True)
+class OffersEvent:
+    offers: tuple[Offer, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RescindEvent:
+    offer_id: OfferId
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateEvent:
+    statuses: tuple[TaskStatus, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FailureEvent:
+    agent_id: AgentId
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """Sent just before the master closes a framework's stream for good."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    agent_id: AgentId
+    data: bytes
+
+
+FrameworkEvent = OffersEvent | RescindEvent | UpdateEvent | FailureEvent | ErrorEvent | MessageEvent
+
+# -- effects
+
+
+@dataclass(frozen=True, slots=True)
+class SendToFramework:
+    framework_id: FrameworkId
+    event: FrameworkEvent
+
+
+@dataclass(frozen=True, slots=True)
+class CloseFramework:
+    """End the framework's event stream (after an `ErrorEvent`)."""
+
+    framework_id: FrameworkId
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchOnAgent:
+    agent_id: AgentId
+    framework_id: FrameworkId
+    tasks: tuple[TaskSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KillOnAgent:
+    agent_id: AgentId
+    framework_id: FrameworkId
+    task_id: TaskId
+    grace_period_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AckOnAgent:
+    agent_id: AgentId
+    acks: tuple[tuple[FrameworkId, TaskId, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownFrameworkOnAgent:
+    agent_id: AgentId
+    framework_id: FrameworkId
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileOnAgent:
+    """Ask the agent to resend what the framework has not acknowledged yet."""
+
+    agent_id: AgentId
+    framework_ids: tuple[FrameworkId, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PersistRegistry:
+    ops: tuple[RegistryOp, ...]
+
+
+Effect = (
+    SendToFramework
+    | CloseFramework
+    | LaunchOnAgent
+    | KillOnAgent
+    | AckOnAgent
+    | ShutdownFrameworkOnAgent
+    | ReconcileOnAgent
+    | PersistRegistry
+)

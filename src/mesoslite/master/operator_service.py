@@ -1,0 +1,88 @@
+"""The Operator gRPC service: read-only views for the CLI, plus kill and sandbox reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from mesoslite._proto.v1 import operator_pb2, operator_pb2_grpc
+from mesoslite.errors import ValidationError
+from mesoslite.ids import FrameworkId, TaskId
+from mesoslite.master import convert as mc
+from mesoslite.master.actor import MasterActor
+from mesoslite.master.constants import MAX_READ_LENGTH
+from mesoslite.model import MasterInfo
+from mesoslite.convert import master_info_to_pb
+from mesoslite.rpc import handle_errors
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+FILE_NAMES = ("stdout", "stderr")
+
+
+class OperatorServicer(operator_pb2_grpc.OperatorServicer):
+    def __init__(self, actor: MasterActor, master_info: MasterInfo) -> None:
+        self.actor = actor
+        self.master_info = master_info
+
+    @handle_errors
+    async def GetMaster(self, request: Any, context: Ctx) -> Any:  # noqa: N802
+        return operator_pb2.GetMasterResponse(
+            master_info=master_info_to_pb(self.master_info), leading=True
+        )
+
+    @handle_errors
+    async def GetAgents(self, request: Any, context: Ctx) -> Any:  # noqa: N802
+        agents = sorted(self.actor.state.agents.values(), key=lambda a: a.info.hostname + a.id)
+        return operator_pb2.GetAgentsResponse(agents=[mc.agent_summary(a) for a in agents])
+
+    @handle_errors
+    async def GetFrameworks(  # noqa: N802
+        self, request: operator_pb2.GetFrameworksRequest, context: Ctx
+    ) -> Any:
+        state = self.actor.state
+        frameworks = list(state.frameworks.values())
+        if request.include_completed:
+            frameworks += list(state.completed_frameworks.values())
+        return operator_pb2.GetFrameworksResponse(
+            frameworks=[mc.framework_summary(f) for f in frameworks]
+        )
+
+    @handle_errors
+    async def GetTasks(self, request: operator_pb2.GetTasksRequest, context: Ctx) -> Any:  # noqa: N802
+        state = self.actor.state
+        fid = FrameworkId(request.framework_id)
+        if fid and fid not in state.completed_frameworks:
+            state.framework(fid)  # raises for an unknown framework id
+        tasks = [
+            t for fw in state.frameworks.values() if not fid or fw.id == fid
+            for t in fw.tasks.values()
+        ]
+        if request.include_completed:
+            tasks += [t for t in state.completed_tasks.values() if not fid or t.framework_id == fid]
+        return operator_pb2.GetTasksResponse(tasks=[mc.task_summary(t) for t in tasks])
+
+    @handle_errors
+    async def KillTask(self, request: operator_pb2.KillTaskRequest, context: Ctx) -> Any:  # noqa: N802
+        state = self.actor.state
+        record = state.locate_task(TaskId(request.task_id), FrameworkId(request.framework_id) or None)
+        fid, tid = record.framework_id, record.spec.task_id
+        await self.actor.run(lambda now: state.kill_task(fid, tid, 0.0, now))
+        return operator_pb2.KillTaskResponse(framework_id=fid)
+
+    @handle_errors
+    async def ReadFile(self, request: operator_pb2.ReadFileRequest, context: Ctx) -> Any:  # noqa: N802
+        name = request.name or "stdout"
+        if name not in FILE_NAMES:
+            raise ValidationError("name", f"must be one of {', '.join(FILE_NAMES)}, got {name!r}")
+        length = min(request.length or 64 * 1024, MAX_READ_LENGTH)
+        chunk = await self.actor.read_file(
+            TaskId(request.task_id),
+            FrameworkId(request.framework_id) or None,
+            name,
+            request.offset,
+            length,
+        )
+        return operator_pb2.ReadFileResponse(
+            data=chunk.data, size=chunk.size, state=int(chunk.state)  # type: ignore[arg-type]
+        )

@@ -1,0 +1,73 @@
+"""The master's mutable bookkeeping records, owned by `MasterState` alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
+from mesoslite.model import AgentInfo, FrameworkInfo, TaskSpec, TaskState, TaskStatus
+from mesoslite.resources import Resources
+
+AGENT_ACTIVE = "active"
+AGENT_DISCONNECTED = "disconnected"
+AGENT_UNREACHABLE = "unreachable"
+
+FRAMEWORK_CONNECTED = "connected"
+FRAMEWORK_DISCONNECTED = "disconnected"
+FRAMEWORK_COMPLETED = "completed"
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    framework_id: FrameworkId
+    spec: TaskSpec
+    agent_id: AgentId
+    status: TaskStatus
+
+    @property
+    def state(self) -> TaskState:
+        return self.status.state
+
+
+@dataclass(slots=True)
+class AgentRecord:
+    info: AgentInfo
+    status: str
+    registered_at: float
+    used: Resources = field(default_factory=Resources.empty)
+    offered: Resources = field(default_factory=Resources.empty)
+    tasks: set[tuple[FrameworkId, TaskId]] = field(default_factory=set)
+    offers: set[OfferId] = field(default_factory=set)
+    disconnected_at: float | None = None
+
+    @property
+    def id(self) -> AgentId:
+        return self.info.id
+
+    @property
+    def free(self) -> Resources:
+        return self.info.resources - self.used - self.offered
+
+
+@dataclass(slots=True)
+class FrameworkRecord:
+    info: FrameworkInfo
+    status: str
+    registered_at: float
+    tasks: dict[TaskId, TaskRecord] = field(default_factory=dict)
+    offers: set[OfferId] = field(default_factory=set)
+    # agent -> time before which that agent is not offered to this framework
+    filters: dict[AgentId, float] = field(default_factory=dict)
+    suppressed: bool = False
+    used: Resources = field(default_factory=Resources.empty)
+    offered: Resources = field(default_factory=Resources.empty)
+    disconnected_at: float | None = None
+    unregistered_at: float | None = None
+
+    @property
+    def id(self) -> FrameworkId:
+        return self.info.id
+
+    @property
+    def connected(self) -> bool:
+        return self.status == FRAMEWORK_CONNECTED

@@ -1,0 +1,1 @@
+"""The master's registry: what must survive a master restart (agents, frameworks)."""

@@ -1,0 +1,151 @@
+"""The standalone registry: SQLite in the master's work dir, written off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from mesoslite.errors import RegistryError
+from mesoslite.ids import AgentId, FrameworkId
+from mesoslite.master.registry.base import (
+    AddFramework,
+    AdmitAgent,
+    RegistryOp,
+    RegistrySnapshot,
+    RemoveAgent,
+    RemoveFramework,
+)
+from mesoslite.model import AgentInfo, FrameworkInfo
+from mesoslite.resources import format_resources, parse_resources
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+"""
+
+
+def agent_to_doc(info: AgentInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "hostname": info.hostname,
+        "resources": format_resources(info.resources),
+        "attributes": dict(info.attributes),
+        "version": info.version,
+        "address": info.address,
+    }
+
+
+def agent_from_doc(doc: dict[str, Any]) -> AgentInfo:
+    return AgentInfo(
+        id=AgentId(doc["id"]),
+        hostname=doc["hostname"],
+        resources=parse_resources(doc["resources"]),
+        attributes=doc.get("attributes", {}),
+        version=doc.get("version", ""),
+        address=doc.get("address", ""),
+    )
+
+
+def framework_to_doc(info: FrameworkInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "name": info.name,
+        "role": info.role,
+        "user": info.user,
+        "failover_timeout_s": info.failover_timeout_s,
+        "hostname": info.hostname,
+        "principal": info.principal,
+        "labels": dict(info.labels),
+    }
+
+
+def framework_from_doc(doc: dict[str, Any]) -> FrameworkInfo:
+    return FrameworkInfo(
+        id=FrameworkId(doc["id"]),
+        name=doc["name"],
+        role=doc.get("role", "*"),
+        user=doc.get("user", ""),
+        failover_timeout_s=float(doc.get("failover_timeout_s", 0.0)),
+        hostname=doc.get("hostname", ""),
+        principal=doc.get("principal", ""),
+        labels=doc.get("labels", {}),
+    )
+
+
+class SqliteRegistryStore:
+    """`Registry` backed by one SQLite file; each `apply` is one transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            try:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.executescript(SCHEMA)
+            except (OSError, sqlite3.Error) as e:
+                raise RegistryError(f"cannot open registry {self._path}: {e}") from None
+            self._conn = conn
+        return self._conn
+
+    def _load(self) -> RegistrySnapshot:
+        conn = self._open()
+        agents: dict[AgentId, AgentInfo] = {}
+        frameworks: dict[FrameworkId, FrameworkInfo] = {}
+        for kind, _id, doc in conn.execute("SELECT kind, id, doc FROM entries"):
+            data = json.loads(doc)
+            if kind == "agent":
+                info = agent_from_doc(data)
+                agents[info.id] = info
+            elif kind == "framework":
+                fw = framework_from_doc(data)
+                frameworks[fw.id] = fw
+        return RegistrySnapshot(agents=agents, frameworks=frameworks)
+
+    def _apply(self, ops: list[RegistryOp]) -> None:
+        conn = self._open()
+        try:
+            conn.execute("BEGIN")
+            for op in ops:
+                if isinstance(op, AdmitAgent):
+                    conn.execute(
+                        "INSERT OR REPLACE INTO entries VALUES ('agent', ?, ?)",
+                        (op.info.id, json.dumps(agent_to_doc(op.info))),
+                    )
+                elif isinstance(op, RemoveAgent):
+                    conn.execute("DELETE FROM entries WHERE kind='agent' AND id=?", (op.agent_id,))
+                elif isinstance(op, AddFramework):
+                    conn.execute(
+                        "INSERT OR REPLACE INTO entries VALUES ('framework', ?, ?)",
+                        (op.info.id, json.dumps(framework_to_doc(op.info))),
+                    )
+                elif isinstance(op, RemoveFramework):
+                    conn.execute(
+                        "DELETE FROM entries WHERE kind='framework' AND id=?", (op.framework_id,)
+                    )
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            conn.execute("ROLLBACK")
+            raise RegistryError(f"registry write failed: {e}") from None
+
+    async def load(self) -> RegistrySnapshot:
+        return await asyncio.to_thread(self._load)
+
+    async def apply(self, ops: list[RegistryOp]) -> None:
+        await asyncio.to_thread(self._apply, ops)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

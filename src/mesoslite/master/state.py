@@ -1,0 +1,723 @@
+"""`MasterState`: the master's bookkeeping as a synchronous, deterministic state machine.
+
+Design:
+- Each public method handles one event (a framework subscribing, an accept, an agent's
+  status updates, the clock ticking), validates it completely *before* changing anything,
+  then mutates and returns the effects for the shell to carry out (`events.py`). A rejected
+  request raises a `MesosliteError` and leaves the state exactly as it was.
+- Nothing here awaits, sends, or reads a clock: `now` is an argument. The same code runs in
+  the daemon (`actor.py`), in unit tests on a virtual clock, and in the simulator.
+- Invariants: an agent's `used + offered` is the sum of its live tasks and outstanding
+  offers; a framework's likewise; every offer is indexed by its agent and its framework.
+- Agents are the source of truth for tasks: after a master restart, tasks are rebuilt from
+  the agents' re-registrations; the registry keeps only agents and frameworks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from mesoslite.allocator.base import AgentView, Allocator, ClusterView, FrameworkView
+from mesoslite.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    UnknownFrameworkError,
+    UnknownOfferError,
+    UnknownTaskError,
+    ValidationError,
+)
+from mesoslite.ids import AgentId, FrameworkId, IdSequence, OfferId, TaskId, new_id
+from mesoslite.master import records as rec
+from mesoslite.master.constants import MAX_COMPLETED_FRAMEWORKS, MAX_COMPLETED_TASKS
+from mesoslite.master.events import (
+    AckOnAgent,
+    CloseFramework,
+    Effect,
+    ErrorEvent,
+    FailureEvent,
+    KillOnAgent,
+    LaunchOnAgent,
+    OffersEvent,
+    PersistRegistry,
+    ReconcileOnAgent,
+    RescindEvent,
+    SendToFramework,
+    ShutdownFrameworkOnAgent,
+    UpdateEvent,
+)
+from mesoslite.master.offers import OfferBook
+from mesoslite.master.registry.base import (
+    AddFramework,
+    AdmitAgent,
+    RegistrySnapshot,
+    RemoveFramework,
+)
+from mesoslite.master.validation import check_agent_info, check_duration, check_framework_info, check_tasks
+from mesoslite.model import (
+    REASON_AGENT_RESTARTED,
+    REASON_AGENT_UNREACHABLE,
+    REASON_FRAMEWORK_REMOVED,
+    REASON_RECONCILIATION,
+    AgentInfo,
+    FrameworkInfo,
+    Offer,
+    StatusSource,
+    TaskSpec,
+    TaskState,
+    TaskStatus,
+)
+from mesoslite.resources import Resources
+
+logger = logging.getLogger(__name__)
+
+TaskKey = tuple[FrameworkId, TaskId]
+
+
+class MasterState:
+    """The master's agents, frameworks, offers and tasks. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        allocator: Allocator,
+        offer_timeout_s: float,
+        agent_reregister_timeout_s: float,
+        seed: int = 0,
+        run_id: str | None = None,
+    ) -> None:
+        self.allocator = allocator
+        self.offer_timeout_s = offer_timeout_s
+        self.agent_reregister_timeout_s = agent_reregister_timeout_s
+        self.agents: dict[AgentId, rec.AgentRecord] = {}
+        self.frameworks: dict[FrameworkId, rec.FrameworkRecord] = {}
+        self.completed_frameworks: OrderedDict[FrameworkId, rec.FrameworkRecord] = OrderedDict()
+        self.completed_tasks: OrderedDict[TaskKey, rec.TaskRecord] = OrderedDict()
+        self.offers = OfferBook(run_id)
+        self.allocation_wanted = False
+        self.last_reasons: dict[FrameworkId, str] = {}
+        self._seed = seed
+        self._rounds = 0
+        self._agent_ids = IdSequence("ag", run_id)
+
+    # ------------------------------------------------------------------ recovery
+
+    def recover(self, snap: RegistrySnapshot, now: float) -> None:
+        """Load the registry after a (re)start: agents must re-register, frameworks re-subscribe."""
+        for info in snap.agents.values():
+            self.agents[info.id] = rec.AgentRecord(
+                info=info, status=rec.AGENT_DISCONNECTED, registered_at=now, disconnected_at=now
+            )
+        for fw in snap.frameworks.values():
+            self.frameworks[fw.id] = rec.FrameworkRecord(
+                info=fw, status=rec.FRAMEWORK_DISCONNECTED, registered_at=now, disconnected_at=now
+            )
+
+    # ------------------------------------------------------------------ frameworks
+
+    def subscribe_framework(self, info: FrameworkInfo, now: float) -> tuple[FrameworkId, list[Effect]]:
+        """Add a framework, or reconnect one that gives its id. Raises on bad info."""
+        check_framework_info(info)
+        effects: list[Effect] = []
+        if info.id:
+            fw = self.frameworks.get(info.id)
+            if fw is None:
+                if info.id in self.completed_frameworks:
+                    raise UnknownFrameworkError(
+                        f"framework {info.id} was removed (torn down or past its failover timeout)"
+                    )
+                raise UnknownFrameworkError(f"framework {info.id} is not known to this master")
+            if fw.info.role != info.role:
+                raise ValidationError(
+                    "framework_info.role",
+                    f"cannot change role on re-subscription: was {fw.info.role!r}, got {info.role!r}",
+                )
+            for offer in list(self.offers.of_framework(fw.id)):
+                self._rescind(offer, notify=False)
+            fw.info = info
+            fw.status = rec.FRAMEWORK_CONNECTED
+            fw.disconnected_at = None
+            fw.suppressed = False
+            effects.append(PersistRegistry((AddFramework(info),)))
+            # Ask agents to resend what this framework has not acknowledged, now, not at their
+            # next retry.
+            for agent_id in sorted({t.agent_id for t in fw.tasks.values()}):
+                if self._agent_active(agent_id):
+                    effects.append(ReconcileOnAgent(agent_id, (fw.id,)))
+            logger.info("framework re-subscribed framework_id=%s name=%r", fw.id, info.name)
+        else:
+            fid = FrameworkId(new_id("fw"))
+            info = _with_framework_id(info, fid)
+            self.frameworks[fid] = rec.FrameworkRecord(
+                info=info, status=rec.FRAMEWORK_CONNECTED, registered_at=now
+            )
+            effects.append(PersistRegistry((AddFramework(info),)))
+            logger.info("framework subscribed framework_id=%s name=%r role=%s", fid, info.name, info.role)
+        self.allocation_wanted = True
+        return info.id, effects
+
+    def framework_disconnected(self, fid: FrameworkId, now: float) -> list[Effect]:
+        fw = self.frameworks.get(fid)
+        if fw is None or not fw.connected:
+            return []
+        fw.status = rec.FRAMEWORK_DISCONNECTED
+        fw.disconnected_at = now
+        for offer in list(self.offers.of_framework(fid)):
+            self._rescind(offer, notify=False)
+        logger.info(
+            "framework disconnected framework_id=%s failover_timeout_s=%g",
+            fid, fw.info.failover_timeout_s,
+        )
+        self.allocation_wanted = True
+        if fw.info.failover_timeout_s <= 0:
+            return self._remove_framework(fw, now, "its failover timeout is 0")
+        return []
+
+    def teardown(self, fid: FrameworkId, now: float) -> list[Effect]:
+        fw = self._framework(fid)
+        effects = self._remove_framework(fw, now, "it was torn down")
+        effects.append(SendToFramework(fid, ErrorEvent("framework torn down")))
+        effects.append(CloseFramework(fid))
+        return effects
+
+    def accept(
+        self,
+        fid: FrameworkId,
+        offer_ids: Sequence[OfferId],
+        tasks: Sequence[TaskSpec],
+        refuse_seconds: float,
+        now: float,
+    ) -> list[Effect]:
+        """Launch `tasks` on the offers; all or nothing. Unused resources go back to the pool."""
+        fw = self._connected_framework(fid)
+        offers = self._own_offers(fw, offer_ids)
+        check_duration("filters.refuse_seconds", refuse_seconds)
+        check_tasks(tasks)
+        agent_id = offers[0].agent_id
+        offered = _sum(o.resources for o in offers)
+        launched: list[TaskSpec] = []
+        for i, task in enumerate(tasks):
+            if task.agent_id and task.agent_id != agent_id:
+                raise ValidationError(
+                    f"tasks[{i}].agent_id",
+                    f"{task.agent_id} is not the agent of the offers ({agent_id})",
+                )
+            if task.task_id in fw.tasks:
+                raise AlreadyExistsError(
+                    f"tasks[{i}].task_id: task {task.task_id!r} already exists in framework {fid}"
+                )
+            launched.append(task if task.agent_id else _with_agent(task, agent_id))
+        needed = _sum(t.resources for t in launched)
+        if not offered.contains(needed):
+            raise ValidationError(
+                "tasks",
+                "the tasks need more than the offers hold: " + "; ".join(offered.shortfall(needed)),
+            )
+        # Valid: change state.
+        for offer in offers:
+            self._rescind(offer, notify=False)
+        agent = self.agents[agent_id]
+        for task in launched:
+            status = TaskStatus(task.task_id, fid, agent_id, TaskState.STAGING, timestamp=now)
+            record = rec.TaskRecord(fid, task, agent_id, status)
+            fw.tasks[task.task_id] = record
+            agent.tasks.add((fid, task.task_id))
+        agent.used = agent.used + needed
+        fw.used = fw.used + needed
+        if refuse_seconds > 0 and not (offered - needed).is_empty():
+            fw.filters[agent_id] = now + refuse_seconds
+        self.allocation_wanted = True
+        if not launched:
+            return []
+        return [LaunchOnAgent(agent_id, fid, tuple(launched))]
+
+    def decline(
+        self, fid: FrameworkId, offer_ids: Sequence[OfferId], refuse_seconds: float, now: float
+    ) -> list[Effect]:
+        fw = self._connected_framework(fid)
+        offers = self._own_offers(fw, offer_ids)
+        check_duration("filters.refuse_seconds", refuse_seconds)
+        for offer in offers:
+            self._rescind(offer, notify=False)
+            if refuse_seconds > 0:
+                fw.filters[offer.agent_id] = max(fw.filters.get(offer.agent_id, 0.0), now + refuse_seconds)
+        self.allocation_wanted = True
+        return []
+
+    def revive(self, fid: FrameworkId) -> list[Effect]:
+        fw = self._connected_framework(fid)
+        fw.suppressed = False
+        fw.filters.clear()
+        self.allocation_wanted = True
+        return []
+
+    def suppress(self, fid: FrameworkId) -> list[Effect]:
+        fw = self._connected_framework(fid)
+        fw.suppressed = True
+        return []
+
+    def kill_task(
+        self, fid: FrameworkId, task_id: TaskId, grace_period_s: float, now: float
+    ) -> list[Effect]:
+        """Kill a task. Killing a task that already ended does nothing (kills race with exits)."""
+        fw = self._framework(fid)
+        check_duration("kill_grace_period_s", grace_period_s)
+        task = fw.tasks.get(task_id)
+        if task is None:
+            if (fid, task_id) in self.completed_tasks:
+                return []
+            raise UnknownTaskError(f"task {task_id!r} is not known in framework {fid}")
+        if not self._agent_active(task.agent_id):
+            # Mesos answers with TASK_LOST here; we keep the task and let the agent decide
+            # when it comes back, but tell the framework nothing was killed yet.
+            raise ConflictError(
+                f"task {task_id!r} is on agent {task.agent_id}, which is "
+                f"{self.agents[task.agent_id].status}: cannot kill it now"
+            )
+        return [KillOnAgent(task.agent_id, fid, task_id, grace_period_s)]
+
+    def acknowledge(
+        self, fid: FrameworkId, acks: Sequence[tuple[AgentId, TaskId, bytes]]
+    ) -> list[Effect]:
+        self._framework(fid)
+        for i, (_agent_id, task_id, uuid) in enumerate(acks):
+            if not uuid:
+                raise ValidationError(f"acknowledgements[{i}].uuid", f"is empty for task {task_id!r}")
+        by_agent: dict[AgentId, list[tuple[FrameworkId, TaskId, bytes]]] = {}
+        for agent_id, task_id, uuid in acks:
+            if self._agent_active(agent_id):
+                by_agent.setdefault(agent_id, []).append((fid, task_id, uuid))
+        return [AckOnAgent(a, tuple(items)) for a, items in by_agent.items()]
+
+    def reconcile(
+        self, fid: FrameworkId, tasks: Sequence[tuple[TaskId, AgentId]], now: float
+    ) -> list[Effect]:
+        """Send the latest state of the given tasks, or of all the framework's live tasks."""
+        fw = self._connected_framework(fid)
+        statuses: list[TaskStatus] = []
+        if not tasks:
+            statuses = [_reconciled(t.status, now) for t in fw.tasks.values()]
+        for task_id, agent_id in tasks:
+            record = fw.tasks.get(task_id) or self.completed_tasks.get((fid, task_id))
+            if record is not None:
+                statuses.append(_reconciled(record.status, now))
+                continue
+            if agent_id and agent_id in self.agents:
+                state, msg = TaskState.GONE, "task is not known on its agent"
+                if self.agents[agent_id].status == rec.AGENT_UNREACHABLE:
+                    state, msg = TaskState.UNREACHABLE, "agent is unreachable"
+            elif agent_id:
+                state, msg = TaskState.UNKNOWN, f"agent {agent_id} is not known"
+            else:
+                state, msg = TaskState.UNKNOWN, "task is not known to the master"
+            statuses.append(
+                TaskStatus(task_id, fid, agent_id, state, msg, REASON_RECONCILIATION, timestamp=now)
+            )
+        if not statuses:
+            return []
+        return [SendToFramework(fid, UpdateEvent(tuple(statuses)))]
+
+    # ------------------------------------------------------------------ agents
+
+    def register_agent(
+        self,
+        info: AgentInfo,
+        reported: Sequence[tuple[FrameworkId, TaskSpec, TaskState]],
+        now: float,
+    ) -> tuple[AgentId, list[Effect]]:
+        """Admit a new agent or take back a known one with the tasks it reports."""
+        check_agent_info(info)
+        effects: list[Effect] = []
+        agent_id = info.id or AgentId(self._agent_ids())
+        info = _with_agent_id(info, agent_id)
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            agent = rec.AgentRecord(info=info, status=rec.AGENT_ACTIVE, registered_at=now)
+            self.agents[agent_id] = agent
+            logger.info(
+                "agent registered agent_id=%s hostname=%s resources=%s",
+                agent_id, info.hostname, info.resources,
+            )
+        else:
+            for offer in list(self.offers.of_agent(agent_id)):
+                effects += self._rescind(offer, notify=True)
+            agent.info = info
+            agent.status = rec.AGENT_ACTIVE
+            agent.disconnected_at = None
+            logger.info("agent re-registered agent_id=%s tasks=%d", agent_id, len(reported))
+        effects.insert(0, PersistRegistry((AdmitAgent(info),)))
+        effects += self._adopt_reported_tasks(agent, reported, now)
+        self.allocation_wanted = True
+        return agent_id, effects
+
+    def agent_disconnected(self, agent_id: AgentId, now: float) -> list[Effect]:
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.status != rec.AGENT_ACTIVE:
+            return []
+        agent.status = rec.AGENT_DISCONNECTED
+        agent.disconnected_at = now
+        logger.warning("agent disconnected agent_id=%s", agent_id)
+        effects: list[Effect] = []
+        for offer in list(self.offers.of_agent(agent_id)):
+            effects += self._rescind(offer, notify=True)
+        return effects
+
+    def status_updates(
+        self, agent_id: AgentId, statuses: Iterable[TaskStatus], now: float
+    ) -> list[Effect]:
+        """Record updates from an agent and forward them, one event per framework."""
+        by_framework: dict[FrameworkId, list[TaskStatus]] = {}
+        orphan_acks: list[tuple[FrameworkId, TaskId, bytes]] = []
+        for st in statuses:
+            st = _from_agent(st, agent_id)
+            fw = self.frameworks.get(st.framework_id)
+            if fw is None:
+                # Nobody will acknowledge an update of a removed framework: do it for them.
+                done = self.completed_tasks.get((st.framework_id, st.task_id))
+                if done is not None:
+                    done.status = st
+                if st.uuid:
+                    orphan_acks.append((st.framework_id, st.task_id, st.uuid))
+                continue
+            record = fw.tasks.get(st.task_id)
+            if record is not None:
+                record.status = st
+                if st.state.terminal:
+                    self._finish_task(fw, record)
+            else:
+                done = self.completed_tasks.get((fw.id, st.task_id))
+                if done is not None and not done.status.state.terminal:
+                    done.status = st
+            if fw.connected:
+                by_framework.setdefault(fw.id, []).append(st)
+        effects: list[Effect] = [
+            SendToFramework(fid, UpdateEvent(tuple(items))) for fid, items in by_framework.items()
+        ]
+        if orphan_acks:
+            effects.append(AckOnAgent(agent_id, tuple(orphan_acks)))
+        return effects
+
+    # ------------------------------------------------------------------ time
+
+    def tick(self, now: float) -> list[Effect]:
+        """Expire offers, frameworks past their failover timeout, agents that did not return."""
+        effects: list[Effect] = []
+        for offer in self.offers.expired(now, self.offer_timeout_s):
+            logger.debug("offer expired offer_id=%s framework_id=%s", offer.id, offer.framework_id)
+            effects += self._rescind(offer, notify=True)
+            self.allocation_wanted = True
+        for fw in list(self.frameworks.values()):
+            if (
+                fw.status == rec.FRAMEWORK_DISCONNECTED
+                and fw.disconnected_at is not None
+                and now >= fw.disconnected_at + fw.info.failover_timeout_s
+            ):
+                effects += self._remove_framework(fw, now, "its failover timeout passed")
+        for agent in self.agents.values():
+            if (
+                agent.status == rec.AGENT_DISCONNECTED
+                and agent.disconnected_at is not None
+                and now >= agent.disconnected_at + self.agent_reregister_timeout_s
+            ):
+                effects += self._mark_unreachable(agent, now)
+        return effects
+
+    def allocate(self, now: float) -> list[Effect]:
+        """Run the allocator over the current free resources and make its offers."""
+        self.allocation_wanted = False
+        view = self._view(now)
+        if not view.agents or not view.frameworks:
+            return []
+        self._rounds += 1
+        result = self.allocator.allocate(view, now)
+        self.last_reasons = dict(result.reasons)
+        by_framework: dict[FrameworkId, list[Offer]] = {}
+        for grant in result.grants:
+            agent = self.agents.get(grant.agent_id)
+            fw = self.frameworks.get(grant.framework_id)
+            if agent is None or fw is None or grant.resources.is_empty():
+                continue
+            if not agent.free.contains(grant.resources):
+                # The allocator broke its contract; refuse rather than overcommit.
+                logger.error("allocator granted more than free agent_id=%s", agent.id)
+                continue
+            offer = Offer(
+                id=self.offers.new_id(),
+                framework_id=fw.id,
+                agent_id=agent.id,
+                hostname=agent.info.hostname,
+                resources=grant.resources,
+                attributes=agent.info.attributes,
+            )
+            self.offers.add(offer, now)
+            agent.offers.add(offer.id)
+            agent.offered = agent.offered + offer.resources
+            fw.offers.add(offer.id)
+            fw.offered = fw.offered + offer.resources
+            by_framework.setdefault(fw.id, []).append(offer)
+        return [SendToFramework(fid, OffersEvent(tuple(o))) for fid, o in by_framework.items()]
+
+    # ------------------------------------------------------------------ queries
+
+    def locate_task(self, task_id: TaskId, fid: FrameworkId | None) -> rec.TaskRecord:
+        """Find a live or recently completed task; `fid` is needed only if the id is ambiguous."""
+        found: list[rec.TaskRecord] = []
+        frameworks = [self.frameworks[fid]] if fid and fid in self.frameworks else (
+            [] if fid else list(self.frameworks.values())
+        )
+        for fw in frameworks:
+            if task_id in fw.tasks:
+                found.append(fw.tasks[task_id])
+        if not found:
+            found = [
+                r for (f, t), r in self.completed_tasks.items()
+                if t == task_id and (not fid or f == fid)
+            ]
+            found = found[-1:] if fid else _latest_per_framework(found)
+        if not found:
+            where = f" in framework {fid}" if fid else ""
+            raise UnknownTaskError(f"task {task_id!r} is not known{where}")
+        if len(found) > 1:
+            owners = ", ".join(sorted(r.framework_id for r in found))
+            raise ValidationError(
+                "framework_id",
+                f"task id {task_id!r} is used by several frameworks ({owners}): name one",
+            )
+        return found[0]
+
+    def framework(self, fid: FrameworkId) -> rec.FrameworkRecord:
+        return self._framework(fid)
+
+    # ------------------------------------------------------------------ internals
+
+    def _framework(self, fid: FrameworkId) -> rec.FrameworkRecord:
+        fw = self.frameworks.get(fid)
+        if fw is None:
+            if not fid:
+                raise ValidationError("framework_id", "must not be empty")
+            if fid in self.completed_frameworks:
+                raise UnknownFrameworkError(f"framework {fid} was removed")
+            raise UnknownFrameworkError(f"framework {fid} is not known")
+        return fw
+
+    def _connected_framework(self, fid: FrameworkId) -> rec.FrameworkRecord:
+        fw = self._framework(fid)
+        if not fw.connected:
+            raise ConflictError(f"framework {fid} is not subscribed: subscribe again first")
+        return fw
+
+    def _own_offers(self, fw: rec.FrameworkRecord, offer_ids: Sequence[OfferId]) -> list[Offer]:
+        if not offer_ids:
+            raise ValidationError("offer_ids", "must name at least one offer")
+        if len(set(offer_ids)) != len(offer_ids):
+            raise ValidationError("offer_ids", "names the same offer twice")
+        offers = []
+        for oid in offer_ids:
+            offer = self.offers.get(oid)
+            if offer is None:
+                raise UnknownOfferError(
+                    f"offer {oid!r} is not outstanding: it was never made, was rescinded, "
+                    "or was already used"
+                )
+            if offer.framework_id != fw.id:
+                raise ConflictError(f"offer {oid!r} is not yours: it was made to another framework")
+            offers.append(offer)
+        agents = {o.agent_id for o in offers}
+        if len(agents) > 1:
+            raise ValidationError("offer_ids", f"offers span several agents ({', '.join(sorted(agents))})")
+        return offers
+
+    def _agent_active(self, agent_id: AgentId) -> bool:
+        agent = self.agents.get(agent_id)
+        return agent is not None and agent.status == rec.AGENT_ACTIVE
+
+    def _rescind(self, offer: Offer, *, notify: bool) -> list[Effect]:
+        self.offers.pop(offer.id)
+        agent = self.agents.get(offer.agent_id)
+        if agent is not None:
+            agent.offers.discard(offer.id)
+            agent.offered = agent.offered - offer.resources
+        fw = self.frameworks.get(offer.framework_id)
+        if fw is not None:
+            fw.offers.discard(offer.id)
+            fw.offered = fw.offered - offer.resources
+            if notify and fw.connected:
+                return [SendToFramework(fw.id, RescindEvent(offer.id))]
+        return []
+
+    def _finish_task(self, fw: rec.FrameworkRecord, record: rec.TaskRecord) -> None:
+        del fw.tasks[record.spec.task_id]
+        fw.used = fw.used - record.spec.resources
+        agent = self.agents.get(record.agent_id)
+        if agent is not None:
+            agent.tasks.discard((fw.id, record.spec.task_id))
+            agent.used = agent.used - record.spec.resources
+        self._remember_completed(record)
+        self.allocation_wanted = True
+
+    def _remember_completed(self, record: rec.TaskRecord) -> None:
+        key = (record.framework_id, record.spec.task_id)
+        self.completed_tasks[key] = record
+        self.completed_tasks.move_to_end(key)
+        while len(self.completed_tasks) > MAX_COMPLETED_TASKS:
+            self.completed_tasks.popitem(last=False)
+
+    def _remove_framework(self, fw: rec.FrameworkRecord, now: float, why: str) -> list[Effect]:
+        effects: list[Effect] = []
+        for offer in list(self.offers.of_framework(fw.id)):
+            self._rescind(offer, notify=False)
+        agents: set[AgentId] = set()
+        for record in list(fw.tasks.values()):
+            agents.add(record.agent_id)
+            record.status = TaskStatus(
+                record.spec.task_id, fw.id, record.agent_id, TaskState.KILLING,
+                f"framework removed: {why}", REASON_FRAMEWORK_REMOVED, timestamp=now,
+            )
+            self._finish_task(fw, record)
+        for agent_id in sorted(agents):
+            if self._agent_active(agent_id):
+                effects.append(ShutdownFrameworkOnAgent(agent_id, fw.id))
+        del self.frameworks[fw.id]
+        fw.status = rec.FRAMEWORK_COMPLETED
+        fw.unregistered_at = now
+        self.completed_frameworks[fw.id] = fw
+        while len(self.completed_frameworks) > MAX_COMPLETED_FRAMEWORKS:
+            self.completed_frameworks.popitem(last=False)
+        effects.append(PersistRegistry((RemoveFramework(fw.id),)))
+        self.allocation_wanted = True
+        logger.info("framework removed framework_id=%s because %s", fw.id, why)
+        return effects
+
+    def _mark_unreachable(self, agent: rec.AgentRecord, now: float) -> list[Effect]:
+        agent.status = rec.AGENT_UNREACHABLE
+        logger.warning("agent unreachable agent_id=%s tasks=%d", agent.id, len(agent.tasks))
+        by_framework: dict[FrameworkId, list[TaskStatus]] = {}
+        for fid, task_id in sorted(agent.tasks):
+            fw = self.frameworks.get(fid)
+            if fw is None or task_id not in fw.tasks:
+                continue
+            record = fw.tasks[task_id]
+            record.status = TaskStatus(
+                task_id, fid, agent.id, TaskState.UNREACHABLE,
+                "agent did not re-register in time", REASON_AGENT_UNREACHABLE, timestamp=now,
+            )
+            if fw.connected:
+                by_framework.setdefault(fid, []).append(record.status)
+        effects: list[Effect] = [
+            SendToFramework(fid, UpdateEvent(tuple(s))) for fid, s in by_framework.items()
+        ]
+        for fw in self.frameworks.values():
+            if fw.connected:
+                effects.append(SendToFramework(fw.id, FailureEvent(agent.id, "agent unreachable")))
+        return effects
+
+    def _adopt_reported_tasks(
+        self,
+        agent: rec.AgentRecord,
+        reported: Sequence[tuple[FrameworkId, TaskSpec, TaskState]],
+        now: float,
+    ) -> list[Effect]:
+        effects: list[Effect] = []
+        seen: set[TaskKey] = set()
+        shutdown: set[FrameworkId] = set()
+        changed: dict[FrameworkId, list[TaskStatus]] = {}
+        for fid, spec, state in reported:
+            seen.add((fid, spec.task_id))
+            fw = self.frameworks.get(fid)
+            if fw is None:
+                if not state.terminal:
+                    shutdown.add(fid)
+                continue
+            record = fw.tasks.get(spec.task_id)
+            if state.terminal:
+                continue  # its terminal update is still pending on the agent and will come
+            if record is None:
+                status = TaskStatus(spec.task_id, fid, agent.id, state, timestamp=now)
+                fw.tasks[spec.task_id] = rec.TaskRecord(fid, spec, agent.id, status)
+                agent.tasks.add((fid, spec.task_id))
+                agent.used = agent.used + spec.resources
+                fw.used = fw.used + spec.resources
+            elif record.state != state:
+                record.status = TaskStatus(
+                    spec.task_id, fid, agent.id, state, "agent re-registered",
+                    REASON_RECONCILIATION, timestamp=now,
+                )
+                changed.setdefault(fid, []).append(record.status)
+        for fid, task_id in sorted(agent.tasks - seen):
+            fw = self.frameworks.get(fid)
+            record = fw.tasks.get(task_id) if fw else None
+            if fw is None or record is None:
+                agent.tasks.discard((fid, task_id))
+                continue
+            record.status = TaskStatus(
+                task_id, fid, agent.id, TaskState.LOST,
+                "task was not found on its agent when it re-registered",
+                REASON_AGENT_RESTARTED, timestamp=now,
+            )
+            self._finish_task(fw, record)
+            changed.setdefault(fid, []).append(record.status)
+        for fid in sorted(shutdown):
+            effects.append(ShutdownFrameworkOnAgent(agent.id, fid))
+        for fid, items in changed.items():
+            if self.frameworks[fid].connected:
+                effects.append(SendToFramework(fid, UpdateEvent(tuple(items))))
+        return effects
+
+    def _view(self, now: float) -> ClusterView:
+        agents = tuple(
+            AgentView(a.id, a.info.hostname, a.info.resources, a.free, a.info.attributes)
+            for a in self.agents.values()
+            if a.status == rec.AGENT_ACTIVE
+        )
+        frameworks = []
+        for fw in self.frameworks.values():
+            if not fw.connected:
+                continue
+            if fw.filters:
+                for agent_id in [a for a, until in fw.filters.items() if until <= now]:
+                    del fw.filters[agent_id]
+            frameworks.append(
+                FrameworkView(
+                    fw.id, fw.info.role, fw.used + fw.offered, fw.suppressed, dict(fw.filters)
+                )
+            )
+        return ClusterView(agents, tuple(frameworks), {}, self._seed + self._rounds)
+
+
+def _sum(items: Iterable[Resources]) -> Resources:
+    total = Resources.empty()
+    for r in items:
+        total = total + r
+    return total
+
+
+def _with_framework_id(info: FrameworkInfo, fid: FrameworkId) -> FrameworkInfo:
+    return replace(info, id=fid)
+
+
+def _with_agent_id(info: AgentInfo, agent_id: AgentId) -> AgentInfo:
+    return replace(info, id=agent_id)
+
+
+def _with_agent(task: TaskSpec, agent_id: AgentId) -> TaskSpec:
+    return replace(task, agent_id=agent_id)
+
+
+def _from_agent(st: TaskStatus, agent_id: AgentId) -> TaskStatus:
+    if st.agent_id == agent_id and st.source == StatusSource.AGENT:
+        return st
+    return replace(st, agent_id=agent_id, source=StatusSource.AGENT)
+
+
+def _reconciled(st: TaskStatus, now: float) -> TaskStatus:
+    return replace(st, uuid=b"", reason=REASON_RECONCILIATION, source=StatusSource.MASTER, timestamp=now)
+
+
+def _latest_per_framework(records: list[rec.TaskRecord]) -> list[rec.TaskRecord]:
+    latest: dict[FrameworkId, rec.TaskRecord] = {}
+    for r in records:
+        latest[r.framework_id] = r
+    return list(latest.values())
+

@@ -188,7 +188,7 @@ class Resources:
         for name, v in sorted(wanted.scalars.items()):
             have = self.scalars.get(name, 0)
             if have < v:
-                out.append(f"{name}: wants {v / SCALE:g}, has {have / SCALE:g}")
+                out.append(f"{name}: wants {format_scalar(v)}, has {format_scalar(have)}")
         for name, r in sorted(wanted.ranges.items()):
             if not _ranges_contain(self.ranges.get(name, ()), r):
                 out.append(f"{name}: wants {format_ranges(r)}, has {format_ranges(self.ranges.get(name, ()))}")
@@ -245,13 +245,19 @@ def to_milli(value: float, field: str = "value") -> int:
     return round(value * SCALE)
 
 
+def format_scalar(milli: int) -> str:
+    """Thousandths as exact decimal text: 1048576000 -> "1048576", 1500 -> "1.5"."""
+    whole, frac = divmod(milli, SCALE)
+    return f"{whole}.{frac:03d}".rstrip("0").rstrip(".") if frac else str(whole)
+
+
 def format_ranges(ranges: Iterable[Range]) -> str:
     return "[" + ",".join(f"{b}-{e}" for b, e in ranges) + "]"
 
 
 def format_resources(res: Resources) -> str:
     """The inverse of `parse_resources`: `cpus:0.5;mem:64;ports:[31000-31009]`."""
-    parts = [f"{n}:{v / SCALE:g}" for n, v in sorted(res.scalars.items())]
+    parts = [f"{n}:{format_scalar(v)}" for n, v in sorted(res.scalars.items())]
     parts += [f"{n}:{format_ranges(r)}" for n, r in sorted(res.ranges.items())]
     parts += [f"{n}:{{{','.join(sorted(s))}}}" for n, s in sorted(res.sets.items())]
     return ";".join(parts)

@@ -46,7 +46,7 @@ from mesoslite.allocator.base import (
 from mesoslite.allocator.filters import filtered_until, is_filtered
 from mesoslite.allocator.sorter import KeyedPolicy, KeyedSorter, OrderedSorter, Sorter
 from mesoslite.ids import AgentId, FrameworkId
-from mesoslite.resources import Resources
+from mesoslite.resources import Range, Resources
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,27 @@ def agent_order(agents: list[AgentView], seed: int) -> list[AgentView]:
         return (digest, agent.id)
 
     return sorted(agents, key=key)
+
+
+def sum_resources(bundles: list[Resources]) -> Resources:
+    """The sum of many bundles; equal to folding `+`, but merges each range list once."""
+    scalars: dict[str, int] = {}
+    ranges: dict[str, list[Range]] = {}
+    sets: dict[str, set[str]] = {}
+    for res in bundles:
+        for name, milli in res.scalars.items():
+            scalars[name] = scalars.get(name, 0) + milli
+        for name, rs in res.ranges.items():
+            ranges.setdefault(name, []).extend(rs)
+        for name, items in res.sets.items():
+            sets.setdefault(name, set()).update(items)
+    # `Resources.of` merges the ranges (once per name); scalars are already in thousandths.
+    merged = Resources.of(ranges=ranges)
+    return Resources(
+        {name: milli for name, milli in scalars.items() if milli},
+        dict(merged.ranges),
+        {name: frozenset(items) for name, items in sets.items() if items},
+    )
 
 
 def _plural(n: int, word: str) -> str:
@@ -98,9 +119,7 @@ class HierarchicalAllocator:
             agents.setdefault(agent.id, agent)
 
         # Stage 1: totals.
-        total = Resources.empty()
-        for agent in agents.values():
-            total = total + agent.total
+        total = sum_resources([agent.total for agent in agents.values()])
         role_allocated: dict[str, Resources] = {}
         for fw in frameworks.values():
             role_allocated[fw.role] = role_allocated.get(fw.role, Resources.empty()) + fw.allocated

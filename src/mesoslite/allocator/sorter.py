@@ -80,7 +80,11 @@ class KeyedSorter:
         allocated = self._allocated[client] + resources
         self._allocated[client] = allocated
         old = (self._keys[client], client)
-        del self._order[bisect.bisect_left(self._order, old)]
+        index = bisect.bisect_left(self._order, old)
+        if index >= len(self._order) or self._order[index][1] != client:
+            # A key that does not compare consistently (NaN): find the client the slow way.
+            index = next(i for i, (_, c) in enumerate(self._order) if c == client)
+        del self._order[index]
         key = self._key(client, allocated)
         self._keys[client] = key
         bisect.insort(self._order, (key, client))

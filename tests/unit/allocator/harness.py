@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from mesoslite.allocator.base import (
     AgentView,
-    Allocator,
     AllocationRound,
+    Allocator,
     ClusterView,
     FrameworkView,
 )

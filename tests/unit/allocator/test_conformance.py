@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from mesoslite.allocator.base import (
     AgentView,
-    Allocator,
     AllocationRound,
+    Allocator,
     ClusterView,
     FrameworkView,
     OfferGrant,
@@ -64,6 +64,7 @@ def test_drf_is_registered() -> None:
 
 
 # -- random views
+
 
 def _resources(max_value: int) -> st.SearchStrategy[Resources]:
     scalars = st.dictionaries(
@@ -172,9 +173,11 @@ def _view() -> ClusterView:
         frameworks=(
             FrameworkView(FrameworkId("f1"), "r", Resources.empty()),
             FrameworkView(FrameworkId("quiet"), "r", Resources.empty(), suppressed=True),
-            FrameworkView(FrameworkId("picky"), "r", Resources.empty(), filters={"a1": NOW}),
             FrameworkView(
-                FrameworkId("refused"), "r", Resources.empty(), filters={"a1": NOW + 0.001}
+                FrameworkId("picky"), "r", Resources.empty(), filters={AgentId("a1"): NOW}
+            ),
+            FrameworkView(
+                FrameworkId("refused"), "r", Resources.empty(), filters={AgentId("a1"): NOW + 0.001}
             ),
         ),
     )

@@ -142,19 +142,15 @@ def test_framework_offered_the_whole_free_resources_of_an_agent() -> None:
 
 def test_role_weights_two_to_one_change_who_is_offered() -> None:
     # web holds 0.4 of the cluster, batch 0.3.
-    table = dict(
-        agents="""
-        a1  cpus:10  cpus:3
-        """,
-        frameworks="""
+    agents = "a1  cpus:10  cpus:3"
+    frameworks = """
         w  web    cpus:4
         b  batch  cpus:3
-        """,
-    )
+    """
     # Equal weights: batch (0.3) < web (0.4).
-    assert AllocatorHarness(**table).allocate().grants[0].framework_id == "b"
+    assert AllocatorHarness(agents, frameworks).allocate().grants[0].framework_id == "b"
     # web weight 2: web 0.4 / 2 = 0.2 < batch 0.3 / 1.
-    h = AllocatorHarness(**table, weights={"web": 2.0, "batch": 1.0})
+    h = AllocatorHarness(agents, frameworks, weights={"web": 2.0, "batch": 1.0})
     assert h.allocate().grants[0].framework_id == "w"
     assert h.reason("b") == "lower share than others: dominant share 0.30"
 
@@ -335,9 +331,7 @@ def test_accepted_offers_shift_the_next_round_to_the_others() -> None:
 
 
 def _agents(n: int) -> list[AgentView]:
-    return [
-        AgentView(AgentId(f"a{i:03}"), "h", R("cpus:1"), R("cpus:1")) for i in range(n)
-    ]
+    return [AgentView(AgentId(f"a{i:03}"), "h", R("cpus:1"), R("cpus:1")) for i in range(n)]
 
 
 def test_agent_order_is_a_seeded_permutation_independent_of_input_order() -> None:

@@ -1,0 +1,123 @@
+"""Time one `allocate()` pass over clusters of various sizes (a script, not a test).
+
+    python bench/bench_allocator.py [--repeat N] [--policy drf|drf-order-only|all]
+
+Clusters are described by profiles (`AgentProfile`, `FrameworkProfile`), as Mesos's
+`hierarchical_allocator_benchmarks.cpp` does; each pass sees every agent with some free
+resources, so every pass makes one grant per agent (the worst case for progressive filling).
+
+# after Mesos `hierarchical_allocator_benchmarks.cpp`, Nomad `scheduler/benchmarks/`
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mesoslite.allocator.base import AgentView, Allocator, ClusterView, FrameworkView, Policy
+from mesoslite.allocator.drf import DRFPolicy
+from mesoslite.allocator.hierarchical import HierarchicalAllocator
+from mesoslite.ids import AgentId, FrameworkId
+from mesoslite.resources import Resources, parse_resources
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    count: int
+    total: str = "cpus:16;mem:65536;disk:512000;ports:[31000-32000]"
+    used_fraction: float = 0.5  # of each scalar; the rest is free
+
+
+@dataclass(frozen=True)
+class FrameworkProfile:
+    count: int
+    roles: int = 5
+    task: str = "cpus:1;mem:2048"
+    max_tasks: int = 80  # each framework holds 0..max_tasks tasks' worth
+    filtered_fraction: float = 0.1  # of (framework, agent) pairs with a live filter
+    suppressed_fraction: float = 0.05
+
+
+class OrderOnlyDRF:
+    """DRF through `order_*` alone: the re-sorting path of `HierarchicalAllocator`."""
+
+    name = "drf-order-only"
+
+    def __init__(self) -> None:
+        self._drf = DRFPolicy()
+
+    def order_roles(
+        self, roles: Mapping[str, Resources], weights: Mapping[str, float], total: Resources
+    ) -> list[str]:
+        return self._drf.order_roles(roles, weights, total)
+
+    def order_frameworks(
+        self, frameworks: Mapping[FrameworkId, Resources], total: Resources
+    ) -> list[FrameworkId]:
+        return self._drf.order_frameworks(frameworks, total)
+
+
+def build_view(agents: AgentProfile, frameworks: FrameworkProfile, seed: int = 1) -> ClusterView:
+    rng = random.Random(seed)
+    total = parse_resources(agents.total)
+    used = Resources.of({n: total.scalar(n) * agents.used_fraction for n in total.scalars})
+    agent_views = tuple(
+        AgentView(AgentId(f"agent-{i:05}"), f"host{i}", total, total - used)
+        for i in range(agents.count)
+    )
+    task = parse_resources(frameworks.task)
+    framework_views = []
+    for i in range(frameworks.count):
+        allocated = Resources.empty()
+        for _ in range(rng.randint(0, frameworks.max_tasks)):
+            allocated = allocated + task
+        filters = {a.id: 1000.0 for a in agent_views if rng.random() < frameworks.filtered_fraction}
+        framework_views.append(
+            FrameworkView(
+                FrameworkId(f"fw-{i:04}"),
+                f"role{i % frameworks.roles}",
+                allocated,
+                suppressed=rng.random() < frameworks.suppressed_fraction,
+                filters=filters,
+            )
+        )
+    weights = {f"role{r}": 1.0 + r % 3 for r in range(frameworks.roles)}
+    return ClusterView(agent_views, tuple(framework_views), weights, seed=seed)
+
+
+def time_pass(allocator: Allocator, view: ClusterView, repeat: int) -> tuple[float, int]:
+    """Median milliseconds per pass, and the number of grants of a pass."""
+    grants = len(allocator.allocate(view, 0.0).grants)  # warm-up
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        allocator.allocate(view, 0.0)
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples), grants
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--policy", choices=["drf", "drf-order-only", "all"], default="all")
+    args = parser.parse_args()
+    policies: list[Policy] = []
+    if args.policy in ("drf", "all"):
+        policies.append(DRFPolicy())
+    if args.policy in ("drf-order-only", "all"):
+        policies.append(OrderOnlyDRF())
+    print(f"{'policy':<16} {'agents':>7} {'frameworks':>10} {'grants':>7} {'ms/pass':>9}")
+    for policy in policies:
+        for n_agents in (100, 1000):
+            for n_frameworks in (10, 100):
+                view = build_view(AgentProfile(n_agents), FrameworkProfile(n_frameworks))
+                ms, grants = time_pass(HierarchicalAllocator(policy), view, args.repeat)
+                print(f"{policy.name:<16} {n_agents:>7} {n_frameworks:>10} {grants:>7} {ms:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -89,6 +89,8 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                 ch = msg.file_chunk
                 actor.file_chunk(ch.request_id, ch.data, ch.size, ch.error)
             elif kind == "pong":
-                pass
+                record = actor.state.agents.get(agent_id)
+                if record is not None:
+                    record.pending_updates = msg.pong.pending_updates
             else:
                 logger.warning("unexpected message kind=%s from agent_id=%s", kind, agent_id)

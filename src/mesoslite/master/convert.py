@@ -102,6 +102,7 @@ def agent_summary(agent: rec.AgentRecord) -> operator_pb2.AgentSummary:
         offered=c.resources_to_pb(agent.offered),
         task_count=len(agent.tasks),
         registered_at=agent.registered_at,
+        pending_updates=agent.pending_updates,
     )
 
 

@@ -39,6 +39,8 @@ class AgentRecord:
     tasks: set[tuple[FrameworkId, TaskId]] = field(default_factory=set)
     offers: set[OfferId] = field(default_factory=set)
     disconnected_at: float | None = None
+    # As of the agent's last pong: updates it holds that nobody acknowledged yet.
+    pending_updates: int = 0
 
     @property
     def id(self) -> AgentId:

@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from mesoslite._proto.v1 import common_pb2 as mesoslite_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mesoslite/v1/agent.proto\x12\x0cmesoslite.v1\x1a\x19mesoslite/v1/common.proto\"v\n\x0bRunningTask\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12)\n\ttask_info\x18\x02 \x01(\x0b\x32\x16.mesoslite.v1.TaskInfo\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.mesoslite.v1.TaskState\"\x81\x04\n\x0c\x41gentMessage\x12\x37\n\x08register\x18\x01 \x01(\x0b\x32#.mesoslite.v1.AgentMessage.RegisterH\x00\x12\x42\n\x0estatus_updates\x18\x02 \x01(\x0b\x32(.mesoslite.v1.AgentMessage.StatusUpdatesH\x00\x12/\n\x04pong\x18\x03 \x01(\x0b\x32\x1f.mesoslite.v1.AgentMessage.PongH\x00\x12:\n\nfile_chunk\x18\x04 \x01(\x0b\x32$.mesoslite.v1.AgentMessage.FileChunkH\x00\x1a\x61\n\x08Register\x12+\n\nagent_info\x18\x01 \x01(\x0b\x32\x17.mesoslite.v1.AgentInfo\x12(\n\x05tasks\x18\x02 \x03(\x0b\x32\x19.mesoslite.v1.RunningTask\x1a;\n\rStatusUpdates\x12*\n\x08statuses\x18\x01 \x03(\x0b\x32\x18.mesoslite.v1.TaskStatus\x1a\x13\n\x04Pong\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x1aJ\n\tFileChunk\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\r\n\x05\x65rror\x18\x04 \x01(\tB\x06\n\x04kind\"\x87\t\n\rMasterMessage\x12<\n\nregistered\x18\x01 \x01(\x0b\x32&.mesoslite.v1.MasterMessage.RegisteredH\x00\x12?\n\x0claunch_tasks\x18\x02 \x01(\x0b\x32\'.mesoslite.v1.MasterMessage.LaunchTasksH\x00\x12\x39\n\tkill_task\x18\x03 \x01(\x0b\x32$.mesoslite.v1.MasterMessage.KillTaskH\x00\x12>\n\x0b\x61\x63knowledge\x18\x04 \x01(\x0b\x32\'.mesoslite.v1.MasterMessage.AcknowledgeH\x00\x12K\n\x12shutdown_framework\x18\x05 \x01(\x0b\x32-.mesoslite.v1.MasterMessage.ShutdownFrameworkH\x00\x12\x30\n\x04ping\x18\x06 \x01(\x0b\x32 .mesoslite.v1.MasterMessage.PingH\x00\x12\x39\n\tread_file\x18\x07 \x01(\x0b\x32$.mesoslite.v1.MasterMessage.ReadFileH\x00\x12:\n\treconcile\x18\x08 \x01(\x0b\x32%.mesoslite.v1.MasterMessage.ReconcileH\x00\x1a\x66\n\nRegistered\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12-\n\x0bmaster_info\x18\x02 \x01(\x0b\x32\x18.mesoslite.v1.MasterInfo\x12\x17\n\x0fping_interval_s\x18\x03 \x01(\x01\x1aO\n\x0bLaunchTasks\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12*\n\ntask_infos\x18\x02 \x03(\x0b\x32\x16.mesoslite.v1.TaskInfo\x1aN\n\x08KillTask\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x1b\n\x13kill_grace_period_s\x18\x03 \x01(\x01\x1aT\n\x0b\x41\x63knowledge\x12\x45\n\x10\x61\x63knowledgements\x18\x01 \x03(\x0b\x32+.mesoslite.v1.MasterMessage.Acknowledgement\x1a\x46\n\x0f\x41\x63knowledgement\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0c\n\x04uuid\x18\x03 \x01(\x0c\x1a)\n\x11ShutdownFramework\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x1a\x13\n\x04Ping\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x1as\n\x08ReadFile\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0e\n\x06offset\x18\x05 \x01(\x04\x12\x0e\n\x06length\x18\x06 \x01(\x04\x1a\"\n\tReconcile\x12\x15\n\rframework_ids\x18\x01 \x03(\tB\x06\n\x04kind2O\n\x05\x41gent\x12\x46\n\x07\x43onnect\x12\x1a.mesoslite.v1.AgentMessage\x1a\x1b.mesoslite.v1.MasterMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mesoslite/v1/agent.proto\x12\x0cmesoslite.v1\x1a\x19mesoslite/v1/common.proto\"v\n\x0bRunningTask\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12)\n\ttask_info\x18\x02 \x01(\x0b\x32\x16.mesoslite.v1.TaskInfo\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.mesoslite.v1.TaskState\"\x9a\x04\n\x0c\x41gentMessage\x12\x37\n\x08register\x18\x01 \x01(\x0b\x32#.mesoslite.v1.AgentMessage.RegisterH\x00\x12\x42\n\x0estatus_updates\x18\x02 \x01(\x0b\x32(.mesoslite.v1.AgentMessage.StatusUpdatesH\x00\x12/\n\x04pong\x18\x03 \x01(\x0b\x32\x1f.mesoslite.v1.AgentMessage.PongH\x00\x12:\n\nfile_chunk\x18\x04 \x01(\x0b\x32$.mesoslite.v1.AgentMessage.FileChunkH\x00\x1a\x61\n\x08Register\x12+\n\nagent_info\x18\x01 \x01(\x0b\x32\x17.mesoslite.v1.AgentInfo\x12(\n\x05tasks\x18\x02 \x03(\x0b\x32\x19.mesoslite.v1.RunningTask\x1a;\n\rStatusUpdates\x12*\n\x08statuses\x18\x01 \x03(\x0b\x32\x18.mesoslite.v1.TaskStatus\x1a,\n\x04Pong\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x17\n\x0fpending_updates\x18\x02 \x01(\r\x1aJ\n\tFileChunk\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\r\n\x05\x65rror\x18\x04 \x01(\tB\x06\n\x04kind\"\x87\t\n\rMasterMessage\x12<\n\nregistered\x18\x01 \x01(\x0b\x32&.mesoslite.v1.MasterMessage.RegisteredH\x00\x12?\n\x0claunch_tasks\x18\x02 \x01(\x0b\x32\'.mesoslite.v1.MasterMessage.LaunchTasksH\x00\x12\x39\n\tkill_task\x18\x03 \x01(\x0b\x32$.mesoslite.v1.MasterMessage.KillTaskH\x00\x12>\n\x0b\x61\x63knowledge\x18\x04 \x01(\x0b\x32\'.mesoslite.v1.MasterMessage.AcknowledgeH\x00\x12K\n\x12shutdown_framework\x18\x05 \x01(\x0b\x32-.mesoslite.v1.MasterMessage.ShutdownFrameworkH\x00\x12\x30\n\x04ping\x18\x06 \x01(\x0b\x32 .mesoslite.v1.MasterMessage.PingH\x00\x12\x39\n\tread_file\x18\x07 \x01(\x0b\x32$.mesoslite.v1.MasterMessage.ReadFileH\x00\x12:\n\treconcile\x18\x08 \x01(\x0b\x32%.mesoslite.v1.MasterMessage.ReconcileH\x00\x1a\x66\n\nRegistered\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12-\n\x0bmaster_info\x18\x02 \x01(\x0b\x32\x18.mesoslite.v1.MasterInfo\x12\x17\n\x0fping_interval_s\x18\x03 \x01(\x01\x1aO\n\x0bLaunchTasks\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12*\n\ntask_infos\x18\x02 \x03(\x0b\x32\x16.mesoslite.v1.TaskInfo\x1aN\n\x08KillTask\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x1b\n\x13kill_grace_period_s\x18\x03 \x01(\x01\x1aT\n\x0b\x41\x63knowledge\x12\x45\n\x10\x61\x63knowledgements\x18\x01 \x03(\x0b\x32+.mesoslite.v1.MasterMessage.Acknowledgement\x1a\x46\n\x0f\x41\x63knowledgement\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0c\n\x04uuid\x18\x03 \x01(\x0c\x1a)\n\x11ShutdownFramework\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x1a\x13\n\x04Ping\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x1as\n\x08ReadFile\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0e\n\x06offset\x18\x05 \x01(\x04\x12\x0e\n\x06length\x18\x06 \x01(\x04\x1a\"\n\tReconcile\x12\x15\n\rframework_ids\x18\x01 \x03(\tB\x06\n\x04kind2O\n\x05\x41gent\x12\x46\n\x07\x43onnect\x12\x1a.mesoslite.v1.AgentMessage\x1a\x1b.mesoslite.v1.MasterMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,35 +36,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNNINGTASK']._serialized_start=69
   _globals['_RUNNINGTASK']._serialized_end=187
   _globals['_AGENTMESSAGE']._serialized_start=190
-  _globals['_AGENTMESSAGE']._serialized_end=703
+  _globals['_AGENTMESSAGE']._serialized_end=728
   _globals['_AGENTMESSAGE_REGISTER']._serialized_start=440
   _globals['_AGENTMESSAGE_REGISTER']._serialized_end=537
   _globals['_AGENTMESSAGE_STATUSUPDATES']._serialized_start=539
   _globals['_AGENTMESSAGE_STATUSUPDATES']._serialized_end=598
   _globals['_AGENTMESSAGE_PONG']._serialized_start=600
-  _globals['_AGENTMESSAGE_PONG']._serialized_end=619
-  _globals['_AGENTMESSAGE_FILECHUNK']._serialized_start=621
-  _globals['_AGENTMESSAGE_FILECHUNK']._serialized_end=695
-  _globals['_MASTERMESSAGE']._serialized_start=706
-  _globals['_MASTERMESSAGE']._serialized_end=1865
-  _globals['_MASTERMESSAGE_REGISTERED']._serialized_start=1219
-  _globals['_MASTERMESSAGE_REGISTERED']._serialized_end=1321
-  _globals['_MASTERMESSAGE_LAUNCHTASKS']._serialized_start=1323
-  _globals['_MASTERMESSAGE_LAUNCHTASKS']._serialized_end=1402
-  _globals['_MASTERMESSAGE_KILLTASK']._serialized_start=1404
-  _globals['_MASTERMESSAGE_KILLTASK']._serialized_end=1482
-  _globals['_MASTERMESSAGE_ACKNOWLEDGE']._serialized_start=1484
-  _globals['_MASTERMESSAGE_ACKNOWLEDGE']._serialized_end=1568
-  _globals['_MASTERMESSAGE_ACKNOWLEDGEMENT']._serialized_start=1570
-  _globals['_MASTERMESSAGE_ACKNOWLEDGEMENT']._serialized_end=1640
-  _globals['_MASTERMESSAGE_SHUTDOWNFRAMEWORK']._serialized_start=1642
-  _globals['_MASTERMESSAGE_SHUTDOWNFRAMEWORK']._serialized_end=1683
-  _globals['_MASTERMESSAGE_PING']._serialized_start=1685
-  _globals['_MASTERMESSAGE_PING']._serialized_end=1704
-  _globals['_MASTERMESSAGE_READFILE']._serialized_start=1706
-  _globals['_MASTERMESSAGE_READFILE']._serialized_end=1821
-  _globals['_MASTERMESSAGE_RECONCILE']._serialized_start=1823
-  _globals['_MASTERMESSAGE_RECONCILE']._serialized_end=1857
-  _globals['_AGENT']._serialized_start=1867
-  _globals['_AGENT']._serialized_end=1946
+  _globals['_AGENTMESSAGE_PONG']._serialized_end=644
+  _globals['_AGENTMESSAGE_FILECHUNK']._serialized_start=646
+  _globals['_AGENTMESSAGE_FILECHUNK']._serialized_end=720
+  _globals['_MASTERMESSAGE']._serialized_start=731
+  _globals['_MASTERMESSAGE']._serialized_end=1890
+  _globals['_MASTERMESSAGE_REGISTERED']._serialized_start=1244
+  _globals['_MASTERMESSAGE_REGISTERED']._serialized_end=1346
+  _globals['_MASTERMESSAGE_LAUNCHTASKS']._serialized_start=1348
+  _globals['_MASTERMESSAGE_LAUNCHTASKS']._serialized_end=1427
+  _globals['_MASTERMESSAGE_KILLTASK']._serialized_start=1429
+  _globals['_MASTERMESSAGE_KILLTASK']._serialized_end=1507
+  _globals['_MASTERMESSAGE_ACKNOWLEDGE']._serialized_start=1509
+  _globals['_MASTERMESSAGE_ACKNOWLEDGE']._serialized_end=1593
+  _globals['_MASTERMESSAGE_ACKNOWLEDGEMENT']._serialized_start=1595
+  _globals['_MASTERMESSAGE_ACKNOWLEDGEMENT']._serialized_end=1665
+  _globals['_MASTERMESSAGE_SHUTDOWNFRAMEWORK']._serialized_start=1667
+  _globals['_MASTERMESSAGE_SHUTDOWNFRAMEWORK']._serialized_end=1708
+  _globals['_MASTERMESSAGE_PING']._serialized_start=1710
+  _globals['_MASTERMESSAGE_PING']._serialized_end=1729
+  _globals['_MASTERMESSAGE_READFILE']._serialized_start=1731
+  _globals['_MASTERMESSAGE_READFILE']._serialized_end=1846
+  _globals['_MASTERMESSAGE_RECONCILE']._serialized_start=1848
+  _globals['_MASTERMESSAGE_RECONCILE']._serialized_end=1882
+  _globals['_AGENT']._serialized_start=1892
+  _globals['_AGENT']._serialized_end=1971
 # @@protoc_insertion_point(module_scope)

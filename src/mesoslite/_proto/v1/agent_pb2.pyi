@@ -33,10 +33,12 @@ class AgentMessage(_message.Message):
         statuses: _containers.RepeatedCompositeFieldContainer[_common_pb2.TaskStatus]
         def __init__(self, statuses: _Optional[_Iterable[_Union[_common_pb2.TaskStatus, _Mapping]]] = ...) -> None: ...
     class Pong(_message.Message):
-        __slots__ = ("seq",)
+        __slots__ = ("seq", "pending_updates")
         SEQ_FIELD_NUMBER: _ClassVar[int]
+        PENDING_UPDATES_FIELD_NUMBER: _ClassVar[int]
         seq: int
-        def __init__(self, seq: _Optional[int] = ...) -> None: ...
+        pending_updates: int
+        def __init__(self, seq: _Optional[int] = ..., pending_updates: _Optional[int] = ...) -> None: ...
     class FileChunk(_message.Message):
         __slots__ = ("request_id", "data", "size", "error")
         REQUEST_ID_FIELD_NUMBER: _ClassVar[int]

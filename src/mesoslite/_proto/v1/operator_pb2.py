@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from mesoslite._proto.v1 import common_pb2 as mesoslite_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmesoslite/v1/operator.proto\x12\x0cmesoslite.v1\x1a\x19mesoslite/v1/common.proto\"\x12\n\x10GetMasterRequest\"S\n\x11GetMasterResponse\x12-\n\x0bmaster_info\x18\x01 \x01(\x0b\x32\x18.mesoslite.v1.MasterInfo\x12\x0f\n\x07leading\x18\x02 \x01(\x08\"\x12\n\x10GetAgentsRequest\"\xec\x01\n\x0c\x41gentSummary\x12+\n\nagent_info\x18\x01 \x01(\x0b\x32\x17.mesoslite.v1.AgentInfo\x12\x0e\n\x06status\x18\x02 \x01(\t\x12%\n\x05total\x18\x03 \x03(\x0b\x32\x16.mesoslite.v1.Resource\x12$\n\x04used\x18\x04 \x03(\x0b\x32\x16.mesoslite.v1.Resource\x12\'\n\x07offered\x18\x05 \x03(\x0b\x32\x16.mesoslite.v1.Resource\x12\x12\n\ntask_count\x18\x06 \x01(\r\x12\x15\n\rregistered_at\x18\x07 \x01(\x01\"?\n\x11GetAgentsResponse\x12*\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x1a.mesoslite.v1.AgentSummary\"1\n\x14GetFrameworksRequest\x12\x19\n\x11include_completed\x18\x01 \x01(\x08\"\xea\x01\n\x10\x46rameworkSummary\x12\x33\n\x0e\x66ramework_info\x18\x01 \x01(\x0b\x32\x1b.mesoslite.v1.FrameworkInfo\x12\x0e\n\x06status\x18\x02 \x01(\t\x12)\n\tallocated\x18\x03 \x03(\x0b\x32\x16.mesoslite.v1.Resource\x12\'\n\x07offered\x18\x04 \x03(\x0b\x32\x16.mesoslite.v1.Resource\x12\x12\n\ntask_count\x18\x05 \x01(\r\x12\x15\n\rregistered_at\x18\x06 \x01(\x01\x12\x12\n\nsuppressed\x18\x07 \x01(\x08\"K\n\x15GetFrameworksResponse\x12\x32\n\nframeworks\x18\x01 \x03(\x0b\x32\x1e.mesoslite.v1.FrameworkSummary\"B\n\x0fGetTasksRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x19\n\x11include_completed\x18\x02 \x01(\x08\"x\n\x0bTaskSummary\x12)\n\ttask_info\x18\x01 \x01(\x0b\x32\x16.mesoslite.v1.TaskInfo\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\x12(\n\x06status\x18\x03 \x01(\x0b\x32\x18.mesoslite.v1.TaskStatus\"<\n\x10GetTasksResponse\x12(\n\x05tasks\x18\x01 \x03(\x0b\x32\x19.mesoslite.v1.TaskSummary\"8\n\x0fKillTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\"(\n\x10KillTaskResponse\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\"f\n\x0fReadFileRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x0e\n\x06length\x18\x05 \x01(\x04\"V\n\x10ReadFileResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.mesoslite.v1.TaskState2\xe1\x03\n\x08Operator\x12L\n\tGetMaster\x12\x1e.mesoslite.v1.GetMasterRequest\x1a\x1f.mesoslite.v1.GetMasterResponse\x12L\n\tGetAgents\x12\x1e.mesoslite.v1.GetAgentsRequest\x1a\x1f.mesoslite.v1.GetAgentsResponse\x12X\n\rGetFrameworks\x12\".mesoslite.v1.GetFrameworksRequest\x1a#.mesoslite.v1.GetFrameworksResponse\x12I\n\x08GetTasks\x12\x1d.mesoslite.v1.GetTasksRequest\x1a\x1e.mesoslite.v1.GetTasksResponse\x12I\n\x08KillTask\x12\x1d.mesoslite.v1.KillTaskRequest\x1a\x1e.mesoslite.v1.KillTaskResponse\x12I\n\x08ReadFile\x12\x1d.mesoslite.v1.ReadFileRequest\x1a\x1e.mesoslite.v1.ReadFileResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmesoslite/v1/operator.proto\x12\x0cmesoslite.v1\x1a\x19mesoslite/v1/common.proto\"\x12\n\x10GetMasterRequest\"S\n\x11GetMasterResponse\x12-\n\x0bmaster_info\x18\x01 \x01(\x0b\x32\x18.mesoslite.v1.MasterInfo\x12\x0f\n\x07leading\x18\x02 \x01(\x08\"\x12\n\x10GetAgentsRequest\"\x85\x02\n\x0c\x41gentSummary\x12+\n\nagent_info\x18\x01 \x01(\x0b\x32\x17.mesoslite.v1.AgentInfo\x12\x0e\n\x06status\x18\x02 \x01(\t\x12%\n\x05total\x18\x03 \x03(\x0b\x32\x16.mesoslite.v1.Resource\x12$\n\x04used\x18\x04 \x03(\x0b\x32\x16.mesoslite.v1.Resource\x12\'\n\x07offered\x18\x05 \x03(\x0b\x32\x16.mesoslite.v1.Resource\x12\x12\n\ntask_count\x18\x06 \x01(\r\x12\x15\n\rregistered_at\x18\x07 \x01(\x01\x12\x17\n\x0fpending_updates\x18\x08 \x01(\r\"?\n\x11GetAgentsResponse\x12*\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x1a.mesoslite.v1.AgentSummary\"1\n\x14GetFrameworksRequest\x12\x19\n\x11include_completed\x18\x01 \x01(\x08\"\xea\x01\n\x10\x46rameworkSummary\x12\x33\n\x0e\x66ramework_info\x18\x01 \x01(\x0b\x32\x1b.mesoslite.v1.FrameworkInfo\x12\x0e\n\x06status\x18\x02 \x01(\t\x12)\n\tallocated\x18\x03 \x03(\x0b\x32\x16.mesoslite.v1.Resource\x12\'\n\x07offered\x18\x04 \x03(\x0b\x32\x16.mesoslite.v1.Resource\x12\x12\n\ntask_count\x18\x05 \x01(\r\x12\x15\n\rregistered_at\x18\x06 \x01(\x01\x12\x12\n\nsuppressed\x18\x07 \x01(\x08\"K\n\x15GetFrameworksResponse\x12\x32\n\nframeworks\x18\x01 \x03(\x0b\x32\x1e.mesoslite.v1.FrameworkSummary\"B\n\x0fGetTasksRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x19\n\x11include_completed\x18\x02 \x01(\x08\"x\n\x0bTaskSummary\x12)\n\ttask_info\x18\x01 \x01(\x0b\x32\x16.mesoslite.v1.TaskInfo\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\x12(\n\x06status\x18\x03 \x01(\x0b\x32\x18.mesoslite.v1.TaskStatus\"<\n\x10GetTasksResponse\x12(\n\x05tasks\x18\x01 \x03(\x0b\x32\x19.mesoslite.v1.TaskSummary\"8\n\x0fKillTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\"(\n\x10KillTaskResponse\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\"f\n\x0fReadFileRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x0e\n\x06length\x18\x05 \x01(\x04\"V\n\x10ReadFileResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.mesoslite.v1.TaskState2\xe1\x03\n\x08Operator\x12L\n\tGetMaster\x12\x1e.mesoslite.v1.GetMasterRequest\x1a\x1f.mesoslite.v1.GetMasterResponse\x12L\n\tGetAgents\x12\x1e.mesoslite.v1.GetAgentsRequest\x1a\x1f.mesoslite.v1.GetAgentsResponse\x12X\n\rGetFrameworks\x12\".mesoslite.v1.GetFrameworksRequest\x1a#.mesoslite.v1.GetFrameworksResponse\x12I\n\x08GetTasks\x12\x1d.mesoslite.v1.GetTasksRequest\x1a\x1e.mesoslite.v1.GetTasksResponse\x12I\n\x08KillTask\x12\x1d.mesoslite.v1.KillTaskRequest\x1a\x1e.mesoslite.v1.KillTaskResponse\x12I\n\x08ReadFile\x12\x1d.mesoslite.v1.ReadFileRequest\x1a\x1e.mesoslite.v1.ReadFileResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,29 +40,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETAGENTSREQUEST']._serialized_start=177
   _globals['_GETAGENTSREQUEST']._serialized_end=195
   _globals['_AGENTSUMMARY']._serialized_start=198
-  _globals['_AGENTSUMMARY']._serialized_end=434
-  _globals['_GETAGENTSRESPONSE']._serialized_start=436
-  _globals['_GETAGENTSRESPONSE']._serialized_end=499
-  _globals['_GETFRAMEWORKSREQUEST']._serialized_start=501
-  _globals['_GETFRAMEWORKSREQUEST']._serialized_end=550
-  _globals['_FRAMEWORKSUMMARY']._serialized_start=553
-  _globals['_FRAMEWORKSUMMARY']._serialized_end=787
-  _globals['_GETFRAMEWORKSRESPONSE']._serialized_start=789
-  _globals['_GETFRAMEWORKSRESPONSE']._serialized_end=864
-  _globals['_GETTASKSREQUEST']._serialized_start=866
-  _globals['_GETTASKSREQUEST']._serialized_end=932
-  _globals['_TASKSUMMARY']._serialized_start=934
-  _globals['_TASKSUMMARY']._serialized_end=1054
-  _globals['_GETTASKSRESPONSE']._serialized_start=1056
-  _globals['_GETTASKSRESPONSE']._serialized_end=1116
-  _globals['_KILLTASKREQUEST']._serialized_start=1118
-  _globals['_KILLTASKREQUEST']._serialized_end=1174
-  _globals['_KILLTASKRESPONSE']._serialized_start=1176
-  _globals['_KILLTASKRESPONSE']._serialized_end=1216
-  _globals['_READFILEREQUEST']._serialized_start=1218
-  _globals['_READFILEREQUEST']._serialized_end=1320
-  _globals['_READFILERESPONSE']._serialized_start=1322
-  _globals['_READFILERESPONSE']._serialized_end=1408
-  _globals['_OPERATOR']._serialized_start=1411
-  _globals['_OPERATOR']._serialized_end=1892
+  _globals['_AGENTSUMMARY']._serialized_end=459
+  _globals['_GETAGENTSRESPONSE']._serialized_start=461
+  _globals['_GETAGENTSRESPONSE']._serialized_end=524
+  _globals['_GETFRAMEWORKSREQUEST']._serialized_start=526
+  _globals['_GETFRAMEWORKSREQUEST']._serialized_end=575
+  _globals['_FRAMEWORKSUMMARY']._serialized_start=578
+  _globals['_FRAMEWORKSUMMARY']._serialized_end=812
+  _globals['_GETFRAMEWORKSRESPONSE']._serialized_start=814
+  _globals['_GETFRAMEWORKSRESPONSE']._serialized_end=889
+  _globals['_GETTASKSREQUEST']._serialized_start=891
+  _globals['_GETTASKSREQUEST']._serialized_end=957
+  _globals['_TASKSUMMARY']._serialized_start=959
+  _globals['_TASKSUMMARY']._serialized_end=1079
+  _globals['_GETTASKSRESPONSE']._serialized_start=1081
+  _globals['_GETTASKSRESPONSE']._serialized_end=1141
+  _globals['_KILLTASKREQUEST']._serialized_start=1143
+  _globals['_KILLTASKREQUEST']._serialized_end=1199
+  _globals['_KILLTASKRESPONSE']._serialized_start=1201
+  _globals['_KILLTASKRESPONSE']._serialized_end=1241
+  _globals['_READFILEREQUEST']._serialized_start=1243
+  _globals['_READFILEREQUEST']._serialized_end=1345
+  _globals['_READFILERESPONSE']._serialized_start=1347
+  _globals['_READFILERESPONSE']._serialized_end=1433
+  _globals['_OPERATOR']._serialized_start=1436
+  _globals['_OPERATOR']._serialized_end=1917
 # @@protoc_insertion_point(module_scope)

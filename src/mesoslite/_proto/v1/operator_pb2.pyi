@@ -25,7 +25,7 @@ class GetAgentsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class AgentSummary(_message.Message):
-    __slots__ = ("agent_info", "status", "total", "used", "offered", "task_count", "registered_at")
+    __slots__ = ("agent_info", "status", "total", "used", "offered", "task_count", "registered_at", "pending_updates")
     AGENT_INFO_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class AgentSummary(_message.Message):
     OFFERED_FIELD_NUMBER: _ClassVar[int]
     TASK_COUNT_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
+    PENDING_UPDATES_FIELD_NUMBER: _ClassVar[int]
     agent_info: _common_pb2.AgentInfo
     status: str
     total: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
@@ -40,7 +41,8 @@ class AgentSummary(_message.Message):
     offered: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
     task_count: int
     registered_at: float
-    def __init__(self, agent_info: _Optional[_Union[_common_pb2.AgentInfo, _Mapping]] = ..., status: _Optional[str] = ..., total: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., used: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., offered: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., task_count: _Optional[int] = ..., registered_at: _Optional[float] = ...) -> None: ...
+    pending_updates: int
+    def __init__(self, agent_info: _Optional[_Union[_common_pb2.AgentInfo, _Mapping]] = ..., status: _Optional[str] = ..., total: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., used: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., offered: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., task_count: _Optional[int] = ..., registered_at: _Optional[float] = ..., pending_updates: _Optional[int] = ...) -> None: ...
 
 class GetAgentsResponse(_message.Message):
     __slots__ = ("agents",)

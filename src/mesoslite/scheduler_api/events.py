@@ -1,0 +1,49 @@
+"""The `Scheduler` protocol: the callbacks a framework implements to hear from the master."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Protocol
+
+from mesoslite.ids import AgentId, FrameworkId, OfferId
+from mesoslite.model import MasterInfo, Offer, TaskStatus
+
+if TYPE_CHECKING:
+    from mesoslite.scheduler_api.driver import SchedulerDriver
+
+# A callback may be a plain function or a coroutine function; the driver awaits the latter.
+Maybe = Awaitable[None] | None
+
+
+class Scheduler(Protocol):
+    """Callbacks, each optional: the driver calls only those the object defines.
+
+    Callbacks run one at a time, in the order the master sent the events, on the driver's
+    event loop. A callback that raises is logged and the driver goes on.
+    """
+
+    def on_subscribed(
+        self, driver: SchedulerDriver, framework_id: FrameworkId, master: MasterInfo
+    ) -> Maybe:
+        """The master accepted the subscription (also after every re-subscription)."""
+
+    def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> Maybe:
+        """New offers: accept them with tasks, or decline them."""
+
+    def on_rescinded(self, driver: SchedulerDriver, offer_id: OfferId) -> Maybe:
+        """An offer is no longer valid (it timed out, or its agent went away)."""
+
+    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> Maybe:
+        """A task changed state. Acknowledged after this returns unless acks are explicit."""
+
+    def on_message(self, driver: SchedulerDriver, agent_id: AgentId, data: bytes) -> Maybe:
+        """A framework message from an agent."""
+
+    def on_failure(self, driver: SchedulerDriver, agent_id: AgentId, message: str) -> Maybe:
+        """An agent was lost; its tasks' updates follow."""
+
+    def on_error(self, driver: SchedulerDriver, message: str) -> Maybe:
+        """The master refused or ended the subscription for good; the driver stops."""
+
+    def on_disconnected(self, driver: SchedulerDriver) -> Maybe:
+        """The connection to the master broke; the driver re-subscribes by itself."""

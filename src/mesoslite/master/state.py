@@ -192,9 +192,9 @@ class MasterState:
     ) -> list[Effect]:
         """Launch `tasks` on the offers; all or nothing. Unused resources go back to the pool."""
         fw = self._connected_framework(fid)
-        offers = self._own_offers(fw, offer_ids)
         check_duration("filters.refuse_seconds", refuse_seconds)
         check_tasks(tasks)
+        offers = self._own_offers(fw, offer_ids)
         agent_id = offers[0].agent_id
         offered = _sum(o.resources for o in offers)
         launched: list[TaskSpec] = []
@@ -237,8 +237,8 @@ class MasterState:
         self, fid: FrameworkId, offer_ids: Sequence[OfferId], refuse_seconds: float, now: float
     ) -> list[Effect]:
         fw = self._connected_framework(fid)
-        offers = self._own_offers(fw, offer_ids)
         check_duration("filters.refuse_seconds", refuse_seconds)
+        offers = self._own_offers(fw, offer_ids)
         for offer in offers:
             self._rescind(offer, notify=False)
             if refuse_seconds > 0:

@@ -1,0 +1,348 @@
+"""The CLI's one door to gRPC: find the master, call its Operator service, map errors.
+
+Commands import this module inside their function, never at the top, so that `mesoslite
+--help` does not pay for grpc and protobuf. Two clients share every request and conversion:
+`OperatorClient` (`grpc.aio`, for code on an event loop such as `mesoslite run`) and
+`BlockingOperatorClient` (for plain commands and `LocalCluster`). Both return `_views`
+dataclasses or plain values; a failed call raises the `MesosliteError` subclass of its
+status (`mesoslite.rpc.error_from_rpc`), and a master that cannot be reached raises
+`UnavailableError` saying what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import grpc
+
+from mesoslite._proto.v1 import common_pb2, operator_pb2, operator_pb2_grpc
+from mesoslite.cli._views import AgentView, FileChunk, FrameworkView, TaskView
+from mesoslite.errors import DeadlineExceededError, MesosliteError, NotLeaderError, UnavailableError
+from mesoslite.model import TaskState
+from mesoslite.resources import Resources
+from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc, parse_address
+
+DEFAULT_TIMEOUT_S = 10.0
+# How many standby masters' redirects to follow before giving up.
+MAX_REDIRECTS = 3
+# What grpc says when no connection could be made, as opposed to an UNAVAILABLE that the
+# master itself sent (e.g. its registry is down).
+_UNREACHABLE_MARKERS = (
+    "failed to connect", "connection refused", "dns resolution failed", "name resolution",
+    "socket closed", "connection reset", "no route to host", "network is unreachable",
+    "endpoint closed", "connections to all backends failing",
+)
+
+T = TypeVar("T")
+
+
+def resolve_master(text: str) -> str:
+    """`host`, `host:port` or `grpc://host:port` → `host:port` (port 5050 by default).
+
+    Raises:
+        ValidationError: the address is empty or its port is not a port.
+    """
+    # TODO(cli): `zk://...` addresses, once masters register in ZooKeeper.
+    return parse_address(text)
+
+
+def unreachable_message(address: str) -> str:
+    return (
+        f"cannot reach the master at {address}: is it running? "
+        "(set --master or MESOSLITE_MASTER)"
+    )
+
+
+class _Call(Generic[T]):
+    """One Operator RPC: the method name, its request, and how to convert the reply."""
+
+    __slots__ = ("method", "request", "convert")
+
+    def __init__(self, method: str, request: Any, convert: Callable[[Any], T]) -> None:
+        self.method, self.request, self.convert = method, request, convert
+
+
+def _map_error(exc: grpc.RpcError, address: str, timeout_s: float) -> MesosliteError:
+    err = error_from_rpc(exc)
+    code = exc.code() if hasattr(exc, "code") else None
+    details = (exc.details() if hasattr(exc, "details") else "") or ""
+    if code == grpc.StatusCode.UNAVAILABLE and not isinstance(err, NotLeaderError):
+        if any(marker in details.lower() for marker in _UNREACHABLE_MARKERS):
+            return UnavailableError(unreachable_message(address))
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED and details == "Deadline Exceeded":
+        return DeadlineExceededError(f"the master at {address} did not answer in {timeout_s:g}s")
+    return err
+
+
+def _stub(channel: Any) -> Any:
+    return operator_pb2_grpc.OperatorStub(channel)  # type: ignore[no-untyped-call]
+
+
+class _Base:
+    def __init__(self, address: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.address = resolve_master(address)
+        self.timeout_s = timeout_s
+        self._channel: Any = None
+        self._stub: Any = None
+
+    def _redirect(self, err: MesosliteError) -> bool:
+        """Follow a standby master to the leader it names, as Mesos's CLI does."""
+        if isinstance(err, NotLeaderError) and err.leader_address:
+            self.address = resolve_master(err.leader_address)
+            return True
+        return False
+
+    # -- the requests, shared by both clients
+
+    @staticmethod
+    def _master_address() -> _Call[str]:
+        return _Call("GetMaster", operator_pb2.GetMasterRequest(),
+                     lambda r: str(r.master_info.address))
+
+    @staticmethod
+    def _agents() -> _Call[list[AgentView]]:
+        return _Call("GetAgents", operator_pb2.GetAgentsRequest(),
+                     lambda r: [agent_view(a) for a in r.agents])
+
+    @staticmethod
+    def _frameworks(include_completed: bool) -> _Call[list[FrameworkView]]:
+        req = operator_pb2.GetFrameworksRequest(include_completed=include_completed)
+        return _Call("GetFrameworks", req, lambda r: [framework_view(f) for f in r.frameworks])
+
+    @staticmethod
+    def _tasks(framework_id: str, include_completed: bool) -> _Call[list[TaskView]]:
+        req = operator_pb2.GetTasksRequest(
+            framework_id=framework_id, include_completed=include_completed
+        )
+        return _Call("GetTasks", req, lambda r: [task_view(t) for t in r.tasks])
+
+    @staticmethod
+    def _read_file(
+        task_id: str, name: str, offset: int, length: int, framework_id: str
+    ) -> _Call[FileChunk]:
+        req = operator_pb2.ReadFileRequest(
+            task_id=task_id, framework_id=framework_id, name=name, offset=offset, length=length
+        )
+        return _Call("ReadFile", req, file_chunk)
+
+    @staticmethod
+    def _kill_task(task_id: str, framework_id: str) -> _Call[str]:
+        req = operator_pb2.KillTaskRequest(task_id=task_id, framework_id=framework_id)
+        return _Call("KillTask", req, lambda r: str(r.framework_id))
+
+
+class BlockingOperatorClient(_Base):
+    """A blocking client of the master's Operator service; use it as a context manager.
+
+    Args:
+        address: the master, as `host:port` (see `resolve_master`).
+        timeout_s: the deadline of each call.
+    """
+
+    def _run(self, call: _Call[T]) -> T:
+        for _ in range(MAX_REDIRECTS + 1):
+            if self._stub is None:
+                self._channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+                self._stub = _stub(self._channel)
+            try:
+                reply = getattr(self._stub, call.method)(call.request, timeout=self.timeout_s)
+            except grpc.RpcError as exc:
+                err = _map_error(exc, self.address, self.timeout_s)
+                if self._redirect(err):
+                    self.close()
+                    continue
+                raise err from None
+            return call.convert(reply)
+        raise UnavailableError(f"gave up after {MAX_REDIRECTS} redirects to another master")
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+        self._channel = self._stub = None
+
+    def __enter__(self) -> BlockingOperatorClient:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def master_address(self) -> str:
+        """The address the leading master advertises."""
+        return self._run(self._master_address())
+
+    def agents(self) -> list[AgentView]:
+        return self._run(self._agents())
+
+    def frameworks(self, *, include_completed: bool = False) -> list[FrameworkView]:
+        return self._run(self._frameworks(include_completed))
+
+    def tasks(self, *, framework_id: str = "", include_completed: bool = False) -> list[TaskView]:
+        return self._run(self._tasks(framework_id, include_completed))
+
+    def read_file(
+        self, task_id: str, name: str = "stdout", offset: int = 0, length: int = 0, *,
+        framework_id: str = "",
+    ) -> FileChunk:
+        """Read up to `length` bytes (0: the master's default) of a task's sandbox file."""
+        return self._run(self._read_file(task_id, name, offset, length, framework_id))
+
+    def kill_task(self, task_id: str, *, framework_id: str = "") -> str:
+        """Ask the master to kill a task; returns the id of the task's framework."""
+        return self._run(self._kill_task(task_id, framework_id))
+
+
+class OperatorClient(_Base):
+    """The same calls as `BlockingOperatorClient`, as coroutines on a `grpc.aio` channel.
+
+    Create it on the event loop that uses it; `await close()` (or `async with`) at the end.
+    """
+
+    async def _run(self, call: _Call[T]) -> T:
+        for _ in range(MAX_REDIRECTS + 1):
+            if self._stub is None:
+                self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+                self._stub = _stub(self._channel)
+            try:
+                reply = await getattr(self._stub, call.method)(
+                    call.request, timeout=self.timeout_s
+                )
+            except grpc.RpcError as exc:
+                err = _map_error(exc, self.address, self.timeout_s)
+                if self._redirect(err):
+                    await self.close()
+                    continue
+                raise err from None
+            return call.convert(reply)
+        raise UnavailableError(f"gave up after {MAX_REDIRECTS} redirects to another master")
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+        self._channel = self._stub = None
+
+    async def __aenter__(self) -> OperatorClient:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def master_address(self) -> str:
+        """The address the leading master advertises."""
+        return await self._run(self._master_address())
+
+    async def agents(self) -> list[AgentView]:
+        return await self._run(self._agents())
+
+    async def frameworks(self, *, include_completed: bool = False) -> list[FrameworkView]:
+        return await self._run(self._frameworks(include_completed))
+
+    async def tasks(
+        self, *, framework_id: str = "", include_completed: bool = False
+    ) -> list[TaskView]:
+        return await self._run(self._tasks(framework_id, include_completed))
+
+    async def read_file(
+        self, task_id: str, name: str = "stdout", offset: int = 0, length: int = 0, *,
+        framework_id: str = "",
+    ) -> FileChunk:
+        """Read up to `length` bytes (0: the master's default) of a task's sandbox file."""
+        return await self._run(self._read_file(task_id, name, offset, length, framework_id))
+
+    async def kill_task(self, task_id: str, *, framework_id: str = "") -> str:
+        """Ask the master to kill a task; returns the id of the task's framework."""
+        return await self._run(self._kill_task(task_id, framework_id))
+
+
+# -- conversions from the wire
+
+def _state(value: int) -> tuple[str, bool]:
+    try:
+        state = TaskState(value)
+    except ValueError:
+        return "TASK_STATE_UNSPECIFIED", False
+    return state.label, state.terminal
+
+
+def resources(items: Iterable[common_pb2.Resource]) -> Resources:
+    """Lenient: the master's word is taken as is (reservation roles are ignored for now)."""
+    scalars: dict[str, float] = {}
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    sets: dict[str, list[str]] = {}
+    for r in items:
+        if r.kind == common_pb2.Resource.RANGES:
+            ranges.setdefault(r.name, []).extend((g.begin, g.end) for g in r.ranges)
+        elif r.kind == common_pb2.Resource.SET:
+            sets.setdefault(r.name, []).extend(r.set)
+        else:
+            scalars[r.name] = scalars.get(r.name, 0.0) + r.scalar
+    return Resources.of(scalars, ranges, sets)
+
+
+def file_chunk(r: Any) -> FileChunk:
+    label, terminal = _state(r.state)
+    return FileChunk(data=bytes(r.data), size=int(r.size), state=label, terminal=terminal)
+
+
+def agent_view(a: Any) -> AgentView:
+    info = a.agent_info
+    return AgentView(
+        id=info.id,
+        hostname=info.hostname,
+        status=a.status,
+        address=info.address,
+        version=info.version,
+        registered_at=a.registered_at,
+        total=resources(a.total),
+        used=resources(a.used),
+        offered=resources(a.offered),
+        task_count=a.task_count,
+        pending_updates=a.pending_updates,
+        attributes={x.name: x.value for x in info.attributes},
+    )
+
+
+def framework_view(f: Any) -> FrameworkView:
+    info = f.framework_info
+    return FrameworkView(
+        id=info.id,
+        name=info.name,
+        role=info.role or "*",
+        user=info.user,
+        principal=info.principal,
+        hostname=info.hostname,
+        status=f.status,
+        registered_at=f.registered_at,
+        failover_timeout_s=info.failover_timeout_s,
+        task_count=f.task_count,
+        allocated=resources(f.allocated),
+        offered=resources(f.offered),
+        suppressed=f.suppressed,
+        labels=dict(sorted(info.labels.items())),
+    )
+
+
+def task_view(t: Any) -> TaskView:
+    info, status = t.task_info, t.status
+    label, terminal = _state(status.state)
+    cmd = info.command
+    return TaskView(
+        id=info.task_id,
+        name=info.name,
+        framework_id=t.framework_id,
+        agent_id=status.agent_id or info.agent_id,
+        state=label,
+        terminal=terminal,
+        exit_code=status.exit_code if status.has_exit_code else None,
+        message=status.message,
+        reason=status.reason,
+        updated_at=status.timestamp,
+        resources=resources(info.resources),
+        command=cmd.value if cmd.shell else " ".join(cmd.argv),
+        labels=dict(sorted(info.labels.items())),
+    )

@@ -1,0 +1,1 @@
+"""The agent daemon: probes its host, runs tasks as processes, reports their status."""

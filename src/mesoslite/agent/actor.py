@@ -1,0 +1,514 @@
+"""`AgentActor`: the one owner of the agent's state (its tasks and their updates) on its loop.
+
+Design:
+- Everything runs on the agent's event loop: the master link calls the actor's methods
+  synchronously as messages arrive, the launcher calls back when a process exits, timers
+  fire for retries. No locks; no thread touches the state (`read_file` reads the sandbox
+  in a worker thread, but only the file).
+- A task is in `tasks` from the moment its launch arrives until its terminal update is
+  acknowledged: STAGING while it waits in the launch queue, RUNNING with a process,
+  terminal until acknowledged. That is also what the agent reports when it (re-)registers.
+- Its resources count as used from its launch until it is terminal (not until the ack:
+  the master frees them when it sees the terminal update and may offer them again at once).
+- Launches are queued and started `LAUNCH_CHUNK` per loop iteration, so that one huge
+  `LaunchTasks` does not keep pings, acknowledgements and exits waiting.
+- Updates produced close together are sent in one `StatusUpdates` message (a
+  `STATUS_FLUSH_DELAY_S` window); `StatusUpdateManager` keeps them until acknowledged.
+- Failure cases: a launch the agent cannot run (resources not free, a bad id, a missing
+  executable) becomes TASK_ERROR or TASK_FAILED at once; a kill of an unknown task answers
+  TASK_DROPPED so the master does not wait for it forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from mesoslite import __version__
+from mesoslite.agent import constants as k
+from mesoslite.agent.launcher import LaunchedTask, LaunchError, TaskLauncher, sandbox_path
+from mesoslite.agent.status_updates import StatusUpdateManager, TaskKey
+from mesoslite.ids import AgentId, FrameworkId, TaskId
+from mesoslite.model import (
+    REASON_COMMAND_EXITED,
+    REASON_RECONCILIATION,
+    REASON_TASK_INVALID,
+    REASON_TASK_KILLED,
+    AgentInfo,
+    CommandSpec,
+    StatusSource,
+    TaskSpec,
+    TaskState,
+    TaskStatus,
+)
+from mesoslite.resources import Resources
+
+logger = logging.getLogger(__name__)
+
+MAX_READ_BYTES = 4 * 1024 * 1024
+
+
+# ---------------------------------------------------------------------- messages to the master
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdatesOut:
+    statuses: tuple[TaskStatus, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PongOut:
+    seq: int
+    pending_updates: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileChunkOut:
+    request_id: int
+    data: bytes = b""
+    size: int = 0
+    error: str = ""
+
+
+Outgoing = StatusUpdatesOut | PongOut | FileChunkOut
+
+
+class MasterSender(Protocol):
+    """The way to the master (`MasterLink`): `send` returns False when not registered."""
+
+    def send(self, item: Outgoing) -> bool: ...
+
+
+# ---------------------------------------------------------------------- state
+
+
+@dataclass(slots=True, eq=False)
+class AgentTask:
+    framework_id: FrameworkId
+    spec: TaskSpec
+    state: TaskState
+    launched: LaunchedTask | None = None
+    kill_requested: bool = False
+
+    @property
+    def key(self) -> TaskKey:
+        return (self.framework_id, self.spec.task_id)
+
+
+def placeholder_spec(task_id: TaskId) -> TaskSpec:
+    """A spec for a task the agent never had a valid one for (reported, never run)."""
+    return TaskSpec(task_id, CommandSpec(), Resources.empty())
+
+
+class AgentActor:
+    """The agent's tasks and their status updates. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        work_dir: Path,
+        hostname: str,
+        resources: Resources,
+        attributes: dict[str, str],
+        kill_grace_period_s: float,
+        status_update_retry_s: float,
+    ) -> None:
+        self.work_dir = work_dir
+        self.hostname = hostname
+        self.total = resources
+        self.free = resources
+        self.attributes = attributes
+        self.kill_grace_period_s = kill_grace_period_s
+        self.agent_id = AgentId(self._load_agent_id())
+        self.tasks: dict[TaskKey, AgentTask] = {}
+        self.updates = StatusUpdateManager(status_update_retry_s)
+        self.connected = False
+        self.stopping = False
+        self._loop = asyncio.get_running_loop()
+        self.launcher = TaskLauncher(work_dir, self._on_exit)
+        self.launcher.agent_id = self.agent_id
+        self._sender: MasterSender | None = None
+        self._launch_queue: deque[AgentTask] = deque()
+        self._launch_handle: asyncio.Handle | None = None
+        self._outbox: list[TaskStatus] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._retry_handle: asyncio.TimerHandle | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, sender: MasterSender) -> None:
+        self._sender = sender
+        self._schedule_retry()
+
+    async def stop(self, flush_s: float = k.STOP_FLUSH_S) -> None:
+        """Kill every task (SIGTERM, grace, SIGKILL), wait for them, try to deliver their
+        terminal updates for up to `flush_s`, then let go of the launcher."""
+        self.stopping = True
+        while self._launch_queue:
+            task = self._launch_queue.popleft()
+            if task.state == TaskState.STAGING:
+                self._finish(task, TaskState.KILLED, REASON_TASK_KILLED, "agent is stopping")
+        longest = 0.0
+        for task in list(self.tasks.values()):
+            if task.launched is not None and not task.launched.exited:
+                grace = self._grace(task, 0.0)
+                longest = max(longest, grace)
+                self._kill(task, grace)
+        if self.launcher.running:
+            logger.info("agent stopping: killing tasks=%d", len(self.launcher.running))
+            await _wait_until(lambda: not self.launcher.running, longest + k.STOP_KILL_SLACK_S)
+        self._flush()
+        if self.connected and self.updates.pending_count:
+            await _wait_until(lambda: not self.updates.pending_count or not self.connected, flush_s)
+        for handle in (self._retry_handle, self._flush_handle, self._launch_handle):
+            if handle is not None:
+                handle.cancel()
+        for bg in list(self._background):
+            bg.cancel()
+        if self.launcher.running:
+            logger.error("tasks still running after SIGKILL pids=%s", sorted(self.launcher.running))
+        self.launcher.close()
+
+    # ------------------------------------------------------------------ registration
+
+    def registration(self) -> tuple[AgentInfo, list[tuple[FrameworkId, TaskSpec, TaskState]]]:
+        """What to tell the master when (re-)registering: who we are and every task we hold."""
+        info = AgentInfo(
+            hostname=self.hostname,
+            resources=self.total,
+            attributes=dict(self.attributes),
+            id=self.agent_id,
+            version=__version__,
+        )
+        return info, [(t.framework_id, t.spec, t.state) for t in self.tasks.values()]
+
+    def registered(self, agent_id: AgentId) -> None:
+        """The master took us: keep the id it gave, and resend every pending update now."""
+        if agent_id != self.agent_id:
+            if self.agent_id:
+                logger.warning("master gave a new agent id old=%s new=%s", self.agent_id, agent_id)
+            self.agent_id = agent_id
+            self.launcher.agent_id = agent_id
+            self._save_agent_id(agent_id)
+        self.connected = True
+        self._outbox.clear()  # everything in it is in the resend below, in order
+        pending = self.updates.resend_all(self._loop.time())
+        if pending:
+            self._send(StatusUpdatesOut(tuple(pending)))
+
+    def disconnected(self) -> None:
+        self.connected = False
+
+    def _load_agent_id(self) -> str:
+        try:
+            return (self.work_dir / k.AGENT_ID_FILE).read_text().strip()
+        except FileNotFoundError:
+            return ""
+
+    def _save_agent_id(self, agent_id: str) -> None:
+        path = self.work_dir / k.AGENT_ID_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(agent_id + "\n")
+        tmp.replace(path)
+
+    # ------------------------------------------------------------------ from the master
+
+    def launch_tasks(self, framework_id: FrameworkId, specs: Sequence[TaskSpec]) -> None:
+        """Accept tasks to run: check them now, start them over the next loop iterations."""
+        for spec in specs:
+            key = (framework_id, spec.task_id)
+            existing = self.tasks.get(key)
+            if existing is not None and not existing.state.terminal:
+                logger.warning(
+                    "launch of a task already running ignored framework_id=%s task_id=%s",
+                    framework_id,
+                    spec.task_id,
+                )
+                continue
+            task = AgentTask(framework_id, spec, TaskState.STAGING)
+            if self.stopping:
+                self._reject(task, TaskState.ERROR, "the agent is stopping")
+            elif not self.free.contains(spec.resources):
+                self._reject(
+                    task,
+                    TaskState.ERROR,
+                    "the agent does not have the task's resources free: "
+                    + "; ".join(self.free.shortfall(spec.resources)),
+                )
+            else:
+                self.tasks[key] = task
+                self.free = self.free - spec.resources
+                self._launch_queue.append(task)
+        if self._launch_queue and self._launch_handle is None:
+            self._launch_handle = self._loop.call_soon(self._launch_some)
+
+    def reject_task(self, framework_id: FrameworkId, task_id: TaskId, message: str) -> None:
+        """A task the master sent that could not even be read: TASK_ERROR."""
+        self._reject(
+            AgentTask(framework_id, placeholder_spec(task_id), TaskState.STAGING),
+            TaskState.ERROR,
+            message,
+        )
+
+    def kill_task(self, framework_id: FrameworkId, task_id: TaskId, grace_s: float) -> None:
+        task = self.tasks.get((framework_id, task_id))
+        if task is None:
+            self._reject(
+                AgentTask(framework_id, placeholder_spec(task_id), TaskState.STAGING),
+                TaskState.DROPPED,
+                "task is not known on this agent",
+                REASON_RECONCILIATION,
+            )
+        elif task.state.terminal:
+            pass  # it ended already; its terminal update is on its way
+        elif task.launched is None:
+            self._finish(task, TaskState.KILLED, REASON_TASK_KILLED, "killed before it started")
+        else:
+            self._kill(task, self._grace(task, grace_s))
+
+    def shutdown_framework(self, framework_id: FrameworkId) -> None:
+        """The framework is gone: kill all of its tasks."""
+        victims = [t for t in self.tasks.values() if t.framework_id == framework_id]
+        logger.info("shutting down framework framework_id=%s tasks=%d", framework_id, len(victims))
+        for task in victims:
+            self.kill_task(framework_id, task.spec.task_id, 0.0)
+
+    def acknowledge(self, acks: Sequence[tuple[FrameworkId, TaskId, bytes]]) -> None:
+        for framework_id, task_id, update_uuid in acks:
+            key = (framework_id, task_id)
+            if not self.updates.acknowledge(framework_id, task_id, update_uuid):
+                logger.debug(
+                    "acknowledgement matched nothing framework_id=%s task_id=%s",
+                    framework_id,
+                    task_id,
+                )
+                continue
+            task = self.tasks.get(key)
+            if task is not None and task.state.terminal and not self.updates.has_pending(key):
+                del self.tasks[key]  # done: forget it (its sandbox stays on disk)
+
+    def reconcile(self, framework_ids: Collection[FrameworkId]) -> None:
+        """Resend now what these frameworks (all, if empty) have not acknowledged."""
+        if not self.connected:
+            return
+        self._flush()
+        pending = self.updates.resend_all(self._loop.time(), framework_ids or None)
+        if pending:
+            self._send(StatusUpdatesOut(tuple(pending)))
+
+    def read_file(
+        self, request_id: int, framework_id: str, task_id: str, name: str, offset: int, length: int
+    ) -> None:
+        """Read part of a sandbox file off the loop, answer with a `FileChunkOut`."""
+        bg = self._loop.create_task(
+            self._read_file(request_id, framework_id, task_id, name, offset, length)
+        )
+        self._background.add(bg)
+        bg.add_done_callback(self._background.discard)
+
+    async def _read_file(
+        self, request_id: int, framework_id: str, task_id: str, name: str, offset: int, length: int
+    ) -> None:
+        if name not in k.SANDBOX_FILES:
+            chunk = FileChunkOut(
+                request_id, error=f"name must be one of {', '.join(k.SANDBOX_FILES)}, got {name!r}"
+            )
+        else:
+            sandbox = sandbox_path(self.work_dir, framework_id, task_id)
+            if sandbox is None:
+                chunk = FileChunkOut(request_id, error=f"task {task_id!r} has no sandbox here")
+            else:
+                chunk = await asyncio.to_thread(
+                    _read_chunk, request_id, sandbox, name, offset, min(length, MAX_READ_BYTES)
+                )
+        self._send(chunk)
+
+    # ------------------------------------------------------------------ launching and exits
+
+    def _launch_some(self) -> None:
+        self._launch_handle = None
+        for _ in range(min(k.LAUNCH_CHUNK, len(self._launch_queue))):
+            task = self._launch_queue.popleft()
+            if task.state != TaskState.STAGING:
+                continue  # killed while it waited
+            try:
+                task.launched = self.launcher.launch(task.framework_id, task.spec)
+            except LaunchError as e:
+                logger.info(
+                    "task launch failed framework_id=%s task_id=%s: %s",
+                    task.framework_id,
+                    task.spec.task_id,
+                    e.message,
+                )
+                self._finish(task, e.state, e.reason, e.message)
+                continue
+            task.state = TaskState.RUNNING
+            self._update(task, TaskState.RUNNING)
+        if self._launch_queue:
+            self._launch_handle = self._loop.call_soon(self._launch_some)
+
+    def _on_exit(self, launched: LaunchedTask, code: int) -> None:
+        task = self.tasks.get((launched.framework_id, launched.task_id))
+        if task is None or task.launched is not launched:
+            return
+        if task.kill_requested:
+            state, reason, message = (
+                TaskState.KILLED,
+                REASON_TASK_KILLED,
+                f"killed; {_describe(code)}",
+            )
+        elif code == 0:
+            state, reason, message = TaskState.FINISHED, REASON_COMMAND_EXITED, _describe(code)
+        else:
+            state, reason, message = TaskState.FAILED, REASON_COMMAND_EXITED, _describe(code)
+        self._finish(task, state, reason, message, code)
+
+    def _grace(self, task: AgentTask, requested_s: float) -> float:
+        """The kill's own grace if > 0, else the task's if > 0, else the agent's default."""
+        if requested_s > 0:
+            return requested_s
+        if task.spec.kill_grace_period_s > 0:
+            return task.spec.kill_grace_period_s
+        return self.kill_grace_period_s
+
+    def _kill(self, task: AgentTask, grace_s: float) -> None:
+        assert task.launched is not None
+        task.kill_requested = True
+        self.launcher.kill(task.launched, grace_s)
+
+    # ------------------------------------------------------------------ updates
+
+    def _finish(
+        self,
+        task: AgentTask,
+        state: TaskState,
+        reason: str,
+        message: str,
+        exit_code: int | None = None,
+    ) -> None:
+        """Make a task terminal: free its resources and send the update."""
+        if not task.state.terminal:
+            self.free = self.free + task.spec.resources
+        task.state = state
+        logger.info(
+            "task %s framework_id=%s task_id=%s: %s",
+            state.label,
+            task.framework_id,
+            task.spec.task_id,
+            message,
+        )
+        self._update(task, state, reason, message, exit_code)
+
+    def _reject(
+        self, task: AgentTask, state: TaskState, message: str, reason: str = REASON_TASK_INVALID
+    ) -> None:
+        """A task that never counted against the agent's resources ends at once."""
+        logger.info(
+            "task %s framework_id=%s task_id=%s: %s",
+            state.label,
+            task.framework_id,
+            task.spec.task_id,
+            message,
+        )
+        task.state = state
+        self.tasks[task.key] = task
+        self._update(task, state, reason, message)
+
+    def _update(
+        self,
+        task: AgentTask,
+        state: TaskState,
+        reason: str = "",
+        message: str = "",
+        exit_code: int | None = None,
+    ) -> None:
+        status = TaskStatus(
+            task.spec.task_id,
+            task.framework_id,
+            self.agent_id,
+            state,
+            message,
+            reason,
+            StatusSource.AGENT,
+            timestamp=time.time(),
+            exit_code=exit_code,
+        )
+        update = self.updates.add(status, self._loop.time())
+        if self.connected:
+            self._outbox.append(update)
+            if self._flush_handle is None:
+                self._flush_handle = self._loop.call_later(k.STATUS_FLUSH_DELAY_S, self._flush)
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._outbox:
+            batch, self._outbox = tuple(self._outbox), []
+            if self.connected:
+                self._send(StatusUpdatesOut(batch))
+
+    def _schedule_retry(self) -> None:
+        tick = max(0.05, self.updates.retry_s / 4)
+        self._retry_handle = self._loop.call_later(tick, self._retry)
+
+    def _retry(self) -> None:
+        self._schedule_retry()
+        if not self.connected:
+            return  # all of them go at once on re-registration
+        self._flush()
+        due = self.updates.due(self._loop.time())
+        if due:
+            logger.debug("resending unacknowledged updates count=%d", len(due))
+            self._send(StatusUpdatesOut(tuple(due)))
+
+    def _send(self, item: Outgoing) -> None:
+        if self._sender is not None:
+            self._sender.send(item)
+
+
+def _describe(code: int) -> str:
+    if code >= 0:
+        return f"command exited with status {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f"command terminated by {name}"
+
+
+def _read_chunk(
+    request_id: int, sandbox: Path, name: str, offset: int, length: int
+) -> FileChunkOut:
+    """Runs in a worker thread: reads only the file, touches no agent state."""
+    try:
+        with open(sandbox / name, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(offset)
+            data = f.read(length) if offset < size else b""
+    except FileNotFoundError:
+        if not sandbox.is_dir():
+            return FileChunkOut(request_id, error=f"task {sandbox.name!r} has no sandbox here")
+        return FileChunkOut(request_id, error=f"{name} of task {sandbox.name!r} does not exist")
+    except OSError as e:
+        return FileChunkOut(request_id, error=f"cannot read {name}: {e.strerror or e}")
+    return FileChunkOut(request_id, data, size)
+
+
+async def _wait_until(pred: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll `pred` until it holds or `timeout_s` passes (only used while stopping)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not pred():
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True

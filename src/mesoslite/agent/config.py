@@ -1,0 +1,112 @@
+"""The agent's options: one frozen dataclass from which flags, YAML keys and env names derive."""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass
+
+from mesoslite.agent import constants as k
+from mesoslite.config import option
+from mesoslite.errors import ValidationError
+from mesoslite.resources import parse_resources
+from mesoslite.rpc import parse_address
+
+ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+def parse_attributes(text: str, field: str = "attributes") -> dict[str, str]:
+    """Parse `rack:r1;zone:z1` into `{"rack": "r1", "zone": "z1"}`.
+
+    Raises:
+        ValidationError: naming the part that is wrong.
+    """
+    out: dict[str, str] = {}
+    for raw in text.split(";"):
+        part = raw.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition(":")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise ValidationError(field, f"expected NAME:VALUE, got {part!r}")
+        if not ATTRIBUTE_NAME_RE.match(name):
+            raise ValidationError(
+                field, f"name {name!r} is not valid (a letter, then letters, digits, _ . -)"
+            )
+        if name in out:
+            raise ValidationError(field, f"{name} is given twice")
+        out[name] = value
+    return out
+
+
+def _problem(e: ValidationError, field: str) -> str:
+    """The error text without its field path: the config layer names the flag already."""
+    for prefix in (f"{field}: ", f"{field}."):
+        if e.message.startswith(prefix):
+            return e.message[len(prefix) :]
+    return e.message
+
+
+def _check_resources(text: str) -> str | None:
+    try:
+        parse_resources(text)
+    except ValidationError as e:
+        return _problem(e, "resources")
+    return None
+
+
+def _check_attributes(text: str) -> str | None:
+    try:
+        parse_attributes(text)
+    except ValidationError as e:
+        return _problem(e, "attributes")
+    return None
+
+
+def _check_master(text: str) -> str | None:
+    try:
+        parse_address(text)
+    except ValidationError as e:
+        return _problem(e, "master")
+    return None
+
+
+def _check_hostname(text: str) -> str | None:
+    return None if text.strip() else "must not be empty"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    master: str = option(k.DEFAULT_MASTER, "the master's HOST:PORT", check=_check_master)
+    work_dir: str = option(k.DEFAULT_WORK_DIR, "directory for the agent id and task sandboxes")
+    resources: str = option(
+        "",
+        "resources to offer, e.g. 'cpus:4;mem:1024;disk:10000;ports:[31000-32000]'; each one "
+        "given replaces the probed one of that name, the others are probed from the host",
+        check=_check_resources,
+    )
+    attributes: str = option("", "attributes, e.g. 'rack:r1;zone:z1'", check=_check_attributes)
+    hostname: str = option(
+        socket.gethostname(), "the host name reported to the master", check=_check_hostname
+    )
+    kill_grace_period_s: float = option(
+        k.DEFAULT_KILL_GRACE_PERIOD_S,
+        "seconds between SIGTERM and SIGKILL when a kill gives no grace period of its own",
+        min=0,
+        max=3600,
+    )
+    reconnect_backoff_max_s: float = option(
+        k.DEFAULT_RECONNECT_BACKOFF_MAX_S,
+        "longest wait between attempts to reach the master (backoff starts at 0.1s)",
+        min=0.1,
+        max=3600,
+    )
+    status_update_retry_s: float = option(
+        k.DEFAULT_STATUS_UPDATE_RETRY_S,
+        "resend status updates not acknowledged after this many seconds",
+        min=0.05,
+        max=3600,
+    )
+    log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
+    log_format: str = option("text", "log format", choices=("text", "json"))

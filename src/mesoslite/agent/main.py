@@ -1,0 +1,107 @@
+"""`mesoslite-agent`: parse the configuration, probe the host, serve the master until signalled."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mesoslite import __version__
+from mesoslite.agent.config import AgentConfig, parse_attributes
+from mesoslite.config import click_options, describe, load_config
+from mesoslite.errors import ConfigError, MesosliteError
+
+logger = logging.getLogger("mesoslite.agent")
+
+
+async def serve(config: AgentConfig) -> None:
+    """Run the agent until SIGTERM/SIGINT; then kill its tasks and report them."""
+    from mesoslite.agent.actor import AgentActor
+    from mesoslite.agent.master_link import MasterLink
+    from mesoslite.agent.probe import probe_host
+    from mesoslite.rpc import parse_address
+
+    work_dir = Path(config.work_dir)
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--work-dir: cannot create {work_dir}: {e.strerror or e}") from None
+    resources = probe_host(str(work_dir), config.resources)
+    actor = AgentActor(
+        work_dir=work_dir,
+        hostname=config.hostname,
+        resources=resources,
+        attributes=parse_attributes(config.attributes),
+        kill_grace_period_s=config.kill_grace_period_s,
+        status_update_retry_s=config.status_update_retry_s,
+    )
+    link = MasterLink(
+        parse_address(config.master), actor, backoff_max_s=config.reconnect_backoff_max_s
+    )
+    actor.start(link)
+    logger.info(
+        "agent starting agent_id=%s master=%s resources=%s attributes=%r work_dir=%s",
+        actor.agent_id or "(new)",
+        link.address,
+        resources,
+        config.attributes,
+        work_dir,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(link.run(), name="master-link")
+    try:
+        await stop.wait()
+    finally:
+        logger.info("agent stopping")
+        await actor.stop()
+        runner.cancel()
+        await link.close()
+        await asyncio.gather(runner, return_exceptions=True)
+    logger.info("agent stopped")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), help="YAML file of options"
+)
+@click.option("--print-config", is_flag=True, help="print the effective options and exit")
+@click.version_option(__version__, prog_name="mesoslite-agent")
+@click_options(AgentConfig, "agent")
+def main(config_path: str | None, print_config: bool, **flags: Any) -> None:
+    """Run a mesoslite agent: it offers this host's resources to a master and runs its tasks.
+
+    Options are read from defaults, then --config YAML, then MESOSLITE_AGENT_* environment
+    variables, then flags. Resources not given with --resources are probed from the host.
+
+    For now an agent that stops (SIGTERM or SIGINT) kills its tasks (SIGTERM, then SIGKILL
+    after the grace period) and reports them as killed; recovering running tasks across an
+    agent restart is a later issue. A restarted agent keeps its agent id (in --work-dir).
+    """
+    try:
+        config, sources = load_config(AgentConfig, "agent", flags=flags, config_path=config_path)
+    except ConfigError as e:
+        click.echo(f"mesoslite-agent: {e}", err=True)
+        sys.exit(2)
+    if print_config:
+        click.echo(describe(config, sources))
+        return
+    from mesoslite.logging import setup_logging
+
+    setup_logging(config.log_level, config.log_format)
+    try:
+        asyncio.run(serve(config))
+    except MesosliteError as e:
+        click.echo(f"mesoslite-agent: {e}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""`MasterLink`: the agent's one stream to the master (`Agent.Connect`), kept open forever.
+
+Design:
+- One session = one channel and one `Connect` call: send `register` (with the agent id once
+  the master gave one, and every task the agent holds), wait for `registered`, then run a
+  reader (master messages become calls on `AgentActor`), a writer (drains what the actor
+  sends, merging queued status updates into one message) and a watchdog (no ping for
+  `MISSED_PINGS` ping intervals means the master is gone even if TCP does not say so).
+- A session ends on any error, EOF or missed pings. The link then reconnects with
+  exponential backoff (0.1 s doubling up to `backoff_max_s`), forever; tasks keep running
+  meanwhile and their updates wait in the actor. The first failure of each kind is logged
+  at WARNING, repeats of the same failure at DEBUG, so a long outage does not flood the log.
+- Protobuf stops here: the actor sees only value types from `model.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import grpc
+
+from mesoslite import convert as c
+from mesoslite._proto.v1 import agent_pb2, agent_pb2_grpc
+from mesoslite.agent import constants as k
+from mesoslite.agent.actor import AgentActor, Outgoing, PongOut, StatusUpdatesOut
+from mesoslite.errors import MesosliteError
+from mesoslite.ids import AgentId, FrameworkId, TaskId
+from mesoslite.rpc import CHANNEL_OPTIONS
+
+logger = logging.getLogger(__name__)
+
+AM = agent_pb2.AgentMessage
+MM = agent_pb2.MasterMessage
+
+
+class SessionEnded(Exception):
+    """Raised inside a session when the stream to the master is over; the text says why."""
+
+
+def outgoing_to_pb(item: Outgoing) -> agent_pb2.AgentMessage:
+    if isinstance(item, StatusUpdatesOut):
+        return AM(
+            status_updates=AM.StatusUpdates(statuses=[c.status_to_pb(s) for s in item.statuses])
+        )
+    if isinstance(item, PongOut):
+        return AM(pong=AM.Pong(seq=item.seq, pending_updates=item.pending_updates))
+    return AM(
+        file_chunk=AM.FileChunk(
+            request_id=item.request_id, data=item.data, size=item.size, error=item.error
+        )
+    )
+
+
+def register_to_pb(actor: AgentActor) -> agent_pb2.AgentMessage:
+    info, tasks = actor.registration()
+    return AM(
+        register=AM.Register(
+            agent_info=c.agent_to_pb(info),
+            tasks=[
+                agent_pb2.RunningTask(
+                    framework_id=fid,
+                    task_info=c.task_to_pb(spec),
+                    state=int(state),  # type: ignore[arg-type]
+                )
+                for fid, spec, state in tasks
+            ],
+        )
+    )
+
+
+class MasterLink:
+    """Keeps the agent registered with the master at `address`. See the module docstring."""
+
+    def __init__(self, address: str, actor: AgentActor, *, backoff_max_s: float) -> None:
+        self.address = address
+        self.actor = actor
+        self.backoff_max_s = backoff_max_s
+        self.sessions = 0  # registered sessions so far (tests and logs)
+        self._queue: asyncio.Queue[Outgoing] | None = None
+        self._call: Any = None
+        self._last_ping = 0.0
+        self._last_failure = ""
+
+    # ------------------------------------------------------------------ sending
+
+    def send(self, item: Outgoing) -> bool:
+        """Queue `item` for the master; False (dropped) while not registered."""
+        if self._queue is None:
+            return False
+        self._queue.put_nowait(item)
+        return True
+
+    async def close(self) -> None:
+        """End the stream politely (the master sees EOF, not an error)."""
+        call, self._call = self._call, None
+        if call is not None:
+            try:
+                await asyncio.wait_for(call.done_writing(), 0.5)
+            except (TimeoutError, grpc.aio.AioRpcError, grpc.aio.UsageError):
+                pass
+            call.cancel()
+
+    # ------------------------------------------------------------------ sessions
+
+    async def run(self) -> None:
+        """Connect, register and serve the stream; reconnect forever when it breaks."""
+        loop = asyncio.get_running_loop()
+        backoff = k.RECONNECT_BACKOFF_MIN_S
+        while True:
+            before = self.sessions
+            started = loop.time()
+            try:
+                await self._session()
+                reason = "the master ended the stream"
+            except SessionEnded as e:
+                reason = str(e)
+            except grpc.aio.AioRpcError as e:
+                reason = f"{e.code().name}: {e.details()}"
+            except TimeoutError:
+                reason = f"no answer to register within {k.REGISTER_TIMEOUT_S:g}s"
+            except MesosliteError as e:
+                reason = e.message
+            if self.sessions > before:
+                logger.warning(
+                    "lost the master address=%s after %.1fs: %s; reconnecting",
+                    self.address,
+                    loop.time() - started,
+                    reason,
+                )
+                backoff = k.RECONNECT_BACKOFF_MIN_S
+                self._last_failure = ""
+            elif reason != self._last_failure:
+                logger.warning(
+                    "cannot register with the master address=%s: %s; retrying, backoff up to %gs",
+                    self.address,
+                    reason,
+                    self.backoff_max_s,
+                )
+                self._last_failure = reason
+            else:
+                logger.debug("still cannot register address=%s: %s", self.address, reason)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.backoff_max_s)
+
+    async def _session(self) -> None:
+        channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            stub = agent_pb2_grpc.AgentStub(channel)  # type: ignore[no-untyped-call]
+            call = stub.Connect()
+            self._call = call
+            await call.write(register_to_pb(self.actor))
+            reply = await asyncio.wait_for(call.read(), k.REGISTER_TIMEOUT_S)
+            if reply is grpc.aio.EOF:
+                raise SessionEnded("the master closed the stream without registering the agent")
+            if reply.WhichOneof("kind") != "registered":
+                raise SessionEnded(f"the master answered register with {reply.WhichOneof('kind')}")
+            reg = reply.registered
+            ping_interval_s = reg.ping_interval_s or 5.0
+            queue: asyncio.Queue[Outgoing] = asyncio.Queue()
+            self._queue = queue
+            self._last_ping = asyncio.get_running_loop().time()
+            self.sessions += 1
+            logger.info(
+                "registered with the master agent_id=%s master=%s tasks=%d pending_updates=%d",
+                reg.agent_id,
+                reg.master_info.address or self.address,
+                len(self.actor.tasks),
+                self.actor.updates.pending_count,
+            )
+            self.actor.registered(AgentId(reg.agent_id))
+            tasks = [
+                asyncio.create_task(self._read(call), name="master-read"),
+                asyncio.create_task(self._write(call, queue), name="master-write"),
+                asyncio.create_task(self._watch(ping_interval_s), name="master-watch"),
+            ]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # raises what ended the session
+        finally:
+            self._queue = None
+            self._call = None
+            self.actor.disconnected()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await channel.close(grace=None)
+
+    async def _read(self, call: Any) -> None:
+        while True:
+            msg = await call.read()
+            if msg is grpc.aio.EOF:
+                raise SessionEnded("the master ended the stream")
+            try:
+                self._dispatch(msg)
+            except Exception:
+                # A bug in handling one message must not cost the stream.
+                logger.exception("failed to handle a message kind=%s", msg.WhichOneof("kind"))
+
+    async def _write(self, call: Any, queue: asyncio.Queue[Outgoing]) -> None:
+        while True:
+            item = await queue.get()
+            # Merge status updates that queued up while the previous write was in flight.
+            while isinstance(item, StatusUpdatesOut) and not queue.empty():
+                nxt = queue.get_nowait()
+                if not isinstance(nxt, StatusUpdatesOut):
+                    await call.write(outgoing_to_pb(item))
+                    item = nxt
+                    break
+                item = StatusUpdatesOut(item.statuses + nxt.statuses)
+            await call.write(outgoing_to_pb(item))
+
+    async def _watch(self, ping_interval_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        limit = k.MISSED_PINGS * ping_interval_s
+        while True:
+            await asyncio.sleep(ping_interval_s)
+            if loop.time() - self._last_ping > limit:
+                raise SessionEnded(f"no ping from the master in {limit:g}s")
+
+    # ------------------------------------------------------------------ receiving
+
+    def _dispatch(self, msg: agent_pb2.MasterMessage) -> None:
+        kind = msg.WhichOneof("kind")
+        actor = self.actor
+        if kind == "launch_tasks":
+            lt = msg.launch_tasks
+            fid = FrameworkId(lt.framework_id)
+            specs = []
+            for i, info in enumerate(lt.task_infos):
+                try:
+                    specs.append(c.task_from_pb(info, f"launch_tasks.task_infos[{i}]"))
+                except MesosliteError as e:
+                    actor.reject_task(fid, TaskId(info.task_id), e.message)
+            actor.launch_tasks(fid, specs)
+        elif kind == "acknowledge":
+            actor.acknowledge(
+                [
+                    (FrameworkId(a.framework_id), TaskId(a.task_id), a.uuid)
+                    for a in msg.acknowledge.acknowledgements
+                ]
+            )
+        elif kind == "ping":
+            self._last_ping = asyncio.get_running_loop().time()
+            self.send(PongOut(msg.ping.seq, actor.updates.pending_count))
+        elif kind == "kill_task":
+            kt = msg.kill_task
+            actor.kill_task(
+                FrameworkId(kt.framework_id), TaskId(kt.task_id), kt.kill_grace_period_s
+            )
+        elif kind == "shutdown_framework":
+            actor.shutdown_framework(FrameworkId(msg.shutdown_framework.framework_id))
+        elif kind == "read_file":
+            rf = msg.read_file
+            actor.read_file(
+                rf.request_id, rf.framework_id, rf.task_id, rf.name, rf.offset, rf.length
+            )
+        elif kind == "reconcile":
+            actor.reconcile([FrameworkId(f) for f in msg.reconcile.framework_ids])
+        elif kind == "registered":
+            logger.warning(
+                "ignored a second registered message agent_id=%s", msg.registered.agent_id
+            )
+        else:
+            logger.warning("ignored an unknown message from the master kind=%s", kind)

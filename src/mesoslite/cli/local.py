@@ -1,0 +1,135 @@
+"""`mesoslite local`: a master and N agents on this host, in the foreground, until Ctrl-C."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from mesoslite.cli import MASTER_ENV
+
+if TYPE_CHECKING:
+    from mesoslite.testing.local_cluster import LocalCluster
+
+# How often the foreground loop checks that every daemon is still running.
+WATCH_INTERVAL_S = 0.5
+LEVELS = ("debug", "info", "warning", "error")
+
+
+@click.command()
+@click.option("-n", "--agents", type=click.IntRange(0, 64), default=2, show_default=True,
+              help="how many agents to start")
+@click.option("--port", type=click.IntRange(0, 65535), default=5050, show_default=True,
+              help="the master's port (0: any free port)")
+@click.option("--work-dir", type=click.Path(file_okay=False), default=None,
+              help="where the daemons keep state and logs [default: a new temporary "
+                   "directory, kept afterwards]")
+@click.option("--agent-resources", default=None, metavar="RESOURCES",
+              help="each agent's resources, e.g. 'cpus:2;mem:1024' [default: "
+                   "cpus:4;mem:4096;disk:10000, plus 1000 ports of its own]")
+@click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True,
+              help="the daemons' log level")
+@click.pass_context
+def local(
+    ctx: click.Context, agents: int, port: int, work_dir: str | None,
+    agent_resources: str | None, log_level: str,
+) -> None:
+    """Run a master and agents on this host, in the foreground.
+
+    Ctrl-C (or SIGTERM) stops the agents, which kill their tasks, then the master, and
+    exits 0. If a daemon dies on its own, the rest are stopped and the exit code is 1.
+    Logs go to files in the work dir.
+    """
+    import signal
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from mesoslite.cli.exit_codes import EXIT_FAILURE, EXIT_OK
+    from mesoslite.testing.local_cluster import (
+        DEFAULT_AGENT_RESOURCES,
+        LocalCluster,
+        LocalClusterError,
+    )
+
+    if port and not _port_free("127.0.0.1", port):
+        click.echo(f"mesoslite local: port {port} is in use (is a master already running?): "
+                   "stop what uses it or pick another with --port", err=True)
+        ctx.exit(EXIT_FAILURE)
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="mesoslite-local-"))
+    cluster = LocalCluster(
+        work, agents, agent_resources=agent_resources or DEFAULT_AGENT_RESOURCES, port=port,
+        log_level=log_level,
+    )
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+    code = EXIT_OK
+    try:
+        click.echo(f"mesoslite local: starting a master and {agents} agents in {work}", err=True)
+        cluster.start_master()
+        for _ in range(agents):
+            cluster.add_agent()
+        _print_banner(cluster)
+        while True:
+            dead = cluster.dead_daemons()
+            if dead:
+                click.echo(f"mesoslite local: {'; '.join(dead)}; stopping the rest", err=True)
+                cluster.dump_logs(lines=20)
+                code = EXIT_FAILURE
+                break
+            time.sleep(WATCH_INTERVAL_S)
+    except KeyboardInterrupt:
+        click.echo("mesoslite local: stopping", err=True)
+    except LocalClusterError as e:
+        click.echo(f"mesoslite local: {e.message}", err=True)
+        code = EXIT_FAILURE
+    finally:
+        # Stopping takes a few seconds at most (SIGKILL follows SIGTERM); a second Ctrl-C
+        # must not cut it short and leave daemons behind.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        cluster.stop()
+    click.echo(f"mesoslite local: stopped; state and logs are kept in {work}", err=True)
+    ctx.exit(code)
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As the master's gRPC server does, so that a port in TIME_WAIT counts as free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _print_banner(cluster: LocalCluster) -> None:
+    from mesoslite.cli._output import table
+
+    address = cluster.master_address
+    rows: list[tuple[object, ...]] = [
+        ("master", address, cluster.master_pid, cluster.work_dir / "master", cluster.master_log)
+    ]
+    for i, (aid, pid, work, log) in enumerate(
+        zip(cluster.agent_ids, cluster.agent_pids, cluster.agent_work_dirs, cluster.agent_logs,
+            strict=True)
+    ):
+        rows.append((f"agent {i}", aid, pid, work, log))
+    click.echo(f"mesoslite local: master listening on {address}")
+    click.echo(table(("DAEMON", "ADDRESS/ID", "PID", "WORK DIR", "LOG"), rows))
+    click.echo(
+        "\nIn another shell:\n"
+        f"  export {MASTER_ENV}={address}\n"
+        "  mesoslite run -- echo hello\n"
+        "  mesoslite agent list\n"
+        "Ctrl-C stops the cluster.",
+    )
+    sys.stdout.flush()

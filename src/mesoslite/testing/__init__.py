@@ -1,0 +1,21 @@
+"""Helpers for testing against real mesoslite daemons (public, like `kazoo.testing`)."""
+
+from mesoslite.testing.eventually import assert_eventually, assert_eventually_async
+from mesoslite.testing.local_cluster import (
+    DEFAULT_AGENT_RESOURCES,
+    LocalCluster,
+    LocalClusterError,
+)
+from mesoslite.testing.net import free_port
+
+__all__ = [
+    # Clusters
+    "LocalCluster",
+    "LocalClusterError",
+    "DEFAULT_AGENT_RESOURCES",
+    # Polling assertions
+    "assert_eventually",
+    "assert_eventually_async",
+    # Network
+    "free_port",
+]

@@ -1,0 +1,334 @@
+"""Helpers for the agent's integration tests: polling, daemons by pid, a raw-gRPC framework."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psutil
+
+from mesoslite._proto.v1 import (
+    common_pb2,
+    operator_pb2,
+    operator_pb2_grpc,
+    scheduler_pb2,
+    scheduler_pb2_grpc,
+)
+
+BIN = Path(sys.executable).parent
+Ev = scheduler_pb2.Event
+
+
+async def assert_eventually(
+    pred: Callable[[], Any], *, timeout_s: float = 10.0, interval_s: float = 0.02, what: str = ""
+) -> Any:
+    """Await until `pred()` (plain or async) returns a true value, and return it.
+
+    `pred` may also raise AssertionError to mean "not yet"; the last one is reported.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        error: AssertionError | None = None
+        value: Any = None
+        try:
+            value = pred()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
+                return value
+        except AssertionError as e:
+            error = e
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"not true within {timeout_s:g}s: {what or getattr(pred, '__name__', pred)}"
+                f" (last value {value!r}{f', {error}' if error else ''})"
+            )
+        await asyncio.sleep(interval_s)
+
+
+# ---------------------------------------------------------------------- processes
+
+
+def alive(pid: int) -> bool:
+    """True if `pid` runs (a zombie waiting for its reaper does not count)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes in process group `pgid`."""
+    out = []
+    for p in psutil.process_iter():
+        try:
+            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p.pid)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            pass
+    return out
+
+
+class Daemon:
+    """A mesoslite daemon subprocess, always ended by its pid."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.argv = argv
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.descendants: set[int] = set()
+
+    def start(self) -> Daemon:
+        with open(self.log, "ab") as f:
+            self.proc = subprocess.Popen(self.argv, stdout=f, stderr=subprocess.STDOUT)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def remember_descendants(self) -> set[int]:
+        """Note the daemon's process tree now, so that teardown can end what it leaves."""
+        with contextlib.suppress(psutil.NoSuchProcess):
+            self.descendants |= {p.pid for p in psutil.Process(self.pid).children(recursive=True)}
+        return self.descendants
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout_s: float) -> int | None:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after `grace_s`; then SIGKILL any process it left behind."""
+        if self.proc is None:
+            return
+        self.remember_descendants()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pid in self.descendants:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text().splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+def start_master(work_dir: Path, port: int = 0) -> tuple[Daemon, str]:
+    """Start `mesoslite-master` and wait for `master.json`; returns it and its address."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    info = work_dir / "master.json"
+    info.unlink(missing_ok=True)
+    master = Daemon(
+        [
+            str(BIN / "mesoslite-master"),
+            "--port",
+            str(port),
+            "--work-dir",
+            str(work_dir),
+            "--agent-ping-interval-s",
+            "0.5",
+            "--log-level",
+            "debug",
+        ],
+        work_dir.parent / f"{work_dir.name}.log",
+    ).start()
+    deadline = time.monotonic() + 15
+    while not info.exists():
+        if master.proc is not None and master.proc.poll() is not None:
+            raise AssertionError(f"master exited at start:\n{master.log_tail()}")
+        if time.monotonic() > deadline:
+            master.stop()
+            raise AssertionError(f"master did not start:\n{master.log_tail()}")
+        time.sleep(0.02)
+    return master, json.loads(info.read_text())["address"]
+
+
+AGENT_RESOURCES = "cpus:4;mem:1024;disk:1000;ports:[31000-31010]"
+
+
+def agent_argv(master: str, work_dir: Path, *extra: str) -> list[str]:
+    return [
+        str(BIN / "mesoslite-agent"),
+        "--master",
+        master,
+        "--work-dir",
+        str(work_dir),
+        "--resources",
+        AGENT_RESOURCES,
+        "--attributes",
+        "rack:r1;zone:z1",
+        "--status-update-retry-s",
+        "0.5",
+        "--reconnect-backoff-max-s",
+        "0.3",
+        "--kill-grace-period-s",
+        "1",
+        "--log-level",
+        "debug",
+        *extra,
+    ]
+
+
+def start_agent(master: str, work_dir: Path, *extra: str) -> Daemon:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return Daemon(
+        agent_argv(master, work_dir, *extra), work_dir.parent / f"{work_dir.name}.log"
+    ).start()
+
+
+# ---------------------------------------------------------------------- a framework by hand
+
+
+def shell_task(task_id: str, command: str, resources: str = "cpus:0.1;mem:16", **kw: Any) -> Any:
+    return common_pb2.TaskInfo(
+        task_id=task_id,
+        name=task_id,
+        resources=scalar_resources(resources),
+        command=common_pb2.CommandInfo(shell=True, value=command),
+        **kw,
+    )
+
+
+def scalar_resources(text: str) -> list[Any]:
+    out = []
+    for part in text.split(";"):
+        name, _, value = part.partition(":")
+        out.append(
+            common_pb2.Resource(name=name, kind=common_pb2.Resource.SCALAR, scalar=float(value))
+        )
+    return out
+
+
+class Framework:
+    """A framework speaking raw gRPC to the master: records every event, acks only on demand."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.channel = grpc.aio.insecure_channel(address)
+        self.scheduler = scheduler_pb2_grpc.SchedulerStub(self.channel)
+        self.operator = operator_pb2_grpc.OperatorStub(self.channel)
+        self.id = ""
+        self.offers: dict[str, Any] = {}
+        self.updates: list[Any] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def subscribe(self, name: str = "test", failover_timeout_s: float = 0.0) -> Framework:
+        info = common_pb2.FrameworkInfo(
+            id=self.id, name=name, user="", failover_timeout_s=failover_timeout_s
+        )
+        call = self.scheduler.Subscribe(scheduler_pb2.SubscribeRequest(framework_info=info))
+        self._subscribed.clear()
+        self._reader = asyncio.create_task(self._read(call))
+        await asyncio.wait_for(self._subscribed.wait(), 10)
+        return self
+
+    async def _read(self, call: Any) -> None:
+        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
+            async for ev in call:
+                if ev.type == Ev.SUBSCRIBED:
+                    self.id = ev.subscribed.framework_id
+                    self._subscribed.set()
+                elif ev.type == Ev.OFFERS:
+                    for o in ev.offers.offers:
+                        self.offers[o.id] = o
+                elif ev.type == Ev.RESCIND:
+                    self.offers.pop(ev.rescind.offer_id, None)
+                elif ev.type == Ev.UPDATE:
+                    self.updates.extend(ev.update.statuses)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        await self.channel.close()
+
+    async def launch(self, *tasks: Any) -> None:
+        """Launch `tasks` on the next offer (retrying if the offer went away meanwhile)."""
+        for _ in range(50):
+            await assert_eventually(lambda: self.offers, what="an offer")
+            offer_id = next(iter(self.offers))
+            offer = self.offers.pop(offer_id)
+            op = scheduler_pb2.Operation(
+                type=scheduler_pb2.Operation.LAUNCH,
+                launch=scheduler_pb2.Operation.Launch(task_infos=list(tasks)),
+            )
+            try:
+                await self.scheduler.Accept(
+                    scheduler_pb2.AcceptRequest(
+                        framework_id=self.id, offer_ids=[offer.id], operations=[op]
+                    )
+                )
+                return
+            except grpc.aio.AioRpcError as e:
+                if e.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+                    raise
+        raise AssertionError("no usable offer")
+
+    def updates_of(self, task_id: str) -> list[Any]:
+        return [u for u in self.updates if u.task_id == task_id]
+
+    async def wait_state(self, task_id: str, state: int, timeout_s: float = 10.0) -> Any:
+        def find() -> Any:
+            return next((u for u in self.updates_of(task_id) if u.state == state), None)
+
+        name = common_pb2.TaskState.Name(state)
+        return await assert_eventually(find, timeout_s=timeout_s, what=f"{task_id} {name}")
+
+    async def ack(self, *statuses: Any) -> None:
+        await self.scheduler.Acknowledge(
+            scheduler_pb2.AcknowledgeRequest(
+                framework_id=self.id,
+                acknowledgements=[
+                    scheduler_pb2.Acknowledgement(
+                        agent_id=s.agent_id, task_id=s.task_id, uuid=s.uuid
+                    )
+                    for s in statuses
+                ],
+            )
+        )
+
+    async def kill(self, task_id: str, grace_s: float = 0.0) -> None:
+        await self.scheduler.Kill(
+            scheduler_pb2.KillRequest(
+                framework_id=self.id, task_id=task_id, kill_grace_period_s=grace_s
+            )
+        )
+
+    async def agents(self) -> list[Any]:
+        return list((await self.operator.GetAgents(operator_pb2.GetAgentsRequest())).agents)
+
+    async def tasks(self) -> list[Any]:
+        return list((await self.operator.GetTasks(operator_pb2.GetTasksRequest())).tasks)
+
+    async def read_file(self, task_id: str, name: str = "stdout") -> Any:
+        return await self.operator.ReadFile(
+            operator_pb2.ReadFileRequest(task_id=task_id, framework_id=self.id, name=name)
+        )

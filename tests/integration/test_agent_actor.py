@@ -1,0 +1,332 @@
+"""`AgentActor` with its real launcher and real processes, and a fake master on the other end."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mesoslite.agent.actor import AgentActor, FileChunkOut, Outgoing, StatusUpdatesOut
+from mesoslite.ids import AgentId, FrameworkId, TaskId
+from mesoslite.model import CommandSpec, TaskSpec, TaskState, TaskStatus
+from mesoslite.resources import parse_resources
+
+from .agent_support import alive, assert_eventually, group_members
+
+FW = FrameworkId("fw-1")
+SMALL = parse_resources("cpus:0.1;mem:16")
+
+
+class FakeMaster:
+    """Collects what the actor sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+
+    def send(self, item: Outgoing) -> bool:
+        self.sent.append(item)
+        return True
+
+    @property
+    def messages(self) -> list[StatusUpdatesOut]:
+        return [m for m in self.sent if isinstance(m, StatusUpdatesOut)]
+
+    @property
+    def updates(self) -> list[TaskStatus]:
+        return [s for m in self.messages for s in m.statuses]
+
+    def of(self, task_id: str) -> list[TaskStatus]:
+        return [u for u in self.updates if u.task_id == task_id]
+
+    def terminal(self, task_id: str) -> TaskStatus | None:
+        return next((u for u in self.of(task_id) if u.state.terminal), None)
+
+    def chunks(self) -> list[FileChunkOut]:
+        return [m for m in self.sent if isinstance(m, FileChunkOut)]
+
+
+@pytest.fixture
+async def agent(tmp_path: Path) -> AsyncIterator[tuple[AgentActor, FakeMaster]]:
+    actor = AgentActor(
+        work_dir=tmp_path,
+        hostname="h1",
+        resources=parse_resources("cpus:2;mem:256"),
+        attributes={"rack": "r1"},
+        kill_grace_period_s=0.5,
+        status_update_retry_s=0.3,
+    )
+    master = FakeMaster()
+    actor.start(master)
+    actor.registered(AgentId("ag-1"))
+    try:
+        yield actor, master
+    finally:
+        await actor.stop(flush_s=0)
+
+
+def shell(task_id: str, command: str, resources: str = "", **kw: object) -> TaskSpec:
+    res = parse_resources(resources) if resources else SMALL
+    return TaskSpec(TaskId(task_id), CommandSpec.of_shell(command), res, **kw)  # type: ignore[arg-type]
+
+
+async def terminal(master: FakeMaster, task_id: str, timeout_s: float = 10.0) -> TaskStatus:
+    status: TaskStatus = await assert_eventually(
+        lambda: master.terminal(task_id), timeout_s=timeout_s, what=f"{task_id} terminal"
+    )
+    return status
+
+
+async def test_a_shell_task_runs_in_its_sandbox_with_the_mesoslite_environment(
+    agent: tuple[AgentActor, FakeMaster], tmp_path: Path
+) -> None:
+    actor, master = agent
+    actor.launch_tasks(
+        FW,
+        [
+            shell(
+                "t1",
+                'echo hello; echo "$MESOSLITE_TASK_ID $MESOSLITE_FRAMEWORK_ID '
+                '$MESOSLITE_AGENT_ID $MESOSLITE_SANDBOX $PWD $GREETING" ; echo oops >&2',
+                labels={},
+            )
+        ],
+    )
+    done = await terminal(master, "t1")
+    assert [u.state for u in master.of("t1")] == [TaskState.RUNNING, TaskState.FINISHED]
+    assert (done.exit_code, done.reason) == (0, "COMMAND_EXITED")
+    sandbox = tmp_path / "sandboxes" / "fw-1" / "t1"
+    assert (sandbox / "stdout").read_text() == f"hello\nt1 fw-1 ag-1 {sandbox} {sandbox} \n"
+    assert (sandbox / "stderr").read_text() == "oops\n"
+
+
+async def test_the_task_environment_is_added_to_the_agents(
+    agent: tuple[AgentActor, FakeMaster], tmp_path: Path
+) -> None:
+    actor, master = agent
+    cmd = CommandSpec.of_argv(
+        ["/bin/sh", "-c", "echo $GREETING:$PATH"], environment={"GREETING": "hi"}
+    )
+    actor.launch_tasks(FW, [TaskSpec(TaskId("t1"), cmd, SMALL)])
+    await terminal(master, "t1")
+    out = (tmp_path / "sandboxes" / "fw-1" / "t1" / "stdout").read_text()
+    assert out == f"hi:{os.environ['PATH']}\n"
+
+
+async def test_a_failing_command_is_task_failed_with_its_exit_code(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    actor.launch_tasks(FW, [shell("t1", "exit 3")])
+    done = await terminal(master, "t1")
+    assert (done.state, done.exit_code, done.reason) == (TaskState.FAILED, 3, "COMMAND_EXITED")
+    assert done.message == "command exited with status 3"
+
+
+async def test_a_missing_executable_is_task_failed_naming_it(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    cmd = CommandSpec.of_argv(["no-such-program-xyz", "arg"])
+    actor.launch_tasks(FW, [TaskSpec(TaskId("t1"), cmd, SMALL), shell("t2", "true")])
+    done = await terminal(master, "t1")
+    assert done.state == TaskState.FAILED
+    assert "'no-such-program-xyz'" in done.message
+    assert done.exit_code is None
+    assert (await terminal(master, "t2")).state == TaskState.FINISHED  # the agent carries on
+
+
+async def test_a_task_needing_more_than_is_free_is_task_error_at_once(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    actor.launch_tasks(
+        FW, [shell("big", "sleep 30", "cpus:1.5;mem:16"), shell("t2", "true", "cpus:1")]
+    )
+    error = await terminal(master, "t2")
+    assert error.state == TaskState.ERROR
+    assert "cpus: wants 1, has 0.5" in error.message
+    actor.kill_task(FW, TaskId("big"), 0.0)
+    await terminal(master, "big")
+    assert actor.free == actor.total  # freed when the task ended, not when acknowledged
+
+
+async def test_updates_made_together_travel_in_one_message(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    actor.launch_tasks(FW, [shell(f"t{i}", "sleep 30", "cpus:0.01;mem:1") for i in range(20)])
+    await assert_eventually(lambda: len(master.updates) == 20)
+    assert len(master.messages) == 1
+
+
+async def test_a_killed_task_is_task_killed_and_nothing_of_its_group_survives(
+    agent: tuple[AgentActor, FakeMaster], tmp_path: Path
+) -> None:
+    actor, master = agent
+    # The background child ignores SIGTERM: only the SIGKILL to the group after the main
+    # process exits ends it.
+    actor.launch_tasks(FW, [shell("t1", "(trap '' TERM; exec sleep 60) & echo $$; exec sleep 60")])
+    stdout = tmp_path / "sandboxes" / "fw-1" / "t1" / "stdout"
+    pgid = int(await assert_eventually(lambda: stdout.exists() and stdout.read_text().strip()))
+    await assert_eventually(lambda: len(group_members(pgid)) == 2)
+    actor.kill_task(FW, TaskId("t1"), 0.0)
+    done = await terminal(master, "t1")
+    assert (done.state, done.reason, done.exit_code) == (
+        TaskState.KILLED,
+        "TASK_KILLED",
+        -signal.SIGTERM,
+    )
+    await assert_eventually(lambda: not group_members(pgid), timeout_s=2)
+
+
+async def test_a_task_ignoring_sigterm_is_sigkilled_after_its_grace_period(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    actor.launch_tasks(FW, [shell("t1", "trap '' TERM; sleep 60", kill_grace_period_s=0.3)])
+    await assert_eventually(lambda: master.of("t1"))
+    await assert_eventually(lambda: actor.tasks[(FW, TaskId("t1"))].launched)
+    started = time.monotonic()
+    actor.kill_task(FW, TaskId("t1"), 0.0)
+    done = await terminal(master, "t1")
+    assert time.monotonic() - started >= 0.3
+    assert (done.state, done.exit_code) == (TaskState.KILLED, -signal.SIGKILL)
+
+
+async def test_a_finished_task_leaves_no_background_process_behind(
+    agent: tuple[AgentActor, FakeMaster], tmp_path: Path
+) -> None:
+    actor, master = agent
+    actor.launch_tasks(FW, [shell("t1", "sleep 60 & echo $!")])
+    done = await terminal(master, "t1")
+    assert done.state == TaskState.FINISHED
+    child = int((tmp_path / "sandboxes" / "fw-1" / "t1" / "stdout").read_text())
+    await assert_eventually(lambda: not alive(child), timeout_s=2)
+
+
+async def test_killing_an_unknown_task_answers_task_dropped(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    actor.kill_task(FW, TaskId("ghost"), 0.0)
+    done = await terminal(master, "ghost")
+    assert done.state == TaskState.DROPPED
+
+
+async def test_shutdown_framework_kills_only_that_frameworks_tasks(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    actor.launch_tasks(FW, [shell("a", "sleep 60")])
+    actor.launch_tasks(FrameworkId("fw-2"), [shell("b", "sleep 60")])
+    await assert_eventually(lambda: len(master.updates) == 2)
+    actor.shutdown_framework(FW)
+    assert (await terminal(master, "a")).state == TaskState.KILLED
+    assert master.terminal("b") is None
+
+
+async def test_a_task_is_forgotten_once_its_terminal_update_is_acknowledged(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    actor.launch_tasks(FW, [shell("t1", "true")])
+    done = await terminal(master, "t1")
+    _, reported = actor.registration()
+    assert [(fid, spec.task_id, state) for fid, spec, state in reported] == [
+        (FW, "t1", TaskState.FINISHED)
+    ]
+    actor.acknowledge([(FW, TaskId("t1"), done.uuid)])  # acks RUNNING too
+    assert actor.tasks == {}
+    assert actor.updates.pending_count == 0
+    assert actor.registration()[1] == []
+
+
+async def test_unacknowledged_updates_are_resent_in_order_until_acknowledged(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    actor.launch_tasks(FW, [shell("t1", "true")])
+    first = await terminal(master, "t1")
+    await assert_eventually(lambda: len(master.of("t1")) >= 4, timeout_s=3)
+    states = [u.state for u in master.of("t1")]
+    assert states[:4] == [TaskState.RUNNING, TaskState.FINISHED] * 2
+    assert master.of("t1")[3].uuid == first.uuid
+    actor.acknowledge([(FW, TaskId("t1"), first.uuid)])
+    master.sent.clear()
+    actor.reconcile([])
+    assert master.updates == []
+
+
+async def test_read_file_reads_a_range_and_reports_bad_requests(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    actor.launch_tasks(FW, [shell("t1", "printf 0123456789")])
+    await terminal(master, "t1")
+    actor.read_file(1, FW, "t1", "stdout", 2, 3)
+    actor.read_file(2, FW, "t1", "passwd", 0, 10)
+    actor.read_file(3, FW, "nope", "stdout", 0, 10)
+    actor.read_file(4, FW, "../..", "stdout", 0, 10)
+    actor.read_file(5, FW, "t1", "stdout", 100, 10)
+    chunks = {
+        c.request_id: c
+        for c in await assert_eventually(lambda: len(master.chunks()) == 5 and master.chunks())
+    }
+    assert (chunks[1].data, chunks[1].size, chunks[1].error) == (b"234", 10, "")
+    assert "must be one of stdout, stderr, got 'passwd'" in chunks[2].error
+    assert "'nope' has no sandbox" in chunks[3].error
+    assert "has no sandbox" in chunks[4].error
+    assert (chunks[5].data, chunks[5].size) == (b"", 10)
+
+
+async def test_an_unknown_user_is_task_failed_naming_it(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    cmd = CommandSpec.of_shell("true", user="no-such-user-xyz")
+    actor.launch_tasks(FW, [TaskSpec(TaskId("t1"), cmd, SMALL)])
+    done = await terminal(master, "t1")
+    assert done.state == (TaskState.FAILED if os.geteuid() == 0 else TaskState.ERROR)
+    assert "'no-such-user-xyz'" in done.message
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running as another user needs root")
+async def test_as_root_a_task_runs_as_its_user(
+    agent: tuple[AgentActor, FakeMaster], tmp_path: Path
+) -> None:
+    actor, master = agent
+    nobody = pwd.getpwnam("nobody")
+    cmd = CommandSpec.of_shell("id -u; id -g; echo $USER", user="nobody")
+    actor.launch_tasks(FW, [TaskSpec(TaskId("t1"), cmd, SMALL)])
+    assert (await terminal(master, "t1")).state == TaskState.FINISHED
+    out = (tmp_path / "sandboxes" / "fw-1" / "t1" / "stdout").read_text().split()
+    assert out == [str(nobody.pw_uid), str(nobody.pw_gid), "nobody"]
+
+
+async def test_stopping_kills_every_task_and_reports_it(tmp_path: Path) -> None:
+    actor = AgentActor(
+        work_dir=tmp_path,
+        hostname="h1",
+        resources=parse_resources("cpus:2;mem:256"),
+        attributes={},
+        kill_grace_period_s=0.3,
+        status_update_retry_s=5,
+    )
+    master = FakeMaster()
+    actor.start(master)
+    actor.registered(AgentId("ag-1"))
+    actor.launch_tasks(FW, [shell("a", "sleep 60"), shell("b", "trap '' TERM; sleep 60")])
+    await assert_eventually(lambda: len(actor.launcher.running) == 2)
+    pids = list(actor.launcher.running)
+    await actor.stop(flush_s=0)
+    assert {u.task_id: u.state for u in master.updates if u.state.terminal} == {
+        "a": TaskState.KILLED,
+        "b": TaskState.KILLED,
+    }
+    assert not any(alive(pid) for pid in pids)
+    assert (tmp_path / "agent_id").read_text().strip() == "ag-1"

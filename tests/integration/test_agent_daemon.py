@@ -1,0 +1,225 @@
+"""`mesoslite-agent` as a process against a real `mesoslite-master`, driven by a raw framework."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mesoslite import convert
+from mesoslite._proto.v1 import common_pb2
+from mesoslite.resources import parse_resources
+
+from .agent_support import (
+    AGENT_RESOURCES,
+    Daemon,
+    Framework,
+    alive,
+    assert_eventually,
+    group_members,
+    shell_task,
+    start_agent,
+    start_master,
+)
+
+S = common_pb2.TaskState
+
+
+@dataclass
+class Cluster:
+    tmp: Path
+    master: Daemon
+    address: str
+    agent: Daemon | None = None
+
+    @property
+    def agent_dir(self) -> Path:
+        return self.tmp / "agent"
+
+    def sandbox_file(self, framework_id: str, task_id: str, name: str = "stdout") -> Path:
+        return self.agent_dir / "sandboxes" / framework_id / task_id / name
+
+    def restart_master(self) -> None:
+        port = self.address.rsplit(":", 1)[1]
+        self.master.stop()
+        self.master, self.address = start_master(self.tmp / "master", int(port))
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[Cluster]:
+    """A master and an agent as processes; both (and anything the agent left) ended by pid."""
+    c = Cluster(tmp_path, *start_master(tmp_path / "master"))
+    try:
+        c.agent = start_agent(c.address, c.agent_dir)
+        yield c
+    finally:
+        if c.agent is not None:
+            c.agent.stop()
+        c.master.stop()
+        # Shown by pytest only when the test failed.
+        print("--- agent log\n", c.agent.log_tail() if c.agent else "")
+        print("--- master log\n", c.master.log_tail())
+
+
+@pytest.fixture
+async def framework(daemons: Cluster) -> AsyncIterator[Framework]:
+    fw = Framework(daemons.address)
+    # A failover timeout keeps the framework's tasks through a master restart.
+    await fw.subscribe(failover_timeout_s=300)
+    try:
+        yield fw
+    finally:
+        await fw.close()
+
+
+async def stdout_int(path: Path) -> int:
+    return int(await assert_eventually(lambda: path.exists() and path.read_text().strip()))
+
+
+async def test_the_agent_registers_with_its_resources_and_attributes(
+    daemons: Cluster, framework: Framework
+) -> None:
+    agents = await assert_eventually(framework.agents, what="an agent")
+    assert len(agents) == 1
+    info = agents[0].agent_info
+    assert convert.resources_from_pb(info.resources) == parse_resources(AGENT_RESOURCES)
+    assert {a.name: a.value for a in info.attributes} == {"rack": "r1", "zone": "z1"}
+    assert agents[0].status == "active"
+    assert (daemons.agent_dir / "agent_id").read_text().strip() == info.id
+
+
+async def test_a_command_finishes_with_readable_output_and_a_failure_keeps_its_exit_code(
+    daemons: Cluster, framework: Framework
+) -> None:
+    await framework.launch(shell_task("hello", "echo hello"), shell_task("three", "exit 3"))
+    done = await framework.wait_state("hello", S.TASK_FINISHED)
+    assert (done.has_exit_code, done.exit_code, done.reason) == (True, 0, "COMMAND_EXITED")
+    failed = await framework.wait_state("three", S.TASK_FAILED)
+    assert (failed.has_exit_code, failed.exit_code) == (True, 3)
+    chunk = await framework.read_file("hello")
+    assert (chunk.data, chunk.size, chunk.state) == (b"hello\n", 6, S.TASK_FINISHED)
+    await framework.ack(done, failed)
+    # Acknowledged: the agent forgets them, but their output stays readable.
+    agent = (await framework.agents())[0]
+    await assert_eventually(
+        lambda: _pending(framework, agent.agent_info.id), what="no pending updates"
+    )
+    assert (await framework.read_file("hello")).data == b"hello\n"
+
+
+async def _pending(framework: Framework, agent_id: str) -> bool:
+    agents = {a.agent_info.id: a for a in await framework.agents()}
+    return agents[agent_id].pending_updates == 0
+
+
+async def test_a_killed_task_is_task_killed_and_its_process_group_is_gone(
+    daemons: Cluster, framework: Framework
+) -> None:
+    # The background child ignores SIGTERM; it must still not outlive the task.
+    cmd = "(trap '' TERM; exec sleep 60) & echo $$; exec sleep 60"
+    await framework.launch(shell_task("sleeper", cmd))
+    await framework.wait_state("sleeper", S.TASK_RUNNING)
+    pgid = await stdout_int(daemons.sandbox_file(framework.id, "sleeper"))
+    await assert_eventually(lambda: len(group_members(pgid)) == 2)
+    await framework.kill("sleeper")
+    killed = await framework.wait_state("sleeper", S.TASK_KILLED)
+    assert (killed.reason, killed.exit_code) == ("TASK_KILLED", -signal.SIGTERM)
+    await assert_eventually(lambda: not group_members(pgid), timeout_s=2, what="group gone")
+
+
+async def test_a_task_ignoring_sigterm_is_sigkilled_after_the_grace_period(
+    daemons: Cluster, framework: Framework
+) -> None:
+    await framework.launch(shell_task("stubborn", "trap '' TERM; echo $$; sleep 60"))
+    await framework.wait_state("stubborn", S.TASK_RUNNING)
+    pid = await stdout_int(daemons.sandbox_file(framework.id, "stubborn"))
+    started = time.monotonic()
+    await framework.kill("stubborn", grace_s=0.5)
+    killed = await framework.wait_state("stubborn", S.TASK_KILLED)
+    assert time.monotonic() - started >= 0.5
+    assert killed.exit_code == -signal.SIGKILL
+    assert not alive(pid)
+
+
+async def test_an_unacknowledged_update_is_resent_until_it_is_acknowledged(
+    daemons: Cluster, framework: Framework
+) -> None:
+    await framework.launch(shell_task("once", "true"))
+    done = await framework.wait_state("once", S.TASK_FINISHED)
+    # Seen again with the same uuid after the retry interval (0.5 s), and in order.
+    await assert_eventually(
+        lambda: sum(u.uuid == done.uuid for u in framework.updates_of("once")) >= 2,
+        timeout_s=5,
+        what="the update resent",
+    )
+    states = [u.state for u in framework.updates_of("once")]
+    assert states[:4] == [S.TASK_RUNNING, S.TASK_FINISHED] * 2
+    await framework.ack(done)
+    agent_id = done.agent_id
+    await assert_eventually(lambda: _pending(framework, agent_id), what="no pending updates")
+    seen = len(framework.updates_of("once"))
+    await asyncio.sleep(1.5)  # three retry intervals: a window in which nothing may come
+    assert len(framework.updates_of("once")) == seen
+
+
+async def test_the_agent_re_registers_with_the_same_id_and_its_task_after_a_master_restart(
+    daemons: Cluster, framework: Framework
+) -> None:
+    await framework.launch(shell_task("survivor", "echo $$; exec sleep 60"))
+    running = await framework.wait_state("survivor", S.TASK_RUNNING)
+    pid = await stdout_int(daemons.sandbox_file(framework.id, "survivor"))
+    await framework.close()
+    daemons.restart_master()
+    fw = Framework(daemons.address)
+    try:
+
+        async def reregistered() -> bool:
+            agents = await fw.agents()
+            return [(a.agent_info.id, a.status) for a in agents] == [(running.agent_id, "active")]
+
+        await assert_eventually(reregistered, timeout_s=10, what="agent re-registered")
+        tasks = await fw.tasks()
+        assert [(t.task_info.task_id, t.status.state, t.status.agent_id) for t in tasks] == [
+            ("survivor", S.TASK_RUNNING, running.agent_id)
+        ]
+        assert alive(pid)
+    finally:
+        await fw.close()
+
+
+async def test_sigterm_to_the_agent_kills_its_tasks_and_leaves_no_process_behind(
+    daemons: Cluster, framework: Framework
+) -> None:
+    await framework.launch(
+        shell_task("a", "sleep 60 & sleep 60"), shell_task("b", "trap '' TERM; sleep 60")
+    )
+    await framework.wait_state("a", S.TASK_RUNNING)
+    await framework.wait_state("b", S.TASK_RUNNING)
+    pids = await assert_eventually(
+        lambda: len(daemons.agent.remember_descendants()) >= 4 and daemons.agent.descendants
+    )
+    daemons.agent.signal(signal.SIGTERM)
+    assert daemons.agent.wait(10) == 0
+    assert not [pid for pid in pids if alive(pid)]
+    # Their terminal updates went out before the agent left.
+    assert (await framework.wait_state("a", S.TASK_KILLED, 1)).agent_id
+    assert (await framework.wait_state("b", S.TASK_KILLED, 1)).exit_code == -signal.SIGKILL
+
+
+async def test_a_restarted_agent_keeps_its_id(daemons: Cluster, framework: Framework) -> None:
+    agents = await assert_eventually(framework.agents, what="an agent")
+    first_id = agents[0].agent_info.id
+    daemons.agent.stop()
+    daemons.agent = start_agent(daemons.address, daemons.agent_dir)
+
+    async def back() -> bool:
+        return [(a.agent_info.id, a.status) for a in await framework.agents()] == [
+            (first_id, "active")
+        ]
+
+    await assert_eventually(back, timeout_s=10, what="the same agent id, active")

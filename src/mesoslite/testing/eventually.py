@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 T = TypeVar("T")
 
@@ -60,14 +60,36 @@ def assert_eventually(
         time.sleep(interval_s)
 
 
+@overload
 async def assert_eventually_async(
-    pred: Callable[[], T | Awaitable[T]],
+    pred: Callable[[], Awaitable[T]],
+    *,
+    timeout_s: float = ...,
+    interval_s: float = ...,
+    message: str = ...,
+    retry_on: tuple[type[BaseException], ...] = ...,
+) -> T: ...
+
+
+@overload
+async def assert_eventually_async(
+    pred: Callable[[], T],
+    *,
+    timeout_s: float = ...,
+    interval_s: float = ...,
+    message: str = ...,
+    retry_on: tuple[type[BaseException], ...] = ...,
+) -> T: ...
+
+
+async def assert_eventually_async(
+    pred: Callable[[], object],
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     interval_s: float = DEFAULT_INTERVAL_S,
     message: str = "",
     retry_on: tuple[type[BaseException], ...] = (AssertionError,),
-) -> T:
+) -> object:
     """`assert_eventually` for async tests: `pred` may be a plain function or a coroutine
     function, and the pauses let the event loop run."""
     loop = asyncio.get_running_loop()

@@ -80,3 +80,18 @@ def test_a_port_in_use_fails_the_start_and_says_so(tmp_path: Path) -> None:
         c = LocalCluster(tmp_path, agents=0, port=port)
         with pytest.raises(LocalClusterError, match="cannot listen on 127.0.0.1"):
             c.start()
+
+
+async def test_the_async_operator_client_answers_like_the_blocking_one(
+    cluster: LocalCluster,
+) -> None:
+    from mesoslite.cli._client import OperatorClient
+    from mesoslite.errors import NotFoundError
+
+    async with OperatorClient(cluster.master_address) as client:
+        assert await client.master_address() == cluster.master_address
+        assert sorted(a.id for a in await client.agents()) == sorted(cluster.agent_ids)
+        assert await client.frameworks(include_completed=True) == []
+        assert await client.tasks() == []
+        with pytest.raises(NotFoundError, match="task 'nope' is not known"):
+            await client.read_file("nope", "stdout", 0, 10)

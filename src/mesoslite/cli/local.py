@@ -17,6 +17,18 @@ WATCH_INTERVAL_S = 0.5
 LEVELS = ("debug", "info", "warning", "error")
 
 
+def _check_resources(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from mesoslite.errors import ValidationError
+    from mesoslite.resources import parse_resources
+
+    if value is not None:
+        try:
+            parse_resources(value)
+        except ValidationError as e:
+            raise click.BadParameter(e.message) from None
+    return value
+
+
 @click.command()
 @click.option("-n", "--agents", type=click.IntRange(0, 64), default=2, show_default=True,
               help="how many agents to start")
@@ -25,7 +37,7 @@ LEVELS = ("debug", "info", "warning", "error")
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
               help="where the daemons keep state and logs [default: a new temporary "
                    "directory, kept afterwards]")
-@click.option("--agent-resources", default=None, metavar="RESOURCES",
+@click.option("--agent-resources", default=None, metavar="RESOURCES", callback=_check_resources,
               help="each agent's resources, e.g. 'cpus:2;mem:1024' [default: "
                    "cpus:4;mem:4096;disk:10000, plus 1000 ports of its own]")
 @click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True,

@@ -26,7 +26,7 @@ def test_cluster_starts_a_master_and_two_active_agents_with_their_own_ports(
     ports = [str(by_id[i].total).split("ports:")[1] for i in cluster.agent_ids]
     assert ports == ["[31000-31999]", "[32000-32999]"]
     assert all(by_id[i].total.scalar("cpus") == 4 for i in cluster.agent_ids)
-    assert all(psutil.pid_exists(p) for p in cluster.agent_pids if p is not None)
+    assert len(cluster.agent_pids) == 2 and all(map(psutil.pid_exists, cluster.agent_pids))
     assert cluster.master_log.exists() and all(p.exists() for p in cluster.agent_logs)
 
 

@@ -196,8 +196,9 @@ class LocalCluster:
     # -- agents
 
     @property
-    def agent_pids(self) -> list[int | None]:
-        return [a.daemon.pid for a in self._agents]
+    def agent_pids(self) -> list[int]:
+        """The PID of each agent's latest process (alive or not), by index."""
+        return [a.daemon.pid for a in self._agents if a.daemon.pid is not None]
 
     @property
     def agent_ids(self) -> list[str]:
@@ -213,6 +214,10 @@ class LocalCluster:
 
     def add_agent(self) -> str:
         """Start one more agent and wait until it is active; returns its agent id."""
+        if importlib.util.find_spec("mesoslite.agent.main") is None:
+            raise LocalClusterError(
+                "the agent is not installed: `mesoslite.agent.main` cannot be imported"
+            )
         i = len(self._agents)
         work = self.work_dir / f"agent-{i}"
         work.mkdir(parents=True, exist_ok=True)
@@ -236,10 +241,6 @@ class LocalCluster:
         self._agents[i].daemon.stop(sig)
 
     def _start_agent(self, agent: _Agent) -> None:
-        if importlib.util.find_spec("mesoslite.agent.main") is None:
-            raise LocalClusterError(
-                "the agent is not installed: `mesoslite.agent.main` cannot be imported"
-            )
         known = {a.id for a in self._agents_seen()} if not agent.id else set()
         agent.daemon.start()
         deadline = time.monotonic() + self.start_timeout_s

@@ -235,12 +235,20 @@ class MasterActor:
     # ------------------------------------------------------------------ streams
 
     async def subscribe(self, info: FrameworkInfo, conn: Connection) -> FrameworkId:
-        fid = await self.run_with_result(lambda now: self.state.subscribe_framework(info, now))
+        fid, effects = self.state.subscribe_framework(info, self.clock.now())
         old = self.frameworks.get(fid)
         if old is not None and old is not conn:
             old.send(_superseded())
             old.close()
+        # Attach the stream before awaiting the registry write: an allocation pass may run
+        # meanwhile, and its offers must reach this framework, not be dropped (they would sit
+        # unseen until the offer timeout). The stream sends them after SUBSCRIBED.
         self.frameworks[fid] = conn
+        try:
+            await self._carry_out(effects)
+        except BaseException:
+            self.framework_stream_closed(fid, conn)
+            raise
         return fid
 
     def framework_stream_closed(self, fid: FrameworkId, conn: Connection) -> None:

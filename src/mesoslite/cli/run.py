@@ -1,0 +1,262 @@
+"""`mesoslite run -- CMD`: run one command on the cluster, stream its output, exit with its code.
+
+It is a tiny framework: it subscribes with failover timeout 0 (so the master kills the task if
+this process dies), accepts the first offer that fits, follows the task's output through the
+master, and exits with the task's exit code. It fails fast when no agent could ever fit the
+task, and after `--placement-timeout` when none has room now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mesoslite.cli import exit_codes
+
+if TYPE_CHECKING:
+    from mesoslite.cli._client import OperatorClient
+    from mesoslite.model import Offer, TaskStatus
+    from mesoslite.resources import Resources
+    from mesoslite.scheduler_api import SchedulerDriver
+
+POLL_S = 0.1
+CHUNK = 256 * 1024
+
+
+class _RunOne:
+    """The framework's callbacks: launch one task on the first offer that fits it."""
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+        self.launched = asyncio.Event()
+        self.terminal: asyncio.Future[TaskStatus] = asyncio.get_running_loop().create_future()
+        self.agent_id = ""
+
+    async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
+        for offer in offers:
+            if not self.launched.is_set() and offer.resources.contains(self.task.resources):
+                self.launched.set()
+                self.agent_id = offer.agent_id
+                await driver.accept([offer.id], [self.task], refuse_seconds=3600)
+                await driver.suppress()
+            else:
+                await driver.decline([offer.id], refuse_seconds=3600 if self.launched.is_set() else 1)
+
+    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
+        if status.state.terminal and not self.terminal.done():
+            self.terminal.set_result(status)
+
+    def on_error(self, driver: SchedulerDriver, message: str) -> None:
+        if not self.terminal.done():
+            self.terminal.set_exception(click.ClickException(f"the master ended the run: {message}"))
+
+
+def _exit_code(status: TaskStatus) -> int:
+    from mesoslite.model import TaskState
+
+    if status.exit_code is not None:
+        code = status.exit_code
+        return 128 - code if code < 0 else min(code, 255)  # -signal -> 128+signal, like a shell
+    if status.state in (TaskState.ERROR, TaskState.DROPPED, TaskState.FAILED):
+        return exit_codes.EXIT_REJECTED
+    if status.state == TaskState.KILLED:
+        return 128 + signal.SIGKILL
+    return exit_codes.EXIT_UNAVAILABLE
+
+
+class _OutputFollower:
+    """Copies the task's stdout and stderr to ours, polling the master as the task runs."""
+
+    def __init__(self, client: OperatorClient, task_id: str, framework_id: str) -> None:
+        self.client = client
+        self.task_id = task_id
+        self.framework_id = framework_id
+        self.offsets = {"stdout": 0, "stderr": 0}
+
+    async def pump(self, name: str) -> bool:
+        """Copy what is new; True if anything was."""
+        out = sys.stdout.buffer if name == "stdout" else sys.stderr.buffer
+        got = False
+        while True:
+            chunk = await self.client.read_file(
+                self.task_id, name, self.offsets[name], CHUNK, framework_id=self.framework_id
+            )
+            if not chunk.data:
+                return got
+            out.write(chunk.data)
+            out.flush()
+            self.offsets[name] += len(chunk.data)
+            got = True
+            if self.offsets[name] >= chunk.size:
+                return got
+
+    async def pump_all(self) -> None:
+        await asyncio.gather(self.pump("stdout"), self.pump("stderr"))
+
+
+async def _check_fits(client: OperatorClient, wanted: Resources) -> None:
+    """Fail at once when no agent could ever hold the task, instead of waiting for offers."""
+    from mesoslite.resources import format_resources
+
+    agents = [a for a in await client.agents() if a.status == "active"]
+    if not agents:
+        raise click.ClickException(
+            "no agents are registered with the master: start one with mesoslite-agent "
+            "(or use mesoslite local)"
+        )
+    if not any(a.total.contains(wanted) for a in agents):
+        largest = max(agents, key=lambda a: (a.total.scalar("cpus"), a.total.scalar("mem")))
+        raise click.ClickException(
+            f"no agent can ever fit {format_resources(wanted)}: "
+            f"{'; '.join(largest.total.shortfall(wanted))} "
+            f"(largest agent {largest.hostname}: {format_resources(largest.total)})"
+        )
+
+
+async def _run(
+    master: str, task_args: dict[str, Any], placement_timeout_s: float, grace_s: float
+) -> int:
+    from mesoslite.cli._client import OperatorClient
+    from mesoslite.errors import MesosliteError
+    from mesoslite.model import CommandSpec, FrameworkInfo, TaskSpec
+    from mesoslite.scheduler_api import SchedulerDriver, TaskId
+
+    client = OperatorClient(master)
+    task = TaskSpec(
+        task_id=TaskId(task_args["task_id"]),
+        command=task_args["command"],
+        resources=task_args["resources"],
+        name=task_args["name"],
+        kill_grace_period_s=grace_s,
+    )
+    assert isinstance(task.command, CommandSpec)
+    framework = _RunOne(task)
+    info = FrameworkInfo(name=f"mesoslite-run {task.name}", failover_timeout_s=0.0)
+    driver = SchedulerDriver(framework, info, master=master, connect_timeout_s=5.0)
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted.set)
+    await driver.start()
+    try:
+        await asyncio.gather(_check_fits(client, task.resources), driver.wait_subscribed(10))
+        try:
+            await asyncio.wait_for(framework.launched.wait(), placement_timeout_s)
+        except TimeoutError:
+            raise click.ClickException(
+                f"no offer could fit the task within {placement_timeout_s:g}s: "
+                "the agents that could hold it are busy (see mesoslite agent list)"
+            ) from None
+        follower = _OutputFollower(client, task.task_id, driver.framework_id)
+        killed = False
+        while not framework.terminal.done():
+            waiter = asyncio.ensure_future(asyncio.shield(framework.terminal))
+            stop = asyncio.ensure_future(interrupted.wait())
+            await asyncio.wait({waiter, stop}, timeout=POLL_S, return_when="FIRST_COMPLETED")
+            stop.cancel()
+            if interrupted.is_set() and not killed:
+                killed = True
+                click.echo(f"mesoslite run: killing task {task.task_id}", err=True)
+                await driver.kill(task.task_id, agent_id=framework.agent_id)
+            if not framework.terminal.done():
+                await follower.pump_all()
+        status = framework.terminal.result()
+        await follower.pump_all()
+        if status.exit_code is None or status.exit_code < 0 or killed:
+            click.echo(f"mesoslite run: task {task.task_id} {status.state.label}"
+                       f"{': ' + status.message if status.message else ''}", err=True)
+        return 130 if killed else _exit_code(status)
+    except MesosliteError as e:
+        raise click.ClickException(e.message) from None
+    finally:
+        # Failover timeout 0: closing the subscription is enough for the master to remove
+        # the framework (and kill the task if it still runs); no teardown round trip.
+        await driver.stop(failover=True)
+        await client.close()
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.option("--cpus", type=float, default=0.1, show_default=True, help="cpus for the task")
+@click.option("--mem", type=float, default=32.0, show_default=True, help="memory in MB")
+@click.option("--disk", type=float, default=0.0, help="disk in MB")
+@click.option("--name", default="", help="task name (default: the command)")
+@click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="environment variable")
+@click.option("--shell", is_flag=True, help="run the arguments joined as one /bin/sh -c string")
+@click.option(
+    "--placement-timeout", "placement_timeout_s", type=float, default=30.0, show_default=True,
+    help="give up if no agent has room for the task within this many seconds",
+)
+@click.option(
+    "--kill-grace", "grace_s", type=float, default=3.0, show_default=True,
+    help="seconds between SIGTERM and SIGKILL when the task is killed (Ctrl-C)",
+)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    cpus: float,
+    mem: float,
+    disk: float,
+    name: str,
+    env: tuple[str, ...],
+    shell: bool,
+    placement_timeout_s: float,
+    grace_s: float,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND as a task on the cluster and exit with its exit code.
+
+    The task's stdout and stderr are streamed here while it runs; Ctrl-C kills it.
+
+    \b
+    Examples:
+      mesoslite run -- echo hello
+      mesoslite run --cpus 0.5 --mem 64 --name sleepy -- sh -c 'sleep 2; exit 3'
+      mesoslite run --shell -- 'echo $HOSTNAME; ls'
+    """
+    import uuid
+
+    from mesoslite.errors import ValidationError
+    from mesoslite.model import CommandSpec
+    from mesoslite.resources import Resources
+
+    scalars = {"cpus": cpus, "mem": mem}
+    if disk:
+        scalars["disk"] = disk
+    problems = [f"--{k} must be > 0, got {v:g}" for k, v in scalars.items() if not v > 0]
+    problems += [f"--{k} is too large: {v:g}" for k, v in scalars.items() if v > 1e9]
+    if placement_timeout_s <= 0 or grace_s < 0:
+        problems.append("--placement-timeout must be > 0 and --kill-grace >= 0")
+    environment = {}
+    for item in env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            problems.append(f"--env must be KEY=VALUE, got {item!r}")
+        environment[key] = value
+    if problems:
+        raise click.UsageError("; ".join(problems))
+    try:
+        resources = Resources.of(scalars)
+    except ValidationError as e:
+        raise click.UsageError(e.message) from None
+    cmd = (
+        CommandSpec.of_shell(" ".join(command), environment=environment)
+        if shell
+        else CommandSpec.of_argv(list(command), environment=environment)
+    )
+    task_id = f"run-{uuid.uuid4().hex[:10]}"
+    task_args = {
+        "task_id": task_id,
+        "command": cmd,
+        "resources": resources,
+        "name": name or " ".join(command)[:200],
+    }
+    from mesoslite.cli._client import resolve_master
+
+    master = resolve_master(ctx.obj.master if ctx.obj is not None else "127.0.0.1:5050")
+    code = asyncio.run(_run(master, task_args, placement_timeout_s, grace_s))
+    sys.exit(code)

@@ -443,6 +443,8 @@ class SchedulerDriver:
                 "on_failure", AgentId(event.failure.agent_id), event.failure.message
             )
         elif kind == Ev.ERROR:
+            if self._stopping:
+                return  # the answer to our own teardown, not a failure
             await self._fail(ConflictError(event.error.message))
 
     async def _acknowledge_quietly(self, statuses: list[TaskStatus]) -> None:

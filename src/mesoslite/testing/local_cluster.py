@@ -73,6 +73,8 @@ class LocalCluster:
         agent_args: extra `mesoslite-agent` flags for every agent.
         start_timeout_s: how long a daemon may take to be ready.
         log_level: the daemons' `--log-level`.
+        master_python_args: interpreter arguments put before `-m mesoslite.master.main`,
+            e.g. `("-m", "cProfile", "-o", "master.prof")` to profile the master.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class LocalCluster:
         agent_args: Sequence[str] = (),
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
         log_level: str = "info",
+        master_python_args: Sequence[str] = (),
     ) -> None:
         self.work_dir = Path(work_dir).resolve()
         self.agent_count = agents
@@ -97,6 +100,7 @@ class LocalCluster:
         self.agent_args = tuple(agent_args)
         self.start_timeout_s = start_timeout_s
         self.log_level = log_level
+        self.master_python_args = tuple(master_python_args)
         self._marker = uuid.uuid4().hex
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1", MARKER_ENV: self._marker}
         self._master: Daemon | None = None
@@ -164,7 +168,8 @@ class LocalCluster:
         info = master_dir / "master.json"
         info.unlink(missing_ok=True)
         argv = [
-            sys.executable, "-m", "mesoslite.master.main", "--host", self.host,
+            sys.executable, *self.master_python_args, "-m", "mesoslite.master.main",
+            "--host", self.host,
             "--port", str(self.port), "--work-dir", str(master_dir),
             "--log-level", self.log_level, *self.master_args,
         ]

@@ -1,0 +1,138 @@
+"""Launch benchmark: trivial tasks through a real local cluster, against bare fork/exec.
+
+    .venv/bin/python bench/bench_launch.py [--tasks 2000] [--agents 4] [--runs 20] [--profile]
+
+Measures, in one run on this machine:
+  1. bare spawn rate: `subprocess.Popen(["true"]).wait()` in a loop (the floor of the floor);
+  2. end-to-end rate: the example framework (`examples/run_n_tasks.py`) runs N `true` tasks on
+     a local cluster of A agents, from its first accept to the last TASK_FINISHED;
+  3. `mesoslite run -- true` wall time over R runs (p50, p95);
+  4. where the time goes: CPU seconds used by the master, the agents and the framework
+     during (2), and with `--profile` a cProfile of the master (top functions printed).
+Prints a Markdown block to paste into bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+
+from run_n_tasks import RunNTasks  # noqa: E402
+
+from mesoslite.scheduler_api import FrameworkInfo, SchedulerDriver, parse_resources  # noqa: E402
+from mesoslite.testing import LocalCluster  # noqa: E402
+
+
+def bare_spawn_rate(n: int = 1000) -> float:
+    started = time.perf_counter()
+    for _ in range(n):
+        subprocess.Popen(["true"]).wait()
+    return n / (time.perf_counter() - started)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+async def end_to_end(address: str, count: int) -> tuple[float, int, float]:
+    framework = RunNTasks(count, "true", parse_resources("cpus:0.01;mem:4"), prefix="bench")
+    me = psutil.Process()
+    cpu_before = sum(me.cpu_times()[:2])
+    async with SchedulerDriver(framework, FrameworkInfo(name="bench"), master=address):
+        await asyncio.wait_for(framework.done.wait(), 600)
+    cpu = sum(me.cpu_times()[:2]) - cpu_before
+    assert framework.first_accept_at is not None and framework.last_terminal_at is not None
+    elapsed = framework.last_terminal_at - framework.first_accept_at
+    return elapsed, framework.finished_count(), cpu
+
+
+def run_latency(address: str, runs: int) -> list[float]:
+    exe = Path(sys.executable).with_name("mesoslite")
+    env = {**os.environ, "MESOSLITE_MASTER": address}
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        out = subprocess.run([str(exe), "run", "--", "true"], env=env, capture_output=True)
+        times.append(time.perf_counter() - started)
+        if out.returncode != 0:
+            raise SystemExit(f"mesoslite run failed: {out.stderr.decode()}")
+    return times
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--profile", action="store_true", help="cProfile the master")
+    args = parser.parse_args()
+
+    bare = bare_spawn_rate()
+    print(f"bare Popen(['true']).wait(): {bare:.0f}/s", flush=True)
+    with tempfile.TemporaryDirectory(prefix="mesoslite-bench-") as tmp:
+        prof = Path(tmp) / "master.prof"
+        master_prefix = ("-m", "cProfile", "-o", str(prof)) if args.profile else ()
+        cluster = LocalCluster(
+            Path(tmp),
+            agents=args.agents,
+            agent_resources="cpus:16;mem:16384;disk:10000;ports:[31000-32000]",
+            master_python_args=master_prefix,
+        )
+        with cluster:
+            pids = {"master": [cluster.master_pid], "agents": list(cluster.agent_pids)}
+            before = {k: cpu_seconds(v) for k, v in pids.items()}
+            elapsed, finished, fw_cpu = asyncio.run(end_to_end(cluster.master_address, args.tasks))
+            cpu = {k: cpu_seconds(v) - before[k] for k, v in pids.items()}
+            rate = finished / elapsed
+            print(
+                f"end to end: {finished}/{args.tasks} tasks in {elapsed:.2f}s = {rate:.0f}/s",
+                flush=True,
+            )
+            print(
+                "cpu seconds during the run: master {master:.2f}, agents {agents:.2f} "
+                "(incl. their tasks), framework {fw:.2f}".format(**cpu, fw=fw_cpu)
+            )
+            times = run_latency(cluster.master_address, args.runs)
+            p50, p95 = percentile(times, 50), percentile(times, 95)
+            print(f"mesoslite run -- true: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+        if args.profile and prof.exists():
+            print("\nmaster profile (top 25 by own time):")
+            pstats.Stats(str(prof)).sort_stats("tottime").print_stats(25)
+
+    machine = f"{platform.machine()}, {psutil.cpu_count()} cpus, Python {platform.python_version()}"
+    print("\n| figure | value |\n| --- | --- |")
+    print(f"| bare spawn of `true` | {bare:.0f}/s |")
+    e2e = f"end to end, {args.tasks} `true` tasks, {args.agents} agents"
+    print(f"| {e2e} | {rate:.0f}/s ({rate / bare:.0%} of bare) |")
+    latency = f"{p50 * 1000:.0f} ms / {p95 * 1000:.0f} ms"
+    print(f"| `mesoslite run -- true` p50 / p95 ({args.runs} runs) | {latency} |")
+    print(f"machine: {machine}; date {time.strftime('%Y-%m-%d')}")
+
+
+if __name__ == "__main__":
+    main()

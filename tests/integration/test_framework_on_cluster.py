@@ -1,0 +1,182 @@
+"""A framework on a real cluster (master + 2 agents as processes): tasks, kills, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from mesoslite.scheduler_api import (
+    CommandSpec,
+    FrameworkInfo,
+    Offer,
+    SchedulerDriver,
+    TaskId,
+    TaskSpec,
+    TaskState,
+    TaskStatus,
+    parse_resources,
+)
+from mesoslite.testing import LocalCluster, assert_eventually_async
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "examples"))
+from run_n_tasks import RunNTasks  # noqa: E402
+
+
+def agent_summaries(cluster: LocalCluster) -> list[object]:
+    import grpc
+
+    from mesoslite._proto.v1 import operator_pb2, operator_pb2_grpc
+
+    with grpc.insecure_channel(cluster.master_address) as ch:
+        return list(
+            operator_pb2_grpc.OperatorStub(ch).GetAgents(operator_pb2.GetAgentsRequest()).agents
+        )
+
+
+def task_tree(cluster: LocalCluster) -> list[psutil.Process]:
+    procs = []
+    for pid in cluster.agent_pids:
+        try:
+            procs += psutil.Process(pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            pass
+    return procs
+
+
+async def test_example_framework_runs_200_tasks_across_2_agents(cluster: LocalCluster) -> None:
+    framework = RunNTasks(200, "true", parse_resources("cpus:0.1;mem:16"))
+    info = FrameworkInfo(name="run-200")
+    async with SchedulerDriver(framework, info, master=cluster.master_address) as driver:
+        await asyncio.wait_for(framework.done.wait(), 90)
+        assert driver.connected
+    assert framework.finished_count() == 200
+    assert all(code == 0 for code in framework.exit_codes.values())
+    # Every task went through the agents, and both agents ran some.
+    assert len({s.agent_id for s in framework.updates if s.state == TaskState.FINISHED}) == 2
+    # Every update with a uuid was acknowledged: the agents hold none.
+    await assert_eventually_async(
+        lambda: all(a.pending_updates == 0 for a in agent_summaries(cluster)), timeout_s=20
+    )
+
+
+def test_example_script_runs_to_completion(cluster: LocalCluster) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "run_n_tasks.py"),
+            "--master",
+            cluster.master_address,
+            "--count",
+            "20",
+            "--command",
+            "echo hi",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("20/20 tasks finished")
+
+
+class OneTask:
+    """Launches one task and records its updates."""
+
+    def __init__(self, command: str, task_id: str = "one") -> None:
+        self.task = TaskSpec(
+            TaskId(task_id), CommandSpec.of_shell(command), parse_resources("cpus:0.1;mem:16")
+        )
+        self.launched = False
+        self.updates: list[TaskStatus] = []
+
+    async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
+        for offer in offers:
+            if not self.launched:
+                self.launched = True
+                await driver.accept([offer.id], [self.task])
+            else:
+                await driver.decline([offer.id], refuse_seconds=60)
+
+    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
+        self.updates.append(status)
+
+    def state(self) -> TaskState | None:
+        return self.updates[-1].state if self.updates else None
+
+
+async def test_a_running_task_is_killed(cluster: LocalCluster) -> None:
+    fw = OneTask("sleep 60")
+    async with SchedulerDriver(fw, FrameworkInfo(name="kill"), master=cluster.master_address) as d:
+        await assert_eventually_async(lambda: fw.state() == TaskState.RUNNING, timeout_s=20)
+        assert task_tree(cluster), "the task's process should be running under an agent"
+        await d.kill(fw.task.task_id)
+        await assert_eventually_async(lambda: fw.state() == TaskState.KILLED, timeout_s=20)
+    await assert_eventually_async(lambda: not task_tree(cluster), timeout_s=10)
+
+
+async def test_master_restart_agents_reregister_and_framework_resubscribes(
+    cluster: LocalCluster,
+) -> None:
+    fw = OneTask("sleep 120")
+    info = FrameworkInfo(name="survivor", failover_timeout_s=300)
+    agent_ids = sorted(a.agent_info.id for a in agent_summaries(cluster))
+    subscribed: list[str] = []
+    fw.on_subscribed = lambda d, fid, m: subscribed.append(fid)  # type: ignore[attr-defined]
+    async with SchedulerDriver(fw, info, master=cluster.master_address) as d:
+        await assert_eventually_async(lambda: fw.state() == TaskState.RUNNING, timeout_s=20)
+        fid = d.framework_id
+        cluster.restart_master()
+        # Agents come back with their ids, the framework with its id, and the task is kept.
+        await assert_eventually_async(
+            lambda: (
+                sorted(a.agent_info.id for a in agent_summaries(cluster) if a.status == "active")
+                == agent_ids
+            ),
+            timeout_s=30,
+        )
+        await assert_eventually_async(lambda: subscribed == [fid, fid], timeout_s=30)
+        fw.updates.clear()
+        await d.reconcile()
+        await assert_eventually_async(lambda: fw.state() == TaskState.RUNNING, timeout_s=10)
+        await d.kill(fw.task.task_id)
+        await assert_eventually_async(lambda: fw.state() == TaskState.KILLED, timeout_s=20)
+
+
+def test_stopping_the_cluster_leaves_no_process_behind(tmp_path: Path) -> None:
+    cluster = LocalCluster(tmp_path, agents=2)
+    cluster.start()
+    try:
+        out = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "examples" / "run_n_tasks.py"),
+                "--master",
+                cluster.master_address,
+                "--count",
+                "4",
+                "--command",
+                "sleep 300",
+                "--failover-timeout",
+                "600",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while len(task_tree(cluster)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        out.kill()
+        out.wait()
+        procs = [psutil.Process(cluster.master_pid), *map(psutil.Process, cluster.agent_pids)]
+        procs += task_tree(cluster)
+        assert len(procs) >= 2 + 1 + 4
+    finally:
+        cluster.stop()
+    gone, alive = psutil.wait_procs(procs, timeout=10)
+    assert not alive, f"left behind: {alive}"

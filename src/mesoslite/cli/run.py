@@ -27,6 +27,17 @@ POLL_S = 0.1
 CHUNK = 256 * 1024
 
 
+class _Refused(click.ClickException):
+    """The task cannot be placed; `exit_code` says why (see `exit_codes`)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"mesoslite run: {self.message}", err=True)
+
+
 class _RunOne:
     """The framework's callbacks: launch one task on the first offer that fits it."""
 
@@ -52,7 +63,8 @@ class _RunOne:
 
     def on_error(self, driver: SchedulerDriver, message: str) -> None:
         if not self.terminal.done():
-            self.terminal.set_exception(click.ClickException(f"the master ended the run: {message}"))
+            error = _Refused(f"the master ended the run: {message}", exit_codes.EXIT_REJECTED)
+            self.terminal.set_exception(error)
 
 
 def _exit_code(status: TaskStatus) -> int:
@@ -104,16 +116,18 @@ async def _check_fits(client: OperatorClient, wanted: Resources) -> None:
 
     agents = [a for a in await client.agents() if a.status == "active"]
     if not agents:
-        raise click.ClickException(
+        raise _Refused(
             "no agents are registered with the master: start one with mesoslite-agent "
-            "(or use mesoslite local)"
+            "(or use mesoslite local)",
+            exit_codes.EXIT_UNAVAILABLE,
         )
     if not any(a.total.contains(wanted) for a in agents):
         largest = max(agents, key=lambda a: (a.total.scalar("cpus"), a.total.scalar("mem")))
-        raise click.ClickException(
+        raise _Refused(
             f"no agent can ever fit {format_resources(wanted)}: "
             f"{'; '.join(largest.total.shortfall(wanted))} "
-            f"(largest agent {largest.hostname}: {format_resources(largest.total)})"
+            f"(largest agent {largest.hostname}: {format_resources(largest.total)})",
+            exit_codes.EXIT_REJECTED,
         )
 
 
@@ -147,9 +161,10 @@ async def _run(
         try:
             await asyncio.wait_for(framework.launched.wait(), placement_timeout_s)
         except TimeoutError:
-            raise click.ClickException(
+            raise _Refused(
                 f"no offer could fit the task within {placement_timeout_s:g}s: "
-                "the agents that could hold it are busy (see mesoslite agent list)"
+                "the agents that could hold it are busy (see mesoslite agent list)",
+                exit_codes.EXIT_TEMPFAIL,
             ) from None
         follower = _OutputFollower(client, task.task_id, driver.framework_id)
         killed = False
@@ -171,7 +186,9 @@ async def _run(
                        f"{': ' + status.message if status.message else ''}", err=True)
         return 130 if killed else _exit_code(status)
     except MesosliteError as e:
-        raise click.ClickException(e.message) from None
+        from mesoslite.cli.exit_codes import exit_code_for
+
+        raise _Refused(e.message, exit_code_for(e)) from None
     finally:
         # Failover timeout 0: closing the subscription is enough for the master to remove
         # the framework (and kill the task if it still runs); no teardown round trip.

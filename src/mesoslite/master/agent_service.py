@@ -33,7 +33,9 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         conn = Connection()
         try:
             if first.WhichOneof("kind") != "register":
-                raise ValidationError("register", "the first message on the stream must be register")
+                raise ValidationError(
+                    "register", "the first message on the stream must be register"
+                )
             info = c.agent_from_pb(first.register.agent_info)
             reported = []
             for i, t in enumerate(first.register.tasks):
@@ -46,17 +48,21 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         except ValueError as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"register: {e}")
             return
-        await context.write(
-            agent_pb2.MasterMessage(
-                registered=agent_pb2.MasterMessage.Registered(
-                    agent_id=agent_id,
-                    master_info=c.master_info_to_pb(self.master_info),
-                    ping_interval_s=self.actor.agent_ping_interval_s,
+        # From here on the stream must be closed in the actor whatever happens: a registered
+        # reply that cannot be written (the agent went away) would otherwise leave the agent
+        # "active" on a dead connection until it registers again.
+        reader: asyncio.Task[None] | None = None
+        try:
+            await context.write(
+                agent_pb2.MasterMessage(
+                    registered=agent_pb2.MasterMessage.Registered(
+                        agent_id=agent_id,
+                        master_info=c.master_info_to_pb(self.master_info),
+                        ping_interval_s=self.actor.agent_ping_interval_s,
+                    )
                 )
             )
-        )
-        reader = asyncio.create_task(self._read(agent_id, context))
-        try:
+            reader = asyncio.create_task(self._read(agent_id, context))
             while True:
                 getter = asyncio.create_task(conn.queue.get())
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -68,7 +74,10 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                     return
                 await context.write(agent_message_to_pb(item))
         finally:
-            reader.cancel()
+            if reader is not None:
+                reader.cancel()
+                # Collect its outcome, so that a failed read is not reported as "never retrieved".
+                await asyncio.gather(reader, return_exceptions=True)
             self.actor.agent_stream_closed(agent_id, conn)
 
     async def _read(self, agent_id: Any, context: Ctx) -> None:
@@ -84,7 +93,9 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                 except MesosliteError as e:
                     logger.warning("bad status update from agent_id=%s: %s", agent_id, e)
                     continue
-                await actor.run(lambda now: actor.state.status_updates(agent_id, statuses, now))
+                await actor.run(
+                    lambda now, st=statuses: actor.state.status_updates(agent_id, st, now)
+                )
             elif kind == "file_chunk":
                 ch = msg.file_chunk
                 actor.file_chunk(ch.request_id, ch.data, ch.size, ch.error)

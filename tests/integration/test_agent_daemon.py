@@ -44,6 +44,10 @@ class Cluster:
     def sandbox_file(self, framework_id: str, task_id: str, name: str = "stdout") -> Path:
         return self.agent_dir / "sandboxes" / framework_id / task_id / name
 
+    def agent_log(self) -> str:
+        assert self.agent is not None
+        return self.agent.log.read_text()
+
     def restart_master(self) -> None:
         port = self.address.rsplit(":", 1)[1]
         self.master.stop()
@@ -223,3 +227,33 @@ async def test_a_restarted_agent_keeps_its_id(daemons: Cluster, framework: Frame
         ]
 
     await assert_eventually(back, timeout_s=10, what="the same agent id, active")
+
+
+async def test_the_agent_notices_a_silent_master_and_registers_again(
+    daemons: Cluster, framework: Framework
+) -> None:
+    agents = await assert_eventually(framework.agents, what="an agent")
+    agent_id = agents[0].agent_info.id
+    await framework.close()
+    # A stopped master keeps its TCP connections open but sends no pings (every 0.5 s).
+    daemons.master.signal(signal.SIGSTOP)
+    try:
+        await assert_eventually(
+            lambda: "no ping from the master in 1.5s" in daemons.agent_log(),
+            timeout_s=5,
+            what="the agent gave up on the silent master",
+        )
+    finally:
+        daemons.master.signal(signal.SIGCONT)
+    fw = Framework(daemons.address)
+    try:
+
+        async def back() -> bool:
+            return [(a.agent_info.id, a.status) for a in await fw.agents()] == [
+                (agent_id, "active")
+            ]
+
+        await assert_eventually(back, timeout_s=10, what="the agent registered again")
+        assert daemons.agent_log().count("registered with the master") == 2
+    finally:
+        await fw.close()

@@ -122,6 +122,10 @@ class MasterLink:
                 reason = f"no answer to register within {k.REGISTER_TIMEOUT_S:g}s"
             except MesosliteError as e:
                 reason = e.message
+            except Exception as e:
+                # Whatever broke this session, the link must live on: tasks depend on it.
+                logger.debug("session failed", exc_info=True)
+                reason = f"{type(e).__name__}: {e}"
             if self.sessions > before:
                 logger.warning(
                     "lost the master address=%s after %.1fs: %s; reconnecting",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 
@@ -132,7 +133,11 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run N copies of a command on mesoslite.")
-    parser.add_argument("--master", default="127.0.0.1:5050", help="master HOST:PORT")
+    parser.add_argument(
+        "--master",
+        default=os.environ.get("MESOSLITE_MASTER", "127.0.0.1:5050"),
+        help="master HOST:PORT (default: $MESOSLITE_MASTER or 127.0.0.1:5050)",
+    )
     parser.add_argument("--count", type=int, default=20, help="how many tasks")
     parser.add_argument("--command", default="true", help="shell command each task runs")
     parser.add_argument("--resources", default="cpus:0.1;mem:16", help="each task's resources")

@@ -78,7 +78,9 @@ def local(
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too: a shell starts background jobs (`mesoslite local &`) with SIGINT ignored,
+    # and Python then leaves it ignored, so `kill -INT` would do nothing.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt)
     code = EXIT_OK
     try:

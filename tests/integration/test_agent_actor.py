@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mesoslite.agent.actor import AgentActor, FileChunkOut, Outgoing, StatusUpdatesOut
+from mesoslite.agent.actor import AgentActor
+from mesoslite.agent.messages import FileChunkOut, Outgoing, StatusUpdatesOut
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.model import CommandSpec, TaskSpec, TaskState, TaskStatus
 from mesoslite.resources import parse_resources
@@ -279,7 +280,7 @@ async def test_read_file_reads_a_range_and_reports_bad_requests(
     }
     assert (chunks[1].data, chunks[1].size, chunks[1].error) == (b"234", 10, "")
     assert "must be one of stdout, stderr, got 'passwd'" in chunks[2].error
-    assert "'nope' has no sandbox" in chunks[3].error
+    assert chunks[3].error == "task 'nope' has no sandbox on this agent"
     assert "has no sandbox" in chunks[4].error
     assert (chunks[5].data, chunks[5].size) == (b"", 10)
 

@@ -23,18 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from mesoslite import __version__
 from mesoslite.agent import constants as k
-from mesoslite.agent.launcher import LaunchedTask, LaunchError, TaskLauncher, sandbox_path
+from mesoslite.agent.launcher import LaunchedTask, LaunchError, TaskLauncher
+from mesoslite.agent.messages import FileChunkOut, MasterSender, Outgoing, StatusUpdatesOut
+from mesoslite.agent.sandbox import read_sandbox_file
 from mesoslite.agent.status_updates import StatusUpdateManager, TaskKey
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.model import (
@@ -52,40 +52,6 @@ from mesoslite.model import (
 from mesoslite.resources import Resources
 
 logger = logging.getLogger(__name__)
-
-MAX_READ_BYTES = 4 * 1024 * 1024
-
-
-# ---------------------------------------------------------------------- messages to the master
-
-
-@dataclass(frozen=True, slots=True)
-class StatusUpdatesOut:
-    statuses: tuple[TaskStatus, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PongOut:
-    seq: int
-    pending_updates: int
-
-
-@dataclass(frozen=True, slots=True)
-class FileChunkOut:
-    request_id: int
-    data: bytes = b""
-    size: int = 0
-    error: str = ""
-
-
-Outgoing = StatusUpdatesOut | PongOut | FileChunkOut
-
-
-class MasterSender(Protocol):
-    """The way to the master (`MasterLink`): `send` returns False when not registered."""
-
-    def send(self, item: Outgoing) -> bool: ...
-
 
 # ---------------------------------------------------------------------- state
 
@@ -318,19 +284,10 @@ class AgentActor:
     async def _read_file(
         self, request_id: int, framework_id: str, task_id: str, name: str, offset: int, length: int
     ) -> None:
-        if name not in k.SANDBOX_FILES:
-            chunk = FileChunkOut(
-                request_id, error=f"name must be one of {', '.join(k.SANDBOX_FILES)}, got {name!r}"
-            )
-        else:
-            sandbox = sandbox_path(self.work_dir, framework_id, task_id)
-            if sandbox is None:
-                chunk = FileChunkOut(request_id, error=f"task {task_id!r} has no sandbox here")
-            else:
-                chunk = await asyncio.to_thread(
-                    _read_chunk, request_id, sandbox, name, offset, min(length, MAX_READ_BYTES)
-                )
-        self._send(chunk)
+        data, size, error = await asyncio.to_thread(
+            read_sandbox_file, self.work_dir, framework_id, task_id, name, offset, length
+        )
+        self._send(FileChunkOut(request_id, data, size, error))
 
     # ------------------------------------------------------------------ launching and exits
 
@@ -484,24 +441,6 @@ def _describe(code: int) -> str:
     except ValueError:
         name = f"signal {-code}"
     return f"command terminated by {name}"
-
-
-def _read_chunk(
-    request_id: int, sandbox: Path, name: str, offset: int, length: int
-) -> FileChunkOut:
-    """Runs in a worker thread: reads only the file, touches no agent state."""
-    try:
-        with open(sandbox / name, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            f.seek(offset)
-            data = f.read(length) if offset < size else b""
-    except FileNotFoundError:
-        if not sandbox.is_dir():
-            return FileChunkOut(request_id, error=f"task {sandbox.name!r} has no sandbox here")
-        return FileChunkOut(request_id, error=f"{name} of task {sandbox.name!r} does not exist")
-    except OSError as e:
-        return FileChunkOut(request_id, error=f"cannot read {name}: {e.strerror or e}")
-    return FileChunkOut(request_id, data, size)
 
 
 async def _wait_until(pred: Callable[[], bool], timeout_s: float) -> bool:

@@ -23,7 +23,6 @@ import asyncio
 import logging
 import os
 import pwd
-import re
 import signal
 import subprocess
 import time
@@ -32,14 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mesoslite.agent.constants import SANDBOXES_DIR
+from mesoslite.agent.sandbox import sandbox_path
 from mesoslite.ids import FrameworkId, TaskId
 from mesoslite.model import REASON_LAUNCH_FAILED, REASON_TASK_INVALID, TaskSpec, TaskState
 
 logger = logging.getLogger(__name__)
 
-# Ids become directory names: no separators, no leading dot (so never `.` or `..`).
-SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,254}$")
 SHELL = "/bin/sh"
 
 
@@ -77,13 +74,6 @@ class LaunchedTask:
 
 
 ExitCallback = Callable[[LaunchedTask, int], None]
-
-
-def sandbox_path(work_dir: Path, framework_id: str, task_id: str) -> Path | None:
-    """`WORK/sandboxes/<framework_id>/<task_id>`, or None if an id is unsafe as a name."""
-    if not SAFE_NAME_RE.match(framework_id) or not SAFE_NAME_RE.match(task_id):
-        return None
-    return work_dir / SANDBOXES_DIR / framework_id / task_id
 
 
 class TaskLauncher:

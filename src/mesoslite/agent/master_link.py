@@ -24,7 +24,8 @@ import grpc
 from mesoslite import convert as c
 from mesoslite._proto.v1 import agent_pb2, agent_pb2_grpc
 from mesoslite.agent import constants as k
-from mesoslite.agent.actor import AgentActor, Outgoing, PongOut, StatusUpdatesOut
+from mesoslite.agent.actor import AgentActor
+from mesoslite.agent.messages import Outgoing, PongOut, StatusUpdatesOut
 from mesoslite.errors import MesosliteError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.rpc import CHANNEL_OPTIONS

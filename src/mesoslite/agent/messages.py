@@ -1,0 +1,36 @@
+"""What the agent sends the master, as value types; `master_link.py` turns them into protobuf."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from mesoslite.model import TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdatesOut:
+    statuses: tuple[TaskStatus, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PongOut:
+    seq: int
+    pending_updates: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileChunkOut:
+    request_id: int
+    data: bytes = b""
+    size: int = 0
+    error: str = ""
+
+
+Outgoing = StatusUpdatesOut | PongOut | FileChunkOut
+
+
+class MasterSender(Protocol):
+    """The way to the master (`MasterLink`): `send` returns False when not registered."""
+
+    def send(self, item: Outgoing) -> bool: ...

@@ -180,3 +180,22 @@ def test_stopping_the_cluster_leaves_no_process_behind(tmp_path: Path) -> None:
         cluster.stop()
     gone, alive = psutil.wait_procs(procs, timeout=10)
     assert not alive, f"left behind: {alive}"
+
+
+async def test_tasks_of_a_framework_gone_past_its_failover_timeout_are_killed(
+    cluster: LocalCluster,
+) -> None:
+    fw = OneTask("sleep 120", task_id="orphan")
+    info = FrameworkInfo(name="leaver", failover_timeout_s=1.0)
+    driver = SchedulerDriver(fw, info, master=cluster.master_address)
+    await driver.start()
+    await assert_eventually_async(lambda: fw.state() == TaskState.RUNNING, timeout_s=20)
+    await driver.stop(failover=True)  # the process "dies": no teardown
+    assert task_tree(cluster), "the task keeps running within the failover timeout"
+
+    def killed() -> bool:
+        with cluster.client() as c:
+            states = [t.state for t in c.tasks(include_completed=True) if t.id == "orphan"]
+        return states == ["TASK_KILLED"] and not task_tree(cluster)
+
+    await assert_eventually_async(killed, timeout_s=20)

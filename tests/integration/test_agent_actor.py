@@ -331,3 +331,17 @@ async def test_stopping_kills_every_task_and_reports_it(tmp_path: Path) -> None:
     }
     assert not any(alive(pid) for pid in pids)
     assert (tmp_path / "agent_id").read_text().strip() == "ag-1"
+
+
+async def test_a_shorter_second_kill_cuts_the_first_ones_grace(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    actor.launch_tasks(FW, [shell("t1", "trap '' TERM; sleep 60")])
+    await assert_eventually(lambda: actor.tasks[(FW, TaskId("t1"))].launched)
+    started = time.monotonic()
+    actor.kill_task(FW, TaskId("t1"), 60.0)
+    actor.kill_task(FW, TaskId("t1"), 0.2)
+    done = await terminal(master, "t1", timeout_s=5)
+    assert (done.state, done.exit_code) == (TaskState.KILLED, -signal.SIGKILL)
+    assert 0.2 <= time.monotonic() - started < 5

@@ -251,15 +251,22 @@ class TaskLauncher:
     def kill(self, launched: LaunchedTask, grace_s: float) -> None:
         """SIGTERM the task's group now and SIGKILL it after `grace_s` (at once if 0).
 
-        A second kill while the first one's grace runs changes nothing.
+        A second kill while the first one's grace runs can only shorten it (an agent that
+        stops must not wait for a long grace a framework asked for).
         """
-        if launched.exited or launched.kill_timer is not None:
+        if launched.exited:
             return
         if grace_s <= 0:
             _killpg(launched.pid, signal.SIGKILL)
             return
-        _killpg(launched.pid, signal.SIGTERM)
-        launched.kill_timer = self._loop.call_later(grace_s, self._escalate, launched)
+        when = self._loop.time() + grace_s
+        if launched.kill_timer is not None:
+            if when >= launched.kill_timer.when():
+                return
+            launched.kill_timer.cancel()
+        else:
+            _killpg(launched.pid, signal.SIGTERM)
+        launched.kill_timer = self._loop.call_at(when, self._escalate, launched)
 
     def _escalate(self, launched: LaunchedTask) -> None:
         launched.kill_timer = None

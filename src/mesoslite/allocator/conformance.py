@@ -15,6 +15,7 @@ import copy
 
 from mesoslite.allocator.base import AllocationRound, Allocator, ClusterView
 from mesoslite.allocator.filters import is_filtered
+from mesoslite.allocator.hierarchical import allocatable
 from mesoslite.ids import AgentId
 from mesoslite.resources import Resources
 
@@ -89,8 +90,8 @@ def check_deterministic(allocator: Allocator, view: ClusterView, now: float) -> 
 
 
 def check_work_conserving(view: ClusterView, round: AllocationRound, now: float) -> None:
-    """Assert that no agent with free resources is left unoffered while some framework could
-    take it (not suppressed, not filtered for it).
+    """Assert that no agent with allocatable free resources (see `allocatable`) is left
+    unoffered while some framework could take it (not suppressed, not filtered for it).
 
     This holds for whole-agent allocators without quota limits; an allocator may legitimately
     hold resources back (a quota limit, a reservation), so this check is not part of
@@ -101,7 +102,7 @@ def check_work_conserving(view: ClusterView, round: AllocationRound, now: float)
     """
     offered = {g.agent_id for g in round.grants}
     for agent in view.agents:
-        if agent.free.is_empty() or agent.id in offered:
+        if not allocatable(agent.free) or agent.id in offered:
             continue
         for framework in view.frameworks:
             if not framework.suppressed and not is_filtered(framework, agent.id, now):

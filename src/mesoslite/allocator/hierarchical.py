@@ -53,6 +53,18 @@ logger = logging.getLogger(__name__)
 DEFAULT_ROLE_WEIGHT = 1.0
 
 
+# Mesos's MIN_CPUS and MIN_MEM: free resources with less than both are not offered, so that
+# nobody is offered (and then declines, filtering the agent) a leftover no task can use.
+MIN_ALLOCATABLE_CPUS = 0.01
+MIN_ALLOCATABLE_MEM = 32.0
+
+
+def allocatable(free: Resources) -> bool:
+    """True if `free` is worth offering: at least `MIN_ALLOCATABLE_CPUS` cpus or
+    `MIN_ALLOCATABLE_MEM` MB of memory."""
+    return free.scalar("cpus") >= MIN_ALLOCATABLE_CPUS or free.scalar("mem") >= MIN_ALLOCATABLE_MEM
+
+
 def agent_order(agents: list[AgentView], seed: int) -> list[AgentView]:
     """`agents` in a pseudo-random order that depends only on `seed` and the agents' ids.
 
@@ -125,7 +137,7 @@ class HierarchicalAllocator:
             role_allocated[fw.role] = role_allocated.get(fw.role, Resources.empty()) + fw.allocated
 
         # Stage 2: candidates.
-        free_agents = [a for a in agents.values() if not a.free.is_empty()]
+        free_agents = [a for a in agents.values() if allocatable(a.free)]
         free_ids = [a.id for a in free_agents]
         reasons: dict[FrameworkId, str] = {}
         candidates: dict[str, list[FrameworkView]] = {}

@@ -58,8 +58,10 @@ class FrameworkRecord:
     registered_at: float
     tasks: dict[TaskId, TaskRecord] = field(default_factory=dict)
     offers: set[OfferId] = field(default_factory=set)
-    # agent -> time before which that agent is not offered to this framework
+    # agent -> time before which that agent is not offered to this framework, as long as
+    # its free resources are within what was refused (`refused`), as in Mesos.
     filters: dict[AgentId, float] = field(default_factory=dict)
+    refused: dict[AgentId, Resources] = field(default_factory=dict)
     suppressed: bool = False
     used: Resources = field(default_factory=Resources.empty)
     offered: Resources = field(default_factory=Resources.empty)

@@ -228,6 +228,7 @@ class MasterState:
         fw.used = fw.used + needed
         if refuse_seconds > 0 and not (offered - needed).is_empty():
             fw.filters[agent_id] = now + refuse_seconds
+            fw.refused[agent_id] = offered - needed
         self.allocation_wanted = True
         if not launched:
             return []
@@ -242,7 +243,9 @@ class MasterState:
         for offer in offers:
             self._rescind(offer, notify=False)
             if refuse_seconds > 0:
-                fw.filters[offer.agent_id] = max(fw.filters.get(offer.agent_id, 0.0), now + refuse_seconds)
+                until = max(fw.filters.get(offer.agent_id, 0.0), now + refuse_seconds)
+                fw.filters[offer.agent_id] = until
+                fw.refused[offer.agent_id] = offer.resources
         self.allocation_wanted = True
         return []
 
@@ -250,6 +253,7 @@ class MasterState:
         fw = self._connected_framework(fid)
         fw.suppressed = False
         fw.filters.clear()
+        fw.refused.clear()
         self.allocation_wanted = True
         return []
 
@@ -675,15 +679,30 @@ class MasterState:
         for fw in self.frameworks.values():
             if not fw.connected:
                 continue
-            if fw.filters:
-                for agent_id in [a for a, until in fw.filters.items() if until <= now]:
-                    del fw.filters[agent_id]
             frameworks.append(
                 FrameworkView(
-                    fw.id, fw.info.role, fw.used + fw.offered, fw.suppressed, dict(fw.filters)
+                    fw.id, fw.info.role, fw.used + fw.offered, fw.suppressed, self._filters(fw, now)
                 )
             )
         return ClusterView(agents, tuple(frameworks), {}, self._seed + self._rounds)
+
+    def _filters(self, fw: rec.FrameworkRecord, now: float) -> dict[AgentId, float]:
+        """The framework's live filters that still apply: a filter holds an agent back only
+        while its free resources are within what the framework refused there (Mesos's
+        `RefusedOfferFilter`), so a framework that declined a leftover is offered the agent
+        again as soon as a task there ends."""
+        if not fw.filters:
+            return {}
+        for agent_id in [a for a, until in fw.filters.items() if until <= now]:
+            del fw.filters[agent_id]
+            fw.refused.pop(agent_id, None)
+        applying = {}
+        for agent_id, until in fw.filters.items():
+            agent = self.agents.get(agent_id)
+            refused = fw.refused.get(agent_id)
+            if agent is None or refused is None or refused.contains(agent.free):
+                applying[agent_id] = until
+        return applying
 
 
 def _sum(items: Iterable[Resources]) -> Resources:

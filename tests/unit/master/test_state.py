@@ -232,3 +232,29 @@ def test_two_frameworks_share_agents_by_drf(h: Harness) -> None:
 
 def test_task_spec_helper_is_valid() -> None:
     assert task("x").resources == parse_resources("cpus:1;mem:128")
+
+
+def test_a_declined_leftover_does_not_hold_the_agent_back_once_more_is_free(h: Harness) -> None:
+    # As Mesos's refused-offer filter: the filter covers what was refused, not the agent.
+    agent = h.agent("cpus:2;mem:1024")
+    fid = h.framework()
+    offer = h.offer_for(fid)
+    h.launch(fid, offer, "a", "b", resources="cpus:1;mem:128")
+    leftover = h.offer_for(fid)
+    assert str(leftover.resources) == "mem:768"
+    h.state.decline(fid, [leftover.id], 60.0, h.now)
+    assert h.allocate() == {}, "the same leftover must not come back within refuse_seconds"
+    h.state.status_updates(
+        agent, [TaskStatus(TaskId("a"), fid, agent, TaskState.FINISHED)], h.now
+    )
+    again = h.offer_for(fid)
+    assert str(again.resources) == "cpus:1;mem:896"
+
+
+def test_free_resources_below_the_minimum_are_not_offered(h: Harness) -> None:
+    h.agent("cpus:1;mem:64;disk:1000")
+    fid = h.framework()
+    offer = h.offer_for(fid)
+    h.launch(fid, offer, "all", resources="cpus:0.995;mem:40")
+    # cpus:0.005 and mem:24 are left with the disk: below Mesos's MIN_CPUS and MIN_MEM.
+    assert h.allocate() == {}

@@ -23,7 +23,8 @@ demo: $(BIN)/python
 protos:
 	$(BIN)/python scripts/gen_protos.py
 
-lint:
+lint: $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy src
 

@@ -77,7 +77,7 @@ def _map_error(exc: grpc.RpcError, address: str, timeout_s: float) -> MesosliteE
 
 
 def _stub(channel: Any) -> Any:
-    return operator_pb2_grpc.OperatorStub(channel)  # type: ignore[no-untyped-call]
+    return operator_pb2_grpc.OperatorStub(channel)
 
 
 class _Base:

@@ -101,9 +101,9 @@ class Resources:
             if merged:
                 rg[name] = merged
         st: dict[str, frozenset[str]] = {}
-        for name, items in (sets or {}).items():
+        for name, members in (sets or {}).items():
             _check_name(name)
-            fs = frozenset(items)
+            fs = frozenset(members)
             if fs:
                 st[name] = fs
         return Resources(sc, rg, st)

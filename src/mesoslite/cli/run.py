@@ -32,7 +32,9 @@ class _Refused(click.ClickException):
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click types `exit_code` as a ClassVar, but `Command.main` exits with the instance's
+        # `e.exit_code`, and the code here depends on the master's answer (`exit_code_for`).
+        self.exit_code = exit_code  # type: ignore[misc]
 
     def show(self, file: Any = None) -> None:
         click.echo(f"mesoslite run: {self.message}", err=True)
@@ -171,7 +173,8 @@ async def _run(
         while not framework.terminal.done():
             waiter = asyncio.ensure_future(asyncio.shield(framework.terminal))
             stop = asyncio.ensure_future(interrupted.wait())
-            await asyncio.wait({waiter, stop}, timeout=POLL_S, return_when="FIRST_COMPLETED")
+            either: set[asyncio.Future[Any]] = {waiter, stop}
+            await asyncio.wait(either, timeout=POLL_S, return_when="FIRST_COMPLETED")
             stop.cancel()
             if interrupted.is_set() and not killed:
                 killed = True

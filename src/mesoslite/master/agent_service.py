@@ -14,7 +14,8 @@ from mesoslite.errors import MesosliteError, ValidationError
 from mesoslite.ids import FrameworkId
 from mesoslite.master.actor import CLOSE, Connection, MasterActor
 from mesoslite.master.convert import agent_message_to_pb
-from mesoslite.model import MasterInfo, TaskState
+from mesoslite.master.events import Effect
+from mesoslite.model import MasterInfo, TaskState, TaskStatus
 from mesoslite.rpc import status_code
 
 logger = logging.getLogger(__name__)
@@ -93,9 +94,12 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                 except MesosliteError as e:
                     logger.warning("bad status update from agent_id=%s: %s", agent_id, e)
                     continue
-                await actor.run(
-                    lambda now, st=statuses: actor.state.status_updates(agent_id, st, now)
-                )
+
+                # The default binds this iteration's statuses, not the loop variable.
+                def apply(now: float, st: list[TaskStatus] = statuses) -> list[Effect]:
+                    return actor.state.status_updates(agent_id, st, now)
+
+                await actor.run(apply)
             elif kind == "file_chunk":
                 ch = msg.file_chunk
                 actor.file_chunk(ch.request_id, ch.data, ch.size, ch.error)

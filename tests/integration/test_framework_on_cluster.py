@@ -199,3 +199,24 @@ async def test_tasks_of_a_framework_gone_past_its_failover_timeout_are_killed(
         return states == ["TASK_KILLED"] and not task_tree(cluster)
 
     await assert_eventually_async(killed, timeout_s=20)
+
+
+async def test_stop_from_on_update_still_acknowledges_that_update(tmp_path: Path) -> None:
+    # Regression: the implicit ack was sent after the callback, on a channel stop() had closed.
+    fw = OneTask("true", task_id="last")
+
+    async def on_update(driver: SchedulerDriver, status: TaskStatus) -> None:
+        fw.updates.append(status)
+        if status.state.terminal:
+            await driver.stop(failover=True)  # keep the framework: nobody else will ack
+
+    fw.on_update = on_update  # type: ignore[method-assign,assignment]
+    info = FrameworkInfo(name="stopper", failover_timeout_s=300)
+    # Pings every 0.1 s, so the agents' pending-update counts are fresh.
+    with LocalCluster(tmp_path, agents=1, master_args=("--agent-ping-interval-s", "0.1")) as c:
+        driver = SchedulerDriver(fw, info, master=c.master_address)
+        await driver.start()
+        await asyncio.wait_for(driver.join(), 20)
+        assert fw.state() == TaskState.FINISHED
+        await asyncio.sleep(1.0)  # several pongs after the last update
+        assert [a.pending_updates for a in agent_summaries(c)] == [0]

@@ -132,3 +132,43 @@ async def test_driver_resubscribes_with_its_id_after_a_master_restart(master: Ma
         await wait_for(lambda: len(rec.subscribed) == 2, timeout_s=20)
         assert rec.subscribed == [fid, fid]
         assert driver.connected
+
+
+async def test_a_silent_master_is_noticed_by_missed_heartbeats_and_resubscribed(
+    master: MasterProcess,
+) -> None:
+    # Regression: the watchdog's cancel used to end the driver instead of re-subscribing.
+    rec = Recorder()
+    info = FrameworkInfo(name="t", failover_timeout_s=60)
+    async with SchedulerDriver(rec, info, master=master.address) as driver:
+        fid = await driver.wait_subscribed(10)
+        assert master.proc is not None
+        os.kill(master.proc.pid, signal.SIGSTOP)
+        try:
+            # Heartbeats every 0.5 s: silence for 3 of them + 1 s means the master is gone.
+            await wait_for(lambda: rec.disconnects == 1, timeout_s=10)
+            assert not driver.connected
+        finally:
+            os.kill(master.proc.pid, signal.SIGCONT)
+        await wait_for(lambda: len(rec.subscribed) == 2, timeout_s=20)
+        assert rec.subscribed == [fid, fid] and driver.connected
+
+
+async def test_a_slow_callback_is_not_mistaken_for_a_silent_master(master: MasterProcess) -> None:
+    rec = Recorder()
+
+    async def slow(driver: SchedulerDriver, fid: FrameworkId, m: object) -> None:
+        rec.subscribed.append(fid)
+        await asyncio.sleep(4)  # longer than 3 heartbeats (0.5 s) + 1 s
+
+    rec.on_subscribed = slow  # type: ignore[method-assign,assignment]
+    async with SchedulerDriver(rec, FrameworkInfo(name="t"), master=master.address) as driver:
+        await wait_for(lambda: rec.subscribed, timeout_s=10)
+        await asyncio.sleep(5)
+        assert rec.disconnects == 0 and len(rec.subscribed) == 1 and driver.connected
+        # The master still has the framework on its first stream.
+        from mesoslite.cli._client import BlockingOperatorClient
+
+        with BlockingOperatorClient(master.address) as client:
+            (fw,) = client.frameworks()
+        assert (fw.id, fw.status) == (driver.framework_id, "connected")

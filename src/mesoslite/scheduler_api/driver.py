@@ -104,6 +104,9 @@ class SchedulerDriver:
         self._background: set[asyncio.Task[Any]] = set()
         self._heartbeat_s = 0.0
         self._last_event = 0.0
+        self._dispatching = False
+        # The updates of the UPDATE event being dispatched, until implicitly acknowledged.
+        self._unacknowledged: list[TaskStatus] = []
 
     # ------------------------------------------------------------------ state
 
@@ -153,6 +156,9 @@ class SchedulerDriver:
             return
         self._stopping = True
         try:
+            if self.implicit_acknowledgements and self._unacknowledged:
+                statuses, self._unacknowledged = self._unacknowledged, []
+                await self._acknowledge_quietly(statuses)
             if self._background:
                 await asyncio.wait(set(self._background), timeout=self.call_timeout_s)
             if not failover and self._info.id and self._stub is not None and self._error is None:
@@ -217,7 +223,7 @@ class SchedulerDriver:
         """Launch `tasks` on offers of one agent; what the tasks leave unused is declined.
 
         Raises:
-            UnknownOfferError: an offer was rescinded, used already or never made.
+            NotFoundError: an offer was rescinded, used already or never made.
             ConflictError: an offer is not this framework's.
             ValidationError: the tasks are malformed or need more than the offers hold.
         """
@@ -327,6 +333,8 @@ class SchedulerDriver:
             return await getattr(self._stub, method)(request, timeout=self.call_timeout_s)
         except grpc.aio.AioRpcError as e:
             raise error_from_rpc(e) from None
+        except grpc.aio.UsageError:
+            raise ConflictError(f"the driver is stopped: cannot {method.lower()}") from None
 
     async def _callback(self, name: str, *args: Any) -> None:
         fn = getattr(self.scheduler, name, None)
@@ -387,14 +395,26 @@ class SchedulerDriver:
         request = scheduler_pb2.SubscribeRequest(framework_info=c.framework_to_pb(self._info))
         call = self._stub.Subscribe(request)
         self._call = call
+        self._last_event = time.monotonic()
         watchdog = asyncio.create_task(self._watch_heartbeats(call))
         try:
             async for event in call:
-                self._last_event = time.monotonic()
-                await self._dispatch(event)
+                self._dispatching = True
+                try:
+                    await self._dispatch(event)
+                finally:
+                    self._dispatching = False
+                    # Time spent in callbacks is not the master's silence.
+                    self._last_event = time.monotonic()
                 if self._stopping or self._error is not None:
                     call.cancel()
                     return
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the driver itself is being cancelled
+            # Only the call was cancelled (by the heartbeat watchdog): the stream broke, and
+            # the loop re-subscribes.
         finally:
             watchdog.cancel()
             self._call = None
@@ -402,8 +422,11 @@ class SchedulerDriver:
     async def _watch_heartbeats(self, call: Any) -> None:
         while True:
             await asyncio.sleep(max(self._heartbeat_s, 0.5))
-            if self._heartbeat_s and time.monotonic() - self._last_event > (
-                _MISSED_HEARTBEATS * self._heartbeat_s + 1.0
+            silent_s = time.monotonic() - self._last_event
+            if (
+                self._heartbeat_s
+                and not self._dispatching
+                and silent_s > _MISSED_HEARTBEATS * self._heartbeat_s + 1.0
             ):
                 logger.warning("no heartbeat from %s: re-subscribing", self.master)
                 call.cancel()
@@ -432,9 +455,12 @@ class SchedulerDriver:
             await self._callback("on_rescinded", OfferId(event.rescind.offer_id))
         elif kind == Ev.UPDATE:
             statuses = [c.status_from_pb(s) for s in event.update.statuses]
+            self._unacknowledged = statuses
             for status in statuses:
                 await self._callback("on_update", status)
-            if self.implicit_acknowledgements:
+            if self.implicit_acknowledgements and self._unacknowledged:
+                # (`stop()` from a callback acknowledges them itself, before it closes.)
+                self._unacknowledged = []
                 self._spawn(self._acknowledge_quietly(statuses))
         elif kind == Ev.MESSAGE:
             await self._callback("on_message", AgentId(event.message.agent_id), event.message.data)

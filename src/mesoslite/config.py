@@ -154,7 +154,9 @@ def click_options(cls: type[Any], daemon: str) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         for f in reversed(dataclasses.fields(cls)):
             kind = _field_type(f)
-            help_text = f"{f.metadata['help']} [default: {f.default!r}; env {env_name(daemon, f.name)}]"
+            help_text = (
+                f"{f.metadata['help']} [default: {f.default!r}; env {env_name(daemon, f.name)}]"
+            )
             if kind is bool:
                 name = f.name.replace("_", "-")
                 fn = click.option(f"--{name}/--no-{name}", f.name, default=None, help=help_text)(fn)
@@ -162,8 +164,9 @@ def click_options(cls: type[Any], daemon: str) -> Callable[[F], F]:
                 click_type: Any = {int: int, float: float}.get(kind, str)
                 if f.metadata.get("choices"):
                     click_type = click.Choice(f.metadata["choices"])
-                fn = click.option(flag_name(f.name), f.name, type=click_type, default=None,
-                                  help=help_text)(fn)
+                fn = click.option(
+                    flag_name(f.name), f.name, type=click_type, default=None, help=help_text
+                )(fn)
         return fn
 
     return decorate

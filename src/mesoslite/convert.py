@@ -49,7 +49,9 @@ def resources_from_pb(items: Iterable[pb.Resource], field: str = "resources") ->
     for i, r in enumerate(items):
         where = f"{field}[{i}]"
         if r.role not in ("", "*"):
-            raise ValidationError(f"{where}.role", f"reservations are not supported yet, got {r.role!r}")
+            raise ValidationError(
+                f"{where}.role", f"reservations are not supported yet, got {r.role!r}"
+            )
         kind = r.kind or pb.Resource.SCALAR
         if kind == pb.Resource.SCALAR:
             to_milli(r.scalar, f"{field}.{r.name or where}")
@@ -66,7 +68,9 @@ def resources_from_pb(items: Iterable[pb.Resource], field: str = "resources") ->
     try:
         return Resources.of(scalars, ranges, sets)
     except ValidationError as e:
-        raise ValidationError(f"{field}.{e.field}" if e.field != field else field, e.message.split(": ", 1)[-1]) from None
+        raise ValidationError(
+            f"{field}.{e.field}" if e.field != field else field, e.message.split(": ", 1)[-1]
+        ) from None
 
 
 def command_to_pb(cmd: CommandSpec) -> pb.CommandInfo:

@@ -191,7 +191,8 @@ class Resources:
                 out.append(f"{name}: wants {format_scalar(v)}, has {format_scalar(have)}")
         for name, r in sorted(wanted.ranges.items()):
             if not _ranges_contain(self.ranges.get(name, ()), r):
-                out.append(f"{name}: wants {format_ranges(r)}, has {format_ranges(self.ranges.get(name, ()))}")
+                held = format_ranges(self.ranges.get(name, ()))
+                out.append(f"{name}: wants {format_ranges(r)}, has {held}")
         for name, s in sorted(wanted.sets.items()):
             missing = s - self.sets.get(name, frozenset())
             if missing:

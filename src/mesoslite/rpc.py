@@ -60,7 +60,9 @@ def error_from_rpc(exc: grpc.RpcError) -> errors.MesosliteError:
     return cls(details)
 
 
-async def abort_with(context: grpc.aio.ServicerContext[Any, Any], err: errors.MesosliteError) -> None:
+async def abort_with(
+    context: grpc.aio.ServicerContext[Any, Any], err: errors.MesosliteError
+) -> None:
     await context.abort(status_code(err), err.message)
 
 

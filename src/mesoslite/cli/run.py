@@ -57,7 +57,8 @@ class _RunOne:
                 await driver.accept([offer.id], [self.task], refuse_seconds=3600)
                 await driver.suppress()
             else:
-                await driver.decline([offer.id], refuse_seconds=3600 if self.launched.is_set() else 1)
+                refuse_s = 3600 if self.launched.is_set() else 1
+                await driver.decline([offer.id], refuse_seconds=refuse_s)
 
     def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
         if status.state.terminal and not self.terminal.done():

@@ -114,7 +114,8 @@ class MasterActor:
         self.state.recover(snapshot, self.clock.now())
         logger.info(
             "registry recovered agents=%d frameworks=%d",
-            len(snapshot.agents), len(snapshot.frameworks),
+            len(snapshot.agents),
+            len(snapshot.frameworks),
         )
         self._tasks = [
             asyncio.create_task(self._every(TICK_INTERVAL_S, self._tick), name="tick"),
@@ -179,7 +180,9 @@ class MasterActor:
                 if agent_conn is not None:
                     agent_conn.send(effect)
                 else:
-                    logger.debug("dropped %s: agent %s not connected", type(effect).__name__, effect.agent_id)
+                    logger.debug(
+                        "dropped %s: agent %s not connected", type(effect).__name__, effect.agent_id
+                    )
         return futures
 
     def _persist(self, op: RegistryOp) -> asyncio.Future[None]:

@@ -36,7 +36,9 @@ def event_to_pb(event: Any) -> scheduler_pb2.Event:
     if isinstance(event, RescindEvent):
         return Ev(type=Ev.RESCIND, rescind=Ev.Rescind(offer_id=event.offer_id))
     if isinstance(event, FailureEvent):
-        return Ev(type=Ev.FAILURE, failure=Ev.Failure(agent_id=event.agent_id, message=event.message))
+        return Ev(
+            type=Ev.FAILURE, failure=Ev.Failure(agent_id=event.agent_id, message=event.message)
+        )
     if isinstance(event, ErrorEvent):
         return Ev(type=Ev.ERROR, error=Ev.Error(message=event.message))
     if isinstance(event, MessageEvent):

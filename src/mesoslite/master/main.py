@@ -54,8 +54,9 @@ async def serve(config: MasterConfig) -> None:
         raise ConfigError(f"cannot listen on {bind}: address in use or not available")
     host = config.host if config.host not in ("0.0.0.0", "::", "") else socket.gethostname()
     address = config.advertise_address or f"{host}:{port}"
-    master_info = MasterInfo(id=f"master-{run_id}", address=address, version=__version__,
-                             started_at=time.time())
+    master_info = MasterInfo(
+        id=f"master-{run_id}", address=address, version=__version__, started_at=time.time()
+    )
     state = MasterState(
         allocator=allocator,
         offer_timeout_s=config.offer_timeout_s,
@@ -73,7 +74,9 @@ async def serve(config: MasterConfig) -> None:
         agent_ping_interval_s=config.agent_ping_interval_s,
     )
     await actor.start()
-    scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(actor, master_info), server)
+    scheduler_pb2_grpc.add_SchedulerServicer_to_server(
+        SchedulerServicer(actor, master_info), server
+    )
     agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(actor, master_info), server)
     operator_pb2_grpc.add_OperatorServicer_to_server(OperatorServicer(actor, master_info), server)
     await server.start()
@@ -81,7 +84,9 @@ async def serve(config: MasterConfig) -> None:
     tmp = info_file.with_suffix(".tmp")
     tmp.write_text(json.dumps({"address": address, "pid": os.getpid(), "id": master_info.id}))
     tmp.replace(info_file)
-    logger.info("master listening address=%s allocator=%s work_dir=%s", address, config.allocator, work_dir)
+    logger.info(
+        "master listening address=%s allocator=%s work_dir=%s", address, config.allocator, work_dir
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -97,7 +102,9 @@ async def serve(config: MasterConfig) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file of options")
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), help="YAML file of options"
+)
 @click.option("--print-config", is_flag=True, help="print the effective options and exit")
 @click.version_option(__version__, prog_name="mesoslite-master")
 @click_options(MasterConfig, "master")

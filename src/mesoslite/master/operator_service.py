@@ -7,13 +7,13 @@ from typing import Any
 import grpc
 
 from mesoslite._proto.v1 import operator_pb2, operator_pb2_grpc
+from mesoslite.convert import master_info_to_pb
 from mesoslite.errors import ValidationError
 from mesoslite.ids import FrameworkId, TaskId
 from mesoslite.master import convert as mc
 from mesoslite.master.actor import MasterActor
 from mesoslite.master.constants import MAX_READ_LENGTH
 from mesoslite.model import MasterInfo
-from mesoslite.convert import master_info_to_pb
 from mesoslite.rpc import handle_errors
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -65,7 +65,9 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
     @handle_errors
     async def KillTask(self, request: operator_pb2.KillTaskRequest, context: Ctx) -> Any:  # noqa: N802
         state = self.actor.state
-        record = state.locate_task(TaskId(request.task_id), FrameworkId(request.framework_id) or None)
+        record = state.locate_task(
+            TaskId(request.task_id), FrameworkId(request.framework_id) or None
+        )
         fid, tid = record.framework_id, record.spec.task_id
         await self.actor.run(lambda now: state.kill_task(fid, tid, 0.0, now))
         return operator_pb2.KillTaskResponse(framework_id=fid)

@@ -71,7 +71,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                 tasks.append(c.task_from_pb(t, f"operations[{i}].launch.task_infos[{j}]"))
         offer_ids = [OfferId(o) for o in request.offer_ids]
         refuse = request.filters.refuse_seconds
-        await self.actor.run(lambda now: self.actor.state.accept(fid, offer_ids, tasks, refuse, now))
+        await self.actor.run(
+            lambda now: self.actor.state.accept(fid, offer_ids, tasks, refuse, now)
+        )
         return OK
 
     @handle_errors
@@ -139,4 +141,3 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             c.resources_from_pb(d.resources, f"demands[{i}].resources")
         # Demands shape offers once the allocator knows them (the allocator issue).
         return OK
-

@@ -55,7 +55,12 @@ from mesoslite.master.registry.base import (
     RegistrySnapshot,
     RemoveFramework,
 )
-from mesoslite.master.validation import check_agent_info, check_duration, check_framework_info, check_tasks
+from mesoslite.master.validation import (
+    check_agent_info,
+    check_duration,
+    check_framework_info,
+    check_tasks,
+)
 from mesoslite.model import (
     REASON_AGENT_RESTARTED,
     REASON_AGENT_UNREACHABLE,
@@ -117,7 +122,9 @@ class MasterState:
 
     # ------------------------------------------------------------------ frameworks
 
-    def subscribe_framework(self, info: FrameworkInfo, now: float) -> tuple[FrameworkId, list[Effect]]:
+    def subscribe_framework(
+        self, info: FrameworkInfo, now: float
+    ) -> tuple[FrameworkId, list[Effect]]:
         """Add a framework, or reconnect one that gives its id. Raises on bad info."""
         check_framework_info(info)
         effects: list[Effect] = []
@@ -132,7 +139,8 @@ class MasterState:
             if fw.info.role != info.role:
                 raise ValidationError(
                     "framework_info.role",
-                    f"cannot change role on re-subscription: was {fw.info.role!r}, got {info.role!r}",
+                    f"cannot change role on re-subscription: was {fw.info.role!r}, "
+                    f"got {info.role!r}",
                 )
             for offer in list(self.offers.of_framework(fw.id)):
                 self._rescind(offer, notify=False)
@@ -154,7 +162,9 @@ class MasterState:
                 info=info, status=rec.FRAMEWORK_CONNECTED, registered_at=now
             )
             effects.append(PersistRegistry((AddFramework(info),)))
-            logger.info("framework subscribed framework_id=%s name=%r role=%s", fid, info.name, info.role)
+            logger.info(
+                "framework subscribed framework_id=%s name=%r role=%s", fid, info.name, info.role
+            )
         self.allocation_wanted = True
         return info.id, effects
 
@@ -288,7 +298,9 @@ class MasterState:
         self._framework(fid)
         for i, (_agent_id, task_id, uuid) in enumerate(acks):
             if not uuid:
-                raise ValidationError(f"acknowledgements[{i}].uuid", f"is empty for task {task_id!r}")
+                raise ValidationError(
+                    f"acknowledgements[{i}].uuid", f"is empty for task {task_id!r}"
+                )
         by_agent: dict[AgentId, list[tuple[FrameworkId, TaskId, bytes]]] = {}
         for agent_id, task_id, uuid in acks:
             if self._agent_active(agent_id):
@@ -530,7 +542,9 @@ class MasterState:
             offers.append(offer)
         agents = {o.agent_id for o in offers}
         if len(agents) > 1:
-            raise ValidationError("offer_ids", f"offers span several agents ({', '.join(sorted(agents))})")
+            raise ValidationError(
+                "offer_ids", f"offers span several agents ({', '.join(sorted(agents))})"
+            )
         return offers
 
     def _agent_active(self, agent_id: AgentId) -> bool:
@@ -731,7 +745,9 @@ def _from_agent(st: TaskStatus, agent_id: AgentId) -> TaskStatus:
 
 
 def _reconciled(st: TaskStatus, now: float) -> TaskStatus:
-    return replace(st, uuid=b"", reason=REASON_RECONCILIATION, source=StatusSource.MASTER, timestamp=now)
+    return replace(
+        st, uuid=b"", reason=REASON_RECONCILIATION, source=StatusSource.MASTER, timestamp=now
+    )
 
 
 def _latest_per_framework(records: list[rec.TaskRecord]) -> list[rec.TaskRecord]:

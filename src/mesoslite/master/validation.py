@@ -51,7 +51,9 @@ def check_agent_info(info: AgentInfo) -> None:
 def check_tasks(tasks: Sequence[TaskSpec], field: str = "tasks") -> None:
     """Per-task checks that need no state: ids, commands, resources, grace periods."""
     if len(tasks) > MAX_TASKS_PER_ACCEPT:
-        raise ValidationError(field, f"at most {MAX_TASKS_PER_ACCEPT} tasks per call, got {len(tasks)}")
+        raise ValidationError(
+            field, f"at most {MAX_TASKS_PER_ACCEPT} tasks per call, got {len(tasks)}"
+        )
     seen: set[str] = set()
     for i, task in enumerate(tasks):
         where = f"{field}[{i}]"
@@ -61,7 +63,9 @@ def check_tasks(tasks: Sequence[TaskSpec], field: str = "tasks") -> None:
                 f"must be 1-255 characters of letters, digits and _.:@- , got {task.task_id!r}",
             )
         if task.task_id in seen:
-            raise ValidationError(f"{where}.task_id", f"{task.task_id!r} appears twice in this call")
+            raise ValidationError(
+                f"{where}.task_id", f"{task.task_id!r} appears twice in this call"
+            )
         seen.add(task.task_id)
         cmd = task.command
         if cmd.shell and not cmd.value.strip():
@@ -69,7 +73,9 @@ def check_tasks(tasks: Sequence[TaskSpec], field: str = "tasks") -> None:
         if not cmd.shell and (not cmd.argv or not cmd.argv[0]):
             raise ValidationError(f"{where}.command.argv", "command is empty")
         if task.resources.is_empty():
-            raise ValidationError(f"{where}.resources", "a task must use some resources (e.g. cpus:0.1;mem:32)")
+            raise ValidationError(
+                f"{where}.resources", "a task must use some resources (e.g. cpus:0.1;mem:32)"
+            )
         check_duration(f"{where}.kill_grace_period_s", task.kill_grace_period_s)
         if len(task.name) > MAX_NAME:
             raise ValidationError(f"{where}.name", f"must be at most {MAX_NAME} characters")

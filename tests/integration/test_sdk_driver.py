@@ -121,7 +121,9 @@ async def test_unreachable_master_fails_after_connect_timeout(tmp_path: Path) ->
     await driver.stop()
 
 
-async def test_driver_resubscribes_with_its_id_after_a_master_restart(master: MasterProcess) -> None:
+async def test_driver_resubscribes_with_its_id_after_a_master_restart(
+    master: MasterProcess,
+) -> None:
     rec = Recorder()
     info = FrameworkInfo(name="t", failover_timeout_s=60)
     async with SchedulerDriver(rec, info, master=master.address) as driver:

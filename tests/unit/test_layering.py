@@ -18,7 +18,9 @@ PURE = [
     SRC / "resources.py",
     SRC / "model.py",
 ]
-FORBIDDEN = {"grpc", "kazoo", "asyncio", "time", "random", "mesoslite._proto", "socket", "subprocess"}
+FORBIDDEN = {
+    "grpc", "kazoo", "asyncio", "time", "random", "mesoslite._proto", "socket", "subprocess"
+}
 # The allocator takes its seeded Random from the view; constructing one is allowed there.
 ALLOWED = {("allocator", "random")}
 
@@ -41,4 +43,6 @@ def test_pure_modules_do_no_io(path: Path) -> None:
             if name == bad or name.startswith(bad + "."):
                 if (path.parent.name, bad) in ALLOWED:
                     continue
-                pytest.fail(f"{path.relative_to(SRC)} imports {name}: the pure core must not do I/O")
+                pytest.fail(
+                    f"{path.relative_to(SRC)} imports {name}: the pure core must not do I/O"
+                )

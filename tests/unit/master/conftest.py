@@ -59,10 +59,13 @@ class Harness:
         s = self.state
         return (
             sorted((o.id, o.framework_id, str(o.resources)) for o in s.offers),
-            sorted((a.id, a.status, str(a.used), str(a.offered), sorted(a.tasks)) for a in s.agents.values()),
             sorted(
-                (f.id, f.status, str(f.used), str(f.offered), sorted(f.tasks), sorted(f.filters.items()),
-                 f.suppressed)
+                (a.id, a.status, str(a.used), str(a.offered), sorted(a.tasks))
+                for a in s.agents.values()
+            ),
+            sorted(
+                (f.id, f.status, str(f.used), str(f.offered), sorted(f.tasks),
+                 sorted(f.filters.items()), f.suppressed)
                 for f in s.frameworks.values()
             ),
             sorted(s.completed_tasks),

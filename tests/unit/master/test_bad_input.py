@@ -70,11 +70,13 @@ def test_asking_for_more_than_the_offer_holds(setup) -> None:  # type: ignore[no
     h, mine, theirs, offers = setup
     owner = mine if mine in offers else theirs
     offer = offers[owner][0]
+    too_big = [task("t1", "cpus:5;mem:1")]
     err = rejected(h, ValidationError, r"cpus: wants 5, has 4",
-                   lambda: h.state.accept(owner, [offer.id], [task("t1", "cpus:5;mem:1")], 0, h.now))
+                   lambda: h.state.accept(owner, [offer.id], too_big, 0, h.now))
     assert err.field == "tasks"
+    port_80 = [task("t1", "cpus:1;ports:[80-80]")]
     rejected(h, ValidationError, r"ports",
-             lambda: h.state.accept(owner, [offer.id], [task("t1", "cpus:1;ports:[80-80]")], 0, h.now))
+             lambda: h.state.accept(owner, [offer.id], port_80, 0, h.now))
     many = [task(f"t{i}", "cpus:1;mem:1") for i in range(5)]
     rejected(h, ValidationError, r"cpus: wants 5",
              lambda: h.state.accept(owner, [offer.id], many, 0, h.now))
@@ -98,7 +100,9 @@ def test_duplicate_task_ids(setup) -> None:  # type: ignore[no-untyped-def]
     [(-1.0, "must be >= 0, got -1"), (math.nan, "finite"), (math.inf, "finite"),
      (1e15, "must be at most 1e\\+12")],
 )
-def test_negative_nan_or_absurd_resources_are_rejected_at_the_edge(value: float, message: str) -> None:
+def test_negative_nan_or_absurd_resources_are_rejected_at_the_edge(
+    value: float, message: str
+) -> None:
     info = common_pb2.TaskInfo(
         task_id="t1",
         command=common_pb2.CommandInfo(shell=True, value="true"),
@@ -157,10 +161,12 @@ def test_bad_refuse_seconds_and_framework_info(setup) -> None:  # type: ignore[n
              lambda: h.state.subscribe_framework(FrameworkInfo(name=""), h.now))
     rejected(h, ValidationError, r"framework_info.role",
              lambda: h.state.subscribe_framework(FrameworkInfo(name="x", role="Bad Role"), h.now))
+    negative_failover = FrameworkInfo(name="x", failover_timeout_s=-5)
     rejected(h, ValidationError, r"failover_timeout_s: must be >= 0",
-             lambda: h.state.subscribe_framework(FrameworkInfo(name="x", failover_timeout_s=-5), h.now))
+             lambda: h.state.subscribe_framework(negative_failover, h.now))
+    no_resources = AgentInfo(hostname="h", resources=parse_resources(""))
     rejected(h, ValidationError, r"agent_info.resources: must not be empty",
-             lambda: h.state.register_agent(AgentInfo(hostname="h", resources=parse_resources("")), [], h.now))
+             lambda: h.state.register_agent(no_resources, [], h.now))
     rejected(h, ValidationError, r"offer_ids: must name at least one offer",
              lambda: h.state.accept(owner, [], [task("t1")], 0, h.now))
     rejected(h, ValidationError, r"names the same offer twice",

@@ -203,3 +203,16 @@ def test_task_logs_follow_and_stderr(mesoslite: CliRunner, cluster: LocalCluster
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_killing_a_task_that_already_ended_does_nothing(
+    mesoslite: CliRunner, cluster: LocalCluster
+) -> None:
+    out = mesoslite("run", "--name", "quick", "--", "true", master=cluster.master_address)
+    assert out.returncode == 0, out.stderr
+    (task,) = [t for t in tasks(mesoslite, cluster) if t["name"] == "quick"]
+    # Its framework (the `run`) is gone by now; the kill is still a no-op, not an error.
+    kill = mesoslite("task", "kill", str(task["id"]), master=cluster.master_address)
+    assert kill.returncode == 0, kill.stderr
+    (task,) = [t for t in tasks(mesoslite, cluster) if t["name"] == "quick"]
+    assert task["state"] == "TASK_FINISHED"

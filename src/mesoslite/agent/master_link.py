@@ -153,7 +153,7 @@ class MasterLink:
         channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
         tasks: list[asyncio.Task[None]] = []
         try:
-            stub = agent_pb2_grpc.AgentStub(channel)  # type: ignore[no-untyped-call]
+            stub = agent_pb2_grpc.AgentStub(channel)
             call = stub.Connect()
             self._call = call
             await call.write(register_to_pb(self.actor))

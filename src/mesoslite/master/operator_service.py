@@ -69,6 +69,10 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
             TaskId(request.task_id), FrameworkId(request.framework_id) or None
         )
         fid, tid = record.framework_id, record.spec.task_id
+        if record.state.terminal:
+            # Kills race with exits: killing a task that already ended does nothing, even
+            # after its framework is gone.
+            return operator_pb2.KillTaskResponse(framework_id=fid)
         await self.actor.run(lambda now: state.kill_task(fid, tid, 0.0, now))
         return operator_pb2.KillTaskResponse(framework_id=fid)
 

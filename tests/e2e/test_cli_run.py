@@ -216,3 +216,60 @@ def test_killing_a_task_that_already_ended_does_nothing(
     assert kill.returncode == 0, kill.stderr
     (task,) = [t for t in tasks(mesoslite, cluster) if t["name"] == "quick"]
     assert task["state"] == "TASK_FINISHED"
+
+
+def test_a_killed_task_that_exits_0_on_sigterm_is_reported_killed(
+    mesoslite: CliRunner, cluster: LocalCluster
+) -> None:
+    proc = subprocess.Popen(
+        [
+            str(MESOSLITE),
+            "run",
+            "--name",
+            "polite",
+            "--",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; sleep 60 & wait",
+        ],
+        env=cluster.cli_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert_eventually(
+            lambda: any(
+                t["name"] == "polite" and t["state"] == "TASK_RUNNING"
+                for t in tasks(mesoslite, cluster)
+            ),
+            timeout_s=20,
+        )
+        (task,) = [t for t in tasks(mesoslite, cluster) if t["name"] == "polite"]
+        assert (
+            mesoslite("task", "kill", str(task["id"]), master=cluster.master_address).returncode
+            == 0
+        )
+        assert proc.wait(20) == 128 + signal.SIGTERM
+        assert proc.stderr is not None and "TASK_KILLED" in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_run_survives_a_master_restart_and_prints_all_output(cluster: LocalCluster) -> None:
+    proc = subprocess.Popen(
+        [str(MESOSLITE), "run", "--", "sh", "-c", "echo before; sleep 4; echo after"],
+        env=cluster.cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "before\n"
+        cluster.restart_master()
+        assert proc.wait(40) == 0, proc.stderr.read() if proc.stderr else ""
+        assert proc.stdout.read() == "after\n"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -19,11 +19,14 @@ from mesoslite.cli import exit_codes
 
 if TYPE_CHECKING:
     from mesoslite.cli._client import OperatorClient
+    from mesoslite.errors import MesosliteError
     from mesoslite.model import Offer, TaskStatus
     from mesoslite.resources import Resources
     from mesoslite.scheduler_api import SchedulerDriver
 
 POLL_S = 0.1
+DRAIN_TIMEOUT_S = 10.0
+RUN_FAILOVER_S = 10.0
 CHUNK = 256 * 1024
 
 
@@ -73,14 +76,17 @@ class _RunOne:
 def _exit_code(status: TaskStatus) -> int:
     from mesoslite.model import TaskState
 
-    if status.exit_code is not None:
-        code = status.exit_code
-        return 128 - code if code < 0 else min(code, 255)  # -signal -> 128+signal, like a shell
+    code = status.exit_code
+    if code is not None and code < 0:
+        return 128 - code  # killed by a signal: 128 + signal, as a shell reports it
+    if status.state == TaskState.KILLED:
+        # It exited by itself on SIGTERM; still, it was killed, not finished.
+        return 128 + signal.SIGTERM
+    if code is not None:
+        return min(code, 255)
     if status.state in (TaskState.ERROR, TaskState.DROPPED, TaskState.FAILED):
         return exit_codes.EXIT_REJECTED
-    if status.state == TaskState.KILLED:
-        return 128 + signal.SIGKILL
-    return exit_codes.EXIT_UNAVAILABLE
+    return exit_codes.EXIT_UNAVAILABLE  # lost, gone, unreachable
 
 
 class _OutputFollower:
@@ -109,8 +115,27 @@ class _OutputFollower:
             if self.offsets[name] >= chunk.size:
                 return got
 
-    async def pump_all(self) -> None:
-        await asyncio.gather(self.pump("stdout"), self.pump("stderr"))
+    async def pump_all(self) -> MesosliteError | None:
+        """Copy what is new of both files; returns the error if a read failed (the agent
+        may be reconnecting: the caller tries again later)."""
+        from mesoslite.errors import MesosliteError
+
+        try:
+            await asyncio.gather(self.pump("stdout"), self.pump("stderr"))
+        except MesosliteError as e:
+            return e
+        return None
+
+    async def drain(self, timeout_s: float) -> None:
+        """Copy the rest once the task ended, retrying while its agent is unreachable."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while (error := await self.pump_all()) is not None:
+            if asyncio.get_running_loop().time() >= deadline:
+                click.echo(
+                    f"mesoslite run: could not read the rest of the output: {error}", err=True
+                )
+                return
+            await asyncio.sleep(POLL_S * 5)
 
 
 async def _check_fits(client: OperatorClient, wanted: Resources) -> None:
@@ -139,7 +164,7 @@ async def _run(
 ) -> int:
     from mesoslite.cli._client import OperatorClient
     from mesoslite.errors import MesosliteError
-    from mesoslite.model import CommandSpec, FrameworkInfo, TaskSpec
+    from mesoslite.model import CommandSpec, FrameworkInfo, TaskSpec, TaskState
     from mesoslite.scheduler_api import SchedulerDriver, TaskId
 
     client = OperatorClient(master)
@@ -152,7 +177,9 @@ async def _run(
     )
     assert isinstance(task.command, CommandSpec)
     framework = _RunOne(task)
-    info = FrameworkInfo(name=f"mesoslite-run {task.name}", failover_timeout_s=0.0)
+    # A short failover timeout: a master restart or a network blip must not kill the task,
+    # but if this process dies without a word, the master kills it soon after.
+    info = FrameworkInfo(name=f"mesoslite-run {task.name}", failover_timeout_s=RUN_FAILOVER_S)
     driver = SchedulerDriver(framework, info, master=master, connect_timeout_s=5.0)
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()
@@ -171,32 +198,35 @@ async def _run(
             ) from None
         follower = _OutputFollower(client, task.task_id, driver.framework_id)
         killed = False
+        stop = asyncio.ensure_future(interrupted.wait())
         while not framework.terminal.done():
-            waiter = asyncio.ensure_future(asyncio.shield(framework.terminal))
-            stop = asyncio.ensure_future(interrupted.wait())
-            either: set[asyncio.Future[Any]] = {waiter, stop}
+            either: set[asyncio.Future[Any]] = {framework.terminal, stop}
             await asyncio.wait(either, timeout=POLL_S, return_when="FIRST_COMPLETED")
-            stop.cancel()
             if interrupted.is_set() and not killed:
                 killed = True
                 click.echo(f"mesoslite run: killing task {task.task_id}", err=True)
                 await driver.kill(task.task_id, agent_id=framework.agent_id)
             if not framework.terminal.done():
-                await follower.pump_all()
+                await follower.pump_all()  # a failed read is retried at the next poll
+        stop.cancel()
         status = framework.terminal.result()
-        await follower.pump_all()
-        if status.exit_code is None or status.exit_code < 0 or killed:
-            click.echo(f"mesoslite run: task {task.task_id} {status.state.label}"
-                       f"{': ' + status.message if status.message else ''}", err=True)
+        await follower.drain(DRAIN_TIMEOUT_S)
+        if status.state != TaskState.FINISHED and (
+            status.state != TaskState.FAILED or status.exit_code is None or killed
+        ):
+            click.echo(
+                f"mesoslite run: task {task.task_id} {status.state.label}"
+                f"{': ' + status.message if status.message else ''}",
+                err=True,
+            )
         return 130 if killed else _exit_code(status)
     except MesosliteError as e:
         from mesoslite.cli.exit_codes import exit_code_for
 
         raise _Refused(e.message, exit_code_for(e)) from None
     finally:
-        # Failover timeout 0: closing the subscription is enough for the master to remove
-        # the framework (and kill the task if it still runs); no teardown round trip.
-        await driver.stop(failover=True)
+        # Tear the framework down: its task has ended (or is killed with it on an error).
+        await driver.stop()
         await client.close()
 
 
@@ -208,11 +238,19 @@ async def _run(
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="environment variable")
 @click.option("--shell", is_flag=True, help="run the arguments joined as one /bin/sh -c string")
 @click.option(
-    "--placement-timeout", "placement_timeout_s", type=float, default=30.0, show_default=True,
+    "--placement-timeout",
+    "placement_timeout_s",
+    type=float,
+    default=30.0,
+    show_default=True,
     help="give up if no agent has room for the task within this many seconds",
 )
 @click.option(
-    "--kill-grace", "grace_s", type=float, default=3.0, show_default=True,
+    "--kill-grace",
+    "grace_s",
+    type=float,
+    default=3.0,
+    show_default=True,
     help="seconds between SIGTERM and SIGKILL when the task is killed (Ctrl-C)",
 )
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)

@@ -230,7 +230,10 @@ async def _run(
         await client.close()
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
+@click.command(
+    context_settings={"ignore_unknown_options": True},
+    short_help="Run one command as a task; exit with its exit code.",
+)
 @click.option("--cpus", type=float, default=0.1, show_default=True, help="cpus for the task")
 @click.option("--mem", type=float, default=32.0, show_default=True, help="memory in MB")
 @click.option("--disk", type=float, default=0.0, help="disk in MB")
@@ -270,6 +273,9 @@ def run(
     """Run COMMAND as a task on the cluster and exit with its exit code.
 
     The task's stdout and stderr are streamed here while it runs; Ctrl-C kills it.
+    Exit status: the task's own code; 128+N if signal N ended it (143 if it was killed);
+    130 after Ctrl-C; 65 if it could not run or no agent can ever fit it; 75 if no agent had
+    room within --placement-timeout; 69 if the master cannot be reached.
 
     \b
     Examples:

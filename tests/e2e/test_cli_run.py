@@ -18,6 +18,15 @@ def tasks(mesoslite: CliRunner, cluster: LocalCluster) -> list[dict[str, object]
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
+def wait_running(mesoslite: CliRunner, cluster: LocalCluster, name: str) -> None:
+    assert_eventually(
+        lambda: any(
+            t["name"] == name and t["state"] == "TASK_RUNNING" for t in tasks(mesoslite, cluster)
+        ),
+        timeout_s=20,
+    )
+
+
 def test_run_prints_the_output_and_exits_with_the_tasks_code(
     mesoslite: CliRunner, cluster: LocalCluster
 ) -> None:
@@ -85,13 +94,7 @@ def test_ctrl_c_kills_the_task(mesoslite: CliRunner, cluster: LocalCluster) -> N
         text=True,
     )
     try:
-        assert_eventually(
-            lambda: any(
-                t["name"] == "interrupted" and t["state"] == "TASK_RUNNING"
-                for t in tasks(mesoslite, cluster)
-            ),
-            timeout_s=20,
-        )
+        wait_running(mesoslite, cluster, "interrupted")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(20) == exit_codes.EXIT_INTERRUPTED
     finally:
@@ -153,13 +156,7 @@ def test_task_kill_kills_a_running_task(mesoslite: CliRunner, cluster: LocalClus
         text=True,
     )
     try:
-        assert_eventually(
-            lambda: any(
-                t["name"] == "victim" and t["state"] == "TASK_RUNNING"
-                for t in tasks(mesoslite, cluster)
-            ),
-            timeout_s=20,
-        )
+        wait_running(mesoslite, cluster, "victim")
         (task,) = [t for t in tasks(mesoslite, cluster) if t["name"] == "victim"]
         out = mesoslite("task", "kill", str(task["id"]), master=cluster.master_address)
         assert out.returncode == 0, out.stderr
@@ -237,13 +234,7 @@ def test_a_killed_task_that_exits_0_on_sigterm_is_reported_killed(
         text=True,
     )
     try:
-        assert_eventually(
-            lambda: any(
-                t["name"] == "polite" and t["state"] == "TASK_RUNNING"
-                for t in tasks(mesoslite, cluster)
-            ),
-            timeout_s=20,
-        )
+        wait_running(mesoslite, cluster, "polite")
         (task,) = [t for t in tasks(mesoslite, cluster) if t["name"] == "polite"]
         assert (
             mesoslite("task", "kill", str(task["id"]), master=cluster.master_address).returncode

@@ -1,0 +1,1 @@
+"""Leader election: `Contender` (base.py) with a standalone and a ZooKeeper variant."""

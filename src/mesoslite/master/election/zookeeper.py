@@ -1,0 +1,260 @@
+"""`ZooKeeperContender`: leader election with ephemeral sequential znodes, via kazoo.
+
+Design:
+- Each master creates `PATH/election/master-<seq>` (ephemeral, sequential) holding its info
+  as JSON (id, address, host, port, version, pid). The lowest sequence leads; everybody
+  watches the children of `PATH/election` and re-reads them when they change.
+- kazoo runs its own threads. Its callbacks (the connection listener and child watches)
+  only do `loop.call_soon_threadsafe(...)`; every kazoo call runs in a thread through
+  `asyncio.to_thread`, never on the loop.
+- A leader stops acting as leader at SUSPENDED (kazoo's read timeout is 2/3 of the session
+  timeout, so this comes before the server expires the session and lets another master
+  lead). If the connection comes back within the session (CONNECTED), it leads again
+  (RESUMED); if not within the session timeout, or on LOST, it is DEPOSED for good.
+- A standby that loses its session joins again with a new znode once reconnected.
+- ZooKeeper that cannot be reached at start is retried forever with backoff, and each failed
+  attempt is logged with the hosts and what to check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from mesoslite.discovery import (
+    CONTENDER_PREFIX,
+    ZkUrl,
+    contender_sequence,
+    leader_info_blocking,
+)
+from mesoslite.master.election.base import Change, LeadershipChange
+
+logger = logging.getLogger(__name__)
+
+CONNECT_BACKOFF_MIN_S = 0.5
+CONNECT_BACKOFF_MAX_S = 10.0
+
+
+class ZooKeeperContender:
+    """See the module docstring.
+
+    Args:
+        url: the ZooKeeper hosts and this cluster's path.
+        info: this master's info, stored as JSON in its znode (`address` is required).
+        session_timeout_s: the ZooKeeper session timeout asked for.
+    """
+
+    def __init__(self, url: ZkUrl, info: dict[str, Any], *, session_timeout_s: float) -> None:
+        self.url = url
+        self.info = info
+        self.session_timeout_s = session_timeout_s
+        self.client: Any = None
+        self.node = ""  # our znode's name under the election path, once created
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changes: asyncio.Queue[LeadershipChange] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._leader_address = ""
+        self._epoch = 0
+        self._leading = False
+        self._suspended = False
+        self._deposed = False
+        self._suspend_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def leader_address(self) -> str:
+        return self._leader_address
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @property
+    def node_path(self) -> str:
+        return f"{self.url.election_path}/{self.node}" if self.node else ""
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name="zk-election")
+
+    async def next_change(self) -> LeadershipChange:
+        return await self._changes.get()
+
+    async def close(self) -> None:
+        self._deposed = True  # a clean stop is not a loss of leadership
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        client, self.client = self.client, None
+        if client is not None:
+            await asyncio.to_thread(_stop, client)
+
+    # ------------------------------------------------------------------ on the loop
+
+    async def _run(self) -> None:
+        await self._connect()
+        while not self._deposed:
+            await self._connected.wait()
+            try:
+                if not self.node:
+                    await self._join()
+                await self._observe()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                # Connection loss mid-call: wait for the next state change and look again.
+                logger.debug("election step failed: %s", e)
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                except TimeoutError:
+                    pass
+
+    async def _connect(self) -> None:
+        from kazoo.client import KazooClient
+
+        backoff = CONNECT_BACKOFF_MIN_S
+        attempt = 0
+        while True:
+            attempt += 1
+            client = KazooClient(
+                hosts=self.url.hosts_string,
+                timeout=self.session_timeout_s,
+                connection_retry={"max_tries": -1, "delay": 0.1, "backoff": 2, "max_delay": 1.0},
+            )
+            client.add_listener(self._listener)
+            try:
+                await asyncio.to_thread(client.start, self.session_timeout_s + 1.0)
+            except Exception as e:
+                await asyncio.to_thread(_stop, client)
+                logger.error(
+                    "cannot reach ZooKeeper at %s (attempt %d: %s): is it running and is "
+                    "--zk right? retrying in %.1fs",
+                    self.url.hosts_string, attempt, type(e).__name__, backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, CONNECT_BACKOFF_MAX_S)
+                continue
+            self.client = client
+            self._connected.set()
+            logger.info(
+                "connected to ZooKeeper hosts=%s path=%s session_timeout_s=%g",
+                self.url.hosts_string, self.url.path, self.session_timeout_s,
+            )
+            return
+
+    async def _join(self) -> None:
+        data = json.dumps(self.info, sort_keys=True).encode()
+        path = await asyncio.to_thread(
+            self.client.create,
+            f"{self.url.election_path}/{CONTENDER_PREFIX}",
+            data,
+            ephemeral=True,
+            sequence=True,
+            makepath=True,
+        )
+        self.node = path.rsplit("/", 1)[-1]
+        logger.info("joined the election node=%s", self.node)
+
+    async def _observe(self) -> None:
+        """Read the contenders, act on what changed, and wait for the next change."""
+        self._wake.clear()
+        children = await asyncio.to_thread(
+            self.client.get_children, self.url.election_path, self._watch
+        )
+        ours = [c for c in children if c.startswith(CONTENDER_PREFIX)]
+        if self.node not in ours:
+            # Our znode is gone: the session that owned it expired.
+            if self._leading or self._suspended:
+                self._depose("our election znode is gone (the ZooKeeper session expired)")
+                return
+            logger.warning("our election znode is gone; joining again node=%s", self.node)
+            self.node = ""
+            return
+        lowest = min(ours, key=contender_sequence)
+        if lowest == self.node:
+            self._leader_address = str(self.info.get("address", ""))
+            if not self._leading and not self._suspended and not self._deposed:
+                self._leading = True
+                self._epoch = contender_sequence(self.node)
+                logger.info("elected leader node=%s epoch=%d", self.node, self._epoch)
+                self._changes.put_nowait(LeadershipChange(Change.ELECTED, f"node {self.node}"))
+        else:
+            info = await asyncio.to_thread(leader_info_blocking, self.client, self.url)
+            address = str(info.get("address", "")) if info else ""
+            if address != self._leader_address:
+                logger.info("leader is %s node=%s", address or "unknown", lowest)
+            self._leader_address = address
+        await self._wake.wait()
+
+    def _on_state(self, state: str) -> None:
+        if self._deposed:
+            return
+        if state == "SUSPENDED":
+            self._connected.clear()
+            if self._leading:
+                self._leading = False
+                self._suspended = True
+                logger.error("lost contact with ZooKeeper: not leading until it comes back")
+                self._changes.put_nowait(
+                    LeadershipChange(Change.SUSPENDED, "lost contact with ZooKeeper")
+                )
+                assert self._loop is not None
+                self._suspend_timer = self._loop.call_later(
+                    self.session_timeout_s, self._depose,
+                    f"no contact with ZooKeeper for the session timeout "
+                    f"({self.session_timeout_s:g}s): the session has expired",
+                )
+        elif state == "CONNECTED":
+            self._connected.set()
+            if self._suspended and not self._deposed:
+                self._cancel_suspend_timer()
+                self._suspended = False
+                self._leading = True
+                logger.info("contact with ZooKeeper is back within the session: leading again")
+                self._changes.put_nowait(LeadershipChange(Change.RESUMED, "ZooKeeper is back"))
+        elif state == "LOST":
+            self._connected.clear()
+            if self._leading or self._suspended:
+                self._depose("the ZooKeeper session expired")
+            else:
+                self.node = ""
+        self._wake.set()
+
+    def _depose(self, reason: str) -> None:
+        if self._deposed:
+            return
+        self._cancel_suspend_timer()
+        self._deposed = True
+        self._leading = False
+        self._suspended = False
+        logger.error("no longer leading: %s", reason)
+        self._changes.put_nowait(LeadershipChange(Change.DEPOSED, reason))
+        self._wake.set()
+
+    def _cancel_suspend_timer(self) -> None:
+        if self._suspend_timer is not None:
+            self._suspend_timer.cancel()
+            self._suspend_timer = None
+
+    # ------------------------------------------------------------------ kazoo's threads
+
+    def _listener(self, state: Any) -> None:
+        # Rule 9: kazoo's threads only hand events to the loop.
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_state, str(state))
+
+    def _watch(self, event: Any) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+
+def _stop(client: Any) -> None:
+    try:
+        client.stop()
+        client.close()
+    except Exception:
+        logger.debug("stopping the kazoo client failed", exc_info=True)

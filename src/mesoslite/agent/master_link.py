@@ -10,6 +10,9 @@ Design:
   exponential backoff (0.1 s doubling up to `backoff_max_s`), forever; tasks keep running
   meanwhile and their updates wait in the actor. The first failure of each kind is logged
   at WARNING, repeats of the same failure at DEBUG, so a long outage does not flood the log.
+- Which master: `MasterLocator` (`discovery.py`) answers the address for each session, from
+  one address, a list (tried in turn) or `zk://` (the leader in ZooKeeper). A standby's
+  UNAVAILABLE "not leading; leader is X" sends the next attempt straight to X.
 - Protobuf stops here: the actor sees only value types from `model.py`.
 """
 
@@ -26,9 +29,10 @@ from mesoslite._proto.v1 import agent_pb2, agent_pb2_grpc
 from mesoslite.agent import constants as k
 from mesoslite.agent.actor import AgentActor
 from mesoslite.agent.messages import Outgoing, PongOut, StatusUpdatesOut
-from mesoslite.errors import MesosliteError
+from mesoslite.discovery import MasterLocator
+from mesoslite.errors import MesosliteError, NotLeaderError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
-from mesoslite.rpc import CHANNEL_OPTIONS
+from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +76,15 @@ def register_to_pb(actor: AgentActor) -> agent_pb2.AgentMessage:
 
 
 class MasterLink:
-    """Keeps the agent registered with the master at `address`. See the module docstring."""
+    """Keeps the agent registered with the leading master. See the module docstring.
 
-    def __init__(self, address: str, actor: AgentActor, *, backoff_max_s: float) -> None:
-        self.address = address
+    Args:
+        master: `HOST:PORT`, `HOST:PORT,HOST:PORT,...` or `zk://HOST:PORT[,...]/PATH`.
+    """
+
+    def __init__(self, master: str, actor: AgentActor, *, backoff_max_s: float) -> None:
+        self.locator = MasterLocator(master)
+        self.address = self.locator.addresses[0] if self.locator.addresses else ""
         self.actor = actor
         self.backoff_max_s = backoff_max_s
         self.sessions = 0  # registered sessions so far (tests and logs)
@@ -102,6 +111,7 @@ class MasterLink:
             except (TimeoutError, grpc.aio.AioRpcError, grpc.aio.UsageError):
                 pass
             call.cancel()
+        await self.locator.close()
 
     # ------------------------------------------------------------------ sessions
 
@@ -119,6 +129,16 @@ class MasterLink:
                 reason = str(e)
             except grpc.aio.AioRpcError as e:
                 reason = f"{e.code().name}: {e.details()}"
+                err = error_from_rpc(e)
+                if isinstance(err, NotLeaderError) and err.leader_address:
+                    # A standby named the leader: go there now, not after a backoff.
+                    self.locator.redirect(err.leader_address)
+                    logger.info("redirected from %s to the leader %s", self.address,
+                                err.leader_address)
+                    await asyncio.sleep(k.RECONNECT_BACKOFF_MIN_S)
+                    continue
+                if self.sessions == before:
+                    self.locator.failed(self.address)
             except TimeoutError:
                 reason = f"no answer to register within {k.REGISTER_TIMEOUT_S:g}s"
             except MesosliteError as e:
@@ -150,6 +170,7 @@ class MasterLink:
             backoff = min(backoff * 2, self.backoff_max_s)
 
     async def _session(self) -> None:
+        self.address = await self.locator.current()
         channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
         tasks: list[asyncio.Task[None]] = []
         try:

@@ -25,8 +25,8 @@ from mesoslite.resources import Resources
 from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc, parse_address
 
 DEFAULT_TIMEOUT_S = 10.0
-# How many standby masters' redirects to follow before giving up.
-MAX_REDIRECTS = 3
+# How many standby masters' redirects (or other masters of a list) to try before giving up.
+MAX_REDIRECTS = 5
 # What grpc says when no connection could be made, as opposed to an UNAVAILABLE that the
 # master itself sent (e.g. its registry is down).
 _UNREACHABLE_MARKERS = (
@@ -39,13 +39,23 @@ T = TypeVar("T")
 
 
 def resolve_master(text: str) -> str:
-    """`host`, `host:port` or `grpc://host:port` → `host:port` (port 5050 by default).
+    """`host`, `host:port` or `grpc://host:port` → `host:port` (port 5050 by default); a
+    list `host:port,host:port` → its first; `zk://hosts/path` → the leader in ZooKeeper.
 
     Raises:
         ValidationError: the address is empty or its port is not a port.
+        UnavailableError: (`zk://`) ZooKeeper cannot be reached or names no leader.
     """
-    # TODO(cli): `zk://...` addresses, once masters register in ZooKeeper.
-    return parse_address(text)
+    return resolve_masters(text)[0]
+
+
+def resolve_masters(text: str) -> list[str]:
+    """Every master to try, in order (see `resolve_master`)."""
+    from mesoslite.discovery import is_zk_url, lookup_leader, parse_masters
+
+    if is_zk_url(text):
+        return [lookup_leader(text)]
+    return [parse_address(t) for t in parse_masters(text)]
 
 
 def unreachable_message(address: str) -> str:
@@ -82,7 +92,8 @@ def _stub(channel: Any) -> Any:
 
 class _Base:
     def __init__(self, address: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self.address = resolve_master(address)
+        self._candidates = resolve_masters(address)
+        self.address = self._candidates[0]
         self.timeout_s = timeout_s
         self._channel: Any = None
         self._stub: Any = None
@@ -90,8 +101,16 @@ class _Base:
     def _redirect(self, err: MesosliteError) -> bool:
         """Follow a standby master to the leader it names, as Mesos's CLI does."""
         if isinstance(err, NotLeaderError) and err.leader_address:
-            self.address = resolve_master(err.leader_address)
+            self.address = parse_address(err.leader_address)
             return True
+        if isinstance(err, NotLeaderError) or (
+            isinstance(err, UnavailableError) and err.message == unreachable_message(self.address)
+        ):
+            # Given a list: this one is down or does not know the leader; try the next.
+            i = self._candidates.index(self.address) if self.address in self._candidates else -1
+            if i + 1 < len(self._candidates):
+                self.address = self._candidates[i + 1]
+                return True
         return False
 
     # -- the requests, shared by both clients

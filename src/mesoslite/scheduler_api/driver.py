@@ -8,6 +8,9 @@ Design:
   unknown framework id, an ERROR event) is final: `on_error` is called and `join()` raises.
 - Calls (`accept`, `decline`, ...) are unary RPCs awaited by the caller; a refusal raises the
   matching `mesoslite.errors` class, with the master's message.
+- The master is found by `MasterLocator`: one address, a list, or `zk://` (the leader in
+  ZooKeeper). Each subscription attempt asks it again, and a standby's "not leading;
+  leader is X" sends the next attempt to X at once.
 - Acknowledgements are batched: with implicit acknowledgements (the default), every update of
   one UPDATE event is acknowledged in one call after its `on_update` callbacks return.
 """
@@ -26,15 +29,17 @@ import grpc
 
 from mesoslite import convert as c
 from mesoslite._proto.v1 import scheduler_pb2, scheduler_pb2_grpc
+from mesoslite.discovery import MasterLocator
 from mesoslite.errors import (
     ConflictError,
     MesosliteError,
+    NotLeaderError,
     UnavailableError,
     ValidationError,
 )
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.model import FrameworkInfo, MasterInfo, TaskSpec, TaskStatus
-from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc, parse_address
+from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc
 from mesoslite.scheduler_api.events import Scheduler
 from mesoslite.scheduler_api.types import Demand
 
@@ -65,7 +70,9 @@ class SchedulerDriver:
         scheduler: the object whose callbacks receive events (see `Scheduler`).
         framework: who the framework is; set `framework.id` to re-subscribe as an existing
             framework (after a restart within its `failover_timeout_s`).
-        master: `HOST:PORT` of the master.
+        master: `HOST:PORT` of the master, `HOST:PORT,HOST:PORT,...` (any of them; a
+            standby redirects to the leader), or `zk://HOST:PORT[,...]/PATH` (the leader
+            registered in ZooKeeper).
         implicit_acknowledgements: acknowledge each update after `on_update` returns. When
             False, call `acknowledge()` yourself, or the agent resends the update.
         connect_timeout_s: give up (and make `join()` raise `UnavailableError`) if the first
@@ -86,7 +93,9 @@ class SchedulerDriver:
         reconnect_backoff_max_s: float = 2.0,
     ) -> None:
         self.scheduler = scheduler
-        self.master = parse_address(master)
+        self.locator = MasterLocator(master)
+        # The address in use (the first of a list until the first attempt).
+        self.master = self.locator.addresses[0] if self.locator.addresses else str(self.locator.zk)
         self.implicit_acknowledgements = implicit_acknowledgements
         self.connect_timeout_s = connect_timeout_s
         self.call_timeout_s = call_timeout_s
@@ -94,6 +103,7 @@ class SchedulerDriver:
         self._info = framework
         self._master_info: MasterInfo | None = None
         self._channel: grpc.aio.Channel | None = None
+        self._channel_address = ""
         self._stub: scheduler_pb2_grpc.SchedulerStub | None = None
         self._task: asyncio.Task[None] | None = None
         self._call: Any = None
@@ -133,8 +143,8 @@ class SchedulerDriver:
         """Open the channel and start subscribing; returns at once."""
         if self._task is not None:
             raise ConflictError("the driver is already started")
-        self._channel = grpc.aio.insecure_channel(self.master, options=CHANNEL_OPTIONS)
-        self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
+        if self.locator.static:
+            await self._use_master(self.master)
         self._task = asyncio.create_task(self._subscription_loop(), name="mesoslite-subscription")
 
     async def join(self) -> None:
@@ -176,6 +186,7 @@ class SchedulerDriver:
                 await asyncio.gather(task, return_exceptions=True)
             if self._channel is not None:
                 await self._channel.close()
+            await self.locator.close()
         finally:
             self._connected = False
             self._stopped.set()
@@ -326,6 +337,17 @@ class SchedulerDriver:
             raise ConflictError("the framework is not subscribed yet: wait for on_subscribed")
         return self._info.id
 
+    async def _use_master(self, address: str) -> None:
+        """Point the channel (and so every call) at `address`."""
+        if self._channel is not None and address == self._channel_address:
+            return
+        old = self._channel
+        self.master = self._channel_address = address
+        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
+        if old is not None:
+            await old.close(grace=1.0)
+
     async def _unary(self, method: str, request: Any) -> Any:
         if self._stub is None:
             raise ConflictError("the driver is not started")
@@ -356,14 +378,26 @@ class SchedulerDriver:
         try:
             while not self._stopping:
                 try:
+                    await self._use_master(await self.locator.current())
                     await self._subscribe_once()
                     backoff = 0.05
+                except UnavailableError as e:
+                    # ZooKeeper cannot be reached or names no leader yet: try again.
+                    if not warned or self._connected:
+                        logger.warning("cannot find the master: %s", e.message)
+                        warned = True
                 except grpc.aio.AioRpcError as e:
                     if self._stopping:
                         return
                     if e.code() not in _TRANSIENT:
                         await self._fail(error_from_rpc(e))
                         return
+                    err = error_from_rpc(e)
+                    if isinstance(err, NotLeaderError) and err.leader_address:
+                        self.locator.redirect(err.leader_address)
+                        backoff = 0.05
+                    elif not self._connected:
+                        self.locator.failed(self.master)
                     if not warned or self._connected:
                         logger.warning("subscription to %s broke: %s", self.master, e.details())
                         warned = True

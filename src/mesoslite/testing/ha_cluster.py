@@ -55,6 +55,8 @@ class HACluster:
         master_args: extra flags for every master.
         agent_args: extra flags for every agent.
         agent_resources: each agent's `--resources` (agent i also gets its own ports).
+        master_zk_urls: per master, the `--zk` it uses instead of `zk_url` (e.g. through a
+            `ZooKeeperProxy`, to cut one master off); agents and clients use `zk_url`.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class HACluster:
         agent_resources: str = DEFAULT_AGENT_RESOURCES,
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
         log_level: str = "info",
+        master_zk_urls: Sequence[str] = (),
     ) -> None:
         self.work_dir = Path(work_dir).resolve()
         self.zk_url = zk_url
@@ -81,6 +84,7 @@ class HACluster:
         self.agent_resources = agent_resources
         self.start_timeout_s = start_timeout_s
         self.log_level = log_level
+        self.master_zk_urls = list(master_zk_urls) or [zk_url] * masters
         self.marker = uuid.uuid4().hex
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1", MARKER_ENV: self.marker}
         self.ports = [free_port() for _ in range(masters)]
@@ -238,7 +242,7 @@ class HACluster:
         work.mkdir(parents=True, exist_ok=True)
         argv = [
             sys.executable, "-m", "mesoslite.master.main", "--host", "127.0.0.1",
-            "--port", str(self.ports[i]), "--work-dir", str(work), "--zk", self.zk_url,
+            "--port", str(self.ports[i]), "--work-dir", str(work), "--zk", self.master_zk_urls[i],
             "--zk-session-timeout-s", f"{self.session_timeout_s:g}",
             "--log-level", self.log_level, *self.master_args,
         ]

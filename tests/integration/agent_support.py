@@ -140,7 +140,7 @@ class Daemon:
             return ""
 
 
-def start_master(work_dir: Path, port: int = 0) -> tuple[Daemon, str]:
+def start_master(work_dir: Path, port: int = 0, *extra: str) -> tuple[Daemon, str]:
     """Start `mesoslite-master` and wait for `master.json`; returns it and its address."""
     work_dir.mkdir(parents=True, exist_ok=True)
     info = work_dir / "master.json"
@@ -156,6 +156,7 @@ def start_master(work_dir: Path, port: int = 0) -> tuple[Daemon, str]:
             "0.5",
             "--log-level",
             "debug",
+            *extra,
         ],
         work_dir.parent / f"{work_dir.name}.log",
     ).start()

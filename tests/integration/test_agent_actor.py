@@ -60,6 +60,7 @@ async def agent(tmp_path: Path) -> AsyncIterator[tuple[AgentActor, FakeMaster]]:
         attributes={"rack": "r1"},
         kill_grace_period_s=0.5,
         status_update_retry_s=0.3,
+        recover="cleanup",
     )
     master = FakeMaster()
     actor.start(master)
@@ -173,8 +174,12 @@ async def test_a_killed_task_is_task_killed_and_nothing_of_its_group_survives(
     # process exits ends it.
     actor.launch_tasks(FW, [shell("t1", "(trap '' TERM; exec sleep 60) & echo $$; exec sleep 60")])
     stdout = tmp_path / "sandboxes" / "fw-1" / "t1" / "stdout"
-    pgid = int(await assert_eventually(lambda: stdout.exists() and stdout.read_text().strip()))
-    await assert_eventually(lambda: len(group_members(pgid)) == 2)
+    shell_pid = int(
+        await assert_eventually(lambda: stdout.exists() and stdout.read_text().strip())
+    )
+    # The group: the task's wrapper (its leader), the shell and the background child.
+    pgid = os.getpgid(shell_pid)
+    await assert_eventually(lambda: len(group_members(pgid)) == 3)
     actor.kill_task(FW, TaskId("t1"), 0.0)
     done = await terminal(master, "t1")
     assert (done.state, done.reason, done.exit_code) == (
@@ -317,6 +322,7 @@ async def test_stopping_kills_every_task_and_reports_it(tmp_path: Path) -> None:
         attributes={},
         kill_grace_period_s=0.3,
         status_update_retry_s=5,
+        recover="cleanup",
     )
     master = FakeMaster()
     actor.start(master)

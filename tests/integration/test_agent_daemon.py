@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -128,8 +129,9 @@ async def test_a_killed_task_is_task_killed_and_its_process_group_is_gone(
     cmd = "(trap '' TERM; exec sleep 60) & echo $$; exec sleep 60"
     await framework.launch(shell_task("sleeper", cmd))
     await framework.wait_state("sleeper", S.TASK_RUNNING)
-    pgid = await stdout_int(daemons.sandbox_file(framework.id, "sleeper"))
-    await assert_eventually(lambda: len(group_members(pgid)) == 2)
+    # The group: the task's wrapper (its leader), the shell and the background child.
+    pgid = os.getpgid(await stdout_int(daemons.sandbox_file(framework.id, "sleeper")))
+    await assert_eventually(lambda: len(group_members(pgid)) == 3)
     await framework.kill("sleeper")
     killed = await framework.wait_state("sleeper", S.TASK_KILLED)
     assert (killed.reason, killed.exit_code) == ("TASK_KILLED", -signal.SIGTERM)
@@ -196,9 +198,12 @@ async def test_the_agent_re_registers_with_the_same_id_and_its_task_after_a_mast
         await fw.close()
 
 
-async def test_sigterm_to_the_agent_kills_its_tasks_and_leaves_no_process_behind(
+async def test_sigterm_to_a_cleanup_agent_kills_its_tasks_and_leaves_no_process_behind(
     daemons: Cluster, framework: Framework
 ) -> None:
+    assert daemons.agent is not None
+    daemons.agent.stop()
+    daemons.agent = start_agent(daemons.address, daemons.agent_dir, "--recover", "cleanup")
     await framework.launch(
         shell_task("a", "sleep 60 & sleep 60"), shell_task("b", "trap '' TERM; sleep 60")
     )

@@ -17,6 +17,13 @@ Design:
 - Failure cases: a launch the agent cannot run (resources not free, a bad id, a missing
   executable) becomes TASK_ERROR or TASK_FAILED at once; a kill of an unknown task answers
   TASK_DROPPED so the master does not wait for it forever.
+- Recovery (`recover`, run by `start`): every launched task and every update is checkpointed
+  in the work dir (`checkpoint.py`) before anything is sent. A restarted agent puts the
+  unacknowledged updates back in order, re-adopts the tasks whose processes still run,
+  reports the exit codes of those that ended while it was down (their wrapper wrote them),
+  and registers with the same id. With `recover="cleanup"` it kills what it recovered, and
+  its `stop` kills its tasks too (tasks never outlive it); with `"reconnect"` (the default)
+  `stop` leaves them running for the next agent to adopt.
 """
 
 from __future__ import annotations
@@ -32,12 +39,19 @@ from pathlib import Path
 
 from mesoslite import __version__
 from mesoslite.agent import constants as k
+from mesoslite.agent.checkpoint import (
+    EXIT_STATUS_FILE,
+    CheckpointStore,
+    RecoveredTask,
+    read_exit_status,
+)
 from mesoslite.agent.launcher import LaunchedTask, LaunchError, TaskLauncher
 from mesoslite.agent.messages import FileChunkOut, MasterSender, Outgoing, StatusUpdatesOut
 from mesoslite.agent.sandbox import read_sandbox_file
 from mesoslite.agent.status_updates import StatusUpdateManager, TaskKey
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.model import (
+    REASON_AGENT_RESTARTED,
     REASON_COMMAND_EXITED,
     REASON_RECONCILIATION,
     REASON_TASK_INVALID,
@@ -63,6 +77,8 @@ class AgentTask:
     state: TaskState
     launched: LaunchedTask | None = None
     kill_requested: bool = False
+    # False for a recovered task whose resources did not fit the agent's (changed) total.
+    counted: bool = True
 
     @property
     def key(self) -> TaskKey:
@@ -86,6 +102,7 @@ class AgentActor:
         attributes: dict[str, str],
         kill_grace_period_s: float,
         status_update_retry_s: float,
+        recover: str = "reconnect",
     ) -> None:
         self.work_dir = work_dir
         self.hostname = hostname
@@ -93,6 +110,8 @@ class AgentActor:
         self.free = resources
         self.attributes = attributes
         self.kill_grace_period_s = kill_grace_period_s
+        self.recover_mode = recover
+        self.store = CheckpointStore(work_dir)
         self.agent_id = AgentId(self._load_agent_id())
         self.tasks: dict[TaskKey, AgentTask] = {}
         self.updates = StatusUpdateManager(status_update_retry_s)
@@ -112,12 +131,93 @@ class AgentActor:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, sender: MasterSender) -> None:
+        """Recover what the last agent in this work dir left (see `recover`), then serve."""
         self._sender = sender
+        self.recover()
         self._schedule_retry()
 
+    def recover(self) -> int:
+        """Take back the checkpointed tasks and updates; returns how many tasks were found."""
+        found = self.store.recover()
+        now = self._loop.time()
+        adopted = ended = 0
+        for r in found:
+            for st in r.pending:
+                self.updates.restore(st, now)
+            outcome = self._recover_task(r)
+            adopted += outcome == "adopted"
+            ended += outcome == "ended"
+        if found:
+            logger.info(
+                "recovered from checkpoints tasks=%d adopted=%d ended_while_down=%d "
+                "pending_updates=%d mode=%s",
+                len(found),
+                adopted,
+                ended,
+                self.updates.pending_count,
+                self.recover_mode,
+            )
+        return len(found)
+
+    def _recover_task(self, r: RecoveredTask) -> str:
+        key = (r.framework_id, r.task_id)
+        spec = r.spec or placeholder_spec(r.task_id)
+        last = r.last_state
+        if last is not None and last.terminal:
+            if r.pending:
+                self.tasks[key] = AgentTask(r.framework_id, spec, last)
+                return "terminal"
+            self.store.remove(r.framework_id, r.task_id)
+            return "done"
+        task = AgentTask(r.framework_id, spec, TaskState.STAGING)
+        if self.free.contains(spec.resources):
+            self.free = self.free - spec.resources
+        else:
+            logger.warning(
+                "recovered task does not fit the agent's resources task_id=%s: %s",
+                r.task_id,
+                "; ".join(self.free.shortfall(spec.resources)),
+            )
+            task.counted = False
+        self.tasks[key] = task
+        if r.spec is None:
+            self._finish(
+                task,
+                TaskState.LOST,
+                REASON_AGENT_RESTARTED,
+                "the agent restarted before the task's process was recorded",
+            )
+            return "lost"
+        task_dir = self.store.task_dir(r.framework_id, r.task_id)
+        exit_file = task_dir / EXIT_STATUS_FILE if task_dir is not None else None
+        launched = self.launcher.adopt(
+            r.framework_id, r.task_id, r.pid, r.start_ticks, exit_file, tuple(r.cgroups)
+        )
+        if launched is not None:
+            task.launched = launched
+            task.state = TaskState.RUNNING
+            if last is None:
+                self._update(task, TaskState.RUNNING)
+            if self.recover_mode == "cleanup":
+                self._kill(task, self._grace(task, 0.0))
+            return "adopted"
+        code = read_exit_status(exit_file)
+        if code is None:
+            self._finish(
+                task,
+                TaskState.FAILED,
+                REASON_AGENT_RESTARTED,
+                "the task's process ended while the agent was down and left no exit status",
+            )
+        else:
+            state, reason, message = _outcome(code, killed=False)
+            self._finish(task, state, reason, f"{message} (while the agent was down)", code)
+        return "ended"
+
     async def stop(self, flush_s: float = k.STOP_FLUSH_S) -> None:
-        """Kill every task (SIGTERM, grace, SIGKILL), wait for them, try to deliver their
-        terminal updates for up to `flush_s`, then let go of the launcher."""
+        """Stop serving. With `recover="cleanup"`, first kill every task (SIGTERM, grace,
+        SIGKILL) and wait for them; otherwise leave them running for the next agent. Then
+        try to deliver pending updates for up to `flush_s` and let go of the launcher."""
         self.stopping = True
         while self._launch_queue:
             task = self._launch_queue.popleft()
@@ -125,11 +225,13 @@ class AgentActor:
                 self._finish(task, TaskState.KILLED, REASON_TASK_KILLED, "agent is stopping")
         longest = 0.0
         for task in list(self.tasks.values()):
+            if self.recover_mode != "cleanup":
+                break
             if task.launched is not None and not task.launched.exited:
                 grace = self._grace(task, 0.0)
                 longest = max(longest, grace)
                 self._kill(task, grace)
-        if self.launcher.running:
+        if self.launcher.running and self.recover_mode == "cleanup":
             logger.info("agent stopping: killing tasks=%d", len(self.launcher.running))
             await _wait_until(lambda: not self.launcher.running, longest + k.STOP_KILL_SLACK_S)
         self._flush()
@@ -141,7 +243,15 @@ class AgentActor:
         for bg in list(self._background):
             bg.cancel()
         if self.launcher.running:
-            logger.error("tasks still running after SIGKILL pids=%s", sorted(self.launcher.running))
+            if self.recover_mode == "cleanup":
+                logger.error(
+                    "tasks still running after SIGKILL pids=%s", sorted(self.launcher.running)
+                )
+            else:
+                logger.info(
+                    "leaving tasks running for the next agent to recover tasks=%d",
+                    len(self.launcher.running),
+                )
         self.launcher.close()
 
     # ------------------------------------------------------------------ registration
@@ -261,6 +371,9 @@ class AgentActor:
             task = self.tasks.get(key)
             if task is not None and task.state.terminal and not self.updates.has_pending(key):
                 del self.tasks[key]  # done: forget it (its sandbox stays on disk)
+                self.store.remove(framework_id, task_id)
+            else:
+                self.store.append_ack(framework_id, task_id, update_uuid)
 
     def reconcile(self, framework_ids: Collection[FrameworkId]) -> None:
         """Resend now what these frameworks (all, if empty) have not acknowledged."""
@@ -297,8 +410,11 @@ class AgentActor:
             task = self._launch_queue.popleft()
             if task.state != TaskState.STAGING:
                 continue  # killed while it waited
+            exit_file = self.store.prepare_launch(task.framework_id, task.spec.task_id)
             try:
-                task.launched = self.launcher.launch(task.framework_id, task.spec)
+                task.launched = launched = self.launcher.launch(
+                    task.framework_id, task.spec, exit_file
+                )
             except LaunchError as e:
                 logger.info(
                     "task launch failed framework_id=%s task_id=%s: %s",
@@ -308,6 +424,13 @@ class AgentActor:
                 )
                 self._finish(task, e.state, e.reason, e.message)
                 continue
+            self.store.save_task(
+                task.spec,
+                task.framework_id,
+                launched.pid,
+                launched.start_ticks,
+                list(launched.cgroups),
+            )
             task.state = TaskState.RUNNING
             self._update(task, TaskState.RUNNING)
         if self._launch_queue:
@@ -317,16 +440,13 @@ class AgentActor:
         task = self.tasks.get((launched.framework_id, launched.task_id))
         if task is None or task.launched is not launched:
             return
-        if task.kill_requested:
-            state, reason, message = (
-                TaskState.KILLED,
-                REASON_TASK_KILLED,
-                f"killed; {_describe(code)}",
-            )
-        elif code == 0:
-            state, reason, message = TaskState.FINISHED, REASON_COMMAND_EXITED, _describe(code)
-        else:
-            state, reason, message = TaskState.FAILED, REASON_COMMAND_EXITED, _describe(code)
+        if launched.popen is None and read_exit_status(launched.exit_file) is None:
+            # Adopted after a restart, and its wrapper was killed before it could say.
+            state = TaskState.KILLED if task.kill_requested else TaskState.FAILED
+            reason = REASON_TASK_KILLED if task.kill_requested else REASON_AGENT_RESTARTED
+            self._finish(task, state, reason, "the task's process ended; its exit status is lost")
+            return
+        state, reason, message = _outcome(code, killed=task.kill_requested)
         self._finish(task, state, reason, message, code)
 
     def _grace(self, task: AgentTask, requested_s: float) -> float:
@@ -353,7 +473,7 @@ class AgentActor:
         exit_code: int | None = None,
     ) -> None:
         """Make a task terminal: free its resources and send the update."""
-        if not task.state.terminal:
+        if not task.state.terminal and task.counted:
             self.free = self.free + task.spec.resources
         task.state = state
         logger.info(
@@ -400,6 +520,8 @@ class AgentActor:
             exit_code=exit_code,
         )
         update = self.updates.add(status, self._loop.time())
+        # On disk before it can be sent: an agent killed from here on resends it on restart.
+        self.store.append_update(update)
         if self.connected:
             self._outbox.append(update)
             if self._flush_handle is None:
@@ -431,6 +553,15 @@ class AgentActor:
     def _send(self, item: Outgoing) -> None:
         if self._sender is not None:
             self._sender.send(item)
+
+
+def _outcome(code: int, *, killed: bool) -> tuple[TaskState, str, str]:
+    """The terminal state, reason and message of a task whose process ended with `code`."""
+    if killed:
+        return TaskState.KILLED, REASON_TASK_KILLED, f"killed; {_describe(code)}"
+    if code == 0:
+        return TaskState.FINISHED, REASON_COMMAND_EXITED, _describe(code)
+    return TaskState.FAILED, REASON_COMMAND_EXITED, _describe(code)
 
 
 def _describe(code: int) -> str:

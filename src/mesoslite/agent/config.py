@@ -108,5 +108,12 @@ class AgentConfig:
         min=0.05,
         max=3600,
     )
+    recover: str = option(
+        "reconnect",
+        "'reconnect': tasks outlive the agent; on start it re-adopts them from --work-dir "
+        "and learns the exit codes of those that ended meanwhile. 'cleanup': on start it "
+        "kills the tasks it finds, and on stop it kills its tasks",
+        choices=("reconnect", "cleanup"),
+    )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))

@@ -20,7 +20,8 @@ logger = logging.getLogger("mesoslite.agent")
 
 
 async def serve(config: AgentConfig) -> None:
-    """Run the agent until SIGTERM/SIGINT; then kill its tasks and report them."""
+    """Run the agent until SIGTERM/SIGINT; then leave its tasks running for the next agent
+    (`--recover=reconnect`) or kill them and report them (`--recover=cleanup`)."""
     from mesoslite.agent.actor import AgentActor
     from mesoslite.agent.master_link import MasterLink
     from mesoslite.agent.probe import probe_host
@@ -39,6 +40,7 @@ async def serve(config: AgentConfig) -> None:
         attributes=parse_attributes(config.attributes),
         kill_grace_period_s=config.kill_grace_period_s,
         status_update_retry_s=config.status_update_retry_s,
+        recover=config.recover,
     )
     link = MasterLink(
         parse_address(config.master), actor, backoff_max_s=config.reconnect_backoff_max_s
@@ -81,9 +83,12 @@ def main(config_path: str | None, print_config: bool, **flags: Any) -> None:
     Options are read from defaults, then --config YAML, then MESOSLITE_AGENT_* environment
     variables, then flags. Resources not given with --resources are probed from the host.
 
-    For now an agent that stops (SIGTERM or SIGINT) kills its tasks (SIGTERM, then SIGKILL
-    after the grace period) and reports them as killed; recovering running tasks across an
-    agent restart is a later issue. A restarted agent keeps its agent id (in --work-dir).
+    Tasks outlive the agent: with --recover=reconnect (the default) an agent that stops
+    (SIGTERM, SIGINT, even SIGKILL) leaves its tasks running, and the next agent started
+    with the same --work-dir re-adopts them, reports the exit codes of those that ended
+    meanwhile, resends unacknowledged status updates and keeps the agent id. With
+    --recover=cleanup the agent kills its tasks when it stops (SIGTERM, then SIGKILL after
+    the grace period) and kills any it finds when it starts.
     """
     try:
         config, sources = load_config(AgentConfig, "agent", flags=flags, config_path=config_path)

@@ -17,8 +17,9 @@ Design:
 - Resend at once everything (or one framework's streams) on re-registration and on the
   master's `reconcile`.
 - Pure bookkeeping: no I/O, no clock of its own (`now` is an argument), no asyncio, so it is
-  unit-tested directly. Not yet on disk: an agent restart loses unacknowledged updates
-  (task recovery across restarts is a later issue, and the agent kills its tasks on stop).
+  unit-tested directly. The actor writes each update to disk (`checkpoint.py`) before it
+  sends it, and after a restart puts the unacknowledged ones back with `restore`, uuids and
+  order unchanged.
 """
 
 from __future__ import annotations
@@ -85,6 +86,17 @@ class StatusUpdateManager:
         stream.updates.append(update)
         self._pending += 1
         return update
+
+    def restore(self, update: TaskStatus, now: float) -> None:
+        """Put back an update read from disk after a restart, keeping its uuid."""
+        key = (update.framework_id, update.task_id)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = StatusUpdateStream(key)
+        if not stream.updates:
+            stream.due_at = now + self.retry_s
+        stream.updates.append(update)
+        self._pending += 1
 
     def acknowledge(self, framework_id: FrameworkId, task_id: TaskId, update_uuid: bytes) -> bool:
         """Apply one acknowledgement; False if it matched nothing (e.g. a duplicate)."""

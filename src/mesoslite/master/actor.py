@@ -29,6 +29,7 @@ from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.master.constants import ALLOCATION_BATCH_S, READ_FILE_TIMEOUT_S, TICK_INTERVAL_S
 from mesoslite.master.events import (
     CloseFramework,
+    DisconnectAgent,
     Effect,
     FrameworkEvent,
     PersistRegistry,
@@ -175,6 +176,10 @@ class MasterActor:
                     conn.close()
             elif isinstance(effect, PersistRegistry):
                 futures.extend(self._persist(op) for op in effect.ops)
+            elif isinstance(effect, DisconnectAgent):
+                closing = self.agents.pop(effect.agent_id, None)
+                if closing is not None:
+                    closing.close()
             else:
                 agent_conn = self.agents.get(effect.agent_id)
                 if agent_conn is not None:

@@ -87,6 +87,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             msg = await context.read()
             if msg is grpc.aio.EOF:
                 return
+            actor.state.agent_seen(agent_id, actor.clock.now())
             kind = msg.WhichOneof("kind")
             if kind == "status_updates":
                 try:

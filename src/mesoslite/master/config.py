@@ -31,6 +31,18 @@ class MasterConfig:
     agent_ping_interval_s: float = option(
         k.DEFAULT_AGENT_PING_INTERVAL_S, "seconds between pings to agents", min=0.05, max=3600
     )
+    agent_ping_timeout_s: float = option(
+        k.DEFAULT_AGENT_PING_TIMEOUT_S,
+        "an agent from which nothing (no pong, no update) came for this long has missed a "
+        "ping; see --max-agent-ping-timeouts",
+        min=0.05, max=3600,
+    )
+    max_agent_ping_timeouts: int = option(
+        k.DEFAULT_MAX_AGENT_PING_TIMEOUTS,
+        "missed pings in a row after which an agent is unreachable: its stream is closed and "
+        "its tasks are TASK_UNREACHABLE until it registers again",
+        min=1, max=1000,
+    )
     framework_heartbeat_interval_s: float = option(
         k.DEFAULT_FRAMEWORK_HEARTBEAT_INTERVAL_S, "seconds between heartbeats to frameworks",
         min=0.05, max=3600,

@@ -99,6 +99,13 @@ class ReconcileOnAgent:
 
 
 @dataclass(frozen=True, slots=True)
+class DisconnectAgent:
+    """End the agent's stream (it missed its pings): it must register again."""
+
+    agent_id: AgentId
+
+
+@dataclass(frozen=True, slots=True)
 class PersistRegistry:
     ops: tuple[RegistryOp, ...]
 
@@ -111,5 +118,6 @@ Effect = (
     | AckOnAgent
     | ShutdownFrameworkOnAgent
     | ReconcileOnAgent
+    | DisconnectAgent
     | PersistRegistry
 )

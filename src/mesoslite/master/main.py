@@ -61,6 +61,8 @@ async def serve(config: MasterConfig) -> None:
         allocator=allocator,
         offer_timeout_s=config.offer_timeout_s,
         agent_reregister_timeout_s=config.agent_reregister_timeout_s,
+        agent_ping_timeout_s=config.agent_ping_timeout_s,
+        max_agent_ping_timeouts=config.max_agent_ping_timeouts,
         seed=config.seed,
         run_id=run_id,
     )

@@ -41,6 +41,8 @@ class AgentRecord:
     disconnected_at: float | None = None
     # As of the agent's last pong: updates it holds that nobody acknowledged yet.
     pending_updates: int = 0
+    # When the last message (of any kind) came from the agent on its current stream.
+    last_seen_at: float | None = None
 
     @property
     def id(self) -> AgentId:

@@ -35,6 +35,7 @@ from mesoslite.master.constants import MAX_COMPLETED_FRAMEWORKS, MAX_COMPLETED_T
 from mesoslite.master.events import (
     AckOnAgent,
     CloseFramework,
+    DisconnectAgent,
     Effect,
     ErrorEvent,
     FailureEvent,
@@ -90,12 +91,17 @@ class MasterState:
         allocator: Allocator,
         offer_timeout_s: float,
         agent_reregister_timeout_s: float,
+        agent_ping_timeout_s: float = 0.0,
+        max_agent_ping_timeouts: int = 3,
         seed: int = 0,
         run_id: str | None = None,
     ) -> None:
         self.allocator = allocator
         self.offer_timeout_s = offer_timeout_s
         self.agent_reregister_timeout_s = agent_reregister_timeout_s
+        # An active agent silent for this long is unreachable (Mesos's agent_ping_timeout x
+        # max_agent_ping_timeouts); 0 (the default here, not in the daemon) never.
+        self.agent_silence_limit_s = agent_ping_timeout_s * max_agent_ping_timeouts
         self.agents: dict[AgentId, rec.AgentRecord] = {}
         self.frameworks: dict[FrameworkId, rec.FrameworkRecord] = {}
         self.completed_frameworks: OrderedDict[FrameworkId, rec.FrameworkRecord] = OrderedDict()
@@ -363,6 +369,7 @@ class MasterState:
             agent.status = rec.AGENT_ACTIVE
             agent.disconnected_at = None
             logger.info("agent re-registered agent_id=%s tasks=%d", agent_id, len(reported))
+        agent.last_seen_at = now
         effects.insert(0, PersistRegistry((AdmitAgent(info),)))
         effects += self._adopt_reported_tasks(agent, reported, now)
         self.allocation_wanted = True
@@ -437,8 +444,31 @@ class MasterState:
                 and agent.disconnected_at is not None
                 and now >= agent.disconnected_at + self.agent_reregister_timeout_s
             ):
-                effects += self._mark_unreachable(agent, now)
+                effects += self._mark_unreachable(agent, now, "agent did not re-register in time")
+            elif (
+                agent.status == rec.AGENT_ACTIVE
+                and self.agent_silence_limit_s > 0
+                and agent.last_seen_at is not None
+                and now >= agent.last_seen_at + self.agent_silence_limit_s
+            ):
+                # Its stream may look open (a stopped or partitioned agent): close it, so
+                # that the agent registers again when it can, and reconcile then.
+                effects.append(DisconnectAgent(agent.id))
+                for offer in list(self.offers.of_agent(agent.id)):
+                    effects += self._rescind(offer, notify=True)
+                effects += self._mark_unreachable(
+                    agent,
+                    now,
+                    f"agent missed its pings for {now - agent.last_seen_at:.1f}s",
+                )
+                self.allocation_wanted = True
         return effects
+
+    def agent_seen(self, agent_id: AgentId, now: float) -> None:
+        """A message came from the agent: it is alive (see `tick`)."""
+        agent = self.agents.get(agent_id)
+        if agent is not None:
+            agent.last_seen_at = now
 
     def allocate(self, now: float) -> list[Effect]:
         """Run the allocator over the current free resources and make its offers."""
@@ -608,9 +638,12 @@ class MasterState:
         logger.info("framework removed framework_id=%s because %s", fw.id, why)
         return effects
 
-    def _mark_unreachable(self, agent: rec.AgentRecord, now: float) -> list[Effect]:
+    def _mark_unreachable(self, agent: rec.AgentRecord, now: float, why: str) -> list[Effect]:
         agent.status = rec.AGENT_UNREACHABLE
-        logger.warning("agent unreachable agent_id=%s tasks=%d", agent.id, len(agent.tasks))
+        agent.disconnected_at = agent.disconnected_at or now
+        logger.warning(
+            "agent unreachable agent_id=%s tasks=%d: %s", agent.id, len(agent.tasks), why
+        )
         by_framework: dict[FrameworkId, list[TaskStatus]] = {}
         for fid, task_id in sorted(agent.tasks):
             fw = self.frameworks.get(fid)
@@ -619,7 +652,7 @@ class MasterState:
             record = fw.tasks[task_id]
             record.status = TaskStatus(
                 task_id, fid, agent.id, TaskState.UNREACHABLE,
-                "agent did not re-register in time", REASON_AGENT_UNREACHABLE, timestamp=now,
+                why, REASON_AGENT_UNREACHABLE, timestamp=now,
             )
             if fw.connected:
                 by_framework.setdefault(fid, []).append(record.status)

@@ -71,6 +71,9 @@ class LocalCluster:
         host: the address the master binds and advertises.
         master_args: extra `mesoslite-master` flags, e.g. `("--offer-timeout-s", "5")`.
         agent_args: extra `mesoslite-agent` flags for every agent.
+        agent_recover: the agents' `--recover`: "cleanup" (the default here) makes a stopping
+            agent kill its tasks, so that `stop()` leaves nothing running; "reconnect"
+            lets tasks outlive their agent (`kill_agent` then `start_agent` re-adopts them).
         start_timeout_s: how long a daemon may take to be ready.
         log_level: the daemons' `--log-level`.
         master_python_args: interpreter arguments put before `-m mesoslite.master.main`,
@@ -87,6 +90,7 @@ class LocalCluster:
         host: str = "127.0.0.1",
         master_args: Sequence[str] = (),
         agent_args: Sequence[str] = (),
+        agent_recover: str = "cleanup",
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
         log_level: str = "info",
         master_python_args: Sequence[str] = (),
@@ -98,6 +102,7 @@ class LocalCluster:
         self.port = port
         self.master_args = tuple(master_args)
         self.agent_args = tuple(agent_args)
+        self.agent_recover = agent_recover
         self.start_timeout_s = start_timeout_s
         self.log_level = log_level
         self.master_python_args = tuple(master_python_args)
@@ -229,7 +234,7 @@ class LocalCluster:
         argv = [
             sys.executable, "-m", "mesoslite.agent.main", "--master", self.master_address,
             "--work-dir", str(work), "--resources", self._resources_of(i),
-            "--log-level", self.log_level, *self.agent_args,
+            "--log-level", self.log_level, "--recover", self.agent_recover, *self.agent_args,
         ]
         agent = _Agent(i, work, Daemon(f"agent {i}", argv, self.work_dir / f"agent-{i}.log",
                                        self._env))

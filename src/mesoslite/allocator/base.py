@@ -5,7 +5,7 @@ An allocator is pure: it opens no socket and reads no clock; `now` and the seed 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,6 +22,26 @@ class AgentView:
     total: Resources
     free: Resources
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # role -> free resources reserved for that role (statically or dynamically); not in `free`.
+    # Offered only to frameworks of that role or of a role below it (`eng` covers `eng/ml`).
+    reserved: Mapping[str, Resources] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """What a framework still needs: `count` more tasks shaped like `resources`."""
+
+    resources: Resources
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """A role's quota: `guarantee` is offered to it before anyone's fair share; `limit`
+    (scalars only; None means none) is never exceeded by what the role holds."""
+
+    guarantee: Resources = field(default_factory=Resources.empty)
+    limit: Resources | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +58,13 @@ class FrameworkView:
     allocated: Resources
     suppressed: bool = False
     filters: Mapping[AgentId, float] = field(default_factory=dict)
+    # With demands, offers are sized to whole tasks of these shapes (progressive filling);
+    # without, an offer carries an agent's whole free resources.
+    demands: tuple[Demand, ...] = ()
+    # Where it wants to run (`ssf`): agent ids, `rack:NAME` or `zone:NAME`.
+    locality: tuple[str, ...] = ()
+    # Agents its tasks run on now (`ssf` uses them when there are no locality hints).
+    running_on: tuple[AgentId, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +75,7 @@ class ClusterView:
     frameworks: tuple[FrameworkView, ...]
     role_weights: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
+    quotas: Mapping[str, Quota] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +83,10 @@ class OfferGrant:
     framework_id: FrameworkId
     agent_id: AgentId
     resources: Resources
+    # The parts of `resources` taken from the agent's reservations, by role (empty: none).
+    reserved: Mapping[str, Resources] = field(default_factory=dict)
+    # Whole tasks' worth of the framework's demands in `resources` (0: a whole-agent offer).
+    tasks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +120,16 @@ class Policy(Protocol):
     def order_frameworks(
         self, frameworks: Mapping[FrameworkId, Resources], total: Resources
     ) -> list[FrameworkId]: ...
+
+
+class AgentRanker(Protocol):
+    """Optional on a `Policy` (`ssf`): `agent_ranker(agents, seed, alive)` returns a function
+    `rank(framework, begin)` giving `(position, agent_id)` pairs, best agent first, positions
+    increasing; agents it leaves out are not offered to that framework. The allocator calls
+    `rank` again with `begin` = the position after which to resume (positions before it were
+    passed over). Called once per pass; `alive(id)` says whether an agent still has anything
+    to offer this pass, so spent agents can be skipped cheaply (`live.LiveOrder`)."""
+
+    def agent_ranker(
+        self, agents: Sequence[AgentView], seed: int, alive: Callable[[AgentId], bool]
+    ) -> Callable[[FrameworkView, int], Iterable[tuple[int, AgentId]]]: ...

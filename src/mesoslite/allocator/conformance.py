@@ -16,6 +16,7 @@ import copy
 from mesoslite.allocator.base import AllocationRound, Allocator, ClusterView
 from mesoslite.allocator.filters import is_filtered
 from mesoslite.allocator.hierarchical import allocatable
+from mesoslite.allocator.roles import ancestors
 from mesoslite.ids import AgentId
 from mesoslite.resources import Resources
 
@@ -24,9 +25,10 @@ def check_round(view: ClusterView, round: AllocationRound, now: float) -> None:
     """Assert that `round` is a valid answer to `view` at `now`.
 
     A grant must name a framework and an agent of the view, be non-empty, go to a framework
-    that is neither suppressed nor filtered for that agent at `now`, and the grants on one
-    agent must together fit in its free resources. Reasons may only name frameworks of the
-    view.
+    that is neither suppressed nor filtered for that agent at `now`; the grants on one agent
+    must together fit in its free resources plus, for the parts marked reserved, the agent's
+    reservations, each only for a framework of that role or below it; no role may be granted
+    past its quota limit. Reasons may only name frameworks of the view.
 
     Raises:
         AssertionError: naming the first broken invariant.
@@ -34,6 +36,8 @@ def check_round(view: ClusterView, round: AllocationRound, now: float) -> None:
     agents = {a.id: a for a in view.agents}
     frameworks = {f.id: f for f in view.frameworks}
     on_agent: dict[AgentId, Resources] = {}
+    on_reservation: dict[tuple[AgentId, str], Resources] = {}
+    by_role: dict[str, Resources] = {}
     for i, grant in enumerate(round.grants):
         where = f"grants[{i}] (framework {grant.framework_id}, agent {grant.agent_id})"
         framework = frameworks.get(grant.framework_id)
@@ -51,7 +55,28 @@ def check_round(view: ClusterView, round: AllocationRound, now: float) -> None:
             raise AssertionError(
                 f"{where}: agent is filtered for this framework until {until}, now is {now}"
             )
-        granted = on_agent.get(agent.id, Resources.empty()) + grant.resources
+        unreserved = grant.resources
+        for role, part in grant.reserved.items():
+            if role not in ancestors(framework.role):
+                raise AssertionError(
+                    f"{where}: offers resources reserved for role {role!r} to a framework of"
+                    f" role {framework.role!r}"
+                )
+            if not grant.resources.contains(part):
+                raise AssertionError(f"{where}: reserved part {part} is not in the grant")
+            key = (agent.id, role)
+            took = on_reservation.get(key, Resources.empty()) + part
+            pool = agent.reserved.get(role, Resources.empty())
+            if not pool.contains(took):
+                raise AssertionError(
+                    f"{where}: grants exceed the agent's free reservation for {role!r}"
+                    f" ({'; '.join(pool.shortfall(took))})"
+                )
+            on_reservation[key] = took
+            unreserved = unreserved - part
+        for path in ancestors(framework.role):
+            by_role[path] = by_role.get(path, Resources.empty()) + grant.resources
+        granted = on_agent.get(agent.id, Resources.empty()) + unreserved
         if not agent.free.contains(granted):
             raise AssertionError(
                 f"{where}: grants on the agent exceed its free resources"
@@ -62,6 +87,27 @@ def check_round(view: ClusterView, round: AllocationRound, now: float) -> None:
     for framework_id in round.reasons:
         if framework_id not in frameworks:
             raise AssertionError(f"reasons: framework {framework_id} is not in the view")
+    _check_quota_limits(view, by_role)
+
+
+def _check_quota_limits(view: ClusterView, granted: dict[str, Resources]) -> None:
+    """A role granted anything of a limited scalar must stay within its limit (a role already
+    above it, after the limit was lowered, may only be granted none of that scalar)."""
+    held: dict[str, Resources] = {}
+    for fw in view.frameworks:
+        for path in ancestors(fw.role):
+            held[path] = held.get(path, Resources.empty()) + fw.allocated
+    for role, quota in view.quotas.items():
+        if quota.limit is None or role not in granted:
+            continue
+        for name, limit in quota.limit.scalars.items():
+            got = granted[role].scalars.get(name, 0)
+            if got and held.get(role, Resources.empty()).scalars.get(name, 0) + got > limit:
+                raise AssertionError(
+                    f"role {role!r}: grants lift {name} above its quota limit"
+                    f" ({limit / 1000:g}): held {held.get(role, Resources.empty())},"
+                    f" granted {granted[role]}"
+                )
 
 
 def check_deterministic(allocator: Allocator, view: ClusterView, now: float) -> AllocationRound:

@@ -1,39 +1,48 @@
-"""`HierarchicalAllocator`: applies the shared offer rules around a `Policy` (drf, fair, ...).
+"""`HierarchicalAllocator`: applies the shared offer rules around a `Policy` (drf, fair, ssf).
 
 Design (after Mesos's `HierarchicalAllocatorProcess<RoleSorter, FrameworkSorter>`):
 
 Stages of one pass, `allocate(view, now)`:
-  1. Totals: the cluster total is the sum of the agents' totals; a role's allocation is the
-     sum of its frameworks' (suppressed ones included: what they hold still counts).
-  2. Candidates: frameworks that may receive anything this pass: not suppressed, and not
-     filtered on every agent that has free resources. The others get their reason now.
-  3. Sorters: one for roles, one per role for its candidate frameworks (`sorter.py`).
-  4. Agents with free resources are visited in an order shuffled by `view.seed`, so that no
-     agent is always offered first. Each agent's whole free resources (as in Mesos) go to
-     the first role in role order, then the first framework in that role's order, that is
-     not filtered for the agent. The grant is added to the framework's and the role's
-     allocation before the next agent, so the order is recomputed (progressive filling).
-  5. Reasons: every framework in the view gets one ("offered 2 agents", "suppressed", ...).
+  1. Totals: the cluster total is the sum of the agents' totals (reservations included); a
+     role's allocation is the sum of its frameworks' (suppressed ones included: what they
+     hold still counts), and an internal role's (`eng` above `eng/ml`) the sum of its subtree.
+  2. Candidates: frameworks that may receive anything this pass: not suppressed, not
+     filtered on every agent with free resources, and with an outstanding demand if they
+     declared demands. The others get their reason now.
+  3. Quota guarantees: roles (or roles below a role) whose guarantee is not met are served
+     first, each grant capped to what the guarantee still lacks, in policy order.
+  4. Fair share: all candidate roles, in policy order level by level (`roles.RoleTree`), then
+     frameworks in policy order within the role (`sorter.py`). The first framework is given
+     one grant on its best agent: the first in a seeded order (`agent_order`), or the policy's
+     own ranking (`Policy.agent_ranker`, `ssf`). A framework with demands is given one task of
+     its first outstanding shape that fits (progressive filling, as in the DRF paper);
+     one without, the agent's whole free resources. The grant is added to the framework's and
+     its roles' allocations, which moves them in their sorters, and the next grant is chosen.
+     A framework that fits nowhere leaves its sorter; a role with none left leaves the tree.
+     A role's quota limit (and its ancestors') caps every grant; a role at its limit leaves.
+  5. Reservations: an agent's resources reserved for a role are offered only to frameworks of
+     that role or below it, together with the agent's unreserved free resources.
+  6. Reasons: every framework in the view gets one ("offered 2 agents", "suppressed", ...).
 
 Invariants (checked by `conformance.check_round`): a grant is never empty, never more than
-the agent's free resources, never to a suppressed framework, never for an agent filtered for
-that framework at `now` (a filter ending exactly at `now` no longer applies). The same view
-(seed included) always gives the same round.
+the agent's free resources plus the reservations it may use, never to a suppressed framework,
+never for an agent filtered for that framework at `now` (a filter ending exactly at `now` no
+longer applies), never lifts a role above its quota limit. The same view (seed included)
+always gives the same round.
 
 Failure cases: a policy whose order omits or invents clients is repaired (`OrderedSorter`);
 an empty view gives an empty round. Duplicate agent or framework ids in a view are the
-caller's error; the first of each is used.
+caller's error; the first of each is used. Guarantees are not held back for roles with no
+framework asking (Mesos does; see TODO below).
 
-TODO(allocator): quota (guarantee, then limit), reservations, demands sized offers, and
-hierarchical role weights (`eng/ml`) are stages of the next issue; they slot in between
-stages 2 and 4 (quota headroom, reservation owners) and in the grant size of stage 4.
+TODO(allocator): hold back unallocated headroom for unmet guarantees of idle roles.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from mesoslite.allocator.base import (
     AgentView,
@@ -43,7 +52,10 @@ from mesoslite.allocator.base import (
     OfferGrant,
     Policy,
 )
-from mesoslite.allocator.filters import filtered_until, is_filtered
+from mesoslite.allocator.filters import filtered_until
+from mesoslite.allocator.live import LiveOrder
+from mesoslite.allocator.quota import cap, fits, headroom, take, unmet_guarantee
+from mesoslite.allocator.roles import RoleTree, ancestors
 from mesoslite.allocator.sorter import KeyedPolicy, KeyedSorter, OrderedSorter, Sorter
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.resources import Range, Resources
@@ -51,6 +63,7 @@ from mesoslite.resources import Range, Resources
 logger = logging.getLogger(__name__)
 
 DEFAULT_ROLE_WEIGHT = 1.0
+EMPTY = Resources.empty()
 
 
 # Mesos's MIN_CPUS and MIN_MEM: free resources with less than both are not offered, so that
@@ -105,13 +118,30 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _tighter(a: Mapping[str, int], b: Mapping[str, int] | None) -> dict[str, int]:
+    """The scalar room allowed by both `a` and `b` (a name missing from one is not capped
+    by it)."""
+    out = dict(a)
+    for name, left in (b or {}).items():
+        out[name] = min(left, out.get(name, left))
+    return out
+
+
+_END = 2**62  # a cursor past every position
+
+
+def _shape_key(shape: Resources) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(shape.scalars.items()))
+
+
 class HierarchicalAllocator:
-    """Whole-agent offers to roles, then frameworks, in the order a `Policy` gives.
+    """Offers to roles, then frameworks, in the order a `Policy` gives; see the module doc.
 
     Args:
         policy: orders roles and frameworks. If it also has `role_key` and `framework_key`
             (`sorter.KeyedPolicy`), its order is maintained incrementally; otherwise
-            `order_roles`/`order_frameworks` are called again after each grant.
+            `order_roles`/`order_frameworks` are called again after each grant. If it has
+            `agent_ranker` (`base.AgentRanker`), that ranks the agents for each framework.
     """
 
     def __init__(self, policy: Policy) -> None:
@@ -123,89 +153,21 @@ class HierarchicalAllocator:
         return f"HierarchicalAllocator({self.policy!r})"
 
     def allocate(self, view: ClusterView, now: float) -> AllocationRound:
-        frameworks: dict[FrameworkId, FrameworkView] = {}
-        for fw in view.frameworks:
-            frameworks.setdefault(fw.id, fw)
-        agents: dict[AgentId, AgentView] = {}
-        for agent in view.agents:
-            agents.setdefault(agent.id, agent)
-
-        # Stage 1: totals.
-        total = sum_resources([agent.total for agent in agents.values()])
-        role_allocated: dict[str, Resources] = {}
-        for fw in frameworks.values():
-            role_allocated[fw.role] = role_allocated.get(fw.role, Resources.empty()) + fw.allocated
-
-        # Stage 2: candidates.
-        free_agents = [a for a in agents.values() if allocatable(a.free)]
-        free_ids = [a.id for a in free_agents]
-        reasons: dict[FrameworkId, str] = {}
-        candidates: dict[str, list[FrameworkView]] = {}
-        for fw in frameworks.values():
-            if fw.suppressed:
-                reasons[fw.id] = "suppressed"
-                continue
-            if not free_agents:
-                reasons[fw.id] = "no free resources"
-                continue
-            until = filtered_until(fw, free_ids, now)
-            if until is not None:
-                reasons[fw.id] = (
-                    f"filtered on all agents with free resources until {until:.3f}"
-                    f" ({until - now:.3f}s from now)"
-                )
-                continue
-            candidates.setdefault(fw.role, []).append(fw)
-
-        # Stage 3: sorters.
-        role_sorter = self._role_sorter(view.role_weights, total)
-        framework_sorters: dict[str, Sorter] = {}
-        for role, members in candidates.items():
-            role_sorter.add(role, role_allocated[role])
-            sorter = self._framework_sorter(total)
-            for fw in members:
-                sorter.add(fw.id, fw.allocated)
-            framework_sorters[role] = sorter
-
-        # Stage 4: offer each agent's free resources to the first eligible framework.
-        grants: list[OfferGrant] = []
-        offered: dict[FrameworkId, int] = {}
-        if framework_sorters:
-            for agent in agent_order(free_agents, view.seed):
-                chosen = self._first_eligible(
-                    agent.id, role_sorter, framework_sorters, frameworks, now
-                )
-                if chosen is None:
-                    continue
-                role, fid = chosen
-                resources = agent.free  # whole-agent offer; never more than free, never empty
-                grants.append(OfferGrant(FrameworkId(fid), agent.id, resources))
-                offered[FrameworkId(fid)] = offered.get(FrameworkId(fid), 0) + 1
-                framework_sorters[role].allocate(fid, resources)
-                role_sorter.allocate(role, resources)
-
-        # Stage 5: reasons for the candidates.
-        for sorter in framework_sorters.values():
-            for fid in sorter:
-                framework_id = FrameworkId(fid)
-                if framework_id in offered:
-                    reasons[framework_id] = f"offered {_plural(offered[framework_id], 'agent')}"
-                else:
-                    reasons[framework_id] = self._explain(sorter.allocation(fid), total)
-
+        run = _Pass(self, view, now)
+        run.run()
         logger.debug(
             "allocation round allocator=%s seed=%s agents=%d frameworks=%d grants=%d",
             self.name,
             view.seed,
-            len(agents),
-            len(frameworks),
-            len(grants),
+            len(run.agents),
+            len(run.frameworks),
+            len(run.grants),
         )
-        return AllocationRound(grants=tuple(grants), reasons=reasons, seed=view.seed)
+        return AllocationRound(grants=run.grant_list(), reasons=run.reasons, seed=view.seed)
 
-    # -- helpers
+    # -- sorters
 
-    def _role_sorter(self, weights: Mapping[str, float], total: Resources) -> Sorter:
+    def role_sorter(self, weights: Mapping[str, float], total: Resources) -> Sorter:
         policy, keyed = self.policy, self._keyed
         if keyed is not None:
 
@@ -217,7 +179,7 @@ class HierarchicalAllocator:
             return KeyedSorter(role_key)
         return OrderedSorter(lambda allocations: policy.order_roles(allocations, weights, total))
 
-    def _framework_sorter(self, total: Resources) -> Sorter:
+    def framework_sorter(self, total: Resources) -> Sorter:
         policy, keyed = self.policy, self._keyed
         if keyed is not None:
 
@@ -232,22 +194,278 @@ class HierarchicalAllocator:
 
         return OrderedSorter(order)
 
-    @staticmethod
-    def _first_eligible(
-        agent_id: AgentId,
-        role_sorter: Sorter,
-        framework_sorters: Mapping[str, Sorter],
-        frameworks: Mapping[FrameworkId, FrameworkView],
-        now: float,
-    ) -> tuple[str, str] | None:
-        for role in role_sorter:
-            for fid in framework_sorters[role]:
-                if not is_filtered(frameworks[FrameworkId(fid)], agent_id, now):
-                    return role, fid
-        return None
-
-    def _explain(self, allocated: Resources, total: Resources) -> str:
+    def explain(self, allocated: Resources, total: Resources) -> str:
         explain = getattr(self.policy, "explain", None)
         if callable(explain):
             return f"lower share than others: {explain(allocated, total)}"
         return f"lower share than others in {self.name} order"
+
+
+class _Pass:
+    """The mutable state of one `allocate` call."""
+
+    def __init__(self, owner: HierarchicalAllocator, view: ClusterView, now: float) -> None:
+        self.owner = owner
+        self.view = view
+        self.now = now
+        self.frameworks: dict[FrameworkId, FrameworkView] = {}
+        for fw in view.frameworks:
+            self.frameworks.setdefault(fw.id, fw)
+        self.agents: dict[AgentId, AgentView] = {}
+        for agent in view.agents:
+            self.agents.setdefault(agent.id, agent)
+        self.total = sum_resources([a.total for a in self.agents.values()])
+        self.free = {a.id: a.free for a in self.agents.values()}
+        self.reserved: dict[AgentId, dict[str, Resources]] = {
+            a.id: dict(a.reserved) for a in self.agents.values() if a.reserved
+        }
+        self.fw_alloc = {f.id: f.allocated for f in self.frameworks.values()}
+        # Role -> what its subtree holds, for every role with frameworks and every ancestor.
+        self.role_alloc: dict[str, Resources] = {}
+        self.leaf_alloc: dict[str, Resources] = {}
+        for fw in self.frameworks.values():
+            self.leaf_alloc[fw.role] = self.leaf_alloc.get(fw.role, EMPTY) + fw.allocated
+            for path in ancestors(fw.role):
+                self.role_alloc[path] = self.role_alloc.get(path, EMPTY) + fw.allocated
+        self.demands: dict[FrameworkId, list[list[object]]] = {}
+        self.grants: dict[tuple[FrameworkId, AgentId], _Grant] = {}
+        self.reasons: dict[FrameworkId, str] = {}
+        self.why: dict[FrameworkId, str] = {}
+        alive = [a for a in self.agents.values() if self._alive(a.id)]
+        self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], self._alive)
+        ranker = getattr(owner.policy, "agent_ranker", None)
+        self.ranker: Callable[[FrameworkView, int], Iterable[tuple[int, AgentId]]] | None = (
+            ranker(alive, view.seed, self._alive) if callable(ranker) else None
+        )
+        self.cursor: dict[tuple[object, ...], int] = {}
+
+    # -- driving
+
+    def run(self) -> None:
+        candidates = self._candidates()
+        if not candidates:
+            return
+        quotas = self.view.quotas
+        guaranteed = {
+            role: members
+            for role, members in candidates.items()
+            if any(unmet_guarantee(quotas.get(p), self.role_alloc[p]) for p in ancestors(role))
+        }
+        if guaranteed:
+            self._fill(candidates, guaranteed, guarantee=True)
+        self._fill(candidates, candidates, guarantee=False)
+        self._explain(candidates)
+
+    def _candidates(self) -> dict[str, list[FrameworkId]]:
+        live = self.order.ids
+        out: dict[str, list[FrameworkId]] = {}
+        for fw in self.frameworks.values():
+            if fw.suppressed:
+                self.reasons[fw.id] = "suppressed"
+                continue
+            if fw.demands:
+                remaining = [[d.resources, d.count] for d in fw.demands if d.count > 0]
+                if not remaining:
+                    self.reasons[fw.id] = "no outstanding demand"
+                    continue
+                self.demands[fw.id] = remaining
+            if not live:
+                self.reasons[fw.id] = "no free resources"
+                continue
+            until = filtered_until(fw, live, self.now)
+            if until is not None:
+                self.reasons[fw.id] = (
+                    f"filtered on all agents with free resources until {until:.3f}"
+                    f" ({until - self.now:.3f}s from now)"
+                )
+                continue
+            out.setdefault(fw.role, []).append(fw.id)
+        return out
+
+    def _fill(
+        self,
+        candidates: Mapping[str, list[FrameworkId]],
+        roles: Mapping[str, list[FrameworkId]],
+        *,
+        guarantee: bool,
+    ) -> None:
+        owner, quotas = self.owner, self.view.quotas
+        tree = RoleTree(
+            self.leaf_alloc, lambda: owner.role_sorter(self.view.role_weights, self.total)
+        )
+        for role in self.leaf_alloc:
+            if role not in roles:
+                tree.remove(role)
+        sorters: dict[str, Sorter] = {}
+        for role, members in roles.items():
+            sorter = owner.framework_sorter(self.total)
+            for fid in members:
+                sorter.add(fid, self.fw_alloc[fid])
+            sorters[role] = sorter
+        while (next_role := tree.first()) is not None:
+            role = next_role
+            fid_s = sorters[role].first()
+            if fid_s is None:
+                tree.remove(role)
+                continue
+            fid = FrameworkId(fid_s)
+            room = headroom(role, quotas, self.role_alloc) if quotas else None
+            if room is not None and not any(room.values()):
+                self.why.setdefault(fid, f"role {role} is at its quota limit")
+                for other in sorters[role]:
+                    self.why.setdefault(FrameworkId(other), f"role {role} is at its quota limit")
+                tree.remove(role)
+                continue
+            if guarantee:
+                need: dict[str, int] = {}
+                for path in ancestors(role):
+                    need.update(unmet_guarantee(quotas.get(path), self.role_alloc[path]))
+                if not need:
+                    tree.remove(role)
+                    continue
+                room = _tighter(need, room)
+            fw = self.frameworks[fid]
+            placed = self._place(fw, room)
+            if placed is None:
+                sorters[role].remove(fid)
+                continue
+            agent_id, resources, tasks = placed
+            self._grant(fw, agent_id, resources, tasks)
+            sorters[role].allocate(fid, resources)
+            tree.allocate(role, resources)
+
+    # -- placing
+
+    def _place(
+        self, fw: FrameworkView, room: Mapping[str, int] | None
+    ) -> tuple[AgentId, Resources, int] | None:
+        """The next grant for `fw`: (agent, resources, tasks), or None if nothing fits.
+
+        Agents passed over stay passed over for the rest of the pass (they only get fuller,
+        filters and roles do not change, quota room only shrinks), so a cursor per framework,
+        or per (shape, role) for frameworks without filters, resumes where the last search
+        for the same thing stopped.
+        """
+        demands = self.demands.get(fw.id)
+        wanted: list[tuple[Resources | None, int]] = (
+            [(None, 1)] if demands is None else [(d[0], d[1]) for d in demands]  # type: ignore[misc]
+        )
+        for shape, count in wanted:
+            if count <= 0 or (shape is not None and not fits(shape, room)):
+                continue
+            shape_key = None if shape is None else _shape_key(shape)
+            key = (fw.id, shape_key) if shape is None or fw.filters else (shape_key, fw.role)
+            begin = self.cursor.get(key, 0)
+            for index, agent_id in self._indexed(fw, begin):
+                if agent_id in fw.filters and fw.filters[agent_id] > self.now:
+                    continue
+                available = self._available(agent_id, fw.role)
+                if shape is None:
+                    offer = cap(available, room)
+                    if not allocatable(offer):
+                        continue
+                    found = (agent_id, offer, 0)
+                elif available.contains(shape):
+                    found = (agent_id, shape, 1)
+                else:
+                    continue
+                self.cursor[key] = index
+                return found
+            self.cursor[key] = _END
+        if demands is not None:
+            self.why.setdefault(fw.id, "no agent has room for a task of its demands")
+        return None
+
+    def _indexed(self, fw: FrameworkView, begin: int) -> Iterable[tuple[int, AgentId]]:
+        if self.ranker is not None:
+            return self.ranker(fw, begin)
+        return self.order.iter_from(begin)
+
+    def _alive(self, agent_id: AgentId) -> bool:
+        if allocatable(self.free[agent_id]):
+            return True
+        pools = self.reserved.get(agent_id)
+        return pools is not None and any(allocatable(p) for p in pools.values())
+
+    def _available(self, agent_id: AgentId, role: str) -> Resources:
+        free = self.free[agent_id]
+        pools = self.reserved.get(agent_id)
+        if pools:
+            for path in ancestors(role):
+                pool = pools.get(path)
+                if pool is not None:
+                    free = free + pool
+        return free
+
+    # -- granting
+
+    def _grant(
+        self, fw: FrameworkView, agent_id: AgentId, resources: Resources, tasks: int
+    ) -> None:
+        left = resources
+        reserved: dict[str, Resources] = {}
+        pools = self.reserved.get(agent_id)
+        if pools:
+            for path in ancestors(fw.role):
+                pool = pools.get(path)
+                if pool is None or left.is_empty():
+                    continue
+                got = take(pool, left)
+                if got.is_empty():
+                    continue
+                pools[path] = pool - got
+                reserved[path] = got
+                left = left - got
+        self.free[agent_id] = self.free[agent_id] - left
+        grant = self.grants.get((fw.id, agent_id))
+        if grant is None:
+            self.grants[(fw.id, agent_id)] = _Grant(resources, reserved, tasks)
+        else:
+            grant.resources = grant.resources + resources
+            for path, part in reserved.items():
+                grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
+            grant.tasks += tasks
+        self.fw_alloc[fw.id] = self.fw_alloc[fw.id] + resources
+        self.leaf_alloc[fw.role] = self.leaf_alloc[fw.role] + resources
+        for path in ancestors(fw.role):
+            self.role_alloc[path] = self.role_alloc[path] + resources
+        if tasks:
+            for entry in self.demands[fw.id]:
+                if entry[0] == resources and isinstance(entry[1], int) and entry[1] > 0:
+                    entry[1] -= 1
+                    break
+
+    def grant_list(self) -> tuple[OfferGrant, ...]:
+        return tuple(
+            OfferGrant(fid, agent_id, g.resources, dict(g.reserved), g.tasks)
+            for (fid, agent_id), g in self.grants.items()
+        )
+
+    # -- reasons
+
+    def _explain(self, candidates: Mapping[str, list[FrameworkId]]) -> None:
+        agents: dict[FrameworkId, int] = {}
+        tasks: dict[FrameworkId, int] = {}
+        for (fid, _agent_id), grant in self.grants.items():
+            agents[fid] = agents.get(fid, 0) + 1
+            tasks[fid] = tasks.get(fid, 0) + grant.tasks
+        for members in candidates.values():
+            for fid in members:
+                if fid in agents:
+                    text = f"offered {_plural(agents[fid], 'agent')}"
+                    if tasks[fid]:
+                        text += f" ({_plural(tasks[fid], 'task')}' worth of its demands)"
+                    self.reasons[fid] = text
+                elif self.why.get(fid):
+                    self.reasons[fid] = self.why[fid]
+                else:
+                    self.reasons[fid] = self.owner.explain(self.fw_alloc[fid], self.total)
+
+
+class _Grant:
+    __slots__ = ("resources", "reserved", "tasks")
+
+    def __init__(self, resources: Resources, reserved: dict[str, Resources], tasks: int) -> None:
+        self.resources = resources
+        self.reserved = reserved
+        self.tasks = tasks

@@ -50,6 +50,14 @@ class Sorter(Protocol):
 
     def allocation(self, client: str) -> Resources: ...
 
+    def remove(self, client: str) -> None:
+        """Take `client` out (it can receive nothing more this pass)."""
+        ...
+
+    def first(self) -> str | None:
+        """The most deserving client, or None when empty."""
+        ...
+
     def __iter__(self) -> Iterator[str]:
         """Clients, most deserving first. Do not change the sorter while iterating."""
         ...
@@ -92,6 +100,17 @@ class KeyedSorter:
     def allocation(self, client: str) -> Resources:
         return self._allocated[client]
 
+    def remove(self, client: str) -> None:
+        old = (self._keys.pop(client), client)
+        del self._allocated[client]
+        index = bisect.bisect_left(self._order, old)
+        if index >= len(self._order) or self._order[index][1] != client:
+            index = next(i for i, (_, c) in enumerate(self._order) if c == client)
+        del self._order[index]
+
+    def first(self) -> str | None:
+        return self._order[0][1] if self._order else None
+
     def __iter__(self) -> Iterator[str]:
         for _, client in self._order:
             yield client
@@ -127,6 +146,16 @@ class OrderedSorter:
 
     def allocation(self, client: str) -> Resources:
         return self._allocated[client]
+
+    def remove(self, client: str) -> None:
+        del self._allocated[client]
+        if self._order is not None:
+            self._order.remove(client)
+
+    def first(self) -> str | None:
+        if self._order is None:
+            self._order = self._sorted()
+        return self._order[0] if self._order else None
 
     def __iter__(self) -> Iterator[str]:
         if self._order is None:

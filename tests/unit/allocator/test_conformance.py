@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -13,8 +14,10 @@ from mesoslite.allocator.base import (
     AllocationRound,
     Allocator,
     ClusterView,
+    Demand,
     FrameworkView,
     OfferGrant,
+    Quota,
 )
 from mesoslite.allocator.conformance import (
     check_allocator,
@@ -112,6 +115,52 @@ def views(draw: st.DrawFn) -> ClusterView:
         )
     weights = draw(_weights)
     return ClusterView(agents, tuple(frameworks), weights, seed=draw(st.integers(0, 2**32)))
+
+
+_shapes = st.sampled_from([R("cpus:1;mem:1"), R("cpus:0.5"), R("mem:2;disk:1"), R("cpus:3")])
+_quotas = st.dictionaries(
+    st.sampled_from(["web", "batch", "eng", "eng/ml"]),
+    st.builds(
+        Quota,
+        st.sampled_from([Resources.empty(), R("cpus:2"), R("cpus:1;mem:4")]),
+        st.sampled_from([None, R("cpus:0"), R("cpus:1.5"), R("cpus:4;mem:6")]),
+    ),
+)
+
+
+@st.composite
+def rich_views(draw: st.DrawFn) -> ClusterView:
+    """`views` plus reservations, demands, locality hints, racks and quotas."""
+    base = draw(views())
+    agents = []
+    for agent in base.agents:
+        reserved = draw(st.dictionaries(_roles | st.just("eng"), _framework_resources, max_size=2))
+        rack = {"rack": draw(st.sampled_from(["r1", "r2"])), "zone": "z1"}
+        agents.append(replace(agent, reserved=reserved, attributes=rack))
+    frameworks = []
+    for fw in base.frameworks:
+        demands = draw(st.lists(st.builds(Demand, _shapes, st.integers(0, 4)), max_size=2))
+        hints = draw(st.sampled_from([(), ("rack:r1",), ("zone:z1", "a1")]))
+        frameworks.append(replace(fw, demands=tuple(demands), locality=hints))
+    return replace(base, agents=tuple(agents), frameworks=tuple(frameworks), quotas=draw(_quotas))
+
+
+@settings(max_examples=150, deadline=None)
+@given(view=rich_views())
+def test_every_allocator_keeps_the_invariants_with_quota_reservations_and_demands(
+    view: ClusterView,
+) -> None:
+    for name in ALLOCATOR_NAMES:
+        result = check_allocator(load_allocator(name), view, NOW)
+        assert set(result.reasons) == {f.id for f in view.frameworks}
+        demanded = {f.id: f.demands for f in view.frameworks}
+        for grant in result.grants:
+            if demanded[grant.framework_id]:
+                assert grant.tasks > 0, f"{name}: {grant} is not sized to whole tasks"
+
+
+def test_the_three_policies_are_registered() -> None:
+    assert {"drf", "fair", "ssf"} <= set(ALLOCATOR_NAMES)
 
 
 # -- every registered allocator keeps the invariants

@@ -1,0 +1,137 @@
+"""`SSFPolicy`: shortest-distance first.
+
+Who is offered next is decided as in `drf` (weighted dominant share). *Where* differs: each
+framework's agents are ranked by distance to where it wants to run, from its locality hints
+(`agent:ID`, `rack:NAME`, `zone:NAME`, or a bare agent id or hostname), or else from the
+agents its tasks run on: the same agent, then the same rack, then the same zone (agent
+attributes `rack` and `zone`), then elsewhere. Within a distance, best fit: the agent with
+the least free resources first (as of the start of the pass), ties by a seeded hash.
+Offers left unused are reclaimed by the master after `offer_timeout`, as for every policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from mesoslite.allocator.base import AgentView, FrameworkView
+from mesoslite.allocator.drf import DRFPolicy
+from mesoslite.allocator.hierarchical import agent_order
+from mesoslite.allocator.live import LiveOrder
+from mesoslite.ids import AgentId
+
+RACK = "rack"
+ZONE = "zone"
+
+
+class SSFPolicy(DRFPolicy):
+    """DRF order of roles and frameworks; agents ranked by distance, then best fit."""
+
+    name = "ssf"
+
+    def __init__(self, rack_attribute: str = RACK, zone_attribute: str = ZONE) -> None:
+        super().__init__()
+        self.rack_attribute = rack_attribute
+        self.zone_attribute = zone_attribute
+
+    def __repr__(self) -> str:
+        return "SSFPolicy()"
+
+    def agent_ranker(
+        self, agents: Sequence[AgentView], seed: int, alive: Callable[[AgentId], bool]
+    ) -> Callable[[FrameworkView, int], Iterable[tuple[int, AgentId]]]:
+        return _Ranker(self, agents, seed, alive)
+
+
+class _Ranker:
+    def __init__(
+        self,
+        policy: SSFPolicy,
+        agents: Sequence[AgentView],
+        seed: int,
+        alive: Callable[[AgentId], bool],
+    ) -> None:
+        seeded = {a.id: i for i, a in enumerate(agent_order(list(agents), seed))}
+        # Best fit: the least free first (cpus, then mem), ties in seeded order.
+        ordered = sorted(
+            agents, key=lambda a: (a.free.scalar("cpus"), a.free.scalar("mem"), seeded[a.id])
+        )
+        self.order = LiveOrder([a.id for a in ordered], alive)
+        self.position = {agent_id: i for i, agent_id in enumerate(self.order.ids)}
+        self._prefixes: dict[str, list[AgentId]] = {}
+        self._prefix_sets: dict[str, set[AgentId]] = {}
+        self.by_name: dict[str, AgentId] = {}
+        self.rack_of: dict[AgentId, str] = {}
+        self.zone_of: dict[AgentId, str] = {}
+        self.racks: dict[str, list[AgentId]] = {}
+        self.zones: dict[str, list[AgentId]] = {}
+        for agent in ordered:
+            self.by_name.setdefault(agent.id, agent.id)
+            self.by_name.setdefault(agent.hostname, agent.id)
+            rack = agent.attributes.get(policy.rack_attribute)
+            zone = agent.attributes.get(policy.zone_attribute)
+            if rack:
+                self.rack_of[agent.id] = rack
+                self.racks.setdefault(rack, []).append(agent.id)
+            if zone:
+                self.zone_of[agent.id] = zone
+                self.zones.setdefault(zone, []).append(agent.id)
+
+    def __call__(self, fw: FrameworkView, begin: int) -> Iterator[tuple[int, AgentId]]:
+        # Positions: the preferred agents first (0..n-1), then every agent by best fit
+        # (n + its place in `order`), skipping the preferred ones.
+        prefix = self._prefix(fw)
+        n = len(prefix)
+        for i in range(begin, n):
+            if self.order.alive(prefix[i]):
+                yield i, prefix[i]
+        skip = self._prefix_sets.get(fw.id) if n else None
+        for i, agent_id in self.order.iter_from(max(0, begin - n)):
+            if skip is None or agent_id not in skip:
+                yield n + i, agent_id
+
+    def _prefix(self, fw: FrameworkView) -> list[AgentId]:
+        cached = self._prefixes.get(fw.id)
+        if cached is not None:
+            return cached
+        near, racks, zones = self._wants(fw)
+        prefix: list[AgentId] = []
+        seen: set[AgentId] = set()
+        for group in (
+            sorted(near, key=self.position.__getitem__),
+            *(self.racks.get(r, []) for r in sorted(racks)),
+            *(self.zones.get(z, []) for z in sorted(zones)),
+        ):
+            for agent_id in group:
+                if agent_id not in seen:
+                    seen.add(agent_id)
+                    prefix.append(agent_id)
+        self._prefixes[fw.id] = prefix
+        if prefix:
+            self._prefix_sets[fw.id] = seen
+        return prefix
+
+    def _wants(self, fw: FrameworkView) -> tuple[set[AgentId], set[str], set[str]]:
+        near: set[AgentId] = set()
+        racks: set[str] = set()
+        zones: set[str] = set()
+        if fw.locality:
+            for hint in fw.locality:
+                kind, _, value = hint.partition(":")
+                if kind == "rack" and value:
+                    racks.add(value)
+                elif kind == "zone" and value:
+                    zones.add(value)
+                elif kind == "agent" and value:
+                    if value in self.by_name:
+                        near.add(self.by_name[value])
+                elif hint in self.by_name:
+                    near.add(self.by_name[hint])
+            return near, racks, zones
+        for agent_id in fw.running_on:
+            if agent_id in self.position:
+                near.add(agent_id)
+            if agent_id in self.rack_of:
+                racks.add(self.rack_of[agent_id])
+            if agent_id in self.zone_of:
+                zones.add(self.zone_of[agent_id])
+        return near, racks, zones

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -351,3 +352,60 @@ async def test_a_shorter_second_kill_cuts_the_first_ones_grace(
     done = await terminal(master, "t1", timeout_s=5)
     assert (done.state, done.exit_code) == (TaskState.KILLED, -signal.SIGKILL)
     assert 0.2 <= time.monotonic() - started < 5
+
+
+# ---------------------------------------------------------------------- limits (issue 6)
+
+HOG = f"{sys.executable} -c 'b = bytearray(256 * 1024 * 1024); import time; time.sleep(30)'"
+
+
+def cgroups_v1_usable() -> bool:
+    from mesoslite.agent.isolation import detect_isolator
+
+    return os.geteuid() == 0 and "memory" in detect_isolator(Path("/tmp")).bases
+
+
+@pytest.mark.skipif(not cgroups_v1_usable(), reason="needs root and a cgroup v1 memory hierarchy")
+async def test_a_task_over_its_memory_cgroup_limit_is_task_failed_memory_limit(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    assert actor.isolator.kind == "cgroups-v1:cpu,memory"
+    assert actor.attributes["isolation"] == actor.isolator.kind
+    actor.launch_tasks(FW, [shell("hog", HOG, "cpus:0.5;mem:64")])
+    await assert_eventually(lambda: actor.tasks[(FW, TaskId("hog"))].launched)
+    launched = actor.tasks[(FW, TaskId("hog"))].launched
+    assert launched is not None and len(launched.cgroups) == 2
+    memory_cg = next(c for c in launched.cgroups if "/memory/" in c)
+    assert (Path(memory_cg) / "memory.limit_in_bytes").read_text().strip() == str(64 * 2**20)
+    cpu_cg = next(c for c in launched.cgroups if "/cpu/" in c)
+    assert (Path(cpu_cg) / "cpu.cfs_quota_us").read_text().strip() == "50000"
+    done = await terminal(master, "hog")
+    assert (done.state, done.reason) == (TaskState.FAILED, "MEMORY_LIMIT")
+    assert done.message.startswith("killed: over its memory limit of 64 MB")
+    assert not Path(memory_cg).exists()  # removed once the task ended
+
+
+async def test_without_cgroups_psutil_kills_a_task_over_its_memory(tmp_path: Path) -> None:
+    from mesoslite.agent.isolation import Isolator
+
+    actor = AgentActor(
+        work_dir=tmp_path,
+        hostname="h1",
+        resources=parse_resources("cpus:2;mem:1024"),
+        attributes={},
+        kill_grace_period_s=0.3,
+        status_update_retry_s=5,
+        recover="cleanup",
+    )
+    actor.isolator = Isolator({})
+    master = FakeMaster()
+    actor.start(master)
+    actor.registered(AgentId("ag-1"))
+    try:
+        actor.launch_tasks(FW, [shell("hog", HOG, "cpus:0.5;mem:64"), shell("ok", "sleep 0.5")])
+        done = await terminal(master, "hog")
+        assert (done.state, done.reason) == (TaskState.FAILED, "MEMORY_LIMIT")
+        assert (await terminal(master, "ok")).state == TaskState.FINISHED
+    finally:
+        await actor.stop(flush_s=0)

@@ -93,7 +93,10 @@ async def test_the_agent_registers_with_its_resources_and_attributes(
     assert len(agents) == 1
     info = agents[0].agent_info
     assert convert.resources_from_pb(info.resources) == parse_resources(AGENT_RESOURCES)
-    assert {a.name: a.value for a in info.attributes} == {"rack": "r1", "zone": "z1"}
+    attributes = {a.name: a.value for a in info.attributes}
+    # The agent adds how it enforces limits (issue 6): cgroups v1 here as root, else psutil.
+    assert attributes.pop("isolation") in ("cgroups-v1:cpu,memory", "psutil")
+    assert attributes == {"rack": "r1", "zone": "z1"}
     assert agents[0].status == "active"
     assert (daemons.agent_dir / "agent_id").read_text().strip() == info.id
 

@@ -45,6 +45,7 @@ from mesoslite.agent.checkpoint import (
     RecoveredTask,
     read_exit_status,
 )
+from mesoslite.agent.isolation import WATCH_INTERVAL_S, detect_isolator, tree_rss_bytes
 from mesoslite.agent.launcher import LaunchedTask, LaunchError, TaskLauncher
 from mesoslite.agent.messages import FileChunkOut, MasterSender, Outgoing, StatusUpdatesOut
 from mesoslite.agent.sandbox import read_sandbox_file
@@ -53,6 +54,7 @@ from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.model import (
     REASON_AGENT_RESTARTED,
     REASON_COMMAND_EXITED,
+    REASON_MEMORY_LIMIT,
     REASON_RECONCILIATION,
     REASON_TASK_INVALID,
     REASON_TASK_KILLED,
@@ -79,6 +81,8 @@ class AgentTask:
     kill_requested: bool = False
     # False for a recovered task whose resources did not fit the agent's (changed) total.
     counted: bool = True
+    # Set when the psutil watch killed it for its memory.
+    over_memory: bool = False
 
     @property
     def key(self) -> TaskKey:
@@ -112,6 +116,8 @@ class AgentActor:
         self.kill_grace_period_s = kill_grace_period_s
         self.recover_mode = recover
         self.store = CheckpointStore(work_dir)
+        self.isolator = detect_isolator(work_dir)
+        self.attributes = {**attributes, "isolation": self.isolator.kind}
         self.agent_id = AgentId(self._load_agent_id())
         self.tasks: dict[TaskKey, AgentTask] = {}
         self.updates = StatusUpdateManager(status_update_retry_s)
@@ -126,6 +132,7 @@ class AgentActor:
         self._outbox: list[TaskStatus] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._retry_handle: asyncio.TimerHandle | None = None
+        self._watch_handle: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -135,6 +142,8 @@ class AgentActor:
         self._sender = sender
         self.recover()
         self._schedule_retry()
+        if self.isolator.watches_memory:
+            self._watch_handle = self._loop.call_later(WATCH_INTERVAL_S, self._watch_memory)
 
     def recover(self) -> int:
         """Take back the checkpointed tasks and updates; returns how many tasks were found."""
@@ -237,7 +246,12 @@ class AgentActor:
         self._flush()
         if self.connected and self.updates.pending_count:
             await _wait_until(lambda: not self.updates.pending_count or not self.connected, flush_s)
-        for handle in (self._retry_handle, self._flush_handle, self._launch_handle):
+        for handle in (
+            self._retry_handle,
+            self._flush_handle,
+            self._launch_handle,
+            self._watch_handle,
+        ):
             if handle is not None:
                 handle.cancel()
         for bg in list(self._background):
@@ -411,9 +425,12 @@ class AgentActor:
             if task.state != TaskState.STAGING:
                 continue  # killed while it waited
             exit_file = self.store.prepare_launch(task.framework_id, task.spec.task_id)
+            cgroups = self.isolator.prepare(
+                task.framework_id, task.spec.task_id, task.spec.resources
+            )
             try:
                 task.launched = launched = self.launcher.launch(
-                    task.framework_id, task.spec, exit_file
+                    task.framework_id, task.spec, exit_file, cgroups
                 )
             except LaunchError as e:
                 logger.info(
@@ -422,6 +439,7 @@ class AgentActor:
                     task.spec.task_id,
                     e.message,
                 )
+                self.isolator.remove(cgroups)
                 self._finish(task, e.state, e.reason, e.message)
                 continue
             self.store.save_task(
@@ -439,6 +457,19 @@ class AgentActor:
     def _on_exit(self, launched: LaunchedTask, code: int) -> None:
         task = self.tasks.get((launched.framework_id, launched.task_id))
         if task is None or task.launched is not launched:
+            self.isolator.remove(launched.cgroups)
+            return
+        memory_hit = task.over_memory or self.isolator.memory_limit_hit(launched.cgroups)
+        self.isolator.remove(launched.cgroups)
+        if memory_hit and not task.kill_requested:
+            limit = task.spec.resources.scalar("mem")
+            self._finish(
+                task,
+                TaskState.FAILED,
+                REASON_MEMORY_LIMIT,
+                f"killed: over its memory limit of {limit:g} MB ({_describe(code)})",
+                code,
+            )
             return
         if launched.popen is None and read_exit_status(launched.exit_file) is None:
             # Adopted after a restart, and its wrapper was killed before it could say.
@@ -448,6 +479,23 @@ class AgentActor:
             return
         state, reason, message = _outcome(code, killed=task.kill_requested)
         self._finish(task, state, reason, message, code)
+
+    def _watch_memory(self) -> None:
+        """Without a memory cgroup: kill tasks whose process tree is over their `mem`."""
+        self._watch_handle = self._loop.call_later(WATCH_INTERVAL_S, self._watch_memory)
+        for task in self.tasks.values():
+            launched = task.launched
+            limit_mb = task.spec.resources.scalar("mem")
+            if launched is None or launched.exited or task.over_memory or limit_mb <= 0:
+                continue
+            if tree_rss_bytes(launched.pid) > limit_mb * 1024 * 1024:
+                logger.info(
+                    "task over its memory limit, killing it task_id=%s limit_mb=%g",
+                    task.spec.task_id,
+                    limit_mb,
+                )
+                task.over_memory = True
+                self.launcher.kill(launched, 0.0)
 
     def _grace(self, task: AgentTask, requested_s: float) -> float:
         """The kill's own grace if > 0, else the task's if > 0, else the agent's default."""

@@ -1,0 +1,189 @@
+"""`Isolator`: enforces a task's memory and cpu with cgroups v1 where the host allows it,
+else watches memory with psutil.
+
+Design:
+- Found once at start (`detect_isolator`): for each of the v1 `memory` and `cpu`
+  controllers, the agent's own cgroup (`/proc/self/cgroup`) under the controller's mount
+  (`/proc/self/mountinfo`), and in it a directory `mesoslite-<hash of the work dir>` the agent
+  can create. Each task gets `<that>/<framework_id>/<task_id>` per controller, with
+  `memory.limit_in_bytes` (and `memory.memsw.limit_in_bytes` where swap accounting exists)
+  from its `mem`, `cpu.cfs_quota_us` and `cpu.shares` from its `cpus`. The task's wrapper
+  writes its own pid to their `cgroup.procs` before it forks the command, so nothing the
+  task starts escapes them.
+- A task over its memory limit is killed by the kernel's OOM killer inside its cgroup;
+  `memory.oom_control`'s `oom_kill` count (or `memory.failcnt` reaching the limit) says so
+  afterwards, and the agent reports TASK_FAILED with reason MEMORY_LIMIT.
+- cgroups v2 is not used yet: on the hosts we run on its hierarchy has no memory or cpu
+  controller. Where no v1 hierarchy works (not root, no mount), `psutil` sums the resident
+  memory of each task's process tree every `WATCH_INTERVAL_S` and the agent kills a task
+  over its limit (cpu is then not enforced). `kind` names what is used; the agent reports
+  it as its `isolation` attribute (registration, `mesoslite agent list`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import psutil
+
+from mesoslite.resources import Resources
+
+logger = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+CFS_PERIOD_US = 100_000
+WATCH_INTERVAL_S = 0.25
+CONTROLLERS = ("memory", "cpu")
+
+
+class Isolator:
+    """Creates, inspects and removes per-task cgroups (see the module docstring)."""
+
+    def __init__(self, bases: dict[str, Path]) -> None:
+        # controller -> the agent's directory in that hierarchy
+        self.bases = bases
+
+    @property
+    def kind(self) -> str:
+        if not self.bases:
+            return "psutil"
+        return "cgroups-v1:" + ",".join(sorted(self.bases))
+
+    @property
+    def watches_memory(self) -> bool:
+        """True when memory is not enforced by a cgroup and psutil must watch it."""
+        return "memory" not in self.bases
+
+    def prepare(self, framework_id: str, task_id: str, resources: Resources) -> tuple[str, ...]:
+        """Make the task's cgroups with their limits; returns their directories."""
+        out: list[str] = []
+        mem_mb = resources.scalar("mem")
+        cpus = resources.scalar("cpus")
+        for controller, base in self.bases.items():
+            d = base / framework_id / task_id
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                if controller == "memory" and mem_mb > 0:
+                    limit = str(int(mem_mb * MB))
+                    _write(d / "memory.limit_in_bytes", limit)
+                    with contextlib.suppress(OSError):
+                        _write(d / "memory.memsw.limit_in_bytes", limit)
+                elif controller == "cpu" and cpus > 0:
+                    _write(d / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+                    _write(d / "cpu.cfs_quota_us", str(max(1000, int(cpus * CFS_PERIOD_US))))
+                    _write(d / "cpu.shares", str(max(2, int(cpus * 1024))))
+            except OSError as e:
+                logger.warning("cannot set up cgroup path=%s: %s", d, e.strerror or e)
+                continue
+            out.append(str(d))
+        return tuple(out)
+
+    def chown(self, cgroups: tuple[str, ...], uid: int, gid: int) -> None:
+        """Let a task running as another user put its wrapper into its cgroups."""
+        for cg in cgroups:
+            with contextlib.suppress(OSError):
+                os.chown(os.path.join(cg, "cgroup.procs"), uid, gid)
+
+    def memory_limit_hit(self, cgroups: tuple[str, ...]) -> bool:
+        """True if the kernel OOM-killed something in the task's memory cgroup."""
+        for cg in cgroups:
+            try:
+                text = Path(cg, "memory.oom_control").read_text()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                name, _, value = line.partition(" ")
+                if name == "oom_kill" and value.strip() not in ("", "0"):
+                    return True
+        return False
+
+    def remove(self, cgroups: tuple[str, ...]) -> None:
+        """Remove the task's cgroups (empty by now: the launcher killed what was left)."""
+        for cg in cgroups:
+            with contextlib.suppress(OSError):
+                os.rmdir(cg)
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(cg))  # the framework's, once empty
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants (psutil fallback)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def detect_isolator(work_dir: Path, *, enabled: bool = True) -> Isolator:
+    """The cgroups this agent can use, found now; none if `enabled` is False."""
+    if not enabled:
+        return Isolator({})
+    tag = "mesoslite-" + hashlib.sha1(str(work_dir.resolve()).encode()).hexdigest()[:12]
+    bases: dict[str, Path] = {}
+    own = _own_cgroups()
+    mounts = _v1_mounts()
+    for controller in CONTROLLERS:
+        if controller not in own or controller not in mounts:
+            continue
+        mount_point, mount_root = mounts[controller]
+        rel = os.path.relpath(own[controller], mount_root)
+        base = Path(mount_point) / ("" if rel == "." else rel) / tag
+        try:
+            base.mkdir(exist_ok=True)
+        except OSError as e:
+            logger.info(
+                "cgroups v1 %s not usable path=%s: %s", controller, base, e.strerror or e
+            )
+            continue
+        bases[controller] = base
+    return Isolator(bases)
+
+
+def _own_cgroups() -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3 or not parts[1]:
+            continue  # the v2 line ("0::/path")
+        for controller in parts[1].split(","):
+            out[controller] = parts[2]
+    return out
+
+
+def _v1_mounts() -> dict[str, tuple[str, str]]:
+    """controller -> (mount point, root of the hierarchy seen there)."""
+    out: dict[str, tuple[str, str]] = {}
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        left, sep, right = line.partition(" - ")
+        if not sep:
+            continue
+        fields, rfields = left.split(), right.split()
+        if len(rfields) < 3 or rfields[0] != "cgroup":
+            continue
+        for opt in rfields[2].split(","):
+            if opt in CONTROLLERS and opt not in out:
+                out[opt] = (fields[4], fields[3])
+    return out
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)

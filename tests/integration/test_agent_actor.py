@@ -77,6 +77,13 @@ def shell(task_id: str, command: str, resources: str = "", **kw: object) -> Task
     return TaskSpec(TaskId(task_id), CommandSpec.of_shell(command), res, **kw)  # type: ignore[arg-type]
 
 
+async def ready(actor: AgentActor, task_id: str) -> None:
+    """Wait until the task printed "ready" (its traps are set: the wrapper starts it ~2 ms
+    after the launch)."""
+    out = actor.work_dir / "sandboxes" / FW / task_id / "stdout"
+    await assert_eventually(lambda: out.exists() and out.read_text().strip() == "ready")
+
+
 async def terminal(master: FakeMaster, task_id: str, timeout_s: float = 10.0) -> TaskStatus:
     status: TaskStatus = await assert_eventually(
         lambda: master.terminal(task_id), timeout_s=timeout_s, what=f"{task_id} terminal"
@@ -195,9 +202,11 @@ async def test_a_task_ignoring_sigterm_is_sigkilled_after_its_grace_period(
     agent: tuple[AgentActor, FakeMaster],
 ) -> None:
     actor, master = agent
-    actor.launch_tasks(FW, [shell("t1", "trap '' TERM; sleep 60", kill_grace_period_s=0.3)])
+    actor.launch_tasks(
+        FW, [shell("t1", "trap '' TERM; echo ready; sleep 60", kill_grace_period_s=0.3)]
+    )
     await assert_eventually(lambda: master.of("t1"))
-    await assert_eventually(lambda: actor.tasks[(FW, TaskId("t1"))].launched)
+    await ready(actor, "t1")
     started = time.monotonic()
     actor.kill_task(FW, TaskId("t1"), 0.0)
     done = await terminal(master, "t1")
@@ -344,8 +353,8 @@ async def test_a_shorter_second_kill_cuts_the_first_ones_grace(
     agent: tuple[AgentActor, FakeMaster],
 ) -> None:
     actor, master = agent
-    actor.launch_tasks(FW, [shell("t1", "trap '' TERM; sleep 60")])
-    await assert_eventually(lambda: actor.tasks[(FW, TaskId("t1"))].launched)
+    actor.launch_tasks(FW, [shell("t1", "trap '' TERM; echo ready; sleep 60")])
+    await ready(actor, "t1")
     started = time.monotonic()
     actor.kill_task(FW, TaskId("t1"), 60.0)
     actor.kill_task(FW, TaskId("t1"), 0.2)

@@ -208,10 +208,12 @@ async def test_sigterm_to_a_cleanup_agent_kills_its_tasks_and_leaves_no_process_
     daemons.agent.stop()
     daemons.agent = start_agent(daemons.address, daemons.agent_dir, "--recover", "cleanup")
     await framework.launch(
-        shell_task("a", "sleep 60 & sleep 60"), shell_task("b", "trap '' TERM; sleep 60")
+        shell_task("a", "sleep 60 & sleep 60"),
+        shell_task("b", "trap '' TERM; echo 1; sleep 60"),
     )
     await framework.wait_state("a", S.TASK_RUNNING)
     await framework.wait_state("b", S.TASK_RUNNING)
+    await stdout_int(daemons.sandbox_file(framework.id, "b"))  # its trap is set
     pids = await assert_eventually(
         lambda: len(daemons.agent.remember_descendants()) >= 4 and daemons.agent.descendants
     )

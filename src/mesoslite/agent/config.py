@@ -10,7 +10,6 @@ from mesoslite.agent import constants as k
 from mesoslite.config import option
 from mesoslite.errors import ValidationError
 from mesoslite.resources import parse_resources
-from mesoslite.rpc import parse_address
 
 ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
@@ -65,8 +64,10 @@ def _check_attributes(text: str) -> str | None:
 
 
 def _check_master(text: str) -> str | None:
+    from mesoslite.discovery import check_master_spec
+
     try:
-        parse_address(text)
+        check_master_spec(text)
     except ValidationError as e:
         return _problem(e, "master")
     return None
@@ -78,7 +79,12 @@ def _check_hostname(text: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
-    master: str = option(k.DEFAULT_MASTER, "the master's HOST:PORT", check=_check_master)
+    master: str = option(
+        k.DEFAULT_MASTER,
+        "the master: HOST:PORT, a list HOST:PORT,HOST:PORT (a standby redirects to the "
+        "leader), or zk://HOST:PORT[,...]/PATH (the leader in ZooKeeper)",
+        check=_check_master,
+    )
     work_dir: str = option(k.DEFAULT_WORK_DIR, "directory for the agent id and task sandboxes")
     resources: str = option(
         "",

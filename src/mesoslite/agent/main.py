@@ -25,7 +25,6 @@ async def serve(config: AgentConfig) -> None:
     from mesoslite.agent.actor import AgentActor
     from mesoslite.agent.master_link import MasterLink
     from mesoslite.agent.probe import probe_host
-    from mesoslite.rpc import parse_address
 
     work_dir = Path(config.work_dir)
     try:
@@ -42,9 +41,7 @@ async def serve(config: AgentConfig) -> None:
         status_update_retry_s=config.status_update_retry_s,
         recover=config.recover,
     )
-    link = MasterLink(
-        parse_address(config.master), actor, backoff_max_s=config.reconnect_backoff_max_s
-    )
+    link = MasterLink(config.master, actor, backoff_max_s=config.reconnect_backoff_max_s)
     actor.start(link)
     logger.info(
         "agent starting agent_id=%s master=%s resources=%s attributes=%r work_dir=%s",

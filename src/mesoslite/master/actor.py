@@ -12,6 +12,9 @@ Design:
   `state.allocation_wanted`, and a pass runs `ALLOCATION_BATCH_S` later, coalescing bursts.
   A periodic pass every `allocation_interval_s` catches expired filters.
 - The tick loop expires offers, failover timeouts and agent re-registration windows.
+- `pause()` (the master lost contact with ZooKeeper, see `leadership.py`) closes every
+  stream and stops the timers' work until `resume()`, which gives disconnected agents and
+  frameworks a fresh window: the time without ZooKeeper is not counted against them.
 """
 
 from __future__ import annotations
@@ -107,6 +110,7 @@ class MasterActor:
         self._tasks: list[asyncio.Task[None]] = []
         self._reads: dict[int, asyncio.Future[tuple[bytes, int, str]]] = {}
         self._read_ids = itertools.count(1)
+        self.paused = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -137,9 +141,28 @@ class MasterActor:
             await asyncio.gather(self._writer, return_exceptions=True)
         await self.registry.close()
 
+    def pause(self) -> None:
+        """Stop acting as leader until `resume()`: close every stream, idle the timers."""
+        self.paused = True
+        for conn in [*self.frameworks.values(), *self.agents.values()]:
+            conn.close()
+
+    def resume(self) -> None:
+        """Act as leader again; disconnected agents and frameworks get a fresh window."""
+        now = self.clock.now()
+        for agent in self.state.agents.values():
+            if agent.disconnected_at is not None:
+                agent.disconnected_at = now
+        for fw in self.state.frameworks.values():
+            if fw.disconnected_at is not None:
+                fw.disconnected_at = now
+        self.paused = False
+
     async def _every(self, interval_s: float, fn: Callable[[], Any]) -> None:
         while True:
             await asyncio.sleep(interval_s)
+            if self.paused:
+                continue
             try:
                 fn()
             except Exception:
@@ -222,6 +245,8 @@ class MasterActor:
 
     def _allocate(self) -> None:
         self._allocation_handle = None
+        if self.paused:
+            return
         self._execute(self.state.allocate(self.clock.now()))
 
     def _periodic_allocation(self) -> None:

@@ -8,12 +8,36 @@ from mesoslite.config import option
 from mesoslite.master import constants as k
 
 
+def _check_zk(text: str) -> str | None:
+    if not text:
+        return None
+    from mesoslite.discovery import parse_zk_url
+    from mesoslite.errors import ValidationError
+
+    try:
+        parse_zk_url(text)
+    except ValidationError as e:
+        return e.message.removeprefix("zk: ")
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class MasterConfig:
     host: str = option(k.DEFAULT_HOST, "address to bind gRPC on (0.0.0.0 for all interfaces)")
     port: int = option(k.DEFAULT_PORT, "gRPC port (0 picks a free one)", min=0, max=65535)
     advertise_address: str = option("", "host:port that clients should use; default HOST:PORT")
     work_dir: str = option(k.DEFAULT_WORK_DIR, "directory for the registry and master.json")
+    zk: str = option(
+        "",
+        "zk://HOST:PORT[,HOST:PORT...]/PATH: elect a leader and keep the registry in "
+        "ZooKeeper (HA); empty runs standalone with SQLite in the work dir",
+        check=_check_zk,
+    )
+    zk_session_timeout_s: float = option(
+        k.DEFAULT_ZK_SESSION_TIMEOUT_S,
+        "ZooKeeper session timeout: how long a leader cut off from ZooKeeper keeps its place",
+        min=0.5, max=600,
+    )
     allocator: str = option(k.DEFAULT_ALLOCATOR, "allocator name or package.module:Class")
     allocation_interval_s: float = option(
         k.DEFAULT_ALLOCATION_INTERVAL_S, "seconds between periodic allocation passes",

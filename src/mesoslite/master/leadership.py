@@ -22,13 +22,14 @@ class Leadership:
     """Owned by the master's loop; `leader_address` comes from the contender."""
 
     master_id: str
+    address: str = ""
     leading: bool = False
     reason: str = "not elected yet"
     leader_address_of: Callable[[], str] = lambda: ""
 
     def error(self) -> NotLeaderError:
         leader = self.leader_address_of()
-        if leader and not self.leading:
+        if leader and leader != self.address:
             return NotLeaderError(
                 f"not leading ({self.master_id}: {self.reason}); leader is {leader}", leader
             )

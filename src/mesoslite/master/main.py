@@ -24,8 +24,13 @@ from mesoslite.master.config import MasterConfig
 logger = logging.getLogger("mesoslite.master")
 
 
+class LeadershipLostError(MesosliteError):
+    """Raised when a leading master lost leadership for good; it exits (code 1) so that a
+    supervisor restarts it as a standby, as Mesos's master does."""
+
+
 async def serve(config: MasterConfig) -> None:
-    """Run the master until cancelled or signalled."""
+    """Run the master until cancelled or signalled (or, in HA, until deposed)."""
     import grpc
 
     from mesoslite._proto.v1 import agent_pb2_grpc, operator_pb2_grpc, scheduler_pb2_grpc
@@ -33,8 +38,10 @@ async def serve(config: MasterConfig) -> None:
     from mesoslite.clock import SystemClock
     from mesoslite.master.actor import MasterActor
     from mesoslite.master.agent_service import AgentServicer
+    from mesoslite.master.election.base import Change, Contender
+    from mesoslite.master.leadership import LeaderGuard, Leadership
     from mesoslite.master.operator_service import OperatorServicer
-    from mesoslite.master.registry.sqlite import SqliteRegistryStore
+    from mesoslite.master.registry.base import Registry
     from mesoslite.master.scheduler_service import SchedulerServicer
     from mesoslite.master.state import MasterState
     from mesoslite.model import MasterInfo
@@ -44,7 +51,8 @@ async def serve(config: MasterConfig) -> None:
     work_dir.mkdir(parents=True, exist_ok=True)
     allocator = load_allocator(config.allocator)
     run_id = uuid.uuid4().hex[:8]
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    leadership = Leadership(f"master-{run_id}")
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[LeaderGuard(leadership)])
     bind = f"{config.host}:{config.port}"
     try:
         port = server.add_insecure_port(bind)
@@ -54,8 +62,9 @@ async def serve(config: MasterConfig) -> None:
         raise ConfigError(f"cannot listen on {bind}: address in use or not available")
     host = config.host if config.host not in ("0.0.0.0", "::", "") else socket.gethostname()
     address = config.advertise_address or f"{host}:{port}"
+    leadership.address = address
     master_info = MasterInfo(
-        id=f"master-{run_id}", address=address, version=__version__, started_at=time.time()
+        id=leadership.master_id, address=address, version=__version__, started_at=time.time()
     )
     state = MasterState(
         allocator=allocator,
@@ -66,7 +75,41 @@ async def serve(config: MasterConfig) -> None:
         seed=config.seed,
         run_id=run_id,
     )
-    registry = SqliteRegistryStore(work_dir / "registry.sqlite")
+    stop = asyncio.Event()
+    lost: list[str] = []
+
+    def fenced(reason: str) -> None:
+        lost.append(f"another master took the registry over ({reason})")
+        leadership.leading = False
+        stop.set()
+
+    contender: Contender
+    registry: Registry
+    if config.zk:
+        from mesoslite.discovery import parse_zk_url
+        from mesoslite.master.election.zookeeper import ZooKeeperContender
+        from mesoslite.master.registry.zookeeper import ZooKeeperRegistryStore
+
+        url = parse_zk_url(config.zk)
+        doc = {
+            "id": master_info.id, "address": address, "host": host, "port": port,
+            "version": __version__, "pid": os.getpid(),
+        }
+        zk_contender = ZooKeeperContender(
+            url, doc, session_timeout_s=config.zk_session_timeout_s
+        )
+        contender = zk_contender
+        registry = ZooKeeperRegistryStore(
+            zk_contender, url, writer={"id": master_info.id, "address": address},
+            on_fenced=fenced,
+        )
+    else:
+        from mesoslite.master.election.standalone import StandaloneContender
+        from mesoslite.master.registry.sqlite import SqliteRegistryStore
+
+        contender = StandaloneContender(address)
+        registry = SqliteRegistryStore(work_dir / "registry.sqlite")
+    leadership.leader_address_of = lambda: contender.leader_address
     actor = MasterActor(
         state,
         registry,
@@ -75,7 +118,6 @@ async def serve(config: MasterConfig) -> None:
         heartbeat_interval_s=config.framework_heartbeat_interval_s,
         agent_ping_interval_s=config.agent_ping_interval_s,
     )
-    await actor.start()
     scheduler_pb2_grpc.add_SchedulerServicer_to_server(
         SchedulerServicer(actor, master_info), server
     )
@@ -83,24 +125,70 @@ async def serve(config: MasterConfig) -> None:
     operator_pb2_grpc.add_OperatorServicer_to_server(OperatorServicer(actor, master_info), server)
     await server.start()
     info_file = work_dir / "master.json"
-    tmp = info_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"address": address, "pid": os.getpid(), "id": master_info.id}))
-    tmp.replace(info_file)
+
+    def write_info() -> None:
+        tmp = info_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({
+            "address": address, "pid": os.getpid(), "id": master_info.id,
+            "leading": leadership.leading,
+        }))
+        tmp.replace(info_file)
+
+    write_info()
     logger.info(
-        "master listening address=%s allocator=%s work_dir=%s", address, config.allocator, work_dir
+        "master listening address=%s allocator=%s work_dir=%s zk=%s",
+        address, config.allocator, work_dir, config.zk or "(standalone)",
     )
 
-    stop = asyncio.Event()
+    async def follow_leadership() -> None:
+        started = False
+        while True:
+            change = await contender.next_change()
+            if change.change == Change.ELECTED:
+                try:
+                    if not started:
+                        await actor.start()
+                        started = True
+                    else:
+                        actor.resume()
+                except MesosliteError as e:
+                    lost.append(f"cannot recover from the registry: {e.message}")
+                    stop.set()
+                    return
+                leadership.leading, leadership.reason = True, ""
+                logger.info("leading master_id=%s epoch=%d", master_info.id, contender.epoch)
+            elif change.change == Change.SUSPENDED:
+                leadership.leading, leadership.reason = False, change.reason
+                actor.pause()
+            elif change.change == Change.RESUMED:
+                actor.resume()
+                leadership.leading, leadership.reason = True, ""
+            else:
+                leadership.leading, leadership.reason = False, change.reason
+                actor.pause()
+                lost.append(change.reason)
+                stop.set()
+                return
+            write_info()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    await contender.start()
+    follower = asyncio.create_task(follow_leadership(), name="leadership")
     try:
         await stop.wait()
     finally:
         logger.info("master stopping")
+        leadership.leading = False
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
         await server.stop(grace=1.0)
         await actor.stop()
+        await contender.close()
         info_file.unlink(missing_ok=True)
+    if lost:
+        raise LeadershipLostError(f"no longer leading: {lost[0]}; exiting")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -129,6 +217,9 @@ def main(config_path: str | None, print_config: bool, **flags: Any) -> None:
     setup_logging(config.log_level, config.log_format)
     try:
         asyncio.run(serve(config))
+    except LeadershipLostError as e:
+        click.echo(f"mesoslite-master: {e}", err=True)
+        sys.exit(1)
     except MesosliteError as e:
         click.echo(f"mesoslite-master: {e}", err=True)
         sys.exit(2)

@@ -326,6 +326,12 @@ class MasterState:
             if record is not None:
                 statuses.append(_reconciled(record.status, now))
                 continue
+            agent = self.agents.get(agent_id) if agent_id else None
+            if agent is not None and agent.status == rec.AGENT_DISCONNECTED:
+                # The agent may still re-register with the task (after a master failover):
+                # answer nothing now, as Mesos does for a transitioning agent; the framework
+                # asks again.
+                continue
             if agent_id and agent_id in self.agents:
                 state, msg = TaskState.GONE, "task is not known on its agent"
                 if self.agents[agent_id].status == rec.AGENT_UNREACHABLE:
@@ -683,7 +689,14 @@ class MasterState:
                 continue
             record = fw.tasks.get(spec.task_id)
             if state.terminal:
-                continue  # its terminal update is still pending on the agent and will come
+                # Its terminal update is still pending on the agent and will come. A master
+                # that never saw the task (a new leader) remembers it as completed, so that
+                # reconciliation answers its end state rather than TASK_GONE.
+                key = (fid, spec.task_id)
+                if record is None and key not in self.completed_tasks:
+                    status = TaskStatus(spec.task_id, fid, agent.id, state, timestamp=now)
+                    self._remember_completed(rec.TaskRecord(fid, spec, agent.id, status))
+                continue
             if record is None:
                 status = TaskStatus(spec.task_id, fid, agent.id, state, timestamp=now)
                 fw.tasks[spec.task_id] = rec.TaskRecord(fid, spec, agent.id, status)

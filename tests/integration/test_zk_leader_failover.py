@@ -7,11 +7,11 @@ import asyncio
 import signal
 from pathlib import Path
 
-from ha_support import LedgerFramework
-
 from mesoslite.scheduler_api import FrameworkInfo, SchedulerDriver, TaskState
 from mesoslite.testing import assert_eventually_async
 from mesoslite.testing.ha_cluster import HACluster
+
+from .ha_support import LedgerFramework
 
 
 async def test_sigkill_of_the_leader_mid_run_loses_no_task_and_no_update(

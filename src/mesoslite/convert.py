@@ -15,6 +15,7 @@ from mesoslite.model import (
     AgentInfo,
     CommandSpec,
     FrameworkInfo,
+    HealthCheckSpec,
     MasterInfo,
     Offer,
     StatusSource,
@@ -102,6 +103,58 @@ def task_to_pb(task: TaskSpec) -> pb.TaskInfo:
         command=command_to_pb(task.command),
         kill_grace_period_s=task.kill_grace_period_s,
         labels=dict(task.labels),
+        health_check=(
+            health_check_to_pb(task.health_check) if task.health_check is not None else None
+        ),
+    )
+
+
+_HC_TYPES = {
+    "command": pb.HealthCheck.COMMAND,
+    "http": pb.HealthCheck.HTTP,
+    "tcp": pb.HealthCheck.TCP,
+}
+_HC_KINDS = {v: k for k, v in _HC_TYPES.items()}
+
+
+def health_check_to_pb(hc: HealthCheckSpec) -> pb.HealthCheck:
+    return pb.HealthCheck(
+        type=_HC_TYPES[hc.kind],
+        command=hc.command,
+        port=hc.port,
+        path=hc.path,
+        delay_s=hc.delay_s,
+        interval_s=hc.interval_s,
+        timeout_s=hc.timeout_s,
+        grace_period_s=hc.grace_period_s,
+        consecutive_failures=hc.consecutive_failures,
+    )
+
+
+def health_check_from_pb(msg: pb.HealthCheck, field: str = "health_check") -> HealthCheckSpec:
+    """Raises `ValidationError` for a check that cannot run; zero values take the defaults."""
+    kind = _HC_KINDS.get(msg.type)
+    if kind is None:
+        raise ValidationError(f"{field}.type", "must be COMMAND, HTTP or TCP")
+    if kind == "command" and not msg.command.strip():
+        raise ValidationError(f"{field}.command", "must not be empty for a COMMAND check")
+    if kind != "command" and not 0 < msg.port < 65536:
+        raise ValidationError(f"{field}.port", f"must be 1 to 65535, got {msg.port}")
+    for name in ("delay_s", "interval_s", "timeout_s", "grace_period_s"):
+        value = getattr(msg, name)
+        if not 0 <= value <= 86400:
+            raise ValidationError(f"{field}.{name}", f"must be 0 to 86400, got {value:g}")
+    d = HealthCheckSpec(kind)
+    return HealthCheckSpec(
+        kind=kind,
+        command=msg.command,
+        port=msg.port,
+        path=msg.path or d.path,
+        delay_s=msg.delay_s,
+        interval_s=msg.interval_s or d.interval_s,
+        timeout_s=msg.timeout_s or d.timeout_s,
+        grace_period_s=msg.grace_period_s,
+        consecutive_failures=msg.consecutive_failures or d.consecutive_failures,
     )
 
 
@@ -114,6 +167,11 @@ def task_from_pb(msg: pb.TaskInfo, field: str = "task") -> TaskSpec:
         command=command_from_pb(msg.command),
         kill_grace_period_s=msg.kill_grace_period_s,
         labels=dict(msg.labels),
+        health_check=(
+            health_check_from_pb(msg.health_check, f"{field}.health_check")
+            if msg.HasField("health_check")
+            else None
+        ),
     )
 
 
@@ -132,6 +190,9 @@ def status_to_pb(st: TaskStatus) -> pb.TaskStatus:
     if st.exit_code is not None:
         msg.has_exit_code = True
         msg.exit_code = st.exit_code
+    if st.healthy is not None:
+        msg.has_healthy = True
+        msg.healthy = st.healthy
     return msg
 
 
@@ -151,6 +212,7 @@ def status_from_pb(msg: pb.TaskStatus) -> TaskStatus:
         uuid=msg.uuid,
         timestamp=msg.timestamp,
         exit_code=msg.exit_code if msg.has_exit_code else None,
+        healthy=msg.healthy if msg.has_healthy else None,
     )
 
 

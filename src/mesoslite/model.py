@@ -72,6 +72,8 @@ REASON_RECONCILIATION = "RECONCILIATION"
 REASON_LAUNCH_FAILED = "LAUNCH_FAILED"
 REASON_AGENT_RESTARTED = "AGENT_RESTARTED"
 REASON_MEMORY_LIMIT = "MEMORY_LIMIT"
+REASON_TASK_UNHEALTHY = "TASK_UNHEALTHY"
+REASON_HEALTH_CHECK = "TASK_HEALTH_CHECK_STATUS_UPDATED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,28 @@ class CommandSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthCheckSpec:
+    """How the agent checks a running task (`mesoslite.v1.HealthCheck` says the rules).
+
+    `kind` is "command" (`command` run in the sandbox, exit 0 is healthy), "http" (GET
+    `http://127.0.0.1:<port><path>`, 2xx/3xx is healthy) or "tcp" (a connection to `port`).
+    """
+
+    kind: str
+    command: str = ""
+    port: int = 0
+    path: str = "/"
+    delay_s: float = 0.0
+    interval_s: float = 10.0
+    timeout_s: float = 20.0
+    grace_period_s: float = 10.0
+    consecutive_failures: int = 3
+
+
+HEALTH_CHECK_KINDS = ("command", "http", "tcp")
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     """A task to launch (Mesos's `TaskInfo`). `agent_id` is filled from the offer if empty."""
 
@@ -107,6 +131,7 @@ class TaskSpec:
     agent_id: AgentId = AgentId("")
     kill_grace_period_s: float = 0.0
     labels: Mapping[str, str] = field(default_factory=dict)
+    health_check: HealthCheckSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +149,8 @@ class TaskStatus:
     uuid: bytes = b""
     timestamp: float = 0.0
     exit_code: int | None = None
+    # For tasks with a health check: the latest result, once checked.
+    healthy: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import signal
@@ -15,7 +16,7 @@ import pytest
 from mesoslite.agent.actor import AgentActor
 from mesoslite.agent.messages import FileChunkOut, Outgoing, StatusUpdatesOut
 from mesoslite.ids import AgentId, FrameworkId, TaskId
-from mesoslite.model import CommandSpec, TaskSpec, TaskState, TaskStatus
+from mesoslite.model import CommandSpec, HealthCheckSpec, TaskSpec, TaskState, TaskStatus
 from mesoslite.resources import parse_resources
 
 from .agent_support import alive, assert_eventually, group_members
@@ -418,3 +419,72 @@ async def test_without_cgroups_psutil_kills_a_task_over_its_memory(tmp_path: Pat
         assert (await terminal(master, "ok")).state == TaskState.FINISHED
     finally:
         await actor.stop(flush_s=0)
+
+
+# ---------------------------------------------------------------------- health checks (issue 6)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_a_task_failing_its_command_check_is_killed_after_its_consecutive_failures(
+    agent: tuple[AgentActor, FakeMaster], tmp_path: Path
+) -> None:
+    actor, master = agent
+    flag = tmp_path / "healthy"
+    flag.touch()
+    hc = HealthCheckSpec(
+        "command", command=f"test -e {flag}", interval_s=0.1, timeout_s=2,
+        grace_period_s=0, consecutive_failures=3,
+    )
+    actor.launch_tasks(FW, [shell("t1", "sleep 60", health_check=hc)])
+    healthy = await assert_eventually(lambda: [u for u in master.of("t1") if u.healthy])
+    assert (healthy[0].state, healthy[0].reason) == (
+        TaskState.RUNNING, "TASK_HEALTH_CHECK_STATUS_UPDATED",
+    )
+    flag.unlink()
+    done = await terminal(master, "t1")
+    assert (done.state, done.reason, done.healthy) == (TaskState.KILLED, "TASK_UNHEALTHY", False)
+    assert "3 consecutive failures, the last: command exited with status 1" in done.message
+    unhealthy = [u for u in master.of("t1") if u.healthy is False and not u.state.terminal]
+    assert len(unhealthy) == 1  # reported once, when it changed
+
+
+async def test_http_and_tcp_checks_pass_against_a_listening_task_and_fail_without_it(
+    agent: tuple[AgentActor, FakeMaster],
+) -> None:
+    actor, master = agent
+    port, port2 = free_port(), free_port()
+    server = f"{sys.executable} -m http.server {port} --bind 127.0.0.1"
+    fast = dict(interval_s=0.1, timeout_s=1, grace_period_s=30, consecutive_failures=2)
+    actor.launch_tasks(
+        FW,
+        [
+            shell("web", server, health_check=HealthCheckSpec("http", port=port, **fast)),  # type: ignore[arg-type]
+            shell("tcp", server.replace(str(port), str(port2)),
+                  health_check=HealthCheckSpec("tcp", port=port2, **fast)),  # type: ignore[arg-type]
+            # Nothing listens on its port: failures within the grace period do not count,
+            # so it is never killed (30 s grace) and never reported healthy.
+            shell("deaf", "sleep 60",
+                  health_check=HealthCheckSpec("tcp", port=free_port(), **fast)),  # type: ignore[arg-type]
+        ],
+    )
+    for t in ("web", "tcp"):
+        await assert_eventually(lambda t=t: [u for u in master.of(t) if u.healthy], what=t)
+    await asyncio.sleep(0.5)
+    assert {u.healthy for u in master.of("deaf")} == {None}
+    # The server goes: the http check fails twice in a row and the task is killed.
+    web = actor.tasks[(FW, TaskId("web"))].launched
+    assert web is not None
+    os.killpg(web.pid, signal.SIGSTOP)
+    try:
+        done = await terminal(master, "web")
+    finally:
+        os.killpg(web.pid, signal.SIGCONT)
+    assert (done.state, done.reason) == (TaskState.KILLED, "TASK_UNHEALTHY")
+    assert "no answer within 1s" in done.message

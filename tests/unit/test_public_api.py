@@ -8,7 +8,8 @@ EXPECTED = {
     # The driver and the callbacks
     "DEFAULT_MASTER", "Scheduler", "SchedulerDriver",
     # Values
-    "AgentId", "CommandSpec", "Demand", "FrameworkId", "FrameworkInfo", "MasterInfo", "Offer",
+    "AgentId", "CommandSpec", "Demand", "FrameworkId", "FrameworkInfo", "HealthCheckSpec",
+    "MasterInfo", "Offer",
     "OfferId", "Resources", "TERMINAL_STATES", "TaskId", "TaskSpec", "TaskState", "TaskStatus",
     "format_resources", "parse_resources",
     # Errors

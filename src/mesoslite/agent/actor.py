@@ -45,6 +45,7 @@ from mesoslite.agent.checkpoint import (
     RecoveredTask,
     read_exit_status,
 )
+from mesoslite.agent.health import HealthChecker, HealthState
 from mesoslite.agent.isolation import WATCH_INTERVAL_S, detect_isolator, tree_rss_bytes
 from mesoslite.agent.launcher import LaunchedTask, LaunchError, TaskLauncher
 from mesoslite.agent.messages import FileChunkOut, MasterSender, Outgoing, StatusUpdatesOut
@@ -54,10 +55,12 @@ from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.model import (
     REASON_AGENT_RESTARTED,
     REASON_COMMAND_EXITED,
+    REASON_HEALTH_CHECK,
     REASON_MEMORY_LIMIT,
     REASON_RECONCILIATION,
     REASON_TASK_INVALID,
     REASON_TASK_KILLED,
+    REASON_TASK_UNHEALTHY,
     AgentInfo,
     CommandSpec,
     StatusSource,
@@ -83,6 +86,10 @@ class AgentTask:
     counted: bool = True
     # Set when the psutil watch killed it for its memory.
     over_memory: bool = False
+    health: HealthState | None = None
+    checker: HealthChecker | None = None
+    # Why its health checks had it killed (the last failure), "" if they did not.
+    unhealthy: str = ""
 
     @property
     def key(self) -> TaskKey:
@@ -207,6 +214,7 @@ class AgentActor:
             task.state = TaskState.RUNNING
             if last is None:
                 self._update(task, TaskState.RUNNING)
+            self._start_health_checks(task)
             if self.recover_mode == "cleanup":
                 self._kill(task, self._grace(task, 0.0))
             return "adopted"
@@ -451,6 +459,7 @@ class AgentActor:
             )
             task.state = TaskState.RUNNING
             self._update(task, TaskState.RUNNING)
+            self._start_health_checks(task)
         if self._launch_queue:
             self._launch_handle = self._loop.call_soon(self._launch_some)
 
@@ -471,6 +480,16 @@ class AgentActor:
                 code,
             )
             return
+        if task.unhealthy:
+            self._finish(
+                task,
+                TaskState.KILLED,
+                REASON_TASK_UNHEALTHY,
+                f"killed after failing its health check: {task.unhealthy}; {_describe(code)}",
+                code,
+                healthy=False,
+            )
+            return
         if launched.popen is None and read_exit_status(launched.exit_file) is None:
             # Adopted after a restart, and its wrapper was killed before it could say.
             state = TaskState.KILLED if task.kill_requested else TaskState.FAILED
@@ -479,6 +498,29 @@ class AgentActor:
             return
         state, reason, message = _outcome(code, killed=task.kill_requested)
         self._finish(task, state, reason, message, code)
+
+    def _start_health_checks(self, task: AgentTask) -> None:
+        hc = task.spec.health_check
+        if hc is None or task.launched is None:
+            return
+        task.health = HealthState(hc, self._loop.time())
+        task.checker = HealthChecker(
+            hc, task.launched.sandbox, lambda ok, detail: self._health_result(task, ok, detail)
+        )
+
+    def _health_result(self, task: AgentTask, ok: bool, detail: str) -> None:
+        if task.health is None or task.state != TaskState.RUNNING or task.kill_requested:
+            return
+        changed, kill = task.health.record(ok, self._loop.time())
+        if changed:
+            logger.info(
+                "task health changed task_id=%s healthy=%s: %s", task.spec.task_id, ok, detail
+            )
+            self._update(task, TaskState.RUNNING, REASON_HEALTH_CHECK, detail, healthy=ok)
+        if kill and task.launched is not None:
+            task.unhealthy = f"{task.health.failures} consecutive failures, the last: {detail}"
+            logger.info("killing an unhealthy task task_id=%s", task.spec.task_id)
+            self._kill(task, self._grace(task, 0.0))
 
     def _watch_memory(self) -> None:
         """Without a memory cgroup: kill tasks whose process tree is over their `mem`."""
@@ -519,10 +561,14 @@ class AgentActor:
         reason: str,
         message: str,
         exit_code: int | None = None,
+        healthy: bool | None = None,
     ) -> None:
         """Make a task terminal: free its resources and send the update."""
         if not task.state.terminal and task.counted:
             self.free = self.free + task.spec.resources
+        if task.checker is not None:
+            task.checker.stop()
+            task.checker = None
         task.state = state
         logger.info(
             "task %s framework_id=%s task_id=%s: %s",
@@ -531,7 +577,7 @@ class AgentActor:
             task.spec.task_id,
             message,
         )
-        self._update(task, state, reason, message, exit_code)
+        self._update(task, state, reason, message, exit_code, healthy)
 
     def _reject(
         self, task: AgentTask, state: TaskState, message: str, reason: str = REASON_TASK_INVALID
@@ -555,6 +601,7 @@ class AgentActor:
         reason: str = "",
         message: str = "",
         exit_code: int | None = None,
+        healthy: bool | None = None,
     ) -> None:
         status = TaskStatus(
             task.spec.task_id,
@@ -566,6 +613,7 @@ class AgentActor:
             StatusSource.AGENT,
             timestamp=time.time(),
             exit_code=exit_code,
+            healthy=healthy,
         )
         update = self.updates.add(status, self._loop.time())
         # On disk before it can be sent: an agent killed from here on resends it on restart.

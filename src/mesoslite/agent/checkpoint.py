@@ -18,6 +18,7 @@ skipped on recovery.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -27,7 +28,14 @@ from typing import Any
 
 from mesoslite.agent.sandbox import SAFE_NAME_RE
 from mesoslite.ids import AgentId, FrameworkId, TaskId
-from mesoslite.model import CommandSpec, StatusSource, TaskSpec, TaskState, TaskStatus
+from mesoslite.model import (
+    CommandSpec,
+    HealthCheckSpec,
+    StatusSource,
+    TaskSpec,
+    TaskState,
+    TaskStatus,
+)
 from mesoslite.resources import Resources, parse_resources
 
 logger = logging.getLogger(__name__)
@@ -232,12 +240,14 @@ def spec_from_json(doc: dict[str, Any]) -> TaskSpec:
 
 
 def spec_extra_to_json(spec: TaskSpec) -> dict[str, Any]:
-    """Fields added to `TaskSpec` after the basic ones (health checks); none yet."""
-    return {}
+    """Fields added to `TaskSpec` after the basic ones: the health check."""
+    hc = spec.health_check
+    return {} if hc is None else {"health_check": dataclasses.asdict(hc)}
 
 
 def spec_extra_from_json(doc: dict[str, Any]) -> dict[str, Any]:
-    return {}
+    hc = doc.get("health_check")
+    return {} if hc is None else {"health_check": HealthCheckSpec(**hc)}
 
 
 def status_to_json(st: TaskStatus) -> dict[str, Any]:
@@ -252,6 +262,7 @@ def status_to_json(st: TaskStatus) -> dict[str, Any]:
         "uuid": st.uuid.hex(),
         "timestamp": st.timestamp,
         "exit_code": st.exit_code,
+        "healthy": st.healthy,
     }
 
 
@@ -267,4 +278,5 @@ def status_from_json(doc: dict[str, Any]) -> TaskStatus:
         uuid=bytes.fromhex(doc["uuid"]),
         timestamp=float(doc["timestamp"]),
         exit_code=doc["exit_code"],
+        healthy=doc.get("healthy"),
     )

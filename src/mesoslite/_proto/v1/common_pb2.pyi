@@ -154,8 +154,40 @@ class CommandInfo(_message.Message):
     user: str
     def __init__(self, shell: _Optional[bool] = ..., value: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., environment: _Optional[_Mapping[str, str]] = ..., user: _Optional[str] = ...) -> None: ...
 
+class HealthCheck(_message.Message):
+    __slots__ = ("type", "command", "port", "path", "delay_s", "interval_s", "timeout_s", "grace_period_s", "consecutive_failures")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        TYPE_UNSPECIFIED: _ClassVar[HealthCheck.Type]
+        COMMAND: _ClassVar[HealthCheck.Type]
+        HTTP: _ClassVar[HealthCheck.Type]
+        TCP: _ClassVar[HealthCheck.Type]
+    TYPE_UNSPECIFIED: HealthCheck.Type
+    COMMAND: HealthCheck.Type
+    HTTP: HealthCheck.Type
+    TCP: HealthCheck.Type
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    DELAY_S_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    GRACE_PERIOD_S_FIELD_NUMBER: _ClassVar[int]
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    type: HealthCheck.Type
+    command: str
+    port: int
+    path: str
+    delay_s: float
+    interval_s: float
+    timeout_s: float
+    grace_period_s: float
+    consecutive_failures: int
+    def __init__(self, type: _Optional[_Union[HealthCheck.Type, str]] = ..., command: _Optional[str] = ..., port: _Optional[int] = ..., path: _Optional[str] = ..., delay_s: _Optional[float] = ..., interval_s: _Optional[float] = ..., timeout_s: _Optional[float] = ..., grace_period_s: _Optional[float] = ..., consecutive_failures: _Optional[int] = ...) -> None: ...
+
 class TaskInfo(_message.Message):
-    __slots__ = ("task_id", "name", "agent_id", "resources", "command", "kill_grace_period_s", "labels")
+    __slots__ = ("task_id", "name", "agent_id", "resources", "command", "kill_grace_period_s", "labels", "health_check")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +202,7 @@ class TaskInfo(_message.Message):
     COMMAND_FIELD_NUMBER: _ClassVar[int]
     KILL_GRACE_PERIOD_S_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_CHECK_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     name: str
     agent_id: str
@@ -177,10 +210,11 @@ class TaskInfo(_message.Message):
     command: CommandInfo
     kill_grace_period_s: float
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, task_id: _Optional[str] = ..., name: _Optional[str] = ..., agent_id: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ..., command: _Optional[_Union[CommandInfo, _Mapping]] = ..., kill_grace_period_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    health_check: HealthCheck
+    def __init__(self, task_id: _Optional[str] = ..., name: _Optional[str] = ..., agent_id: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ..., command: _Optional[_Union[CommandInfo, _Mapping]] = ..., kill_grace_period_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ...) -> None: ...
 
 class TaskStatus(_message.Message):
-    __slots__ = ("task_id", "framework_id", "agent_id", "state", "message", "reason", "source", "uuid", "timestamp", "has_exit_code", "exit_code")
+    __slots__ = ("task_id", "framework_id", "agent_id", "state", "message", "reason", "source", "uuid", "timestamp", "has_exit_code", "exit_code", "has_healthy", "healthy")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +226,8 @@ class TaskStatus(_message.Message):
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    HAS_HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     framework_id: str
     agent_id: str
@@ -203,7 +239,9 @@ class TaskStatus(_message.Message):
     timestamp: float
     has_exit_code: bool
     exit_code: int
-    def __init__(self, task_id: _Optional[str] = ..., framework_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ..., source: _Optional[_Union[StatusSource, str]] = ..., uuid: _Optional[bytes] = ..., timestamp: _Optional[float] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ...) -> None: ...
+    has_healthy: bool
+    healthy: bool
+    def __init__(self, task_id: _Optional[str] = ..., framework_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ..., source: _Optional[_Union[StatusSource, str]] = ..., uuid: _Optional[bytes] = ..., timestamp: _Optional[float] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., has_healthy: _Optional[bool] = ..., healthy: _Optional[bool] = ...) -> None: ...
 
 class Filters(_message.Message):
     __slots__ = ("refuse_seconds",)

@@ -11,6 +11,8 @@ status (`mesoslite.rpc.error_from_rpc`), and a master that cannot be reached rai
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -27,6 +29,10 @@ from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc, parse_address
 DEFAULT_TIMEOUT_S = 10.0
 # How many standby masters' redirects (or other masters of a list) to try before giving up.
 MAX_REDIRECTS = 5
+# With zk://, how often and how many times to ask ZooKeeper again for a leader that answers
+# (covers a failover with the default 10 s session timeout).
+ZK_LOOKUP_INTERVAL_S = 0.5
+ZK_LOOKUPS = 30
 # What grpc says when no connection could be made, as opposed to an UNAVAILABLE that the
 # master itself sent (e.g. its registry is down).
 _UNREACHABLE_MARKERS = (
@@ -92,16 +98,39 @@ def _stub(channel: Any) -> Any:
 
 class _Base:
     def __init__(self, address: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        from mesoslite.discovery import is_zk_url
+
+        self._zk = address if is_zk_url(address) else ""
         self._candidates = resolve_masters(address)
         self.address = self._candidates[0]
         self.timeout_s = timeout_s
+        self._lookups = 0
+        # Seconds to wait before the next attempt (a leader that ZooKeeper still names
+        # just after it died: its znode lasts until its session expires).
+        self.retry_delay_s = 0.0
         self._channel: Any = None
         self._stub: Any = None
 
     def _redirect(self, err: MesosliteError) -> bool:
         """Follow a standby master to the leader it names, as Mesos's CLI does."""
+        self.retry_delay_s = 0.0
         if isinstance(err, NotLeaderError) and err.leader_address:
             self.address = parse_address(err.leader_address)
+            return True
+        if (
+            self._zk
+            and isinstance(err, UnavailableError | NotLeaderError)
+            and self._lookups < ZK_LOOKUPS
+        ):
+            # The leader ZooKeeper named is gone or not leading: ask ZooKeeper again soon.
+            from mesoslite.discovery import lookup_leader
+
+            self._lookups += 1
+            self.retry_delay_s = ZK_LOOKUP_INTERVAL_S
+            try:
+                self.address = lookup_leader(self._zk)
+            except UnavailableError:
+                pass
             return True
         if isinstance(err, NotLeaderError) or (
             isinstance(err, UnavailableError) and err.message == unreachable_message(self.address)
@@ -161,7 +190,9 @@ class BlockingOperatorClient(_Base):
     """
 
     def _run(self, call: _Call[T]) -> T:
-        for _ in range(MAX_REDIRECTS + 1):
+        for _ in range(MAX_REDIRECTS + ZK_LOOKUPS + 1):
+            if self.retry_delay_s:
+                time.sleep(self.retry_delay_s)
             if self._stub is None:
                 self._channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
                 self._stub = _stub(self._channel)
@@ -221,7 +252,9 @@ class OperatorClient(_Base):
     """
 
     async def _run(self, call: _Call[T]) -> T:
-        for _ in range(MAX_REDIRECTS + 1):
+        for _ in range(MAX_REDIRECTS + ZK_LOOKUPS + 1):
+            if self.retry_delay_s:
+                await asyncio.sleep(self.retry_delay_s)
             if self._stub is None:
                 self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
                 self._stub = _stub(self._channel)

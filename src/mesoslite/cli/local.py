@@ -10,6 +10,7 @@ import click
 from mesoslite.cli import MASTER_ENV
 
 if TYPE_CHECKING:
+    from mesoslite.testing.ha_cluster import HACluster
     from mesoslite.testing.local_cluster import LocalCluster
 
 # How often the foreground loop checks that every daemon is still running.
@@ -42,16 +43,22 @@ def _check_resources(ctx: click.Context, param: click.Parameter, value: str | No
                    "cpus:4;mem:4096;disk:10000, plus 1000 ports of its own]")
 @click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True,
               help="the daemons' log level")
+@click.option("--ha", is_flag=True,
+              help="high availability: a ZooKeeper server and 3 masters electing a leader "
+                   "(on free ports; a master that dies is started again as a standby)")
 @click.pass_context
 def local(
     ctx: click.Context, agents: int, port: int, work_dir: str | None,
-    agent_resources: str | None, log_level: str,
+    agent_resources: str | None, log_level: str, ha: bool,
 ) -> None:
     """Run a master and agents on this host, in the foreground.
 
     Ctrl-C (or SIGTERM) stops the agents, which kill their tasks, then the master, and
     exits 0. If a daemon dies on its own, the rest are stopped and the exit code is 1.
     Logs go to files in the work dir.
+
+    With --ha, a ZooKeeper server (Debian's zookeeper package) and 3 masters run instead
+    of one master; kill the leader to watch a standby take over.
     """
     import signal
     import tempfile
@@ -65,6 +72,8 @@ def local(
         LocalClusterError,
     )
 
+    if ha:
+        ctx.exit(_run_ha(agents, work_dir, agent_resources, log_level))
     if port and not _port_free("127.0.0.1", port):
         click.echo(f"mesoslite local: port {port} is in use (is a master already running?): "
                    "stop what uses it or pick another with --port", err=True)
@@ -110,6 +119,91 @@ def local(
         cluster.stop()
     click.echo(f"mesoslite local: stopped; state and logs are kept in {work}", err=True)
     ctx.exit(code)
+
+
+def _run_ha(
+    agents: int, work_dir: str | None, agent_resources: str | None, log_level: str
+) -> int:
+    import signal
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from mesoslite.cli.exit_codes import EXIT_FAILURE, EXIT_OK
+    from mesoslite.errors import MesosliteError
+    from mesoslite.testing.ha_cluster import HACluster
+    from mesoslite.testing.local_cluster import DEFAULT_AGENT_RESOURCES
+    from mesoslite.testing.zookeeper import ZooKeeperCluster
+
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="mesoslite-local-ha-"))
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+    zk: ZooKeeperCluster | None = None
+    cluster: HACluster | None = None
+    code = EXIT_OK
+    try:
+        click.echo(f"mesoslite local: starting ZooKeeper, 3 masters and {agents} agents in "
+                   f"{work}", err=True)
+        zk = ZooKeeperCluster(work / "zookeeper", size=1).start()
+        url = zk.url("/mesoslite")
+        cluster = HACluster(
+            work, url, masters=3, agents=agents, session_timeout_s=2.0, log_level=log_level,
+            agent_resources=agent_resources or DEFAULT_AGENT_RESOURCES,
+            agent_args=("--reconnect-backoff-max-s", "0.5"),
+        ).start()
+        _print_ha_banner(cluster, url)
+        while True:
+            for i, m in enumerate(cluster.masters):
+                if not m.alive:
+                    click.echo(f"mesoslite local: master {i} {m.describe_exit()}; starting it "
+                               "again as a standby", err=True)
+                    cluster.start_master(i)
+            dead = [d for d in cluster.dead_daemons() if d.startswith("agent")]
+            if dead or not zk.alive(0):
+                what = "; ".join(dead) or "ZooKeeper died"
+                click.echo(f"mesoslite local: {what}; stopping the rest", err=True)
+                code = EXIT_FAILURE
+                break
+            time.sleep(WATCH_INTERVAL_S)
+    except KeyboardInterrupt:
+        click.echo("mesoslite local: stopping", err=True)
+    except MesosliteError as e:
+        click.echo(f"mesoslite local: {e.message}", err=True)
+        code = EXIT_FAILURE
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        if cluster is not None:
+            cluster.stop()
+        if zk is not None:
+            zk.stop()
+    click.echo(f"mesoslite local: stopped; state and logs are kept in {work}", err=True)
+    return code
+
+
+def _print_ha_banner(cluster: HACluster, url: str) -> None:
+    from mesoslite.cli._output import table
+
+    rows: list[tuple[object, ...]] = [
+        (f"master {i}", a, d.pid, d.log_path)
+        for i, (a, d) in enumerate(zip(cluster.addresses, cluster.masters, strict=True))
+    ]
+    rows += [(f"agent {i}", "", d.pid, d.log_path) for i, d in enumerate(cluster.agents)]
+    leader = cluster.leader_index()
+    click.echo(f"mesoslite local: ZooKeeper at {url}; master {leader} leads")
+    click.echo(table(("DAEMON", "ADDRESS", "PID", "LOG"), rows))
+    click.echo(
+        "\nIn another shell:\n"
+        f"  export {MASTER_ENV}={url}\n"
+        "  mesoslite run -- echo hello\n"
+        "  kill -9 <the leader's PID>     # a standby takes over; this one restarts\n"
+        "Ctrl-C stops the cluster.",
+    )
+    sys.stdout.flush()
 
 
 def _port_free(host: str, port: int) -> bool:

@@ -320,8 +320,10 @@ def run(
         "resources": resources,
         "name": name or " ".join(command)[:200],
     }
-    from mesoslite.cli._client import resolve_master
+    from mesoslite.discovery import check_master_spec
 
-    master = resolve_master(ctx.obj.master if ctx.obj is not None else "127.0.0.1:5050")
+    # Passed on as given (a list or zk:// too), so that the driver follows a failover.
+    master = ctx.obj.master if ctx.obj is not None else "127.0.0.1:5050"
+    check_master_spec(master)
     code = asyncio.run(_run(master, task_args, placement_timeout_s, grace_s))
     sys.exit(code)

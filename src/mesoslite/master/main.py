@@ -123,6 +123,10 @@ async def serve(config: MasterConfig) -> None:
     )
     agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(actor, master_info), server)
     operator_pb2_grpc.add_OperatorServicer_to_server(OperatorServicer(actor, master_info), server)
+    if not config.zk:
+        # Standalone: recover before serving, so that the first call finds a leader.
+        await actor.start()
+        leadership.leading, leadership.reason = True, ""
     await server.start()
     info_file = work_dir / "master.json"
 
@@ -141,7 +145,7 @@ async def serve(config: MasterConfig) -> None:
     )
 
     async def follow_leadership() -> None:
-        started = False
+        started = leadership.leading
         while True:
             change = await contender.next_change()
             if change.change == Change.ELECTED:
@@ -149,7 +153,7 @@ async def serve(config: MasterConfig) -> None:
                     if not started:
                         await actor.start()
                         started = True
-                    else:
+                    elif not leadership.leading:
                         actor.resume()
                 except MesosliteError as e:
                     lost.append(f"cannot recover from the registry: {e.message}")

@@ -93,7 +93,8 @@ class LazyGroup(click.Group):
     default=DEFAULT_MASTER,
     show_default=True,
     metavar="HOST:PORT",
-    help=f"the master to talk to [env {MASTER_ENV}]",
+    help=f"the master to talk to: HOST:PORT, a list HOST:PORT,HOST:PORT or "
+    f"zk://HOST:PORT[,...]/PATH [env {MASTER_ENV}]",
 )
 @click.version_option(__version__, prog_name="mesoslite")
 @click.pass_context

@@ -1,0 +1,60 @@
+"""`ZooKeeperContender` in process against a real server: elected, suspended and resumed
+across a ZooKeeper restart, deposed when its session expires; standbys see the leader."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mesoslite.discovery import parse_zk_url
+from mesoslite.master.election.base import Change
+from mesoslite.master.election.zookeeper import ZooKeeperContender
+from mesoslite.testing.zookeeper import ZooKeeperCluster
+
+
+async def next_change(c: ZooKeeperContender, timeout_s: float = 20.0) -> Change:
+    return (await asyncio.wait_for(c.next_change(), timeout_s)).change
+
+
+async def test_the_first_contender_leads_and_a_second_sees_its_address(
+    zookeeper: ZooKeeperCluster,
+) -> None:
+    url = parse_zk_url(zookeeper.chroot_url())
+    a = ZooKeeperContender(url, {"id": "a", "address": "h:1"}, session_timeout_s=4)
+    b = ZooKeeperContender(url, {"id": "b", "address": "h:2"}, session_timeout_s=4)
+    try:
+        await a.start()
+        assert await next_change(a) == Change.ELECTED
+        await b.start()
+        for _ in range(200):
+            if b.leader_address == "h:1":
+                break
+            await asyncio.sleep(0.05)
+        assert b.leader_address == "h:1"
+        assert b.epoch == 0 and a.epoch == 0  # a's znode has sequence 0
+        await a.close()  # its znode goes with its session: b leads
+        assert await next_change(b) == Change.ELECTED
+        assert b.epoch == 1
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_leader_is_suspended_while_zookeeper_restarts_and_deposed_when_its_session_expires(
+    zookeeper: ZooKeeperCluster,
+) -> None:
+    url = parse_zk_url(zookeeper.chroot_url())
+    a = ZooKeeperContender(url, {"id": "a", "address": "h:1"}, session_timeout_s=8)
+    try:
+        await a.start()
+        assert await next_change(a) == Change.ELECTED
+        await asyncio.to_thread(zookeeper.restart)
+        assert await next_change(a) == Change.SUSPENDED
+        assert await next_change(a) == Change.RESUMED
+        await asyncio.to_thread(zookeeper.expire_session, a.client)
+        # The connection drops first (SUSPENDED), then the session is found expired.
+        changes = [await next_change(a)]
+        while changes[-1] != Change.DEPOSED:
+            changes.append(await next_change(a))
+        assert set(changes[:-1]) <= {Change.SUSPENDED}
+    finally:
+        await a.close()

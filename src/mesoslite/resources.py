@@ -132,6 +132,9 @@ class Resources:
         sc = dict(self.scalars)
         for name, v in other.scalars.items():
             sc[name] = sc.get(name, 0) + v
+        if not other.ranges and not other.sets:
+            # The common case (cpus, mem): share the immutable range and set maps.
+            return Resources(sc, self.ranges, self.sets)
         rg = dict(self.ranges)
         for name, r in other.ranges.items():
             rg[name] = _merge(rg.get(name, ()) + r)
@@ -151,6 +154,8 @@ class Resources:
                 sc[name] = left
             else:
                 sc.pop(name, None)
+        if not other.ranges and not other.sets:
+            return Resources(sc, self.ranges, self.sets)
         rg = dict(self.ranges)
         for name, r in other.ranges.items():
             if name in rg:

@@ -354,7 +354,9 @@ class _Pass:
             if count <= 0 or (shape is not None and not fits(shape, room)):
                 continue
             shape_key = None if shape is None else _shape_key(shape)
-            key = (fw.id, shape_key) if shape is None or fw.filters else (shape_key, fw.role)
+            # Reservations make what fits depend on the role; without any, only on the shape.
+            scope = fw.role if self.reserved else ""
+            key = (fw.id, shape_key) if shape is None or fw.filters else (shape_key, scope)
             begin = self.cursor.get(key, 0)
             for index, agent_id in self._indexed(fw, begin):
                 if agent_id in fw.filters and fw.filters[agent_id] > self.now:

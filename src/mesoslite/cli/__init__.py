@@ -26,6 +26,7 @@ _COMMANDS: dict[str, str] = {
     "framework": "mesoslite.cli.framework:framework",
     "task": "mesoslite.cli.task:task",
     "local": "mesoslite.cli.local:local",
+    "simulate": "mesoslite.cli.simulate:simulate",
     # ---- `mesoslite run`: cli/run.py, written separately. It is wired here, lazily: listed
     # ---- once the module exists, imported only when `run` (or the help) is asked for.
     "run": "mesoslite.cli.run:run",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mesoslite.allocator.base import Demand
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.model import AgentInfo, FrameworkInfo, TaskSpec, TaskState, TaskStatus
 from mesoslite.resources import Resources
@@ -43,6 +44,8 @@ class AgentRecord:
     pending_updates: int = 0
     # When the last message (of any kind) came from the agent on its current stream.
     last_seen_at: float | None = None
+    # `mesoslite agent drain`: offered no more, its tasks killed.
+    draining: bool = False
 
     @property
     def id(self) -> AgentId:
@@ -69,6 +72,9 @@ class FrameworkRecord:
     offered: Resources = field(default_factory=Resources.empty)
     disconnected_at: float | None = None
     unregistered_at: float | None = None
+    # Its last REQUEST, less the tasks launched since (see `roles.consume`); None if it never
+    # sent one (or sent an empty one): then it is offered whole agents.
+    demands: list[Demand] | None = None
 
     @property
     def id(self) -> FrameworkId:

@@ -10,6 +10,7 @@ import grpc
 
 from mesoslite import convert as c
 from mesoslite._proto.v1 import scheduler_pb2, scheduler_pb2_grpc
+from mesoslite.allocator.base import Demand
 from mesoslite.errors import MesosliteError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.master.actor import CLOSE, HEARTBEAT, Connection, MasterActor
@@ -136,8 +137,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Request(self, request: scheduler_pb2.RequestRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
-        self.actor.state.framework(fid)
-        for i, d in enumerate(request.demands):
-            c.resources_from_pb(d.resources, f"demands[{i}].resources")
-        # Demands shape offers once the allocator knows them (the allocator issue).
+        demands = [
+            Demand(c.resources_from_pb(d.resources, f"demands[{i}].resources"), d.count)
+            for i, d in enumerate(request.demands)
+        ]
+        await self.actor.run(lambda now: self.actor.state.request(fid, demands))
         return OK

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from mesoslite.allocator.base import AgentView, Allocator, ClusterView, FrameworkView
+from mesoslite.allocator.base import AgentView, Allocator, ClusterView, Demand, FrameworkView
 from mesoslite.errors import (
     AlreadyExistsError,
     ConflictError,
+    UnknownAgentError,
     UnknownFrameworkError,
     UnknownOfferError,
     UnknownTaskError,
@@ -54,8 +55,10 @@ from mesoslite.master.registry.base import (
     AddFramework,
     AdmitAgent,
     RegistrySnapshot,
+    RemoveAgent,
     RemoveFramework,
 )
+from mesoslite.master.roles import RoleBook, RoleStatus, check_demands, consume, outstanding
 from mesoslite.master.validation import (
     check_agent_info,
     check_duration,
@@ -63,6 +66,7 @@ from mesoslite.master.validation import (
     check_tasks,
 )
 from mesoslite.model import (
+    REASON_AGENT_REMOVED,
     REASON_AGENT_RESTARTED,
     REASON_AGENT_UNREACHABLE,
     REASON_FRAMEWORK_REMOVED,
@@ -80,6 +84,8 @@ from mesoslite.resources import Resources
 logger = logging.getLogger(__name__)
 
 TaskKey = tuple[FrameworkId, TaskId]
+# A framework's locality hints for `ssf`, comma-separated: `rack:r1,zone:z1,agent:ID`.
+LOCALITY_LABEL = "mesoslite.locality"
 
 
 class MasterState:
@@ -97,6 +103,8 @@ class MasterState:
         run_id: str | None = None,
     ) -> None:
         self.allocator = allocator
+        policy = getattr(allocator, "policy", allocator)
+        self._locality_aware = callable(getattr(policy, "agent_ranker", None))
         self.offer_timeout_s = offer_timeout_s
         self.agent_reregister_timeout_s = agent_reregister_timeout_s
         # An active agent silent for this long is unreachable (Mesos's agent_ping_timeout x
@@ -109,14 +117,18 @@ class MasterState:
         self.offers = OfferBook(run_id)
         self.allocation_wanted = False
         self.last_reasons: dict[FrameworkId, str] = {}
+        self.roles = RoleBook()
         self._seed = seed
         self._rounds = 0
         self._agent_ids = IdSequence("ag", run_id)
+        # Agents marked gone this run (`mark_agent_gone`): they may not register again.
+        self.gone_agents: set[AgentId] = set()
 
     # ------------------------------------------------------------------ recovery
 
     def recover(self, snap: RegistrySnapshot, now: float) -> None:
         """Load the registry after a (re)start: agents must re-register, frameworks re-subscribe."""
+        self.roles.recover(snap)
         for info in snap.agents.values():
             self.agents[info.id] = rec.AgentRecord(
                 info=info, status=rec.AGENT_DISCONNECTED, registered_at=now, disconnected_at=now
@@ -242,6 +254,8 @@ class MasterState:
             agent.tasks.add((fid, task.task_id))
         agent.used = agent.used + needed
         fw.used = fw.used + needed
+        if fw.demands:
+            fw.demands = consume(fw.demands, (t.resources for t in launched))
         if refuse_seconds > 0 and not (offered - needed).is_empty():
             fw.filters[agent_id] = now + refuse_seconds
             fw.refused[agent_id] = offered - needed
@@ -270,6 +284,14 @@ class MasterState:
         fw.suppressed = False
         fw.filters.clear()
         fw.refused.clear()
+        self.allocation_wanted = True
+        return []
+
+    def request(self, fid: FrameworkId, demands: Sequence[Demand]) -> list[Effect]:
+        """Replace the framework's demands (REQUEST): it still needs `count` tasks of each
+        shape. Offers to it are then sized to whole tasks; no demands means whole agents."""
+        fw = self._connected_framework(fid)
+        fw.demands = check_demands(demands) or None
         self.allocation_wanted = True
         return []
 
@@ -357,6 +379,10 @@ class MasterState:
     ) -> tuple[AgentId, list[Effect]]:
         """Admit a new agent or take back a known one with the tasks it reports."""
         check_agent_info(info)
+        if info.id in self.gone_agents:
+            raise ConflictError(
+                f"agent {info.id} was marked gone: start it with an empty work dir to join anew"
+            )
         effects: list[Effect] = []
         agent_id = info.id or AgentId(self._agent_ids())
         info = _with_agent_id(info, agent_id)
@@ -470,6 +496,53 @@ class MasterState:
                 self.allocation_wanted = True
         return effects
 
+    def drain_agent(self, agent_id: AgentId, now: float) -> list[Effect]:
+        """Offer the agent no more, rescind its offers and kill its tasks (each with its own
+        kill policy); it stays registered, `draining` (drained once its tasks are gone)."""
+        agent = self._agent(agent_id)
+        agent.draining = True
+        effects: list[Effect] = []
+        for offer in list(self.offers.of_agent(agent_id)):
+            effects += self._rescind(offer, notify=True)
+        if agent.status == rec.AGENT_ACTIVE:
+            for fid, task_id in sorted(agent.tasks):
+                effects.append(KillOnAgent(agent_id, fid, task_id, 0.0))
+        logger.info("agent draining agent_id=%s tasks=%d", agent_id, len(agent.tasks))
+        return effects
+
+    def mark_agent_gone(self, agent_id: AgentId, now: float) -> list[Effect]:
+        """The agent is gone for good: its tasks are TASK_GONE, it is removed from the
+        registry and may not register again (with that id). If it is still connected, its
+        tasks are killed and its stream closed."""
+        agent = self._agent(agent_id)
+        effects: list[Effect] = []
+        for offer in list(self.offers.of_agent(agent_id)):
+            effects += self._rescind(offer, notify=True)
+        by_framework: dict[FrameworkId, list[TaskStatus]] = {}
+        for fid, task_id in sorted(agent.tasks):
+            fw = self.frameworks.get(fid)
+            record = fw.tasks.get(task_id) if fw else None
+            if fw is None or record is None:
+                continue
+            record.status = TaskStatus(
+                task_id, fid, agent_id, TaskState.GONE, "its agent was marked gone",
+                REASON_AGENT_REMOVED, timestamp=now,
+            )
+            self._finish_task(fw, record)
+            if fw.connected:
+                by_framework.setdefault(fid, []).append(record.status)
+        if agent.status == rec.AGENT_ACTIVE:
+            for fid in sorted(self.frameworks):
+                effects.append(ShutdownFrameworkOnAgent(agent_id, fid))
+            effects.append(DisconnectAgent(agent_id))
+        effects += [SendToFramework(f, UpdateEvent(tuple(s))) for f, s in by_framework.items()]
+        del self.agents[agent_id]
+        self.gone_agents.add(agent_id)
+        effects.append(PersistRegistry((RemoveAgent(agent_id),)))
+        self.allocation_wanted = True
+        logger.warning("agent marked gone agent_id=%s", agent_id)
+        return effects
+
     def agent_seen(self, agent_id: AgentId, now: float) -> None:
         """A message came from the agent: it is alive (see `tick`)."""
         agent = self.agents.get(agent_id)
@@ -489,7 +562,7 @@ class MasterState:
         for grant in result.grants:
             agent = self.agents.get(grant.agent_id)
             fw = self.frameworks.get(grant.framework_id)
-            if agent is None or fw is None or grant.resources.is_empty():
+            if agent is None or fw is None or grant.resources.is_empty() or agent.draining:
                 continue
             if not agent.free.contains(grant.resources):
                 # The allocator broke its contract; refuse rather than overcommit.
@@ -542,6 +615,29 @@ class MasterState:
     def framework(self, fid: FrameworkId) -> rec.FrameworkRecord:
         return self._framework(fid)
 
+    # ------------------------------------------------------------------ roles
+
+    def set_role_weight(self, role: str, weight: float) -> list[Effect]:
+        op = self.roles.set_weight(role, weight)
+        self.allocation_wanted = True
+        logger.info("role weight set role=%s weight=%g", role, weight)
+        return [PersistRegistry((op,))]
+
+    def set_quota(
+        self, role: str, guarantee: Resources, limit: Resources | None
+    ) -> list[Effect]:
+        op = self.roles.set_quota(role, guarantee, limit)
+        self.allocation_wanted = True
+        logger.info("role quota set role=%s guarantee=%s limit=%s", role, guarantee, limit)
+        return [PersistRegistry((op,))]
+
+    def role_statuses(self) -> list[RoleStatus]:
+        held: dict[str, tuple[Resources, int]] = {}
+        for fw in self.frameworks.values():
+            res, n = held.get(fw.info.role, (Resources.empty(), 0))
+            held[fw.info.role] = (res + fw.used + fw.offered, n + 1)
+        return self.roles.describe(held)
+
     # ------------------------------------------------------------------ internals
 
     def _framework(self, fid: FrameworkId) -> rec.FrameworkRecord:
@@ -582,6 +678,14 @@ class MasterState:
                 "offer_ids", f"offers span several agents ({', '.join(sorted(agents))})"
             )
         return offers
+
+    def _agent(self, agent_id: AgentId) -> rec.AgentRecord:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            if agent_id in self.gone_agents:
+                raise UnknownAgentError(f"agent {agent_id} was marked gone")
+            raise UnknownAgentError(f"agent {agent_id!r} is not known")
+        return agent
 
     def _agent_active(self, agent_id: AgentId) -> bool:
         agent = self.agents.get(agent_id)
@@ -730,10 +834,11 @@ class MasterState:
         return effects
 
     def _view(self, now: float) -> ClusterView:
+        free = {a.id: a.free for a in self.agents.values() if a.status == rec.AGENT_ACTIVE}
         agents = tuple(
-            AgentView(a.id, a.info.hostname, a.info.resources, a.free, a.info.attributes)
+            AgentView(a.id, a.info.hostname, a.info.resources, free[a.id], a.info.attributes)
             for a in self.agents.values()
-            if a.status == rec.AGENT_ACTIVE
+            if a.id in free
         )
         frameworks = []
         for fw in self.frameworks.values():
@@ -741,12 +846,33 @@ class MasterState:
                 continue
             frameworks.append(
                 FrameworkView(
-                    fw.id, fw.info.role, fw.used + fw.offered, fw.suppressed, self._filters(fw, now)
+                    fw.id,
+                    fw.info.role,
+                    fw.used + fw.offered,
+                    fw.suppressed,
+                    self._filters(fw, now, free),
+                    () if fw.demands is None else outstanding(fw.demands, fw.offered),
+                    _locality(fw.info.labels),
+                    self._running_on(fw),
                 )
             )
-        return ClusterView(agents, tuple(frameworks), {}, self._seed + self._rounds)
+        return ClusterView(
+            agents,
+            tuple(frameworks),
+            self.roles.weights,
+            self._seed + self._rounds,
+            self.roles.quotas,
+        )
 
-    def _filters(self, fw: rec.FrameworkRecord, now: float) -> dict[AgentId, float]:
+    def _running_on(self, fw: rec.FrameworkRecord) -> tuple[AgentId, ...]:
+        # Only locality-aware policies (`ssf`) look at this; skip the walk for the others.
+        if not self._locality_aware or not fw.tasks or LOCALITY_LABEL in fw.info.labels:
+            return ()
+        return tuple(sorted({t.agent_id for t in fw.tasks.values()}))
+
+    def _filters(
+        self, fw: rec.FrameworkRecord, now: float, free: Mapping[AgentId, Resources]
+    ) -> dict[AgentId, float]:
         """The framework's live filters that still apply: a filter holds an agent back only
         while its free resources are within what the framework refused there (Mesos's
         `RefusedOfferFilter`), so a framework that declined a leftover is offered the agent
@@ -758,11 +884,16 @@ class MasterState:
             fw.refused.pop(agent_id, None)
         applying = {}
         for agent_id, until in fw.filters.items():
-            agent = self.agents.get(agent_id)
+            agent_free = free.get(agent_id)
             refused = fw.refused.get(agent_id)
-            if agent is None or refused is None or refused.contains(agent.free):
+            if agent_free is None or refused is None or refused.contains(agent_free):
                 applying[agent_id] = until
         return applying
+
+
+def _locality(labels: Mapping[str, str]) -> tuple[str, ...]:
+    hints = labels.get(LOCALITY_LABEL, "")
+    return tuple(h.strip() for h in hints.split(",") if h.strip())
 
 
 def _sum(items: Iterable[Resources]) -> Resources:

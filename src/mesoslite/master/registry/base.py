@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from mesoslite.allocator.base import Quota
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.model import AgentInfo, FrameworkInfo
 
@@ -18,6 +19,9 @@ from mesoslite.model import AgentInfo, FrameworkInfo
 class RegistrySnapshot:
     agents: Mapping[AgentId, AgentInfo] = field(default_factory=dict)
     frameworks: Mapping[FrameworkId, FrameworkInfo] = field(default_factory=dict)
+    # Set at run time by operators (`mesoslite role set-weight|set-quota`).
+    role_weights: Mapping[str, float] = field(default_factory=dict)
+    quotas: Mapping[str, Quota] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,35 @@ class RemoveFramework:
         return replace(snap, frameworks=frameworks)
 
 
-RegistryOp = AdmitAgent | RemoveAgent | AddFramework | RemoveFramework
+@dataclass(frozen=True, slots=True)
+class SetRoleWeight:
+    """Set a role's weight; weight 1 (the default) removes the entry."""
+
+    role: str
+    weight: float
+
+    def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
+        weights = {k: v for k, v in snap.role_weights.items() if k != self.role}
+        if self.weight != 1.0:
+            weights[self.role] = self.weight
+        return replace(snap, role_weights=weights)
+
+
+@dataclass(frozen=True, slots=True)
+class SetQuota:
+    """Set a role's quota; an empty guarantee and no limit removes it."""
+
+    role: str
+    quota: Quota
+
+    def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
+        quotas = {k: v for k, v in snap.quotas.items() if k != self.role}
+        if not self.quota.guarantee.is_empty() or self.quota.limit is not None:
+            quotas[self.role] = self.quota
+        return replace(snap, quotas=quotas)
+
+
+RegistryOp = AdmitAgent | RemoveAgent | AddFramework | RemoveFramework | SetRoleWeight | SetQuota
 
 
 class Registry(Protocol):

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from mesoslite.allocator.base import Quota
 from mesoslite.errors import RegistryError
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.master.registry.base import (
@@ -17,9 +18,11 @@ from mesoslite.master.registry.base import (
     RegistrySnapshot,
     RemoveAgent,
     RemoveFramework,
+    SetQuota,
+    SetRoleWeight,
 )
 from mesoslite.model import AgentInfo, FrameworkInfo
-from mesoslite.resources import format_resources, parse_resources
+from mesoslite.resources import Resources, format_resources, parse_resources
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -29,6 +32,26 @@ CREATE TABLE IF NOT EXISTS entries (
     PRIMARY KEY (kind, id)
 );
 """
+
+
+def role_op_to_doc(op: SetRoleWeight | SetQuota) -> tuple[str, dict[str, Any]]:
+    if isinstance(op, SetRoleWeight):
+        return "role_weight", {"weight": op.weight}
+    limit = op.quota.limit
+    return "quota", {
+        "guarantee": format_resources(op.quota.guarantee),
+        "limit": None if limit is None else format_resources(limit),
+    }
+
+
+def role_op_from_doc(kind: str, role: str, doc: dict[str, Any]) -> SetRoleWeight | SetQuota:
+    if kind == "role_weight":
+        return SetRoleWeight(role, float(doc["weight"]))
+    guarantee = parse_resources(doc["guarantee"]) if doc["guarantee"] else Resources.empty()
+    limit = None
+    if doc["limit"] is not None:
+        limit = parse_resources(doc["limit"]) if doc["limit"] else Resources.empty()
+    return SetQuota(role, Quota(guarantee, limit))
 
 
 def agent_to_doc(info: AgentInfo) -> dict[str, Any]:
@@ -103,6 +126,7 @@ class SqliteRegistryStore:
         conn = self._open()
         agents: dict[AgentId, AgentInfo] = {}
         frameworks: dict[FrameworkId, FrameworkInfo] = {}
+        roles: list[SetRoleWeight | SetQuota] = []
         for kind, _id, doc in conn.execute("SELECT kind, id, doc FROM entries"):
             data = json.loads(doc)
             if kind == "agent":
@@ -111,7 +135,12 @@ class SqliteRegistryStore:
             elif kind == "framework":
                 fw = framework_from_doc(data)
                 frameworks[fw.id] = fw
-        return RegistrySnapshot(agents=agents, frameworks=frameworks)
+            elif kind in ("role_weight", "quota"):
+                roles.append(role_op_from_doc(kind, _id, data))
+        snap = RegistrySnapshot(agents=agents, frameworks=frameworks)
+        for op in roles:
+            snap = op.apply(snap)
+        return snap
 
     def _apply(self, ops: list[RegistryOp]) -> None:
         conn = self._open()
@@ -133,6 +162,13 @@ class SqliteRegistryStore:
                 elif isinstance(op, RemoveFramework):
                     conn.execute(
                         "DELETE FROM entries WHERE kind='framework' AND id=?", (op.framework_id,)
+                    )
+                elif isinstance(op, SetRoleWeight | SetQuota):
+                    # Kept as the op itself: loading replays it through `apply`.
+                    kind, doc = role_op_to_doc(op)
+                    conn.execute("DELETE FROM entries WHERE kind=? AND id=?", (kind, op.role))
+                    conn.execute(
+                        "INSERT INTO entries VALUES (?, ?, ?)", (kind, op.role, json.dumps(doc))
                     )
             conn.execute("COMMIT")
         except sqlite3.Error as e:

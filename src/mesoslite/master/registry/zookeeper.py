@@ -29,12 +29,14 @@ from typing import Any, Protocol
 
 from mesoslite.discovery import ZkUrl
 from mesoslite.errors import RegistryError
-from mesoslite.master.registry.base import RegistryOp, RegistrySnapshot
+from mesoslite.master.registry.base import RegistryOp, RegistrySnapshot, SetQuota, SetRoleWeight
 from mesoslite.master.registry.sqlite import (
     agent_from_doc,
     agent_to_doc,
     framework_from_doc,
     framework_to_doc,
+    role_op_from_doc,
+    role_op_to_doc,
 )
 
 logger = logging.getLogger(__name__)
@@ -49,15 +51,22 @@ def snapshot_to_doc(snap: RegistrySnapshot) -> dict[str, Any]:
     return {
         "agents": [agent_to_doc(a) for a in snap.agents.values()],
         "frameworks": [framework_to_doc(f) for f in snap.frameworks.values()],
+        "role_weights": dict(snap.role_weights),
+        "quotas": {role: role_op_to_doc(SetQuota(role, q))[1] for role, q in snap.quotas.items()},
     }
 
 
 def snapshot_from_doc(doc: dict[str, Any]) -> RegistrySnapshot:
     agents = [agent_from_doc(a) for a in doc.get("agents", [])]
     frameworks = [framework_from_doc(f) for f in doc.get("frameworks", [])]
-    return RegistrySnapshot(
+    snap = RegistrySnapshot(
         agents={a.id: a for a in agents}, frameworks={f.id: f for f in frameworks}
     )
+    for role, weight in doc.get("role_weights", {}).items():
+        snap = SetRoleWeight(role, float(weight)).apply(snap)
+    for role, quota in doc.get("quotas", {}).items():
+        snap = role_op_from_doc("quota", role, quota).apply(snap)
+    return snap
 
 
 class ElectionSession(Protocol):

@@ -1,0 +1,197 @@
+"""What a simulation measures: tasks, waits, shares over time, utilization, fairness.
+
+- Shares are dominant shares (DRF's measure, whatever the policy) of what a framework's or
+  role's tasks use, sampled at most every `sample_interval_s` of virtual time.
+- Utilization of a resource is its time-integrated use over (total x makespan).
+- Jain's index is over frameworks' mean weighted dominant share while they were active
+  (from arrival to their last task's end): 1.0 is perfectly fair, 1/n is one takes all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mesoslite.allocator.drf import dominant_share
+from mesoslite.resources import Resources
+
+if TYPE_CHECKING:
+    from mesoslite.sim.engine import Simulation
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The `p`-th percentile (0-100) by nearest rank; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    """Per framework or per role."""
+
+    name: str
+    role: str
+    tasks: int
+    launched: int
+    finished: int
+    wait_p50_s: float
+    wait_p99_s: float
+    mean_share: float
+
+
+@dataclass(frozen=True, slots=True)
+class SimResult:
+    allocator: str
+    frameworks: tuple[GroupStats, ...]
+    roles: tuple[GroupStats, ...]
+    utilization: dict[str, float]
+    jain_index: float
+    makespan_s: float
+    launched: int
+    finished: int
+    passes: int
+    wall_s: float
+    # (time, {framework name: dominant share}) and the same by role; utilization over time.
+    shares: tuple[tuple[float, dict[str, float]], ...] = ()
+    role_shares: tuple[tuple[float, dict[str, float]], ...] = ()
+    utilization_series: tuple[tuple[float, dict[str, float]], ...] = field(default=())
+
+    @property
+    def launches_per_s(self) -> float:
+        return self.launched / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        def group(g: GroupStats) -> dict[str, Any]:
+            return {
+                "name": g.name, "role": g.role, "tasks": g.tasks, "launched": g.launched,
+                "finished": g.finished, "wait_p50_s": g.wait_p50_s, "wait_p99_s": g.wait_p99_s,
+                "mean_share": g.mean_share,
+            }
+
+        return {
+            "allocator": self.allocator,
+            "frameworks": [group(g) for g in self.frameworks],
+            "roles": [group(g) for g in self.roles],
+            "utilization": self.utilization,
+            "jain_index": self.jain_index,
+            "makespan_s": self.makespan_s,
+            "launched": self.launched,
+            "finished": self.finished,
+            "allocation_passes": self.passes,
+            "wall_s": self.wall_s,
+            "launches_per_wall_s": self.launches_per_s,
+            "shares": [{"t": t, "shares": s} for t, s in self.shares],
+            "role_shares": [{"t": t, "shares": s} for t, s in self.role_shares],
+        }
+
+
+class Recorder:
+    def __init__(self, total: Resources, sample_interval_s: float) -> None:
+        self.total = total
+        self.names = sorted(n for n in total.scalars if total.scalar(n) > 0)
+        self.interval = sample_interval_s
+        self.used: dict[str, float] = {n: 0.0 for n in self.names}
+        self.integral: dict[str, float] = {n: 0.0 for n in self.names}
+        self.last_t = 0.0
+        self.last_sample: float | None = None
+        self.last_finish = 0.0
+        self.shares: list[tuple[float, dict[str, float]]] = []
+        self.role_shares: list[tuple[float, dict[str, float]]] = []
+        self.util_series: list[tuple[float, dict[str, float]]] = []
+
+    def advance(self, when: float, sim: Simulation) -> None:
+        dt = when - self.last_t
+        if dt > 0:
+            for n in self.names:
+                self.integral[n] += self.used[n] * dt
+            self.last_t = when
+
+    def launched(self, res: Resources) -> None:
+        for n in self.names:
+            self.used[n] += res.scalar(n)
+
+    def finished(self, res: Resources, now: float) -> None:
+        for n in self.names:
+            self.used[n] -= res.scalar(n)
+        self.last_finish = now
+
+    def sample(self, now: float, sim: Simulation) -> None:
+        if self.last_sample is not None and now - self.last_sample < self.interval:
+            return
+        self.last_sample = now
+        shares: dict[str, float] = {}
+        by_role: dict[str, Resources] = {}
+        for fid, fw in sim.by_id.items():
+            record = sim.state.frameworks.get(fid)
+            used = record.used if record is not None else Resources.empty()
+            shares[fw.spec.name] = dominant_share(used, self.total)
+            by_role[fw.spec.role] = by_role.get(fw.spec.role, Resources.empty()) + used
+        self.shares.append((now, shares))
+        self.role_shares.append(
+            (now, {r: dominant_share(u, self.total) for r, u in by_role.items()})
+        )
+        self.util_series.append(
+            (now, {n: self.used[n] / self.total.scalar(n) for n in self.names})
+        )
+
+    def result(self, sim: Simulation, wall_s: float) -> SimResult:
+        start = min((fw.spec.arrive_s for fw in sim.frameworks), default=0.0)
+        makespan = max(0.0, self.last_finish - start)
+        span = self.last_t - start
+        utilization = {
+            n: (self.integral[n] / (self.total.scalar(n) * span) if span > 0 else 0.0)
+            for n in self.names
+        }
+        weights = sim.state.roles.weights
+        frameworks = []
+        fair_points = []
+        for fw in sim.frameworks:
+            active = [
+                s.get(fw.spec.name, 0.0)
+                for t, s in self.shares
+                if fw.spec.name in s and (fw.finished < fw.total_tasks or t <= self.last_finish)
+            ]
+            mean = sum(active) / len(active) if active else 0.0
+            fair_points.append(mean / weights.get(fw.spec.role, 1.0))
+            frameworks.append(
+                GroupStats(
+                    fw.spec.name, fw.spec.role, fw.total_tasks,
+                    sum(g.launched for g in fw.groups), fw.finished,
+                    percentile(fw.waits, 50), percentile(fw.waits, 99), mean,
+                )
+            )
+        roles = []
+        for role in sorted({fw.spec.role for fw in sim.frameworks}):
+            members = [fw for fw in sim.frameworks if fw.spec.role == role]
+            waits = [w for fw in members for w in fw.waits]
+            series = [s.get(role, 0.0) for _, s in self.role_shares if role in s]
+            roles.append(
+                GroupStats(
+                    role, role, sum(fw.total_tasks for fw in members),
+                    sum(g.launched for fw in members for g in fw.groups),
+                    sum(fw.finished for fw in members),
+                    percentile(waits, 50), percentile(waits, 99),
+                    sum(series) / len(series) if series else 0.0,
+                )
+            )
+        total = sum(fair_points)
+        squares = sum(x * x for x in fair_points)
+        jain = (total * total) / (len(fair_points) * squares) if squares > 0 else 1.0
+        return SimResult(
+            allocator=sim.allocator_name,
+            frameworks=tuple(frameworks),
+            roles=tuple(roles),
+            utilization=utilization,
+            jain_index=jain,
+            makespan_s=makespan,
+            launched=sim.launched,
+            finished=sum(fw.finished for fw in sim.frameworks),
+            passes=sim.passes,
+            wall_s=wall_s,
+            shares=tuple(self.shares),
+            role_shares=tuple(self.role_shares),
+            utilization_series=tuple(self.util_series),
+        )

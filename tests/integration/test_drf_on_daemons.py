@@ -1,0 +1,88 @@
+"""Issue #4 acceptance through real daemons: the DRF paper's example on one agent with
+9 cpus and 18 GB, two SDK frameworks declaring demands (REQUEST) settle at A = 3, B = 2."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from mesoslite.scheduler_api import (
+    CommandSpec,
+    Demand,
+    FrameworkInfo,
+    Offer,
+    SchedulerDriver,
+    TaskId,
+    TaskSpec,
+    TaskState,
+    TaskStatus,
+    parse_resources,
+)
+from mesoslite.testing import LocalCluster, assert_eventually_async
+
+
+class DemandingFramework:
+    """Launches tasks of one shape into its offers, as many as fit, once `go` is set; before
+    that, it declines (both frameworks must have told the master their demands first, or the
+    first one would take the whole agent)."""
+
+    def __init__(self, name: str, shape: str, go: asyncio.Event) -> None:
+        self.name = name
+        self.shape = parse_resources(shape)
+        self.go = go
+        self.launched = 0
+        self.offers_seen: list[Offer] = []
+        self.states: dict[str, TaskState] = {}
+
+    async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
+        for offer in offers:
+            if not self.go.is_set():
+                await driver.decline([offer.id], refuse_seconds=0)
+                continue
+            self.offers_seen.append(offer)
+            tasks = []
+            left = offer.resources
+            while left.contains(self.shape):
+                left = left - self.shape
+                tasks.append(
+                    TaskSpec(
+                        TaskId(f"{self.name}-{self.launched}"),
+                        CommandSpec.of_shell("sleep 60"),
+                        self.shape,
+                    )
+                )
+                self.launched += 1
+            await driver.accept([offer.id], tasks, refuse_seconds=1)
+
+    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
+        self.states[status.task_id] = status.state
+
+    def running(self) -> int:
+        return sum(1 for s in self.states.values() if s == TaskState.RUNNING)
+
+
+async def test_drf_paper_example_settles_at_three_a_tasks_and_two_b_tasks(tmp_path: Path) -> None:
+    with LocalCluster(
+        tmp_path / "cluster", agents=1, agent_resources="cpus:9;mem:18432"
+    ) as cluster:
+        go = asyncio.Event()
+        a = DemandingFramework("a", "cpus:1;mem:4096", go)
+        b = DemandingFramework("b", "cpus:3;mem:1024", go)
+        master = cluster.master_address
+        async with (
+            SchedulerDriver(a, FrameworkInfo(name="A", role="alpha"), master=master) as da,
+            SchedulerDriver(b, FrameworkInfo(name="B", role="beta"), master=master) as db,
+        ):
+            await assert_eventually_async(lambda: da.connected and db.connected, timeout_s=20)
+            await da.request([Demand(a.shape, 100)])
+            await db.request([Demand(b.shape, 100)])
+            go.set()
+            await da.revive()
+            await db.revive()
+            await assert_eventually_async(
+                lambda: a.running() == 3 and b.running() == 2, timeout_s=30
+            )
+            # Settled: A holds 3 cpus and 12 GB (2/3 of memory), B 6 cpus and 2 GB (2/3 of
+            # cpus); what is left (4 GB, no cpus) fits neither, so nothing more is launched.
+            await asyncio.sleep(1.5)
+            assert (a.launched, b.launched) == (3, 2)

@@ -36,10 +36,17 @@ def test_a_standby_answers_unavailable_with_the_leaders_address_and_clients_foll
     with HACluster(tmp_path / "ha", zk_url, masters=2, agents=0) as ha:
         leader = ha.wait_for_leader()
         standby = 1 - leader
-        with pytest.raises(grpc.RpcError) as e:
-            get_master(ha.addresses[standby])
-        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert e.value.details().endswith(f"leader is {ha.addresses[leader]}")
+
+        def refusal() -> str:
+            with pytest.raises(grpc.RpcError) as e:
+                get_master(ha.addresses[standby])
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+            return str(e.value.details())
+
+        # (A standby that has just joined may not have read the election yet.)
+        assert_eventually(
+            lambda: refusal().endswith(f"leader is {ha.addresses[leader]}"), timeout_s=10
+        )
         # The CLI's client follows the redirect; zk:// finds the leader directly.
         with BlockingOperatorClient(ha.addresses[standby]) as c:
             assert c.master_address() == ha.addresses[leader]

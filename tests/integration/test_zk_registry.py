@@ -86,3 +86,30 @@ async def test_a_write_after_our_election_znode_is_gone_is_refused(
     with pytest.raises(RegistryError):
         await store.apply([AdmitAgent(agent(1))])
     assert fenced and "election znode" in fenced[0]
+
+
+async def test_a_write_in_doubt_is_resolved_by_reading_the_registry_again(
+    zk: tuple[KazooClient, ZkUrl],
+) -> None:
+    client, url = zk
+    store = ZooKeeperRegistryStore(contender(client, url), url, writer={"id": "m"},
+                                   on_fenced=lambda r: None)
+    await store.load()
+    await store.apply([AdmitAgent(agent(1))])
+    # As if the connection dropped during that commit: the store does not know whether it
+    # applied, so it reads the registry again; its own record is the newest, so it goes on.
+    store._in_doubt = True  # noqa: SLF001
+    await store.apply([AdmitAgent(agent(2))])
+    assert set((await store.load()).agents) == {"ag-1", "ag-2"}
+
+    fenced: list[str] = []
+    old = ZooKeeperRegistryStore(contender(client, url), url, writer={"id": "old"},
+                                 on_fenced=fenced.append)
+    await old.load()
+    new = ZooKeeperRegistryStore(contender(client, url), url, writer={"id": "new"},
+                                 on_fenced=lambda r: None)
+    await new.load()
+    old._in_doubt = True  # noqa: SLF001
+    with pytest.raises(RegistryError):
+        await old.apply([AdmitAgent(agent(3))])
+    assert fenced and "last written by new" in fenced[0]

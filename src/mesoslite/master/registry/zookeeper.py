@@ -15,6 +15,10 @@ Design:
 - A write refused by 1 or 2 calls `on_fenced(reason)`: this master is no longer the
   leader and must stop. A write that fails otherwise (connection loss) raises
   `RegistryError`, the snapshot in memory is unchanged, and the next write tries again.
+- A write whose outcome is unknown (the connection dropped during the commit) leaves the
+  store in doubt: before the next write it reads the registry again and, if the newest
+  history record is its own, carries on from that version; if another master's, it is
+  fenced. So a lost reply does not depose a healthy leader.
 - The history keeps the last `HISTORY_KEEP` records (older ones are trimmed on election).
 """
 
@@ -112,6 +116,7 @@ class ZooKeeperRegistryStore:
         self.log_path = f"{url.path}/log"
         self._snapshot = RegistrySnapshot()
         self._version = -1
+        self._in_doubt = False
 
     async def load(self) -> RegistrySnapshot:
         self.client = self.session.client
@@ -131,11 +136,13 @@ class ZooKeeperRegistryStore:
         raise RegistryError(f"cannot claim the registry at {self.path}: it keeps changing")
 
     async def apply(self, ops: list[RegistryOp]) -> None:
-        snap = self._snapshot
-        for op in ops:
-            snap = op.apply(snap)
         kinds = ",".join(type(op).__name__ for op in ops)
         try:
+            if self._in_doubt:
+                await asyncio.to_thread(self._resync)
+            snap = self._snapshot
+            for op in ops:
+                snap = op.apply(snap)
             await asyncio.to_thread(self._write, snap, kinds)
         except _Conflict as e:
             self.on_fenced(str(e))
@@ -191,6 +198,7 @@ class ZooKeeperRegistryStore:
         try:
             results = tx.commit()
         except Exception as e:
+            self._in_doubt = True
             raise RegistryError(f"registry write failed: {type(e).__name__}: {e}") from None
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
@@ -202,6 +210,24 @@ class ZooKeeperRegistryStore:
                 )
             raise RegistryError(f"registry write failed: {failures[0]!r}")
         self._version = int(results[1].version)
+
+    def _resync(self) -> None:
+        """After a write in doubt: take the registry as it is if we were its last writer."""
+        try:
+            snap, version = self._read()
+            history = read_history(self.client, self.url, last=1)
+        except RegistryError:
+            raise
+        except Exception as e:
+            raise RegistryError(f"registry read failed: {type(e).__name__}: {e}") from None
+        last = history[-1] if history else {}
+        if last.get("writer") != self.writer.get("id", "") or last.get("epoch") != self.epoch:
+            raise _Conflict(
+                f"the registry was last written by {last.get('writer') or 'nobody'} "
+                f"(epoch {last.get('epoch')}), not by this master"
+            )
+        logger.warning("registry write was in doubt; carrying on from version=%d", version)
+        self._snapshot, self._version, self._in_doubt = snap, version, False
 
     def _trim_history(self) -> None:
         from kazoo.exceptions import NoNodeError
@@ -218,8 +244,9 @@ class _Conflict(Exception):
     """Another master has taken the registry over (or our session is gone)."""
 
 
-def read_history(client: Any, url: ZkUrl) -> list[dict[str, Any]]:
-    """Blocking: the registry's write history under `url`, oldest first."""
+def read_history(client: Any, url: ZkUrl, last: int = 0) -> list[dict[str, Any]]:
+    """Blocking: the registry's write history under `url`, oldest first (the `last` newest
+    records only, if given)."""
     from kazoo.exceptions import NoNodeError
 
     log_path = f"{url.path}/log"
@@ -227,6 +254,8 @@ def read_history(client: Any, url: ZkUrl) -> list[dict[str, Any]]:
         names = sorted(client.get_children(log_path))
     except NoNodeError:
         return []
+    if last:
+        names = names[-last:]
     out = []
     for name in names:
         try:

@@ -168,7 +168,26 @@ def start_master(work_dir: Path, port: int = 0, *extra: str) -> tuple[Daemon, st
             master.stop()
             raise AssertionError(f"master did not start:\n{master.log_tail()}")
         time.sleep(0.02)
-    return master, json.loads(info.read_text())["address"]
+    address = json.loads(info.read_text())["address"]
+    _wait_leading(master, address, deadline)
+    return master, address
+
+
+def _wait_leading(master: Daemon, address: str, deadline: float) -> None:
+    """master.json is written when the master listens, a moment before it leads (standalone
+    too): wait until it answers GetMaster, so that the first call of a test is not refused."""
+    with grpc.insecure_channel(address) as channel:
+        stub = operator_pb2_grpc.OperatorStub(channel)
+        while True:
+            try:
+                if stub.GetMaster(operator_pb2.GetMasterRequest(), timeout=2).leading:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                master.stop()
+                raise AssertionError(f"master did not lead:\n{master.log_tail()}")
+            time.sleep(0.02)
 
 
 AGENT_RESOURCES = "cpus:4;mem:1024;disk:1000;ports:[31000-31010]"

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from mesoslite._proto.v1 import common_pb2, scheduler_pb2
 from mesoslite.agent.launcher import process_start_ticks
 
 from .agent_support import (
+    BIN,
     Daemon,
     Framework,
     alive,
@@ -285,3 +287,52 @@ async def test_implicit_reconciliation_after_a_framework_restart_returns_every_t
         assert (unknown[0].state, unknown[0].reason) == (S.TASK_UNKNOWN, "RECONCILIATION")
     finally:
         await again.close()
+
+
+# ---------------------------------------------------------------------- drain and gone
+
+
+def cli(address: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "mesoslite"), "--master", address, *args],
+        capture_output=True, text=True, timeout=30,
+    )
+
+
+async def test_a_drained_agent_is_offered_no_more_and_its_tasks_are_killed(
+    cluster: Cluster, framework: Framework
+) -> None:
+    await framework.launch(shell_task("d", "sleep 60", kill_grace_period_s=0.2))
+    running = await framework.wait_state("d", S.TASK_RUNNING)
+    done = await asyncio.to_thread(cli, cluster.address, "agent", "drain", running.agent_id)
+    assert (done.returncode, done.stdout) == (0, f"draining agent {running.agent_id}\n")
+    killed = await framework.wait_state("d", S.TASK_KILLED)
+    assert killed.exit_code == -signal.SIGTERM
+
+    async def drained() -> bool:
+        return [a.status for a in await framework.agents()] == ["drained"]
+
+    await assert_eventually(drained, what="the agent drained")
+    framework.offers.clear()
+    await asyncio.sleep(1.5)  # more than one periodic allocation pass (1 s)
+    assert not framework.offers
+
+
+async def test_an_agent_marked_gone_has_its_tasks_gone_and_killed_and_may_not_return(
+    cluster: Cluster, framework: Framework
+) -> None:
+    await framework.launch(shell_task("g", "sleep 60"))
+    running = await framework.wait_state("g", S.TASK_RUNNING)
+    [pid] = cluster.task_pids()
+    done = await asyncio.to_thread(cli, cluster.address, "agent", "gone", running.agent_id)
+    assert done.returncode == 0, done.stderr
+    gone = await framework.wait_state("g", S.TASK_GONE)
+    assert gone.reason == "AGENT_REMOVED"
+    await assert_eventually(lambda: not alive(pid), what="its task killed")
+    await asyncio.sleep(1)  # the agent keeps trying to register, and is refused
+    assert await framework.agents() == []
+    assert cluster.agent is not None
+    assert "was marked gone" in cluster.agent.log.read_text()
+    again = await asyncio.to_thread(cli, cluster.address, "agent", "drain", running.agent_id)
+    assert again.returncode != 0
+    assert f"agent {running.agent_id} was marked gone" in again.stderr

@@ -180,6 +180,16 @@ class _Base:
         req = operator_pb2.KillTaskRequest(task_id=task_id, framework_id=framework_id)
         return _Call("KillTask", req, lambda r: str(r.framework_id))
 
+    @staticmethod
+    def _drain_agent(agent_id: str) -> _Call[None]:
+        req = operator_pb2.DrainAgentRequest(agent_id=agent_id)
+        return _Call("DrainAgent", req, lambda r: None)
+
+    @staticmethod
+    def _mark_agent_gone(agent_id: str) -> _Call[None]:
+        req = operator_pb2.MarkAgentGoneRequest(agent_id=agent_id)
+        return _Call("MarkAgentGone", req, lambda r: None)
+
 
 class BlockingOperatorClient(_Base):
     """A blocking client of the master's Operator service; use it as a context manager.
@@ -243,6 +253,14 @@ class BlockingOperatorClient(_Base):
     def kill_task(self, task_id: str, *, framework_id: str = "") -> str:
         """Ask the master to kill a task; returns the id of the task's framework."""
         return self._run(self._kill_task(task_id, framework_id))
+
+    def drain_agent(self, agent_id: str) -> None:
+        """Stop offering the agent and kill its tasks."""
+        self._run(self._drain_agent(agent_id))
+
+    def mark_agent_gone(self, agent_id: str) -> None:
+        """Remove the agent for good; its tasks become TASK_GONE."""
+        self._run(self._mark_agent_gone(agent_id))
 
 
 class OperatorClient(_Base):

@@ -1,4 +1,4 @@
-"""`mesoslite agent list`: the agents the master knows, with their resources and tasks."""
+"""`mesoslite agent list|drain|gone`: the agents the master knows; taking one out of service."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ AGENT_HEADERS = (
 
 @click.group()
 def agent() -> None:
-    """Inspect agents."""
+    """Inspect agents, drain them, mark them gone."""
 
 
 @agent.command("list")
@@ -53,3 +53,37 @@ def list_agents(cfg: CliConfig, as_json: bool) -> None:
         for a in agents
     ]
     click.echo(out.table(AGENT_HEADERS, rows))
+
+
+@agent.command("drain")
+@click.argument("agent_id")
+@click.pass_obj
+def drain(cfg: CliConfig, agent_id: str) -> None:
+    """Take AGENT_ID out of service: no more offers of it, its tasks killed.
+
+    Each task is killed with its kill policy (SIGTERM, its grace period, SIGKILL) and
+    reported TASK_KILLED. The agent stays registered; `agent list` shows it draining, then
+    drained once it runs nothing.
+    """
+    from mesoslite.cli._client import BlockingOperatorClient
+
+    with BlockingOperatorClient(cfg.master) as client:
+        client.drain_agent(agent_id)
+    click.echo(f"draining agent {agent_id}")
+
+
+@agent.command("gone")
+@click.argument("agent_id")
+@click.pass_obj
+def gone(cfg: CliConfig, agent_id: str) -> None:
+    """Mark AGENT_ID gone for good (e.g. its host is destroyed).
+
+    Its tasks are reported TASK_GONE at once, it leaves the registry, and it may not
+    register again with this id. If it is still connected, its tasks are killed and its
+    stream closed.
+    """
+    from mesoslite.cli._client import BlockingOperatorClient
+
+    with BlockingOperatorClient(cfg.master) as client:
+        client.mark_agent_gone(agent_id)
+    click.echo(f"agent {agent_id} marked gone")

@@ -98,7 +98,9 @@ def agent_message_to_pb(item: Any) -> agent_pb2.MasterMessage:
 def agent_summary(agent: rec.AgentRecord) -> operator_pb2.AgentSummary:
     return operator_pb2.AgentSummary(
         agent_info=c.agent_to_pb(agent.info),
-        status=agent.status,
+        status=(
+            ("drained" if not agent.tasks else "draining") if agent.draining else agent.status
+        ),
         total=c.resources_to_pb(agent.info.resources),
         used=c.resources_to_pb(agent.used),
         offered=c.resources_to_pb(agent.offered),

@@ -9,7 +9,7 @@ import grpc
 from mesoslite._proto.v1 import operator_pb2, operator_pb2_grpc
 from mesoslite.convert import master_info_to_pb
 from mesoslite.errors import ValidationError
-from mesoslite.ids import FrameworkId, TaskId
+from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.master import convert as mc
 from mesoslite.master.actor import MasterActor
 from mesoslite.master.constants import MAX_READ_LENGTH
@@ -75,6 +75,22 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
             return operator_pb2.KillTaskResponse(framework_id=fid)
         await self.actor.run(lambda now: state.kill_task(fid, tid, 0.0, now))
         return operator_pb2.KillTaskResponse(framework_id=fid)
+
+    @handle_errors
+    async def DrainAgent(  # noqa: N802
+        self, request: operator_pb2.DrainAgentRequest, context: Ctx
+    ) -> Any:
+        agent_id = AgentId(request.agent_id)
+        await self.actor.run(lambda now: self.actor.state.drain_agent(agent_id, now))
+        return operator_pb2.DrainAgentResponse()
+
+    @handle_errors
+    async def MarkAgentGone(  # noqa: N802
+        self, request: operator_pb2.MarkAgentGoneRequest, context: Ctx
+    ) -> Any:
+        agent_id = AgentId(request.agent_id)
+        await self.actor.run(lambda now: self.actor.state.mark_agent_gone(agent_id, now))
+        return operator_pb2.MarkAgentGoneResponse()
 
     @handle_errors
     async def ReadFile(self, request: operator_pb2.ReadFileRequest, context: Ctx) -> Any:  # noqa: N802

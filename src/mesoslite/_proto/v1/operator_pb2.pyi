@@ -141,3 +141,23 @@ class ReadFileResponse(_message.Message):
     size: int
     state: _common_pb2.TaskState
     def __init__(self, data: _Optional[bytes] = ..., size: _Optional[int] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ...) -> None: ...
+
+class DrainAgentRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class DrainAgentResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MarkAgentGoneRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class MarkAgentGoneResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

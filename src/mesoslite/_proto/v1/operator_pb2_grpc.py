@@ -65,6 +65,16 @@ class OperatorStub:
                 request_serializer=mesoslite_dot_v1_dot_operator__pb2.ReadFileRequest.SerializeToString,
                 response_deserializer=mesoslite_dot_v1_dot_operator__pb2.ReadFileResponse.FromString,
                 _registered_method=True)
+        self.DrainAgent = channel.unary_unary(
+                '/mesoslite.v1.Operator/DrainAgent',
+                request_serializer=mesoslite_dot_v1_dot_operator__pb2.DrainAgentRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_operator__pb2.DrainAgentResponse.FromString,
+                _registered_method=True)
+        self.MarkAgentGone = channel.unary_unary(
+                '/mesoslite.v1.Operator/MarkAgentGone',
+                request_serializer=mesoslite_dot_v1_dot_operator__pb2.MarkAgentGoneRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_operator__pb2.MarkAgentGoneResponse.FromString,
+                _registered_method=True)
 
 
 class OperatorServicer:
@@ -106,6 +116,18 @@ class OperatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DrainAgent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkAgentGone(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -138,6 +160,16 @@ def add_OperatorServicer_to_server(servicer, server):
                     servicer.ReadFile,
                     request_deserializer=mesoslite_dot_v1_dot_operator__pb2.ReadFileRequest.FromString,
                     response_serializer=mesoslite_dot_v1_dot_operator__pb2.ReadFileResponse.SerializeToString,
+            ),
+            'DrainAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainAgent,
+                    request_deserializer=mesoslite_dot_v1_dot_operator__pb2.DrainAgentRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_operator__pb2.DrainAgentResponse.SerializeToString,
+            ),
+            'MarkAgentGone': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkAgentGone,
+                    request_deserializer=mesoslite_dot_v1_dot_operator__pb2.MarkAgentGoneRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_operator__pb2.MarkAgentGoneResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -302,6 +334,60 @@ class Operator:
             '/mesoslite.v1.Operator/ReadFile',
             mesoslite_dot_v1_dot_operator__pb2.ReadFileRequest.SerializeToString,
             mesoslite_dot_v1_dot_operator__pb2.ReadFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesoslite.v1.Operator/DrainAgent',
+            mesoslite_dot_v1_dot_operator__pb2.DrainAgentRequest.SerializeToString,
+            mesoslite_dot_v1_dot_operator__pb2.DrainAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkAgentGone(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesoslite.v1.Operator/MarkAgentGone',
+            mesoslite_dot_v1_dot_operator__pb2.MarkAgentGoneRequest.SerializeToString,
+            mesoslite_dot_v1_dot_operator__pb2.MarkAgentGoneResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,6 +6,7 @@ field added to the protocol is mapped once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from mesoslite._proto.v1 import common_pb2 as pb
@@ -242,11 +243,26 @@ def framework_from_pb(msg: pb.FrameworkInfo) -> FrameworkInfo:
     )
 
 
+_ROLE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$")
+
+
+def check_role_name(role: str, field: str) -> None:
+    if not _ROLE_RE.match(role):
+        raise ValidationError(field, f"must be a role like 'eng/ml', got {role!r}")
+
+
 def agent_to_pb(info: AgentInfo) -> pb.AgentInfo:
+    unreserved = info.resources
+    reserved: list[pb.Resource] = []
+    for role, part in sorted(info.reserved.items()):
+        unreserved = unreserved - part
+        for r in resources_to_pb(part):
+            r.role = role
+            reserved.append(r)
     return pb.AgentInfo(
         id=info.id,
         hostname=info.hostname,
-        resources=resources_to_pb(info.resources),
+        resources=resources_to_pb(unreserved) + reserved,
         attributes=[pb.Attribute(name=k, value=v) for k, v in sorted(info.attributes.items())],
         version=info.version,
         address=info.address,
@@ -254,10 +270,29 @@ def agent_to_pb(info: AgentInfo) -> pb.AgentInfo:
 
 
 def agent_from_pb(msg: pb.AgentInfo) -> AgentInfo:
+    """An agent's resources may name roles: its static reservations."""
+    by_role: dict[str, list[pb.Resource]] = {}
+    for r in msg.resources:
+        by_role.setdefault(r.role if r.role not in ("", "*") else "*", []).append(r)
+    total = Resources.empty()
+    reserved: dict[str, Resources] = {}
+    for role, items in by_role.items():
+        plain = []
+        for r in items:
+            copy = pb.Resource()
+            copy.CopyFrom(r)
+            copy.role = ""
+            plain.append(copy)
+        part = resources_from_pb(plain, "agent_info.resources")
+        if role != "*":
+            check_role_name(role, "agent_info.resources.role")
+            reserved[role] = part
+        total = total + part
     return AgentInfo(
         id=AgentId(msg.id),
         hostname=msg.hostname,
-        resources=resources_from_pb(msg.resources, "agent_info.resources"),
+        resources=total,
+        reserved=reserved,
         attributes={a.name: a.value for a in msg.attributes},
         version=msg.version,
         address=msg.address,

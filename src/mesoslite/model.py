@@ -177,6 +177,9 @@ class AgentInfo:
     id: AgentId = AgentId("")
     version: str = ""
     address: str = ""
+    # Static reservations (`--resources 'cpus(ml):4'`): role -> the part of `resources`
+    # offered only to that role (and roles below it).
+    reserved: Mapping[str, Resources] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -318,3 +318,53 @@ def parse_resources(text: str, field: str = "resources") -> Resources:
             to_milli(number, f"{field}.{name}")
             scalars[name] = number
     return Resources.of(scalars, ranges, sets)
+
+
+_ROLE_PART = re.compile(r"^([a-z][a-z0-9_.-]{0,63})\(([^()]*)\)$")
+_ROLE = re.compile(r"^(\*|[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*)$")
+
+
+def parse_reserved_resources(
+    text: str, field: str = "resources"
+) -> tuple[Resources, dict[str, Resources]]:
+    """Parse an agent's `--resources` with static reservations, Mesos style:
+    `cpus(ml):4;mem(ml):4096;cpus:2` reserves 4 cpus and 4 GB for role `ml`.
+
+    Returns:
+        The total (reserved parts included) and the reserved parts by role. `NAME(*)` is
+        the same as `NAME`: unreserved.
+
+    Raises:
+        ValidationError: naming the part that is wrong.
+    """
+    by_role: dict[str, list[str]] = {}
+    for raw in text.split(";"):
+        part = raw.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition(":")
+        role = "*"
+        match = _ROLE_PART.match(name.strip())
+        if match:
+            name, role = match.group(1), match.group(2).strip()
+            if not _ROLE.match(role):
+                raise ValidationError(
+                    field, f"{name}: role must be '*' or like 'eng/ml', got {role!r}"
+                )
+        elif "(" in name or ")" in name:
+            raise ValidationError(field, f"expected NAME(ROLE):VALUE, got {part!r}")
+        by_role.setdefault(role, []).append(f"{name}{sep}{value}")
+    total = Resources.empty()
+    reserved: dict[str, Resources] = {}
+    counted = 0.0
+    for role, parts in by_role.items():
+        res = parse_resources(";".join(parts), field)
+        total = total + res
+        counted += sum(res.quantity(n) for n in res.ranges)
+        if role != "*" and not res.is_empty():
+            reserved[role] = res
+    if counted != sum(total.quantity(n) for n in total.ranges):
+        # Ranges given both reserved and not (or for two roles) must not overlap, or the
+        # total would hide the double booking. Scalars simply add up.
+        raise ValidationError(field, "ranges reserved for different roles overlap")
+    return total, reserved

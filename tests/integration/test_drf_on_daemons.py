@@ -86,3 +86,32 @@ async def test_drf_paper_example_settles_at_three_a_tasks_and_two_b_tasks(tmp_pa
             # cpus); what is left (4 GB, no cpus) fits neither, so nothing more is launched.
             await asyncio.sleep(1.5)
             assert (a.launched, b.launched) == (3, 2)
+
+
+class OfferRecorder:
+    def __init__(self) -> None:
+        self.offers: list[Offer] = []
+
+    async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
+        self.offers.extend(offers)
+        await driver.decline([o.id for o in offers], refuse_seconds=0.2)
+
+    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
+        pass
+
+
+async def test_an_agents_static_reservation_is_offered_only_to_its_role(tmp_path: Path) -> None:
+    with LocalCluster(
+        tmp_path / "cluster", agents=1,
+        agent_resources="cpus(ml):3;mem(ml):3072;cpus:1;mem:1024;disk:100",
+    ) as cluster:
+        web, ml = OfferRecorder(), OfferRecorder()
+        master = cluster.master_address
+        async with (
+            SchedulerDriver(web, FrameworkInfo(name="web", role="web"), master=master),
+            SchedulerDriver(ml, FrameworkInfo(name="ml", role="ml"), master=master),
+        ):
+            await assert_eventually_async(lambda: web.offers and ml.offers, timeout_s=20)
+            await asyncio.sleep(1.0)
+        assert all(o.resources.scalar("cpus") <= 1 for o in web.offers)
+        assert any(o.resources.scalar("cpus") >= 3 for o in ml.offers)

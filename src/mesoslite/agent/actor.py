@@ -39,6 +39,7 @@ from pathlib import Path
 
 from mesoslite import __version__
 from mesoslite.agent import constants as k
+from mesoslite.agent import gc
 from mesoslite.agent.checkpoint import (
     EXIT_STATUS_FILE,
     CheckpointStore,
@@ -114,14 +115,20 @@ class AgentActor:
         kill_grace_period_s: float,
         status_update_retry_s: float,
         recover: str = "reconnect",
+        sandbox_gc_age_s: float = 0.0,
+        reserved: dict[str, Resources] | None = None,
     ) -> None:
         self.work_dir = work_dir
         self.hostname = hostname
         self.total = resources
+        # Static reservations (`--resources 'cpus(ml):4'`), part of `total`; the master
+        # offers them only to their role.
+        self.reserved = dict(reserved or {})
         self.free = resources
         self.attributes = attributes
         self.kill_grace_period_s = kill_grace_period_s
         self.recover_mode = recover
+        self.sandbox_gc_age_s = sandbox_gc_age_s
         self.store = CheckpointStore(work_dir)
         self.isolator = detect_isolator(work_dir)
         self.attributes = {**attributes, "isolation": self.isolator.kind}
@@ -140,6 +147,7 @@ class AgentActor:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._retry_handle: asyncio.TimerHandle | None = None
         self._watch_handle: asyncio.TimerHandle | None = None
+        self._gc_handle: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -151,6 +159,8 @@ class AgentActor:
         self._schedule_retry()
         if self.isolator.watches_memory:
             self._watch_handle = self._loop.call_later(WATCH_INTERVAL_S, self._watch_memory)
+        if self.sandbox_gc_age_s > 0:
+            self._gc_handle = self._loop.call_later(self._gc_interval_s(), self._gc)
 
     def recover(self) -> int:
         """Take back the checkpointed tasks and updates; returns how many tasks were found."""
@@ -259,6 +269,7 @@ class AgentActor:
             self._flush_handle,
             self._launch_handle,
             self._watch_handle,
+            self._gc_handle,
         ):
             if handle is not None:
                 handle.cancel()
@@ -286,6 +297,7 @@ class AgentActor:
             attributes=dict(self.attributes),
             id=self.agent_id,
             version=__version__,
+            reserved=dict(self.reserved),
         )
         return info, [(t.framework_id, t.spec, t.state) for t in self.tasks.values()]
 
@@ -521,6 +533,25 @@ class AgentActor:
             task.unhealthy = f"{task.health.failures} consecutive failures, the last: {detail}"
             logger.info("killing an unhealthy task task_id=%s", task.spec.task_id)
             self._kill(task, self._grace(task, 0.0))
+
+    def _gc_interval_s(self) -> float:
+        return min(k.SANDBOX_GC_MAX_INTERVAL_S, max(0.1, self.sandbox_gc_age_s / 4))
+
+    def _gc(self) -> None:
+        """Remove old sandboxes of tasks the agent no longer holds, off the loop."""
+        self._gc_handle = self._loop.call_later(self._gc_interval_s(), self._gc)
+        live = {(str(f), str(t)) for f, t in self.tasks}
+        bg = self._loop.create_task(self._collect(live))
+        self._background.add(bg)
+        bg.add_done_callback(self._background.discard)
+
+    async def _collect(self, live: set[tuple[str, str]]) -> None:
+        try:
+            await asyncio.to_thread(
+                gc.collect, self.work_dir, live, self.sandbox_gc_age_s, time.time()
+            )
+        except OSError as e:
+            logger.warning("sandbox gc failed: %s", e)
 
     def _watch_memory(self) -> None:
         """Without a memory cgroup: kill tasks whose process tree is over their `mem`."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from mesoslite.agent import constants as k
 from mesoslite.config import option
 from mesoslite.errors import ValidationError
-from mesoslite.resources import parse_resources
+from mesoslite.resources import parse_reserved_resources
 
 ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
@@ -49,7 +49,7 @@ def _problem(e: ValidationError, field: str) -> str:
 
 def _check_resources(text: str) -> str | None:
     try:
-        parse_resources(text)
+        parse_reserved_resources(text)
     except ValidationError as e:
         return _problem(e, "resources")
     return None
@@ -113,6 +113,13 @@ class AgentConfig:
         "resend status updates not acknowledged after this many seconds",
         min=0.05,
         max=3600,
+    )
+    sandbox_gc_age_s: float = option(
+        k.DEFAULT_SANDBOX_GC_AGE_S,
+        "remove the sandbox of a task the agent is done with once unchanged this long, "
+        "sooner as the work dir's disk fills (age x (0.9 - used fraction)); 0 keeps them",
+        min=0,
+        max=10 * 365 * 86400,
     )
     recover: str = option(
         "reconnect",

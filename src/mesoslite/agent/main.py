@@ -25,6 +25,7 @@ async def serve(config: AgentConfig) -> None:
     from mesoslite.agent.actor import AgentActor
     from mesoslite.agent.master_link import MasterLink
     from mesoslite.agent.probe import probe_host
+    from mesoslite.resources import parse_reserved_resources
 
     work_dir = Path(config.work_dir)
     try:
@@ -40,6 +41,8 @@ async def serve(config: AgentConfig) -> None:
         kill_grace_period_s=config.kill_grace_period_s,
         status_update_retry_s=config.status_update_retry_s,
         recover=config.recover,
+        sandbox_gc_age_s=config.sandbox_gc_age_s,
+        reserved=parse_reserved_resources(config.resources)[1],
     )
     link = MasterLink(config.master, actor, backoff_max_s=config.reconnect_backoff_max_s)
     actor.start(link)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mesoslite.agent import constants as k
-from mesoslite.resources import Resources, parse_resources
+from mesoslite.resources import Resources, parse_reserved_resources
 
 MB = 1024 * 1024
 
@@ -61,7 +61,11 @@ def read_host(work_dir: str) -> HostReadings:
 def given_names(text: str) -> set[str]:
     """The resource names in a `--resources` text, including those given as 0 (`gpus:0`),
     which `Resources` does not store but which still replace the probed value."""
-    return {part.partition(":")[0].strip() for part in text.split(";") if part.strip()}
+    names = set()
+    for part in text.split(";"):
+        if part.strip():
+            names.add(part.partition(":")[0].partition("(")[0].strip())
+    return names
 
 
 def override(probed: Resources, given: Resources, names: set[str] | None = None) -> Resources:
@@ -80,5 +84,5 @@ def probe_host(work_dir: str, given_text: str) -> Resources:
     Raises:
         ValidationError: if `given_text` does not parse.
     """
-    given = parse_resources(given_text)
+    given, _ = parse_reserved_resources(given_text)  # the total, reserved parts included
     return override(resources_from_readings(read_host(work_dir)), given, given_names(given_text))

@@ -58,6 +58,7 @@ from mesoslite.master.registry.base import (
     RemoveAgent,
     RemoveFramework,
 )
+from mesoslite.master.reservations import ReservationBook
 from mesoslite.master.roles import RoleBook, RoleStatus, check_demands, consume, outstanding
 from mesoslite.master.validation import (
     check_agent_info,
@@ -118,6 +119,7 @@ class MasterState:
         self.allocation_wanted = False
         self.last_reasons: dict[FrameworkId, str] = {}
         self.roles = RoleBook()
+        self.reservations = ReservationBook()
         self._seed = seed
         self._rounds = 0
         self._agent_ids = IdSequence("ag", run_id)
@@ -244,7 +246,10 @@ class MasterState:
                 "the tasks need more than the offers hold: " + "; ".join(offered.shortfall(needed)),
             )
         # Valid: change state.
+        pools: dict[str, Resources] = {}
         for offer in offers:
+            for role, part in self.reservations.rescinded(offer.id).items():
+                pools[role] = pools.get(role, Resources.empty()) + part
             self._rescind(offer, notify=False)
         agent = self.agents[agent_id]
         for task in launched:
@@ -252,6 +257,7 @@ class MasterState:
             record = rec.TaskRecord(fid, task, agent_id, status)
             fw.tasks[task.task_id] = record
             agent.tasks.add((fid, task.task_id))
+            self.reservations.launched(agent_id, fid, task.task_id, task.resources, pools)
         agent.used = agent.used + needed
         fw.used = fw.used + needed
         if fw.demands:
@@ -577,6 +583,7 @@ class MasterState:
                 attributes=agent.info.attributes,
             )
             self.offers.add(offer, now)
+            self.reservations.offered(offer.id, agent.id, grant.reserved)
             agent.offers.add(offer.id)
             agent.offered = agent.offered + offer.resources
             fw.offers.add(offer.id)
@@ -693,6 +700,7 @@ class MasterState:
 
     def _rescind(self, offer: Offer, *, notify: bool) -> list[Effect]:
         self.offers.pop(offer.id)
+        self.reservations.rescinded(offer.id)
         agent = self.agents.get(offer.agent_id)
         if agent is not None:
             agent.offers.discard(offer.id)
@@ -707,6 +715,7 @@ class MasterState:
 
     def _finish_task(self, fw: rec.FrameworkRecord, record: rec.TaskRecord) -> None:
         del fw.tasks[record.spec.task_id]
+        self.reservations.finished(fw.id, record.spec.task_id)
         fw.used = fw.used - record.spec.resources
         agent = self.agents.get(record.agent_id)
         if agent is not None:
@@ -836,9 +845,7 @@ class MasterState:
     def _view(self, now: float) -> ClusterView:
         free = {a.id: a.free for a in self.agents.values() if a.status == rec.AGENT_ACTIVE}
         agents = tuple(
-            AgentView(a.id, a.info.hostname, a.info.resources, free[a.id], a.info.attributes)
-            for a in self.agents.values()
-            if a.id in free
+            self._agent_view(a, free[a.id]) for a in self.agents.values() if a.id in free
         )
         frameworks = []
         for fw in self.frameworks.values():
@@ -862,6 +869,17 @@ class MasterState:
             self.roles.weights,
             self._seed + self._rounds,
             self.roles.quotas,
+        )
+
+    def _agent_view(self, agent: rec.AgentRecord, free: Resources) -> AgentView:
+        info = agent.info
+        if not info.reserved:
+            return AgentView(agent.id, info.hostname, info.resources, free, info.attributes)
+        unreserved, reserved = self.reservations.split(
+            agent.id, info.resources, info.reserved, agent.used + agent.offered
+        )
+        return AgentView(
+            agent.id, info.hostname, info.resources, unreserved, info.attributes, reserved
         )
 
     def _running_on(self, fw: rec.FrameworkRecord) -> tuple[AgentId, ...]:

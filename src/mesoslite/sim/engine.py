@@ -166,6 +166,7 @@ class Simulation:
                     hostname=f"{group.name}-{i}",
                     resources=group.resources,
                     attributes=dict(group.attributes),
+                    reserved=dict(group.reserved),
                 )
                 self.state.register_agent(info, [], 0.0)
                 total = total + group.resources

@@ -16,7 +16,7 @@ import yaml
 
 from mesoslite.errors import ValidationError
 from mesoslite.master.validation import ROLE_RE
-from mesoslite.resources import Resources, parse_resources
+from mesoslite.resources import Resources, parse_reserved_resources, parse_resources
 
 MAX_COUNT = 10_000_000
 
@@ -27,6 +27,8 @@ class AgentGroup:
     resources: Resources
     attributes: Mapping[str, str] = field(default_factory=dict)
     name: str = "agent"
+    # Static reservations, part of `resources` (`cpus(ml):4` in the resources string).
+    reserved: Mapping[str, Resources] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,13 @@ class _Doc:
             raise ValidationError(self.path(key), e.message) from None
         return res
 
+    def reserved_resources(self, key: str) -> tuple[Resources, dict[str, Resources]]:
+        value = self.take(key, ..., str)
+        try:
+            return parse_reserved_resources(value, self.path(key))
+        except ValidationError as e:
+            raise ValidationError(self.path(key), e.message) from None
+
     def done(self) -> None:
         if self.data:
             extra = sorted(str(k) for k in self.data)
@@ -162,12 +171,14 @@ def parse_cluster(data: Any, source: str = "cluster.yaml") -> ClusterSpec:
         for k, v in attrs.items():
             if not isinstance(v, str | int | float) or isinstance(v, bool):
                 raise ValidationError(d.path(f"attributes.{k}"), f"must be a string, got {v!r}")
+        total, reserved = d.reserved_resources("resources")
         groups.append(
             AgentGroup(
                 count=d.count("count", 1),
-                resources=d.resources("resources"),
+                resources=total,
                 attributes={str(k): str(v) for k, v in attrs.items()},
                 name=d.take("name", f"g{i}", str),
+                reserved=reserved,
             )
         )
         d.done()

@@ -7,11 +7,12 @@ import pytest
 
 from mesoslite.allocator.base import Demand, Quota
 from mesoslite.errors import ValidationError
+from mesoslite.ids import TaskId
 from mesoslite.master.events import PersistRegistry
 from mesoslite.master.registry.base import RegistrySnapshot, SetQuota, SetRoleWeight
 from mesoslite.master.state import MasterState
-from mesoslite.model import FrameworkInfo
-from mesoslite.resources import Resources, parse_resources
+from mesoslite.model import AgentInfo, FrameworkInfo, TaskState, TaskStatus
+from mesoslite.resources import Resources, parse_reserved_resources, parse_resources
 
 from .conftest import Harness, task
 
@@ -111,3 +112,64 @@ def test_bad_weights_are_rejected(h: Harness, weight: float, message: str) -> No
 def test_a_guarantee_above_the_limit_is_rejected(h: Harness) -> None:
     with pytest.raises(ValidationError, match="guarantee"):
         h.state.set_quota("eng", R("cpus:4"), R("cpus:2"))
+
+
+def reserved_agent(h: Harness, text: str) -> None:
+    total, reserved = parse_reserved_resources(text)
+    info = AgentInfo(hostname="h1", resources=total, reserved=reserved)
+    h.state.register_agent(info, [], h.now)
+
+
+def test_static_reservations_are_offered_only_to_their_role(h: Harness) -> None:
+    reserved_agent(h, "cpus(ml):4;mem(ml):4096;cpus:2;mem:2048")
+    web, _ = h.state.subscribe_framework(FrameworkInfo(name="web", role="web"), h.now)
+    offer = h.offer_for(web)
+    assert offer.resources == R("cpus:2;mem:2048")  # the unreserved part only
+    h.state.decline(web, [offer.id], 3600, h.now)
+    ml, _ = h.state.subscribe_framework(FrameworkInfo(name="ml", role="ml"), h.now)
+    offer = h.offer_for(ml)
+    # Its reservation, and the unreserved part that web declined.
+    assert offer.resources == R("cpus:6;mem:6144")
+    assert h.state.reservations.taken[offer.agent_id] == {"ml": R("cpus:4;mem:4096")}
+
+
+def test_tasks_on_reserved_resources_give_them_back_to_their_role_when_they_end(
+    h: Harness,
+) -> None:
+    reserved_agent(h, "cpus(ml):4;mem(ml):4096")
+    ml, _ = h.state.subscribe_framework(FrameworkInfo(name="ml", role="ml"), h.now)
+    offer = h.offer_for(ml)
+    h.state.accept(ml, [offer.id], [task("t1", "cpus:4;mem:4096")], 0.0, h.now)
+    assert h.state.reservations.taken[offer.agent_id] == {"ml": R("cpus:4;mem:4096")}
+    web, _ = h.state.subscribe_framework(FrameworkInfo(name="web", role="web"), h.now)
+    assert h.allocate() == {}
+    h.state.status_updates(
+        offer.agent_id,
+        [TaskStatus(TaskId("t1"), ml, offer.agent_id, TaskState.FINISHED)],
+        h.now,
+    )
+    assert h.state.reservations.taken[offer.agent_id] == {}
+    offers = h.allocate()
+    assert web not in offers and ml in offers
+
+
+def test_an_agent_flag_with_reservations_parses_into_total_and_parts() -> None:
+    total, reserved = parse_reserved_resources("cpus(ml):4;mem(ml):4096;cpus:2;ports:[1-5]")
+    assert total == R("cpus:6;mem:4096;ports:[1-5]")
+    assert reserved == {"ml": R("cpus:4;mem:4096")}
+    with pytest.raises(ValidationError, match="role"):
+        parse_reserved_resources("cpus(Not A Role):1")
+    with pytest.raises(ValidationError, match="overlap"):
+        parse_reserved_resources("ports(a):[1-10];ports:[5-20]")
+
+
+def test_an_agents_reservations_travel_as_resources_with_roles() -> None:
+    from mesoslite.convert import agent_from_pb, agent_to_pb
+
+    total, reserved = parse_reserved_resources("cpus(eng/ml):4;mem(eng/ml):512;cpus:2")
+    info = AgentInfo(hostname="h", resources=total, reserved=reserved)
+    msg = agent_to_pb(info)
+    assert {(r.name, r.role) for r in msg.resources} == {
+        ("cpus", ""), ("cpus", "eng/ml"), ("mem", "eng/ml")
+    }
+    assert agent_from_pb(msg) == info

@@ -208,3 +208,26 @@ def test_bad_workload_files_name_the_field(data: object, field: str) -> None:
 def test_resources_in_files_are_parsed_as_on_the_command_line() -> None:
     cluster = parse_cluster({"agents": [{"count": 2, "resources": "cpus:2;mem:512"}]})
     assert cluster.agents[0].resources == parse_resources("cpus:2;mem:512")
+
+
+def test_reserved_resources_go_only_to_their_role_in_the_simulator() -> None:
+    cluster = parse_cluster(
+        {"agents": [{"count": 2, "resources": "cpus(ml):3;mem(ml):3072;cpus:1;mem:1024"}]}
+    )
+    task = {"count": 20, "resources": "cpus:1;mem:1024", "duration_s": 60}
+    workload = parse_workload(
+        {
+            "until_s": 10,
+            "frameworks": [
+                {"name": "web", "role": "web", "demands": True, "tasks": [task]},
+                {"name": "ml", "role": "ml", "demands": True, "tasks": [task]},
+            ],
+        }
+    )
+    sim = Simulation(cluster, workload, "drf")
+    sim.run()
+    # web gets only the unreserved cpu of each agent; ml its reservations (and no more,
+    # since web holds the rest).
+    assert running(sim)["web"] <= 2
+    assert running(sim)["ml"] >= 6
+    assert sum(running(sim).values()) == 8

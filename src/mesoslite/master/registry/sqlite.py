@@ -62,6 +62,7 @@ def agent_to_doc(info: AgentInfo) -> dict[str, Any]:
         "attributes": dict(info.attributes),
         "version": info.version,
         "address": info.address,
+        "reserved": {role: format_resources(r) for role, r in info.reserved.items()},
     }
 
 
@@ -73,6 +74,7 @@ def agent_from_doc(doc: dict[str, Any]) -> AgentInfo:
         attributes=doc.get("attributes", {}),
         version=doc.get("version", ""),
         address=doc.get("address", ""),
+        reserved={role: parse_resources(r) for role, r in doc.get("reserved", {}).items()},
     )
 
 

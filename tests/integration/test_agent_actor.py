@@ -488,3 +488,46 @@ async def test_http_and_tcp_checks_pass_against_a_listening_task_and_fail_withou
         os.killpg(web.pid, signal.SIGCONT)
     assert (done.state, done.reason) == (TaskState.KILLED, "TASK_UNHEALTHY")
     assert "no answer within 1s" in done.message
+
+
+# ---------------------------------------------------------------------- sandbox gc (issue 6)
+
+
+async def test_old_sandboxes_of_forgotten_tasks_are_removed_and_live_ones_kept(
+    tmp_path: Path,
+) -> None:
+    actor = AgentActor(
+        work_dir=tmp_path,
+        hostname="h1",
+        resources=parse_resources("cpus:2;mem:256"),
+        attributes={},
+        kill_grace_period_s=0.3,
+        status_update_retry_s=5,
+        recover="cleanup",
+        sandbox_gc_age_s=0.4,
+    )
+    master = FakeMaster()
+    actor.start(master)
+    actor.registered(AgentId("ag-1"))
+    sandboxes = tmp_path / "sandboxes" / FW
+    try:
+        actor.launch_tasks(FW, [shell("done", "echo hi"), shell("unacked", "true"),
+                                shell("running", "sleep 60")])
+        done = await terminal(master, "done")
+        await terminal(master, "unacked")
+        actor.acknowledge([(FW, TaskId("done"), u.uuid) for u in master.of("done")])
+        assert (FW, TaskId("done")) not in actor.tasks
+        await assert_eventually(lambda: not (sandboxes / "done").exists(), timeout_s=5)
+        assert done.state == TaskState.FINISHED
+        # Held by the agent: kept however old.
+        assert (sandboxes / "unacked").is_dir() and (sandboxes / "running").is_dir()
+    finally:
+        await actor.stop(flush_s=0)
+
+
+def test_a_fuller_disk_makes_sandboxes_age_faster() -> None:
+    from mesoslite.agent.gc import effective_age_s
+
+    assert effective_age_s(1000, 0.0) == 900
+    assert effective_age_s(1000, 0.5) == pytest.approx(400)
+    assert effective_age_s(1000, 0.95) == 0

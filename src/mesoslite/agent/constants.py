@@ -29,6 +29,9 @@ LAUNCH_CHUNK = 32
 # it tries to get their terminal updates acknowledged.
 STOP_KILL_SLACK_S = 2.0
 STOP_FLUSH_S = 1.0
+DEFAULT_SANDBOX_GC_AGE_S = 7 * 24 * 3600.0
+# Sandbox GC runs every quarter of its age, at most this far apart.
+SANDBOX_GC_MAX_INTERVAL_S = 60.0
 
 # Layout of the work dir.
 AGENT_ID_FILE = "agent_id"

@@ -336,3 +336,24 @@ async def test_an_agent_marked_gone_has_its_tasks_gone_and_killed_and_may_not_re
     again = await asyncio.to_thread(cli, cluster.address, "agent", "drain", running.agent_id)
     assert again.returncode != 0
     assert f"agent {running.agent_id} was marked gone" in again.stderr
+
+
+async def test_a_task_being_killed_when_its_agent_dies_is_still_reported_killed(
+    cluster: Cluster, framework: Framework
+) -> None:
+    # It ignores SIGTERM: the agent is SIGKILLed during its 3 s grace period, and the next
+    # agent kills it again (its grace restarts) and reports it killed.
+    cmd = "trap '' TERM; echo ready; while true; do sleep 0.05; done"
+    await framework.launch(shell_task("k", cmd, kill_grace_period_s=3))
+    await framework.wait_state("k", S.TASK_RUNNING)
+    out = cluster.agent_dir / "sandboxes" / framework.id / "k" / "stdout"
+    await assert_eventually(lambda: out.exists() and out.read_text() == "ready\n")
+    [pid] = cluster.task_pids()
+    await framework.kill("k")
+    await assert_eventually(lambda: list((cluster.agent_dir / "meta").glob("*/k/killing")))
+    cluster.kill_agent(signal.SIGKILL)
+    assert alive(pid)
+    cluster.start_agent()
+    killed = await framework.wait_state("k", S.TASK_KILLED, timeout_s=20)
+    assert killed.reason == "TASK_KILLED"
+    assert not alive(pid)

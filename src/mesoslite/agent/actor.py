@@ -224,12 +224,17 @@ class AgentActor:
             task.state = TaskState.RUNNING
             if last is None:
                 self._update(task, TaskState.RUNNING)
-            self._start_health_checks(task)
-            if self.recover_mode == "cleanup":
+            if self.recover_mode == "cleanup" or r.kill_requested:
+                # Killed by a previous agent (the grace restarts) or by this cleanup.
                 self._kill(task, self._grace(task, 0.0))
+            else:
+                self._start_health_checks(task)
             return "adopted"
         code = read_exit_status(exit_file)
-        if code is None:
+        if r.kill_requested:
+            message = "killed; " + (_describe(code) if code is not None else "exit status lost")
+            self._finish(task, TaskState.KILLED, REASON_TASK_KILLED, message, code)
+        elif code is None:
             self._finish(
                 task,
                 TaskState.FAILED,
@@ -580,6 +585,8 @@ class AgentActor:
 
     def _kill(self, task: AgentTask, grace_s: float) -> None:
         assert task.launched is not None
+        if not task.kill_requested:
+            self.store.mark_killing(task.framework_id, task.spec.task_id)
         task.kill_requested = True
         self.launcher.kill(task.launched, grace_s)
 

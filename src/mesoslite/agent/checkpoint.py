@@ -7,6 +7,8 @@ Layout, one directory per task: `WORK/meta/<framework_id>/<task_id>/`
 - `updates`: an append-only log, one JSON object a line: `{"u": status}` for each update
   the agent made (before it is sent) and `{"a": uuid_hex}` for each acknowledgement. On
   recovery the unacknowledged updates are the ones after the last acknowledged one, in order.
+- `killing`: present once the agent started killing the task, so that a task that ends
+  after a restart is still reported TASK_KILLED.
 - `exit_status`: written by the task's wrapper (`launcher.py`) when the task ends, so its exit
   code is known even if the agent was down: the code, or -signal, and a newline.
 
@@ -44,6 +46,7 @@ META_DIR = "meta"
 TASK_FILE = "task.json"
 UPDATES_FILE = "updates"
 EXIT_STATUS_FILE = "exit_status"
+KILLING_FILE = "killing"
 
 
 @dataclass(slots=True)
@@ -60,6 +63,7 @@ class RecoveredTask:
     updates: list[TaskStatus] = field(default_factory=list)
     pending: list[TaskStatus] = field(default_factory=list)
     exit_status: int | None = None
+    kill_requested: bool = False
 
     @property
     def last_state(self) -> TaskState | None:
@@ -87,6 +91,7 @@ class CheckpointStore:
         d.mkdir(parents=True, exist_ok=True)
         exit_file = d / EXIT_STATUS_FILE
         exit_file.unlink(missing_ok=True)
+        (d / KILLING_FILE).unlink(missing_ok=True)
         return exit_file
 
     def save_task(
@@ -104,6 +109,14 @@ class CheckpointStore:
         tmp = d / (TASK_FILE + ".tmp")
         tmp.write_text(json.dumps(doc))
         tmp.replace(d / TASK_FILE)
+
+    def mark_killing(self, framework_id: str, task_id: str) -> None:
+        d = self.task_dir(framework_id, task_id)
+        if d is not None:
+            try:
+                (d / KILLING_FILE).touch()
+            except OSError:
+                pass
 
     def append_update(self, status: TaskStatus) -> None:
         self._append(status.framework_id, status.task_id, {"u": status_to_json(status)})
@@ -182,6 +195,7 @@ class CheckpointStore:
             task.exit_status = int((d / EXIT_STATUS_FILE).read_text().strip())
         except (FileNotFoundError, ValueError):
             pass
+        task.kill_requested = (d / KILLING_FILE).exists()
         return task
 
 

@@ -20,7 +20,14 @@ from typing import Any, Generic, TypeVar
 import grpc
 
 from mesoslite._proto.v1 import common_pb2, operator_pb2, operator_pb2_grpc
-from mesoslite.cli._views import AgentView, FileChunk, FrameworkView, TaskView
+from mesoslite.cli._views import (
+    AgentView,
+    ExplainView,
+    FileChunk,
+    FrameworkView,
+    RoleView,
+    TaskView,
+)
 from mesoslite.errors import DeadlineExceededError, MesosliteError, NotLeaderError, UnavailableError
 from mesoslite.model import TaskState
 from mesoslite.resources import Resources
@@ -190,6 +197,33 @@ class _Base:
         req = operator_pb2.MarkAgentGoneRequest(agent_id=agent_id)
         return _Call("MarkAgentGone", req, lambda r: None)
 
+    @staticmethod
+    def _roles() -> _Call[list[RoleView]]:
+        return _Call("GetRoles", operator_pb2.GetRolesRequest(),
+                     lambda r: [role_view(x) for x in r.roles])
+
+    @staticmethod
+    def _set_role_weight(role: str, weight: float) -> _Call[None]:
+        req = operator_pb2.SetRoleWeightRequest(role=role, weight=weight)
+        return _Call("SetRoleWeight", req, lambda r: None)
+
+    @staticmethod
+    def _set_quota(role: str, guarantee: Resources, limit: Resources | None) -> _Call[None]:
+        from mesoslite.convert import resources_to_pb
+
+        req = operator_pb2.SetQuotaRequest(
+            role=role,
+            guarantee=resources_to_pb(guarantee),
+            limit=resources_to_pb(limit) if limit is not None else [],
+            has_limit=limit is not None,
+        )
+        return _Call("SetQuota", req, lambda r: None)
+
+    @staticmethod
+    def _explain_framework(framework_id: str) -> _Call[ExplainView]:
+        req = operator_pb2.ExplainFrameworkRequest(framework_id=framework_id)
+        return _Call("ExplainFramework", req, explain_view)
+
 
 class BlockingOperatorClient(_Base):
     """A blocking client of the master's Operator service; use it as a context manager.
@@ -261,6 +295,18 @@ class BlockingOperatorClient(_Base):
     def mark_agent_gone(self, agent_id: str) -> None:
         """Remove the agent for good; its tasks become TASK_GONE."""
         self._run(self._mark_agent_gone(agent_id))
+
+    def roles(self) -> list[RoleView]:
+        return self._run(self._roles())
+
+    def set_role_weight(self, role: str, weight: float) -> None:
+        self._run(self._set_role_weight(role, weight))
+
+    def set_quota(self, role: str, guarantee: Resources, limit: Resources | None) -> None:
+        self._run(self._set_quota(role, guarantee, limit))
+
+    def explain_framework(self, framework_id: str) -> ExplainView:
+        return self._run(self._explain_framework(framework_id))
 
 
 class OperatorClient(_Base):
@@ -394,6 +440,34 @@ def framework_view(f: Any) -> FrameworkView:
         offered=resources(f.offered),
         suppressed=f.suppressed,
         labels=dict(sorted(info.labels.items())),
+    )
+
+
+def role_view(r: Any) -> RoleView:
+    return RoleView(
+        role=r.role,
+        weight=r.weight,
+        guarantee=resources(r.guarantee),
+        limit=resources(r.limit) if r.has_limit else None,
+        allocated=resources(r.allocated),
+        framework_count=r.framework_count,
+    )
+
+
+def explain_view(r: Any) -> ExplainView:
+    return ExplainView(
+        framework_id=r.framework_id,
+        status=r.status,
+        role=r.role,
+        role_weight=r.role_weight,
+        dominant_share=r.dominant_share,
+        allocated=resources(r.allocated),
+        offered=resources(r.offered),
+        suppressed=r.suppressed,
+        filters=dict(sorted(r.filters.items())),
+        demands=list(r.demands),
+        quota=r.quota,
+        last_reason=r.last_reason,
     )
 
 

@@ -113,3 +113,36 @@ class FileChunk:
     # The task's state after the read, e.g. "TASK_RUNNING".
     state: str
     terminal: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoleView:
+    role: str
+    weight: float
+    guarantee: Resources
+    # None: no limit.
+    limit: Resources | None
+    allocated: Resources
+    framework_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return _json(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainView:
+    framework_id: str
+    status: str
+    role: str
+    role_weight: float
+    dominant_share: float
+    allocated: Resources
+    offered: Resources
+    suppressed: bool
+    filters: dict[str, float]
+    demands: list[str]
+    quota: str
+    last_reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return _json(self)

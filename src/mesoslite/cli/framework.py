@@ -1,4 +1,5 @@
-"""`mesoslite framework list`: the frameworks subscribed to the master."""
+"""`mesoslite framework list|explain`: the frameworks subscribed to the master, and why one is
+or is not getting offers."""
 
 from __future__ import annotations
 
@@ -50,3 +51,42 @@ def list_frameworks(cfg: CliConfig, include_completed: bool, as_json: bool) -> N
         for f in frameworks
     ]
     click.echo(out.table(FRAMEWORK_HEADERS, rows))
+
+
+@framework.command("explain")
+@click.argument("framework_id")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON object (keys: see below)")
+@click.pass_obj
+def explain(cfg: CliConfig, framework_id: str, as_json: bool) -> None:
+    """Say why FRAMEWORK_ID is or is not getting offers: its dominant share, role and
+    weight, suppression, filters, outstanding demands, its role's quota, and what the
+    allocator said about it in its last pass.
+
+    \b
+    JSON keys: framework_id, status, role, role_weight, dominant_share, allocated,
+    offered, suppressed, filters ({agent id: seconds left}), demands, quota, last_reason.
+    """
+    import json
+
+    from mesoslite.cli import _output as out
+    from mesoslite.cli._client import BlockingOperatorClient
+
+    with BlockingOperatorClient(cfg.master) as client:
+        e = client.explain_framework(framework_id)
+    if as_json:
+        click.echo(json.dumps(e.to_json(), indent=2))
+        return
+    filters = ", ".join(f"{a} ({s:.1f}s left)" for a, s in e.filters.items()) or "none"
+    lines = [
+        f"framework   {e.framework_id} ({e.status})",
+        f"role        {e.role} (weight {out.format_number(e.role_weight)})",
+        f"share       {e.dominant_share:.3f} dominant",
+        f"allocated   {out.human_resources(e.allocated) or 'nothing'}",
+        f"offered     {out.human_resources(e.offered) or 'nothing'}",
+        f"suppressed  {out.yes_no(e.suppressed)}",
+        f"filters     {filters}",
+        f"demands     {'; '.join(e.demands) if e.demands else 'none (whole-agent offers)'}",
+        f"quota       {e.quota or 'none'}",
+        f"last pass   {e.last_reason}",
+    ]
+    click.echo("\n".join(lines))

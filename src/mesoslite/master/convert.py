@@ -6,6 +6,7 @@ from typing import Any
 
 from mesoslite import convert as c
 from mesoslite._proto.v1 import agent_pb2, operator_pb2, scheduler_pb2
+from mesoslite.allocator.base import Quota
 from mesoslite.master import records as rec
 from mesoslite.master.actor import PING, ReadFileRequest
 from mesoslite.master.events import (
@@ -21,6 +22,7 @@ from mesoslite.master.events import (
     ShutdownFrameworkOnAgent,
     UpdateEvent,
 )
+from mesoslite.master.roles import Explanation, RoleStatus
 
 Ev = scheduler_pb2.Event
 
@@ -127,4 +129,41 @@ def task_summary(task: rec.TaskRecord) -> operator_pb2.TaskSummary:
         task_info=c.task_to_pb(task.spec),
         framework_id=task.framework_id,
         status=c.status_to_pb(task.status),
+    )
+
+
+def role_info(status: RoleStatus) -> operator_pb2.RoleInfo:
+    quota = status.quota
+    return operator_pb2.RoleInfo(
+        role=status.role,
+        weight=status.weight,
+        guarantee=c.resources_to_pb(quota.guarantee) if quota else [],
+        limit=c.resources_to_pb(quota.limit) if quota and quota.limit is not None else [],
+        has_limit=bool(quota and quota.limit is not None),
+        allocated=c.resources_to_pb(status.allocated),
+        framework_count=status.frameworks,
+    )
+
+
+def quota_text(quota: Quota | None) -> str:
+    if quota is None:
+        return ""
+    limit = "none" if quota.limit is None else str(quota.limit) or "nothing"
+    return f"guarantee {quota.guarantee or 'none'}, limit {limit}"
+
+
+def explanation(e: Explanation) -> operator_pb2.ExplainFrameworkResponse:
+    return operator_pb2.ExplainFrameworkResponse(
+        framework_id=e.framework_id,
+        status=e.status,
+        role=e.role,
+        role_weight=e.role_weight,
+        dominant_share=e.dominant_share,
+        allocated=c.resources_to_pb(e.allocated),
+        offered=c.resources_to_pb(e.offered),
+        suppressed=e.suppressed,
+        filters=e.filters,
+        demands=[f"{d.count} x {d.resources}" for d in e.demands or ()],
+        quota=quota_text(e.quota),
+        last_reason=e.last_reason,
     )

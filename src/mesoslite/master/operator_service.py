@@ -7,7 +7,7 @@ from typing import Any
 import grpc
 
 from mesoslite._proto.v1 import operator_pb2, operator_pb2_grpc
-from mesoslite.convert import master_info_to_pb
+from mesoslite.convert import master_info_to_pb, resources_from_pb
 from mesoslite.errors import ValidationError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.master import convert as mc
@@ -83,6 +83,36 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
         agent_id = AgentId(request.agent_id)
         await self.actor.run(lambda now: self.actor.state.drain_agent(agent_id, now))
         return operator_pb2.DrainAgentResponse()
+
+    @handle_errors
+    async def GetRoles(self, request: Any, context: Ctx) -> Any:  # noqa: N802
+        roles = self.actor.state.role_statuses()
+        return operator_pb2.GetRolesResponse(roles=[mc.role_info(r) for r in roles])
+
+    @handle_errors
+    async def SetRoleWeight(  # noqa: N802
+        self, request: operator_pb2.SetRoleWeightRequest, context: Ctx
+    ) -> Any:
+        role, weight = request.role, request.weight
+        await self.actor.run(lambda now: self.actor.state.set_role_weight(role, weight))
+        return operator_pb2.SetRoleWeightResponse()
+
+    @handle_errors
+    async def SetQuota(self, request: operator_pb2.SetQuotaRequest, context: Ctx) -> Any:  # noqa: N802
+        role = request.role
+        guarantee = resources_from_pb(request.guarantee, "guarantee")
+        limit = resources_from_pb(request.limit, "limit") if request.has_limit else None
+        await self.actor.run(lambda now: self.actor.state.set_quota(role, guarantee, limit))
+        return operator_pb2.SetQuotaResponse()
+
+    @handle_errors
+    async def ExplainFramework(  # noqa: N802
+        self, request: operator_pb2.ExplainFrameworkRequest, context: Ctx
+    ) -> Any:
+        if not request.framework_id:
+            raise ValidationError("framework_id", "must not be empty")
+        fid = FrameworkId(request.framework_id)
+        return mc.explanation(self.actor.state.explain(fid, self.actor.clock.now()))
 
     @handle_errors
     async def MarkAgentGone(  # noqa: N802

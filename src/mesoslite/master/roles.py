@@ -31,6 +31,24 @@ class RoleStatus:
     frameworks: int
 
 
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a framework is or is not getting offers (`mesoslite framework explain`)."""
+
+    framework_id: str
+    status: str
+    role: str
+    role_weight: float
+    dominant_share: float
+    allocated: Resources
+    offered: Resources
+    suppressed: bool
+    filters: dict[str, float]  # agent id -> seconds until the filter ends
+    demands: tuple[Demand, ...] | None
+    quota: Quota | None
+    last_reason: str
+
+
 def check_role(field: str, role: str) -> None:
     if not ROLE_RE.match(role) or role == "*":
         raise ValidationError(

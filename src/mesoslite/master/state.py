@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from mesoslite.allocator.base import AgentView, Allocator, ClusterView, Demand, FrameworkView
+from mesoslite.allocator.drf import dominant_share
 from mesoslite.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -59,7 +60,14 @@ from mesoslite.master.registry.base import (
     RemoveFramework,
 )
 from mesoslite.master.reservations import ReservationBook
-from mesoslite.master.roles import RoleBook, RoleStatus, check_demands, consume, outstanding
+from mesoslite.master.roles import (
+    Explanation,
+    RoleBook,
+    RoleStatus,
+    check_demands,
+    consume,
+    outstanding,
+)
 from mesoslite.master.validation import (
     check_agent_info,
     check_duration,
@@ -637,6 +645,33 @@ class MasterState:
         self.allocation_wanted = True
         logger.info("role quota set role=%s guarantee=%s limit=%s", role, guarantee, limit)
         return [PersistRegistry((op,))]
+
+    def explain(self, fid: FrameworkId, now: float) -> Explanation:
+        """Why `fid` is or is not getting offers: its share, role, filters, quota, demands."""
+        fw = self._framework(fid)
+        total = Resources.empty()
+        for agent in self.agents.values():
+            if agent.status == rec.AGENT_ACTIVE:
+                total = total + agent.info.resources
+        role = fw.info.role
+        filters = {str(a): t - now for a, t in sorted(fw.filters.items()) if t > now}
+        reason = self.last_reasons.get(fid, "")
+        if not fw.connected:
+            reason = f"not subscribed ({fw.status}): only connected frameworks are offered"
+        return Explanation(
+            framework_id=fid,
+            status=fw.status,
+            role=role,
+            role_weight=self.roles.weights.get(role, 1.0),
+            dominant_share=dominant_share(fw.used + fw.offered, total),
+            allocated=fw.used,
+            offered=fw.offered,
+            suppressed=fw.suppressed,
+            filters=filters,
+            demands=None if fw.demands is None else outstanding(fw.demands, fw.offered),
+            quota=self.roles.quotas.get(role),
+            last_reason=reason or "no allocation pass has considered it yet",
+        )
 
     def role_statuses(self) -> list[RoleStatus]:
         held: dict[str, tuple[Resources, int]] = {}

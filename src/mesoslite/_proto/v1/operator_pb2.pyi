@@ -161,3 +161,100 @@ class MarkAgentGoneRequest(_message.Message):
 class MarkAgentGoneResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class RoleInfo(_message.Message):
+    __slots__ = ("role", "weight", "guarantee", "limit", "has_limit", "allocated", "framework_count")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    GUARANTEE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    HAS_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATED_FIELD_NUMBER: _ClassVar[int]
+    FRAMEWORK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    weight: float
+    guarantee: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
+    limit: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
+    has_limit: bool
+    allocated: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
+    framework_count: int
+    def __init__(self, role: _Optional[str] = ..., weight: _Optional[float] = ..., guarantee: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., limit: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., has_limit: _Optional[bool] = ..., allocated: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., framework_count: _Optional[int] = ...) -> None: ...
+
+class GetRolesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetRolesResponse(_message.Message):
+    __slots__ = ("roles",)
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    roles: _containers.RepeatedCompositeFieldContainer[RoleInfo]
+    def __init__(self, roles: _Optional[_Iterable[_Union[RoleInfo, _Mapping]]] = ...) -> None: ...
+
+class SetRoleWeightRequest(_message.Message):
+    __slots__ = ("role", "weight")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    weight: float
+    def __init__(self, role: _Optional[str] = ..., weight: _Optional[float] = ...) -> None: ...
+
+class SetRoleWeightResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SetQuotaRequest(_message.Message):
+    __slots__ = ("role", "guarantee", "limit", "has_limit")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    GUARANTEE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    HAS_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    guarantee: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
+    limit: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
+    has_limit: bool
+    def __init__(self, role: _Optional[str] = ..., guarantee: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., limit: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., has_limit: _Optional[bool] = ...) -> None: ...
+
+class SetQuotaResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExplainFrameworkRequest(_message.Message):
+    __slots__ = ("framework_id",)
+    FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    framework_id: str
+    def __init__(self, framework_id: _Optional[str] = ...) -> None: ...
+
+class ExplainFrameworkResponse(_message.Message):
+    __slots__ = ("framework_id", "status", "role", "role_weight", "dominant_share", "allocated", "offered", "suppressed", "filters", "demands", "quota", "last_reason")
+    class FiltersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    DOMINANT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATED_FIELD_NUMBER: _ClassVar[int]
+    OFFERED_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    DEMANDS_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    LAST_REASON_FIELD_NUMBER: _ClassVar[int]
+    framework_id: str
+    status: str
+    role: str
+    role_weight: float
+    dominant_share: float
+    allocated: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
+    offered: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
+    suppressed: bool
+    filters: _containers.ScalarMap[str, float]
+    demands: _containers.RepeatedScalarFieldContainer[str]
+    quota: str
+    last_reason: str
+    def __init__(self, framework_id: _Optional[str] = ..., status: _Optional[str] = ..., role: _Optional[str] = ..., role_weight: _Optional[float] = ..., dominant_share: _Optional[float] = ..., allocated: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., offered: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., suppressed: _Optional[bool] = ..., filters: _Optional[_Mapping[str, float]] = ..., demands: _Optional[_Iterable[str]] = ..., quota: _Optional[str] = ..., last_reason: _Optional[str] = ...) -> None: ...

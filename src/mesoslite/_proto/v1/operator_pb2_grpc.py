@@ -75,6 +75,26 @@ class OperatorStub:
                 request_serializer=mesoslite_dot_v1_dot_operator__pb2.MarkAgentGoneRequest.SerializeToString,
                 response_deserializer=mesoslite_dot_v1_dot_operator__pb2.MarkAgentGoneResponse.FromString,
                 _registered_method=True)
+        self.GetRoles = channel.unary_unary(
+                '/mesoslite.v1.Operator/GetRoles',
+                request_serializer=mesoslite_dot_v1_dot_operator__pb2.GetRolesRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_operator__pb2.GetRolesResponse.FromString,
+                _registered_method=True)
+        self.SetRoleWeight = channel.unary_unary(
+                '/mesoslite.v1.Operator/SetRoleWeight',
+                request_serializer=mesoslite_dot_v1_dot_operator__pb2.SetRoleWeightRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_operator__pb2.SetRoleWeightResponse.FromString,
+                _registered_method=True)
+        self.SetQuota = channel.unary_unary(
+                '/mesoslite.v1.Operator/SetQuota',
+                request_serializer=mesoslite_dot_v1_dot_operator__pb2.SetQuotaRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_operator__pb2.SetQuotaResponse.FromString,
+                _registered_method=True)
+        self.ExplainFramework = channel.unary_unary(
+                '/mesoslite.v1.Operator/ExplainFramework',
+                request_serializer=mesoslite_dot_v1_dot_operator__pb2.ExplainFrameworkRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_operator__pb2.ExplainFrameworkResponse.FromString,
+                _registered_method=True)
 
 
 class OperatorServicer:
@@ -128,6 +148,30 @@ class OperatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRoles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRoleWeight(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetQuota(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExplainFramework(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -170,6 +214,26 @@ def add_OperatorServicer_to_server(servicer, server):
                     servicer.MarkAgentGone,
                     request_deserializer=mesoslite_dot_v1_dot_operator__pb2.MarkAgentGoneRequest.FromString,
                     response_serializer=mesoslite_dot_v1_dot_operator__pb2.MarkAgentGoneResponse.SerializeToString,
+            ),
+            'GetRoles': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRoles,
+                    request_deserializer=mesoslite_dot_v1_dot_operator__pb2.GetRolesRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_operator__pb2.GetRolesResponse.SerializeToString,
+            ),
+            'SetRoleWeight': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRoleWeight,
+                    request_deserializer=mesoslite_dot_v1_dot_operator__pb2.SetRoleWeightRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_operator__pb2.SetRoleWeightResponse.SerializeToString,
+            ),
+            'SetQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQuota,
+                    request_deserializer=mesoslite_dot_v1_dot_operator__pb2.SetQuotaRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_operator__pb2.SetQuotaResponse.SerializeToString,
+            ),
+            'ExplainFramework': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainFramework,
+                    request_deserializer=mesoslite_dot_v1_dot_operator__pb2.ExplainFrameworkRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_operator__pb2.ExplainFrameworkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -388,6 +452,114 @@ class Operator:
             '/mesoslite.v1.Operator/MarkAgentGone',
             mesoslite_dot_v1_dot_operator__pb2.MarkAgentGoneRequest.SerializeToString,
             mesoslite_dot_v1_dot_operator__pb2.MarkAgentGoneResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRoles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesoslite.v1.Operator/GetRoles',
+            mesoslite_dot_v1_dot_operator__pb2.GetRolesRequest.SerializeToString,
+            mesoslite_dot_v1_dot_operator__pb2.GetRolesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRoleWeight(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesoslite.v1.Operator/SetRoleWeight',
+            mesoslite_dot_v1_dot_operator__pb2.SetRoleWeightRequest.SerializeToString,
+            mesoslite_dot_v1_dot_operator__pb2.SetRoleWeightResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesoslite.v1.Operator/SetQuota',
+            mesoslite_dot_v1_dot_operator__pb2.SetQuotaRequest.SerializeToString,
+            mesoslite_dot_v1_dot_operator__pb2.SetQuotaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainFramework(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesoslite.v1.Operator/ExplainFramework',
+            mesoslite_dot_v1_dot_operator__pb2.ExplainFrameworkRequest.SerializeToString,
+            mesoslite_dot_v1_dot_operator__pb2.ExplainFrameworkResponse.FromString,
             options,
             channel_credentials,
             insecure,

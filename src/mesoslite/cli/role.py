@@ -1,0 +1,91 @@
+"""`mesoslite role list|set-weight|set-quota`: roles' weights and quota, changed at run time."""
+
+from __future__ import annotations
+
+import click
+
+from mesoslite.cli import CliConfig
+
+ROLE_HEADERS = ("ROLE", "WEIGHT", "GUARANTEE", "LIMIT", "ALLOCATED", "FRAMEWORKS")
+
+
+@click.group()
+def role() -> None:
+    """Inspect roles and change their weights and quota (kept in the master's registry)."""
+
+
+@role.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON array (keys: see below)")
+@click.pass_obj
+def list_roles(cfg: CliConfig, as_json: bool) -> None:
+    """List every role that has frameworks, a weight or a quota.
+
+    \b
+    JSON keys: role, weight, guarantee, limit (null: none), allocated, framework_count.
+    Resources are objects such as {"cpus": 2.0, "mem": 1024.0}, mem in MB.
+    """
+    from mesoslite.cli import _output as out
+    from mesoslite.cli._client import BlockingOperatorClient
+
+    with BlockingOperatorClient(cfg.master) as client:
+        roles = client.roles()
+    if as_json:
+        click.echo(out.to_json(roles))
+        return
+    rows = [
+        (
+            r.role,
+            out.format_number(r.weight),
+            out.human_resources(r.guarantee) if r.guarantee else out.NONE,
+            out.NONE if r.limit is None else out.human_resources(r.limit) or "nothing",
+            out.human_resources(r.allocated),
+            r.framework_count,
+        )
+        for r in roles
+    ]
+    click.echo(out.table(ROLE_HEADERS, rows))
+
+
+@role.command("set-weight")
+@click.argument("role_name", metavar="ROLE")
+@click.argument("weight", type=float)
+@click.pass_obj
+def set_weight(cfg: CliConfig, role_name: str, weight: float) -> None:
+    """Set ROLE's weight (default 1): a role of weight 2 gets twice the share of one of
+    weight 1 under drf and fair. Takes effect at the next allocation pass."""
+    from mesoslite.cli._client import BlockingOperatorClient
+
+    with BlockingOperatorClient(cfg.master) as client:
+        client.set_role_weight(role_name, weight)
+    click.echo(f"role {role_name} weight {weight:g}")
+
+
+@role.command("set-quota")
+@click.argument("role_name", metavar="ROLE")
+@click.option("--guarantee", default="", help="resources offered to ROLE first, e.g. cpus:4")
+@click.option("--limit", default=None, help="resources ROLE may never exceed, e.g. cpus:8")
+@click.option("--clear", is_flag=True, help="remove ROLE's quota")
+@click.pass_obj
+def set_quota(
+    cfg: CliConfig, role_name: str, guarantee: str, limit: str | None, clear: bool
+) -> None:
+    """Set ROLE's quota: a guarantee, met before anyone's fair share, and a limit, never
+    exceeded (scalars only: cpus, mem, disk, gpus). What is not given is not set."""
+    from mesoslite.cli._client import BlockingOperatorClient
+    from mesoslite.resources import Resources, parse_resources
+
+    if clear and (guarantee or limit is not None):
+        raise click.UsageError("--clear takes no --guarantee or --limit")
+    if not clear and not guarantee and limit is None:
+        raise click.UsageError("give --guarantee, --limit, or --clear")
+    g = parse_resources(guarantee, "--guarantee") if guarantee else Resources.empty()
+    lim = parse_resources(limit, "--limit") if limit is not None else None
+    with BlockingOperatorClient(cfg.master) as client:
+        client.set_quota(role_name, g, lim)
+    if clear:
+        click.echo(f"role {role_name} quota removed")
+    else:
+        click.echo(
+            f"role {role_name} quota guarantee {g or 'none'}"
+            f" limit {'none' if lim is None else lim}"
+        )

@@ -27,7 +27,10 @@ from mesoslite.scheduler_api import (
     parse_resources,
 )
 
-NEVER_RAN = {TaskState.GONE, TaskState.UNKNOWN, TaskState.DROPPED, TaskState.ERROR}
+# Terminal states of a task that did not run (LOST: its agent re-registered without it).
+NEVER_RAN = {
+    TaskState.GONE, TaskState.UNKNOWN, TaskState.DROPPED, TaskState.ERROR, TaskState.LOST
+}
 
 
 class LedgerFramework:

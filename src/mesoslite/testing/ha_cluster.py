@@ -166,14 +166,11 @@ class HACluster:
 
     def leader_index(self) -> int | None:
         """The index of the master that says it leads (its `master.json`), or None."""
-        leading = [
-            i for i, d in enumerate(self.masters)
-            if d.alive and _read_json(self.work_dir / f"master-{i}" / "master.json").get("leading")
-        ]
+        leading = self.leaders()
         return leading[0] if len(leading) == 1 else None
 
     def leaders(self) -> list[int]:
-        """Every live master that says it leads (never more than one, we hope)."""
+        """Every live master whose `master.json` says it leads (at most one, or a bug)."""
         return [
             i for i, d in enumerate(self.masters)
             if d.alive and _read_json(self.work_dir / f"master-{i}" / "master.json").get("leading")

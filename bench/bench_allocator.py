@@ -1,10 +1,12 @@
 """Time one `allocate()` pass over clusters of various sizes (a script, not a test).
 
-    python bench/bench_allocator.py [--repeat N] [--policy drf|drf-order-only|all]
+    python bench/bench_allocator.py [--repeat N] [--policy drf|fair|ssf|drf-order-only|all]
+                                    [--agents 1000,10000] [--frameworks 10,100,1000]
 
 Clusters are described by profiles (`AgentProfile`, `FrameworkProfile`), as Mesos's
 `hierarchical_allocator_benchmarks.cpp` does; each pass sees every agent with some free
 resources, so every pass makes one grant per agent (the worst case for progressive filling).
+Agents are in 20 racks and 4 zones; a third of the frameworks prefer a rack (for `ssf`).
 
 # after Mesos `hierarchical_allocator_benchmarks.cpp`, Nomad `scheduler/benchmarks/`
 """
@@ -20,7 +22,9 @@ from dataclasses import dataclass
 
 from mesoslite.allocator.base import AgentView, Allocator, ClusterView, FrameworkView, Policy
 from mesoslite.allocator.drf import DRFPolicy
+from mesoslite.allocator.fair import FairPolicy
 from mesoslite.allocator.hierarchical import HierarchicalAllocator
+from mesoslite.allocator.ssf import SSFPolicy
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.resources import Resources, parse_resources
 
@@ -66,7 +70,10 @@ def build_view(agents: AgentProfile, frameworks: FrameworkProfile, seed: int = 1
     total = parse_resources(agents.total)
     used = Resources.of({n: total.scalar(n) * agents.used_fraction for n in total.scalars})
     agent_views = tuple(
-        AgentView(AgentId(f"agent-{i:05}"), f"host{i}", total, total - used)
+        AgentView(
+            AgentId(f"agent-{i:05}"), f"host{i}", total, total - used,
+            {"rack": f"r{i % 20}", "zone": f"z{i % 4}"},
+        )
         for i in range(agents.count)
     )
     task = parse_resources(frameworks.task)
@@ -83,6 +90,8 @@ def build_view(agents: AgentProfile, frameworks: FrameworkProfile, seed: int = 1
                 allocated,
                 suppressed=rng.random() < frameworks.suppressed_fraction,
                 filters=filters,
+                # A third of the frameworks prefer a rack (only `ssf` looks).
+                locality=(f"rack:r{i % 20}",) if i % 3 == 0 else (),
             )
         )
     weights = {f"role{r}": 1.0 + r % 3 for r in range(frameworks.roles)}
@@ -102,18 +111,28 @@ def time_pass(allocator: Allocator, view: ClusterView, repeat: int) -> tuple[flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--policy", choices=["drf", "drf-order-only", "all"], default="all")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--policy", choices=["drf", "fair", "ssf", "drf-order-only", "all"], default="all"
+    )
+    parser.add_argument("--agents", default="1000,10000")
+    parser.add_argument("--frameworks", default="10,100,1000")
     args = parser.parse_args()
     policies: list[Policy] = []
     if args.policy in ("drf", "all"):
         policies.append(DRFPolicy())
+    if args.policy in ("fair", "all"):
+        policies.append(FairPolicy())
+    if args.policy in ("ssf", "all"):
+        policies.append(SSFPolicy())
     if args.policy in ("drf-order-only", "all"):
         policies.append(OrderOnlyDRF())
+    agent_counts = [int(x) for x in args.agents.split(",")]
+    framework_counts = [int(x) for x in args.frameworks.split(",")]
     print(f"{'policy':<16} {'agents':>7} {'frameworks':>10} {'grants':>7} {'ms/pass':>9}")
     for policy in policies:
-        for n_agents in (100, 1000):
-            for n_frameworks in (10, 100):
+        for n_agents in agent_counts:
+            for n_frameworks in framework_counts:
                 view = build_view(AgentProfile(n_agents), FrameworkProfile(n_frameworks))
                 ms, grants = time_pass(HierarchicalAllocator(policy), view, args.repeat)
                 print(f"{policy.name:<16} {n_agents:>7} {n_frameworks:>10} {grants:>7} {ms:>9.2f}")

@@ -65,15 +65,27 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def Accept(self, request: scheduler_pb2.AcceptRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
         tasks = []
+        reserve = unreserve = None
+        op_pb = scheduler_pb2.Operation
         for i, op in enumerate(request.operations):
-            if op.type != scheduler_pb2.Operation.LAUNCH:
-                raise ValidationError(f"operations[{i}].type", f"unsupported operation {op.type}")
-            for j, t in enumerate(op.launch.task_infos):
-                tasks.append(c.task_from_pb(t, f"operations[{i}].launch.task_infos[{j}]"))
+            where = f"operations[{i}]"
+            if op.type == op_pb.LAUNCH:
+                for j, t in enumerate(op.launch.task_infos):
+                    tasks.append(c.task_from_pb(t, f"{where}.launch.task_infos[{j}]"))
+            elif op.type == op_pb.RESERVE:
+                res = c.resources_from_pb(op.reserve.resources, f"{where}.reserve.resources")
+                reserve = res if reserve is None else reserve + res
+            elif op.type == op_pb.UNRESERVE:
+                res = c.resources_from_pb(op.unreserve.resources, f"{where}.unreserve.resources")
+                unreserve = res if unreserve is None else unreserve + res
+            else:
+                raise ValidationError(f"{where}.type", f"unsupported operation {op.type}")
         offer_ids = [OfferId(o) for o in request.offer_ids]
         refuse = request.filters.refuse_seconds
         await self.actor.run(
-            lambda now: self.actor.state.accept(fid, offer_ids, tasks, refuse, now)
+            lambda now: self.actor.state.accept(
+                fid, offer_ids, tasks, refuse, now, reserve=reserve, unreserve=unreserve
+            )
         )
         return OK
 

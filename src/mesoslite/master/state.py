@@ -58,6 +58,7 @@ from mesoslite.master.registry.base import (
     RegistrySnapshot,
     RemoveAgent,
     RemoveFramework,
+    SetReservation,
 )
 from mesoslite.master.reservations import ReservationBook
 from mesoslite.master.roles import (
@@ -128,6 +129,8 @@ class MasterState:
         self.last_reasons: dict[FrameworkId, str] = {}
         self.roles = RoleBook()
         self.reservations = ReservationBook()
+        # RESERVE/UNRESERVE: agent -> role -> resources, beside the agents' static ones.
+        self.dynamic_reservations: dict[AgentId, dict[str, Resources]] = {}
         self._seed = seed
         self._rounds = 0
         self._agent_ids = IdSequence("ag", run_id)
@@ -139,6 +142,7 @@ class MasterState:
     def recover(self, snap: RegistrySnapshot, now: float) -> None:
         """Load the registry after a (re)start: agents must re-register, frameworks re-subscribe."""
         self.roles.recover(snap)
+        self.dynamic_reservations = {a: dict(r) for a, r in snap.reservations.items()}
         for info in snap.agents.values():
             self.agents[info.id] = rec.AgentRecord(
                 info=info, status=rec.AGENT_DISCONNECTED, registered_at=now, disconnected_at=now
@@ -227,14 +231,23 @@ class MasterState:
         tasks: Sequence[TaskSpec],
         refuse_seconds: float,
         now: float,
+        *,
+        reserve: Resources | None = None,
+        unreserve: Resources | None = None,
     ) -> list[Effect]:
-        """Launch `tasks` on the offers; all or nothing. Unused resources go back to the pool."""
+        """Launch `tasks` on the offers; all or nothing. Unused resources go back to the pool.
+
+        `reserve` (RESERVE) reserves part of the offers for the framework's role on their
+        agent from now on; `unreserve` (UNRESERVE) gives back part of the role's dynamic
+        reservation there. Both are kept in the registry.
+        """
         fw = self._connected_framework(fid)
         check_duration("filters.refuse_seconds", refuse_seconds)
         check_tasks(tasks)
         offers = self._own_offers(fw, offer_ids)
         agent_id = offers[0].agent_id
         offered = _sum(o.resources for o in offers)
+        reservation = self._check_reservation(fw, agent_id, offered, reserve, unreserve)
         launched: list[TaskSpec] = []
         for i, task in enumerate(tasks):
             if task.agent_id and task.agent_id != agent_id:
@@ -270,13 +283,62 @@ class MasterState:
         fw.used = fw.used + needed
         if fw.demands:
             fw.demands = consume(fw.demands, (t.resources for t in launched))
+        effects: list[Effect] = []
+        if reservation is not None:
+            self._set_dynamic(agent_id, fw.info.role, reservation)
+            effects.append(
+                PersistRegistry((SetReservation(agent_id, fw.info.role, reservation),))
+            )
         if refuse_seconds > 0 and not (offered - needed).is_empty():
             fw.filters[agent_id] = now + refuse_seconds
             fw.refused[agent_id] = offered - needed
         self.allocation_wanted = True
-        if not launched:
-            return []
-        return [LaunchOnAgent(agent_id, fid, tuple(launched))]
+        if launched:
+            effects.append(LaunchOnAgent(agent_id, fid, tuple(launched)))
+        return effects
+
+    def _check_reservation(
+        self,
+        fw: rec.FrameworkRecord,
+        agent_id: AgentId,
+        offered: Resources,
+        reserve: Resources | None,
+        unreserve: Resources | None,
+    ) -> Resources | None:
+        """The role's dynamic reservation on the agent after RESERVE/UNRESERVE, or None if
+        neither was asked. Raises `ValidationError` before anything changes."""
+        if not reserve and not unreserve:
+            return None
+        role = fw.info.role
+        if role == "*":
+            raise ValidationError(
+                "operations.reserve", "a framework of role '*' cannot reserve resources"
+            )
+        current = self.dynamic_reservations.get(agent_id, {}).get(role, Resources.empty())
+        for name, res in (("reserve", reserve), ("unreserve", unreserve)):
+            if res and (res.ranges or res.sets):
+                raise ValidationError(f"operations.{name}", f"scalars only, got {res}")
+        if reserve and not offered.contains(reserve):
+            raise ValidationError(
+                "operations.reserve",
+                "more than the offers hold: " + "; ".join(offered.shortfall(reserve)),
+            )
+        if unreserve and not current.contains(unreserve):
+            raise ValidationError(
+                "operations.unreserve",
+                f"more than role {role!r} has reserved on agent {agent_id}: "
+                + "; ".join(current.shortfall(unreserve)),
+            )
+        return current + (reserve or Resources.empty()) - (unreserve or Resources.empty())
+
+    def _set_dynamic(self, agent_id: AgentId, role: str, resources: Resources) -> None:
+        roles = self.dynamic_reservations.setdefault(agent_id, {})
+        if resources.is_empty():
+            roles.pop(role, None)
+        else:
+            roles[role] = resources
+        if not roles:
+            del self.dynamic_reservations[agent_id]
 
     def decline(
         self, fid: FrameworkId, offer_ids: Sequence[OfferId], refuse_seconds: float, now: float
@@ -906,12 +968,19 @@ class MasterState:
             self.roles.quotas,
         )
 
+    def reserved_on(self, agent: rec.AgentRecord) -> dict[str, Resources]:
+        """The agent's reservations by role: static (its flag) plus dynamic (RESERVE)."""
+        reserved = dict(agent.info.reserved)
+        for role, res in self.dynamic_reservations.get(agent.id, {}).items():
+            reserved[role] = reserved.get(role, Resources.empty()) + res
+        return reserved
+
     def _agent_view(self, agent: rec.AgentRecord, free: Resources) -> AgentView:
         info = agent.info
-        if not info.reserved:
+        if not info.reserved and agent.id not in self.dynamic_reservations:
             return AgentView(agent.id, info.hostname, info.resources, free, info.attributes)
         unreserved, reserved = self.reservations.split(
-            agent.id, info.resources, info.reserved, agent.used + agent.offered
+            agent.id, info.resources, self.reserved_on(agent), agent.used + agent.offered
         )
         return AgentView(
             agent.id, info.hostname, info.resources, unreserved, info.attributes, reserved

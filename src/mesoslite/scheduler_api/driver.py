@@ -39,6 +39,7 @@ from mesoslite.errors import (
 )
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.model import FrameworkInfo, MasterInfo, TaskSpec, TaskStatus
+from mesoslite.resources import Resources
 from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc
 from mesoslite.scheduler_api.events import Scheduler
 from mesoslite.scheduler_api.types import Demand
@@ -230,8 +231,15 @@ class SchedulerDriver:
         tasks: Sequence[TaskSpec],
         *,
         refuse_seconds: float = 5.0,
+        reserve: Resources | None = None,
+        unreserve: Resources | None = None,
     ) -> None:
         """Launch `tasks` on offers of one agent; what the tasks leave unused is declined.
+
+        Args:
+            reserve: part of the offers to reserve for this framework's role on their agent
+                from now on (RESERVE, kept by the master); only that role is offered it.
+            unreserve: part of the role's dynamic reservation there to give back.
 
         Raises:
             NotFoundError: an offer was rescinded, used already or never made.
@@ -250,6 +258,18 @@ class SchedulerDriver:
                 )
             ],
         )
+        op = scheduler_pb2.Operation
+        if reserve:
+            request.operations.append(
+                op(type=op.RESERVE, reserve=op.Reservation(resources=c.resources_to_pb(reserve)))
+            )
+        if unreserve:
+            request.operations.append(
+                op(
+                    type=op.UNRESERVE,
+                    unreserve=op.Reservation(resources=c.resources_to_pb(unreserve)),
+                )
+            )
         request.filters.refuse_seconds = refuse_seconds
         await self._unary("Accept", request)
 

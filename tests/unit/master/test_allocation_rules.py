@@ -3,13 +3,20 @@ to the second, suppress/revive, run-time weights and quota kept in the registry.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mesoslite.allocator.base import Demand, Quota
 from mesoslite.errors import ValidationError
-from mesoslite.ids import TaskId
+from mesoslite.ids import AgentId, TaskId
 from mesoslite.master.events import PersistRegistry
-from mesoslite.master.registry.base import RegistrySnapshot, SetQuota, SetRoleWeight
+from mesoslite.master.registry.base import (
+    RegistrySnapshot,
+    SetQuota,
+    SetReservation,
+    SetRoleWeight,
+)
 from mesoslite.master.state import MasterState
 from mesoslite.model import AgentInfo, FrameworkInfo, TaskState, TaskStatus
 from mesoslite.resources import Resources, parse_reserved_resources, parse_resources
@@ -173,3 +180,72 @@ def test_an_agents_reservations_travel_as_resources_with_roles() -> None:
         ("cpus", ""), ("cpus", "eng/ml"), ("mem", "eng/ml")
     }
     assert agent_from_pb(msg) == info
+
+
+def test_reserve_in_accept_keeps_resources_for_the_role_and_in_the_registry(h: Harness) -> None:
+    h.agent("cpus:4;mem:4096")
+    ml, _ = h.state.subscribe_framework(FrameworkInfo(name="ml", role="ml"), h.now)
+    offer = h.offer_for(ml)
+    effects = h.state.accept(ml, [offer.id], [], 0.0, h.now, reserve=R("cpus:3;mem:3072"))
+    op = SetReservation(offer.agent_id, "ml", R("cpus:3;mem:3072"))
+    assert effects == [PersistRegistry((op,))]
+    h.state.suppress(ml)
+    web, _ = h.state.subscribe_framework(FrameworkInfo(name="web", role="web"), h.now)
+    assert h.offer_for(web).resources == R("cpus:1;mem:1024")
+    # A new master (restart, failover) keeps it.
+    fresh = MasterState(
+        allocator=h.state.allocator, offer_timeout_s=30, agent_reregister_timeout_s=10
+    )
+    fresh.recover(op.apply(RegistrySnapshot()), h.now)
+    assert fresh.dynamic_reservations == {offer.agent_id: {"ml": R("cpus:3;mem:3072")}}
+
+
+def test_unreserve_gives_a_dynamic_reservation_back(h: Harness) -> None:
+    h.agent("cpus:4;mem:4096")
+    ml, _ = h.state.subscribe_framework(FrameworkInfo(name="ml", role="ml"), h.now)
+    offer = h.offer_for(ml)
+    h.state.accept(ml, [offer.id], [], 0.0, h.now, reserve=R("cpus:4;mem:4096"))
+    offer = h.offer_for(ml)
+    with pytest.raises(ValidationError, match="operations.unreserve"):
+        h.state.accept(ml, [offer.id], [], 0.0, h.now, unreserve=R("cpus:5"))
+    h.state.accept(ml, [offer.id], [], 0.0, h.now, unreserve=R("cpus:4;mem:4096"))
+    assert h.state.dynamic_reservations == {}
+    h.state.suppress(ml)
+    web, _ = h.state.subscribe_framework(FrameworkInfo(name="web", role="web"), h.now)
+    assert h.offer_for(web).resources == R("cpus:4;mem:4096")
+
+
+def test_reserve_is_refused_for_the_default_role_and_beyond_the_offer(h: Harness) -> None:
+    h.agent("cpus:4;mem:4096")
+    fid = h.framework()
+    offer = h.offer_for(fid)
+    with pytest.raises(ValidationError, match="role"):
+        h.state.accept(fid, [offer.id], [], 0.0, h.now, reserve=R("cpus:1"))
+    ml, _ = h.state.subscribe_framework(FrameworkInfo(name="ml", role="ml"), h.now)
+    h.state.suppress(fid)
+    h.state.decline(fid, [offer.id], 0, h.now)
+    offer = h.offer_for(ml)
+    with pytest.raises(ValidationError, match="more than the offers hold"):
+        h.state.accept(ml, [offer.id], [], 0.0, h.now, reserve=R("cpus:9"))
+    assert h.state.dynamic_reservations == {}
+
+
+async def test_weights_quota_and_reservations_round_trip_through_sqlite(tmp_path: Path) -> None:
+    from mesoslite.master.registry.sqlite import SqliteRegistryStore
+
+    ops = [
+        SetRoleWeight("eng", 2.0),
+        SetQuota("eng", Quota(R("cpus:1"), R("cpus:4;mem:512"))),
+        SetQuota("ops", Quota(R("cpus:1"), None)),
+        SetReservation(AgentId("ag-1"), "ml", R("cpus:2")),
+        SetReservation(AgentId("ag-1"), "web", R("mem:64")),
+        SetReservation(AgentId("ag-1"), "web", Resources.empty()),
+    ]
+    store = SqliteRegistryStore(tmp_path / "registry.db")
+    await store.apply(list(ops))
+    loaded = await store.load()
+    await store.close()
+    expected = RegistrySnapshot()
+    for op in ops:
+        expected = op.apply(expected)
+    assert loaded == expected

@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from mesoslite._proto.v1 import common_pb2 as mesoslite_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmesoslite/v1/scheduler.proto\x12\x0cmesoslite.v1\x1a\x19mesoslite/v1/common.proto\"G\n\x10SubscribeRequest\x12\x33\n\x0e\x66ramework_info\x18\x01 \x01(\x0b\x32\x1b.mesoslite.v1.FrameworkInfo\"\xdd\x06\n\x05\x45vent\x12&\n\x04type\x18\x01 \x01(\x0e\x32\x18.mesoslite.v1.Event.Type\x12\x32\n\nsubscribed\x18\x02 \x01(\x0b\x32\x1e.mesoslite.v1.Event.Subscribed\x12*\n\x06offers\x18\x03 \x01(\x0b\x32\x1a.mesoslite.v1.Event.Offers\x12,\n\x07rescind\x18\x04 \x01(\x0b\x32\x1b.mesoslite.v1.Event.Rescind\x12*\n\x06update\x18\x05 \x01(\x0b\x32\x1a.mesoslite.v1.Event.Update\x12,\n\x07message\x18\x06 \x01(\x0b\x32\x1b.mesoslite.v1.Event.Message\x12,\n\x07\x66\x61ilure\x18\x07 \x01(\x0b\x32\x1b.mesoslite.v1.Event.Failure\x12(\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x19.mesoslite.v1.Event.Error\x1ao\n\nSubscribed\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x1c\n\x14heartbeat_interval_s\x18\x02 \x01(\x01\x12-\n\x0bmaster_info\x18\x03 \x01(\x0b\x32\x18.mesoslite.v1.MasterInfo\x1a-\n\x06Offers\x12#\n\x06offers\x18\x01 \x03(\x0b\x32\x13.mesoslite.v1.Offer\x1a\x1b\n\x07Rescind\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x1a\x34\n\x06Update\x12*\n\x08statuses\x18\x01 \x03(\x0b\x32\x18.mesoslite.v1.TaskStatus\x1a)\n\x07Message\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x1a,\n\x07\x46\x61ilure\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x1a\x18\n\x05\x45rror\x12\x0f\n\x07message\x18\x01 \x01(\t\"\x85\x01\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x0e\n\nSUBSCRIBED\x10\x01\x12\n\n\x06OFFERS\x10\x02\x12\x0b\n\x07RESCIND\x10\x03\x12\n\n\x06UPDATE\x10\x04\x12\x0b\n\x07MESSAGE\x10\x05\x12\x0b\n\x07\x46\x41ILURE\x10\x06\x12\t\n\x05\x45RROR\x10\x07\x12\r\n\tHEARTBEAT\x10\x08\"\xc7\x01\n\tOperation\x12*\n\x04type\x18\x01 \x01(\x0e\x32\x1c.mesoslite.v1.Operation.Type\x12.\n\x06launch\x18\x02 \x01(\x0b\x32\x1e.mesoslite.v1.Operation.Launch\x1a\x34\n\x06Launch\x12*\n\ntask_infos\x18\x01 \x03(\x0b\x32\x16.mesoslite.v1.TaskInfo\"(\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\n\n\x06LAUNCH\x10\x01\"\x8d\x01\n\rAcceptRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x11\n\toffer_ids\x18\x02 \x03(\t\x12+\n\noperations\x18\x03 \x03(\x0b\x32\x17.mesoslite.v1.Operation\x12&\n\x07\x66ilters\x18\x04 \x01(\x0b\x32\x15.mesoslite.v1.Filters\"a\n\x0e\x44\x65\x63lineRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x11\n\toffer_ids\x18\x02 \x03(\t\x12&\n\x07\x66ilters\x18\x03 \x01(\x0b\x32\x15.mesoslite.v1.Filters\"%\n\rReviveRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\"\'\n\x0fSuppressRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\"c\n\x0bKillRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x1b\n\x13kill_grace_period_s\x18\x04 \x01(\x01\"B\n\x0f\x41\x63knowledgement\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0c\n\x04uuid\x18\x03 \x01(\x0c\"c\n\x12\x41\x63knowledgeRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x37\n\x10\x61\x63knowledgements\x18\x02 \x03(\x0b\x32\x1d.mesoslite.v1.Acknowledgement\"\x87\x01\n\x10ReconcileRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x32\n\x05tasks\x18\x02 \x03(\x0b\x32#.mesoslite.v1.ReconcileRequest.Task\x1a)\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\"\'\n\x0fTeardownRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\"W\n\x0eMessageRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"B\n\x06\x44\x65mand\x12)\n\tresources\x18\x01 \x03(\x0b\x32\x16.mesoslite.v1.Resource\x12\r\n\x05\x63ount\x18\x02 \x01(\r\"M\n\x0eRequestRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12%\n\x07\x64\x65mands\x18\x02 \x03(\x0b\x32\x14.mesoslite.v1.Demand\"\x0e\n\x0c\x43\x61llResponse2\x87\x06\n\tScheduler\x12\x42\n\tSubscribe\x12\x1e.mesoslite.v1.SubscribeRequest\x1a\x13.mesoslite.v1.Event0\x01\x12\x41\n\x06\x41\x63\x63\x65pt\x12\x1b.mesoslite.v1.AcceptRequest\x1a\x1a.mesoslite.v1.CallResponse\x12\x43\n\x07\x44\x65\x63line\x12\x1c.mesoslite.v1.DeclineRequest\x1a\x1a.mesoslite.v1.CallResponse\x12\x41\n\x06Revive\x12\x1b.mesoslite.v1.ReviveRequest\x1a\x1a.mesoslite.v1.CallResponse\x12\x45\n\x08Suppress\x12\x1d.mesoslite.v1.SuppressRequest\x1a\x1a.mesoslite.v1.CallResponse\x12=\n\x04Kill\x12\x19.mesoslite.v1.KillRequest\x1a\x1a.mesoslite.v1.CallResponse\x12K\n\x0b\x41\x63knowledge\x12 .mesoslite.v1.AcknowledgeRequest\x1a\x1a.mesoslite.v1.CallResponse\x12G\n\tReconcile\x12\x1e.mesoslite.v1.ReconcileRequest\x1a\x1a.mesoslite.v1.CallResponse\x12\x45\n\x08Teardown\x12\x1d.mesoslite.v1.TeardownRequest\x1a\x1a.mesoslite.v1.CallResponse\x12\x43\n\x07Message\x12\x1c.mesoslite.v1.MessageRequest\x1a\x1a.mesoslite.v1.CallResponse\x12\x43\n\x07Request\x12\x1c.mesoslite.v1.RequestRequest\x1a\x1a.mesoslite.v1.CallResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmesoslite/v1/scheduler.proto\x12\x0cmesoslite.v1\x1a\x19mesoslite/v1/common.proto\"G\n\x10SubscribeRequest\x12\x33\n\x0e\x66ramework_info\x18\x01 \x01(\x0b\x32\x1b.mesoslite.v1.FrameworkInfo\"\xdd\x06\n\x05\x45vent\x12&\n\x04type\x18\x01 \x01(\x0e\x32\x18.mesoslite.v1.Event.Type\x12\x32\n\nsubscribed\x18\x02 \x01(\x0b\x32\x1e.mesoslite.v1.Event.Subscribed\x12*\n\x06offers\x18\x03 \x01(\x0b\x32\x1a.mesoslite.v1.Event.Offers\x12,\n\x07rescind\x18\x04 \x01(\x0b\x32\x1b.mesoslite.v1.Event.Rescind\x12*\n\x06update\x18\x05 \x01(\x0b\x32\x1a.mesoslite.v1.Event.Update\x12,\n\x07message\x18\x06 \x01(\x0b\x32\x1b.mesoslite.v1.Event.Message\x12,\n\x07\x66\x61ilure\x18\x07 \x01(\x0b\x32\x1b.mesoslite.v1.Event.Failure\x12(\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x19.mesoslite.v1.Event.Error\x1ao\n\nSubscribed\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x1c\n\x14heartbeat_interval_s\x18\x02 \x01(\x01\x12-\n\x0bmaster_info\x18\x03 \x01(\x0b\x32\x18.mesoslite.v1.MasterInfo\x1a-\n\x06Offers\x12#\n\x06offers\x18\x01 \x03(\x0b\x32\x13.mesoslite.v1.Offer\x1a\x1b\n\x07Rescind\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x1a\x34\n\x06Update\x12*\n\x08statuses\x18\x01 \x03(\x0b\x32\x18.mesoslite.v1.TaskStatus\x1a)\n\x07Message\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x1a,\n\x07\x46\x61ilure\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x1a\x18\n\x05\x45rror\x12\x0f\n\x07message\x18\x01 \x01(\t\"\x85\x01\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x0e\n\nSUBSCRIBED\x10\x01\x12\n\n\x06OFFERS\x10\x02\x12\x0b\n\x07RESCIND\x10\x03\x12\n\n\x06UPDATE\x10\x04\x12\x0b\n\x07MESSAGE\x10\x05\x12\x0b\n\x07\x46\x41ILURE\x10\x06\x12\t\n\x05\x45RROR\x10\x07\x12\r\n\tHEARTBEAT\x10\x08\"\x8b\x03\n\tOperation\x12*\n\x04type\x18\x01 \x01(\x0e\x32\x1c.mesoslite.v1.Operation.Type\x12.\n\x06launch\x18\x02 \x01(\x0b\x32\x1e.mesoslite.v1.Operation.Launch\x12\x34\n\x07reserve\x18\x03 \x01(\x0b\x32#.mesoslite.v1.Operation.Reservation\x12\x36\n\tunreserve\x18\x04 \x01(\x0b\x32#.mesoslite.v1.Operation.Reservation\x1a\x34\n\x06Launch\x12*\n\ntask_infos\x18\x01 \x03(\x0b\x32\x16.mesoslite.v1.TaskInfo\x1a\x38\n\x0bReservation\x12)\n\tresources\x18\x01 \x03(\x0b\x32\x16.mesoslite.v1.Resource\"D\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\n\n\x06LAUNCH\x10\x01\x12\x0b\n\x07RESERVE\x10\x02\x12\r\n\tUNRESERVE\x10\x03\"\x8d\x01\n\rAcceptRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x11\n\toffer_ids\x18\x02 \x03(\t\x12+\n\noperations\x18\x03 \x03(\x0b\x32\x17.mesoslite.v1.Operation\x12&\n\x07\x66ilters\x18\x04 \x01(\x0b\x32\x15.mesoslite.v1.Filters\"a\n\x0e\x44\x65\x63lineRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x11\n\toffer_ids\x18\x02 \x03(\t\x12&\n\x07\x66ilters\x18\x03 \x01(\x0b\x32\x15.mesoslite.v1.Filters\"%\n\rReviveRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\"\'\n\x0fSuppressRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\"c\n\x0bKillRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x1b\n\x13kill_grace_period_s\x18\x04 \x01(\x01\"B\n\x0f\x41\x63knowledgement\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0c\n\x04uuid\x18\x03 \x01(\x0c\"c\n\x12\x41\x63knowledgeRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x37\n\x10\x61\x63knowledgements\x18\x02 \x03(\x0b\x32\x1d.mesoslite.v1.Acknowledgement\"\x87\x01\n\x10ReconcileRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x32\n\x05tasks\x18\x02 \x03(\x0b\x32#.mesoslite.v1.ReconcileRequest.Task\x1a)\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\"\'\n\x0fTeardownRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\"W\n\x0eMessageRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"B\n\x06\x44\x65mand\x12)\n\tresources\x18\x01 \x03(\x0b\x32\x16.mesoslite.v1.Resource\x12\r\n\x05\x63ount\x18\x02 \x01(\r\"M\n\x0eRequestRequest\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12%\n\x07\x64\x65mands\x18\x02 \x03(\x0b\x32\x14.mesoslite.v1.Demand\"\x0e\n\x0c\x43\x61llResponse2\x87\x06\n\tScheduler\x12\x42\n\tSubscribe\x12\x1e.mesoslite.v1.SubscribeRequest\x1a\x13.mesoslite.v1.Event0\x01\x12\x41\n\x06\x41\x63\x63\x65pt\x12\x1b.mesoslite.v1.AcceptRequest\x1a\x1a.mesoslite.v1.CallResponse\x12\x43\n\x07\x44\x65\x63line\x12\x1c.mesoslite.v1.DeclineRequest\x1a\x1a.mesoslite.v1.CallResponse\x12\x41\n\x06Revive\x12\x1b.mesoslite.v1.ReviveRequest\x1a\x1a.mesoslite.v1.CallResponse\x12\x45\n\x08Suppress\x12\x1d.mesoslite.v1.SuppressRequest\x1a\x1a.mesoslite.v1.CallResponse\x12=\n\x04Kill\x12\x19.mesoslite.v1.KillRequest\x1a\x1a.mesoslite.v1.CallResponse\x12K\n\x0b\x41\x63knowledge\x12 .mesoslite.v1.AcknowledgeRequest\x1a\x1a.mesoslite.v1.CallResponse\x12G\n\tReconcile\x12\x1e.mesoslite.v1.ReconcileRequest\x1a\x1a.mesoslite.v1.CallResponse\x12\x45\n\x08Teardown\x12\x1d.mesoslite.v1.TeardownRequest\x1a\x1a.mesoslite.v1.CallResponse\x12\x43\n\x07Message\x12\x1c.mesoslite.v1.MessageRequest\x1a\x1a.mesoslite.v1.CallResponse\x12\x43\n\x07Request\x12\x1c.mesoslite.v1.RequestRequest\x1a\x1a.mesoslite.v1.CallResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -54,39 +54,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENT_TYPE']._serialized_start=875
   _globals['_EVENT_TYPE']._serialized_end=1008
   _globals['_OPERATION']._serialized_start=1011
-  _globals['_OPERATION']._serialized_end=1210
-  _globals['_OPERATION_LAUNCH']._serialized_start=1116
-  _globals['_OPERATION_LAUNCH']._serialized_end=1168
-  _globals['_OPERATION_TYPE']._serialized_start=1170
-  _globals['_OPERATION_TYPE']._serialized_end=1210
-  _globals['_ACCEPTREQUEST']._serialized_start=1213
-  _globals['_ACCEPTREQUEST']._serialized_end=1354
-  _globals['_DECLINEREQUEST']._serialized_start=1356
-  _globals['_DECLINEREQUEST']._serialized_end=1453
-  _globals['_REVIVEREQUEST']._serialized_start=1455
-  _globals['_REVIVEREQUEST']._serialized_end=1492
-  _globals['_SUPPRESSREQUEST']._serialized_start=1494
-  _globals['_SUPPRESSREQUEST']._serialized_end=1533
-  _globals['_KILLREQUEST']._serialized_start=1535
-  _globals['_KILLREQUEST']._serialized_end=1634
-  _globals['_ACKNOWLEDGEMENT']._serialized_start=1636
-  _globals['_ACKNOWLEDGEMENT']._serialized_end=1702
-  _globals['_ACKNOWLEDGEREQUEST']._serialized_start=1704
-  _globals['_ACKNOWLEDGEREQUEST']._serialized_end=1803
-  _globals['_RECONCILEREQUEST']._serialized_start=1806
-  _globals['_RECONCILEREQUEST']._serialized_end=1941
-  _globals['_RECONCILEREQUEST_TASK']._serialized_start=1900
-  _globals['_RECONCILEREQUEST_TASK']._serialized_end=1941
-  _globals['_TEARDOWNREQUEST']._serialized_start=1943
-  _globals['_TEARDOWNREQUEST']._serialized_end=1982
-  _globals['_MESSAGEREQUEST']._serialized_start=1984
-  _globals['_MESSAGEREQUEST']._serialized_end=2071
-  _globals['_DEMAND']._serialized_start=2073
-  _globals['_DEMAND']._serialized_end=2139
-  _globals['_REQUESTREQUEST']._serialized_start=2141
-  _globals['_REQUESTREQUEST']._serialized_end=2218
-  _globals['_CALLRESPONSE']._serialized_start=2220
-  _globals['_CALLRESPONSE']._serialized_end=2234
-  _globals['_SCHEDULER']._serialized_start=2237
-  _globals['_SCHEDULER']._serialized_end=3012
+  _globals['_OPERATION']._serialized_end=1406
+  _globals['_OPERATION_LAUNCH']._serialized_start=1226
+  _globals['_OPERATION_LAUNCH']._serialized_end=1278
+  _globals['_OPERATION_RESERVATION']._serialized_start=1280
+  _globals['_OPERATION_RESERVATION']._serialized_end=1336
+  _globals['_OPERATION_TYPE']._serialized_start=1338
+  _globals['_OPERATION_TYPE']._serialized_end=1406
+  _globals['_ACCEPTREQUEST']._serialized_start=1409
+  _globals['_ACCEPTREQUEST']._serialized_end=1550
+  _globals['_DECLINEREQUEST']._serialized_start=1552
+  _globals['_DECLINEREQUEST']._serialized_end=1649
+  _globals['_REVIVEREQUEST']._serialized_start=1651
+  _globals['_REVIVEREQUEST']._serialized_end=1688
+  _globals['_SUPPRESSREQUEST']._serialized_start=1690
+  _globals['_SUPPRESSREQUEST']._serialized_end=1729
+  _globals['_KILLREQUEST']._serialized_start=1731
+  _globals['_KILLREQUEST']._serialized_end=1830
+  _globals['_ACKNOWLEDGEMENT']._serialized_start=1832
+  _globals['_ACKNOWLEDGEMENT']._serialized_end=1898
+  _globals['_ACKNOWLEDGEREQUEST']._serialized_start=1900
+  _globals['_ACKNOWLEDGEREQUEST']._serialized_end=1999
+  _globals['_RECONCILEREQUEST']._serialized_start=2002
+  _globals['_RECONCILEREQUEST']._serialized_end=2137
+  _globals['_RECONCILEREQUEST_TASK']._serialized_start=2096
+  _globals['_RECONCILEREQUEST_TASK']._serialized_end=2137
+  _globals['_TEARDOWNREQUEST']._serialized_start=2139
+  _globals['_TEARDOWNREQUEST']._serialized_end=2178
+  _globals['_MESSAGEREQUEST']._serialized_start=2180
+  _globals['_MESSAGEREQUEST']._serialized_end=2267
+  _globals['_DEMAND']._serialized_start=2269
+  _globals['_DEMAND']._serialized_end=2335
+  _globals['_REQUESTREQUEST']._serialized_start=2337
+  _globals['_REQUESTREQUEST']._serialized_end=2414
+  _globals['_CALLRESPONSE']._serialized_start=2416
+  _globals['_CALLRESPONSE']._serialized_end=2430
+  _globals['_SCHEDULER']._serialized_start=2433
+  _globals['_SCHEDULER']._serialized_end=3208
 # @@protoc_insertion_point(module_scope)

@@ -99,23 +99,36 @@ class Event(_message.Message):
     def __init__(self, type: _Optional[_Union[Event.Type, str]] = ..., subscribed: _Optional[_Union[Event.Subscribed, _Mapping]] = ..., offers: _Optional[_Union[Event.Offers, _Mapping]] = ..., rescind: _Optional[_Union[Event.Rescind, _Mapping]] = ..., update: _Optional[_Union[Event.Update, _Mapping]] = ..., message: _Optional[_Union[Event.Message, _Mapping]] = ..., failure: _Optional[_Union[Event.Failure, _Mapping]] = ..., error: _Optional[_Union[Event.Error, _Mapping]] = ...) -> None: ...
 
 class Operation(_message.Message):
-    __slots__ = ("type", "launch")
+    __slots__ = ("type", "launch", "reserve", "unreserve")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         TYPE_UNSPECIFIED: _ClassVar[Operation.Type]
         LAUNCH: _ClassVar[Operation.Type]
+        RESERVE: _ClassVar[Operation.Type]
+        UNRESERVE: _ClassVar[Operation.Type]
     TYPE_UNSPECIFIED: Operation.Type
     LAUNCH: Operation.Type
+    RESERVE: Operation.Type
+    UNRESERVE: Operation.Type
     class Launch(_message.Message):
         __slots__ = ("task_infos",)
         TASK_INFOS_FIELD_NUMBER: _ClassVar[int]
         task_infos: _containers.RepeatedCompositeFieldContainer[_common_pb2.TaskInfo]
         def __init__(self, task_infos: _Optional[_Iterable[_Union[_common_pb2.TaskInfo, _Mapping]]] = ...) -> None: ...
+    class Reservation(_message.Message):
+        __slots__ = ("resources",)
+        RESOURCES_FIELD_NUMBER: _ClassVar[int]
+        resources: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
+        def __init__(self, resources: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ...) -> None: ...
     TYPE_FIELD_NUMBER: _ClassVar[int]
     LAUNCH_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_FIELD_NUMBER: _ClassVar[int]
+    UNRESERVE_FIELD_NUMBER: _ClassVar[int]
     type: Operation.Type
     launch: Operation.Launch
-    def __init__(self, type: _Optional[_Union[Operation.Type, str]] = ..., launch: _Optional[_Union[Operation.Launch, _Mapping]] = ...) -> None: ...
+    reserve: Operation.Reservation
+    unreserve: Operation.Reservation
+    def __init__(self, type: _Optional[_Union[Operation.Type, str]] = ..., launch: _Optional[_Union[Operation.Launch, _Mapping]] = ..., reserve: _Optional[_Union[Operation.Reservation, _Mapping]] = ..., unreserve: _Optional[_Union[Operation.Reservation, _Mapping]] = ...) -> None: ...
 
 class AcceptRequest(_message.Message):
     __slots__ = ("framework_id", "offer_ids", "operations", "filters")

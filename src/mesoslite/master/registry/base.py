@@ -13,6 +13,7 @@ from typing import Protocol
 from mesoslite.allocator.base import Quota
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.model import AgentInfo, FrameworkInfo
+from mesoslite.resources import Resources
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,8 @@ class RegistrySnapshot:
     # Set at run time by operators (`mesoslite role set-weight|set-quota`).
     role_weights: Mapping[str, float] = field(default_factory=dict)
     quotas: Mapping[str, Quota] = field(default_factory=dict)
+    # Dynamic reservations (RESERVE in ACCEPT): agent -> role -> resources.
+    reservations: Mapping[AgentId, Mapping[str, Resources]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,34 @@ class SetQuota:
         return replace(snap, quotas=quotas)
 
 
-RegistryOp = AdmitAgent | RemoveAgent | AddFramework | RemoveFramework | SetRoleWeight | SetQuota
+@dataclass(frozen=True, slots=True)
+class SetReservation:
+    """Set what is dynamically reserved for `role` on an agent; empty removes it."""
+
+    agent_id: AgentId
+    role: str
+    resources: Resources
+
+    def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
+        by_agent = {k: dict(v) for k, v in snap.reservations.items()}
+        roles = by_agent.setdefault(self.agent_id, {})
+        roles.pop(self.role, None)
+        if not self.resources.is_empty():
+            roles[self.role] = self.resources
+        if not roles:
+            del by_agent[self.agent_id]
+        return replace(snap, reservations=by_agent)
+
+
+RegistryOp = (
+    AdmitAgent
+    | RemoveAgent
+    | AddFramework
+    | RemoveFramework
+    | SetRoleWeight
+    | SetQuota
+    | SetReservation
+)
 
 
 class Registry(Protocol):

@@ -19,6 +19,7 @@ from mesoslite.master.registry.base import (
     RemoveAgent,
     RemoveFramework,
     SetQuota,
+    SetReservation,
     SetRoleWeight,
 )
 from mesoslite.model import AgentInfo, FrameworkInfo
@@ -128,7 +129,7 @@ class SqliteRegistryStore:
         conn = self._open()
         agents: dict[AgentId, AgentInfo] = {}
         frameworks: dict[FrameworkId, FrameworkInfo] = {}
-        roles: list[SetRoleWeight | SetQuota] = []
+        roles: list[SetRoleWeight | SetQuota | SetReservation] = []
         for kind, _id, doc in conn.execute("SELECT kind, id, doc FROM entries"):
             data = json.loads(doc)
             if kind == "agent":
@@ -139,6 +140,9 @@ class SqliteRegistryStore:
                 frameworks[fw.id] = fw
             elif kind in ("role_weight", "quota"):
                 roles.append(role_op_from_doc(kind, _id, data))
+            elif kind == "reservation":
+                for role, res in data.items():
+                    roles.append(SetReservation(AgentId(_id), role, parse_resources(res)))
         snap = RegistrySnapshot(agents=agents, frameworks=frameworks)
         for op in roles:
             snap = op.apply(snap)
@@ -165,6 +169,24 @@ class SqliteRegistryStore:
                     conn.execute(
                         "DELETE FROM entries WHERE kind='framework' AND id=?", (op.framework_id,)
                     )
+                elif isinstance(op, SetReservation):
+                    # One row per agent: {role: resources}, rewritten whole.
+                    row = conn.execute(
+                        "SELECT doc FROM entries WHERE kind='reservation' AND id=?",
+                        (op.agent_id,),
+                    ).fetchone()
+                    doc = json.loads(row[0]) if row else {}
+                    doc.pop(op.role, None)
+                    if not op.resources.is_empty():
+                        doc[op.role] = format_resources(op.resources)
+                    conn.execute(
+                        "DELETE FROM entries WHERE kind='reservation' AND id=?", (op.agent_id,)
+                    )
+                    if doc:
+                        conn.execute(
+                            "INSERT INTO entries VALUES ('reservation', ?, ?)",
+                            (op.agent_id, json.dumps(doc)),
+                        )
                 elif isinstance(op, SetRoleWeight | SetQuota):
                     # Kept as the op itself: loading replays it through `apply`.
                     kind, doc = role_op_to_doc(op)

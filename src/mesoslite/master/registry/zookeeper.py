@@ -33,7 +33,14 @@ from typing import Any, Protocol
 
 from mesoslite.discovery import ZkUrl
 from mesoslite.errors import RegistryError
-from mesoslite.master.registry.base import RegistryOp, RegistrySnapshot, SetQuota, SetRoleWeight
+from mesoslite.ids import AgentId
+from mesoslite.master.registry.base import (
+    RegistryOp,
+    RegistrySnapshot,
+    SetQuota,
+    SetReservation,
+    SetRoleWeight,
+)
 from mesoslite.master.registry.sqlite import (
     agent_from_doc,
     agent_to_doc,
@@ -42,6 +49,7 @@ from mesoslite.master.registry.sqlite import (
     role_op_from_doc,
     role_op_to_doc,
 )
+from mesoslite.resources import format_resources, parse_resources
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +65,10 @@ def snapshot_to_doc(snap: RegistrySnapshot) -> dict[str, Any]:
         "frameworks": [framework_to_doc(f) for f in snap.frameworks.values()],
         "role_weights": dict(snap.role_weights),
         "quotas": {role: role_op_to_doc(SetQuota(role, q))[1] for role, q in snap.quotas.items()},
+        "reservations": {
+            agent: {role: format_resources(r) for role, r in roles.items()}
+            for agent, roles in snap.reservations.items()
+        },
     }
 
 
@@ -70,6 +82,9 @@ def snapshot_from_doc(doc: dict[str, Any]) -> RegistrySnapshot:
         snap = SetRoleWeight(role, float(weight)).apply(snap)
     for role, quota in doc.get("quotas", {}).items():
         snap = role_op_from_doc("quota", role, quota).apply(snap)
+    for agent, roles in doc.get("reservations", {}).items():
+        for role, res in roles.items():
+            snap = SetReservation(AgentId(agent), role, parse_resources(res)).apply(snap)
     return snap
 
 

@@ -115,3 +115,43 @@ async def test_an_agents_static_reservation_is_offered_only_to_its_role(tmp_path
             await asyncio.sleep(1.0)
         assert all(o.resources.scalar("cpus") <= 1 for o in web.offers)
         assert any(o.resources.scalar("cpus") >= 3 for o in ml.offers)
+
+
+class Reserver:
+    """Reserves 3 cpus of its first offer for its role, then declines everything."""
+
+    def __init__(self) -> None:
+        self.reserved = False
+        self.offers: list[Offer] = []
+
+    async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
+        for offer in offers:
+            self.offers.append(offer)
+            if not self.reserved:
+                self.reserved = True
+                await driver.accept(
+                    [offer.id], [], refuse_seconds=0, reserve=parse_resources("cpus:3;mem:512")
+                )
+            else:
+                await driver.decline([offer.id], refuse_seconds=0.2)
+
+    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
+        pass
+
+
+async def test_a_dynamic_reservation_is_offered_only_to_its_role_even_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    with LocalCluster(
+        tmp_path / "cluster", agents=1, agent_resources="cpus:4;mem:1024;disk:100"
+    ) as cluster:
+        ml = Reserver()
+        master = cluster.master_address
+        async with SchedulerDriver(ml, FrameworkInfo(name="ml", role="ml"), master=master):
+            await assert_eventually_async(lambda: ml.reserved, timeout_s=20)
+        cluster.restart_master()
+        web = OfferRecorder()
+        async with SchedulerDriver(web, FrameworkInfo(name="web", role="web"), master=master):
+            await assert_eventually_async(lambda: web.offers, timeout_s=30)
+            await asyncio.sleep(1.0)
+        assert web.offers and all(o.resources.scalar("cpus") <= 1 for o in web.offers)

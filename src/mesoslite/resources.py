@@ -125,16 +125,20 @@ class Resources:
     # -- arithmetic
 
     def __add__(self, other: Resources) -> Resources:
-        if other.is_empty():
-            return self
+        if not other.ranges and not other.sets:
+            # The common case (cpus, mem): share the immutable range and set maps.
+            osc = other.scalars
+            if not osc:
+                return self
+            sc = dict(self.scalars)
+            for name, v in osc.items():
+                sc[name] = sc.get(name, 0) + v
+            return Resources(sc, self.ranges, self.sets)
         if self.is_empty():
             return other
         sc = dict(self.scalars)
         for name, v in other.scalars.items():
             sc[name] = sc.get(name, 0) + v
-        if not other.ranges and not other.sets:
-            # The common case (cpus, mem): share the immutable range and set maps.
-            return Resources(sc, self.ranges, self.sets)
         rg = dict(self.ranges)
         for name, r in other.ranges.items():
             rg[name] = _merge(rg.get(name, ()) + r)
@@ -145,8 +149,18 @@ class Resources:
 
     def __sub__(self, other: Resources) -> Resources:
         """Remove `other`, clamping at zero; use `contains` first where a shortfall matters."""
-        if other.is_empty():
-            return self
+        if not other.ranges and not other.sets:
+            osc = other.scalars
+            if not osc:
+                return self
+            sc = dict(self.scalars)
+            for name, v in osc.items():
+                left = sc.get(name, 0) - v
+                if left > 0:
+                    sc[name] = left
+                else:
+                    sc.pop(name, None)
+            return Resources(sc, self.ranges, self.sets)
         sc = dict(self.scalars)
         for name, v in other.scalars.items():
             left = sc.get(name, 0) - v
@@ -154,8 +168,6 @@ class Resources:
                 sc[name] = left
             else:
                 sc.pop(name, None)
-        if not other.ranges and not other.sets:
-            return Resources(sc, self.ranges, self.sets)
         rg = dict(self.ranges)
         for name, r in other.ranges.items():
             if name in rg:

@@ -89,7 +89,8 @@ class AgentConfig:
     resources: str = option(
         "",
         "resources to offer, e.g. 'cpus:4;mem:1024;disk:10000;ports:[31000-32000]'; each one "
-        "given replaces the probed one of that name, the others are probed from the host",
+        "given replaces the probed one of that name, the others are probed from the host; "
+        "NAME(ROLE):VALUE reserves that much for a role, e.g. 'cpus(ml):4;cpus:2'",
         check=_check_resources,
     )
     attributes: str = option("", "attributes, e.g. 'rack:r1;zone:z1'", check=_check_attributes)

@@ -15,6 +15,8 @@ PURE = [
     SRC / "master" / "records.py",
     SRC / "master" / "validation.py",
     SRC / "master" / "events.py",
+    SRC / "master" / "roles.py",
+    SRC / "master" / "reservations.py",
     SRC / "resources.py",
     SRC / "model.py",
 ]

@@ -531,3 +531,45 @@ def test_a_fuller_disk_makes_sandboxes_age_faster() -> None:
     assert effective_age_s(1000, 0.0) == 900
     assert effective_age_s(1000, 0.5) == pytest.approx(400)
     assert effective_age_s(1000, 0.95) == 0
+
+
+@pytest.mark.parametrize("kind", ["c", "perl"])
+async def test_both_wrappers_report_exit_codes_and_signals_and_write_them_down(
+    tmp_path: Path, kind: str
+) -> None:
+    import shutil as sh
+
+    from mesoslite.agent.launcher import WRAPPER_PERL
+
+    actor = AgentActor(
+        work_dir=tmp_path,
+        hostname="h1",
+        resources=parse_resources("cpus:2;mem:256"),
+        attributes={},
+        kill_grace_period_s=0.3,
+        status_update_retry_s=5,
+        recover="cleanup",
+    )
+    wrapper = actor.launcher.wrapper
+    if kind == "c":
+        if sh.which("cc") is None and sh.which("gcc") is None:
+            pytest.skip("no C compiler on this host")
+        assert wrapper is not None and "mesoslite-wrapper-" in wrapper[0]
+    else:
+        if sh.which("perl") is None:
+            pytest.skip("no perl on this host")
+        actor.launcher.wrapper = [str(sh.which("perl")), "-e", WRAPPER_PERL]
+    master = FakeMaster()
+    actor.start(master)
+    actor.registered(AgentId("ag-1"))
+    try:
+        actor.launch_tasks(FW, [shell("ok", "true"), shell("three", "exit 3"),
+                                shell("term", "kill -TERM $$")])
+        assert (await terminal(master, "ok")).exit_code == 0
+        assert (await terminal(master, "three")).exit_code == 3
+        assert (await terminal(master, "term")).exit_code == -signal.SIGTERM
+        meta = tmp_path / "meta" / FW
+        assert (meta / "three" / "exit_status").read_text() == "3\n"
+        assert (meta / "term" / "exit_status").read_text() == "-15\n"
+    finally:
+        await actor.stop(flush_s=0)

@@ -263,7 +263,13 @@ async def test_the_agent_notices_a_silent_master_and_registers_again(
                 (agent_id, "active")
             ]
 
-        await assert_eventually(back, timeout_s=10, what="the agent registered again")
-        assert daemons.agent_log().count("registered with the master") == 2
+        # Its status may still read active from before (the master was stopped, not told):
+        # wait for the second registration itself.
+        await assert_eventually(
+            lambda: daemons.agent_log().count("registered with the master") == 2,
+            timeout_s=10,
+            what="the agent registered again",
+        )
+        await assert_eventually(back, timeout_s=10, what="the agent active")
     finally:
         await fw.close()

@@ -142,7 +142,9 @@ async def _check_fits(client: OperatorClient, wanted: Resources) -> None:
     """Fail at once when no agent could ever hold the task, instead of waiting for offers."""
     from mesoslite.resources import format_resources
 
-    agents = [a for a in await client.agents() if a.status == "active"]
+    # A disconnected agent may be back soon: after a master failover every agent is
+    # disconnected until it re-registers with the new leader.
+    agents = [a for a in await client.agents() if a.status in ("active", "disconnected")]
     if not agents:
         raise _Refused(
             "no agents are registered with the master: start one with mesoslite-agent "

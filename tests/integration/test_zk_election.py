@@ -152,3 +152,45 @@ def test_a_killed_leader_is_replaced_and_the_agents_follow(zk_url: str, tmp_path
         ha.kill_master(old, signal.SIGKILL)
         ha.wait_for_leader(20.0, other_than=old)
         ha.wait_for_agents(2, 20.0)
+
+
+async def test_an_agent_and_a_framework_given_a_standby_follow_its_redirect_to_the_leader(
+    zk_url: str, tmp_path: Path
+) -> None:
+    import asyncio
+    import os
+
+    from mesoslite.scheduler_api import FrameworkInfo, SchedulerDriver
+
+    with HACluster(tmp_path / "ha", zk_url, masters=2, agents=0) as ha:
+        leader = ha.wait_for_leader()
+        standby = ha.addresses[1 - leader]
+
+        def refuses_with_leader() -> bool:
+            try:
+                get_master(standby)
+            except grpc.RpcError as e:
+                return str(e.details()).endswith(f"leader is {ha.addresses[leader]}")
+            return False
+
+        assert_eventually(refuses_with_leader, timeout_s=10)
+        # The agent gets a list whose first master is the standby.
+        agent = Daemon(
+            "agent",
+            [sys.executable, "-m", "mesoslite.agent.main", "--master",
+             f"{standby},{ha.addresses[leader]}", "--work-dir", str(tmp_path / "agent"),
+             "--resources", "cpus:1;mem:256;disk:100;ports:[40000-40009]"],
+            tmp_path / "agent.log", dict(os.environ),
+        )
+        agent.start()
+        try:
+            await asyncio.to_thread(ha.wait_for_agents, 1, 20.0)
+            assert "redirected from" in agent.log_tail(200)
+            # The framework gets the standby alone.
+            async with SchedulerDriver(object(), FrameworkInfo(name="redirected"),
+                                       master=standby) as d:
+                await d.wait_subscribed(20)
+                assert d.master_info is not None
+                assert d.master_info.address == ha.addresses[leader]
+        finally:
+            agent.stop()

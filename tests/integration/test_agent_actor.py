@@ -573,3 +573,26 @@ async def test_both_wrappers_report_exit_codes_and_signals_and_write_them_down(
         assert (meta / "term" / "exit_status").read_text() == "-15\n"
     finally:
         await actor.stop(flush_s=0)
+
+
+@pytest.mark.skipif(not cgroups_v1_usable(), reason="needs root and a cgroup v1 memory hierarchy")
+async def test_a_stopping_agent_leaves_no_empty_cgroup_behind(tmp_path: Path) -> None:
+    actor = AgentActor(
+        work_dir=tmp_path,
+        hostname="h1",
+        resources=parse_resources("cpus:2;mem:256"),
+        attributes={},
+        kill_grace_period_s=0.3,
+        status_update_retry_s=5,
+        recover="cleanup",
+    )
+    master = FakeMaster()
+    actor.start(master)
+    actor.registered(AgentId("ag-1"))
+    bases = list(actor.isolator.bases.values())
+    assert len(bases) == 2
+    actor.launch_tasks(FW, [shell("t1", "true"), shell("t2", "sleep 60")])
+    await terminal(master, "t1")
+    await assert_eventually(lambda: all((b / FW / "t2").is_dir() for b in bases))
+    await actor.stop(flush_s=0)
+    assert not any(b.exists() for b in bases)

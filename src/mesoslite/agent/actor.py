@@ -291,6 +291,7 @@ class AgentActor:
                     len(self.launcher.running),
                 )
         self.launcher.close()
+        self.isolator.close()
 
     # ------------------------------------------------------------------ registration
 

@@ -109,6 +109,20 @@ class Isolator:
             with contextlib.suppress(OSError):
                 os.rmdir(os.path.dirname(cg))  # the framework's, once empty
 
+    def close(self) -> None:
+        """Remove the agent's empty cgroup directories (those of running tasks stay, for the
+        next agent to find)."""
+        for base in self.bases.values():
+            try:
+                children = [p for p in base.iterdir() if p.is_dir()]
+            except OSError:
+                continue
+            for fdir in children:
+                with contextlib.suppress(OSError):
+                    os.rmdir(fdir)
+            with contextlib.suppress(OSError):
+                os.rmdir(base)
+
 
 def tree_rss_bytes(pid: int) -> int:
     """Resident memory of a process and all its descendants (psutil fallback)."""
@@ -141,9 +155,7 @@ def detect_isolator(work_dir: Path, *, enabled: bool = True) -> Isolator:
         try:
             base.mkdir(exist_ok=True)
         except OSError as e:
-            logger.info(
-                "cgroups v1 %s not usable path=%s: %s", controller, base, e.strerror or e
-            )
+            logger.info("cgroups v1 %s not usable path=%s: %s", controller, base, e.strerror or e)
             continue
         bases[controller] = base
     return Isolator(bases)

@@ -10,7 +10,9 @@ Stages of one pass, `allocate(view, now)`:
      filtered on every agent with free resources, and with an outstanding demand if they
      declared demands. The others get their reason now.
   3. Quota guarantees: roles (or roles below a role) whose guarantee is not met are served
-     first, each grant capped to what the guarantee still lacks, in policy order.
+     first, each grant capped to what the guarantee still lacks, in policy order. What
+     guarantees still lack after that (roles with nobody asking) is held back: the next
+     stage grants other roles only what is unallocated beyond it.
   4. Fair share: all candidate roles, in policy order level by level (`roles.RoleTree`), then
      frameworks in policy order within the role (`sorter.py`). The first framework is given
      one grant on its best agent: the first in a seeded order (`agent_order`), or the policy's
@@ -32,10 +34,8 @@ always gives the same round.
 
 Failure cases: a policy whose order omits or invents clients is repaired (`OrderedSorter`);
 an empty view gives an empty round. Duplicate agent or framework ids in a view are the
-caller's error; the first of each is used. Guarantees are not held back for roles with no
-framework asking (Mesos does; see TODO below).
-
-TODO(allocator): hold back unallocated headroom for unmet guarantees of idle roles.
+caller's error; the first of each is used. Reservations count towards a guarantee only
+once allocated; the held-back headroom is counted over unreserved free resources.
 """
 
 from __future__ import annotations
@@ -238,6 +238,9 @@ class _Pass:
             ranker(alive, view.seed, self._alive) if callable(ranker) else None
         )
         self.cursor: dict[tuple[object, ...], int] = {}
+        # Unallocated scalars beyond what unmet guarantees need (None: no guarantee is owed).
+        self.spare: dict[str, int] | None = None
+        self.owed_roles: set[str] = set()
 
     # -- driving
 
@@ -253,8 +256,31 @@ class _Pass:
         }
         if guaranteed:
             self._fill(candidates, guaranteed, guarantee=True)
+        self._hold_back_guarantees()
         self._fill(candidates, candidates, guarantee=False)
         self._explain(candidates)
+
+    def _hold_back_guarantees(self) -> None:
+        """What guarantees still lack (roles that asked for nothing this pass, or that the
+        guarantee stage could not serve) is kept unallocated in the fair-share stage, so a
+        role's guarantee is there when its frameworks come (Mesos's quota headroom)."""
+        owed: dict[str, int] = {}
+        for role, quota in self.view.quotas.items():
+            held = self.role_alloc.get(role, EMPTY)
+            for name, milli in unmet_guarantee(quota, held).items():
+                owed[name] = owed.get(name, 0) + milli
+        self.owed_roles = {
+            role
+            for role, q in self.view.quotas.items()
+            if unmet_guarantee(q, self.role_alloc.get(role, EMPTY))
+        }
+        if not owed:
+            return
+        unallocated: dict[str, int] = {}
+        for free in self.free.values():
+            for name in owed:
+                unallocated[name] = unallocated.get(name, 0) + free.scalars.get(name, 0)
+        self.spare = {name: max(0, unallocated[name] - owed[name]) for name in owed}
 
     def _candidates(self) -> dict[str, list[FrameworkId]]:
         live = self.order.ids
@@ -324,6 +350,15 @@ class _Pass:
                     tree.remove(role)
                     continue
                 room = _tighter(need, room)
+            elif self.spare is not None and not self.owed_roles.intersection(ancestors(role)):
+                room = _tighter(self.spare, room)
+                if not any(room.values()):
+                    for other in sorters[role]:
+                        self.why.setdefault(
+                            FrameworkId(other), "what is left is held for unmet quota guarantees"
+                        )
+                    tree.remove(role)
+                    continue
             fw = self.frameworks[fid]
             placed = self._place(fw, room)
             if placed is None:
@@ -419,6 +454,11 @@ class _Pass:
                 reserved[path] = got
                 left = left - got
         self.free[agent_id] = self.free[agent_id] - left
+        if self.spare is not None:
+            for name in self.spare:
+                taken = left.scalars.get(name, 0)
+                if taken and not self.owed_roles.intersection(ancestors(fw.role)):
+                    self.spare[name] = max(0, self.spare[name] - taken)
         grant = self.grants.get((fw.id, agent_id))
         if grant is None:
             self.grants[(fw.id, agent_id)] = _Grant(resources, reserved, tasks)

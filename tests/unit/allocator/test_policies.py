@@ -10,7 +10,8 @@ from mesoslite.allocator.fair import FairPolicy
 from mesoslite.allocator.hierarchical import HierarchicalAllocator
 from mesoslite.allocator.loader import load_allocator
 from mesoslite.errors import ConfigError
-from mesoslite.resources import parse_resources
+from mesoslite.ids import FrameworkId
+from mesoslite.resources import Resources, parse_resources
 
 from .harness import AllocatorHarness
 
@@ -143,6 +144,41 @@ def test_a_quota_guarantee_is_met_before_others_fair_share() -> None:
     # Fair share would be 5:5; the guarantee of 7 cpus comes first, the rest is shared.
     assert h.tasks("big", "cpus:1;mem:1024") == 7
     assert h.tasks("other", "cpus:1;mem:1024") == 3
+
+
+def test_a_guarantee_is_held_back_for_a_role_with_nobody_asking_yet() -> None:
+    h = AllocatorHarness(
+        """
+        a1  cpus:10;mem:10240
+        """,
+        """
+        other  dev  -  demand=cpus:1;mem:1024*100
+        """,
+        quotas={"prod": Quota(guarantee=R("cpus:6"))},
+    )
+    h.settle()
+    # prod has no framework yet; its 6 cpus stay unallocated for when one comes.
+    assert h.tasks("other", "cpus:1;mem:1024") == 4
+    h.allocate()
+    assert h.reason("other") == "what is left is held for unmet quota guarantees"
+    h.frameworks["late"] = type(h.frameworks["other"])(  # a prod framework arrives
+        FrameworkId("late"), "prod", Resources.empty()
+    )
+    h.settle()
+    assert h.frameworks[FrameworkId("late")].allocated.scalar("cpus") == 6
+
+
+def test_whole_agent_offers_are_cut_to_leave_a_guarantee_free() -> None:
+    h = AllocatorHarness(
+        """
+        a1  cpus:4;mem:4096
+        a2  cpus:4;mem:4096
+        """,
+        "f  dev  -",
+        quotas={"prod": Quota(guarantee=R("cpus:3"))},
+    )
+    result = h.allocate()
+    assert sum(g.resources.scalar("cpus") for g in result.grants) == 5
 
 
 def test_a_quota_limit_is_never_exceeded_even_with_nobody_else_asking() -> None:

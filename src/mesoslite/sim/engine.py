@@ -218,6 +218,7 @@ class Simulation:
             if self.state.allocation_wanted and self._pass_at is None and self._work_left():
                 self._schedule_pass(self.now + ALLOCATION_BATCH_S)
         self.recorder.advance(self.now, self)
+        self.recorder.sample(self.now, self, force=True)  # the end state, for the plots
         wall = time.perf_counter() - started
         return self.recorder.result(self, wall)
 

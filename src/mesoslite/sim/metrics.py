@@ -118,9 +118,10 @@ class Recorder:
             self.used[n] -= res.scalar(n)
         self.last_finish = now
 
-    def sample(self, now: float, sim: Simulation) -> None:
+    def sample(self, now: float, sim: Simulation, *, force: bool = False) -> None:
         if self.last_sample is not None and now - self.last_sample < self.interval:
-            return
+            if not force or now == self.last_sample:
+                return
         self.last_sample = now
         shares: dict[str, float] = {}
         by_role: dict[str, Resources] = {}

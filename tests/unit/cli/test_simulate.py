@@ -59,3 +59,12 @@ def test_plot_without_matplotlib_says_how_to_install_it(tmp_path: Path) -> None:
     out = simulate("--cluster", CLUSTER, "--workload", WORKLOAD, "--plot",
                    str(tmp_path / "p.png"))
     assert out.returncode == 2 and "pip install 'mesoslite[plot]'" in out.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="needs matplotlib")
+def test_plot_draws_a_png(tmp_path: Path) -> None:
+    png = tmp_path / "p.png"
+    out = simulate("--cluster", CLUSTER, "--workload", WORKLOAD, "--allocator", "drf,fair",
+                   "--plot", str(png))
+    assert out.returncode == 0, out.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

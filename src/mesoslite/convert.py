@@ -7,7 +7,7 @@ field added to the protocol is mapped once.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from mesoslite._proto.v1 import common_pb2 as pb
 from mesoslite.errors import ValidationError
@@ -52,7 +52,8 @@ def resources_from_pb(items: Iterable[pb.Resource], field: str = "resources") ->
         where = f"{field}[{i}]"
         if r.role not in ("", "*"):
             raise ValidationError(
-                f"{where}.role", f"reservations are not supported yet, got {r.role!r}"
+                f"{where}.role",
+                f"only an agent's resources and offers name a role (a reservation), got {r.role!r}",
             )
         kind = r.kind or pb.Resource.SCALAR
         if kind == pb.Resource.SCALAR:
@@ -252,42 +253,57 @@ def check_role_name(role: str, field: str) -> None:
 
 
 def agent_to_pb(info: AgentInfo) -> pb.AgentInfo:
-    unreserved = info.resources
-    reserved: list[pb.Resource] = []
-    for role, part in sorted(info.reserved.items()):
-        unreserved = unreserved - part
-        for r in resources_to_pb(part):
-            r.role = role
-            reserved.append(r)
     return pb.AgentInfo(
         id=info.id,
         hostname=info.hostname,
-        resources=resources_to_pb(unreserved) + reserved,
+        resources=reserved_resources_to_pb(info.resources, info.reserved),
         attributes=[pb.Attribute(name=k, value=v) for k, v in sorted(info.attributes.items())],
         version=info.version,
         address=info.address,
     )
 
 
-def agent_from_pb(msg: pb.AgentInfo) -> AgentInfo:
-    """An agent's resources may name roles: its static reservations."""
+def reserved_resources_to_pb(
+    total: Resources, reserved: Mapping[str, Resources]
+) -> list[pb.Resource]:
+    """`total` as resources, the parts in `reserved` marked with their role."""
+    unreserved = total
+    out: list[pb.Resource] = []
+    for role, part in sorted(reserved.items()):
+        unreserved = unreserved - part
+        for r in resources_to_pb(part):
+            r.role = role
+            out.append(r)
+    return resources_to_pb(unreserved) + out
+
+
+def reserved_resources_from_pb(
+    items: Iterable[pb.Resource], field: str
+) -> tuple[Resources, dict[str, Resources]]:
+    """(total, reserved parts by role) of resources that may name roles."""
     by_role: dict[str, list[pb.Resource]] = {}
-    for r in msg.resources:
+    for r in items:
         by_role.setdefault(r.role if r.role not in ("", "*") else "*", []).append(r)
     total = Resources.empty()
     reserved: dict[str, Resources] = {}
-    for role, items in by_role.items():
+    for role, group in by_role.items():
         plain = []
-        for r in items:
+        for r in group:
             copy = pb.Resource()
             copy.CopyFrom(r)
             copy.role = ""
             plain.append(copy)
-        part = resources_from_pb(plain, "agent_info.resources")
+        part = resources_from_pb(plain, field)
         if role != "*":
-            check_role_name(role, "agent_info.resources.role")
+            check_role_name(role, f"{field}.role")
             reserved[role] = part
         total = total + part
+    return total, reserved
+
+
+def agent_from_pb(msg: pb.AgentInfo) -> AgentInfo:
+    """An agent's resources may name roles: its static reservations."""
+    total, reserved = reserved_resources_from_pb(msg.resources, "agent_info.resources")
     return AgentInfo(
         id=AgentId(msg.id),
         hostname=msg.hostname,
@@ -305,19 +321,21 @@ def offer_to_pb(offer: Offer) -> pb.Offer:
         framework_id=offer.framework_id,
         agent_id=offer.agent_id,
         hostname=offer.hostname,
-        resources=resources_to_pb(offer.resources),
+        resources=reserved_resources_to_pb(offer.resources, offer.reserved),
         attributes=[pb.Attribute(name=k, value=v) for k, v in sorted(offer.attributes.items())],
     )
 
 
 def offer_from_pb(msg: pb.Offer) -> Offer:
+    total, reserved = reserved_resources_from_pb(msg.resources, "offer.resources")
     return Offer(
         id=OfferId(msg.id),
         framework_id=FrameworkId(msg.framework_id),
         agent_id=AgentId(msg.agent_id),
         hostname=msg.hostname,
-        resources=resources_from_pb(msg.resources, "offer.resources"),
+        resources=total,
         attributes={a.name: a.value for a in msg.attributes},
+        reserved=reserved,
     )
 
 

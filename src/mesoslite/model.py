@@ -190,6 +190,8 @@ class Offer:
     hostname: str
     resources: Resources
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # The parts of `resources` reserved for a role (yours, or one above yours), by role.
+    reserved: Mapping[str, Resources] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -651,6 +651,7 @@ class MasterState:
                 hostname=agent.info.hostname,
                 resources=grant.resources,
                 attributes=agent.info.attributes,
+                reserved=grant.reserved,
             )
             self.offers.add(offer, now)
             self.reservations.offered(offer.id, agent.id, grant.reserved)

@@ -249,3 +249,13 @@ async def test_weights_quota_and_reservations_round_trip_through_sqlite(tmp_path
     for op in ops:
         expected = op.apply(expected)
     assert loaded == expected
+
+
+def test_offers_say_which_part_is_reserved_and_for_which_role(h: Harness) -> None:
+    from mesoslite.convert import offer_from_pb, offer_to_pb
+
+    reserved_agent(h, "cpus(ml):2;mem(ml):256;cpus:1;mem:128")
+    ml, _ = h.state.subscribe_framework(FrameworkInfo(name="ml", role="ml"), h.now)
+    offer = h.offer_for(ml)
+    assert offer.reserved == {"ml": R("cpus:2;mem:256")}
+    assert offer_from_pb(offer_to_pb(offer)) == offer

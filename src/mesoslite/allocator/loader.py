@@ -23,6 +23,24 @@ def available_allocators() -> list[str]:
     return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
+def parse_allocator_options(text: str, field: str = "allocator_options") -> dict[str, object]:
+    """`KEY=VALUE[,KEY=VALUE...]` (e.g. `resource=mem` for `fair`) into keyword options.
+
+    Values stay strings. Raises `ConfigError` naming `field` for a malformed entry.
+    """
+    options: dict[str, object] = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        key = key.strip()
+        if not eq or not key.isidentifier():
+            raise ConfigError(f"{field}: expected KEY=VALUE, got {part!r}")
+        options[key] = value.strip()
+    return options
+
+
 def load_allocator(spec: str, options: Mapping[str, object] | None = None) -> Allocator:
     """Build the allocator that `spec` names.
 

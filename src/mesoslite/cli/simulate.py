@@ -20,6 +20,10 @@ import click
     "--allocator", "allocators", default="drf", show_default=True,
     help="allocator name(s), comma-separated (drf,fair,ssf), or package.module:Class",
 )
+@click.option(
+    "--allocator-options", default="",
+    help="options for every allocator given, KEY=VALUE[,KEY=VALUE] (resource=mem for fair)",
+)
 @click.option("--seed", default=0, show_default=True, help="tie-break seed")
 @click.option(
     "--sample-interval-s", default=1.0, show_default=True, type=click.FloatRange(min=0.001),
@@ -34,6 +38,7 @@ def simulate(
     cluster_path: str,
     workload_path: str,
     allocators: str,
+    allocator_options: str,
     seed: int,
     sample_interval_s: float,
     as_json: bool,
@@ -54,8 +59,9 @@ def simulate(
     """
     import json
 
+    from mesoslite.allocator.loader import parse_allocator_options
     from mesoslite.errors import ConfigError
-    from mesoslite.sim.engine import simulate as run
+    from mesoslite.sim.engine import Simulation
     from mesoslite.sim.report import PLOT_HINT, format_text, plot
     from mesoslite.sim.trace import load_cluster, load_workload
 
@@ -69,8 +75,12 @@ def simulate(
             raise ConfigError(PLOT_HINT)
     cluster = load_cluster(cluster_path)
     workload = load_workload(workload_path)
+    options = parse_allocator_options(allocator_options, "--allocator-options")
     results = [
-        run(cluster, workload, name, seed=seed, sample_interval_s=sample_interval_s)
+        Simulation(
+            cluster, workload, name, seed=seed, sample_interval_s=sample_interval_s,
+            allocator_options=options,
+        ).run()
         for name in names
     ]
     if as_json:

@@ -21,6 +21,17 @@ def _check_zk(text: str) -> str | None:
     return None
 
 
+def _check_allocator_options(text: str) -> str | None:
+    from mesoslite.allocator.loader import parse_allocator_options
+    from mesoslite.errors import ConfigError
+
+    try:
+        parse_allocator_options(text, "")
+    except ConfigError as e:
+        return str(e).removeprefix(": ")
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class MasterConfig:
     host: str = option(k.DEFAULT_HOST, "address to bind gRPC on (0.0.0.0 for all interfaces)")
@@ -39,6 +50,10 @@ class MasterConfig:
         min=0.5, max=600,
     )
     allocator: str = option(k.DEFAULT_ALLOCATOR, "allocator name or package.module:Class")
+    allocator_options: str = option(
+        "", "the allocator's options, KEY=VALUE[,KEY=VALUE], e.g. resource=mem for fair",
+        check=_check_allocator_options,
+    )
     allocation_interval_s: float = option(
         k.DEFAULT_ALLOCATION_INTERVAL_S, "seconds between periodic allocation passes",
         min=0.01, max=3600,

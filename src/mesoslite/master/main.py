@@ -34,7 +34,7 @@ async def serve(config: MasterConfig) -> None:
     import grpc
 
     from mesoslite._proto.v1 import agent_pb2_grpc, operator_pb2_grpc, scheduler_pb2_grpc
-    from mesoslite.allocator.loader import load_allocator
+    from mesoslite.allocator.loader import load_allocator, parse_allocator_options
     from mesoslite.clock import SystemClock
     from mesoslite.master.actor import MasterActor
     from mesoslite.master.agent_service import AgentServicer
@@ -49,7 +49,9 @@ async def serve(config: MasterConfig) -> None:
 
     work_dir = Path(config.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    allocator = load_allocator(config.allocator)
+    allocator = load_allocator(
+        config.allocator, parse_allocator_options(config.allocator_options, "--allocator-options")
+    )
     run_id = uuid.uuid4().hex[:8]
     leadership = Leadership(f"master-{run_id}")
     server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[LeaderGuard(leadership)])

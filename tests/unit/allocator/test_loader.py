@@ -165,3 +165,15 @@ def test_object_that_is_neither_policy_nor_allocator_is_a_config_error(
 ) -> None:
     with pytest.raises(ConfigError, match="is neither a Policy .* nor an Allocator"):
         load_allocator(f"{plugin_module}:{attr}")
+
+
+def test_allocator_options_parse_from_key_value_text() -> None:
+    from mesoslite.allocator.loader import parse_allocator_options
+
+    assert parse_allocator_options("resource=mem") == {"resource": "mem"}
+    assert parse_allocator_options(" a=1 , b = x ,") == {"a": "1", "b": "x"}
+    assert parse_allocator_options("") == {}
+    with pytest.raises(ConfigError, match="--allocator-options: expected KEY=VALUE, got 'mem'"):
+        parse_allocator_options("mem", "--allocator-options")
+    fair = load_allocator("fair", parse_allocator_options("resource=mem"))
+    assert fair.policy.resource == "mem"

@@ -70,7 +70,8 @@ def set_quota(
     cfg: CliConfig, role_name: str, guarantee: str, limit: str | None, clear: bool
 ) -> None:
     """Set ROLE's quota: a guarantee, met before anyone's fair share, and a limit, never
-    exceeded (scalars only: cpus, mem, disk, gpus). What is not given is not set."""
+    exceeded (scalars only: cpus, mem, disk, gpus). The new quota replaces the old one
+    whole: a guarantee or limit not given is removed."""
     from mesoslite.cli._client import BlockingOperatorClient
     from mesoslite.resources import Resources, parse_resources
 

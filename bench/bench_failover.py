@@ -3,8 +3,8 @@
     .venv/bin/python bench/bench_failover.py [--timeouts 2,10] [--runs 3]
 
 For each ZooKeeper session timeout: a real ZooKeeper, 3 masters (`--zk`), 2 agents
-(`--master zk://...`, reconnect backoff up to 0.5 s) and a framework (SDK driver with
-`master=zk://...`, re-subscription backoff up to 0.5 s) that keeps tasks running. The leader
+(`--master zk://...`) and a framework (SDK driver with `master=zk://...`) that is receiving
+offers, all with their default options (with zk://, retries are at most 0.5 s apart). The leader
 is SIGKILLed; from that instant we measure:
   (a) a new leader elected (its `master.json` says leading; polled every 10 ms);
   (b) all agents re-registered with it (GetAgents on the new leader; polled every 20 ms);
@@ -68,13 +68,12 @@ def active_agents(address: str) -> int:
 
 async def one_run(zk: ZooKeeperCluster, work: Path, session_s: float) -> tuple[float, ...]:
     url = zk.chroot_url()
-    ha = HACluster(work, url, masters=3, agents=2, session_timeout_s=session_s,
-                   agent_args=("--reconnect-backoff-max-s", "0.5"))
+    ha = HACluster(work, url, masters=3, agents=2, session_timeout_s=session_s)
     with ha:
         old = ha.wait_for_leader()
         watcher = Watcher()
         info = FrameworkInfo(name="bench-failover", failover_timeout_s=120)
-        async with SchedulerDriver(watcher, info, master=url, reconnect_backoff_max_s=0.5):
+        async with SchedulerDriver(watcher, info, master=url):
             while 1 not in watcher.first_offer_after:
                 await asyncio.sleep(0.01)
             t0 = time.monotonic()

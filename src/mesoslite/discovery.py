@@ -30,6 +30,10 @@ ZK_SCHEME = "zk://"
 ELECTION_DIR = "election"
 CONTENDER_PREFIX = "master-"
 DEFAULT_ZK_TIMEOUT_S = 5.0
+# With zk://, wait at most this long between attempts: the leader ZooKeeper names may be a
+# dead one whose znode lingers until its session expires, and the new leader should be
+# found soon after that, not one long backoff later.
+ZK_RETRY_MAX_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +206,10 @@ class MasterLocator:
     def static(self) -> bool:
         """True for one fixed address (no list, no ZooKeeper)."""
         return self.zk is None and len(self.addresses) == 1
+
+    def backoff_max_s(self, configured_s: float) -> float:
+        """The longest wait between attempts: `configured_s`, capped for `zk://`."""
+        return min(configured_s, ZK_RETRY_MAX_S) if self.zk else configured_s
 
     def describe(self) -> str:
         return str(self.zk) if self.zk else ",".join(self.addresses)

@@ -70,3 +70,9 @@ async def test_a_list_locator_moves_on_after_a_failure_and_follows_a_redirect() 
     loc.failed("x:9")  # not the current one: no move
     assert await loc.current() == "b:2"
     assert MasterLocator("a:1").static
+
+
+def test_zk_locators_cap_the_retry_backoff_so_a_new_leader_is_found_soon() -> None:
+    assert MasterLocator("zk://h:1/p").backoff_max_s(2.0) == 0.5
+    assert MasterLocator("zk://h:1/p").backoff_max_s(0.2) == 0.2
+    assert MasterLocator("a:1,b:2").backoff_max_s(2.0) == 2.0

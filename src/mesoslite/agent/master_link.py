@@ -167,7 +167,7 @@ class MasterLink:
             else:
                 logger.debug("still cannot register address=%s: %s", self.address, reason)
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.backoff_max_s)
+            backoff = min(backoff * 2, self.locator.backoff_max_s(self.backoff_max_s))
 
     async def _session(self) -> None:
         self.address = await self.locator.current()

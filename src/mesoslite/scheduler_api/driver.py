@@ -439,7 +439,9 @@ class SchedulerDriver:
                     )
                     return
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.reconnect_backoff_max_s)
+                backoff = min(
+                    backoff * 2, self.locator.backoff_max_s(self.reconnect_backoff_max_s)
+                )
         finally:
             if not self._stopping:
                 self._stopped.set()

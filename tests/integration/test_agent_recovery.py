@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from mesoslite._proto.v1 import common_pb2, scheduler_pb2
-from mesoslite.agent.launcher import process_start_ticks
+from mesoslite.agent.launcher import kill_cgroup_members, process_start_ticks
 
 from .agent_support import (
     BIN,
@@ -44,6 +45,7 @@ class Cluster:
     agent: Daemon | None = None
     # (pid, start ticks) of every task wrapper seen, so teardown ends them by pid.
     wrappers: set[tuple[int, int]] = field(default_factory=set)
+    cgroups: set[str] = field(default_factory=set)
 
     @property
     def agent_dir(self) -> Path:
@@ -64,15 +66,28 @@ class Cluster:
             with contextlib.suppress(OSError, ValueError, KeyError):
                 doc = json.loads(path.read_text())
                 self.wrappers.add((doc["pid"], doc["start_ticks"]))
+                self.cgroups.update(doc["cgroups"])
                 pids.append(doc["pid"])
         return pids
 
     def end_tasks(self) -> None:
+        """Kill what the agents left running, and remove their cgroups (no agent will)."""
         self.task_pids()
         for pid, ticks in self.wrappers:
             if process_start_ticks(pid) == ticks:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
+        kill_cgroup_members(tuple(self.cgroups))
+        for cg in sorted(self.cgroups):
+            for d in (Path(cg), Path(cg).parent, Path(cg).parent.parent):
+                for _ in range(50):  # rmdir fails while a killed process is still exiting
+                    try:
+                        d.rmdir()
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError:
+                        time.sleep(0.01)
 
 
 @pytest.fixture

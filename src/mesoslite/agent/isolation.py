@@ -13,8 +13,15 @@ Design:
 - A task over its memory limit is killed by the kernel's OOM killer inside its cgroup;
   `memory.oom_control`'s `oom_kill` count (or `memory.failcnt` reaching the limit) says so
   afterwards, and the agent reports TASK_FAILED with reason MEMORY_LIMIT.
-- cgroups v2 is not used yet: on the hosts we run on its hierarchy has no memory or cpu
-  controller. Where no v1 hierarchy works (not root, no mount), `psutil` sums the resident
+- cgroups v2 where v1 has no memory or cpu hierarchy and the unified hierarchy offers them
+  (`cgroup.controllers` of the agent's own cgroup): `mesoslite-<hash>` under the agent's
+  cgroup gets the controllers delegated (`cgroup.subtree_control`), each task a leaf
+  `<framework_id>/<task_id>` with `memory.max` (and `memory.swap.max` 0) and `cpu.max`/
+  `cpu.weight`; an OOM kill shows in `memory.events`. A cgroup may delegate controllers only
+  while it holds no process itself, so if the agent's own cgroup refuses (EBUSY), the agent
+  moves itself into a leaf `mesoslite-<hash>-agent` beside it and tries once more.
+  (Hosts like ours have no v2 controllers, so this path is tested on a file tree only.)
+- Where no cgroup hierarchy works (not root, no mount), `psutil` sums the resident
   memory of each task's process tree every `WATCH_INTERVAL_S` and the agent kills a task
   over its limit (cpu is then not enforced). `kind` names what is used; the agent reports
   it as its `isolation` attribute (registration, `mesoslite agent list`).
@@ -23,6 +30,7 @@ Design:
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -43,15 +51,16 @@ CONTROLLERS = ("memory", "cpu")
 class Isolator:
     """Creates, inspects and removes per-task cgroups (see the module docstring)."""
 
-    def __init__(self, bases: dict[str, Path]) -> None:
-        # controller -> the agent's directory in that hierarchy
+    def __init__(self, bases: dict[str, Path], *, v2: bool = False) -> None:
+        # controller -> the agent's directory in that hierarchy (one shared directory in v2)
         self.bases = bases
+        self.v2 = v2
 
     @property
     def kind(self) -> str:
         if not self.bases:
             return "psutil"
-        return "cgroups-v1:" + ",".join(sorted(self.bases))
+        return ("cgroups-v2:" if self.v2 else "cgroups-v1:") + ",".join(sorted(self.bases))
 
     @property
     def watches_memory(self) -> bool:
@@ -60,9 +69,11 @@ class Isolator:
 
     def prepare(self, framework_id: str, task_id: str, resources: Resources) -> tuple[str, ...]:
         """Make the task's cgroups with their limits; returns their directories."""
-        out: list[str] = []
         mem_mb = resources.scalar("mem")
         cpus = resources.scalar("cpus")
+        if self.v2:
+            return self._prepare_v2(framework_id, task_id, mem_mb, cpus)
+        out: list[str] = []
         for controller, base in self.bases.items():
             d = base / framework_id / task_id
             try:
@@ -82,6 +93,31 @@ class Isolator:
             out.append(str(d))
         return tuple(out)
 
+    def _prepare_v2(
+        self, framework_id: str, task_id: str, mem_mb: float, cpus: float
+    ) -> tuple[str, ...]:
+        base = next(iter(self.bases.values()))
+        fdir, d = base / framework_id, base / framework_id / task_id
+        enable = " ".join("+" + c for c in sorted(self.bases))
+        try:
+            fdir.mkdir(exist_ok=True)
+            _write(fdir / "cgroup.subtree_control", enable)  # the task's leaf gets them
+            d.mkdir(exist_ok=True)
+            if "memory" in self.bases and mem_mb > 0:
+                _write(d / "memory.max", str(int(mem_mb * MB)))
+                with contextlib.suppress(OSError):
+                    _write(d / "memory.swap.max", "0")
+            if "cpu" in self.bases and cpus > 0:
+                quota = max(1000, int(cpus * CFS_PERIOD_US))
+                _write(d / "cpu.max", f"{quota} {CFS_PERIOD_US}")
+                # cpu.shares (2..262144) to cpu.weight (1..10000), as systemd converts them.
+                shares = max(2, min(262_144, int(cpus * 1024)))
+                _write(d / "cpu.weight", str(1 + (shares - 2) * 9999 // 262_142))
+        except OSError as e:
+            logger.warning("cannot set up cgroup path=%s: %s", d, e.strerror or e)
+            return ()
+        return (str(d),)
+
     def chown(self, cgroups: tuple[str, ...], uid: int, gid: int) -> None:
         """Let a task running as another user put its wrapper into its cgroups."""
         for cg in cgroups:
@@ -92,7 +128,8 @@ class Isolator:
         """True if the kernel OOM-killed something in the task's memory cgroup."""
         for cg in cgroups:
             try:
-                text = Path(cg, "memory.oom_control").read_text()
+                name = "memory.events" if self.v2 else "memory.oom_control"
+                text = Path(cg, name).read_text()
             except OSError:
                 continue
             for line in text.splitlines():
@@ -112,7 +149,7 @@ class Isolator:
     def close(self) -> None:
         """Remove the agent's empty cgroup directories (those of running tasks stay, for the
         next agent to find)."""
-        for base in self.bases.values():
+        for base in set(self.bases.values()):
             try:
                 children = [p for p in base.iterdir() if p.is_dir()]
             except OSError:
@@ -146,6 +183,12 @@ def detect_isolator(work_dir: Path, *, enabled: bool = True) -> Isolator:
     bases: dict[str, Path] = {}
     own = _own_cgroups()
     mounts = _v1_mounts()
+    if not any(c in own and c in mounts for c in CONTROLLERS):
+        found = _v2_own_dir()
+        if found is not None:
+            v2 = delegate_v2(found, tag)
+            if v2:
+                return Isolator(v2, v2=True)
     for controller in CONTROLLERS:
         if controller not in own or controller not in mounts:
             continue
@@ -159,6 +202,63 @@ def detect_isolator(work_dir: Path, *, enabled: bool = True) -> Isolator:
             continue
         bases[controller] = base
     return Isolator(bases)
+
+
+def delegate_v2(own_dir: Path, tag: str) -> dict[str, Path]:
+    """`own_dir/tag` with the memory and cpu controllers delegated to its children, as
+    {controller: that directory}; empty if the unified hierarchy cannot give them."""
+    try:
+        available = set((own_dir / "cgroup.controllers").read_text().split())
+    except OSError:
+        return {}
+    wanted = sorted(c for c in CONTROLLERS if c in available)
+    if not wanted:
+        return {}
+    base = own_dir / tag
+    enable = " ".join("+" + c for c in wanted)
+    try:
+        base.mkdir(exist_ok=True)
+        try:
+            _write(own_dir / "cgroup.subtree_control", enable)
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
+            # "No internal processes": move the agent into a leaf beside `base`, then retry.
+            leaf = own_dir / f"{tag}-agent"
+            leaf.mkdir(exist_ok=True)
+            _write(leaf / "cgroup.procs", str(os.getpid()))
+            _write(own_dir / "cgroup.subtree_control", enable)
+        _write(base / "cgroup.subtree_control", enable)
+    except OSError as e:
+        logger.info("cgroups v2 not usable path=%s: %s", base, e.strerror or e)
+        return {}
+    return {c: base for c in wanted}
+
+
+def _v2_own_dir() -> Path | None:
+    """The agent's own cgroup in the unified (v2) hierarchy, if it is mounted."""
+    try:
+        cgroup_text = Path("/proc/self/cgroup").read_text()
+        mountinfo_text = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return None
+    return v2_own_dir(cgroup_text, mountinfo_text)
+
+
+def v2_own_dir(cgroup_text: str, mountinfo_text: str) -> Path | None:
+    """Parse `/proc/self/cgroup` ("0::/path") and `/proc/self/mountinfo` (fstype cgroup2)."""
+    own = next(
+        (line[3:] for line in cgroup_text.splitlines() if line.startswith("0::")), None
+    )
+    if own is None:
+        return None
+    for line in mountinfo_text.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, rfields = left.split(), right.split()
+        if sep and rfields and rfields[0] == "cgroup2" and len(fields) >= 5:
+            rel = os.path.relpath(own, fields[3])
+            return Path(fields[4]) / ("" if rel == "." else rel)
+    return None
 
 
 def _own_cgroups() -> dict[str, str]:

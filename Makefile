@@ -12,7 +12,7 @@ $(BIN)/python:
 test: $(BIN)/python
 	./scripts/install_test_deps.sh
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,plot]'
 	$(BIN)/python -m pytest
 
 # Install mesoslite, start a local cluster (1 master, 2 agents), run a job on it, stop it.

@@ -55,8 +55,8 @@ from mesoslite.master.offers import OfferBook
 from mesoslite.master.registry.base import (
     AddFramework,
     AdmitAgent,
+    MarkAgentGone,
     RegistrySnapshot,
-    RemoveAgent,
     RemoveFramework,
     SetReservation,
 )
@@ -143,6 +143,7 @@ class MasterState:
         """Load the registry after a (re)start: agents must re-register, frameworks re-subscribe."""
         self.roles.recover(snap)
         self.dynamic_reservations = {a: dict(r) for a, r in snap.reservations.items()}
+        self.gone_agents |= snap.gone_agents
         for info in snap.agents.values():
             self.agents[info.id] = rec.AgentRecord(
                 info=info, status=rec.AGENT_DISCONNECTED, registered_at=now, disconnected_at=now
@@ -614,7 +615,7 @@ class MasterState:
         effects += [SendToFramework(f, UpdateEvent(tuple(s))) for f, s in by_framework.items()]
         del self.agents[agent_id]
         self.gone_agents.add(agent_id)
-        effects.append(PersistRegistry((RemoveAgent(agent_id),)))
+        effects.append(PersistRegistry((MarkAgentGone(agent_id),)))
         self.allocation_wanted = True
         logger.warning("agent marked gone agent_id=%s", agent_id)
         return effects

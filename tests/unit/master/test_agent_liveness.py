@@ -3,6 +3,9 @@ drained and gone agents."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
 from mesoslite.errors import ConflictError, UnknownAgentError
@@ -16,7 +19,8 @@ from mesoslite.master.events import (
     ShutdownFrameworkOnAgent,
     UpdateEvent,
 )
-from mesoslite.master.registry.base import RemoveAgent
+from mesoslite.master.registry.base import AdmitAgent, MarkAgentGone, RegistrySnapshot
+from mesoslite.master.registry.sqlite import SqliteRegistryStore
 from mesoslite.model import TaskState
 
 from .conftest import Harness
@@ -82,8 +86,31 @@ def test_an_agent_marked_gone_has_its_tasks_gone_and_may_not_register_again(h: H
     assert updates(effects) == [("t1", TaskState.GONE, "AGENT_REMOVED")]
     assert ShutdownFrameworkOnAgent(agent, fid) in effects
     assert DisconnectAgent(agent) in effects
-    assert PersistRegistry((RemoveAgent(agent),)) in effects
+    assert PersistRegistry((MarkAgentGone(agent),)) in effects
     assert agent not in h.state.agents
     assert not h.state.frameworks[fid].tasks
     with pytest.raises(ConflictError, match="was marked gone"):
         h.state.register_agent(info, [], h.now)
+
+
+def test_a_gone_agent_stays_gone_after_a_master_restart(h: Harness, tmp_path: Path) -> None:
+    # The refusal lives in the registry: a new master (restart or failover) keeps it.
+    agent = h.agent()
+    info = h.state.agents[agent].info
+    effects = h.state.mark_agent_gone(agent, h.now)
+    (persist,) = [e for e in effects if isinstance(e, PersistRegistry)]
+    store = SqliteRegistryStore(tmp_path / "registry.sqlite")
+
+    async def round_trip() -> RegistrySnapshot:
+        await store.apply([AdmitAgent(info)])
+        await store.apply(list(persist.ops))
+        snap = await store.load()
+        await store.close()
+        return snap
+
+    snap = asyncio.run(round_trip())
+    assert agent in snap.gone_agents and agent not in snap.agents
+    fresh = Harness()
+    fresh.state.recover(snap, fresh.now)
+    with pytest.raises(ConflictError, match="was marked gone"):
+        fresh.state.register_agent(info, [], fresh.now)

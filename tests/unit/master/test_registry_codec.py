@@ -8,6 +8,7 @@ from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.master.registry.base import (
     AddFramework,
     AdmitAgent,
+    MarkAgentGone,
     RegistrySnapshot,
     RemoveAgent,
 )
@@ -33,7 +34,10 @@ def test_zk_registry_doc_round_trips_what_the_write_commands_built() -> None:
         labels={"k": "v"},
     )
     snap = RegistrySnapshot()
-    for op in (AdmitAgent(agent), AdmitAgent(gone), AddFramework(fw), RemoveAgent(gone.id)):
+    ops = (AdmitAgent(agent), AdmitAgent(gone), AddFramework(fw), RemoveAgent(gone.id),
+           AdmitAgent(gone), MarkAgentGone(gone.id))
+    for op in ops:
         snap = op.apply(snap)
     back = snapshot_from_doc(snapshot_to_doc(snap))
     assert back == snap
+    assert back.gone_agents == {gone.id} and gone.id not in back.agents

@@ -25,6 +25,8 @@ class RegistrySnapshot:
     quotas: Mapping[str, Quota] = field(default_factory=dict)
     # Dynamic reservations (RESERVE in ACCEPT): agent -> role -> resources.
     reservations: Mapping[AgentId, Mapping[str, Resources]] = field(default_factory=dict)
+    # Agents marked gone (`mesoslite agent gone`): refused if they register again.
+    gone_agents: frozenset[AgentId] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,21 @@ class RemoveAgent:
 
     def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
         return replace(snap, agents={k: v for k, v in snap.agents.items() if k != self.agent_id})
+
+
+@dataclass(frozen=True, slots=True)
+class MarkAgentGone:
+    """Remove the agent and remember it is gone, across master restarts and failovers."""
+
+    agent_id: AgentId
+
+    def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
+        agents = {k: v for k, v in snap.agents.items() if k != self.agent_id}
+        reservations = {k: v for k, v in snap.reservations.items() if k != self.agent_id}
+        return replace(
+            snap, agents=agents, reservations=reservations,
+            gone_agents=snap.gone_agents | {self.agent_id},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +127,7 @@ class SetReservation:
 RegistryOp = (
     AdmitAgent
     | RemoveAgent
+    | MarkAgentGone
     | AddFramework
     | RemoveFramework
     | SetRoleWeight

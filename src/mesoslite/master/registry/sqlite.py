@@ -14,6 +14,7 @@ from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.master.registry.base import (
     AddFramework,
     AdmitAgent,
+    MarkAgentGone,
     RegistryOp,
     RegistrySnapshot,
     RemoveAgent,
@@ -129,7 +130,7 @@ class SqliteRegistryStore:
         conn = self._open()
         agents: dict[AgentId, AgentInfo] = {}
         frameworks: dict[FrameworkId, FrameworkInfo] = {}
-        roles: list[SetRoleWeight | SetQuota | SetReservation] = []
+        roles: list[SetRoleWeight | SetQuota | SetReservation | MarkAgentGone] = []
         for kind, _id, doc in conn.execute("SELECT kind, id, doc FROM entries"):
             data = json.loads(doc)
             if kind == "agent":
@@ -140,6 +141,8 @@ class SqliteRegistryStore:
                 frameworks[fw.id] = fw
             elif kind in ("role_weight", "quota"):
                 roles.append(role_op_from_doc(kind, _id, data))
+            elif kind == "gone":
+                roles.append(MarkAgentGone(AgentId(_id)))
             elif kind == "reservation":
                 for role, res in data.items():
                     roles.append(SetReservation(AgentId(_id), role, parse_resources(res)))
@@ -157,6 +160,14 @@ class SqliteRegistryStore:
                     conn.execute(
                         "INSERT OR REPLACE INTO entries VALUES ('agent', ?, ?)",
                         (op.info.id, json.dumps(agent_to_doc(op.info))),
+                    )
+                elif isinstance(op, MarkAgentGone):
+                    conn.execute(
+                        "DELETE FROM entries WHERE kind IN ('agent', 'reservation') AND id=?",
+                        (op.agent_id,),
+                    )
+                    conn.execute(
+                        "INSERT OR REPLACE INTO entries VALUES ('gone', ?, '{}')", (op.agent_id,)
                     )
                 elif isinstance(op, RemoveAgent):
                     conn.execute("DELETE FROM entries WHERE kind='agent' AND id=?", (op.agent_id,))

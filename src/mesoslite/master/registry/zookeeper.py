@@ -35,6 +35,7 @@ from mesoslite.discovery import ZkUrl
 from mesoslite.errors import RegistryError
 from mesoslite.ids import AgentId
 from mesoslite.master.registry.base import (
+    MarkAgentGone,
     RegistryOp,
     RegistrySnapshot,
     SetQuota,
@@ -69,6 +70,7 @@ def snapshot_to_doc(snap: RegistrySnapshot) -> dict[str, Any]:
             agent: {role: format_resources(r) for role, r in roles.items()}
             for agent, roles in snap.reservations.items()
         },
+        "gone_agents": sorted(snap.gone_agents),
     }
 
 
@@ -85,6 +87,8 @@ def snapshot_from_doc(doc: dict[str, Any]) -> RegistrySnapshot:
     for agent, roles in doc.get("reservations", {}).items():
         for role, res in roles.items():
             snap = SetReservation(AgentId(agent), role, parse_resources(res)).apply(snap)
+    for agent in doc.get("gone_agents", []):
+        snap = MarkAgentGone(AgentId(agent)).apply(snap)
     return snap
 
 

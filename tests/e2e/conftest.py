@@ -3,11 +3,14 @@ failed tests' reports) and the installed `mesoslite` script."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +39,33 @@ def mesoslite() -> CliRunner:
         )
 
     return run
+
+
+def stop_local(proc: subprocess.Popen[Any]) -> None:
+    """End a `mesoslite local` that a test started, leaving none of its daemons behind.
+
+    SIGINT first (it stops its daemons itself); if that does not end it, SIGKILL it and then
+    every process it had started (they run in their own sessions, so killing the parent alone
+    would leave them), each by its PID.
+    """
+    if proc.poll() is not None:
+        return
+    import psutil
+
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        try:
+            family = psutil.Process(proc.pid).children(recursive=True) or family
+        except psutil.NoSuchProcess:
+            pass
+        proc.kill()
+        proc.wait()
+    for child in family:
+        with contextlib.suppress(psutil.Error):
+            child.kill()

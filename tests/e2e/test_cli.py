@@ -14,7 +14,7 @@ import psutil
 
 from mesoslite.cli import exit_codes
 from mesoslite.testing import LocalCluster, free_port
-from tests.e2e.conftest import MESOSLITE, CliRunner
+from tests.e2e.conftest import MESOSLITE, CliRunner, stop_local
 
 AGENT_KEYS = {
     "id", "hostname", "status", "address", "version", "registered_at", "total", "used",
@@ -136,9 +136,7 @@ def test_mesoslite_local_runs_a_cluster_until_sigint_and_leaves_nothing_behind(
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_local(proc)
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, f"left behind: {alive}"
     assert (tmp_path / "local" / "master.log").exists()
@@ -158,9 +156,7 @@ def test_mesoslite_local_stops_on_sigterm_too(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_local(proc)
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive
 
@@ -190,8 +186,6 @@ def test_mesoslite_local_names_a_daemon_that_dies_and_exits_1(tmp_path: Path) ->
         assert proc.wait(timeout=30) == exit_codes.EXIT_FAILURE
         assert re.search(r"agent 0 \(pid \d+\) was killed by SIGKILL", proc.stderr.read())
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_local(proc)
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from mesoslite.testing.pytest_plugin import require_zookeeper
-from tests.e2e.conftest import MESOSLITE
+from tests.e2e.conftest import MESOSLITE, stop_local
 
 
 def wait_for(out: Path, proc: subprocess.Popen[bytes], pattern: str, timeout_s: float) -> str:
@@ -55,8 +55,6 @@ def test_local_ha_runs_commands_through_zookeeper_and_survives_killing_the_leade
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_local(proc)
     _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.e2e.conftest import MESOSLITE
+from tests.e2e.conftest import MESOSLITE, stop_local
 
 
 def test_sigint_stops_mesoslite_local_even_when_started_with_sigint_ignored(
@@ -42,8 +42,6 @@ def test_sigint_stops_mesoslite_local_even_when_started_with_sigint_ignored(
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_local(proc)
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive

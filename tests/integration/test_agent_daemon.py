@@ -228,6 +228,14 @@ async def test_sigterm_to_a_cleanup_agent_kills_its_tasks_and_leaves_no_process_
 async def test_a_restarted_agent_keeps_its_id(daemons: Cluster, framework: Framework) -> None:
     agents = await assert_eventually(framework.agents, what="an agent")
     first_id = agents[0].agent_info.id
+    # The master lists the agent as soon as it admits it; the agent keeps the id once the
+    # reply reaches it. Stopping it in between is a restart of an agent that never learned
+    # its id (it comes back as a new one), not what this test is about.
+    id_file = daemons.agent_dir / "agent_id"
+    await assert_eventually(
+        lambda: id_file.exists() and id_file.read_text().strip() == first_id,
+        what="the agent keeping its id",
+    )
     daemons.agent.stop()
     daemons.agent = start_agent(daemons.address, daemons.agent_dir)
 

@@ -38,21 +38,13 @@ def weighted_share(share: float, weight: float) -> float:
     return share / weight
 
 
-class DRFPolicy:
-    """Order roles by weighted dominant share (ties by name), frameworks by dominant share
-    (ties by id).
+class ShareOrdering:
+    """The `Policy` protocol and the incremental sort keys for a policy that orders roles by
+    weighted share (ties by name) and frameworks by share (ties by id); the subclass says
+    what a share is (`share(allocated, total)`)."""
 
-    Besides the `Policy` protocol it offers sort keys (`role_key`, `framework_key`), which let
-    `HierarchicalAllocator` keep its order up to date incrementally instead of re-sorting
-    after every grant, and `explain`, used in a round's reasons.
-    """
-
-    name = "drf"
-
-    def __init__(self) -> None:
-        # The cluster total is the same for every key of one pass; cache its quantities.
-        self._total: Resources | None = None
-        self._total_quantities: tuple[tuple[str, float], ...] = ()
+    def share(self, allocated: Resources, total: Resources) -> float:
+        raise NotImplementedError
 
     # -- the `Policy` protocol
 
@@ -79,6 +71,23 @@ class DRFPolicy:
         self, framework_id: FrameworkId, allocated: Resources, total: Resources
     ) -> tuple[float, str]:
         return (self.share(allocated, total), framework_id)
+
+
+class DRFPolicy(ShareOrdering):
+    """Order roles by weighted dominant share (ties by name), frameworks by dominant share
+    (ties by id).
+
+    Besides the `Policy` protocol it offers sort keys (`role_key`, `framework_key`), which let
+    `HierarchicalAllocator` keep its order up to date incrementally instead of re-sorting
+    after every grant, and `explain`, used in a round's reasons.
+    """
+
+    name = "drf"
+
+    def __init__(self) -> None:
+        # The cluster total is the same for every key of one pass; cache its quantities.
+        self._total: Resources | None = None
+        self._total_quantities: tuple[tuple[str, float], ...] = ()
 
     def explain(self, allocated: Resources, total: Resources) -> str:
         return f"dominant share {self.share(allocated, total):.2f}"

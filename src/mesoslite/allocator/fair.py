@@ -6,15 +6,12 @@ offered next; other resources do not count (compare `drf`, which takes the large
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from mesoslite.allocator.drf import DEFAULT_WEIGHT, weighted_share
+from mesoslite.allocator.drf import ShareOrdering
 from mesoslite.errors import ConfigError
-from mesoslite.ids import FrameworkId
 from mesoslite.resources import NAME_RE, Resources
 
 
-class FairPolicy:
+class FairPolicy(ShareOrdering):
     """Order roles by weighted share of `resource` (ties by name), frameworks by share.
 
     Args:
@@ -30,28 +27,6 @@ class FairPolicy:
 
     def __repr__(self) -> str:
         return f"FairPolicy(resource={self.resource!r})"
-
-    def order_roles(
-        self, roles: Mapping[str, Resources], weights: Mapping[str, float], total: Resources
-    ) -> list[str]:
-        return sorted(
-            roles, key=lambda r: self.role_key(r, roles[r], weights.get(r, DEFAULT_WEIGHT), total)
-        )
-
-    def order_frameworks(
-        self, frameworks: Mapping[FrameworkId, Resources], total: Resources
-    ) -> list[FrameworkId]:
-        return sorted(frameworks, key=lambda f: self.framework_key(f, frameworks[f], total))
-
-    def role_key(
-        self, role: str, allocated: Resources, weight: float, total: Resources
-    ) -> tuple[float, str]:
-        return (weighted_share(self.share(allocated, total), weight), role)
-
-    def framework_key(
-        self, framework_id: FrameworkId, allocated: Resources, total: Resources
-    ) -> tuple[float, str]:
-        return (self.share(allocated, total), framework_id)
 
     def explain(self, allocated: Resources, total: Resources) -> str:
         return f"{self.resource} share {self.share(allocated, total):.2f}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,9 @@ import click
 
 from mesoslite import __version__
 from mesoslite.agent.config import AgentConfig, parse_attributes
-from mesoslite.config import click_options, describe, load_config
-from mesoslite.errors import ConfigError, MesosliteError
+from mesoslite.config import click_options
+from mesoslite.daemon import run_daemon
+from mesoslite.errors import ConfigError
 
 logger = logging.getLogger("mesoslite.agent")
 
@@ -90,22 +90,10 @@ def main(config_path: str | None, print_config: bool, **flags: Any) -> None:
     --recover=cleanup the agent kills its tasks when it stops (SIGTERM, then SIGKILL after
     the grace period) and kills any it finds when it starts.
     """
-    try:
-        config, sources = load_config(AgentConfig, "agent", flags=flags, config_path=config_path)
-    except ConfigError as e:
-        click.echo(f"mesoslite-agent: {e}", err=True)
-        sys.exit(2)
-    if print_config:
-        click.echo(describe(config, sources))
-        return
-    from mesoslite.logging import setup_logging
-
-    setup_logging(config.log_level, config.log_format)
-    try:
-        asyncio.run(serve(config))
-    except MesosliteError as e:
-        click.echo(f"mesoslite-agent: {e}", err=True)
-        sys.exit(2)
+    run_daemon(
+        AgentConfig, "agent", serve,
+        flags=flags, config_path=config_path, print_config=print_config,
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +16,8 @@ from typing import Any
 import click
 
 from mesoslite import __version__
-from mesoslite.config import click_options, describe, load_config
+from mesoslite.config import click_options
+from mesoslite.daemon import run_daemon
 from mesoslite.errors import ConfigError, MesosliteError
 from mesoslite.master.config import MasterConfig
 
@@ -210,25 +210,12 @@ def main(config_path: str | None, print_config: bool, **flags: Any) -> None:
     Options are read from defaults, then --config YAML, then MESOSLITE_MASTER_* environment
     variables, then flags.
     """
-    try:
-        config, sources = load_config(MasterConfig, "master", flags=flags, config_path=config_path)
-    except ConfigError as e:
-        click.echo(f"mesoslite-master: {e}", err=True)
-        sys.exit(2)
-    if print_config:
-        click.echo(describe(config, sources))
-        return
-    from mesoslite.logging import setup_logging
-
-    setup_logging(config.log_level, config.log_format)
-    try:
-        asyncio.run(serve(config))
-    except LeadershipLostError as e:
-        click.echo(f"mesoslite-master: {e}", err=True)
-        sys.exit(1)
-    except MesosliteError as e:
-        click.echo(f"mesoslite-master: {e}", err=True)
-        sys.exit(2)
+    # A deposed leader exits 1, so that a supervisor restarts it as a standby.
+    run_daemon(
+        MasterConfig, "master", serve,
+        flags=flags, config_path=config_path, print_config=print_config,
+        exit_codes={LeadershipLostError: 1},
+    )
 
 
 if __name__ == "__main__":

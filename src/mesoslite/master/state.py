@@ -674,12 +674,14 @@ class MasterState:
         for fw in frameworks:
             if task_id in fw.tasks:
                 found.append(fw.tasks[task_id])
-        if not found:
-            found = [
-                r for (f, t), r in self.completed_tasks.items()
-                if t == task_id and (not fid or f == fid)
-            ]
-            found = found[-1:] if fid else _latest_per_framework(found)
+        if not found and fid:
+            # `mesoslite run` reads a task's output by (framework, task) every 0.1 s: look it
+            # up, do not scan the completed tasks.
+            done = self.completed_tasks.get((fid, task_id))
+            found = [done] if done is not None else []
+        elif not found:
+            found = [r for (_, t), r in self.completed_tasks.items() if t == task_id]
+            found = _latest_per_framework(found)
         if not found:
             where = f" in framework {fid}" if fid else ""
             raise UnknownTaskError(f"task {task_id!r} is not known{where}")

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.master.registry.base import (
     AddFramework,
     AdmitAgent,
     MarkAgentGone,
+    PutJob,
     RegistrySnapshot,
     RemoveAgent,
+    RemoveJob,
+    SetJobsFrameworkId,
 )
+from mesoslite.master.registry.sqlite import SqliteRegistryStore
 from mesoslite.master.registry.zookeeper import snapshot_from_doc, snapshot_to_doc
 from mesoslite.model import AgentInfo, FrameworkInfo
 from mesoslite.resources import parse_resources
@@ -41,3 +46,22 @@ def test_zk_registry_doc_round_trips_what_the_write_commands_built() -> None:
     back = snapshot_from_doc(snapshot_to_doc(snap))
     assert back == snap
     assert back.gone_agents == {gone.id} and gone.id not in back.agents
+
+
+def test_job_documents_round_trip_through_zookeeper_json() -> None:
+    snap = RegistrySnapshot()
+    for op in (PutJob("a", '{"x": 1}'), PutJob("b", "{}"), RemoveJob("b"),
+               SetJobsFrameworkId("fw-jobs")):
+        snap = op.apply(snap)
+    back = snapshot_from_doc(snapshot_to_doc(snap))
+    assert back == snap
+    assert back.jobs == {"a": '{"x": 1}'} and back.jobs_framework_id == "fw-jobs"
+
+
+async def test_job_documents_round_trip_through_sqlite(tmp_path: Path) -> None:
+    store = SqliteRegistryStore(tmp_path / "r.sqlite")
+    await store.apply([PutJob("a", '{"x": 1}'), PutJob("b", "{}"), SetJobsFrameworkId("fw-j")])
+    await store.apply([RemoveJob("b"), PutJob("a", '{"x": 2}')])
+    await store.close()
+    snap = await SqliteRegistryStore(tmp_path / "r.sqlite").load()
+    assert snap.jobs == {"a": '{"x": 2}'} and snap.jobs_framework_id == "fw-j"

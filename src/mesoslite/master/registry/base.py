@@ -27,6 +27,10 @@ class RegistrySnapshot:
     reservations: Mapping[AgentId, Mapping[str, Resources]] = field(default_factory=dict)
     # Agents marked gone (`mesoslite agent gone`): refused if they register again.
     gone_agents: frozenset[AgentId] = frozenset()
+    # The built-in jobs framework's state: job name -> its JSON document (the jobs
+    # framework owns the format, `mesoslite.jobs.state`), and the framework id it runs as.
+    jobs: Mapping[str, str] = field(default_factory=dict)
+    jobs_framework_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,35 @@ class SetReservation:
         return replace(snap, reservations=by_agent)
 
 
+@dataclass(frozen=True, slots=True)
+class PutJob:
+    """Create or replace a job's document (the jobs framework writes one per change)."""
+
+    name: str
+    doc: str
+
+    def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
+        return replace(snap, jobs={**snap.jobs, self.name: self.doc})
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveJob:
+    name: str
+
+    def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
+        return replace(snap, jobs={k: v for k, v in snap.jobs.items() if k != self.name})
+
+
+@dataclass(frozen=True, slots=True)
+class SetJobsFrameworkId:
+    """The framework id the jobs framework re-subscribes with after a restart or failover."""
+
+    framework_id: str
+
+    def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
+        return replace(snap, jobs_framework_id=self.framework_id)
+
+
 RegistryOp = (
     AdmitAgent
     | RemoveAgent
@@ -133,6 +166,9 @@ RegistryOp = (
     | SetRoleWeight
     | SetQuota
     | SetReservation
+    | PutJob
+    | RemoveJob
+    | SetJobsFrameworkId
 )
 
 

@@ -15,10 +15,13 @@ from mesoslite.master.registry.base import (
     AddFramework,
     AdmitAgent,
     MarkAgentGone,
+    PutJob,
     RegistryOp,
     RegistrySnapshot,
     RemoveAgent,
     RemoveFramework,
+    RemoveJob,
+    SetJobsFrameworkId,
     SetQuota,
     SetReservation,
     SetRoleWeight,
@@ -130,9 +133,13 @@ class SqliteRegistryStore:
         conn = self._open()
         agents: dict[AgentId, AgentInfo] = {}
         frameworks: dict[FrameworkId, FrameworkInfo] = {}
-        roles: list[SetRoleWeight | SetQuota | SetReservation | MarkAgentGone] = []
+        roles: list[
+            SetRoleWeight | SetQuota | SetReservation | MarkAgentGone | PutJob
+            | SetJobsFrameworkId
+        ] = []
         for kind, _id, doc in conn.execute("SELECT kind, id, doc FROM entries"):
-            data = json.loads(doc)
+            # Job documents are the jobs framework's own JSON, kept as text.
+            data = doc if kind in ("job", "jobs_framework") else json.loads(doc)
             if kind == "agent":
                 info = agent_from_doc(data)
                 agents[info.id] = info
@@ -143,6 +150,10 @@ class SqliteRegistryStore:
                 roles.append(role_op_from_doc(kind, _id, data))
             elif kind == "gone":
                 roles.append(MarkAgentGone(AgentId(_id)))
+            elif kind == "job":
+                roles.append(PutJob(_id, data))
+            elif kind == "jobs_framework":
+                roles.append(SetJobsFrameworkId(data))
             elif kind == "reservation":
                 for role, res in data.items():
                     roles.append(SetReservation(AgentId(_id), role, parse_resources(res)))
@@ -204,6 +215,17 @@ class SqliteRegistryStore:
                     conn.execute("DELETE FROM entries WHERE kind=? AND id=?", (kind, op.role))
                     conn.execute(
                         "INSERT INTO entries VALUES (?, ?, ?)", (kind, op.role, json.dumps(doc))
+                    )
+                elif isinstance(op, PutJob):
+                    conn.execute(
+                        "INSERT OR REPLACE INTO entries VALUES ('job', ?, ?)", (op.name, op.doc)
+                    )
+                elif isinstance(op, RemoveJob):
+                    conn.execute("DELETE FROM entries WHERE kind='job' AND id=?", (op.name,))
+                elif isinstance(op, SetJobsFrameworkId):
+                    conn.execute(
+                        "INSERT OR REPLACE INTO entries VALUES ('jobs_framework', '', ?)",
+                        (op.framework_id,),
                     )
             conn.execute("COMMIT")
         except sqlite3.Error as e:

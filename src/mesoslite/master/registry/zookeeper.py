@@ -29,6 +29,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from mesoslite.discovery import ZkUrl
@@ -71,6 +72,8 @@ def snapshot_to_doc(snap: RegistrySnapshot) -> dict[str, Any]:
             for agent, roles in snap.reservations.items()
         },
         "gone_agents": sorted(snap.gone_agents),
+        "jobs": dict(snap.jobs),
+        "jobs_framework_id": snap.jobs_framework_id,
     }
 
 
@@ -89,7 +92,9 @@ def snapshot_from_doc(doc: dict[str, Any]) -> RegistrySnapshot:
             snap = SetReservation(AgentId(agent), role, parse_resources(res)).apply(snap)
     for agent in doc.get("gone_agents", []):
         snap = MarkAgentGone(AgentId(agent)).apply(snap)
-    return snap
+    return replace(
+        snap, jobs=dict(doc.get("jobs", {})), jobs_framework_id=doc.get("jobs_framework_id", "")
+    )
 
 
 class ElectionSession(Protocol):

@@ -1,0 +1,26 @@
+"""What the master's Jobs gRPC service asks of the jobs framework (in the same process)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mesoslite.jobs.model import AttemptView, JobView
+
+
+class JobsApi(Protocol):
+    """Every method raises a `mesoslite.errors` class on bad input and changes nothing then:
+    `ValidationError` (a bad spec; its `field` is the path), `AlreadyExistsError` (submit of
+    a name in use by a job that has not ended), `NotFoundError` (an unknown name),
+    `ConflictError` (update of a job whose type differs, kill of an ended job is a no-op)."""
+
+    async def submit(self, spec_yaml: str) -> JobView: ...
+
+    async def update(self, spec_yaml: str) -> JobView: ...
+
+    async def kill(self, name: str) -> JobView: ...
+
+    def list(self) -> list[JobView]: ...
+
+    def status(self, name: str) -> JobView: ...
+
+    def history(self, name: str) -> list[AttemptView]: ...

@@ -24,6 +24,7 @@ MASTER_ENV = "MESOSLITE_MASTER"
 _COMMANDS: dict[str, str] = {
     "agent": "mesoslite.cli.agent:agent",
     "framework": "mesoslite.cli.framework:framework",
+    "job": "mesoslite.cli.job:job",
     "task": "mesoslite.cli.task:task",
     "local": "mesoslite.cli.local:local",
     "simulate": "mesoslite.cli.simulate:simulate",

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import grpc
 
-from mesoslite._proto.v1 import common_pb2, operator_pb2, operator_pb2_grpc
+from mesoslite._proto.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc, operator_pb2, operator_pb2_grpc
 from mesoslite.cli._views import (
     AgentView,
     ExplainView,
@@ -29,6 +29,8 @@ from mesoslite.cli._views import (
     TaskView,
 )
 from mesoslite.errors import DeadlineExceededError, MesosliteError, NotLeaderError, UnavailableError
+from mesoslite.jobs.convert import attempt_from_pb, job_from_pb
+from mesoslite.jobs.model import AttemptView, JobView
 from mesoslite.model import TaskState
 from mesoslite.resources import Resources
 from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc, parse_address
@@ -100,7 +102,16 @@ def _map_error(exc: grpc.RpcError, address: str, timeout_s: float) -> MesosliteE
 
 
 def _stub(channel: Any) -> Any:
-    return operator_pb2_grpc.OperatorStub(channel)
+    stub: Any = operator_pb2_grpc.OperatorStub(channel)
+    # The Jobs service on the same channel: a `_Call` for it names `jobs.Submit` etc.
+    stub.jobs = jobs_pb2_grpc.JobsStub(channel)
+    return stub
+
+
+def _method(stub: Any, name: str) -> Any:
+    for part in name.split("."):
+        stub = getattr(stub, part)
+    return stub
 
 
 class _Base:
@@ -241,7 +252,7 @@ class BlockingOperatorClient(_Base):
                 self._channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
                 self._stub = _stub(self._channel)
             try:
-                reply = getattr(self._stub, call.method)(call.request, timeout=self.timeout_s)
+                reply = _method(self._stub, call.method)(call.request, timeout=self.timeout_s)
             except grpc.RpcError as exc:
                 err = _map_error(exc, self.address, self.timeout_s)
                 if self._redirect(err):
@@ -308,6 +319,27 @@ class BlockingOperatorClient(_Base):
     def explain_framework(self, framework_id: str) -> ExplainView:
         return self._run(self._explain_framework(framework_id))
 
+    # -- the Jobs service (`mesoslite job ...`); views from `mesoslite.jobs.model`
+
+    def submit_job(self, spec_yaml: str, source: str = "", *, update: bool = False) -> JobView:
+        """Submit a job spec (or with `update`, replace a job's spec); returns the job."""
+        req = jobs_pb2.SubmitJobRequest(spec_yaml=spec_yaml, source=source)
+        return self._run(_Call("jobs.Update" if update else "jobs.Submit", req, _job))
+
+    def kill_job(self, name: str) -> JobView:
+        return self._run(_Call("jobs.Kill", jobs_pb2.KillJobRequest(name=name), _job))
+
+    def jobs(self) -> list[JobView]:
+        return self._run(_Call("jobs.List", jobs_pb2.ListJobsRequest(),
+                               lambda r: [job_from_pb(j) for j in r.jobs]))
+
+    def job_status(self, name: str) -> JobView:
+        return self._run(_Call("jobs.Status", jobs_pb2.JobStatusRequest(name=name), _job))
+
+    def job_history(self, name: str) -> list[AttemptView]:
+        return self._run(_Call("jobs.History", jobs_pb2.JobHistoryRequest(name=name),
+                               lambda r: [attempt_from_pb(a) for a in r.attempts]))
+
 
 class OperatorClient(_Base):
     """The same calls as `BlockingOperatorClient`, as coroutines on a `grpc.aio` channel.
@@ -323,7 +355,7 @@ class OperatorClient(_Base):
                 self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
                 self._stub = _stub(self._channel)
             try:
-                reply = await getattr(self._stub, call.method)(
+                reply = await _method(self._stub, call.method)(
                     call.request, timeout=self.timeout_s
                 )
             except grpc.RpcError as exc:
@@ -398,6 +430,10 @@ def resources(items: Iterable[common_pb2.Resource]) -> Resources:
         else:
             scalars[r.name] = scalars.get(r.name, 0.0) + r.scalar
     return Resources.of(scalars, ranges, sets)
+
+
+def _job(r: Any) -> JobView:
+    return job_from_pb(r.job)
 
 
 def file_chunk(r: Any) -> FileChunk:

@@ -29,18 +29,43 @@ FULL_JOB = JobView(
     message="hostname UNIQUE: all 3 agents already run an instance",
     next_run_at=1700000060.0,
     instances=(
-        InstanceView(index=0, state=InstanceState.RUNNING, attempt=1, task_id="web-0-1",
-                     agent_id="ag-1", hostname="h1", started_at=1700000001.0, healthy=True),
-        InstanceView(index=1, state=InstanceState.BACKOFF, attempt=2, exit_code=-9,
-                     healthy=False, next_attempt_at=1700000020.0, message="killed"),
+        InstanceView(
+            index=0,
+            state=InstanceState.RUNNING,
+            attempt=1,
+            task_id="web-0-1",
+            agent_id="ag-1",
+            hostname="h1",
+            started_at=1700000001.0,
+            healthy=True,
+        ),
+        InstanceView(
+            index=1,
+            state=InstanceState.BACKOFF,
+            attempt=2,
+            exit_code=-9,
+            healthy=False,
+            next_attempt_at=1700000020.0,
+            message="killed",
+        ),
         InstanceView(index=2, state=InstanceState.WAITING, exit_code=0),
     ),
     runs=(
-        RunView(run_id="r1", state=RunState.SKIPPED, scheduled_at=1699999940.0,
-                message="missed by more than starting_deadline_s"),
-        RunView(run_id="r2", state=RunState.FAILED, scheduled_at=1700000000.0,
-                started_at=1700000000.5, finished_at=1700000009.0,
-                exit_codes=(0, None, 3, -15), attempts=4),
+        RunView(
+            run_id="r1",
+            state=RunState.SKIPPED,
+            scheduled_at=1699999940.0,
+            message="missed by more than starting_deadline_s",
+        ),
+        RunView(
+            run_id="r2",
+            state=RunState.FAILED,
+            scheduled_at=1700000000.0,
+            started_at=1700000000.5,
+            finished_at=1700000009.0,
+            exit_codes=(0, None, 3, -15),
+            attempts=4,
+        ),
     ),
 )
 
@@ -50,9 +75,16 @@ def test_a_job_with_every_field_set_survives_the_round_trip() -> None:
 
 
 def test_unset_optional_fields_stay_none_and_zero_values_stay_set() -> None:
-    bare = JobView(name="b", type=JobType.BATCH, state=JobState.PENDING, spec_yaml="",
-                   instances_wanted=1, submitted_at=0.0, updated_at=0.0,
-                   instances=(InstanceView(index=0, state=InstanceState.WAITING),))
+    bare = JobView(
+        name="b",
+        type=JobType.BATCH,
+        state=JobState.PENDING,
+        spec_yaml="",
+        instances_wanted=1,
+        submitted_at=0.0,
+        updated_at=0.0,
+        instances=(InstanceView(index=0, state=InstanceState.WAITING),),
+    )
     msg = convert.job_to_pb(bare)
     assert not msg.HasField("next_run_at")
     assert not msg.instances[0].HasField("exit_code")
@@ -62,9 +94,18 @@ def test_unset_optional_fields_stay_none_and_zero_values_stay_set() -> None:
 
 
 def test_an_attempt_survives_the_round_trip_with_and_without_its_times() -> None:
-    done = AttemptView(run_id="r1", instance=2, attempt=3, task_id="t", state="TASK_FAILED",
-                       hostname="h", started_at=1.5, finished_at=2.5, exit_code=1,
-                       message="exited 1")
+    done = AttemptView(
+        run_id="r1",
+        instance=2,
+        attempt=3,
+        task_id="t",
+        state="TASK_FAILED",
+        hostname="h",
+        started_at=1.5,
+        finished_at=2.5,
+        exit_code=1,
+        message="exited 1",
+    )
     running = AttemptView(run_id="r1", instance=0, attempt=1, task_id="u", state="TASK_RUNNING")
     for view in (done, running):
         assert convert.attempt_from_pb(convert.attempt_to_pb(view)) == view

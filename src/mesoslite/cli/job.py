@@ -1,0 +1,437 @@
+"""`mesoslite job submit|validate|list|status|history|kill|update`: the built-in jobs framework.
+
+Like every noun module this imports only click and the standard library at its top; grpc,
+protobuf, YAML and the jobs views are imported inside the commands and helpers that use them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+from mesoslite.cli import CliConfig
+
+if TYPE_CHECKING:
+    from mesoslite.cli._client import BlockingOperatorClient
+    from mesoslite.jobs.model import AttemptView, InstanceView, JobView, RunView
+
+# How often `--wait` asks the master for the job's status.
+WAIT_INTERVAL_S = 0.5
+# How many of the newest runs `job status` shows (`--json` has every run the master keeps).
+STATUS_RUNS = 10
+LIST_HEADERS = ("NAME", "TYPE", "STATE", "RUNNING", "VERSION", "NEXT RUN", "UPDATED", "MESSAGE")
+INSTANCE_HEADERS = ("INSTANCE", "STATE", "ATTEMPT", "HOST", "TASK", "EXIT", "HEALTHY",
+                    "STARTED", "MESSAGE")
+RUN_HEADERS = ("RUN", "STATE", "SCHEDULED", "STARTED", "FINISHED", "ATTEMPTS", "EXIT CODES",
+               "MESSAGE")
+HISTORY_HEADERS = ("RUN", "INSTANCE", "ATTEMPT", "TASK", "STATE", "HOST", "STARTED",
+                   "FINISHED", "EXIT", "MESSAGE")
+# Instance states in the order the progress line counts them (RUNNING comes first, as N/M).
+_COUNTED = ("STAGING", "WAITING", "BACKOFF", "KILLING", "SUCCEEDED", "FAILED", "KILLED")
+
+json_option = click.option("--json", "as_json", is_flag=True, help="print JSON (keys: see below)")
+spec_argument = click.argument("spec_file", metavar="FILE", type=click.File("r"))
+
+
+@click.group()
+def job() -> None:
+    """Run batch jobs, services and cron jobs with the master's built-in jobs framework.
+
+    A job is described by a YAML spec (see docs/jobs.md); FILE may be `-` for stdin.
+    """
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@job.command("submit")
+@spec_argument
+@click.option("--wait", is_flag=True,
+              help="follow the job until it ends (a service: until HEALTHY; a cron job: until "
+              "SCHEDULED) and exit with its outcome")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0), default=0, metavar="S",
+              help="with --wait: give up after S seconds (exit 75); 0 waits forever")
+@click.pass_context
+def submit(ctx: click.Context, spec_file: IO[str], wait: bool, timeout_s: float) -> None:
+    """Submit a new job and print its name.
+
+    With --wait, a progress line goes to stderr (rewritten in place on a terminal, one line
+    per change otherwise) and the exit code is the outcome: 0 when a batch job SUCCEEDED,
+    a service is HEALTHY or a cron job is SCHEDULED; 1 when the job FAILED or was KILLED.
+    Ctrl-C stops waiting (exit 130); the job keeps running.
+    """
+    _submit(ctx, spec_file, wait, timeout_s, update=False)
+
+
+@job.command("update")
+@spec_argument
+@click.option("--wait", is_flag=True,
+              help="follow the job as with `submit --wait` (a service: until HEALTHY again)")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0), default=0, metavar="S",
+              help="with --wait: give up after S seconds (exit 75); 0 waits forever")
+@click.pass_context
+def update(ctx: click.Context, spec_file: IO[str], wait: bool, timeout_s: float) -> None:
+    """Replace a job's spec (the job is named in it) and print its name.
+
+    A service's instances are replaced a few at a time (its `service.max_unavailable`);
+    a cron job's next runs use the new spec. The type of a job cannot change (exit 65).
+    """
+    _submit(ctx, spec_file, wait, timeout_s, update=True)
+
+
+@job.command("validate")
+@spec_argument
+def validate(spec_file: IO[str]) -> None:
+    """Check a job spec here, without a master: print `ok: NAME (TYPE)`, or the problem with
+    the path of the field (exit 2)."""
+    from mesoslite.cli.exit_codes import EXIT_USAGE
+    from mesoslite.errors import ValidationError
+    from mesoslite.jobs.spec import parse_job_spec
+
+    source = _source(spec_file)
+    try:
+        spec = parse_job_spec(spec_file.read(), source=source)
+    except ValidationError as e:
+        click.echo(f"mesoslite: {source}: {e.message}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"ok: {spec.name} ({spec.type.value})")
+
+
+@job.command("list")
+@json_option
+@click.pass_obj
+def list_jobs(cfg: CliConfig, as_json: bool) -> None:
+    """List the jobs the framework knows, ended ones included, by name.
+
+    RUNNING is the instances running out of those wanted; NEXT RUN is a cron job's next time.
+
+    \b
+    JSON: an array of the objects `job status --json` prints.
+    """
+    import json
+
+    from mesoslite.cli import _output as out
+    from mesoslite.cli._client import BlockingOperatorClient
+
+    with BlockingOperatorClient(cfg.master) as client:
+        jobs = sorted(client.jobs(), key=lambda j: j.name)
+    if as_json:
+        click.echo(json.dumps([job_json(j) for j in jobs], indent=2))
+        return
+    now = time.time()
+    rows = [
+        (
+            j.name,
+            j.type.value,
+            j.state.value,
+            f"{_count(j.instances, 'RUNNING')}/{j.instances_wanted}",
+            j.version,
+            format_when(j.next_run_at, now) if j.next_run_at is not None else out.NONE,
+            out.format_age(j.updated_at, now),
+            j.message or out.NONE,
+        )
+        for j in jobs
+    ]
+    click.echo(out.table(LIST_HEADERS, rows))
+
+
+@job.command("status")
+@click.argument("name")
+@json_option
+@click.pass_obj
+def status(cfg: CliConfig, name: str, as_json: bool) -> None:
+    """Show a job: its state and message, its instances and their attempts, a cron job's
+    next run, and its latest runs with their exit codes. An unknown name exits 66.
+
+    \b
+    JSON keys: name, type ("batch", "service", "cron"), state ("PENDING", "RUNNING",
+    "DEPLOYING", "HEALTHY", "SCHEDULED", "SUCCEEDED", "FAILED", "KILLED"), spec_yaml,
+    instances_wanted, submitted_at, updated_at, version, message, next_run_at (null but
+    for cron), instances (index, state, attempt, task_id, agent_id, hostname, started_at,
+    exit_code, healthy, next_attempt_at, message), runs (run_id, state, scheduled_at,
+    started_at, finished_at, exit_codes, attempts, message), newest last. Times are Unix
+    seconds.
+    """
+    import json
+
+    from mesoslite.cli._client import BlockingOperatorClient
+
+    with BlockingOperatorClient(cfg.master) as client:
+        view = client.job_status(name)
+    if as_json:
+        click.echo(json.dumps(job_json(view), indent=2))
+        return
+    click.echo(format_status(view, time.time()))
+
+
+@job.command("history")
+@click.argument("name")
+@json_option
+@click.pass_obj
+def history(cfg: CliConfig, name: str, as_json: bool) -> None:
+    """List every task a job ran (each attempt of each instance of each run), oldest first.
+    An unknown name exits 66.
+
+    \b
+    JSON keys: run_id, instance, attempt, task_id, state ("TASK_FINISHED"...), hostname,
+    started_at, finished_at, exit_code (null while it runs), message.
+    """
+    import json
+
+    from mesoslite.cli import _output as out
+    from mesoslite.cli._client import BlockingOperatorClient
+
+    with BlockingOperatorClient(cfg.master) as client:
+        attempts = client.job_history(name)
+    if as_json:
+        click.echo(json.dumps([view_json(a) for a in attempts], indent=2))
+        return
+    click.echo(out.table(HISTORY_HEADERS, [_history_row(a) for a in attempts]))
+
+
+@job.command("kill")
+@click.argument("name")
+@click.pass_obj
+def kill(cfg: CliConfig, name: str) -> None:
+    """Kill a job's tasks and end it KILLED (a cron job runs no more).
+
+    Prints `killing job NAME`, or `job NAME has already ended: STATE` (exit 0). An unknown
+    name exits 66.
+    """
+    from mesoslite.cli._client import BlockingOperatorClient
+    from mesoslite.jobs.model import JobState
+
+    with BlockingOperatorClient(cfg.master) as client:
+        view = client.kill_job(name)
+    if view.state.terminal and view.state is not JobState.KILLED:
+        click.echo(f"job {view.name} has already ended: {view.state.value}")
+    else:
+        click.echo(f"killing job {view.name}")
+
+
+# ---------------------------------------------------------------------------- submit and wait
+
+
+def _source(spec_file: IO[str]) -> str:
+    name = getattr(spec_file, "name", "") or "-"
+    return "<stdin>" if name in ("-", "<stdin>") else str(name)
+
+
+def _submit(
+    ctx: click.Context, spec_file: IO[str], wait: bool, timeout_s: float, *, update: bool
+) -> None:
+    from mesoslite.cli._client import BlockingOperatorClient
+    from mesoslite.cli.exit_codes import EXIT_INTERRUPTED
+
+    cfg: CliConfig = ctx.obj
+    text = spec_file.read()
+    with BlockingOperatorClient(cfg.master) as client:
+        view = client.submit_job(text, _source(spec_file), update=update)
+        click.echo(view.name)
+        if not wait:
+            return
+        try:
+            code = wait_for(client, view.name, timeout_s=timeout_s, tty=sys.stderr.isatty())
+        except KeyboardInterrupt:
+            click.echo(f"\nstopped waiting; job {view.name} keeps running", err=True)
+            code = EXIT_INTERRUPTED
+    ctx.exit(code)
+
+
+def outcome(view: JobView) -> int | None:
+    """The exit code of `--wait` once the job is where it waits for, else None."""
+    from mesoslite.cli.exit_codes import EXIT_FAILURE, EXIT_OK
+    from mesoslite.jobs.model import JobState, JobType
+
+    if view.state is JobState.SUCCEEDED:
+        return EXIT_OK
+    if view.state in (JobState.FAILED, JobState.KILLED):
+        return EXIT_FAILURE
+    if view.type is JobType.SERVICE and view.state is JobState.HEALTHY:
+        return EXIT_OK
+    if view.type is JobType.CRON and view.state is JobState.SCHEDULED:
+        return EXIT_OK
+    return None
+
+
+def wait_for(
+    client: BlockingOperatorClient, name: str, *, timeout_s: float = 0, tty: bool = False,
+    interval_s: float | None = None,
+) -> int:
+    """Poll the job's status until `outcome` says it is done, showing `progress_line` on
+    stderr; returns the exit code (75 if `timeout_s` passed first)."""
+    from mesoslite.cli.exit_codes import EXIT_TEMPFAIL
+
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    last = ""
+    while True:
+        view = client.job_status(name)
+        line = progress_line(view, time.time())
+        if tty:
+            width = shutil.get_terminal_size().columns - 1
+            click.echo("\r" + line[:width] + "\x1b[K", err=True, nl=False)
+        elif line != last:
+            click.echo(line, err=True)
+        last = line
+        code = outcome(view)
+        if code is not None or (deadline is not None and time.monotonic() >= deadline):
+            if tty:
+                click.echo("", err=True)
+            if code is None:
+                click.echo(f"mesoslite: job {name} is still {view.state.value} after "
+                           f"{timeout_s:g}s", err=True)
+                return EXIT_TEMPFAIL
+            return code
+        time.sleep(WAIT_INTERVAL_S if interval_s is None else interval_s)
+
+
+# ---------------------------------------------------------------------------- formatting
+
+
+def _count(instances: tuple[InstanceView, ...], state: str) -> int:
+    return sum(1 for i in instances if i.state.value == state)
+
+
+def progress_line(view: JobView, now: float) -> str:
+    """`web: 2/3 running, 1 waiting: hostname UNIQUE: ...`; once settled `web: SUCCEEDED`."""
+    from mesoslite.jobs.model import JobState
+
+    settled = view.state.terminal or view.state in (JobState.HEALTHY, JobState.SCHEDULED)
+    if settled or not view.instances:
+        text = f"{view.name}: {view.state.value}"
+        if view.next_run_at is not None and not view.state.terminal:
+            text += f", next run {format_when(view.next_run_at, now)}"
+    else:
+        parts = [f"{_count(view.instances, 'RUNNING')}/{view.instances_wanted} running"]
+        unhealthy = sum(1 for i in view.instances
+                        if i.state.value == "RUNNING" and i.healthy is False)
+        if unhealthy:
+            parts[0] += f" ({unhealthy} unhealthy)"
+        parts += [f"{n} {s.lower()}" for s in _COUNTED if (n := _count(view.instances, s))]
+        text = f"{view.name}: " + ", ".join(parts)
+    return text + (f": {view.message}" if view.message else "")
+
+
+def format_time(timestamp: float | None) -> str:
+    """Local time, `2026-11-25 13:00:00 CET`; `-` if unset."""
+    import datetime
+
+    if timestamp is None or timestamp <= 0:
+        return "-"
+    return datetime.datetime.fromtimestamp(timestamp).astimezone().strftime(
+        "%Y-%m-%d %H:%M:%S %Z")
+
+
+def format_relative(timestamp: float, now: float) -> str:
+    """`in 4m`, `in 2h`, `now`, or `5m ago`."""
+    from mesoslite.cli._output import format_age
+
+    if timestamp <= now:
+        return format_age(timestamp, now) if now - timestamp >= 1 else "now"
+    seconds = int(timestamp - now)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"in {seconds // size}{unit}"
+    return f"in {seconds}s"
+
+
+def format_when(timestamp: float | None, now: float) -> str:
+    """`2026-11-25 13:00:00 CET (in 4m)`; `-` if unset."""
+    if timestamp is None or timestamp <= 0:
+        return "-"
+    return f"{format_time(timestamp)} ({format_relative(timestamp, now)})"
+
+
+def _exit_codes(codes: tuple[int | None, ...]) -> str:
+    return ",".join("-" if c is None else str(c) for c in codes) or "-"
+
+
+def _instance_row(i: InstanceView, now: float) -> tuple[object, ...]:
+    from mesoslite.cli import _output as out
+
+    message = i.message
+    if i.next_attempt_at is not None and i.state.value == "BACKOFF":
+        message = f"next attempt {format_relative(i.next_attempt_at, now)}" + (
+            f"; {message}" if message else "")
+    return (
+        i.index, i.state.value, i.attempt or out.NONE, i.hostname or out.NONE,
+        i.task_id or out.NONE, out.format_exit_code(i.exit_code),
+        out.NONE if i.healthy is None else out.yes_no(i.healthy),
+        out.format_age(i.started_at or 0, now), message or out.NONE,
+    )
+
+
+def _run_row(r: RunView) -> tuple[object, ...]:
+    return (
+        r.run_id, r.state.value, format_time(r.scheduled_at), format_time(r.started_at),
+        format_time(r.finished_at), r.attempts, _exit_codes(r.exit_codes), r.message or "-",
+    )
+
+
+def _history_row(a: AttemptView) -> tuple[object, ...]:
+    from mesoslite.cli import _output as out
+
+    return (
+        a.run_id, a.instance, a.attempt, a.task_id, a.state, a.hostname or out.NONE,
+        format_time(a.started_at), format_time(a.finished_at), out.format_exit_code(a.exit_code),
+        a.message or out.NONE,
+    )
+
+
+def format_status(view: JobView, now: float) -> str:
+    """What `job status NAME` prints."""
+    from mesoslite.cli import _output as out
+
+    lines = [
+        f"name:       {view.name} ({view.type.value}, version {view.version})",
+        f"state:      {view.state.value}",
+        f"progress:   {progress_line(view, now).split(': ', 1)[1]}"
+        if view.instances and not view.state.terminal else "",
+        f"message:    {view.message}" if view.message else "",
+        f"submitted:  {format_when(view.submitted_at, now)}",
+        f"updated:    {format_when(view.updated_at, now)}",
+        f"next run:   {format_when(view.next_run_at, now)}" if view.next_run_at is not None
+        else "",
+    ]
+    text = "\n".join(line for line in lines if line)
+    if view.instances:
+        rows = [_instance_row(i, now) for i in view.instances]
+        text += f"\n\ninstances ({view.instances_wanted} wanted):\n"
+        text += out.table(INSTANCE_HEADERS, rows)
+    if view.runs:
+        runs = view.runs[-STATUS_RUNS:]
+        more = f", newest last; {len(view.runs) - len(runs)} older" \
+            if len(view.runs) > len(runs) else ", newest last"
+        text += f"\n\nruns ({len(runs)}{more}):\n"
+        text += out.table(RUN_HEADERS, [_run_row(r) for r in runs])
+    return text
+
+
+# ---------------------------------------------------------------------------- JSON
+
+
+def view_json(view: Any) -> dict[str, Any]:
+    """A jobs view as JSON: enums as their values, tuples as arrays, nested views as objects."""
+    import dataclasses
+    import enum
+
+    def value(v: Any) -> Any:
+        if isinstance(v, enum.Enum):
+            return v.value
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {f.name: value(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, tuple | list):
+            return [value(x) for x in v]
+        return v
+
+    doc = value(view)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def job_json(view: JobView) -> dict[str, Any]:
+    return view_json(view)

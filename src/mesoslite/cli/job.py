@@ -296,6 +296,17 @@ def _count(instances: tuple[InstanceView, ...], state: str) -> int:
     return sum(1 for i in instances if i.state.value == state)
 
 
+def progress_counts(view: JobView) -> str:
+    """`2/3 running (1 unhealthy), 1 waiting`."""
+    running = f"{_count(view.instances, 'RUNNING')}/{view.instances_wanted} running"
+    unhealthy = sum(1 for i in view.instances
+                    if i.state.value == "RUNNING" and i.healthy is False)
+    if unhealthy:
+        running += f" ({unhealthy} unhealthy)"
+    others = [f"{n} {s.lower()}" for s in _COUNTED if (n := _count(view.instances, s))]
+    return ", ".join([running, *others])
+
+
 def progress_line(view: JobView, now: float) -> str:
     """`web: 2/3 running, 1 waiting: hostname UNIQUE: ...`; once settled `web: SUCCEEDED`."""
     from mesoslite.jobs.model import JobState
@@ -306,13 +317,7 @@ def progress_line(view: JobView, now: float) -> str:
         if view.next_run_at is not None and not view.state.terminal:
             text += f", next run {format_when(view.next_run_at, now)}"
     else:
-        parts = [f"{_count(view.instances, 'RUNNING')}/{view.instances_wanted} running"]
-        unhealthy = sum(1 for i in view.instances
-                        if i.state.value == "RUNNING" and i.healthy is False)
-        if unhealthy:
-            parts[0] += f" ({unhealthy} unhealthy)"
-        parts += [f"{n} {s.lower()}" for s in _COUNTED if (n := _count(view.instances, s))]
-        text = f"{view.name}: " + ", ".join(parts)
+        text = f"{view.name}: {progress_counts(view)}"
     return text + (f": {view.message}" if view.message else "")
 
 
@@ -389,8 +394,7 @@ def format_status(view: JobView, now: float) -> str:
     lines = [
         f"name:       {view.name} ({view.type.value}, version {view.version})",
         f"state:      {view.state.value}",
-        f"progress:   {progress_line(view, now).split(': ', 1)[1]}"
-        if view.instances and not view.state.terminal else "",
+        f"instances:  {progress_counts(view)}" if view.instances else "",
         f"message:    {view.message}" if view.message else "",
         f"submitted:  {format_when(view.submitted_at, now)}",
         f"updated:    {format_when(view.updated_at, now)}",

@@ -46,10 +46,14 @@ class Quota:
 
 @dataclass(frozen=True, slots=True)
 class FrameworkView:
-    """A framework as the allocator sees it.
+    """A framework in one of its roles, as the allocator sees it.
 
-    `allocated` is what its tasks use plus what it holds in offers. `filters` maps an agent
-    to the time before which that agent must not be offered to it (`refuse_seconds`).
+    A framework that holds several roles (`FrameworkInfo.roles`, Mesos's MULTI_ROLE) is in the
+    view once per role, with the same `id`: it competes in each role's sorter with what it
+    holds in that role, and each grant says the role it is for (`OfferGrant.role`).
+    `allocated` is what its tasks use plus what it holds in offers, in this role. `filters`
+    maps an agent to the time before which that agent must not be offered to it in this role
+    (`refuse_seconds`); `suppressed` is likewise per role.
     Only active (connected) frameworks are in the view.
     """
 
@@ -87,6 +91,10 @@ class OfferGrant:
     reserved: Mapping[str, Resources] = field(default_factory=dict)
     # Whole tasks' worth of the framework's demands in `resources` (0: a whole-agent offer).
     tasks: int = 0
+    # The role it is allocated to: one of the framework's roles (the `role` of the
+    # `FrameworkView` it was granted through). Empty is allowed only for a framework in one
+    # role, and means that role.
+    role: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,8 @@ class AllocationRound:
     grants: tuple[OfferGrant, ...]
     reasons: Mapping[FrameworkId, str] = field(default_factory=dict)
     seed: int = 0
+    # For frameworks in several roles: the reason per role (`reasons` joins them).
+    role_reasons: Mapping[FrameworkId, Mapping[str, str]] = field(default_factory=dict)
 
 
 class Allocator(Protocol):

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import copy
 
-from mesoslite.allocator.base import AllocationRound, Allocator, ClusterView
+from mesoslite.allocator.base import AllocationRound, Allocator, ClusterView, FrameworkView
 from mesoslite.allocator.filters import is_filtered
 from mesoslite.allocator.hierarchical import allocatable
 from mesoslite.allocator.roles import ancestors
-from mesoslite.ids import AgentId
+from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.resources import Resources
 
 
@@ -28,21 +28,38 @@ def check_round(view: ClusterView, round: AllocationRound, now: float) -> None:
     that is neither suppressed nor filtered for that agent at `now`; the grants on one agent
     must together fit in its free resources plus, for the parts marked reserved, the agent's
     reservations, each only for a framework of that role or below it; no role may be granted
-    past its quota limit. Reasons may only name frameworks of the view.
+    past its quota limit. Reasons may only name frameworks of the view. A framework in several
+    roles (several views with its id) is checked per role: a grant must name one of its roles
+    (`OfferGrant.role`; empty only for a framework in one role), and is checked against that
+    role's view (suppressed, filters, reservations, quota).
 
     Raises:
         AssertionError: naming the first broken invariant.
     """
     agents = {a.id: a for a in view.agents}
-    frameworks = {f.id: f for f in view.frameworks}
+    frameworks: dict[tuple[FrameworkId, str], FrameworkView] = {}
+    for f in view.frameworks:
+        frameworks.setdefault((f.id, f.role), f)
+    roles_of: dict[FrameworkId, list[str]] = {}
+    for fid, role in frameworks:
+        roles_of.setdefault(fid, []).append(role)
     on_agent: dict[AgentId, Resources] = {}
     on_reservation: dict[tuple[AgentId, str], Resources] = {}
     by_role: dict[str, Resources] = {}
     for i, grant in enumerate(round.grants):
         where = f"grants[{i}] (framework {grant.framework_id}, agent {grant.agent_id})"
-        framework = frameworks.get(grant.framework_id)
-        if framework is None:
+        roles = roles_of.get(grant.framework_id)
+        if roles is None:
             raise AssertionError(f"{where}: framework {grant.framework_id} is not in the view")
+        if not grant.role and len(roles) > 1:
+            raise AssertionError(
+                f"{where}: framework holds roles {sorted(roles)}, but the grant names none"
+            )
+        framework = frameworks.get((grant.framework_id, grant.role or roles[0]))
+        if framework is None:
+            raise AssertionError(
+                f"{where}: role {grant.role!r} is not one of the framework's ({sorted(roles)})"
+            )
         agent = agents.get(grant.agent_id)
         if agent is None:
             raise AssertionError(f"{where}: agent {grant.agent_id} is not in the view")
@@ -84,8 +101,8 @@ def check_round(view: ClusterView, round: AllocationRound, now: float) -> None:
                 f" granted {granted})"
             )
         on_agent[agent.id] = granted
-    for framework_id in round.reasons:
-        if framework_id not in frameworks:
+    for framework_id in [*round.reasons, *round.role_reasons]:
+        if framework_id not in roles_of:
             raise AssertionError(f"reasons: framework {framework_id} is not in the view")
     _check_quota_limits(view, by_role)
 
@@ -127,7 +144,7 @@ def check_deterministic(allocator: Allocator, view: ClusterView, now: float) -> 
             "two passes over the same view gave different grants:"
             f" {_describe(first)} then {_describe(second)}"
         )
-    if dict(first.reasons) != dict(second.reasons):
+    if dict(first.reasons) != dict(second.reasons) or first.role_reasons != second.role_reasons:
         raise AssertionError(
             f"two passes over the same view gave different reasons: {dict(first.reasons)}"
             f" then {dict(second.reasons)}"
@@ -170,7 +187,14 @@ def check_allocator(allocator: Allocator, view: ClusterView, now: float) -> Allo
 
 
 def _describe(round: AllocationRound) -> str:
-    return "[" + ", ".join(f"{g.framework_id}<-{g.agent_id}" for g in round.grants) + "]"
+    return (
+        "["
+        + ", ".join(
+            f"{g.framework_id}{'(' + g.role + ')' if g.role else ''}<-{g.agent_id}"
+            for g in round.grants
+        )
+        + "]"
+    )
 
 
 __all__ = [

@@ -26,6 +26,13 @@ Stages of one pass, `allocate(view, now)`:
      that role or below it, together with the agent's unreserved free resources.
   6. Reasons: every framework in the view gets one ("offered 2 agents", "suppressed", ...).
 
+Several roles (Mesos's MULTI_ROLE): a framework with roles [a, b] is in the view once per
+role (`FrameworkView`s with the same id). Each is a separate client: in a's sorter with what
+the framework holds in a, in b's with what it holds in b; suppression, filters, reservations
+and quota apply per role, and every grant carries its role (`OfferGrant.role`). Demands are
+the framework's, shared by its roles: a task's worth granted in one role is not granted again
+in the other.
+
 Invariants (checked by `conformance.check_round`): a grant is never empty, never more than
 the agent's free resources plus the reservations it may use, never to a suppressed framework,
 never for an agent filtered for that framework at `now` (a filter ending exactly at `now` no
@@ -163,7 +170,10 @@ class HierarchicalAllocator:
             len(run.frameworks),
             len(run.grants),
         )
-        return AllocationRound(grants=run.grant_list(), reasons=run.reasons, seed=view.seed)
+        reasons, role_reasons = run.reasons_by_framework()
+        return AllocationRound(
+            grants=run.grant_list(), reasons=reasons, seed=view.seed, role_reasons=role_reasons
+        )
 
     # -- sorters
 
@@ -201,6 +211,10 @@ class HierarchicalAllocator:
         return f"lower share than others in {self.name} order"
 
 
+# A framework in one of its roles: the allocator's client (see "Several roles" above).
+_Client = tuple[FrameworkId, str]
+
+
 class _Pass:
     """The mutable state of one `allocate` call."""
 
@@ -208,9 +222,9 @@ class _Pass:
         self.owner = owner
         self.view = view
         self.now = now
-        self.frameworks: dict[FrameworkId, FrameworkView] = {}
+        self.frameworks: dict[_Client, FrameworkView] = {}
         for fw in view.frameworks:
-            self.frameworks.setdefault(fw.id, fw)
+            self.frameworks.setdefault((fw.id, fw.role), fw)
         self.agents: dict[AgentId, AgentView] = {}
         for agent in view.agents:
             self.agents.setdefault(agent.id, agent)
@@ -219,7 +233,7 @@ class _Pass:
         self.reserved: dict[AgentId, dict[str, Resources]] = {
             a.id: dict(a.reserved) for a in self.agents.values() if a.reserved
         }
-        self.fw_alloc = {f.id: f.allocated for f in self.frameworks.values()}
+        self.fw_alloc = {key: f.allocated for key, f in self.frameworks.items()}
         # Role -> what its subtree holds, for every role with frameworks and every ancestor.
         self.role_alloc: dict[str, Resources] = {}
         self.leaf_alloc: dict[str, Resources] = {}
@@ -228,9 +242,9 @@ class _Pass:
             for path in ancestors(fw.role):
                 self.role_alloc[path] = self.role_alloc.get(path, EMPTY) + fw.allocated
         self.demands: dict[FrameworkId, list[list[object]]] = {}
-        self.grants: dict[tuple[FrameworkId, AgentId], _Grant] = {}
-        self.reasons: dict[FrameworkId, str] = {}
-        self.why: dict[FrameworkId, str] = {}
+        self.grants: dict[tuple[FrameworkId, str, AgentId], _Grant] = {}
+        self.reasons: dict[_Client, str] = {}
+        self.why: dict[_Client, str] = {}
         alive = [a for a in self.agents.values() if self._alive(a.id)]
         self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], self._alive)
         ranker = getattr(owner.policy, "agent_ranker", None)
@@ -285,22 +299,23 @@ class _Pass:
     def _candidates(self) -> dict[str, list[FrameworkId]]:
         live = self.order.ids
         out: dict[str, list[FrameworkId]] = {}
-        for fw in self.frameworks.values():
+        for key, fw in self.frameworks.items():
             if fw.suppressed:
-                self.reasons[fw.id] = "suppressed"
+                self.reasons[key] = "suppressed"
                 continue
             if fw.demands:
                 remaining = [[d.resources, d.count] for d in fw.demands if d.count > 0]
                 if not remaining:
-                    self.reasons[fw.id] = "no outstanding demand"
+                    self.reasons[key] = "no outstanding demand"
                     continue
-                self.demands[fw.id] = remaining
+                # Shared by the framework's roles (the first of its views sets it).
+                self.demands.setdefault(fw.id, remaining)
             if not live:
-                self.reasons[fw.id] = "no free resources"
+                self.reasons[key] = "no free resources"
                 continue
             until = filtered_until(fw, live, self.now)
             if until is not None:
-                self.reasons[fw.id] = (
+                self.reasons[key] = (
                     f"filtered on all agents with free resources until {until:.3f}"
                     f" ({until - self.now:.3f}s from now)"
                 )
@@ -326,7 +341,7 @@ class _Pass:
         for role, members in roles.items():
             sorter = owner.framework_sorter(self.total)
             for fid in members:
-                sorter.add(fid, self.fw_alloc[fid])
+                sorter.add(fid, self.fw_alloc[(fid, role)])
             sorters[role] = sorter
         while (next_role := tree.first()) is not None:
             role = next_role
@@ -337,9 +352,11 @@ class _Pass:
             fid = FrameworkId(fid_s)
             room = headroom(role, quotas, self.role_alloc) if quotas else None
             if room is not None and not any(room.values()):
-                self.why.setdefault(fid, f"role {role} is at its quota limit")
+                self.why.setdefault((fid, role), f"role {role} is at its quota limit")
                 for other in sorters[role]:
-                    self.why.setdefault(FrameworkId(other), f"role {role} is at its quota limit")
+                    self.why.setdefault(
+                        (FrameworkId(other), role), f"role {role} is at its quota limit"
+                    )
                 tree.remove(role)
                 continue
             if guarantee:
@@ -355,11 +372,12 @@ class _Pass:
                 if not any(room.values()):
                     for other in sorters[role]:
                         self.why.setdefault(
-                            FrameworkId(other), "what is left is held for unmet quota guarantees"
+                            (FrameworkId(other), role),
+                            "what is left is held for unmet quota guarantees",
                         )
                     tree.remove(role)
                     continue
-            fw = self.frameworks[fid]
+            fw = self.frameworks[(fid, role)]
             placed = self._place(fw, room)
             if placed is None:
                 sorters[role].remove(fid)
@@ -391,7 +409,7 @@ class _Pass:
             shape_key = None if shape is None else _shape_key(shape)
             # Reservations make what fits depend on the role; without any, only on the shape.
             scope = fw.role if self.reserved else ""
-            key = (fw.id, shape_key) if shape is None or fw.filters else (shape_key, scope)
+            key = (fw.id, fw.role, shape_key) if shape is None or fw.filters else (shape_key, scope)
             begin = self.cursor.get(key, 0)
             for index, agent_id in self._indexed(fw, begin):
                 if agent_id in fw.filters and fw.filters[agent_id] > self.now:
@@ -410,7 +428,7 @@ class _Pass:
                 return found
             self.cursor[key] = _END
         if demands is not None:
-            self.why.setdefault(fw.id, "no agent has room for a task of its demands")
+            self.why.setdefault((fw.id, fw.role), "no agent has room for a task of its demands")
         return None
 
     def _indexed(self, fw: FrameworkView, begin: int) -> Iterable[tuple[int, AgentId]]:
@@ -459,15 +477,15 @@ class _Pass:
                 taken = left.scalars.get(name, 0)
                 if taken and not self.owed_roles.intersection(ancestors(fw.role)):
                     self.spare[name] = max(0, self.spare[name] - taken)
-        grant = self.grants.get((fw.id, agent_id))
+        grant = self.grants.get((fw.id, fw.role, agent_id))
         if grant is None:
-            self.grants[(fw.id, agent_id)] = _Grant(resources, reserved, tasks)
+            self.grants[(fw.id, fw.role, agent_id)] = _Grant(resources, reserved, tasks)
         else:
             grant.resources = grant.resources + resources
             for path, part in reserved.items():
                 grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
             grant.tasks += tasks
-        self.fw_alloc[fw.id] = self.fw_alloc[fw.id] + resources
+        self.fw_alloc[(fw.id, fw.role)] = self.fw_alloc[(fw.id, fw.role)] + resources
         self.leaf_alloc[fw.role] = self.leaf_alloc[fw.role] + resources
         for path in ancestors(fw.role):
             self.role_alloc[path] = self.role_alloc[path] + resources
@@ -479,29 +497,49 @@ class _Pass:
 
     def grant_list(self) -> tuple[OfferGrant, ...]:
         return tuple(
-            OfferGrant(fid, agent_id, g.resources, dict(g.reserved), g.tasks)
-            for (fid, agent_id), g in self.grants.items()
+            OfferGrant(fid, agent_id, g.resources, dict(g.reserved), g.tasks, role)
+            for (fid, role, agent_id), g in self.grants.items()
         )
 
     # -- reasons
 
     def _explain(self, candidates: Mapping[str, list[FrameworkId]]) -> None:
-        agents: dict[FrameworkId, int] = {}
-        tasks: dict[FrameworkId, int] = {}
-        for (fid, _agent_id), grant in self.grants.items():
-            agents[fid] = agents.get(fid, 0) + 1
-            tasks[fid] = tasks.get(fid, 0) + grant.tasks
-        for members in candidates.values():
+        agents: dict[_Client, int] = {}
+        tasks: dict[_Client, int] = {}
+        for (fid, role, _agent_id), grant in self.grants.items():
+            agents[(fid, role)] = agents.get((fid, role), 0) + 1
+            tasks[(fid, role)] = tasks.get((fid, role), 0) + grant.tasks
+        for role, members in candidates.items():
             for fid in members:
-                if fid in agents:
-                    text = f"offered {_plural(agents[fid], 'agent')}"
-                    if tasks[fid]:
-                        text += f" ({_plural(tasks[fid], 'task')}' worth of its demands)"
-                    self.reasons[fid] = text
-                elif self.why.get(fid):
-                    self.reasons[fid] = self.why[fid]
+                key = (fid, role)
+                if key in agents:
+                    text = f"offered {_plural(agents[key], 'agent')}"
+                    if tasks[key]:
+                        text += f" ({_plural(tasks[key], 'task')}' worth of its demands)"
+                    self.reasons[key] = text
+                elif self.why.get(key):
+                    self.reasons[key] = self.why[key]
                 else:
-                    self.reasons[fid] = self.owner.explain(self.fw_alloc[fid], self.total)
+                    self.reasons[key] = self.owner.explain(self.fw_alloc[key], self.total)
+
+    def reasons_by_framework(
+        self,
+    ) -> tuple[dict[FrameworkId, str], dict[FrameworkId, dict[str, str]]]:
+        """(one reason per framework, and per role for frameworks in several roles); a
+        framework in several roles gets its roles' reasons joined: `a: ...; b: ...`."""
+        by_fw: dict[FrameworkId, dict[str, str]] = {}
+        for (fid, role), text in self.reasons.items():
+            by_fw.setdefault(fid, {})[role] = text
+        reasons: dict[FrameworkId, str] = {}
+        role_reasons: dict[FrameworkId, dict[str, str]] = {}
+        for fid, per_role in by_fw.items():
+            if len(per_role) == 1:
+                reasons[fid] = next(iter(per_role.values()))
+                continue
+            ordered = dict(sorted(per_role.items()))
+            role_reasons[fid] = ordered
+            reasons[fid] = "; ".join(f"{role}: {text}" for role, text in ordered.items())
+        return reasons, role_reasons
 
 
 class _Grant:

@@ -159,6 +159,35 @@ def test_every_allocator_keeps_the_invariants_with_quota_reservations_and_demand
                 assert grant.tasks > 0, f"{name}: {grant} is not sized to whole tasks"
 
 
+@settings(max_examples=100, deadline=None)
+@given(view=rich_views(), data=st.data())
+def test_every_allocator_keeps_the_invariants_with_frameworks_in_several_roles(
+    view: ClusterView, data: st.DataObject
+) -> None:
+    # Some frameworks hold a second role (another view with the same id, its own allocation,
+    # suppression and filters), as the master builds them for `FrameworkInfo.roles`.
+    extra = []
+    for fw in view.frameworks:
+        other = data.draw(st.sampled_from(["web", "batch", "eng/ml", "eng", None]))
+        if other is not None and other != fw.role:
+            extra.append(
+                replace(
+                    fw,
+                    role=other,
+                    allocated=data.draw(_framework_resources),
+                    suppressed=data.draw(st.booleans()),
+                )
+            )
+    view = replace(view, frameworks=view.frameworks + tuple(extra))
+    for name in ALLOCATOR_NAMES:
+        result = check_allocator(load_allocator(name), view, NOW)
+        assert set(result.reasons) == {f.id for f in view.frameworks}
+        several = {f.id for f in extra}
+        for grant in result.grants:
+            if grant.framework_id in several:
+                assert grant.role, f"{name}: {grant} names no role"
+
+
 def test_the_three_policies_are_registered() -> None:
     assert {"drf", "fair", "ssf"} <= set(ALLOCATOR_NAMES)
 

@@ -86,18 +86,21 @@ def update(ctx: click.Context, spec_file: IO[str], wait: bool, timeout_s: float)
 @job.command("validate")
 @spec_argument
 def validate(spec_file: IO[str]) -> None:
-    """Check a job spec here, without a master: print `ok: NAME (TYPE)`, or the problem with
-    the path of the field (exit 2)."""
+    """Check a job spec here, without a master: print `ok: NAME (TYPE)`, or every problem,
+    one per line with the path of its field (exit 2)."""
     from mesoslite.cli.exit_codes import EXIT_USAGE
-    from mesoslite.errors import ValidationError
-    from mesoslite.jobs.spec import parse_job_spec
+    from mesoslite.jobs.spec import parse_job_spec, validate_job_spec
 
     source = _source(spec_file)
-    try:
-        spec = parse_job_spec(spec_file.read(), source=source)
-    except ValidationError as e:
-        click.echo(f"mesoslite: {source}: {e.message}", err=True)
+    text = spec_file.read()
+    problems = validate_job_spec(text, source=source)
+    for field, message in problems:
+        # A problem of the YAML itself (no field) names the file already.
+        click.echo(f"mesoslite: {source}: {field}: {message}" if field else
+                   f"mesoslite: {message}", err=True)
+    if problems:
         sys.exit(EXIT_USAGE)
+    spec = parse_job_spec(text, source=source)
     click.echo(f"ok: {spec.name} ({spec.type.value})")
 
 
@@ -359,9 +362,8 @@ def _instance_row(i: InstanceView, now: float) -> tuple[object, ...]:
     from mesoslite.cli import _output as out
 
     message = i.message
-    if i.next_attempt_at is not None and i.state.value == "BACKOFF":
-        message = f"next attempt {format_relative(i.next_attempt_at, now)}" + (
-            f"; {message}" if message else "")
+    if not message and i.next_attempt_at is not None and i.state.value == "BACKOFF":
+        message = f"next attempt {format_relative(i.next_attempt_at, now)}"
     return (
         i.index, i.state.value, i.attempt or out.NONE, i.hostname or out.NONE,
         i.task_id or out.NONE, out.format_exit_code(i.exit_code),

@@ -324,7 +324,6 @@ async def test_list_history_and_kill_print_tables_and_lines(
 
 
 def test_validate_prints_the_name_and_type_of_a_good_spec(tmp_path: Path) -> None:
-    pytest.importorskip("mesoslite.jobs.spec")
     path = write(tmp_path, "name: hello\ntype: batch\ncommand: echo hi\n"
                  "resources: {cpus: 0.1, mem: 32}\n")
     result = CliRunner().invoke(cli, ["--master", "127.0.0.1:1", "job", "validate", path])
@@ -332,7 +331,6 @@ def test_validate_prints_the_name_and_type_of_a_good_spec(tmp_path: Path) -> Non
 
 
 def test_validate_names_the_bad_field_and_exits_2(tmp_path: Path) -> None:
-    pytest.importorskip("mesoslite.jobs.spec")
     path = write(tmp_path, "name: hello\ntype: batch\ncommand: echo hi\n"
                  "resources: {cpus: 0.1, mem: 32}\nretries: {limit: 2, bakoff_s: 1}\n")
     result = CliRunner().invoke(cli, ["job", "validate", path])
@@ -341,8 +339,30 @@ def test_validate_names_the_bad_field_and_exits_2(tmp_path: Path) -> None:
     assert "retries.bakoff_s" in result.stderr
 
 
+def test_validate_lists_every_problem_one_per_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: Bad_Name\ntype: batch\ncommand: echo\nschedule: '@daily'\n")
+    result = CliRunner().invoke(cli, ["job", "validate", path])
+    assert result.exit_code == EXIT_USAGE
+    lines = result.stderr.splitlines()
+    assert [line.split(": ")[2] for line in lines] == ["name", "schedule"]
+    assert all(line.startswith(f"mesoslite: {path}: ") for line in lines)
+
+
+def test_validate_says_where_the_yaml_is_broken(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["job", "validate", write(tmp_path, "name: [x\n")])
+    assert result.exit_code == EXIT_USAGE
+    assert "job.yaml is not valid YAML at line 2" in result.stderr
+
+
+def test_every_example_job_is_valid() -> None:
+    examples = sorted((Path(__file__).parents[3] / "examples" / "jobs").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        result = CliRunner().invoke(cli, ["job", "validate", str(path)])
+        assert result.exit_code == EXIT_OK, result.stderr
+
+
 def test_validate_reads_stdin_given_a_dash() -> None:
-    pytest.importorskip("mesoslite.jobs.spec")
     result = CliRunner().invoke(cli, ["job", "validate", "-"], input="name: x\n")
     assert result.exit_code == EXIT_USAGE
     assert result.stderr.startswith("mesoslite: <stdin>")

@@ -108,6 +108,7 @@ def task_to_pb(task: TaskSpec) -> pb.TaskInfo:
         health_check=(
             health_check_to_pb(task.health_check) if task.health_check is not None else None
         ),
+        allocation_role=task.allocation_role,
     )
 
 
@@ -174,6 +175,7 @@ def task_from_pb(msg: pb.TaskInfo, field: str = "task") -> TaskSpec:
             if msg.HasField("health_check")
             else None
         ),
+        allocation_role=msg.allocation_role,
     )
 
 
@@ -223,7 +225,9 @@ def framework_to_pb(info: FrameworkInfo) -> pb.FrameworkInfo:
         id=info.id,
         name=info.name,
         user=info.user,
-        role=info.role,
+        # With roles, role is left empty on the wire (the model's "*" is its default).
+        role="" if info.roles and info.role == "*" else info.role,
+        roles=list(info.roles),
         failover_timeout_s=info.failover_timeout_s,
         hostname=info.hostname,
         principal=info.principal,
@@ -237,6 +241,7 @@ def framework_from_pb(msg: pb.FrameworkInfo) -> FrameworkInfo:
         name=msg.name,
         user=msg.user,
         role=msg.role or "*",
+        roles=tuple(msg.roles),
         failover_timeout_s=msg.failover_timeout_s,
         hostname=msg.hostname,
         principal=msg.principal,
@@ -323,6 +328,7 @@ def offer_to_pb(offer: Offer) -> pb.Offer:
         hostname=offer.hostname,
         resources=reserved_resources_to_pb(offer.resources, offer.reserved),
         attributes=[pb.Attribute(name=k, value=v) for k, v in sorted(offer.attributes.items())],
+        allocation_role=offer.allocation_role,
     )
 
 
@@ -336,6 +342,7 @@ def offer_from_pb(msg: pb.Offer) -> Offer:
         resources=total,
         attributes={a.name: a.value for a in msg.attributes},
         reserved=reserved,
+        allocation_role=msg.allocation_role,
     )
 
 

@@ -132,6 +132,10 @@ class TaskSpec:
     kill_grace_period_s: float = 0.0
     labels: Mapping[str, str] = field(default_factory=dict)
     health_check: HealthCheckSpec | None = None
+    # The role its resources are allocated to: the `allocation_role` of the offer it was
+    # launched from, set by the master (what a framework gives is overwritten). The agent keeps
+    # it with the task, so a new master accounts the task to the same role.
+    allocation_role: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +159,12 @@ class TaskStatus:
 
 @dataclass(frozen=True, slots=True)
 class FrameworkInfo:
-    """What a framework says about itself when it subscribes."""
+    """What a framework says about itself when it subscribes.
+
+    A framework holds one role (`role`) or several (`roles`, as with Mesos's MULTI_ROLE
+    capability). When `roles` is given it is the framework's roles and `role` must be left
+    unset (`"*"` here, empty on the wire); `all_roles` is what it holds either way.
+    """
 
     name: str
     role: str = "*"
@@ -165,6 +174,12 @@ class FrameworkInfo:
     principal: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     id: FrameworkId = FrameworkId("")
+    roles: tuple[str, ...] = ()
+
+    @property
+    def all_roles(self) -> tuple[str, ...]:
+        """The roles it holds: `roles`, or else `(role,)`."""
+        return self.roles or (self.role,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +207,9 @@ class Offer:
     attributes: Mapping[str, str] = field(default_factory=dict)
     # The parts of `resources` reserved for a role (yours, or one above yours), by role.
     reserved: Mapping[str, Resources] = field(default_factory=dict)
+    # The framework's role these resources are allocated to: tasks launched from the offer
+    # (and RESERVE) count against it. One of `FrameworkInfo.all_roles`.
+    allocation_role: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,14 +254,20 @@ def spec_from_json(doc: dict[str, Any]) -> TaskSpec:
 
 
 def spec_extra_to_json(spec: TaskSpec) -> dict[str, Any]:
-    """Fields added to `TaskSpec` after the basic ones: the health check."""
+    """Fields added to `TaskSpec` after the basic ones: the health check, the allocation role."""
     hc = spec.health_check
-    return {} if hc is None else {"health_check": dataclasses.asdict(hc)}
+    out: dict[str, Any] = {} if hc is None else {"health_check": dataclasses.asdict(hc)}
+    if spec.allocation_role:
+        out["allocation_role"] = spec.allocation_role
+    return out
 
 
 def spec_extra_from_json(doc: dict[str, Any]) -> dict[str, Any]:
     hc = doc.get("health_check")
-    return {} if hc is None else {"health_check": HealthCheckSpec(**hc)}
+    out: dict[str, Any] = {} if hc is None else {"health_check": HealthCheckSpec(**hc)}
+    if doc.get("allocation_role"):
+        out["allocation_role"] = str(doc["allocation_role"])
+    return out
 
 
 def status_to_json(st: TaskStatus) -> dict[str, Any]:

@@ -166,4 +166,18 @@ def explanation(e: Explanation) -> operator_pb2.ExplainFrameworkResponse:
         demands=[f"{d.count} x {d.resources}" for d in e.demands or ()],
         quota=quota_text(e.quota),
         last_reason=e.last_reason,
+        roles=[
+            operator_pb2.RoleExplanation(
+                role=r.role,
+                weight=r.weight,
+                dominant_share=r.dominant_share,
+                allocated=c.resources_to_pb(r.allocated),
+                offered=c.resources_to_pb(r.offered),
+                suppressed=r.suppressed,
+                filters=r.filters,
+                quota=quota_text(r.quota),
+                last_reason=r.last_reason,
+            )
+            for r in e.roles
+        ],
     )

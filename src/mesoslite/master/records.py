@@ -63,13 +63,17 @@ class FrameworkRecord:
     registered_at: float
     tasks: dict[TaskId, TaskRecord] = field(default_factory=dict)
     offers: set[OfferId] = field(default_factory=set)
-    # agent -> time before which that agent is not offered to this framework, as long as
-    # its free resources are within what was refused (`refused`), as in Mesos.
-    filters: dict[AgentId, float] = field(default_factory=dict)
-    refused: dict[AgentId, Resources] = field(default_factory=dict)
-    suppressed: bool = False
+    # role -> agent -> time before which that agent is not offered to this framework in that
+    # role, as long as its free resources are within what was refused (`refused`), as in Mesos.
+    filters: dict[str, dict[AgentId, float]] = field(default_factory=dict)
+    refused: dict[str, dict[AgentId, Resources]] = field(default_factory=dict)
+    # Its roles that are suppressed (SUPPRESS): offered nothing in them until REVIVE.
+    suppressed_roles: set[str] = field(default_factory=set)
+    # What its tasks use and its offers hold: in all, and per role (allocation role).
     used: Resources = field(default_factory=Resources.empty)
     offered: Resources = field(default_factory=Resources.empty)
+    used_by_role: dict[str, Resources] = field(default_factory=dict)
+    offered_by_role: dict[str, Resources] = field(default_factory=dict)
     disconnected_at: float | None = None
     unregistered_at: float | None = None
     # Its last REQUEST, less the tasks launched since (see `roles.consume`); None if it never
@@ -83,3 +87,41 @@ class FrameworkRecord:
     @property
     def connected(self) -> bool:
         return self.status == FRAMEWORK_CONNECTED
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return self.info.all_roles
+
+    @property
+    def suppressed(self) -> bool:
+        """True when it is suppressed in every one of its roles."""
+        return all(role in self.suppressed_roles for role in self.info.all_roles)
+
+    def held(self, role: str) -> Resources:
+        """What it uses and holds in offers in `role`."""
+        empty = Resources.empty()
+        return self.used_by_role.get(role, empty) + self.offered_by_role.get(role, empty)
+
+    def add_used(self, role: str, resources: Resources) -> None:
+        self.used = self.used + resources
+        self.used_by_role[role] = self.used_by_role.get(role, Resources.empty()) + resources
+
+    def remove_used(self, role: str, resources: Resources) -> None:
+        self.used = self.used - resources
+        _subtract(self.used_by_role, role, resources)
+
+    def add_offered(self, role: str, resources: Resources) -> None:
+        self.offered = self.offered + resources
+        self.offered_by_role[role] = self.offered_by_role.get(role, Resources.empty()) + resources
+
+    def remove_offered(self, role: str, resources: Resources) -> None:
+        self.offered = self.offered - resources
+        _subtract(self.offered_by_role, role, resources)
+
+
+def _subtract(by_role: dict[str, Resources], role: str, resources: Resources) -> None:
+    left = by_role.get(role, Resources.empty()) - resources
+    if left.is_empty():
+        by_role.pop(role, None)
+    else:
+        by_role[role] = left

@@ -32,8 +32,28 @@ class RoleStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class RoleExplanation:
+    """A framework in one of its roles: what it holds there and what the allocator said."""
+
+    role: str
+    weight: float
+    dominant_share: float
+    allocated: Resources
+    offered: Resources
+    suppressed: bool
+    filters: dict[str, float]  # agent id -> seconds until the filter ends
+    quota: Quota | None
+    last_reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
-    """Why a framework is or is not getting offers (`mesoslite framework explain`)."""
+    """Why a framework is or is not getting offers (`mesoslite framework explain`).
+
+    The top-level fields are the framework's as a whole (`role` its roles, comma-separated;
+    `role_weight` that of its first role; `quota` only for a framework in one role);
+    `roles` says the same per role.
+    """
 
     framework_id: str
     status: str
@@ -47,6 +67,7 @@ class Explanation:
     demands: tuple[Demand, ...] | None
     quota: Quota | None
     last_reason: str
+    roles: tuple[RoleExplanation, ...] = ()
 
 
 def check_role(field: str, role: str) -> None:

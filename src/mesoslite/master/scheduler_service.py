@@ -100,13 +100,15 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Revive(self, request: scheduler_pb2.ReviveRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
-        await self.actor.run(lambda now: self.actor.state.revive(fid))
+        roles = tuple(request.roles)
+        await self.actor.run(lambda now: self.actor.state.revive(fid, roles))
         return OK
 
     @handle_errors
     async def Suppress(self, request: scheduler_pb2.SuppressRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
-        await self.actor.run(lambda now: self.actor.state.suppress(fid))
+        roles = tuple(request.roles)
+        await self.actor.run(lambda now: self.actor.state.suppress(fid, roles))
         return OK
 
     @handle_errors

@@ -64,6 +64,7 @@ from mesoslite.master.reservations import ReservationBook
 from mesoslite.master.roles import (
     Explanation,
     RoleBook,
+    RoleExplanation,
     RoleStatus,
     check_demands,
     consume,
@@ -127,6 +128,7 @@ class MasterState:
         self.offers = OfferBook(run_id)
         self.allocation_wanted = False
         self.last_reasons: dict[FrameworkId, str] = {}
+        self.last_role_reasons: dict[FrameworkId, dict[str, str]] = {}
         self.roles = RoleBook()
         self.reservations = ReservationBook()
         # RESERVE/UNRESERVE: agent -> role -> resources, beside the agents' static ones.
@@ -169,18 +171,19 @@ class MasterState:
                         f"framework {info.id} was removed (torn down or past its failover timeout)"
                     )
                 raise UnknownFrameworkError(f"framework {info.id} is not known to this master")
-            if fw.info.role != info.role:
+            if sorted(fw.info.all_roles) != sorted(info.all_roles):
+                field = "framework_info.roles" if info.roles else "framework_info.role"
                 raise ValidationError(
-                    "framework_info.role",
-                    f"cannot change role on re-subscription: was {fw.info.role!r}, "
-                    f"got {info.role!r}",
+                    field,
+                    "cannot change roles on re-subscription: was "
+                    f"{', '.join(fw.info.all_roles)}, got {', '.join(info.all_roles)}",
                 )
             for offer in list(self.offers.of_framework(fw.id)):
                 self._rescind(offer, notify=False)
             fw.info = info
             fw.status = rec.FRAMEWORK_CONNECTED
             fw.disconnected_at = None
-            fw.suppressed = False
+            fw.suppressed_roles.clear()
             effects.append(PersistRegistry((AddFramework(info),)))
             # Ask agents to resend what this framework has not acknowledged, now, not at their
             # next retry.
@@ -196,7 +199,8 @@ class MasterState:
             )
             effects.append(PersistRegistry((AddFramework(info),)))
             logger.info(
-                "framework subscribed framework_id=%s name=%r role=%s", fid, info.name, info.role
+                "framework subscribed framework_id=%s name=%r roles=%s",
+                fid, info.name, ",".join(info.all_roles),
             )
         self.allocation_wanted = True
         return info.id, effects
@@ -238,17 +242,19 @@ class MasterState:
     ) -> list[Effect]:
         """Launch `tasks` on the offers; all or nothing. Unused resources go back to the pool.
 
-        `reserve` (RESERVE) reserves part of the offers for the framework's role on their
-        agent from now on; `unreserve` (UNRESERVE) gives back part of the role's dynamic
-        reservation there. Both are kept in the registry.
+        The offers must share one allocation role: the tasks are accounted to it.
+        `reserve` (RESERVE) reserves part of the offers for that role on their agent from now
+        on; `unreserve` (UNRESERVE) gives back part of the role's dynamic reservation there.
+        Both are kept in the registry.
         """
         fw = self._connected_framework(fid)
         check_duration("filters.refuse_seconds", refuse_seconds)
         check_tasks(tasks)
         offers = self._own_offers(fw, offer_ids)
         agent_id = offers[0].agent_id
+        role = offers[0].allocation_role
         offered = _sum(o.resources for o in offers)
-        reservation = self._check_reservation(fw, agent_id, offered, reserve, unreserve)
+        reservation = self._check_reservation(role, agent_id, offered, reserve, unreserve)
         launched: list[TaskSpec] = []
         for i, task in enumerate(tasks):
             if task.agent_id and task.agent_id != agent_id:
@@ -260,7 +266,7 @@ class MasterState:
                 raise AlreadyExistsError(
                     f"tasks[{i}].task_id: task {task.task_id!r} already exists in framework {fid}"
                 )
-            launched.append(task if task.agent_id else _with_agent(task, agent_id))
+            launched.append(replace(task, agent_id=agent_id, allocation_role=role))
         needed = _sum(t.resources for t in launched)
         if not offered.contains(needed):
             raise ValidationError(
@@ -281,18 +287,16 @@ class MasterState:
             agent.tasks.add((fid, task.task_id))
             self.reservations.launched(agent_id, fid, task.task_id, task.resources, pools)
         agent.used = agent.used + needed
-        fw.used = fw.used + needed
+        fw.add_used(role, needed)
         if fw.demands:
             fw.demands = consume(fw.demands, (t.resources for t in launched))
         effects: list[Effect] = []
         if reservation is not None:
-            self._set_dynamic(agent_id, fw.info.role, reservation)
-            effects.append(
-                PersistRegistry((SetReservation(agent_id, fw.info.role, reservation),))
-            )
+            self._set_dynamic(agent_id, role, reservation)
+            effects.append(PersistRegistry((SetReservation(agent_id, role, reservation),)))
         if refuse_seconds > 0 and not (offered - needed).is_empty():
-            fw.filters[agent_id] = now + refuse_seconds
-            fw.refused[agent_id] = offered - needed
+            fw.filters.setdefault(role, {})[agent_id] = now + refuse_seconds
+            fw.refused.setdefault(role, {})[agent_id] = offered - needed
         self.allocation_wanted = True
         if launched:
             effects.append(LaunchOnAgent(agent_id, fid, tuple(launched)))
@@ -300,7 +304,7 @@ class MasterState:
 
     def _check_reservation(
         self,
-        fw: rec.FrameworkRecord,
+        role: str,
         agent_id: AgentId,
         offered: Resources,
         reserve: Resources | None,
@@ -310,10 +314,11 @@ class MasterState:
         neither was asked. Raises `ValidationError` before anything changes."""
         if not reserve and not unreserve:
             return None
-        role = fw.info.role
         if role == "*":
             raise ValidationError(
-                "operations.reserve", "a framework of role '*' cannot reserve resources"
+                "operations.reserve",
+                "offers allocated to role '*' cannot reserve resources (reservations are for "
+                "the offer's allocation role)",
             )
         current = self.dynamic_reservations.get(agent_id, {}).get(role, Resources.empty())
         for name, res in (("reserve", reserve), ("unreserve", unreserve)):
@@ -350,17 +355,21 @@ class MasterState:
         for offer in offers:
             self._rescind(offer, notify=False)
             if refuse_seconds > 0:
-                until = max(fw.filters.get(offer.agent_id, 0.0), now + refuse_seconds)
-                fw.filters[offer.agent_id] = until
-                fw.refused[offer.agent_id] = offer.resources
+                filters = fw.filters.setdefault(offer.allocation_role, {})
+                until = max(filters.get(offer.agent_id, 0.0), now + refuse_seconds)
+                filters[offer.agent_id] = until
+                fw.refused.setdefault(offer.allocation_role, {})[offer.agent_id] = offer.resources
         self.allocation_wanted = True
         return []
 
-    def revive(self, fid: FrameworkId) -> list[Effect]:
+    def revive(self, fid: FrameworkId, roles: Sequence[str] = ()) -> list[Effect]:
+        """Offer the framework again in `roles` (all its roles if none): unsuppress them and
+        clear their filters. Raises `ValidationError` for a role it does not hold."""
         fw = self._connected_framework(fid)
-        fw.suppressed = False
-        fw.filters.clear()
-        fw.refused.clear()
+        for role in _own_roles(fw, roles):
+            fw.suppressed_roles.discard(role)
+            fw.filters.pop(role, None)
+            fw.refused.pop(role, None)
         self.allocation_wanted = True
         return []
 
@@ -372,9 +381,11 @@ class MasterState:
         self.allocation_wanted = True
         return []
 
-    def suppress(self, fid: FrameworkId) -> list[Effect]:
+    def suppress(self, fid: FrameworkId, roles: Sequence[str] = ()) -> list[Effect]:
+        """Offer the framework nothing in `roles` (all its roles if none) until it revives
+        them. Raises `ValidationError` for a role it does not hold."""
         fw = self._connected_framework(fid)
-        fw.suppressed = True
+        fw.suppressed_roles.update(_own_roles(fw, roles))
         return []
 
     def kill_task(
@@ -635,11 +646,21 @@ class MasterState:
         self._rounds += 1
         result = self.allocator.allocate(view, now)
         self.last_reasons = dict(result.reasons)
+        self.last_role_reasons = {f: dict(r) for f, r in result.role_reasons.items()}
         by_framework: dict[FrameworkId, list[Offer]] = {}
         for grant in result.grants:
             agent = self.agents.get(grant.agent_id)
             fw = self.frameworks.get(grant.framework_id)
             if agent is None or fw is None or grant.resources.is_empty() or agent.draining:
+                continue
+            roles = fw.info.all_roles
+            role = grant.role or (roles[0] if len(roles) == 1 else "")
+            if role not in roles:
+                # The allocator broke its contract (a role the framework does not hold).
+                logger.error(
+                    "allocator granted for a role the framework does not hold"
+                    " framework_id=%s role=%r", fw.id, grant.role,
+                )
                 continue
             if not agent.free.contains(grant.resources):
                 # The allocator broke its contract; refuse rather than overcommit.
@@ -653,13 +674,14 @@ class MasterState:
                 resources=grant.resources,
                 attributes=agent.info.attributes,
                 reserved=grant.reserved,
+                allocation_role=role,
             )
             self.offers.add(offer, now)
             self.reservations.offered(offer.id, agent.id, grant.reserved)
             agent.offers.add(offer.id)
             agent.offered = agent.offered + offer.resources
             fw.offers.add(offer.id)
-            fw.offered = fw.offered + offer.resources
+            fw.add_offered(role, offer.resources)
             by_framework.setdefault(fw.id, []).append(offer)
         return [SendToFramework(fid, OffersEvent(tuple(o))) for fid, o in by_framework.items()]
 
@@ -719,31 +741,58 @@ class MasterState:
         for agent in self.agents.values():
             if agent.status == rec.AGENT_ACTIVE:
                 total = total + agent.info.resources
-        role = fw.info.role
-        filters = {str(a): t - now for a, t in sorted(fw.filters.items()) if t > now}
+        roles = fw.info.all_roles
+        not_subscribed = f"not subscribed ({fw.status}): only connected frameworks are offered"
+        per_role = []
+        filters: dict[str, float] = {}
+        for role in roles:
+            in_role = {
+                str(a): t - now for a, t in sorted(fw.filters.get(role, {}).items()) if t > now
+            }
+            for agent_id, left in in_role.items():
+                filters[agent_id] = max(left, filters.get(agent_id, 0.0))
+            why = self.last_role_reasons.get(fid, {}).get(role, "")
+            if len(roles) == 1:
+                why = self.last_reasons.get(fid, "")
+            per_role.append(
+                RoleExplanation(
+                    role=role,
+                    weight=self.roles.weights.get(role, 1.0),
+                    dominant_share=dominant_share(fw.held(role), total),
+                    allocated=fw.used_by_role.get(role, Resources.empty()),
+                    offered=fw.offered_by_role.get(role, Resources.empty()),
+                    suppressed=role in fw.suppressed_roles,
+                    filters=in_role,
+                    quota=self.roles.quotas.get(role),
+                    last_reason=(not_subscribed if not fw.connected else why)
+                    or "no allocation pass has considered it yet",
+                )
+            )
         reason = self.last_reasons.get(fid, "")
         if not fw.connected:
-            reason = f"not subscribed ({fw.status}): only connected frameworks are offered"
+            reason = not_subscribed
         return Explanation(
             framework_id=fid,
             status=fw.status,
-            role=role,
-            role_weight=self.roles.weights.get(role, 1.0),
+            role=",".join(roles),
+            role_weight=per_role[0].weight,
             dominant_share=dominant_share(fw.used + fw.offered, total),
             allocated=fw.used,
             offered=fw.offered,
             suppressed=fw.suppressed,
             filters=filters,
             demands=None if fw.demands is None else outstanding(fw.demands, fw.offered),
-            quota=self.roles.quotas.get(role),
+            quota=per_role[0].quota if len(roles) == 1 else None,
             last_reason=reason or "no allocation pass has considered it yet",
+            roles=tuple(per_role),
         )
 
     def role_statuses(self) -> list[RoleStatus]:
         held: dict[str, tuple[Resources, int]] = {}
         for fw in self.frameworks.values():
-            res, n = held.get(fw.info.role, (Resources.empty(), 0))
-            held[fw.info.role] = (res + fw.used + fw.offered, n + 1)
+            for role in fw.info.all_roles:
+                res, n = held.get(role, (Resources.empty(), 0))
+                held[role] = (res + fw.held(role), n + 1)
         return self.roles.describe(held)
 
     # ------------------------------------------------------------------ internals
@@ -785,6 +834,13 @@ class MasterState:
             raise ValidationError(
                 "offer_ids", f"offers span several agents ({', '.join(sorted(agents))})"
             )
+        roles = {o.allocation_role for o in offers}
+        if len(roles) > 1:
+            raise ValidationError(
+                "offer_ids",
+                f"offers are allocated to several roles ({', '.join(sorted(roles))}):"
+                " use offers of one role at a time",
+            )
         return offers
 
     def _agent(self, agent_id: AgentId) -> rec.AgentRecord:
@@ -809,7 +865,7 @@ class MasterState:
         fw = self.frameworks.get(offer.framework_id)
         if fw is not None:
             fw.offers.discard(offer.id)
-            fw.offered = fw.offered - offer.resources
+            fw.remove_offered(offer.allocation_role, offer.resources)
             if notify and fw.connected:
                 return [SendToFramework(fw.id, RescindEvent(offer.id))]
         return []
@@ -817,7 +873,7 @@ class MasterState:
     def _finish_task(self, fw: rec.FrameworkRecord, record: rec.TaskRecord) -> None:
         del fw.tasks[record.spec.task_id]
         self.reservations.finished(fw.id, record.spec.task_id)
-        fw.used = fw.used - record.spec.resources
+        fw.remove_used(record.spec.allocation_role, record.spec.resources)
         agent = self.agents.get(record.agent_id)
         if agent is not None:
             agent.tasks.discard((fw.id, record.spec.task_id))
@@ -912,11 +968,12 @@ class MasterState:
                     self._remember_completed(rec.TaskRecord(fid, spec, agent.id, status))
                 continue
             if record is None:
+                spec = _in_role_of(fw, spec)
                 status = TaskStatus(spec.task_id, fid, agent.id, state, timestamp=now)
                 fw.tasks[spec.task_id] = rec.TaskRecord(fid, spec, agent.id, status)
                 agent.tasks.add((fid, spec.task_id))
                 agent.used = agent.used + spec.resources
-                fw.used = fw.used + spec.resources
+                fw.add_used(spec.allocation_role, spec.resources)
             elif record.state != state:
                 record.status = TaskStatus(
                     spec.task_id, fid, agent.id, state, "agent re-registered",
@@ -952,18 +1009,22 @@ class MasterState:
         for fw in self.frameworks.values():
             if not fw.connected:
                 continue
-            frameworks.append(
-                FrameworkView(
-                    fw.id,
-                    fw.info.role,
-                    fw.used + fw.offered,
-                    fw.suppressed,
-                    self._filters(fw, now, free),
-                    () if fw.demands is None else outstanding(fw.demands, fw.offered),
-                    _locality(fw.info.labels),
-                    self._running_on(fw),
+            demands = () if fw.demands is None else outstanding(fw.demands, fw.offered)
+            locality, running_on = _locality(fw.info.labels), self._running_on(fw)
+            # One view per role (Mesos's MULTI_ROLE): see `allocator/hierarchical.py`.
+            for role in fw.info.all_roles:
+                frameworks.append(
+                    FrameworkView(
+                        fw.id,
+                        role,
+                        fw.held(role),
+                        role in fw.suppressed_roles,
+                        self._filters(fw, role, now, free),
+                        demands,
+                        locality,
+                        running_on,
+                    )
                 )
-            )
         return ClusterView(
             agents,
             tuple(frameworks),
@@ -997,24 +1058,51 @@ class MasterState:
         return tuple(sorted({t.agent_id for t in fw.tasks.values()}))
 
     def _filters(
-        self, fw: rec.FrameworkRecord, now: float, free: Mapping[AgentId, Resources]
+        self, fw: rec.FrameworkRecord, role: str, now: float, free: Mapping[AgentId, Resources]
     ) -> dict[AgentId, float]:
-        """The framework's live filters that still apply: a filter holds an agent back only
-        while its free resources are within what the framework refused there (Mesos's
-        `RefusedOfferFilter`), so a framework that declined a leftover is offered the agent
-        again as soon as a task there ends."""
-        if not fw.filters:
+        """The framework's live filters in `role` that still apply: a filter holds an agent
+        back only while its free resources are within what the framework refused there
+        (Mesos's `RefusedOfferFilter`), so a framework that declined a leftover is offered the
+        agent again as soon as a task there ends."""
+        filters = fw.filters.get(role)
+        if not filters:
             return {}
-        for agent_id in [a for a, until in fw.filters.items() if until <= now]:
-            del fw.filters[agent_id]
-            fw.refused.pop(agent_id, None)
+        refused_in_role = fw.refused.setdefault(role, {})
+        for agent_id in [a for a, until in filters.items() if until <= now]:
+            del filters[agent_id]
+            refused_in_role.pop(agent_id, None)
+        if not filters:
+            del fw.filters[role]
+            fw.refused.pop(role, None)
+            return {}
         applying = {}
-        for agent_id, until in fw.filters.items():
+        for agent_id, until in filters.items():
             agent_free = free.get(agent_id)
-            refused = fw.refused.get(agent_id)
+            refused = refused_in_role.get(agent_id)
             if agent_free is None or refused is None or refused.contains(agent_free):
                 applying[agent_id] = until
         return applying
+
+
+def _own_roles(fw: rec.FrameworkRecord, roles: Sequence[str]) -> tuple[str, ...]:
+    """`roles`, or all the framework's roles if empty. Raises `ValidationError` if it names
+    a role the framework does not hold."""
+    held = fw.info.all_roles
+    for i, role in enumerate(roles):
+        if role not in held:
+            raise ValidationError(
+                f"roles[{i}]", f"{role!r} is not one of the framework's roles ({', '.join(held)})"
+            )
+    return tuple(roles) or held
+
+
+def _in_role_of(fw: rec.FrameworkRecord, spec: TaskSpec) -> TaskSpec:
+    """The task accounted to one of the framework's roles: the one its agent kept, or the
+    framework's first (a task launched before the agent kept roles, or a role it left)."""
+    roles = fw.info.all_roles
+    if spec.allocation_role in roles:
+        return spec
+    return replace(spec, allocation_role=roles[0])
 
 
 def _locality(labels: Mapping[str, str]) -> tuple[str, ...]:
@@ -1035,10 +1123,6 @@ def _with_framework_id(info: FrameworkInfo, fid: FrameworkId) -> FrameworkInfo:
 
 def _with_agent_id(info: AgentInfo, agent_id: AgentId) -> AgentInfo:
     return replace(info, id=agent_id)
-
-
-def _with_agent(task: TaskSpec, agent_id: AgentId) -> TaskSpec:
-    return replace(task, agent_id=agent_id)
 
 
 def _from_agent(st: TaskStatus, agent_id: AgentId) -> TaskStatus:

@@ -14,6 +14,7 @@ TASK_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,254}$")
 ROLE_RE = re.compile(r"^(\*|[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*)$")
 MAX_NAME = 255
 MAX_TASKS_PER_ACCEPT = 100_000
+MAX_ROLES = 100
 
 
 def check_duration(field: str, value: float) -> None:
@@ -25,16 +26,39 @@ def check_duration(field: str, value: float) -> None:
         raise ValidationError(field, f"must be at most {MAX_DURATION_S:g} (a year), got {value:g}")
 
 
+def check_role_value(field: str, role: str) -> None:
+    if not ROLE_RE.match(role):
+        raise ValidationError(
+            field, f"must be '*' or path segments of [a-z0-9_-] like 'eng/ml', got {role!r}"
+        )
+
+
 def check_framework_info(info: FrameworkInfo) -> None:
     if not info.name.strip():
         raise ValidationError("framework_info.name", "must not be empty")
     if len(info.name) > MAX_NAME:
         raise ValidationError("framework_info.name", f"must be at most {MAX_NAME} characters")
-    if not ROLE_RE.match(info.role):
-        raise ValidationError(
-            "framework_info.role",
-            f"must be '*' or path segments of [a-z0-9_-] like 'eng/ml', got {info.role!r}",
-        )
+    if info.roles:
+        # As Mesos's MULTI_ROLE: `roles` wins, and `role` must be left unset.
+        if info.role not in ("", "*"):
+            raise ValidationError(
+                "framework_info.role",
+                f"must be empty when roles is given (roles wins), got {info.role!r}",
+            )
+        if len(info.roles) > MAX_ROLES:
+            raise ValidationError(
+                "framework_info.roles", f"at most {MAX_ROLES} roles, got {len(info.roles)}"
+            )
+        seen: set[str] = set()
+        for i, role in enumerate(info.roles):
+            check_role_value(f"framework_info.roles[{i}]", role)
+            if role in seen:
+                raise ValidationError(
+                    f"framework_info.roles[{i}]", f"{role!r} appears twice in roles"
+                )
+            seen.add(role)
+    else:
+        check_role_value("framework_info.role", info.role)
     check_duration("framework_info.failover_timeout_s", info.failover_timeout_s)
 
 

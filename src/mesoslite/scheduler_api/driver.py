@@ -237,7 +237,7 @@ class SchedulerDriver:
         """Launch `tasks` on offers of one agent; what the tasks leave unused is declined.
 
         Args:
-            reserve: part of the offers to reserve for this framework's role on their agent
+            reserve: part of the offers to reserve for their allocation role on their agent
                 from now on (RESERVE, kept by the master); only that role is offered it.
             unreserve: part of the role's dynamic reservation there to give back.
 
@@ -281,14 +281,29 @@ class SchedulerDriver:
         request.filters.refuse_seconds = refuse_seconds
         await self._unary("Decline", request)
 
-    async def revive(self) -> None:
-        """Clear all filters and ask for offers again (undoes `suppress`)."""
-        await self._unary("Revive", scheduler_pb2.ReviveRequest(framework_id=self._require_id()))
+    async def revive(self, *, roles: Sequence[str] | None = None) -> None:
+        """Clear filters and ask for offers again (undoes `suppress`).
 
-    async def suppress(self) -> None:
-        """Stop receiving offers until `revive`."""
+        Args:
+            roles: the roles to revive, each one of the framework's; None or empty: all.
+        """
         await self._unary(
-            "Suppress", scheduler_pb2.SuppressRequest(framework_id=self._require_id())
+            "Revive",
+            scheduler_pb2.ReviveRequest(framework_id=self._require_id(), roles=list(roles or ())),
+        )
+
+    async def suppress(self, *, roles: Sequence[str] | None = None) -> None:
+        """Stop receiving offers (in `roles`) until `revive`.
+
+        Args:
+            roles: the roles to suppress, each one of the framework's; None or empty: all.
+                Offers in its other roles keep coming.
+        """
+        await self._unary(
+            "Suppress",
+            scheduler_pb2.SuppressRequest(
+                framework_id=self._require_id(), roles=list(roles or ())
+            ),
         )
 
     async def kill(

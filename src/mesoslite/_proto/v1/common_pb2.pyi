@@ -107,7 +107,7 @@ class AgentInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ..., attributes: _Optional[_Iterable[_Union[Attribute, _Mapping]]] = ..., version: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
 
 class FrameworkInfo(_message.Message):
-    __slots__ = ("id", "name", "user", "role", "failover_timeout_s", "hostname", "principal", "labels")
+    __slots__ = ("id", "name", "user", "role", "failover_timeout_s", "hostname", "principal", "labels", "roles")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +123,7 @@ class FrameworkInfo(_message.Message):
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     user: str
@@ -131,7 +132,8 @@ class FrameworkInfo(_message.Message):
     hostname: str
     principal: str
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., role: _Optional[str] = ..., failover_timeout_s: _Optional[float] = ..., hostname: _Optional[str] = ..., principal: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., role: _Optional[str] = ..., failover_timeout_s: _Optional[float] = ..., hostname: _Optional[str] = ..., principal: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CommandInfo(_message.Message):
     __slots__ = ("shell", "value", "argv", "environment", "user")
@@ -187,7 +189,7 @@ class HealthCheck(_message.Message):
     def __init__(self, type: _Optional[_Union[HealthCheck.Type, str]] = ..., command: _Optional[str] = ..., port: _Optional[int] = ..., path: _Optional[str] = ..., delay_s: _Optional[float] = ..., interval_s: _Optional[float] = ..., timeout_s: _Optional[float] = ..., grace_period_s: _Optional[float] = ..., consecutive_failures: _Optional[int] = ...) -> None: ...
 
 class TaskInfo(_message.Message):
-    __slots__ = ("task_id", "name", "agent_id", "resources", "command", "kill_grace_period_s", "labels", "health_check")
+    __slots__ = ("task_id", "name", "agent_id", "resources", "command", "kill_grace_period_s", "labels", "health_check", "allocation_role")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -203,6 +205,7 @@ class TaskInfo(_message.Message):
     KILL_GRACE_PERIOD_S_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     HEALTH_CHECK_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATION_ROLE_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     name: str
     agent_id: str
@@ -211,7 +214,8 @@ class TaskInfo(_message.Message):
     kill_grace_period_s: float
     labels: _containers.ScalarMap[str, str]
     health_check: HealthCheck
-    def __init__(self, task_id: _Optional[str] = ..., name: _Optional[str] = ..., agent_id: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ..., command: _Optional[_Union[CommandInfo, _Mapping]] = ..., kill_grace_period_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ...) -> None: ...
+    allocation_role: str
+    def __init__(self, task_id: _Optional[str] = ..., name: _Optional[str] = ..., agent_id: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ..., command: _Optional[_Union[CommandInfo, _Mapping]] = ..., kill_grace_period_s: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., allocation_role: _Optional[str] = ...) -> None: ...
 
 class TaskStatus(_message.Message):
     __slots__ = ("task_id", "framework_id", "agent_id", "state", "message", "reason", "source", "uuid", "timestamp", "has_exit_code", "exit_code", "has_healthy", "healthy")
@@ -250,20 +254,22 @@ class Filters(_message.Message):
     def __init__(self, refuse_seconds: _Optional[float] = ...) -> None: ...
 
 class Offer(_message.Message):
-    __slots__ = ("id", "framework_id", "agent_id", "hostname", "resources", "attributes")
+    __slots__ = ("id", "framework_id", "agent_id", "hostname", "resources", "attributes", "allocation_role")
     ID_FIELD_NUMBER: _ClassVar[int]
     FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     RESOURCES_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATION_ROLE_FIELD_NUMBER: _ClassVar[int]
     id: str
     framework_id: str
     agent_id: str
     hostname: str
     resources: _containers.RepeatedCompositeFieldContainer[Resource]
     attributes: _containers.RepeatedCompositeFieldContainer[Attribute]
-    def __init__(self, id: _Optional[str] = ..., framework_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., hostname: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ..., attributes: _Optional[_Iterable[_Union[Attribute, _Mapping]]] = ...) -> None: ...
+    allocation_role: str
+    def __init__(self, id: _Optional[str] = ..., framework_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., hostname: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ..., attributes: _Optional[_Iterable[_Union[Attribute, _Mapping]]] = ..., allocation_role: _Optional[str] = ...) -> None: ...
 
 class MasterInfo(_message.Message):
     __slots__ = ("id", "address", "version", "started_at")

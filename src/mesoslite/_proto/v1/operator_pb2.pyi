@@ -225,7 +225,7 @@ class ExplainFrameworkRequest(_message.Message):
     def __init__(self, framework_id: _Optional[str] = ...) -> None: ...
 
 class ExplainFrameworkResponse(_message.Message):
-    __slots__ = ("framework_id", "status", "role", "role_weight", "dominant_share", "allocated", "offered", "suppressed", "filters", "demands", "quota", "last_reason")
+    __slots__ = ("framework_id", "status", "role", "role_weight", "dominant_share", "allocated", "offered", "suppressed", "filters", "demands", "quota", "last_reason", "roles")
     class FiltersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -245,6 +245,7 @@ class ExplainFrameworkResponse(_message.Message):
     DEMANDS_FIELD_NUMBER: _ClassVar[int]
     QUOTA_FIELD_NUMBER: _ClassVar[int]
     LAST_REASON_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
     framework_id: str
     status: str
     role: str
@@ -257,4 +258,34 @@ class ExplainFrameworkResponse(_message.Message):
     demands: _containers.RepeatedScalarFieldContainer[str]
     quota: str
     last_reason: str
-    def __init__(self, framework_id: _Optional[str] = ..., status: _Optional[str] = ..., role: _Optional[str] = ..., role_weight: _Optional[float] = ..., dominant_share: _Optional[float] = ..., allocated: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., offered: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., suppressed: _Optional[bool] = ..., filters: _Optional[_Mapping[str, float]] = ..., demands: _Optional[_Iterable[str]] = ..., quota: _Optional[str] = ..., last_reason: _Optional[str] = ...) -> None: ...
+    roles: _containers.RepeatedCompositeFieldContainer[RoleExplanation]
+    def __init__(self, framework_id: _Optional[str] = ..., status: _Optional[str] = ..., role: _Optional[str] = ..., role_weight: _Optional[float] = ..., dominant_share: _Optional[float] = ..., allocated: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., offered: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., suppressed: _Optional[bool] = ..., filters: _Optional[_Mapping[str, float]] = ..., demands: _Optional[_Iterable[str]] = ..., quota: _Optional[str] = ..., last_reason: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[RoleExplanation, _Mapping]]] = ...) -> None: ...
+
+class RoleExplanation(_message.Message):
+    __slots__ = ("role", "weight", "dominant_share", "allocated", "offered", "suppressed", "filters", "quota", "last_reason")
+    class FiltersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    DOMINANT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATED_FIELD_NUMBER: _ClassVar[int]
+    OFFERED_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    LAST_REASON_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    weight: float
+    dominant_share: float
+    allocated: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
+    offered: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
+    suppressed: bool
+    filters: _containers.ScalarMap[str, float]
+    quota: str
+    last_reason: str
+    def __init__(self, role: _Optional[str] = ..., weight: _Optional[float] = ..., dominant_share: _Optional[float] = ..., allocated: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., offered: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., suppressed: _Optional[bool] = ..., filters: _Optional[_Mapping[str, float]] = ..., quota: _Optional[str] = ..., last_reason: _Optional[str] = ...) -> None: ...

@@ -153,16 +153,20 @@ class DeclineRequest(_message.Message):
     def __init__(self, framework_id: _Optional[str] = ..., offer_ids: _Optional[_Iterable[str]] = ..., filters: _Optional[_Union[_common_pb2.Filters, _Mapping]] = ...) -> None: ...
 
 class ReviveRequest(_message.Message):
-    __slots__ = ("framework_id",)
+    __slots__ = ("framework_id", "roles")
     FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
     framework_id: str
-    def __init__(self, framework_id: _Optional[str] = ...) -> None: ...
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, framework_id: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SuppressRequest(_message.Message):
-    __slots__ = ("framework_id",)
+    __slots__ = ("framework_id", "roles")
     FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
     framework_id: str
-    def __init__(self, framework_id: _Optional[str] = ...) -> None: ...
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, framework_id: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class KillRequest(_message.Message):
     __slots__ = ("framework_id", "task_id", "agent_id", "kill_grace_period_s")

@@ -88,6 +88,7 @@ def framework_to_doc(info: FrameworkInfo) -> dict[str, Any]:
         "id": info.id,
         "name": info.name,
         "role": info.role,
+        "roles": list(info.roles),
         "user": info.user,
         "failover_timeout_s": info.failover_timeout_s,
         "hostname": info.hostname,
@@ -101,6 +102,7 @@ def framework_from_doc(doc: dict[str, Any]) -> FrameworkInfo:
         id=FrameworkId(doc["id"]),
         name=doc["name"],
         role=doc.get("role", "*"),
+        roles=tuple(doc.get("roles", ())),  # docs before several roles have none
         user=doc.get("user", ""),
         failover_timeout_s=float(doc.get("failover_timeout_s", 0.0)),
         hostname=doc.get("hostname", ""),

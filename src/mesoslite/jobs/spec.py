@@ -193,7 +193,7 @@ def _mapping(value: Any, field: str, allowed: tuple[str, ...] | None = None) -> 
         raise _Invalid(field, f"expected a mapping, got {_kind(value)}")
     for key in value:
         if not isinstance(key, str):
-            raise _Invalid(field, f"keys must be strings, got {key!r}")
+            raise _Invalid(field, f"keys must be strings, got {key!r}{_bool_hint(key)}")
         if allowed is not None and key not in allowed:
             raise _Invalid(f"{field}.{key}", _unknown(key, allowed))
     return value
@@ -234,6 +234,11 @@ def _number(
     if value > hi:
         raise _Invalid(field, f"expected a number {low} and <= {hi:g}, got {value:g}")
     return float(value)
+
+
+def _bool_hint(value: Any) -> str:
+    """YAML 1.1 reads yes/no/on/off/true/false as booleans."""
+    return " (YAML reads yes/no/on/off as true/false: quote it)" if isinstance(value, bool) else ""
 
 
 def _text_hint(value: Any) -> str:
@@ -403,7 +408,9 @@ def _constraint(value: Any, field: str) -> Constraint:
     op = ConstraintOp(op_text.upper())
     raw = parts[2] if len(parts) == 3 else None
     if isinstance(raw, bool) or not (raw is None or isinstance(raw, str | int | float)):
-        raise _Invalid(field, f"the value must be a string or a number, got {_kind(raw)}")
+        raise _Invalid(
+            field, f"the value must be a string or a number, got {_kind(raw)}{_bool_hint(raw)}"
+        )
     text_value = "" if raw is None else str(raw)
     if op in _NEEDS_VALUE and not text_value:
         raise _Invalid(field, f"{name} {op.value} needs a value")
@@ -535,7 +542,7 @@ def _check(doc: dict[Any, Any]) -> tuple[JobSpec | None, list[tuple[str, str]]]:
         job_type = JobType(doc["type"])
     for key, value in doc.items():
         if not isinstance(key, str):
-            problems.append(("", f"keys must be strings, got {key!r}"))
+            problems.append(("", f"keys must be strings, got {key!r}{_bool_hint(key)}"))
             continue
         if key not in _PARSERS:
             allowed = ALL_KEYS

@@ -180,3 +180,23 @@ def test_explain_attribute_unique_and_cluster() -> None:
         explain_unplaceable([Constraint("rack", Op.MAX_PER, "1")], AGENTS[3:], [])
         == "rack MAX_PER 1: the only agent lacks the attribute 'rack'"
     )
+
+
+def test_explain_group_by() -> None:
+    c = [Constraint("rack", Op.GROUP_BY)]
+    racks = {"rack": {"r1", "r2"}}
+    # host-a and host-c run one (host-a two): host-b is the only agent UNIQUE allows, and r1
+    # already has more than r2.
+    both = [Constraint("hostname", Op.UNIQUE), *c]
+    assert explain_unplaceable(
+        both, AGENTS[:3], on("host-a", "host-c", "host-a"), all_values=racks
+    ) == (
+        "no agent qualifies (3 agents): hostname UNIQUE: 2 agents already run an instance; "
+        "rack GROUP_BY: 1 agent is in fuller rack groups"
+    )
+    assert explain_unplaceable(
+        [Constraint("rack", Op.GROUP_BY, "3")], AGENTS[:3], on("host-a", "host-c")
+    ) == (
+        "rack GROUP_BY 3: all 3 agents are in rack groups already used and fewer groups are "
+        "known than wanted; waiting for an agent with a new rack"
+    )

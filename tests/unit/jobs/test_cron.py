@@ -255,6 +255,20 @@ def test_hourly_through_both_changes_has_no_duplicates_or_holes_in_utc() -> None
     assert [(x - b) / 3600 for x in fall] == [1, 2, 4, 5, 6]
 
 
+def test_half_hour_dst_changes_lord_howe() -> None:
+    # Lord Howe Island moves its clocks by 30 minutes: 02:00 -> 02:30 on 2026-10-04, and
+    # 02:00 -> 01:30 on 2026-04-05.
+    lord_howe = ZoneInfo("Australia/Lord_Howe")
+    assert walls("15 2 * * *", lord_howe, (2026, 10, 3, 12), 2) == [
+        "2026-10-04 Sun 02:30 +11",
+        "2026-10-05 Mon 02:15 +11",
+    ]
+    assert walls("45 1 * * *", lord_howe, (2026, 4, 4, 12), 2) == [
+        "2026-04-05 Sun 01:45 +11",
+        "2026-04-06 Mon 01:45 +1030",
+    ]
+
+
 # ------------------------------------------------------------------------------- cross-check
 
 

@@ -274,6 +274,17 @@ def test_an_unquoted_schedule_gets_a_hint() -> None:
 
 def test_non_string_keys_are_errors() -> None:
     assert_error(BATCH + "1: x\n", "", "keys must be strings, got 1")
+    assert_error(BATCH + "env: {on: x}\n", "env", "got True (YAML reads yes/no/on/off")
+
+
+def test_a_yaml_boolean_as_a_constraint_value_gets_a_hint() -> None:
+    assert_error(
+        BATCH + "constraints: [[ssd, CLUSTER, yes]]\n",
+        "constraints[0]",
+        "got True (YAML reads yes/no/on/off as true/false: quote it)",
+    )
+    spec = parse_job_spec(BATCH + "constraints: [[ssd, CLUSTER, 'yes']]\n")
+    assert spec.constraints == (Constraint("ssd", ConstraintOp.CLUSTER, "yes"),)
 
 
 # ------------------------------------------------------------------------------- bad values

@@ -64,7 +64,7 @@ from mesoslite.jobs.model import (
 from mesoslite.master.constants import MAX_DURATION_S
 from mesoslite.master.validation import ROLE_RE
 from mesoslite.model import HEALTH_CHECK_KINDS, CommandSpec, HealthCheckSpec
-from mesoslite.resources import MAX_SCALAR, Resources
+from mesoslite.resources import MAX_SCALAR, SCALE, Resources
 
 DEFAULT_CPUS = 0.1
 DEFAULT_MEM_MB = 32.0
@@ -328,6 +328,9 @@ def _resources(value: Any, field: str) -> Resources:
         "disk": _number(given.get("disk", 0), f"{field}.disk", ge=0, hi=MAX_SCALAR),
         "gpus": float(_integer(given.get("gpus", 0), f"{field}.gpus", 0, 1_000_000)),
     }
+    for key in ("cpus", "mem"):
+        if round(scalars[key] * SCALE) == 0:  # kept in thousandths: this would be 0
+            raise _Invalid(f"{field}.{key}", f"expected at least 0.001, got {scalars[key]:g}")
     return Resources.of(scalars=scalars)
 
 

@@ -313,6 +313,7 @@ def test_a_yaml_boolean_as_a_constraint_value_gets_a_hint() -> None:
         ("resources: {cpus: 1.0e+13}", "resources.cpus", "<= 1e+12, got 1e+13"),
         ("resources: {cpus: 1e3}", "resources.cpus", "got '1e3' (text, not a number"),
         ("resources: {mem: -1}", "resources.mem", "expected a number > 0, got -1"),
+        ("resources: {cpus: 0.0001}", "resources.cpus", "expected at least 0.001, got 0.0001"),
         ("resources: {mem: 0}", "resources.mem", "expected a number > 0, got 0"),
         ("resources: {disk: -5}", "resources.disk", "expected a number >= 0, got -5"),
         ("resources: {gpus: 0.5}", "resources.gpus", "expected an integer from 0 to"),

@@ -461,10 +461,11 @@ def agent_view(a: Any) -> AgentView:
 
 def framework_view(f: Any) -> FrameworkView:
     info = f.framework_info
+    roles = list(info.roles) or [info.role or "*"]
     return FrameworkView(
         id=info.id,
         name=info.name,
-        role=info.role or "*",
+        role=",".join(roles),
         user=info.user,
         principal=info.principal,
         hostname=info.hostname,
@@ -476,6 +477,7 @@ def framework_view(f: Any) -> FrameworkView:
         offered=resources(f.offered),
         suppressed=f.suppressed,
         labels=dict(sorted(info.labels.items())),
+        roles=roles,
     )
 
 
@@ -504,6 +506,20 @@ def explain_view(r: Any) -> ExplainView:
         demands=list(r.demands),
         quota=r.quota,
         last_reason=r.last_reason,
+        roles=[
+            {
+                "role": x.role,
+                "weight": x.weight,
+                "dominant_share": x.dominant_share,
+                "allocated": resources(x.allocated),
+                "offered": resources(x.offered),
+                "suppressed": x.suppressed,
+                "filters": dict(sorted(x.filters.items())),
+                "quota": x.quota,
+                "last_reason": x.last_reason,
+            }
+            for x in r.roles
+        ],
     )
 
 

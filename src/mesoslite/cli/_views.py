@@ -62,6 +62,7 @@ class AgentView:
 class FrameworkView:
     id: str
     name: str
+    # Its roles, comma-separated (one for most frameworks); `roles` lists them.
     role: str
     user: str
     principal: str
@@ -75,6 +76,7 @@ class FrameworkView:
     offered: Resources
     suppressed: bool
     labels: dict[str, str]
+    roles: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return _json(self)
@@ -143,6 +145,14 @@ class ExplainView:
     demands: list[str]
     quota: str
     last_reason: str
+    # Per role: {role, weight, dominant_share, allocated, offered, suppressed, filters, quota,
+    # last_reason}; allocated and offered are `Resources` (maps in `to_json`).
+    roles: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return _json(self)
+        doc = _json(self)
+        doc["roles"] = [
+            {k: resource_map(v) if isinstance(v, Resources) else v for k, v in r.items()}
+            for r in self.roles
+        ]
+        return doc

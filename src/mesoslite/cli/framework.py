@@ -25,8 +25,9 @@ def list_frameworks(cfg: CliConfig, include_completed: bool, as_json: bool) -> N
     """List frameworks: connected and disconnected ones, and with --all completed ones.
 
     \b
-    JSON keys: id, name, role, user, principal, hostname, status, registered_at,
-    failover_timeout_s, task_count, allocated, offered, suppressed, labels.
+    JSON keys: id, name, role (its roles, comma-separated), user, principal, hostname,
+    status, registered_at, failover_timeout_s, task_count, allocated, offered, suppressed,
+    labels, roles (a list).
     Resources are objects such as {"cpus": 2.0, "mem": 1024.0}, mem and disk in MB.
     """
     from mesoslite.cli import _output as out
@@ -64,7 +65,10 @@ def explain(cfg: CliConfig, framework_id: str, as_json: bool) -> None:
 
     \b
     JSON keys: framework_id, status, role, role_weight, dominant_share, allocated,
-    offered, suppressed, filters ({agent id: seconds left}), demands, quota, last_reason.
+    offered, suppressed, filters ({agent id: seconds left}), demands, quota, last_reason,
+    roles (per role: role, weight, dominant_share, allocated, offered, suppressed,
+    filters, quota, last_reason). A framework in several roles is shown per role too;
+    role is then its roles joined by commas.
     """
     import json
 
@@ -89,4 +93,20 @@ def explain(cfg: CliConfig, framework_id: str, as_json: bool) -> None:
         f"quota       {e.quota or 'none'}",
         f"last pass   {e.last_reason}",
     ]
+    if len(e.roles) > 1:
+        # Several roles: the allocator treats it as a client in each; say each one's part.
+        for r in e.roles:
+            role_filters = (
+                ", ".join(f"{a} ({s:.1f}s left)" for a, s in r["filters"].items()) or "none"
+            )
+            lines += [
+                f"in role {r['role']} (weight {out.format_number(r['weight'])}):",
+                f"  share       {r['dominant_share']:.3f} dominant",
+                f"  allocated   {out.human_resources(r['allocated']) or 'nothing'}",
+                f"  offered     {out.human_resources(r['offered']) or 'nothing'}",
+                f"  suppressed  {out.yes_no(r['suppressed'])}",
+                f"  filters     {role_filters}",
+                f"  quota       {r['quota'] or 'none'}",
+                f"  last pass   {r['last_reason']}",
+            ]
     click.echo("\n".join(lines))

@@ -249,7 +249,10 @@ class Simulation:
 
     def _arrive(self, fw: SimFramework) -> None:
         labels = {LOCALITY_LABEL: ",".join(fw.spec.locality)} if fw.spec.locality else {}
-        info = FrameworkInfo(name=fw.spec.name, role=fw.spec.role, labels=labels)
+        if fw.spec.roles:
+            info = FrameworkInfo(name=fw.spec.name, roles=fw.spec.roles, labels=labels)
+        else:
+            info = FrameworkInfo(name=fw.spec.name, role=fw.spec.role, labels=labels)
         fid, effects = self.state.subscribe_framework(info, self.now)
         fw.id = fid
         self.by_id[fid] = fw

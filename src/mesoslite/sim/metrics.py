@@ -129,7 +129,14 @@ class Recorder:
             record = sim.state.frameworks.get(fid)
             used = record.used if record is not None else Resources.empty()
             shares[fw.spec.name] = dominant_share(used, self.total)
-            by_role[fw.spec.role] = by_role.get(fw.spec.role, Resources.empty()) + used
+            # What it uses in each of its roles (several with `roles: [a, b]`).
+            for role in fw.spec.all_roles:
+                in_role = (
+                    record.used_by_role.get(role, Resources.empty())
+                    if record is not None
+                    else Resources.empty()
+                )
+                by_role[role] = by_role.get(role, Resources.empty()) + in_role
         self.shares.append((now, shares))
         self.role_shares.append(
             (now, {r: dominant_share(u, self.total) for r, u in by_role.items()})
@@ -156,7 +163,8 @@ class Recorder:
                 if fw.spec.name in s and (fw.finished < fw.total_tasks or t <= self.last_finish)
             ]
             mean = sum(active) / len(active) if active else 0.0
-            fair_points.append(mean / weights.get(fw.spec.role, 1.0))
+            # A framework in several roles is entitled to their weights together.
+            fair_points.append(mean / sum(weights.get(r, 1.0) for r in fw.spec.all_roles))
             frameworks.append(
                 GroupStats(
                     fw.spec.name, fw.spec.role, fw.total_tasks,
@@ -165,8 +173,10 @@ class Recorder:
                 )
             )
         roles = []
-        for role in sorted({fw.spec.role for fw in sim.frameworks}):
-            members = [fw for fw in sim.frameworks if fw.spec.role == role]
+        # Task counts and waits of a framework in several roles count in each of its roles;
+        # shares are split by role exactly.
+        for role in sorted({r for fw in sim.frameworks for r in fw.spec.all_roles}):
+            members = [fw for fw in sim.frameworks if role in fw.spec.all_roles]
             waits = [w for fw in members for w in fw.waits]
             series = [s.get(role, 0.0) for _, s in self.role_shares if role in s]
             roles.append(

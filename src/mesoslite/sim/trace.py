@@ -59,12 +59,19 @@ class TaskGroup:
 @dataclass(frozen=True, slots=True)
 class FrameworkSpec:
     name: str
+    # Its roles, comma-separated (one for most frameworks); `roles` lists them.
     role: str
     tasks: tuple[TaskGroup, ...]
     arrive_s: float = 0.0
     demands: bool = False
     locality: tuple[str, ...] = ()
     refuse_seconds: float = 5.0
+    # Several roles (`roles: [a, b]` in the workload); empty: `role` alone.
+    roles: tuple[str, ...] = ()
+
+    @property
+    def all_roles(self) -> tuple[str, ...]:
+        return self.roles or (self.role,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +163,27 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
+def _roles(d: _Doc) -> tuple[str, ...]:
+    """A framework's `roles: [a, b]` (several roles); with it, `role` must not be given."""
+    if "roles" not in d.data:
+        return ()
+    if "role" in d.data:
+        raise ValidationError(d.path("role"), "give role or roles, not both")
+    items = _list(d.take("roles"), d.path("roles"))
+    if not items:
+        raise ValidationError(d.path("roles"), "must name at least one role")
+    out: list[str] = []
+    for k, item in enumerate(items):
+        where = d.path(f"roles[{k}]")
+        if not isinstance(item, str):
+            raise ValidationError(where, f"must be a string, got {item!r}")
+        _role(item, where)
+        if item in out:
+            raise ValidationError(where, f"{item!r} appears twice")
+        out.append(item)
+    return tuple(out)
+
+
 def _role(value: str, where: str) -> str:
     if not ROLE_RE.match(value):
         raise ValidationError(where, f"must be '*' or a role like 'eng/ml', got {value!r}")
@@ -222,7 +250,8 @@ def parse_workload(data: Any, source: str = "workload.yaml") -> WorkloadSpec:
         if name in names:
             raise ValidationError(d.path("name"), f"{name!r} is used twice")
         names.add(name)
-        role = _role(d.take("role", "*", str), d.path("role"))
+        roles = _roles(d)
+        role = ",".join(roles) if roles else _role(d.take("role", "*", str), d.path("role"))
         tasks = []
         for j, t in enumerate(_list(d.take("tasks"), d.path("tasks"))):
             td = _Doc(t, f"{d.where}.tasks[{j}]")
@@ -252,6 +281,7 @@ def parse_workload(data: Any, source: str = "workload.yaml") -> WorkloadSpec:
                 demands=d.take("demands", False, bool),
                 locality=tuple(locality),
                 refuse_seconds=d.number("refuse_seconds", 5.0),
+                roles=roles,
             )
         )
         d.done()

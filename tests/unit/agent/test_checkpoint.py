@@ -33,6 +33,7 @@ def test_a_task_and_its_unacknowledged_updates_are_recovered_in_order(tmp_path: 
         parse_resources("cpus:0.5;mem:32;ports:[31000-31001]"), name="n",
         kill_grace_period_s=2, labels={"l": "v"},
         health_check=HealthCheckSpec("command", command="true"),
+        allocation_role="eng/ml",  # kept so a new master accounts it to the same role (#4)
     )
     exit_file = store.prepare_launch(FW, "t1")
     assert exit_file == tmp_path / "meta" / FW / "t1" / "exit_status"

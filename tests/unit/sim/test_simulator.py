@@ -109,6 +109,35 @@ def test_a_quota_limit_holds_in_the_simulator_with_nobody_else_asking() -> None:
     assert running(sim) == {"b": 5}
 
 
+def test_a_framework_with_two_roles_is_offered_in_both_in_the_simulator() -> None:
+    # Role a is limited to 2 cpus; `multi` holds roles a and b and runs past a's limit in b.
+    # Role b's share comes only from what `multi` runs in b.
+    cluster = parse_cluster(
+        {
+            "agents": [{"count": 2, "resources": "cpus:4;mem:4096"}],
+            "roles": {"a": {"quota": {"limit": "cpus:2"}}},
+        }
+    )
+    workload = parse_workload(
+        {
+            "until_s": 10,
+            "frameworks": [
+                {"name": "multi", "roles": ["a", "b"], "demands": True,
+                 "tasks": [{"count": 6, "resources": "cpus:1;mem:128", "duration_s": 60}]},
+            ],
+        }
+    )
+    assert workload.frameworks[0].all_roles == ("a", "b")
+    sim = Simulation(cluster, workload, "drf")
+    result = sim.run()
+    assert running(sim) == {"multi": 6}
+    record = sim.state.frameworks[sim.frameworks[0].id]
+    assert record.used_by_role["a"].scalar("cpus") == 2  # a's limit holds
+    assert record.used_by_role["b"].scalar("cpus") == 4
+    assert [g.role for g in result.roles] == ["a", "b"]
+    assert [g.name for g in result.frameworks] == ["multi"]
+
+
 def test_ssf_places_a_rack_preferring_framework_on_its_rack_in_the_simulator() -> None:
     cluster = parse_cluster(
         {
@@ -196,6 +225,20 @@ def test_bad_cluster_files_name_the_field(data: object, field: str) -> None:
         (
             {"frameworks": [{"role": "Eng!", "tasks": [{"resources": "cpus:1", "duration_s": 1}]}]},
             "workload.yaml: frameworks[0].role",
+        ),
+        (
+            {"frameworks": [{"roles": ["a", "a"],
+                             "tasks": [{"resources": "cpus:1", "duration_s": 1}]}]},
+            "workload.yaml: frameworks[0].roles[1]",
+        ),
+        (
+            {"frameworks": [{"role": "a", "roles": ["a", "b"],
+                             "tasks": [{"resources": "cpus:1", "duration_s": 1}]}]},
+            "workload.yaml: frameworks[0].role",
+        ),
+        (
+            {"frameworks": [{"roles": [], "tasks": [{"resources": "cpus:1", "duration_s": 1}]}]},
+            "workload.yaml: frameworks[0].roles",
         ),
     ],
 )

@@ -210,3 +210,14 @@ def test_explain_says_per_role(h: Harness) -> None:
     assert all(r.offered == R("cpus:4;mem:1024") for r in e.roles)
     assert e.offered == R("cpus:8;mem:2048")
     assert e.roles[0].allocated == Resources.empty()
+
+
+def test_roles_cross_the_wire_with_role_left_empty() -> None:
+    from mesoslite.convert import framework_from_pb, framework_to_pb
+
+    info = FrameworkInfo(name="m", roles=("a", "b"))
+    msg = framework_to_pb(info)
+    assert (msg.role, list(msg.roles)) == ("", ["a", "b"])
+    assert framework_from_pb(msg) == info
+    single = FrameworkInfo(name="s", role="web")
+    assert framework_from_pb(framework_to_pb(single)) == single

@@ -38,7 +38,7 @@ from mesoslite.master.events import (
     PersistRegistry,
     SendToFramework,
 )
-from mesoslite.master.registry.base import Registry, RegistryOp
+from mesoslite.master.registry.base import Registry, RegistryOp, RegistrySnapshot
 from mesoslite.master.state import MasterState
 from mesoslite.model import AgentInfo, FrameworkInfo, TaskSpec, TaskState
 
@@ -111,11 +111,15 @@ class MasterActor:
         self._reads: dict[int, asyncio.Future[tuple[bytes, int, str]]] = {}
         self._read_ids = itertools.count(1)
         self.paused = False
+        # What the registry held when this master started leading (the jobs framework reads
+        # its own part from it).
+        self.snapshot = RegistrySnapshot()
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         snapshot = await self.registry.load()
+        self.snapshot = snapshot
         self.state.recover(snapshot, self.clock.now())
         logger.info(
             "registry recovered agents=%d frameworks=%d",
@@ -212,6 +216,12 @@ class MasterActor:
                         "dropped %s: agent %s not connected", type(effect).__name__, effect.agent_id
                     )
         return futures
+
+    async def persist(self, ops: list[RegistryOp]) -> None:
+        """Write registry ops (of a part of the master outside `MasterState`, the jobs
+        framework) in the group commit; returns once they are durable."""
+        if ops:
+            await asyncio.gather(*[self._persist(op) for op in ops])
 
     def _persist(self, op: RegistryOp) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -32,6 +32,23 @@ def _check_allocator_options(text: str) -> str | None:
     return None
 
 
+def _check_roles(text: str) -> str | None:
+    from mesoslite.errors import ValidationError
+    from mesoslite.master.validation import check_role_value
+
+    roles = [r.strip() for r in text.split(",")]
+    if not text.strip():
+        return "give at least one role"
+    try:
+        for role in roles:
+            check_role_value("jobs_roles", role)
+    except ValidationError as e:
+        return e.message.removeprefix("jobs_roles: ")
+    if len(set(roles)) != len(roles):
+        return "a role appears twice"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class MasterConfig:
     host: str = option(k.DEFAULT_HOST, "address to bind gRPC on (0.0.0.0 for all interfaces)")
@@ -87,5 +104,12 @@ class MasterConfig:
         min=0.05, max=3600,
     )
     seed: int = option(0, "seed for the allocator's tie breaking", min=0)
+    jobs: bool = option(
+        True, "run the built-in jobs framework (`mesoslite job ...`) while this master leads"
+    )
+    jobs_roles: str = option(
+        "*", "the roles the jobs framework holds, comma-separated: a job may run in any of "
+        "them (its spec's `role`)", check=_check_roles,
+    )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))

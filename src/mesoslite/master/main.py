@@ -33,12 +33,18 @@ async def serve(config: MasterConfig) -> None:
     """Run the master until cancelled or signalled (or, in HA, until deposed)."""
     import grpc
 
-    from mesoslite._proto.v1 import agent_pb2_grpc, operator_pb2_grpc, scheduler_pb2_grpc
+    from mesoslite._proto.v1 import (
+        agent_pb2_grpc,
+        jobs_pb2_grpc,
+        operator_pb2_grpc,
+        scheduler_pb2_grpc,
+    )
     from mesoslite.allocator.loader import load_allocator, parse_allocator_options
     from mesoslite.clock import SystemClock
     from mesoslite.master.actor import MasterActor
     from mesoslite.master.agent_service import AgentServicer
     from mesoslite.master.election.base import Change, Contender
+    from mesoslite.master.jobs_service import JobsServicer
     from mesoslite.master.leadership import LeaderGuard, Leadership
     from mesoslite.master.operator_service import OperatorServicer
     from mesoslite.master.registry.base import Registry
@@ -125,11 +131,29 @@ async def serve(config: MasterConfig) -> None:
     )
     agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(actor, master_info), server)
     operator_pb2_grpc.add_OperatorServicer_to_server(OperatorServicer(actor, master_info), server)
+    # The built-in jobs framework runs while this master leads, as a client of its own port.
+    jobs_holder: list[Any] = []
+    jobs_pb2_grpc.add_JobsServicer_to_server(
+        JobsServicer(lambda: jobs_holder[0] if jobs_holder else None), server
+    )
+    local = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+
+    async def start_jobs() -> None:
+        if config.jobs and not jobs_holder:
+            from mesoslite.jobs.framework import JobsFramework
+
+            roles = tuple(r.strip() for r in config.jobs_roles.split(","))
+            jobs = JobsFramework(actor, f"{local}:{port}", SystemClock(), roles)
+            jobs_holder.append(jobs)
+            await jobs.start()
+
     if not config.zk:
         # Standalone: recover before serving, so that the first call finds a leader.
         await actor.start()
         leadership.leading, leadership.reason = True, ""
     await server.start()
+    if leadership.leading:
+        await start_jobs()
     info_file = work_dir / "master.json"
 
     def write_info() -> None:
@@ -155,6 +179,8 @@ async def serve(config: MasterConfig) -> None:
                     if not started:
                         await actor.start()
                         started = True
+                        leadership.leading, leadership.reason = True, ""
+                        await start_jobs()
                     elif not leadership.leading:
                         actor.resume()
                 except MesosliteError as e:
@@ -189,6 +215,8 @@ async def serve(config: MasterConfig) -> None:
         leadership.leading = False
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
+        for jobs in jobs_holder:
+            await jobs.stop()
         await server.stop(grace=1.0)
         await actor.stop()
         await contender.close()

@@ -351,7 +351,7 @@ class MasterState:
     ) -> list[Effect]:
         fw = self._connected_framework(fid)
         check_duration("filters.refuse_seconds", refuse_seconds)
-        offers = self._own_offers(fw, offer_ids)
+        offers = self._own_offers(fw, offer_ids, together=False)
         for offer in offers:
             self._rescind(offer, notify=False)
             if refuse_seconds > 0:
@@ -813,7 +813,11 @@ class MasterState:
             raise ConflictError(f"framework {fid} is not subscribed: subscribe again first")
         return fw
 
-    def _own_offers(self, fw: rec.FrameworkRecord, offer_ids: Sequence[OfferId]) -> list[Offer]:
+    def _own_offers(
+        self, fw: rec.FrameworkRecord, offer_ids: Sequence[OfferId], *, together: bool = True
+    ) -> list[Offer]:
+        """The framework's outstanding offers named; `together` (an ACCEPT): they must be
+        of one agent and one role, as they are used as one pool."""
         if not offer_ids:
             raise ValidationError("offer_ids", "must name at least one offer")
         if len(set(offer_ids)) != len(offer_ids):
@@ -829,6 +833,8 @@ class MasterState:
             if offer.framework_id != fw.id:
                 raise ConflictError(f"offer {oid!r} is not yours: it was made to another framework")
             offers.append(offer)
+        if not together:
+            return offers
         agents = {o.agent_id for o in offers}
         if len(agents) > 1:
             raise ValidationError(

@@ -78,6 +78,8 @@ class LocalCluster:
         log_level: the daemons' `--log-level`.
         master_python_args: interpreter arguments put before `-m mesoslite.master.main`,
             e.g. `("-m", "cProfile", "-o", "master.prof")` to profile the master.
+        agent_hostnames: agent i reports `agent_hostnames[i]` as its host name (where
+            given), so that placement by host (`hostname UNIQUE`) can be tried on one machine.
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class LocalCluster:
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
         log_level: str = "info",
         master_python_args: Sequence[str] = (),
+        agent_hostnames: Sequence[str] = (),
     ) -> None:
         self.work_dir = Path(work_dir).resolve()
         self.agent_count = agents
@@ -106,6 +109,7 @@ class LocalCluster:
         self.start_timeout_s = start_timeout_s
         self.log_level = log_level
         self.master_python_args = tuple(master_python_args)
+        self.agent_hostnames = tuple(agent_hostnames)
         self._marker = uuid.uuid4().hex
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1", MARKER_ENV: self._marker}
         self._master: Daemon | None = None
@@ -236,6 +240,8 @@ class LocalCluster:
             "--work-dir", str(work), "--resources", self._resources_of(i),
             "--log-level", self.log_level, "--recover", self.agent_recover, *self.agent_args,
         ]
+        if i < len(self.agent_hostnames):
+            argv += ["--hostname", self.agent_hostnames[i]]
         agent = _Agent(i, work, Daemon(f"agent {i}", argv, self.work_dir / f"agent-{i}.log",
                                        self._env))
         self._agents.append(agent)

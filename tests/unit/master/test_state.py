@@ -92,6 +92,17 @@ def test_declined_offer_is_not_reoffered_within_refuse_seconds(h: Harness) -> No
     assert h.offer_for(fid).agent_id == offer.agent_id
 
 
+def test_one_decline_may_name_offers_of_several_agents(h: Harness) -> None:
+    h.agent(hostname="h1")
+    h.agent(hostname="h2")
+    fid = h.framework()
+    offers = h.allocate()[fid]
+    assert len({o.agent_id for o in offers}) == 2
+    h.state.decline(fid, [o.id for o in offers], 10.0, h.now)
+    assert h.state.offers.get(offers[0].id) is None and h.state.offers.get(offers[1].id) is None
+    assert h.allocate() == {}
+
+
 def test_revive_clears_filters_and_suppress_stops_offers(h: Harness) -> None:
     h.agent()
     fid = h.framework()

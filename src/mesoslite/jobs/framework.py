@@ -1,0 +1,243 @@
+"""`JobsFramework`: the jobs framework's I/O shell, run inside the leading master.
+
+It registers like any framework, through the SDK over the master's own gRPC port, and
+keeps every job in the registry through the master's group commit (`MasterActor.persist`).
+The rule that makes it survive restarts and failovers: persist first, act after. A launch
+is written (task id, agent) before the ACCEPT, a cron time is written as handled before its
+run starts, and a status update is acknowledged only once the change it caused is durable.
+After a restart it reconciles every task it had launched, and kills tasks of its framework
+it does not know.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+from typing import Any
+
+from mesoslite.clock import Clock
+from mesoslite.errors import MesosliteError, UnavailableError, ValidationError
+from mesoslite.ids import FrameworkId, OfferId
+from mesoslite.jobs.core import JobsCore, Kill
+from mesoslite.jobs.model import AttemptView, JobView
+from mesoslite.jobs.records import job_to_doc
+from mesoslite.jobs.spec import parse_job_spec
+from mesoslite.master.actor import MasterActor
+from mesoslite.master.registry.base import PutJob, RegistryOp, SetJobsFrameworkId
+from mesoslite.model import FrameworkInfo, MasterInfo, Offer, TaskStatus
+from mesoslite.resources import format_resources
+from mesoslite.scheduler_api.driver import SchedulerDriver
+
+logger = logging.getLogger(__name__)
+
+FRAMEWORK_NAME = "mesoslite-jobs"
+# Long: a master restart or failover must never time the jobs framework out.
+FAILOVER_TIMEOUT_S = 7 * 24 * 3600.0
+TICK_S = 0.2
+RECONCILE_EVERY_S = 2.0
+DECLINE_BUSY_S = 1.0  # refuse_seconds while instances wait (a retry may want the offer soon)
+DECLINE_IDLE_S = 30.0
+
+
+class JobsFramework:
+    def __init__(
+        self, actor: MasterActor, master_address: str, clock: Clock,
+        roles: tuple[str, ...] = ("*",),
+    ) -> None:
+        self.actor = actor
+        self.clock = clock
+        self.core = JobsCore()
+        snap = actor.snapshot
+        bad = self.core.load(snap.jobs)
+        if bad:
+            logger.error("jobs not loaded (kept in the registry as they are): %s", bad)
+        self.core.unconfirmed = {t for t, _ in self.core.active_attempts()}
+        self.roles = roles
+        info = FrameworkInfo(
+            name=FRAMEWORK_NAME, role="", roles=roles, failover_timeout_s=FAILOVER_TIMEOUT_S,
+            id=FrameworkId(snap.jobs_framework_id),
+        )
+        self.framework_id = snap.jobs_framework_id
+        self.driver = SchedulerDriver(
+            self, info, master=master_address, implicit_acknowledgements=False,
+            reconnect_backoff_max_s=1.0,
+        )
+        self._suppressed = False
+        self._ticker: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        await self.driver.start()
+        self._ticker = asyncio.create_task(self._tick_loop(), name="jobs-tick")
+        logger.info("jobs framework started jobs=%d", len(self.core.jobs))
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        # Failover stop: the framework stays registered, its tasks keep running.
+        await self.driver.stop(failover=True)
+
+    # ------------------------------------------------------------------ the JobsApi
+
+    async def submit(self, spec_yaml: str) -> JobView:
+        spec = parse_job_spec(spec_yaml)
+        self._check_fits(spec.resources, spec.role)
+        async with self._lock:
+            job = self.core.submit(spec, spec_yaml, self.clock.now())
+            await self._persist()
+        await self._want_offers()
+        return job.view()
+
+    async def update(self, spec_yaml: str) -> JobView:
+        spec = parse_job_spec(spec_yaml)
+        self._check_fits(spec.resources, spec.role)
+        async with self._lock:
+            job, kills = self.core.update(spec, spec_yaml, self.clock.now())
+            await self._persist()
+        await self._kill(kills)
+        await self._want_offers()
+        return job.view()
+
+    async def kill(self, name: str) -> JobView:
+        async with self._lock:
+            job, kills = self.core.kill(name, self.clock.now())
+            await self._persist()
+        await self._kill(kills)
+        return job.view()
+
+    def list(self) -> builtins.list[JobView]:
+        return [j.view() for j in sorted(self.core.jobs.values(), key=lambda j: j.submitted_at)]
+
+    def status(self, name: str) -> JobView:
+        return self.core.get(name).view()
+
+    def history(self, name: str) -> builtins.list[AttemptView]:
+        return list(self.core.get(name).history)
+
+    def _check_fits(self, resources: Any, role: str) -> None:
+        """Refuse a spec no agent could ever run (there must be agents to judge by), or in a
+        role the jobs framework does not hold."""
+        if role not in self.roles:
+            raise ValidationError(
+                "role",
+                f"the jobs framework holds the roles {', '.join(self.roles)}, not {role!r} "
+                "(the master's --jobs-roles)",
+            )
+        agents = [a.info.resources for a in self.actor.state.agents.values()]
+        if agents and not any(a.contains(resources) for a in agents):
+            largest = max(agents, key=lambda r: r.scalar("cpus"))
+            raise ValidationError(
+                "resources",
+                f"no agent has {format_resources(resources)} in all "
+                f"(largest: {format_resources(largest)})",
+            )
+
+    # ------------------------------------------------------------------ Scheduler callbacks
+
+    async def on_subscribed(
+        self, driver: SchedulerDriver, framework_id: FrameworkId, master: MasterInfo
+    ) -> None:
+        if framework_id != self.framework_id:
+            await self.actor.persist([SetJobsFrameworkId(framework_id)])
+            self.framework_id = framework_id
+        # Ask for everything: our attempts by id, and (implicitly) every task the master has
+        # for us, so that tasks we do not know are found and killed.
+        self.core.unconfirmed = {t for t, _ in self.core.active_attempts()}
+        await self._reconcile()
+        await driver.reconcile()
+        # Idle: say so at once, so that offers go to frameworks that have work.
+        self._suppressed = not self.core.wants_offers(self.clock.now())
+        await self._quietly(driver.suppress() if self._suppressed else driver.revive())
+
+    async def on_offers(self, driver: SchedulerDriver, offers: builtins.list[Offer]) -> None:
+        async with self._lock:
+            placement = self.core.place(offers, self.clock.now())
+            try:
+                await self._persist()
+            except MesosliteError as e:
+                logger.error("cannot record launches, declining the offers: %s", e)
+                placement.declined = list(offers)
+                placement.launches = []
+        for offer, tasks in placement.launches:
+            try:
+                await driver.accept([offer.id], tasks)
+            except MesosliteError as e:
+                # The tasks are recorded: reconciliation finds them lost and they start again.
+                logger.warning("accept failed offer=%s: %s", offer.id, e)
+                self.core.unconfirmed.update(t.task_id for t in tasks)
+        if placement.declined:
+            busy = self.core.wants_offers(self.clock.now())
+            await self._decline([o.id for o in placement.declined],
+                                DECLINE_BUSY_S if busy else DECLINE_IDLE_S)
+            if not busy and not self._suppressed:
+                self._suppressed = True
+                await self._quietly(driver.suppress())
+
+    async def on_rescinded(self, driver: SchedulerDriver, offer_id: OfferId) -> None:
+        return None
+
+    async def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
+        async with self._lock:
+            kills = self.core.on_update(status, self.clock.now())
+            await self._persist()  # raises: the update is not acknowledged, the agent resends
+        if status.uuid:
+            await self._quietly(driver.acknowledge(status))
+        await self._kill(kills)
+        await self._want_offers()
+
+    async def on_error(self, driver: SchedulerDriver, message: str) -> None:
+        logger.error("jobs framework stopped by the master: %s", message)
+
+    # ------------------------------------------------------------------ internals
+
+    async def _tick_loop(self) -> None:
+        last_reconcile = 0.0
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                now = self.clock.now()
+                async with self._lock:
+                    kills = self.core.tick(now)
+                    await self._persist()
+                await self._kill(kills)
+                await self._want_offers()
+                if self.core.unconfirmed and now - last_reconcile >= RECONCILE_EVERY_S \
+                        and self.driver.connected:
+                    last_reconcile = now
+                    await self._reconcile()
+            except MesosliteError as e:
+                logger.warning("jobs tick: %s", e)
+            except Exception:
+                logger.exception("jobs tick failed")
+
+    async def _persist(self) -> None:
+        jobs = self.core.take_dirty()
+        ops: builtins.list[RegistryOp] = [PutJob(j.name, job_to_doc(j)) for j in jobs]
+        await self.actor.persist(ops)
+
+    async def _kill(self, kills: builtins.list[Kill]) -> None:
+        if not self.driver.connected:
+            return  # resent by the tick while they stay KILLING
+        for k in kills:
+            await self._quietly(self.driver.kill(k.task_id, agent_id=k.agent_id))
+
+    async def _decline(self, offer_ids: builtins.list[OfferId], refuse_s: float) -> None:
+        await self._quietly(self.driver.decline(offer_ids, refuse_seconds=refuse_s))
+
+    async def _want_offers(self) -> None:
+        if self._suppressed and self.driver.connected and self.core.wants_offers(self.clock.now()):
+            self._suppressed = False
+            await self._quietly(self.driver.revive())
+
+    async def _reconcile(self) -> None:
+        wanted = [(t, a) for t, a in self.core.active_attempts() if t in self.core.unconfirmed]
+        if wanted:
+            await self._quietly(self.driver.reconcile(wanted))
+
+    async def _quietly(self, call: Any) -> None:
+        try:
+            await call
+        except (MesosliteError, UnavailableError) as e:
+            logger.warning("jobs framework call failed: %s", e)

@@ -1,0 +1,225 @@
+"""The built-in jobs framework on real daemons: placement, retries, services kept up, cron
+on a real minute boundary, and jobs carried across a master restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mesoslite.jobs.model import InstanceState, JobState, JobView, RunState
+from mesoslite.testing import LocalCluster, assert_eventually
+
+# Short liveness timeouts: an agent SIGKILLed is unreachable in about a second.
+FAST = ("--agent-ping-interval-s", "0.2", "--agent-ping-timeout-s", "0.3",
+        "--max-agent-ping-timeouts", "3", "--agent-reregister-timeout-s", "1",
+        "--allocation-interval-s", "0.2")
+
+
+@pytest.fixture
+def three_hosts(tmp_path: Path):  # type: ignore[no-untyped-def]
+    cluster = LocalCluster(
+        tmp_path / "cluster", agents=3, agent_resources="cpus:4;mem:2048",
+        agent_hostnames=("host-a", "host-b", "host-c"), master_args=FAST,
+        agent_recover="reconnect",
+    )
+    with cluster:
+        yield cluster
+
+
+def status(cluster: LocalCluster, name: str) -> JobView:
+    with cluster.client() as c:
+        return c.job_status(name)
+
+
+def submit(cluster: LocalCluster, text: str) -> JobView:
+    with cluster.client() as c:
+        return c.submit_job(text)
+
+
+def wait_state(cluster: LocalCluster, name: str, state: JobState, timeout_s: float = 30) -> JobView:
+    def check() -> JobView:
+        view = status(cluster, name)
+        assert view.state == state, (view.state, view.message)
+        return view
+
+    return assert_eventually(check, timeout_s=timeout_s)
+
+
+def test_hostname_unique_runs_one_instance_per_agent_and_says_why_a_fourth_cannot_run(
+    three_hosts: LocalCluster,
+) -> None:
+    spec = """
+name: spread
+type: batch
+command: sleep 1
+resources: {cpus: 0.5, mem: 32}
+instances: 3
+constraints: [[hostname, UNIQUE]]
+"""
+    submit(three_hosts, spec)
+    view = wait_state(three_hosts, "spread", JobState.SUCCEEDED)
+    assert sorted(i.hostname for i in view.instances) == ["host-a", "host-b", "host-c"]
+
+    submit(three_hosts, spec.replace("spread", "spread4").replace("instances: 3", "instances: 4")
+           .replace("sleep 1", "sleep 30"))
+
+    def fourth_waits() -> JobView:
+        v = status(three_hosts, "spread4")
+        states = sorted(i.state.value for i in v.instances)
+        assert states == ["RUNNING", "RUNNING", "RUNNING", "WAITING"], states
+        assert "cannot be placed" in v.message and "hostname UNIQUE" in v.message, v.message
+        return v
+
+    v = assert_eventually(fourth_waits, timeout_s=20)
+    assert len({i.hostname for i in v.instances if i.hostname}) == 3
+    with three_hosts.client() as c:
+        assert c.kill_job("spread4").state == JobState.KILLED
+
+
+def test_a_job_failing_twice_then_succeeding_ends_succeeded_after_three_attempts_with_backoff(
+    three_hosts: LocalCluster, tmp_path: Path,
+) -> None:
+    counter = tmp_path / "count"
+    spec = f"""
+name: flaky
+type: batch
+command: 'n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ $n -ge 3 ]'
+resources: {{cpus: 0.1, mem: 16}}
+retries: {{limit: 2, backoff_s: 1, factor: 2}}
+"""
+    submit(three_hosts, spec)
+    view = wait_state(three_hosts, "flaky", JobState.SUCCEEDED)
+    assert view.instances[0].attempt == 3
+    with three_hosts.client() as c:
+        history = c.job_history("flaky")
+    assert [h.exit_code for h in history] == [1, 1, 0]
+    # The backoff: 1 s before the second attempt, 2 s before the third.
+    gaps = [b.started_at - a.finished_at for a, b in zip(history, history[1:], strict=False)]
+    assert gaps[0] >= 0.9 and gaps[1] >= 1.9, gaps
+
+
+def running_pids(pid_dir: Path) -> dict[str, int]:
+    """instance.attempt -> pid, of the service processes alive now."""
+    out = {}
+    for f in pid_dir.glob("pid-*"):
+        pid = int(f.read_text() or 0)
+        if pid and psutil.pid_exists(pid):
+            out[f.name.removeprefix("pid-")] = pid
+    return out
+
+
+def test_a_service_gets_instances_back_after_a_kill_and_after_its_agent_dies(
+    three_hosts: LocalCluster, tmp_path: Path,
+) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    submit(three_hosts, f"""
+name: web
+type: service
+command: 'echo $$ > {pids}/pid-$MESOSLITE_JOB_INSTANCE.$MESOSLITE_JOB_ATTEMPT; exec sleep 600'
+resources: {{cpus: 0.2, mem: 16}}
+instances: 3
+retries: {{backoff_s: 0.5}}
+""")
+    wait_state(three_hosts, "web", JobState.HEALTHY)
+    assert_eventually(lambda: len(running_pids(pids)) == 3)
+    first = running_pids(pids)
+    os.kill(first["1.1"], signal.SIGKILL)
+    start = time.monotonic()
+    assert_eventually(lambda: "1.2" in running_pids(pids), timeout_s=10)
+    view = wait_state(three_hosts, "web", JobState.HEALTHY, timeout_s=10)
+    assert time.monotonic() - start < 10
+    # A host dies: its agent and its tasks.
+    victim = next(i for i in view.instances if i.index == 0)
+    idx = three_hosts.agent_ids.index(victim.agent_id)
+    alive = running_pids(pids)
+    doomed = [alive[f"{i.index}.{i.attempt}"] for i in view.instances
+              if i.agent_id == victim.agent_id]
+    three_hosts.kill_agent(idx)
+    for pid in doomed:
+        os.kill(pid, signal.SIGKILL)
+    start = time.monotonic()
+
+    def replaced() -> JobView:
+        v = status(three_hosts, "web")
+        zero = next(i for i in v.instances if i.index == 0)
+        assert zero.state == InstanceState.RUNNING and zero.agent_id != victim.agent_id, zero
+        return v
+
+    assert_eventually(replaced, timeout_s=15)
+    assert time.monotonic() - start < 15
+    wait_state(three_hosts, "web", JobState.HEALTHY)
+    with three_hosts.client() as c:
+        c.kill_job("web")
+    assert_eventually(lambda: running_pids(pids) == {}, timeout_s=15)
+
+
+def test_jobs_carry_on_across_a_master_restart_without_running_anything_twice(
+    three_hosts: LocalCluster, tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "ledger"
+    submit(three_hosts, f"""
+name: long
+type: batch
+command: 'echo $MESOSLITE_JOB_INSTANCE.$MESOSLITE_JOB_ATTEMPT >> {ledger}; sleep 4'
+resources: {{cpus: 0.1, mem: 16}}
+instances: 2
+""")
+    submit(three_hosts, """
+name: svc
+type: service
+command: sleep 600
+resources: {cpus: 0.1, mem: 16}
+instances: 2
+""")
+    wait_state(three_hosts, "svc", JobState.HEALTHY)
+    wait_state(three_hosts, "long", JobState.RUNNING)
+    before = {i.task_id for i in status(three_hosts, "svc").instances}
+    three_hosts.restart_master()
+    view = wait_state(three_hosts, "long", JobState.SUCCEEDED, timeout_s=40)
+    assert sorted(ledger.read_text().split()) == ["0.1", "1.1"]
+    assert all(i.attempt == 1 for i in view.instances)
+    svc = wait_state(three_hosts, "svc", JobState.HEALTHY)
+    assert {i.task_id for i in svc.instances} == before  # the same tasks, adopted again
+
+
+def test_a_cron_job_runs_once_at_a_real_minute_boundary_and_once_after_a_master_restart(
+    three_hosts: LocalCluster, tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "cron-ledger"
+    now = time.time()
+    if 60 - now % 60 < 8:  # too close to a boundary to submit before it: wait it out
+        time.sleep(60 - now % 60 + 0.5)
+    submit(three_hosts, f"""
+name: every-minute
+type: cron
+command: 'echo $MESOSLITE_JOB_RUN >> {ledger}'
+resources: {{cpus: 0.1, mem: 16}}
+schedule: "* * * * *"
+timezone: Europe/Berlin
+concurrency: forbid
+""")
+    first = int(time.time() // 60 * 60 + 60)
+
+    def ran(n: int) -> list[str]:
+        lines = ledger.read_text().split() if ledger.exists() else []
+        assert len(lines) >= n, lines
+        return lines
+
+    assert_eventually(lambda: ran(1), timeout_s=75)
+    view = status(three_hosts, "every-minute")
+    assert [r.scheduled_at for r in view.runs] == [first]
+    assert view.next_run_at == first + 60
+    # A master restart before the next time; the next time runs once, this one not again.
+    three_hosts.restart_master()
+    assert_eventually(lambda: ran(2), timeout_s=75)
+    time.sleep(2)
+    assert ran(2) == [f"c{first}", f"c{first + 60}"]
+    view = status(three_hosts, "every-minute")
+    assert [(r.scheduled_at, r.state) for r in view.runs] == [
+        (first, RunState.SUCCEEDED), (first + 60, RunState.SUCCEEDED)]

@@ -234,13 +234,16 @@ class _Pass:
             a.id: dict(a.reserved) for a in self.agents.values() if a.reserved
         }
         self.fw_alloc = {key: f.allocated for key, f in self.frameworks.items()}
+        self.quotas_apply = bool(view.quotas)
         # Role -> what its subtree holds, for every role with frameworks and every ancestor.
+        # (Only quota reads `role_alloc`: without quotas it is not summed.)
         self.role_alloc: dict[str, Resources] = {}
         self.leaf_alloc: dict[str, Resources] = {}
         for fw in self.frameworks.values():
             self.leaf_alloc[fw.role] = self.leaf_alloc.get(fw.role, EMPTY) + fw.allocated
-            for path in ancestors(fw.role):
-                self.role_alloc[path] = self.role_alloc.get(path, EMPTY) + fw.allocated
+            if self.quotas_apply:
+                for path in ancestors(fw.role):
+                    self.role_alloc[path] = self.role_alloc.get(path, EMPTY) + fw.allocated
         self.demands: dict[FrameworkId, list[list[object]]] = {}
         self.grants: dict[tuple[FrameworkId, str, AgentId], _Grant] = {}
         self.reasons: dict[_Client, str] = {}
@@ -263,14 +266,16 @@ class _Pass:
         if not candidates:
             return
         quotas = self.view.quotas
-        guaranteed = {
-            role: members
-            for role, members in candidates.items()
-            if any(unmet_guarantee(quotas.get(p), self.role_alloc[p]) for p in ancestors(role))
-        }
-        if guaranteed:
-            self._fill(candidates, guaranteed, guarantee=True)
-        self._hold_back_guarantees()
+        if quotas:
+            # Stage 3, and the headroom of unmet guarantees; skipped without any quota.
+            guaranteed = {
+                role: members
+                for role, members in candidates.items()
+                if any(unmet_guarantee(quotas.get(p), self.role_alloc[p]) for p in ancestors(role))
+            }
+            if guaranteed:
+                self._fill(candidates, guaranteed, guarantee=True)
+            self._hold_back_guarantees()
         self._fill(candidates, candidates, guarantee=False)
         self._explain(candidates)
 
@@ -486,9 +491,13 @@ class _Pass:
                 grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
             grant.tasks += tasks
         self.fw_alloc[(fw.id, fw.role)] = self.fw_alloc[(fw.id, fw.role)] + resources
-        self.leaf_alloc[fw.role] = self.leaf_alloc[fw.role] + resources
-        for path in ancestors(fw.role):
-            self.role_alloc[path] = self.role_alloc[path] + resources
+        if self.quotas_apply:
+            # Only quota (guarantees, limits, the held-back headroom and the second stage's
+            # role tree) reads these during a pass: without quotas, skip two `Resources`
+            # additions per grant (the role tree keeps its own sums).
+            self.leaf_alloc[fw.role] = self.leaf_alloc[fw.role] + resources
+            for path in ancestors(fw.role):
+                self.role_alloc[path] = self.role_alloc[path] + resources
         if tasks:
             for entry in self.demands[fw.id]:
                 if entry[0] == resources and isinstance(entry[1], int) and entry[1] > 0:

@@ -36,6 +36,10 @@ echo; echo "==> mesoslite run --cpus 0.5 --mem 64 --name sleepy -- sh -c 'sleep 
 code=0; mesoslite run --cpus 0.5 --mem 64 --name sleepy -- sh -c 'sleep 1; exit 3' || code=$?
 echo "exit code: $code"
 
+echo; echo "==> mesoslite job submit --wait examples/jobs/batch.yaml"
+mesoslite job submit --wait examples/jobs/batch.yaml
+mesoslite job status word-count
+
 echo; echo "==> python examples/run_n_tasks.py --count 20 --command 'echo hi'"
 python examples/run_n_tasks.py --count 20 --command 'echo hi'
 

@@ -91,7 +91,9 @@ async def test_the_async_operator_client_answers_like_the_blocking_one(
     async with OperatorClient(cluster.master_address) as client:
         assert await client.master_address() == cluster.master_address
         assert sorted(a.id for a in await client.agents()) == sorted(cluster.agent_ids)
-        assert await client.frameworks(include_completed=True) == []
+        # Only the built-in jobs framework, idle (suppressed).
+        (jobs,) = await client.frameworks(include_completed=True)
+        assert (jobs.name, jobs.suppressed) == ("mesoslite-jobs", True)
         assert await client.tasks() == []
         with pytest.raises(NotFoundError, match="task 'nope' is not known"):
             await client.read_file("nope", "stdout", 0, 10)

@@ -53,6 +53,9 @@ def local(
 ) -> None:
     """Run a master and agents on this host, in the foreground.
 
+    Each agent reports the host name local-1, local-2, ..., so that jobs placed by host
+    (`hostname UNIQUE`) spread over the agents as over that many hosts.
+
     Ctrl-C (or SIGTERM) stops the agents, which kill their tasks, then the master, and
     exits 0. If a daemon dies on its own, the rest are stopped and the exit code is 1.
     Logs go to files in the work dir.
@@ -81,7 +84,7 @@ def local(
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="mesoslite-local-"))
     cluster = LocalCluster(
         work, agents, agent_resources=agent_resources or DEFAULT_AGENT_RESOURCES, port=port,
-        log_level=log_level,
+        log_level=log_level, agent_hostnames=[f"local-{i + 1}" for i in range(agents)],
     )
 
     def interrupt(signum: int, frame: object) -> None:

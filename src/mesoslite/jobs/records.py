@@ -23,7 +23,7 @@ from mesoslite.jobs.model import (
 )
 from mesoslite.jobs.spec import parse_job_spec
 
-HISTORY_KEEP = 200  # attempts kept per job for `job history`
+HISTORY_KEEP = 100  # attempts kept per job for `job history` (the registry holds them)
 
 
 @dataclass(slots=True)

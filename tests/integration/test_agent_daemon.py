@@ -98,7 +98,10 @@ async def test_the_agent_registers_with_its_resources_and_attributes(
     assert attributes.pop("isolation") in ("cgroups-v1:cpu,memory", "psutil")
     assert attributes == {"rack": "r1", "zone": "z1"}
     assert agents[0].status == "active"
-    assert (daemons.agent_dir / "agent_id").read_text().strip() == info.id
+    # The master lists the agent before its reply reaches the agent, which then keeps its id.
+    id_file = daemons.agent_dir / "agent_id"
+    await assert_eventually(lambda: id_file.exists() and id_file.read_text().strip())
+    assert id_file.read_text().strip() == info.id
 
 
 async def test_a_command_finishes_with_readable_output_and_a_failure_keeps_its_exit_code(

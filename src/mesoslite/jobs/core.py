@@ -334,6 +334,9 @@ class JobsCore:
             a.exit_code = status.exit_code
             a.message = status.message
             self._record(job, run, inst, status, now)
+            # Ended for good: a repeat of this update is acknowledged and ignored, and the
+            # task coming back (a LOST one) is killed as unknown.
+            self.by_task.pop(a.task_id, None)
             kills += self._attempt_ended(job, run, inst, status, now)
         self._refresh_state(job)
         return kills

@@ -1,0 +1,127 @@
+"""Jobs benchmark: the built-in jobs framework on a real local cluster.
+
+    .venv/bin/python bench/bench_jobs.py [--instances 1000] [--agents 4] [--kills 10]
+
+Measures, in one run on this machine:
+  1. a batch job of N instances of `true`: wall time from `submit` to SUCCEEDED, and the
+     rate in instances per second (compare with bench_launch.py's framework rate: the jobs
+     framework writes every launch and every status change to the registry first);
+  2. the size of that job's registry document, and the master's CPU seconds during (1);
+  3. a 3-instance service: the time from SIGKILL of an instance's process to its
+     replacement running, over K kills (p50, max).
+Prints a Markdown block to paste into bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from mesoslite.jobs.model import InstanceState, JobState
+from mesoslite.testing import LocalCluster, assert_eventually
+
+
+def batch(cluster: LocalCluster, n: int) -> tuple[float, float, int]:
+    master = psutil.Process(cluster.master_pid or 0)
+    cpu0 = sum(master.cpu_times()[:2])
+    with cluster.client() as c:
+        started = time.perf_counter()
+        c.submit_job(f"""
+name: many
+type: batch
+command: ["true"]
+resources: {{cpus: 0.01, mem: 4}}
+instances: {n}
+""")
+        while True:
+            view = c.job_status("many")
+            if view.state.terminal:
+                break
+            time.sleep(0.05)
+        wall = time.perf_counter() - started
+    assert view.state == JobState.SUCCEEDED, (view.state, view.message)
+    cpu = sum(master.cpu_times()[:2]) - cpu0
+    db = sqlite3.connect(cluster.work_dir / "master" / "registry.sqlite")
+    query = "SELECT length(doc) FROM entries WHERE kind='job' AND id='many'"
+    (size,) = db.execute(query).fetchone()
+    db.close()
+    return wall, cpu, int(size)
+
+
+def service_recovery(cluster: LocalCluster, kills: int, pid_dir: Path) -> list[float]:
+    with cluster.client() as c:
+        c.submit_job(f"""
+name: svc
+type: service
+command: 'echo $$ > {pid_dir}/$MESOSLITE_JOB_INSTANCE.$MESOSLITE_JOB_ATTEMPT; exec sleep 600'
+resources: {{cpus: 0.1, mem: 16}}
+instances: 3
+retries: {{backoff_s: 0.1}}
+""")
+
+    def running() -> list[tuple[int, int]]:
+        with cluster.client() as c:
+            v = c.job_status("svc")
+        out = [(i.index, i.attempt) for i in v.instances if i.state == InstanceState.RUNNING]
+        assert len(out) == 3
+        return out
+
+    times = []
+    for k in range(kills):
+        index, attempt = assert_eventually(running, timeout_s=30)[k % 3]
+        pid_file = pid_dir / f"{index}.{attempt}"
+        assert_eventually(lambda f=pid_file: f.exists() and f.read_text().strip(), timeout_s=10)
+        t0 = time.perf_counter()
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        nxt = pid_dir / f"{index}.{attempt + 1}"
+
+        def back(f: Path = nxt, want: tuple[int, int] = (index, attempt + 1)) -> bool:
+            return f.exists() and want in running()
+
+        assert_eventually(back, timeout_s=30, interval_s=0.01)
+        times.append(time.perf_counter() - t0)
+        time.sleep(0.5)  # the instance ran a moment: the next kill is not a crash loop
+    with cluster.client() as c:
+        c.kill_job("svc")
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--instances", type=int, default=1000)
+    ap.add_argument("--agents", type=int, default=4)
+    ap.add_argument("--kills", type=int, default=10)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
+        pids = Path(tmp) / "pids"
+        pids.mkdir()
+        with LocalCluster(Path(tmp) / "c", agents=args.agents,
+                          agent_resources="cpus:8;mem:8192",
+                          master_args=("--allocation-interval-s", "0.2")) as cluster:
+            wall, cpu, size = batch(cluster, args.instances)
+            recovery = service_recovery(cluster, args.kills, pids)
+    print(f"### Jobs ({time.strftime('%Y-%m-%d')}, {platform.node()}, "
+          f"{os.cpu_count()} cores, Python {platform.python_version()})\n")
+    print(f"`{' '.join([os.path.basename(sys.executable), *sys.argv])}`\n")
+    print("| measure | figure |\n| --- | --- |")
+    print(f"| batch job of {args.instances} `true` instances on {args.agents} agents, "
+          f"submit to SUCCEEDED | {wall:.2f} s ({args.instances / wall:.0f} instances/s) |")
+    print(f"| master CPU during it | {cpu:.2f} s |")
+    print(f"| that job's registry document | {size / 1024:.0f} KiB |")
+    print(f"| service instance SIGKILLed to its replacement RUNNING, {len(recovery)} kills | "
+          f"p50 {statistics.median(recovery) * 1000:.0f} ms, "
+          f"max {max(recovery) * 1000:.0f} ms |")
+
+
+if __name__ == "__main__":
+    main()

@@ -75,5 +75,7 @@ def test_the_job_examples_run_on_mesoslite_local(tmp_path: Path, mesoslite: CliR
         assert killed.returncode == 0, killed.stderr
         doc = json.loads(mesoslite("job", "status", "heartbeat", "--json", master=master).stdout)
         assert doc["state"] == "KILLED"
+        again = mesoslite("job", "kill", "heartbeat", master=master)
+        assert (again.returncode, again.stdout) == (0, "job heartbeat has already ended: KILLED\n")
     finally:
         stop_local(proc)

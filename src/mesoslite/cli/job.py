@@ -88,11 +88,20 @@ def update(ctx: click.Context, spec_file: IO[str], wait: bool, timeout_s: float)
 def validate(spec_file: IO[str]) -> None:
     """Check a job spec here, without a master: print `ok: NAME (TYPE)`, or every problem,
     one per line with the path of its field (exit 2)."""
-    from mesoslite.cli.exit_codes import EXIT_USAGE
-    from mesoslite.jobs.spec import parse_job_spec, validate_job_spec
+    from mesoslite.jobs.spec import parse_job_spec
 
     source = _source(spec_file)
     text = spec_file.read()
+    _report_problems(text, source)
+    spec = parse_job_spec(text, source=source)
+    click.echo(f"ok: {spec.name} ({spec.type.value})")
+
+
+def _report_problems(text: str, source: str) -> None:
+    """Print every problem of the spec, one per line with its field, and exit 2 if any."""
+    from mesoslite.cli.exit_codes import EXIT_USAGE
+    from mesoslite.jobs.spec import validate_job_spec
+
     problems = validate_job_spec(text, source=source)
     for field, message in problems:
         # A problem of the YAML itself (no field) names the file already.
@@ -100,8 +109,6 @@ def validate(spec_file: IO[str]) -> None:
                    f"mesoslite: {message}", err=True)
     if problems:
         sys.exit(EXIT_USAGE)
-    spec = parse_job_spec(text, source=source)
-    click.echo(f"ok: {spec.name} ({spec.type.value})")
 
 
 @job.command("list")
@@ -206,11 +213,11 @@ def kill(cfg: CliConfig, name: str) -> None:
     name exits 66.
     """
     from mesoslite.cli._client import BlockingOperatorClient
-    from mesoslite.jobs.model import JobState
 
     with BlockingOperatorClient(cfg.master) as client:
-        view = client.kill_job(name)
-    if view.state.terminal and view.state is not JobState.KILLED:
+        before = client.job_status(name)
+        view = client.kill_job(name) if not before.state.terminal else before
+    if before.state.terminal:
         click.echo(f"job {view.name} has already ended: {view.state.value}")
     else:
         click.echo(f"killing job {view.name}")
@@ -232,6 +239,9 @@ def _submit(
 
     cfg: CliConfig = ctx.obj
     text = spec_file.read()
+    # Checked here first, so that every problem is listed on its own line with the file's
+    # name; the master checks again (with the same code) and against its agents and roles.
+    _report_problems(text, _source(spec_file))
     with BlockingOperatorClient(cfg.master) as client:
         view = client.submit_job(text, _source(spec_file), update=update)
         click.echo(view.name)

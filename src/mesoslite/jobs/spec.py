@@ -238,7 +238,9 @@ def _number(
 
 def _bool_hint(value: Any) -> str:
     """YAML 1.1 reads yes/no/on/off/true/false as booleans."""
-    return " (YAML reads yes/no/on/off as true/false: quote it)" if isinstance(value, bool) else ""
+    if not isinstance(value, bool):
+        return ""
+    return " (YAML reads yes/no/on/off as true/false: quote it)"
 
 
 def _text_hint(value: Any) -> str:
@@ -314,7 +316,10 @@ def _command(value: Any, field: str) -> CommandSpec:
         if not argv[0].strip():
             raise _Invalid(f"{field}[0]", "the program must not be empty")
         return CommandSpec.of_argv(argv)
-    raise _Invalid(field, f"expected a shell string or a list of strings, got {_kind(value)}")
+    raise _Invalid(
+        field,
+        f"expected a shell string or a list of strings, got {_kind(value)}{_bool_hint(value)}",
+    )
 
 
 def _resources(value: Any, field: str) -> Resources:

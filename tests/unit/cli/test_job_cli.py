@@ -49,8 +49,9 @@ NOW = 1_800_000_000.0
 
 @dataclass
 class FakeJobs:
-    """A `JobsApi` in memory. A spec is YAML with `name` and `type`; the test-only key
-    `x_states` lists the states `status` reports, one per call, the last one repeated."""
+    """A `JobsApi` in memory. A spec is YAML with `name` and `type`; the label `x_states`
+    lists the states `status` reports, one per call, the last one repeated, and the label
+    `x_reject` makes it refuse the spec as a master refuses resources no agent has."""
 
     jobs: dict[str, JobView] = field(default_factory=dict)
     script: dict[str, list[JobState]] = field(default_factory=dict)
@@ -60,6 +61,8 @@ class FakeJobs:
         doc = yaml.safe_load(spec_yaml)
         if not isinstance(doc, dict) or "name" not in doc:
             raise ValidationError("name", "is required")
+        if "x_reject" in doc.get("labels", {}):
+            raise ValidationError("resources", "no agent has cpus:64 in all")
         kind = JobType(doc.get("type", "batch"))
         n = int(doc.get("instances", 1))  # type: ignore[call-overload]
         view = JobView(
@@ -75,7 +78,8 @@ class FakeJobs:
         if old is not None and not old.state.terminal:
             raise AlreadyExistsError(f"job {view.name!r} exists and has not ended")
         self.jobs[view.name] = view
-        self.script[view.name] = [JobState(s) for s in doc.get("x_states", [])]  # type: ignore[attr-defined]
+        states = str(doc.get("labels", {}).get("x_states", ""))  # type: ignore[attr-defined]
+        self.script[view.name] = [JobState(s) for s in states.split(",") if s]
         self.submitted.append(spec_yaml)
         return view
 
@@ -160,9 +164,13 @@ def write(tmp_path: Path, text: str, name: str = "job.yaml") -> str:
 
 
 def spec(name: str, kind: str = "batch", states: Sequence[str] = (), instances: int = 3) -> str:
-    return yaml.safe_dump(
-        {"name": name, "type": kind, "instances": instances, "x_states": list(states)}
-    )
+    doc: dict[str, object] = {
+        "name": name, "type": kind, "instances": instances, "command": "true",
+        "labels": {"x_states": ",".join(states)},
+    }
+    if kind == "cron":
+        doc["schedule"] = "@daily"
+    return yaml.safe_dump(doc)
 
 
 async def test_submit_prints_the_jobs_name_and_sends_the_spec(
@@ -224,9 +232,23 @@ async def test_a_name_in_use_is_rejected_with_its_exit_code(
 async def test_a_spec_the_master_rejects_exits_2_naming_the_field(
     master: Master, tmp_path: Path
 ) -> None:
-    result = await master.run("submit", write(tmp_path, "type: batch\n"))
+    rejected = "name: r\ntype: batch\ncommand: 'true'\nlabels: {x_reject: 'yes'}\n"
+    result = await master.run("submit", write(tmp_path, rejected))
     assert result.exit_code == EXIT_USAGE
-    assert result.stderr == "mesoslite: name: is required\n"
+    assert result.stderr == "mesoslite: resources: no agent has cpus:64 in all\n"
+
+
+async def test_a_bad_spec_is_refused_before_the_master_with_every_problem_on_its_line(
+    master: Master, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "type: batchy\ncommand: 'true'\n")
+    result = await master.run("submit", path)
+    assert result.exit_code == EXIT_USAGE
+    assert sorted(result.stderr.splitlines()) == [
+        f"mesoslite: {path}: name: is required: a DNS label like 'nightly-report'",
+        f"mesoslite: {path}: type: expected one of batch, service, cron, got 'batchy'",
+    ]
+    assert master.jobs.submitted == []
 
 
 async def test_update_bumps_the_version_and_refuses_a_change_of_type(

@@ -590,3 +590,9 @@ def test_validate_returns_nothing_for_a_good_spec_and_the_yaml_error_for_a_broke
     assert validate_job_spec("", source="x.yaml") == [
         ("", "x.yaml is empty; a job needs at least name, type and command")
     ]
+
+
+def test_a_command_yaml_read_as_a_boolean_says_to_quote_it() -> None:
+    with pytest.raises(ValidationError) as e:
+        parse_job_spec("name: t\ntype: batch\ncommand: true\n")
+    assert e.value.field == "command" and "quote it" in e.value.message

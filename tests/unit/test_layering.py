@@ -17,6 +17,8 @@ PURE = [
     SRC / "master" / "events.py",
     SRC / "master" / "roles.py",
     SRC / "master" / "reservations.py",
+    SRC / "master" / "lookup.py",
+    SRC / "master" / "tasks.py",
     SRC / "resources.py",
     SRC / "model.py",
     # The jobs framework's decisions; its I/O is jobs/framework.py.

@@ -25,17 +25,15 @@ from mesoslite.allocator.drf import dominant_share
 from mesoslite.errors import (
     AlreadyExistsError,
     ConflictError,
-    UnknownAgentError,
     UnknownFrameworkError,
-    UnknownOfferError,
-    UnknownTaskError,
     ValidationError,
 )
 from mesoslite.ids import AgentId, FrameworkId, IdSequence, OfferId, TaskId, new_id
+from mesoslite.master import lookup
 from mesoslite.master import records as rec
-from mesoslite.master.constants import MAX_COMPLETED_FRAMEWORKS, MAX_COMPLETED_TASKS
+from mesoslite.master import tasks as _tasks  # `tasks` names a parameter here
+from mesoslite.master.constants import MAX_COMPLETED_FRAMEWORKS
 from mesoslite.master.events import (
-    AckOnAgent,
     CloseFramework,
     DisconnectAgent,
     Effect,
@@ -70,6 +68,7 @@ from mesoslite.master.roles import (
     consume,
     outstanding,
 )
+from mesoslite.master.tasks import TaskKey
 from mesoslite.master.validation import (
     check_agent_info,
     check_duration,
@@ -85,7 +84,6 @@ from mesoslite.model import (
     AgentInfo,
     FrameworkInfo,
     Offer,
-    StatusSource,
     TaskSpec,
     TaskState,
     TaskStatus,
@@ -94,7 +92,6 @@ from mesoslite.resources import Resources
 
 logger = logging.getLogger(__name__)
 
-TaskKey = tuple[FrameworkId, TaskId]
 # A framework's locality hints for `ssf`, comma-separated: `rack:r1,zone:z1,agent:ID`.
 LOCALITY_LABEL = "mesoslite.locality"
 
@@ -188,7 +185,7 @@ class MasterState:
             # Ask agents to resend what this framework has not acknowledged, now, not at their
             # next retry.
             for agent_id in sorted({t.agent_id for t in fw.tasks.values()}):
-                if self._agent_active(agent_id):
+                if lookup.agent_active(self, agent_id):
                     effects.append(ReconcileOnAgent(agent_id, (fw.id,)))
             logger.info("framework re-subscribed framework_id=%s name=%r", fw.id, info.name)
         else:
@@ -223,7 +220,7 @@ class MasterState:
         return []
 
     def teardown(self, fid: FrameworkId, now: float) -> list[Effect]:
-        fw = self._framework(fid)
+        fw = lookup.framework(self, fid)
         effects = self._remove_framework(fw, now, "it was torn down")
         effects.append(SendToFramework(fid, ErrorEvent("framework torn down")))
         effects.append(CloseFramework(fid))
@@ -247,10 +244,10 @@ class MasterState:
         on; `unreserve` (UNRESERVE) gives back part of the role's dynamic reservation there.
         Both are kept in the registry.
         """
-        fw = self._connected_framework(fid)
+        fw = lookup.connected_framework(self, fid)
         check_duration("filters.refuse_seconds", refuse_seconds)
         check_tasks(tasks)
-        offers = self._own_offers(fw, offer_ids)
+        offers = lookup.own_offers(self, fw, offer_ids)
         agent_id = offers[0].agent_id
         role = offers[0].allocation_role
         offered = _sum(o.resources for o in offers)
@@ -349,9 +346,9 @@ class MasterState:
     def decline(
         self, fid: FrameworkId, offer_ids: Sequence[OfferId], refuse_seconds: float, now: float
     ) -> list[Effect]:
-        fw = self._connected_framework(fid)
+        fw = lookup.connected_framework(self, fid)
         check_duration("filters.refuse_seconds", refuse_seconds)
-        offers = self._own_offers(fw, offer_ids, together=False)
+        offers = lookup.own_offers(self, fw, offer_ids, together=False)
         for offer in offers:
             self._rescind(offer, notify=False)
             if refuse_seconds > 0:
@@ -365,8 +362,8 @@ class MasterState:
     def revive(self, fid: FrameworkId, roles: Sequence[str] = ()) -> list[Effect]:
         """Offer the framework again in `roles` (all its roles if none): unsuppress them and
         clear their filters. Raises `ValidationError` for a role it does not hold."""
-        fw = self._connected_framework(fid)
-        for role in _own_roles(fw, roles):
+        fw = lookup.connected_framework(self, fid)
+        for role in lookup.own_roles(fw, roles):
             fw.suppressed_roles.discard(role)
             fw.filters.pop(role, None)
             fw.refused.pop(role, None)
@@ -376,7 +373,7 @@ class MasterState:
     def request(self, fid: FrameworkId, demands: Sequence[Demand]) -> list[Effect]:
         """Replace the framework's demands (REQUEST): it still needs `count` tasks of each
         shape. Offers to it are then sized to whole tasks; no demands means whole agents."""
-        fw = self._connected_framework(fid)
+        fw = lookup.connected_framework(self, fid)
         fw.demands = check_demands(demands) or None
         self.allocation_wanted = True
         return []
@@ -384,78 +381,26 @@ class MasterState:
     def suppress(self, fid: FrameworkId, roles: Sequence[str] = ()) -> list[Effect]:
         """Offer the framework nothing in `roles` (all its roles if none) until it revives
         them. Raises `ValidationError` for a role it does not hold."""
-        fw = self._connected_framework(fid)
-        fw.suppressed_roles.update(_own_roles(fw, roles))
+        fw = lookup.connected_framework(self, fid)
+        fw.suppressed_roles.update(lookup.own_roles(fw, roles))
         return []
 
     def kill_task(
         self, fid: FrameworkId, task_id: TaskId, grace_period_s: float, now: float
     ) -> list[Effect]:
         """Kill a task. Killing a task that already ended does nothing (kills race with exits)."""
-        fw = self._framework(fid)
-        check_duration("kill_grace_period_s", grace_period_s)
-        task = fw.tasks.get(task_id)
-        if task is None:
-            if (fid, task_id) in self.completed_tasks:
-                return []
-            raise UnknownTaskError(f"task {task_id!r} is not known in framework {fid}")
-        if not self._agent_active(task.agent_id):
-            # Mesos answers with TASK_LOST here; we keep the task and let the agent decide
-            # when it comes back, but tell the framework nothing was killed yet.
-            raise ConflictError(
-                f"task {task_id!r} is on agent {task.agent_id}, which is "
-                f"{self.agents[task.agent_id].status}: cannot kill it now"
-            )
-        return [KillOnAgent(task.agent_id, fid, task_id, grace_period_s)]
+        return _tasks.kill(self, fid, task_id, grace_period_s)
 
     def acknowledge(
         self, fid: FrameworkId, acks: Sequence[tuple[AgentId, TaskId, bytes]]
     ) -> list[Effect]:
-        self._framework(fid)
-        for i, (_agent_id, task_id, uuid) in enumerate(acks):
-            if not uuid:
-                raise ValidationError(
-                    f"acknowledgements[{i}].uuid", f"is empty for task {task_id!r}"
-                )
-        by_agent: dict[AgentId, list[tuple[FrameworkId, TaskId, bytes]]] = {}
-        for agent_id, task_id, uuid in acks:
-            if self._agent_active(agent_id):
-                by_agent.setdefault(agent_id, []).append((fid, task_id, uuid))
-        return [AckOnAgent(a, tuple(items)) for a, items in by_agent.items()]
+        return _tasks.acknowledge(self, fid, acks)
 
     def reconcile(
         self, fid: FrameworkId, tasks: Sequence[tuple[TaskId, AgentId]], now: float
     ) -> list[Effect]:
         """Send the latest state of the given tasks, or of all the framework's live tasks."""
-        fw = self._connected_framework(fid)
-        statuses: list[TaskStatus] = []
-        if not tasks:
-            statuses = [_reconciled(t.status, now) for t in fw.tasks.values()]
-        for task_id, agent_id in tasks:
-            record = fw.tasks.get(task_id) or self.completed_tasks.get((fid, task_id))
-            if record is not None:
-                statuses.append(_reconciled(record.status, now))
-                continue
-            agent = self.agents.get(agent_id) if agent_id else None
-            if agent is not None and agent.status == rec.AGENT_DISCONNECTED:
-                # The agent may still re-register with the task (after a master failover):
-                # answer nothing now, as Mesos does for a transitioning agent; the framework
-                # asks again.
-                continue
-            if agent_id and agent_id in self.agents:
-                state, msg = TaskState.GONE, "task is not known on its agent"
-                if self.agents[agent_id].status == rec.AGENT_UNREACHABLE:
-                    state, msg = TaskState.UNREACHABLE, "agent is unreachable"
-            elif agent_id:
-                state, msg = TaskState.UNKNOWN, f"agent {agent_id} is not known"
-            else:
-                state, msg = TaskState.UNKNOWN, "task is not known to the master"
-            statuses.append(
-                TaskStatus(task_id, fid, agent_id, state, msg, REASON_RECONCILIATION, timestamp=now)
-            )
-        if not statuses:
-            return []
-        return [SendToFramework(fid, UpdateEvent(tuple(statuses)))]
+        return _tasks.reconcile(self, fid, tasks, now)
 
     # ------------------------------------------------------------------ agents
 
@@ -511,36 +456,7 @@ class MasterState:
         self, agent_id: AgentId, statuses: Iterable[TaskStatus], now: float
     ) -> list[Effect]:
         """Record updates from an agent and forward them, one event per framework."""
-        by_framework: dict[FrameworkId, list[TaskStatus]] = {}
-        orphan_acks: list[tuple[FrameworkId, TaskId, bytes]] = []
-        for st in statuses:
-            st = _from_agent(st, agent_id)
-            fw = self.frameworks.get(st.framework_id)
-            if fw is None:
-                # Nobody will acknowledge an update of a removed framework: do it for them.
-                done = self.completed_tasks.get((st.framework_id, st.task_id))
-                if done is not None:
-                    done.status = st
-                if st.uuid:
-                    orphan_acks.append((st.framework_id, st.task_id, st.uuid))
-                continue
-            record = fw.tasks.get(st.task_id)
-            if record is not None:
-                record.status = st
-                if st.state.terminal:
-                    self._finish_task(fw, record)
-            else:
-                done = self.completed_tasks.get((fw.id, st.task_id))
-                if done is not None and not done.status.state.terminal:
-                    done.status = st
-            if fw.connected:
-                by_framework.setdefault(fw.id, []).append(st)
-        effects: list[Effect] = [
-            SendToFramework(fid, UpdateEvent(tuple(items))) for fid, items in by_framework.items()
-        ]
-        if orphan_acks:
-            effects.append(AckOnAgent(agent_id, tuple(orphan_acks)))
-        return effects
+        return _tasks.status_updates(self, agent_id, statuses, now)
 
     # ------------------------------------------------------------------ time
 
@@ -587,7 +503,7 @@ class MasterState:
     def drain_agent(self, agent_id: AgentId, now: float) -> list[Effect]:
         """Offer the agent no more, rescind its offers and kill its tasks (each with its own
         kill policy); it stays registered, `draining` (drained once its tasks are gone)."""
-        agent = self._agent(agent_id)
+        agent = lookup.agent(self, agent_id)
         agent.draining = True
         effects: list[Effect] = []
         for offer in list(self.offers.of_agent(agent_id)):
@@ -602,7 +518,7 @@ class MasterState:
         """The agent is gone for good: its tasks are TASK_GONE, it is removed from the
         registry and may not register again (with that id). If it is still connected, its
         tasks are killed and its stream closed."""
-        agent = self._agent(agent_id)
+        agent = lookup.agent(self, agent_id)
         effects: list[Effect] = []
         for offer in list(self.offers.of_agent(agent_id)):
             effects += self._rescind(offer, notify=True)
@@ -616,7 +532,7 @@ class MasterState:
                 task_id, fid, agent_id, TaskState.GONE, "its agent was marked gone",
                 REASON_AGENT_REMOVED, timestamp=now,
             )
-            self._finish_task(fw, record)
+            _tasks.finish(self, fw, record)
             if fw.connected:
                 by_framework.setdefault(fid, []).append(record.status)
         if agent.status == rec.AGENT_ACTIVE:
@@ -689,34 +605,10 @@ class MasterState:
 
     def locate_task(self, task_id: TaskId, fid: FrameworkId | None) -> rec.TaskRecord:
         """Find a live or recently completed task; `fid` is needed only if the id is ambiguous."""
-        found: list[rec.TaskRecord] = []
-        frameworks = [self.frameworks[fid]] if fid and fid in self.frameworks else (
-            [] if fid else list(self.frameworks.values())
-        )
-        for fw in frameworks:
-            if task_id in fw.tasks:
-                found.append(fw.tasks[task_id])
-        if not found and fid:
-            # `mesoslite run` reads a task's output by (framework, task) every 0.1 s: look it
-            # up, do not scan the completed tasks.
-            done = self.completed_tasks.get((fid, task_id))
-            found = [done] if done is not None else []
-        elif not found:
-            found = [r for (_, t), r in self.completed_tasks.items() if t == task_id]
-            found = _latest_per_framework(found)
-        if not found:
-            where = f" in framework {fid}" if fid else ""
-            raise UnknownTaskError(f"task {task_id!r} is not known{where}")
-        if len(found) > 1:
-            owners = ", ".join(sorted(r.framework_id for r in found))
-            raise ValidationError(
-                "framework_id",
-                f"task id {task_id!r} is used by several frameworks ({owners}): name one",
-            )
-        return found[0]
+        return _tasks.locate(self, task_id, fid)
 
     def framework(self, fid: FrameworkId) -> rec.FrameworkRecord:
-        return self._framework(fid)
+        return lookup.framework(self, fid)
 
     # ------------------------------------------------------------------ roles
 
@@ -736,7 +628,7 @@ class MasterState:
 
     def explain(self, fid: FrameworkId, now: float) -> Explanation:
         """Why `fid` is or is not getting offers: its share, role, filters, quota, demands."""
-        fw = self._framework(fid)
+        fw = lookup.framework(self, fid)
         total = Resources.empty()
         for agent in self.agents.values():
             if agent.status == rec.AGENT_ACTIVE:
@@ -797,70 +689,6 @@ class MasterState:
 
     # ------------------------------------------------------------------ internals
 
-    def _framework(self, fid: FrameworkId) -> rec.FrameworkRecord:
-        fw = self.frameworks.get(fid)
-        if fw is None:
-            if not fid:
-                raise ValidationError("framework_id", "must not be empty")
-            if fid in self.completed_frameworks:
-                raise UnknownFrameworkError(f"framework {fid} was removed")
-            raise UnknownFrameworkError(f"framework {fid} is not known")
-        return fw
-
-    def _connected_framework(self, fid: FrameworkId) -> rec.FrameworkRecord:
-        fw = self._framework(fid)
-        if not fw.connected:
-            raise ConflictError(f"framework {fid} is not subscribed: subscribe again first")
-        return fw
-
-    def _own_offers(
-        self, fw: rec.FrameworkRecord, offer_ids: Sequence[OfferId], *, together: bool = True
-    ) -> list[Offer]:
-        """The framework's outstanding offers named; `together` (an ACCEPT): they must be
-        of one agent and one role, as they are used as one pool."""
-        if not offer_ids:
-            raise ValidationError("offer_ids", "must name at least one offer")
-        if len(set(offer_ids)) != len(offer_ids):
-            raise ValidationError("offer_ids", "names the same offer twice")
-        offers = []
-        for oid in offer_ids:
-            offer = self.offers.get(oid)
-            if offer is None:
-                raise UnknownOfferError(
-                    f"offer {oid!r} is not outstanding: it was never made, was rescinded, "
-                    "or was already used"
-                )
-            if offer.framework_id != fw.id:
-                raise ConflictError(f"offer {oid!r} is not yours: it was made to another framework")
-            offers.append(offer)
-        if not together:
-            return offers
-        agents = {o.agent_id for o in offers}
-        if len(agents) > 1:
-            raise ValidationError(
-                "offer_ids", f"offers span several agents ({', '.join(sorted(agents))})"
-            )
-        roles = {o.allocation_role for o in offers}
-        if len(roles) > 1:
-            raise ValidationError(
-                "offer_ids",
-                f"offers are allocated to several roles ({', '.join(sorted(roles))}):"
-                " use offers of one role at a time",
-            )
-        return offers
-
-    def _agent(self, agent_id: AgentId) -> rec.AgentRecord:
-        agent = self.agents.get(agent_id)
-        if agent is None:
-            if agent_id in self.gone_agents:
-                raise UnknownAgentError(f"agent {agent_id} was marked gone")
-            raise UnknownAgentError(f"agent {agent_id!r} is not known")
-        return agent
-
-    def _agent_active(self, agent_id: AgentId) -> bool:
-        agent = self.agents.get(agent_id)
-        return agent is not None and agent.status == rec.AGENT_ACTIVE
-
     def _rescind(self, offer: Offer, *, notify: bool) -> list[Effect]:
         self.offers.pop(offer.id)
         self.reservations.rescinded(offer.id)
@@ -876,24 +704,6 @@ class MasterState:
                 return [SendToFramework(fw.id, RescindEvent(offer.id))]
         return []
 
-    def _finish_task(self, fw: rec.FrameworkRecord, record: rec.TaskRecord) -> None:
-        del fw.tasks[record.spec.task_id]
-        self.reservations.finished(fw.id, record.spec.task_id)
-        fw.remove_used(record.spec.allocation_role, record.spec.resources)
-        agent = self.agents.get(record.agent_id)
-        if agent is not None:
-            agent.tasks.discard((fw.id, record.spec.task_id))
-            agent.used = agent.used - record.spec.resources
-        self._remember_completed(record)
-        self.allocation_wanted = True
-
-    def _remember_completed(self, record: rec.TaskRecord) -> None:
-        key = (record.framework_id, record.spec.task_id)
-        self.completed_tasks[key] = record
-        self.completed_tasks.move_to_end(key)
-        while len(self.completed_tasks) > MAX_COMPLETED_TASKS:
-            self.completed_tasks.popitem(last=False)
-
     def _remove_framework(self, fw: rec.FrameworkRecord, now: float, why: str) -> list[Effect]:
         effects: list[Effect] = []
         for offer in list(self.offers.of_framework(fw.id)):
@@ -905,9 +715,9 @@ class MasterState:
                 record.spec.task_id, fw.id, record.agent_id, TaskState.KILLING,
                 f"framework removed: {why}", REASON_FRAMEWORK_REMOVED, timestamp=now,
             )
-            self._finish_task(fw, record)
+            _tasks.finish(self, fw, record)
         for agent_id in sorted(agents):
-            if self._agent_active(agent_id):
+            if lookup.agent_active(self, agent_id):
                 effects.append(ShutdownFrameworkOnAgent(agent_id, fw.id))
         del self.frameworks[fw.id]
         fw.status = rec.FRAMEWORK_COMPLETED
@@ -971,7 +781,7 @@ class MasterState:
                 key = (fid, spec.task_id)
                 if record is None and key not in self.completed_tasks:
                     status = TaskStatus(spec.task_id, fid, agent.id, state, timestamp=now)
-                    self._remember_completed(rec.TaskRecord(fid, spec, agent.id, status))
+                    _tasks.remember_completed(self, rec.TaskRecord(fid, spec, agent.id, status))
                 continue
             if record is None:
                 spec = _in_role_of(fw, spec)
@@ -997,7 +807,7 @@ class MasterState:
                 "task was not found on its agent when it re-registered",
                 REASON_AGENT_RESTARTED, timestamp=now,
             )
-            self._finish_task(fw, record)
+            _tasks.finish(self, fw, record)
             changed.setdefault(fid, []).append(record.status)
         for fid in sorted(shutdown):
             effects.append(ShutdownFrameworkOnAgent(agent.id, fid))
@@ -1090,18 +900,6 @@ class MasterState:
         return applying
 
 
-def _own_roles(fw: rec.FrameworkRecord, roles: Sequence[str]) -> tuple[str, ...]:
-    """`roles`, or all the framework's roles if empty. Raises `ValidationError` if it names
-    a role the framework does not hold."""
-    held = fw.info.all_roles
-    for i, role in enumerate(roles):
-        if role not in held:
-            raise ValidationError(
-                f"roles[{i}]", f"{role!r} is not one of the framework's roles ({', '.join(held)})"
-            )
-    return tuple(roles) or held
-
-
 def _in_role_of(fw: rec.FrameworkRecord, spec: TaskSpec) -> TaskSpec:
     """The task accounted to one of the framework's roles: the one its agent kept, or the
     framework's first (a task launched before the agent kept roles, or a role it left)."""
@@ -1129,23 +927,3 @@ def _with_framework_id(info: FrameworkInfo, fid: FrameworkId) -> FrameworkInfo:
 
 def _with_agent_id(info: AgentInfo, agent_id: AgentId) -> AgentInfo:
     return replace(info, id=agent_id)
-
-
-def _from_agent(st: TaskStatus, agent_id: AgentId) -> TaskStatus:
-    if st.agent_id == agent_id and st.source == StatusSource.AGENT:
-        return st
-    return replace(st, agent_id=agent_id, source=StatusSource.AGENT)
-
-
-def _reconciled(st: TaskStatus, now: float) -> TaskStatus:
-    return replace(
-        st, uuid=b"", reason=REASON_RECONCILIATION, source=StatusSource.MASTER, timestamp=now
-    )
-
-
-def _latest_per_framework(records: list[rec.TaskRecord]) -> list[rec.TaskRecord]:
-    latest: dict[FrameworkId, rec.TaskRecord] = {}
-    for r in records:
-        latest[r.framework_id] = r
-    return list(latest.values())
-

@@ -1,0 +1,196 @@
+"""The master's tasks: status updates, kills, acknowledgements, reconciliation, completed tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from mesoslite.errors import ConflictError, UnknownTaskError, ValidationError
+from mesoslite.ids import AgentId, FrameworkId, TaskId
+from mesoslite.master import lookup
+from mesoslite.master import records as rec
+from mesoslite.master.constants import MAX_COMPLETED_TASKS
+from mesoslite.master.events import AckOnAgent, Effect, KillOnAgent, SendToFramework, UpdateEvent
+from mesoslite.master.validation import check_duration
+from mesoslite.model import REASON_RECONCILIATION, StatusSource, TaskState, TaskStatus
+
+if TYPE_CHECKING:
+    from mesoslite.master.state import MasterState
+
+TaskKey = tuple[FrameworkId, TaskId]
+
+
+def status_updates(
+    state: MasterState, agent_id: AgentId, statuses: Iterable[TaskStatus], now: float
+) -> list[Effect]:
+    by_framework: dict[FrameworkId, list[TaskStatus]] = {}
+    orphan_acks: list[tuple[FrameworkId, TaskId, bytes]] = []
+    for st in statuses:
+        st = _from_agent(st, agent_id)
+        fw = state.frameworks.get(st.framework_id)
+        if fw is None:
+            # Nobody will acknowledge an update of a removed framework: do it for them.
+            done = state.completed_tasks.get((st.framework_id, st.task_id))
+            if done is not None:
+                done.status = st
+            if st.uuid:
+                orphan_acks.append((st.framework_id, st.task_id, st.uuid))
+            continue
+        record = fw.tasks.get(st.task_id)
+        if record is not None:
+            record.status = st
+            if st.state.terminal:
+                finish(state, fw, record)
+        else:
+            done = state.completed_tasks.get((fw.id, st.task_id))
+            if done is not None and not done.status.state.terminal:
+                done.status = st
+        if fw.connected:
+            by_framework.setdefault(fw.id, []).append(st)
+    effects: list[Effect] = [
+        SendToFramework(fid, UpdateEvent(tuple(items))) for fid, items in by_framework.items()
+    ]
+    if orphan_acks:
+        effects.append(AckOnAgent(agent_id, tuple(orphan_acks)))
+    return effects
+
+
+def kill(
+    state: MasterState, fid: FrameworkId, task_id: TaskId, grace_period_s: float
+) -> list[Effect]:
+    fw = lookup.framework(state, fid)
+    check_duration("kill_grace_period_s", grace_period_s)
+    task = fw.tasks.get(task_id)
+    if task is None:
+        if (fid, task_id) in state.completed_tasks:
+            return []
+        raise UnknownTaskError(f"task {task_id!r} is not known in framework {fid}")
+    if not lookup.agent_active(state, task.agent_id):
+        # Mesos answers with TASK_LOST here; we keep the task and let the agent decide
+        # when it comes back, but tell the framework nothing was killed yet.
+        raise ConflictError(
+            f"task {task_id!r} is on agent {task.agent_id}, which is "
+            f"{state.agents[task.agent_id].status}: cannot kill it now"
+        )
+    return [KillOnAgent(task.agent_id, fid, task_id, grace_period_s)]
+
+
+def acknowledge(
+    state: MasterState, fid: FrameworkId, acks: Sequence[tuple[AgentId, TaskId, bytes]]
+) -> list[Effect]:
+    lookup.framework(state, fid)
+    for i, (_agent_id, task_id, uuid) in enumerate(acks):
+        if not uuid:
+            raise ValidationError(
+                f"acknowledgements[{i}].uuid", f"is empty for task {task_id!r}"
+            )
+    by_agent: dict[AgentId, list[tuple[FrameworkId, TaskId, bytes]]] = {}
+    for agent_id, task_id, uuid in acks:
+        if lookup.agent_active(state, agent_id):
+            by_agent.setdefault(agent_id, []).append((fid, task_id, uuid))
+    return [AckOnAgent(a, tuple(items)) for a, items in by_agent.items()]
+
+
+def reconcile(
+    state: MasterState, fid: FrameworkId, tasks: Sequence[tuple[TaskId, AgentId]], now: float
+) -> list[Effect]:
+    fw = lookup.connected_framework(state, fid)
+    statuses: list[TaskStatus] = []
+    if not tasks:
+        statuses = [_reconciled(t.status, now) for t in fw.tasks.values()]
+    for task_id, agent_id in tasks:
+        record = fw.tasks.get(task_id) or state.completed_tasks.get((fid, task_id))
+        if record is not None:
+            statuses.append(_reconciled(record.status, now))
+            continue
+        agent = state.agents.get(agent_id) if agent_id else None
+        if agent is not None and agent.status == rec.AGENT_DISCONNECTED:
+            # The agent may still re-register with the task (after a master failover):
+            # answer nothing now, as Mesos does for a transitioning agent; the framework
+            # asks again.
+            continue
+        if agent_id and agent_id in state.agents:
+            task_state, msg = TaskState.GONE, "task is not known on its agent"
+            if state.agents[agent_id].status == rec.AGENT_UNREACHABLE:
+                task_state, msg = TaskState.UNREACHABLE, "agent is unreachable"
+        elif agent_id:
+            task_state, msg = TaskState.UNKNOWN, f"agent {agent_id} is not known"
+        else:
+            task_state, msg = TaskState.UNKNOWN, "task is not known to the master"
+        statuses.append(
+            TaskStatus(
+                task_id, fid, agent_id, task_state, msg, REASON_RECONCILIATION, timestamp=now
+            )
+        )
+    if not statuses:
+        return []
+    return [SendToFramework(fid, UpdateEvent(tuple(statuses)))]
+
+
+def locate(state: MasterState, task_id: TaskId, fid: FrameworkId | None) -> rec.TaskRecord:
+    found: list[rec.TaskRecord] = []
+    frameworks = [state.frameworks[fid]] if fid and fid in state.frameworks else (
+        [] if fid else list(state.frameworks.values())
+    )
+    for fw in frameworks:
+        if task_id in fw.tasks:
+            found.append(fw.tasks[task_id])
+    if not found and fid:
+        # `mesoslite run` reads a task's output by (framework, task) every 0.1 s: look it
+        # up, do not scan the completed tasks.
+        done = state.completed_tasks.get((fid, task_id))
+        found = [done] if done is not None else []
+    elif not found:
+        found = [r for (_, t), r in state.completed_tasks.items() if t == task_id]
+        found = _latest_per_framework(found)
+    if not found:
+        where = f" in framework {fid}" if fid else ""
+        raise UnknownTaskError(f"task {task_id!r} is not known{where}")
+    if len(found) > 1:
+        owners = ", ".join(sorted(r.framework_id for r in found))
+        raise ValidationError(
+            "framework_id",
+            f"task id {task_id!r} is used by several frameworks ({owners}): name one",
+        )
+    return found[0]
+
+
+def finish(state: MasterState, fw: rec.FrameworkRecord, record: rec.TaskRecord) -> None:
+    """The task ended: off its framework's and agent's books, into the completed tasks."""
+    del fw.tasks[record.spec.task_id]
+    state.reservations.finished(fw.id, record.spec.task_id)
+    fw.remove_used(record.spec.allocation_role, record.spec.resources)
+    agent = state.agents.get(record.agent_id)
+    if agent is not None:
+        agent.tasks.discard((fw.id, record.spec.task_id))
+        agent.used = agent.used - record.spec.resources
+    remember_completed(state, record)
+    state.allocation_wanted = True
+
+
+def remember_completed(state: MasterState, record: rec.TaskRecord) -> None:
+    key = (record.framework_id, record.spec.task_id)
+    state.completed_tasks[key] = record
+    state.completed_tasks.move_to_end(key)
+    while len(state.completed_tasks) > MAX_COMPLETED_TASKS:
+        state.completed_tasks.popitem(last=False)
+
+
+def _from_agent(st: TaskStatus, agent_id: AgentId) -> TaskStatus:
+    if st.agent_id == agent_id and st.source == StatusSource.AGENT:
+        return st
+    return replace(st, agent_id=agent_id, source=StatusSource.AGENT)
+
+
+def _reconciled(st: TaskStatus, now: float) -> TaskStatus:
+    return replace(
+        st, uuid=b"", reason=REASON_RECONCILIATION, source=StatusSource.MASTER, timestamp=now
+    )
+
+
+def _latest_per_framework(records: list[rec.TaskRecord]) -> list[rec.TaskRecord]:
+    latest: dict[FrameworkId, rec.TaskRecord] = {}
+    for r in records:
+        latest[r.framework_id] = r
+    return list(latest.values())

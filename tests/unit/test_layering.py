@@ -19,6 +19,8 @@ PURE = [
     SRC / "master" / "reservations.py",
     SRC / "master" / "lookup.py",
     SRC / "master" / "tasks.py",
+    SRC / "master" / "accept.py",
+    SRC / "master" / "allocation.py",
     SRC / "resources.py",
     SRC / "model.py",
     # The jobs framework's decisions; its I/O is jobs/framework.py.

@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from mesoslite.allocator.base import AgentView, Allocator, ClusterView, Demand, FrameworkView
-from mesoslite.allocator.drf import dominant_share
-from mesoslite.errors import (
-    AlreadyExistsError,
-    ConflictError,
-    UnknownFrameworkError,
-    ValidationError,
-)
+from mesoslite.allocator.base import Allocator, Demand
+from mesoslite.errors import ConflictError, UnknownFrameworkError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, IdSequence, OfferId, TaskId, new_id
-from mesoslite.master import lookup
+from mesoslite.master import accept as _accept  # `accept` names a method here
+from mesoslite.master import allocation, lookup
 from mesoslite.master import records as rec
 from mesoslite.master import tasks as _tasks  # `tasks` names a parameter here
+from mesoslite.master.allocation import LOCALITY_LABEL as LOCALITY_LABEL  # for sim/engine.py
 from mesoslite.master.constants import MAX_COMPLETED_FRAMEWORKS
 from mesoslite.master.events import (
     CloseFramework,
@@ -40,11 +36,8 @@ from mesoslite.master.events import (
     ErrorEvent,
     FailureEvent,
     KillOnAgent,
-    LaunchOnAgent,
-    OffersEvent,
     PersistRegistry,
     ReconcileOnAgent,
-    RescindEvent,
     SendToFramework,
     ShutdownFrameworkOnAgent,
     UpdateEvent,
@@ -56,25 +49,11 @@ from mesoslite.master.registry.base import (
     MarkAgentGone,
     RegistrySnapshot,
     RemoveFramework,
-    SetReservation,
 )
 from mesoslite.master.reservations import ReservationBook
-from mesoslite.master.roles import (
-    Explanation,
-    RoleBook,
-    RoleExplanation,
-    RoleStatus,
-    check_demands,
-    consume,
-    outstanding,
-)
+from mesoslite.master.roles import Explanation, RoleBook, RoleStatus, check_demands
 from mesoslite.master.tasks import TaskKey
-from mesoslite.master.validation import (
-    check_agent_info,
-    check_duration,
-    check_framework_info,
-    check_tasks,
-)
+from mesoslite.master.validation import check_agent_info, check_framework_info
 from mesoslite.model import (
     REASON_AGENT_REMOVED,
     REASON_AGENT_RESTARTED,
@@ -83,7 +62,6 @@ from mesoslite.model import (
     REASON_RECONCILIATION,
     AgentInfo,
     FrameworkInfo,
-    Offer,
     TaskSpec,
     TaskState,
     TaskStatus,
@@ -91,9 +69,6 @@ from mesoslite.model import (
 from mesoslite.resources import Resources
 
 logger = logging.getLogger(__name__)
-
-# A framework's locality hints for `ssf`, comma-separated: `rack:r1,zone:z1,agent:ID`.
-LOCALITY_LABEL = "mesoslite.locality"
 
 
 class MasterState:
@@ -176,7 +151,7 @@ class MasterState:
                     f"{', '.join(fw.info.all_roles)}, got {', '.join(info.all_roles)}",
                 )
             for offer in list(self.offers.of_framework(fw.id)):
-                self._rescind(offer, notify=False)
+                allocation.rescind(self, offer, notify=False)
             fw.info = info
             fw.status = rec.FRAMEWORK_CONNECTED
             fw.disconnected_at = None
@@ -209,7 +184,7 @@ class MasterState:
         fw.status = rec.FRAMEWORK_DISCONNECTED
         fw.disconnected_at = now
         for offer in list(self.offers.of_framework(fid)):
-            self._rescind(offer, notify=False)
+            allocation.rescind(self, offer, notify=False)
         logger.info(
             "framework disconnected framework_id=%s failover_timeout_s=%g",
             fid, fw.info.failover_timeout_s,
@@ -244,120 +219,14 @@ class MasterState:
         on; `unreserve` (UNRESERVE) gives back part of the role's dynamic reservation there.
         Both are kept in the registry.
         """
-        fw = lookup.connected_framework(self, fid)
-        check_duration("filters.refuse_seconds", refuse_seconds)
-        check_tasks(tasks)
-        offers = lookup.own_offers(self, fw, offer_ids)
-        agent_id = offers[0].agent_id
-        role = offers[0].allocation_role
-        offered = _sum(o.resources for o in offers)
-        reservation = self._check_reservation(role, agent_id, offered, reserve, unreserve)
-        launched: list[TaskSpec] = []
-        for i, task in enumerate(tasks):
-            if task.agent_id and task.agent_id != agent_id:
-                raise ValidationError(
-                    f"tasks[{i}].agent_id",
-                    f"{task.agent_id} is not the agent of the offers ({agent_id})",
-                )
-            if task.task_id in fw.tasks:
-                raise AlreadyExistsError(
-                    f"tasks[{i}].task_id: task {task.task_id!r} already exists in framework {fid}"
-                )
-            launched.append(replace(task, agent_id=agent_id, allocation_role=role))
-        needed = _sum(t.resources for t in launched)
-        if not offered.contains(needed):
-            raise ValidationError(
-                "tasks",
-                "the tasks need more than the offers hold: " + "; ".join(offered.shortfall(needed)),
-            )
-        # Valid: change state.
-        pools: dict[str, Resources] = {}
-        for offer in offers:
-            for role, part in self.reservations.rescinded(offer.id).items():
-                pools[role] = pools.get(role, Resources.empty()) + part
-            self._rescind(offer, notify=False)
-        agent = self.agents[agent_id]
-        for task in launched:
-            status = TaskStatus(task.task_id, fid, agent_id, TaskState.STAGING, timestamp=now)
-            record = rec.TaskRecord(fid, task, agent_id, status)
-            fw.tasks[task.task_id] = record
-            agent.tasks.add((fid, task.task_id))
-            self.reservations.launched(agent_id, fid, task.task_id, task.resources, pools)
-        agent.used = agent.used + needed
-        fw.add_used(role, needed)
-        if fw.demands:
-            fw.demands = consume(fw.demands, (t.resources for t in launched))
-        effects: list[Effect] = []
-        if reservation is not None:
-            self._set_dynamic(agent_id, role, reservation)
-            effects.append(PersistRegistry((SetReservation(agent_id, role, reservation),)))
-        if refuse_seconds > 0 and not (offered - needed).is_empty():
-            fw.filters.setdefault(role, {})[agent_id] = now + refuse_seconds
-            fw.refused.setdefault(role, {})[agent_id] = offered - needed
-        self.allocation_wanted = True
-        if launched:
-            effects.append(LaunchOnAgent(agent_id, fid, tuple(launched)))
-        return effects
-
-    def _check_reservation(
-        self,
-        role: str,
-        agent_id: AgentId,
-        offered: Resources,
-        reserve: Resources | None,
-        unreserve: Resources | None,
-    ) -> Resources | None:
-        """The role's dynamic reservation on the agent after RESERVE/UNRESERVE, or None if
-        neither was asked. Raises `ValidationError` before anything changes."""
-        if not reserve and not unreserve:
-            return None
-        if role == "*":
-            raise ValidationError(
-                "operations.reserve",
-                "offers allocated to role '*' cannot reserve resources (reservations are for "
-                "the offer's allocation role)",
-            )
-        current = self.dynamic_reservations.get(agent_id, {}).get(role, Resources.empty())
-        for name, res in (("reserve", reserve), ("unreserve", unreserve)):
-            if res and (res.ranges or res.sets):
-                raise ValidationError(f"operations.{name}", f"scalars only, got {res}")
-        if reserve and not offered.contains(reserve):
-            raise ValidationError(
-                "operations.reserve",
-                "more than the offers hold: " + "; ".join(offered.shortfall(reserve)),
-            )
-        if unreserve and not current.contains(unreserve):
-            raise ValidationError(
-                "operations.unreserve",
-                f"more than role {role!r} has reserved on agent {agent_id}: "
-                + "; ".join(current.shortfall(unreserve)),
-            )
-        return current + (reserve or Resources.empty()) - (unreserve or Resources.empty())
-
-    def _set_dynamic(self, agent_id: AgentId, role: str, resources: Resources) -> None:
-        roles = self.dynamic_reservations.setdefault(agent_id, {})
-        if resources.is_empty():
-            roles.pop(role, None)
-        else:
-            roles[role] = resources
-        if not roles:
-            del self.dynamic_reservations[agent_id]
+        return _accept.accept(
+            self, fid, offer_ids, tasks, refuse_seconds, now, reserve=reserve, unreserve=unreserve
+        )
 
     def decline(
         self, fid: FrameworkId, offer_ids: Sequence[OfferId], refuse_seconds: float, now: float
     ) -> list[Effect]:
-        fw = lookup.connected_framework(self, fid)
-        check_duration("filters.refuse_seconds", refuse_seconds)
-        offers = lookup.own_offers(self, fw, offer_ids, together=False)
-        for offer in offers:
-            self._rescind(offer, notify=False)
-            if refuse_seconds > 0:
-                filters = fw.filters.setdefault(offer.allocation_role, {})
-                until = max(filters.get(offer.agent_id, 0.0), now + refuse_seconds)
-                filters[offer.agent_id] = until
-                fw.refused.setdefault(offer.allocation_role, {})[offer.agent_id] = offer.resources
-        self.allocation_wanted = True
-        return []
+        return _accept.decline(self, fid, offer_ids, refuse_seconds, now)
 
     def revive(self, fid: FrameworkId, roles: Sequence[str] = ()) -> list[Effect]:
         """Offer the framework again in `roles` (all its roles if none): unsuppress them and
@@ -429,7 +298,7 @@ class MasterState:
             )
         else:
             for offer in list(self.offers.of_agent(agent_id)):
-                effects += self._rescind(offer, notify=True)
+                effects += allocation.rescind(self, offer, notify=True)
             agent.info = info
             agent.status = rec.AGENT_ACTIVE
             agent.disconnected_at = None
@@ -449,7 +318,7 @@ class MasterState:
         logger.warning("agent disconnected agent_id=%s", agent_id)
         effects: list[Effect] = []
         for offer in list(self.offers.of_agent(agent_id)):
-            effects += self._rescind(offer, notify=True)
+            effects += allocation.rescind(self, offer, notify=True)
         return effects
 
     def status_updates(
@@ -462,11 +331,7 @@ class MasterState:
 
     def tick(self, now: float) -> list[Effect]:
         """Expire offers, frameworks past their failover timeout, agents that did not return."""
-        effects: list[Effect] = []
-        for offer in self.offers.expired(now, self.offer_timeout_s):
-            logger.debug("offer expired offer_id=%s framework_id=%s", offer.id, offer.framework_id)
-            effects += self._rescind(offer, notify=True)
-            self.allocation_wanted = True
+        effects = allocation.expire_offers(self, now)
         for fw in list(self.frameworks.values()):
             if (
                 fw.status == rec.FRAMEWORK_DISCONNECTED
@@ -491,7 +356,7 @@ class MasterState:
                 # that the agent registers again when it can, and reconcile then.
                 effects.append(DisconnectAgent(agent.id))
                 for offer in list(self.offers.of_agent(agent.id)):
-                    effects += self._rescind(offer, notify=True)
+                    effects += allocation.rescind(self, offer, notify=True)
                 effects += self._mark_unreachable(
                     agent,
                     now,
@@ -507,7 +372,7 @@ class MasterState:
         agent.draining = True
         effects: list[Effect] = []
         for offer in list(self.offers.of_agent(agent_id)):
-            effects += self._rescind(offer, notify=True)
+            effects += allocation.rescind(self, offer, notify=True)
         if agent.status == rec.AGENT_ACTIVE:
             for fid, task_id in sorted(agent.tasks):
                 effects.append(KillOnAgent(agent_id, fid, task_id, 0.0))
@@ -521,7 +386,7 @@ class MasterState:
         agent = lookup.agent(self, agent_id)
         effects: list[Effect] = []
         for offer in list(self.offers.of_agent(agent_id)):
-            effects += self._rescind(offer, notify=True)
+            effects += allocation.rescind(self, offer, notify=True)
         by_framework: dict[FrameworkId, list[TaskStatus]] = {}
         for fid, task_id in sorted(agent.tasks):
             fw = self.frameworks.get(fid)
@@ -556,50 +421,11 @@ class MasterState:
     def allocate(self, now: float) -> list[Effect]:
         """Run the allocator over the current free resources and make its offers."""
         self.allocation_wanted = False
-        view = self._view(now)
+        view = allocation.view(self, now, self._seed + self._rounds, self._locality_aware)
         if not view.agents or not view.frameworks:
             return []
         self._rounds += 1
-        result = self.allocator.allocate(view, now)
-        self.last_reasons = dict(result.reasons)
-        self.last_role_reasons = {f: dict(r) for f, r in result.role_reasons.items()}
-        by_framework: dict[FrameworkId, list[Offer]] = {}
-        for grant in result.grants:
-            agent = self.agents.get(grant.agent_id)
-            fw = self.frameworks.get(grant.framework_id)
-            if agent is None or fw is None or grant.resources.is_empty() or agent.draining:
-                continue
-            roles = fw.info.all_roles
-            role = grant.role or (roles[0] if len(roles) == 1 else "")
-            if role not in roles:
-                # The allocator broke its contract (a role the framework does not hold).
-                logger.error(
-                    "allocator granted for a role the framework does not hold"
-                    " framework_id=%s role=%r", fw.id, grant.role,
-                )
-                continue
-            if not agent.free.contains(grant.resources):
-                # The allocator broke its contract; refuse rather than overcommit.
-                logger.error("allocator granted more than free agent_id=%s", agent.id)
-                continue
-            offer = Offer(
-                id=self.offers.new_id(),
-                framework_id=fw.id,
-                agent_id=agent.id,
-                hostname=agent.info.hostname,
-                resources=grant.resources,
-                attributes=agent.info.attributes,
-                reserved=grant.reserved,
-                allocation_role=role,
-            )
-            self.offers.add(offer, now)
-            self.reservations.offered(offer.id, agent.id, grant.reserved)
-            agent.offers.add(offer.id)
-            agent.offered = agent.offered + offer.resources
-            fw.offers.add(offer.id)
-            fw.add_offered(role, offer.resources)
-            by_framework.setdefault(fw.id, []).append(offer)
-        return [SendToFramework(fid, OffersEvent(tuple(o))) for fid, o in by_framework.items()]
+        return allocation.make_offers(self, self.allocator.allocate(view, now), now)
 
     # ------------------------------------------------------------------ queries
 
@@ -628,56 +454,7 @@ class MasterState:
 
     def explain(self, fid: FrameworkId, now: float) -> Explanation:
         """Why `fid` is or is not getting offers: its share, role, filters, quota, demands."""
-        fw = lookup.framework(self, fid)
-        total = Resources.empty()
-        for agent in self.agents.values():
-            if agent.status == rec.AGENT_ACTIVE:
-                total = total + agent.info.resources
-        roles = fw.info.all_roles
-        not_subscribed = f"not subscribed ({fw.status}): only connected frameworks are offered"
-        per_role = []
-        filters: dict[str, float] = {}
-        for role in roles:
-            in_role = {
-                str(a): t - now for a, t in sorted(fw.filters.get(role, {}).items()) if t > now
-            }
-            for agent_id, left in in_role.items():
-                filters[agent_id] = max(left, filters.get(agent_id, 0.0))
-            why = self.last_role_reasons.get(fid, {}).get(role, "")
-            if len(roles) == 1:
-                why = self.last_reasons.get(fid, "")
-            per_role.append(
-                RoleExplanation(
-                    role=role,
-                    weight=self.roles.weights.get(role, 1.0),
-                    dominant_share=dominant_share(fw.held(role), total),
-                    allocated=fw.used_by_role.get(role, Resources.empty()),
-                    offered=fw.offered_by_role.get(role, Resources.empty()),
-                    suppressed=role in fw.suppressed_roles,
-                    filters=in_role,
-                    quota=self.roles.quotas.get(role),
-                    last_reason=(not_subscribed if not fw.connected else why)
-                    or "no allocation pass has considered it yet",
-                )
-            )
-        reason = self.last_reasons.get(fid, "")
-        if not fw.connected:
-            reason = not_subscribed
-        return Explanation(
-            framework_id=fid,
-            status=fw.status,
-            role=",".join(roles),
-            role_weight=per_role[0].weight,
-            dominant_share=dominant_share(fw.used + fw.offered, total),
-            allocated=fw.used,
-            offered=fw.offered,
-            suppressed=fw.suppressed,
-            filters=filters,
-            demands=None if fw.demands is None else outstanding(fw.demands, fw.offered),
-            quota=per_role[0].quota if len(roles) == 1 else None,
-            last_reason=reason or "no allocation pass has considered it yet",
-            roles=tuple(per_role),
-        )
+        return allocation.explain(self, fid, now)
 
     def role_statuses(self) -> list[RoleStatus]:
         held: dict[str, tuple[Resources, int]] = {}
@@ -689,25 +466,10 @@ class MasterState:
 
     # ------------------------------------------------------------------ internals
 
-    def _rescind(self, offer: Offer, *, notify: bool) -> list[Effect]:
-        self.offers.pop(offer.id)
-        self.reservations.rescinded(offer.id)
-        agent = self.agents.get(offer.agent_id)
-        if agent is not None:
-            agent.offers.discard(offer.id)
-            agent.offered = agent.offered - offer.resources
-        fw = self.frameworks.get(offer.framework_id)
-        if fw is not None:
-            fw.offers.discard(offer.id)
-            fw.remove_offered(offer.allocation_role, offer.resources)
-            if notify and fw.connected:
-                return [SendToFramework(fw.id, RescindEvent(offer.id))]
-        return []
-
     def _remove_framework(self, fw: rec.FrameworkRecord, now: float, why: str) -> list[Effect]:
         effects: list[Effect] = []
         for offer in list(self.offers.of_framework(fw.id)):
-            self._rescind(offer, notify=False)
+            allocation.rescind(self, offer, notify=False)
         agents: set[AgentId] = set()
         for record in list(fw.tasks.values()):
             agents.add(record.agent_id)
@@ -816,88 +578,9 @@ class MasterState:
                 effects.append(SendToFramework(fid, UpdateEvent(tuple(items))))
         return effects
 
-    def _view(self, now: float) -> ClusterView:
-        free = {a.id: a.free for a in self.agents.values() if a.status == rec.AGENT_ACTIVE}
-        agents = tuple(
-            self._agent_view(a, free[a.id]) for a in self.agents.values() if a.id in free
-        )
-        frameworks = []
-        for fw in self.frameworks.values():
-            if not fw.connected:
-                continue
-            demands = () if fw.demands is None else outstanding(fw.demands, fw.offered)
-            locality, running_on = _locality(fw.info.labels), self._running_on(fw)
-            # One view per role (Mesos's MULTI_ROLE): see `allocator/hierarchical.py`.
-            for role in fw.info.all_roles:
-                frameworks.append(
-                    FrameworkView(
-                        fw.id,
-                        role,
-                        fw.held(role),
-                        role in fw.suppressed_roles,
-                        self._filters(fw, role, now, free),
-                        demands,
-                        locality,
-                        running_on,
-                    )
-                )
-        return ClusterView(
-            agents,
-            tuple(frameworks),
-            self.roles.weights,
-            self._seed + self._rounds,
-            self.roles.quotas,
-        )
-
     def reserved_on(self, agent: rec.AgentRecord) -> dict[str, Resources]:
         """The agent's reservations by role: static (its flag) plus dynamic (RESERVE)."""
-        reserved = dict(agent.info.reserved)
-        for role, res in self.dynamic_reservations.get(agent.id, {}).items():
-            reserved[role] = reserved.get(role, Resources.empty()) + res
-        return reserved
-
-    def _agent_view(self, agent: rec.AgentRecord, free: Resources) -> AgentView:
-        info = agent.info
-        if not info.reserved and agent.id not in self.dynamic_reservations:
-            return AgentView(agent.id, info.hostname, info.resources, free, info.attributes)
-        unreserved, reserved = self.reservations.split(
-            agent.id, info.resources, self.reserved_on(agent), agent.used + agent.offered
-        )
-        return AgentView(
-            agent.id, info.hostname, info.resources, unreserved, info.attributes, reserved
-        )
-
-    def _running_on(self, fw: rec.FrameworkRecord) -> tuple[AgentId, ...]:
-        # Only locality-aware policies (`ssf`) look at this; skip the walk for the others.
-        if not self._locality_aware or not fw.tasks or LOCALITY_LABEL in fw.info.labels:
-            return ()
-        return tuple(sorted({t.agent_id for t in fw.tasks.values()}))
-
-    def _filters(
-        self, fw: rec.FrameworkRecord, role: str, now: float, free: Mapping[AgentId, Resources]
-    ) -> dict[AgentId, float]:
-        """The framework's live filters in `role` that still apply: a filter holds an agent
-        back only while its free resources are within what the framework refused there
-        (Mesos's `RefusedOfferFilter`), so a framework that declined a leftover is offered the
-        agent again as soon as a task there ends."""
-        filters = fw.filters.get(role)
-        if not filters:
-            return {}
-        refused_in_role = fw.refused.setdefault(role, {})
-        for agent_id in [a for a, until in filters.items() if until <= now]:
-            del filters[agent_id]
-            refused_in_role.pop(agent_id, None)
-        if not filters:
-            del fw.filters[role]
-            fw.refused.pop(role, None)
-            return {}
-        applying = {}
-        for agent_id, until in filters.items():
-            agent_free = free.get(agent_id)
-            refused = refused_in_role.get(agent_id)
-            if agent_free is None or refused is None or refused.contains(agent_free):
-                applying[agent_id] = until
-        return applying
+        return allocation.reserved_on(self, agent)
 
 
 def _in_role_of(fw: rec.FrameworkRecord, spec: TaskSpec) -> TaskSpec:
@@ -907,18 +590,6 @@ def _in_role_of(fw: rec.FrameworkRecord, spec: TaskSpec) -> TaskSpec:
     if spec.allocation_role in roles:
         return spec
     return replace(spec, allocation_role=roles[0])
-
-
-def _locality(labels: Mapping[str, str]) -> tuple[str, ...]:
-    hints = labels.get(LOCALITY_LABEL, "")
-    return tuple(h.strip() for h in hints.split(",") if h.strip())
-
-
-def _sum(items: Iterable[Resources]) -> Resources:
-    total = Resources.empty()
-    for r in items:
-        total = total + r
-    return total
 
 
 def _with_framework_id(info: FrameworkInfo, fid: FrameworkId) -> FrameworkInfo:

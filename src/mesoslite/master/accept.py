@@ -1,0 +1,163 @@
+"""Answering offers: ACCEPT (launches, RESERVE/UNRESERVE) and DECLINE, validated then applied."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from mesoslite.errors import AlreadyExistsError, ValidationError
+from mesoslite.ids import AgentId, FrameworkId, OfferId
+from mesoslite.master import lookup
+from mesoslite.master import records as rec
+from mesoslite.master.allocation import rescind
+from mesoslite.master.events import Effect, LaunchOnAgent, PersistRegistry
+from mesoslite.master.registry.base import SetReservation
+from mesoslite.master.roles import consume
+from mesoslite.master.validation import check_duration, check_tasks
+from mesoslite.model import TaskSpec, TaskState, TaskStatus
+from mesoslite.resources import Resources
+
+if TYPE_CHECKING:
+    from mesoslite.master.state import MasterState
+
+
+def accept(
+    state: MasterState,
+    fid: FrameworkId,
+    offer_ids: Sequence[OfferId],
+    tasks: Sequence[TaskSpec],
+    refuse_seconds: float,
+    now: float,
+    *,
+    reserve: Resources | None = None,
+    unreserve: Resources | None = None,
+) -> list[Effect]:
+    fw = lookup.connected_framework(state, fid)
+    check_duration("filters.refuse_seconds", refuse_seconds)
+    check_tasks(tasks)
+    offers = lookup.own_offers(state, fw, offer_ids)
+    agent_id = offers[0].agent_id
+    role = offers[0].allocation_role
+    offered = _sum(o.resources for o in offers)
+    reservation = _check_reservation(state, role, agent_id, offered, reserve, unreserve)
+    launched: list[TaskSpec] = []
+    for i, task in enumerate(tasks):
+        if task.agent_id and task.agent_id != agent_id:
+            raise ValidationError(
+                f"tasks[{i}].agent_id",
+                f"{task.agent_id} is not the agent of the offers ({agent_id})",
+            )
+        if task.task_id in fw.tasks:
+            raise AlreadyExistsError(
+                f"tasks[{i}].task_id: task {task.task_id!r} already exists in framework {fid}"
+            )
+        launched.append(replace(task, agent_id=agent_id, allocation_role=role))
+    needed = _sum(t.resources for t in launched)
+    if not offered.contains(needed):
+        raise ValidationError(
+            "tasks",
+            "the tasks need more than the offers hold: " + "; ".join(offered.shortfall(needed)),
+        )
+    # Valid: change state.
+    pools: dict[str, Resources] = {}
+    for offer in offers:
+        for role, part in state.reservations.rescinded(offer.id).items():
+            pools[role] = pools.get(role, Resources.empty()) + part
+        rescind(state, offer, notify=False)
+    agent = state.agents[agent_id]
+    for task in launched:
+        status = TaskStatus(task.task_id, fid, agent_id, TaskState.STAGING, timestamp=now)
+        record = rec.TaskRecord(fid, task, agent_id, status)
+        fw.tasks[task.task_id] = record
+        agent.tasks.add((fid, task.task_id))
+        state.reservations.launched(agent_id, fid, task.task_id, task.resources, pools)
+    agent.used = agent.used + needed
+    fw.add_used(role, needed)
+    if fw.demands:
+        fw.demands = consume(fw.demands, (t.resources for t in launched))
+    effects: list[Effect] = []
+    if reservation is not None:
+        _set_dynamic(state, agent_id, role, reservation)
+        effects.append(PersistRegistry((SetReservation(agent_id, role, reservation),)))
+    if refuse_seconds > 0 and not (offered - needed).is_empty():
+        fw.filters.setdefault(role, {})[agent_id] = now + refuse_seconds
+        fw.refused.setdefault(role, {})[agent_id] = offered - needed
+    state.allocation_wanted = True
+    if launched:
+        effects.append(LaunchOnAgent(agent_id, fid, tuple(launched)))
+    return effects
+
+
+def decline(
+    state: MasterState,
+    fid: FrameworkId,
+    offer_ids: Sequence[OfferId],
+    refuse_seconds: float,
+    now: float,
+) -> list[Effect]:
+    fw = lookup.connected_framework(state, fid)
+    check_duration("filters.refuse_seconds", refuse_seconds)
+    offers = lookup.own_offers(state, fw, offer_ids, together=False)
+    for offer in offers:
+        rescind(state, offer, notify=False)
+        if refuse_seconds > 0:
+            filters = fw.filters.setdefault(offer.allocation_role, {})
+            until = max(filters.get(offer.agent_id, 0.0), now + refuse_seconds)
+            filters[offer.agent_id] = until
+            fw.refused.setdefault(offer.allocation_role, {})[offer.agent_id] = offer.resources
+    state.allocation_wanted = True
+    return []
+
+
+def _check_reservation(
+    state: MasterState,
+    role: str,
+    agent_id: AgentId,
+    offered: Resources,
+    reserve: Resources | None,
+    unreserve: Resources | None,
+) -> Resources | None:
+    """The role's dynamic reservation on the agent after RESERVE/UNRESERVE, or None if
+    neither was asked. Raises `ValidationError` before anything changes."""
+    if not reserve and not unreserve:
+        return None
+    if role == "*":
+        raise ValidationError(
+            "operations.reserve",
+            "offers allocated to role '*' cannot reserve resources (reservations are for "
+            "the offer's allocation role)",
+        )
+    current = state.dynamic_reservations.get(agent_id, {}).get(role, Resources.empty())
+    for name, res in (("reserve", reserve), ("unreserve", unreserve)):
+        if res and (res.ranges or res.sets):
+            raise ValidationError(f"operations.{name}", f"scalars only, got {res}")
+    if reserve and not offered.contains(reserve):
+        raise ValidationError(
+            "operations.reserve",
+            "more than the offers hold: " + "; ".join(offered.shortfall(reserve)),
+        )
+    if unreserve and not current.contains(unreserve):
+        raise ValidationError(
+            "operations.unreserve",
+            f"more than role {role!r} has reserved on agent {agent_id}: "
+            + "; ".join(current.shortfall(unreserve)),
+        )
+    return current + (reserve or Resources.empty()) - (unreserve or Resources.empty())
+
+
+def _set_dynamic(state: MasterState, agent_id: AgentId, role: str, resources: Resources) -> None:
+    roles = state.dynamic_reservations.setdefault(agent_id, {})
+    if resources.is_empty():
+        roles.pop(role, None)
+    else:
+        roles[role] = resources
+    if not roles:
+        del state.dynamic_reservations[agent_id]
+
+
+def _sum(items: Iterable[Resources]) -> Resources:
+    total = Resources.empty()
+    for r in items:
+        total = total + r
+    return total

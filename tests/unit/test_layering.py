@@ -21,6 +21,8 @@ PURE = [
     SRC / "master" / "tasks.py",
     SRC / "master" / "accept.py",
     SRC / "master" / "allocation.py",
+    SRC / "master" / "frameworks.py",
+    SRC / "master" / "agents.py",
     SRC / "resources.py",
     SRC / "model.py",
     # The jobs framework's decisions; its I/O is jobs/framework.py.

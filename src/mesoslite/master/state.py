@@ -11,6 +11,10 @@ Design:
   offers; a framework's likewise; every offer is indexed by its agent and its framework.
 - Agents are the source of truth for tasks: after a master restart, tasks are rebuilt from
   the agents' re-registrations; the registry keeps only agents and frameworks.
+- `MasterState` is the façade: it holds the records and takes the events; the work is done
+  by functions that take it, in modules named for what they handle: `frameworks.py`,
+  `agents.py`, `tasks.py` (status updates, kills, reconciliation), `accept.py` (ACCEPT and
+  DECLINE), `allocation.py` (the allocator's view, offers, `explain`) and `lookup.py`.
 """
 
 from __future__ import annotations
@@ -18,54 +22,21 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 
 from mesoslite.allocator.base import Allocator, Demand
-from mesoslite.errors import ConflictError, UnknownFrameworkError, ValidationError
-from mesoslite.ids import AgentId, FrameworkId, IdSequence, OfferId, TaskId, new_id
+from mesoslite.ids import AgentId, FrameworkId, IdSequence, OfferId, TaskId
 from mesoslite.master import accept as _accept  # `accept` names a method here
-from mesoslite.master import allocation, lookup
+from mesoslite.master import agents, allocation, frameworks, lookup
 from mesoslite.master import records as rec
 from mesoslite.master import tasks as _tasks  # `tasks` names a parameter here
 from mesoslite.master.allocation import LOCALITY_LABEL as LOCALITY_LABEL  # for sim/engine.py
-from mesoslite.master.constants import MAX_COMPLETED_FRAMEWORKS
-from mesoslite.master.events import (
-    CloseFramework,
-    DisconnectAgent,
-    Effect,
-    ErrorEvent,
-    FailureEvent,
-    KillOnAgent,
-    PersistRegistry,
-    ReconcileOnAgent,
-    SendToFramework,
-    ShutdownFrameworkOnAgent,
-    UpdateEvent,
-)
+from mesoslite.master.events import Effect, PersistRegistry
 from mesoslite.master.offers import OfferBook
-from mesoslite.master.registry.base import (
-    AddFramework,
-    AdmitAgent,
-    MarkAgentGone,
-    RegistrySnapshot,
-    RemoveFramework,
-)
+from mesoslite.master.registry.base import RegistrySnapshot
 from mesoslite.master.reservations import ReservationBook
-from mesoslite.master.roles import Explanation, RoleBook, RoleStatus, check_demands
+from mesoslite.master.roles import Explanation, RoleBook, RoleStatus
 from mesoslite.master.tasks import TaskKey
-from mesoslite.master.validation import check_agent_info, check_framework_info
-from mesoslite.model import (
-    REASON_AGENT_REMOVED,
-    REASON_AGENT_RESTARTED,
-    REASON_AGENT_UNREACHABLE,
-    REASON_FRAMEWORK_REMOVED,
-    REASON_RECONCILIATION,
-    AgentInfo,
-    FrameworkInfo,
-    TaskSpec,
-    TaskState,
-    TaskStatus,
-)
+from mesoslite.model import AgentInfo, FrameworkInfo, TaskSpec, TaskState, TaskStatus
 from mesoslite.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -133,73 +104,13 @@ class MasterState:
         self, info: FrameworkInfo, now: float
     ) -> tuple[FrameworkId, list[Effect]]:
         """Add a framework, or reconnect one that gives its id. Raises on bad info."""
-        check_framework_info(info)
-        effects: list[Effect] = []
-        if info.id:
-            fw = self.frameworks.get(info.id)
-            if fw is None:
-                if info.id in self.completed_frameworks:
-                    raise UnknownFrameworkError(
-                        f"framework {info.id} was removed (torn down or past its failover timeout)"
-                    )
-                raise UnknownFrameworkError(f"framework {info.id} is not known to this master")
-            if sorted(fw.info.all_roles) != sorted(info.all_roles):
-                field = "framework_info.roles" if info.roles else "framework_info.role"
-                raise ValidationError(
-                    field,
-                    "cannot change roles on re-subscription: was "
-                    f"{', '.join(fw.info.all_roles)}, got {', '.join(info.all_roles)}",
-                )
-            for offer in list(self.offers.of_framework(fw.id)):
-                allocation.rescind(self, offer, notify=False)
-            fw.info = info
-            fw.status = rec.FRAMEWORK_CONNECTED
-            fw.disconnected_at = None
-            fw.suppressed_roles.clear()
-            effects.append(PersistRegistry((AddFramework(info),)))
-            # Ask agents to resend what this framework has not acknowledged, now, not at their
-            # next retry.
-            for agent_id in sorted({t.agent_id for t in fw.tasks.values()}):
-                if lookup.agent_active(self, agent_id):
-                    effects.append(ReconcileOnAgent(agent_id, (fw.id,)))
-            logger.info("framework re-subscribed framework_id=%s name=%r", fw.id, info.name)
-        else:
-            fid = FrameworkId(new_id("fw"))
-            info = _with_framework_id(info, fid)
-            self.frameworks[fid] = rec.FrameworkRecord(
-                info=info, status=rec.FRAMEWORK_CONNECTED, registered_at=now
-            )
-            effects.append(PersistRegistry((AddFramework(info),)))
-            logger.info(
-                "framework subscribed framework_id=%s name=%r roles=%s",
-                fid, info.name, ",".join(info.all_roles),
-            )
-        self.allocation_wanted = True
-        return info.id, effects
+        return frameworks.subscribe(self, info, now)
 
     def framework_disconnected(self, fid: FrameworkId, now: float) -> list[Effect]:
-        fw = self.frameworks.get(fid)
-        if fw is None or not fw.connected:
-            return []
-        fw.status = rec.FRAMEWORK_DISCONNECTED
-        fw.disconnected_at = now
-        for offer in list(self.offers.of_framework(fid)):
-            allocation.rescind(self, offer, notify=False)
-        logger.info(
-            "framework disconnected framework_id=%s failover_timeout_s=%g",
-            fid, fw.info.failover_timeout_s,
-        )
-        self.allocation_wanted = True
-        if fw.info.failover_timeout_s <= 0:
-            return self._remove_framework(fw, now, "its failover timeout is 0")
-        return []
+        return frameworks.disconnected(self, fid, now)
 
     def teardown(self, fid: FrameworkId, now: float) -> list[Effect]:
-        fw = lookup.framework(self, fid)
-        effects = self._remove_framework(fw, now, "it was torn down")
-        effects.append(SendToFramework(fid, ErrorEvent("framework torn down")))
-        effects.append(CloseFramework(fid))
-        return effects
+        return frameworks.teardown(self, fid, now)
 
     def accept(
         self,
@@ -231,28 +142,17 @@ class MasterState:
     def revive(self, fid: FrameworkId, roles: Sequence[str] = ()) -> list[Effect]:
         """Offer the framework again in `roles` (all its roles if none): unsuppress them and
         clear their filters. Raises `ValidationError` for a role it does not hold."""
-        fw = lookup.connected_framework(self, fid)
-        for role in lookup.own_roles(fw, roles):
-            fw.suppressed_roles.discard(role)
-            fw.filters.pop(role, None)
-            fw.refused.pop(role, None)
-        self.allocation_wanted = True
-        return []
+        return frameworks.revive(self, fid, roles)
 
     def request(self, fid: FrameworkId, demands: Sequence[Demand]) -> list[Effect]:
         """Replace the framework's demands (REQUEST): it still needs `count` tasks of each
         shape. Offers to it are then sized to whole tasks; no demands means whole agents."""
-        fw = lookup.connected_framework(self, fid)
-        fw.demands = check_demands(demands) or None
-        self.allocation_wanted = True
-        return []
+        return frameworks.request(self, fid, demands)
 
     def suppress(self, fid: FrameworkId, roles: Sequence[str] = ()) -> list[Effect]:
         """Offer the framework nothing in `roles` (all its roles if none) until it revives
         them. Raises `ValidationError` for a role it does not hold."""
-        fw = lookup.connected_framework(self, fid)
-        fw.suppressed_roles.update(lookup.own_roles(fw, roles))
-        return []
+        return frameworks.suppress(self, fid, roles)
 
     def kill_task(
         self, fid: FrameworkId, task_id: TaskId, grace_period_s: float, now: float
@@ -280,46 +180,10 @@ class MasterState:
         now: float,
     ) -> tuple[AgentId, list[Effect]]:
         """Admit a new agent or take back a known one with the tasks it reports."""
-        check_agent_info(info)
-        if info.id in self.gone_agents:
-            raise ConflictError(
-                f"agent {info.id} was marked gone: start it with an empty work dir to join anew"
-            )
-        effects: list[Effect] = []
-        agent_id = info.id or AgentId(self._agent_ids())
-        info = _with_agent_id(info, agent_id)
-        agent = self.agents.get(agent_id)
-        if agent is None:
-            agent = rec.AgentRecord(info=info, status=rec.AGENT_ACTIVE, registered_at=now)
-            self.agents[agent_id] = agent
-            logger.info(
-                "agent registered agent_id=%s hostname=%s resources=%s",
-                agent_id, info.hostname, info.resources,
-            )
-        else:
-            for offer in list(self.offers.of_agent(agent_id)):
-                effects += allocation.rescind(self, offer, notify=True)
-            agent.info = info
-            agent.status = rec.AGENT_ACTIVE
-            agent.disconnected_at = None
-            logger.info("agent re-registered agent_id=%s tasks=%d", agent_id, len(reported))
-        agent.last_seen_at = now
-        effects.insert(0, PersistRegistry((AdmitAgent(info),)))
-        effects += self._adopt_reported_tasks(agent, reported, now)
-        self.allocation_wanted = True
-        return agent_id, effects
+        return agents.register(self, info, reported, now, self._agent_ids)
 
     def agent_disconnected(self, agent_id: AgentId, now: float) -> list[Effect]:
-        agent = self.agents.get(agent_id)
-        if agent is None or agent.status != rec.AGENT_ACTIVE:
-            return []
-        agent.status = rec.AGENT_DISCONNECTED
-        agent.disconnected_at = now
-        logger.warning("agent disconnected agent_id=%s", agent_id)
-        effects: list[Effect] = []
-        for offer in list(self.offers.of_agent(agent_id)):
-            effects += allocation.rescind(self, offer, notify=True)
-        return effects
+        return agents.disconnected(self, agent_id, now)
 
     def status_updates(
         self, agent_id: AgentId, statuses: Iterable[TaskStatus], now: float
@@ -332,85 +196,20 @@ class MasterState:
     def tick(self, now: float) -> list[Effect]:
         """Expire offers, frameworks past their failover timeout, agents that did not return."""
         effects = allocation.expire_offers(self, now)
-        for fw in list(self.frameworks.values()):
-            if (
-                fw.status == rec.FRAMEWORK_DISCONNECTED
-                and fw.disconnected_at is not None
-                and now >= fw.disconnected_at + fw.info.failover_timeout_s
-            ):
-                effects += self._remove_framework(fw, now, "its failover timeout passed")
-        for agent in self.agents.values():
-            if (
-                agent.status == rec.AGENT_DISCONNECTED
-                and agent.disconnected_at is not None
-                and now >= agent.disconnected_at + self.agent_reregister_timeout_s
-            ):
-                effects += self._mark_unreachable(agent, now, "agent did not re-register in time")
-            elif (
-                agent.status == rec.AGENT_ACTIVE
-                and self.agent_silence_limit_s > 0
-                and agent.last_seen_at is not None
-                and now >= agent.last_seen_at + self.agent_silence_limit_s
-            ):
-                # Its stream may look open (a stopped or partitioned agent): close it, so
-                # that the agent registers again when it can, and reconcile then.
-                effects.append(DisconnectAgent(agent.id))
-                for offer in list(self.offers.of_agent(agent.id)):
-                    effects += allocation.rescind(self, offer, notify=True)
-                effects += self._mark_unreachable(
-                    agent,
-                    now,
-                    f"agent missed its pings for {now - agent.last_seen_at:.1f}s",
-                )
-                self.allocation_wanted = True
+        effects += frameworks.expire(self, now)
+        effects += agents.expire(self, now)
         return effects
 
     def drain_agent(self, agent_id: AgentId, now: float) -> list[Effect]:
         """Offer the agent no more, rescind its offers and kill its tasks (each with its own
         kill policy); it stays registered, `draining` (drained once its tasks are gone)."""
-        agent = lookup.agent(self, agent_id)
-        agent.draining = True
-        effects: list[Effect] = []
-        for offer in list(self.offers.of_agent(agent_id)):
-            effects += allocation.rescind(self, offer, notify=True)
-        if agent.status == rec.AGENT_ACTIVE:
-            for fid, task_id in sorted(agent.tasks):
-                effects.append(KillOnAgent(agent_id, fid, task_id, 0.0))
-        logger.info("agent draining agent_id=%s tasks=%d", agent_id, len(agent.tasks))
-        return effects
+        return agents.drain(self, agent_id, now)
 
     def mark_agent_gone(self, agent_id: AgentId, now: float) -> list[Effect]:
         """The agent is gone for good: its tasks are TASK_GONE, it is removed from the
         registry and may not register again (with that id). If it is still connected, its
         tasks are killed and its stream closed."""
-        agent = lookup.agent(self, agent_id)
-        effects: list[Effect] = []
-        for offer in list(self.offers.of_agent(agent_id)):
-            effects += allocation.rescind(self, offer, notify=True)
-        by_framework: dict[FrameworkId, list[TaskStatus]] = {}
-        for fid, task_id in sorted(agent.tasks):
-            fw = self.frameworks.get(fid)
-            record = fw.tasks.get(task_id) if fw else None
-            if fw is None or record is None:
-                continue
-            record.status = TaskStatus(
-                task_id, fid, agent_id, TaskState.GONE, "its agent was marked gone",
-                REASON_AGENT_REMOVED, timestamp=now,
-            )
-            _tasks.finish(self, fw, record)
-            if fw.connected:
-                by_framework.setdefault(fid, []).append(record.status)
-        if agent.status == rec.AGENT_ACTIVE:
-            for fid in sorted(self.frameworks):
-                effects.append(ShutdownFrameworkOnAgent(agent_id, fid))
-            effects.append(DisconnectAgent(agent_id))
-        effects += [SendToFramework(f, UpdateEvent(tuple(s))) for f, s in by_framework.items()]
-        del self.agents[agent_id]
-        self.gone_agents.add(agent_id)
-        effects.append(PersistRegistry((MarkAgentGone(agent_id),)))
-        self.allocation_wanted = True
-        logger.warning("agent marked gone agent_id=%s", agent_id)
-        return effects
+        return agents.mark_gone(self, agent_id, now)
 
     def agent_seen(self, agent_id: AgentId, now: float) -> None:
         """A message came from the agent: it is alive (see `tick`)."""
@@ -435,6 +234,10 @@ class MasterState:
 
     def framework(self, fid: FrameworkId) -> rec.FrameworkRecord:
         return lookup.framework(self, fid)
+
+    def reserved_on(self, agent: rec.AgentRecord) -> dict[str, Resources]:
+        """The agent's reservations by role: static (its flag) plus dynamic (RESERVE)."""
+        return allocation.reserved_on(self, agent)
 
     # ------------------------------------------------------------------ roles
 
@@ -463,138 +266,3 @@ class MasterState:
                 res, n = held.get(role, (Resources.empty(), 0))
                 held[role] = (res + fw.held(role), n + 1)
         return self.roles.describe(held)
-
-    # ------------------------------------------------------------------ internals
-
-    def _remove_framework(self, fw: rec.FrameworkRecord, now: float, why: str) -> list[Effect]:
-        effects: list[Effect] = []
-        for offer in list(self.offers.of_framework(fw.id)):
-            allocation.rescind(self, offer, notify=False)
-        agents: set[AgentId] = set()
-        for record in list(fw.tasks.values()):
-            agents.add(record.agent_id)
-            record.status = TaskStatus(
-                record.spec.task_id, fw.id, record.agent_id, TaskState.KILLING,
-                f"framework removed: {why}", REASON_FRAMEWORK_REMOVED, timestamp=now,
-            )
-            _tasks.finish(self, fw, record)
-        for agent_id in sorted(agents):
-            if lookup.agent_active(self, agent_id):
-                effects.append(ShutdownFrameworkOnAgent(agent_id, fw.id))
-        del self.frameworks[fw.id]
-        fw.status = rec.FRAMEWORK_COMPLETED
-        fw.unregistered_at = now
-        self.completed_frameworks[fw.id] = fw
-        while len(self.completed_frameworks) > MAX_COMPLETED_FRAMEWORKS:
-            self.completed_frameworks.popitem(last=False)
-        effects.append(PersistRegistry((RemoveFramework(fw.id),)))
-        self.allocation_wanted = True
-        logger.info("framework removed framework_id=%s because %s", fw.id, why)
-        return effects
-
-    def _mark_unreachable(self, agent: rec.AgentRecord, now: float, why: str) -> list[Effect]:
-        agent.status = rec.AGENT_UNREACHABLE
-        agent.disconnected_at = agent.disconnected_at or now
-        logger.warning(
-            "agent unreachable agent_id=%s tasks=%d: %s", agent.id, len(agent.tasks), why
-        )
-        by_framework: dict[FrameworkId, list[TaskStatus]] = {}
-        for fid, task_id in sorted(agent.tasks):
-            fw = self.frameworks.get(fid)
-            if fw is None or task_id not in fw.tasks:
-                continue
-            record = fw.tasks[task_id]
-            record.status = TaskStatus(
-                task_id, fid, agent.id, TaskState.UNREACHABLE,
-                why, REASON_AGENT_UNREACHABLE, timestamp=now,
-            )
-            if fw.connected:
-                by_framework.setdefault(fid, []).append(record.status)
-        effects: list[Effect] = [
-            SendToFramework(fid, UpdateEvent(tuple(s))) for fid, s in by_framework.items()
-        ]
-        for fw in self.frameworks.values():
-            if fw.connected:
-                effects.append(SendToFramework(fw.id, FailureEvent(agent.id, "agent unreachable")))
-        return effects
-
-    def _adopt_reported_tasks(
-        self,
-        agent: rec.AgentRecord,
-        reported: Sequence[tuple[FrameworkId, TaskSpec, TaskState]],
-        now: float,
-    ) -> list[Effect]:
-        effects: list[Effect] = []
-        seen: set[TaskKey] = set()
-        shutdown: set[FrameworkId] = set()
-        changed: dict[FrameworkId, list[TaskStatus]] = {}
-        for fid, spec, state in reported:
-            seen.add((fid, spec.task_id))
-            fw = self.frameworks.get(fid)
-            if fw is None:
-                if not state.terminal:
-                    shutdown.add(fid)
-                continue
-            record = fw.tasks.get(spec.task_id)
-            if state.terminal:
-                # Its terminal update is still pending on the agent and will come. A master
-                # that never saw the task (a new leader) remembers it as completed, so that
-                # reconciliation answers its end state rather than TASK_GONE.
-                key = (fid, spec.task_id)
-                if record is None and key not in self.completed_tasks:
-                    status = TaskStatus(spec.task_id, fid, agent.id, state, timestamp=now)
-                    _tasks.remember_completed(self, rec.TaskRecord(fid, spec, agent.id, status))
-                continue
-            if record is None:
-                spec = _in_role_of(fw, spec)
-                status = TaskStatus(spec.task_id, fid, agent.id, state, timestamp=now)
-                fw.tasks[spec.task_id] = rec.TaskRecord(fid, spec, agent.id, status)
-                agent.tasks.add((fid, spec.task_id))
-                agent.used = agent.used + spec.resources
-                fw.add_used(spec.allocation_role, spec.resources)
-            elif record.state != state:
-                record.status = TaskStatus(
-                    spec.task_id, fid, agent.id, state, "agent re-registered",
-                    REASON_RECONCILIATION, timestamp=now,
-                )
-                changed.setdefault(fid, []).append(record.status)
-        for fid, task_id in sorted(agent.tasks - seen):
-            fw = self.frameworks.get(fid)
-            record = fw.tasks.get(task_id) if fw else None
-            if fw is None or record is None:
-                agent.tasks.discard((fid, task_id))
-                continue
-            record.status = TaskStatus(
-                task_id, fid, agent.id, TaskState.LOST,
-                "task was not found on its agent when it re-registered",
-                REASON_AGENT_RESTARTED, timestamp=now,
-            )
-            _tasks.finish(self, fw, record)
-            changed.setdefault(fid, []).append(record.status)
-        for fid in sorted(shutdown):
-            effects.append(ShutdownFrameworkOnAgent(agent.id, fid))
-        for fid, items in changed.items():
-            if self.frameworks[fid].connected:
-                effects.append(SendToFramework(fid, UpdateEvent(tuple(items))))
-        return effects
-
-    def reserved_on(self, agent: rec.AgentRecord) -> dict[str, Resources]:
-        """The agent's reservations by role: static (its flag) plus dynamic (RESERVE)."""
-        return allocation.reserved_on(self, agent)
-
-
-def _in_role_of(fw: rec.FrameworkRecord, spec: TaskSpec) -> TaskSpec:
-    """The task accounted to one of the framework's roles: the one its agent kept, or the
-    framework's first (a task launched before the agent kept roles, or a role it left)."""
-    roles = fw.info.all_roles
-    if spec.allocation_role in roles:
-        return spec
-    return replace(spec, allocation_role=roles[0])
-
-
-def _with_framework_id(info: FrameworkInfo, fid: FrameworkId) -> FrameworkInfo:
-    return replace(info, id=fid)
-
-
-def _with_agent_id(info: AgentInfo, agent_id: AgentId) -> AgentInfo:
-    return replace(info, id=agent_id)

@@ -1,0 +1,272 @@
+"""Agents in the master: registration and re-registration with their tasks, liveness,
+unreachable agents, draining, and agents marked gone."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from mesoslite.errors import ConflictError
+from mesoslite.ids import AgentId, FrameworkId
+from mesoslite.master import lookup, tasks
+from mesoslite.master import records as rec
+from mesoslite.master.allocation import rescind
+from mesoslite.master.events import (
+    DisconnectAgent,
+    Effect,
+    FailureEvent,
+    KillOnAgent,
+    PersistRegistry,
+    SendToFramework,
+    ShutdownFrameworkOnAgent,
+    UpdateEvent,
+)
+from mesoslite.master.registry.base import AdmitAgent, MarkAgentGone
+from mesoslite.master.tasks import TaskKey
+from mesoslite.master.validation import check_agent_info
+from mesoslite.model import (
+    REASON_AGENT_REMOVED,
+    REASON_AGENT_RESTARTED,
+    REASON_AGENT_UNREACHABLE,
+    REASON_RECONCILIATION,
+    AgentInfo,
+    TaskSpec,
+    TaskState,
+    TaskStatus,
+)
+
+if TYPE_CHECKING:
+    from mesoslite.master.state import MasterState
+
+logger = logging.getLogger(__name__)
+
+
+def register(
+    state: MasterState,
+    info: AgentInfo,
+    reported: Sequence[tuple[FrameworkId, TaskSpec, TaskState]],
+    now: float,
+    new_agent_id: Callable[[], str],
+) -> tuple[AgentId, list[Effect]]:
+    """`new_agent_id` names an agent that comes without an id."""
+    check_agent_info(info)
+    if info.id in state.gone_agents:
+        raise ConflictError(
+            f"agent {info.id} was marked gone: start it with an empty work dir to join anew"
+        )
+    effects: list[Effect] = []
+    agent_id = info.id or AgentId(new_agent_id())
+    info = _with_agent_id(info, agent_id)
+    agent = state.agents.get(agent_id)
+    if agent is None:
+        agent = rec.AgentRecord(info=info, status=rec.AGENT_ACTIVE, registered_at=now)
+        state.agents[agent_id] = agent
+        logger.info(
+            "agent registered agent_id=%s hostname=%s resources=%s",
+            agent_id, info.hostname, info.resources,
+        )
+    else:
+        for offer in list(state.offers.of_agent(agent_id)):
+            effects += rescind(state, offer, notify=True)
+        agent.info = info
+        agent.status = rec.AGENT_ACTIVE
+        agent.disconnected_at = None
+        logger.info("agent re-registered agent_id=%s tasks=%d", agent_id, len(reported))
+    agent.last_seen_at = now
+    effects.insert(0, PersistRegistry((AdmitAgent(info),)))
+    effects += _adopt_reported_tasks(state, agent, reported, now)
+    state.allocation_wanted = True
+    return agent_id, effects
+
+
+def disconnected(state: MasterState, agent_id: AgentId, now: float) -> list[Effect]:
+    agent = state.agents.get(agent_id)
+    if agent is None or agent.status != rec.AGENT_ACTIVE:
+        return []
+    agent.status = rec.AGENT_DISCONNECTED
+    agent.disconnected_at = now
+    logger.warning("agent disconnected agent_id=%s", agent_id)
+    effects: list[Effect] = []
+    for offer in list(state.offers.of_agent(agent_id)):
+        effects += rescind(state, offer, notify=True)
+    return effects
+
+
+def expire(state: MasterState, now: float) -> list[Effect]:
+    """Mark unreachable the agents that did not re-register in time or went silent."""
+    effects: list[Effect] = []
+    for agent in state.agents.values():
+        if (
+            agent.status == rec.AGENT_DISCONNECTED
+            and agent.disconnected_at is not None
+            and now >= agent.disconnected_at + state.agent_reregister_timeout_s
+        ):
+            effects += _mark_unreachable(state, agent, now, "agent did not re-register in time")
+        elif (
+            agent.status == rec.AGENT_ACTIVE
+            and state.agent_silence_limit_s > 0
+            and agent.last_seen_at is not None
+            and now >= agent.last_seen_at + state.agent_silence_limit_s
+        ):
+            # Its stream may look open (a stopped or partitioned agent): close it, so
+            # that the agent registers again when it can, and reconcile then.
+            effects.append(DisconnectAgent(agent.id))
+            for offer in list(state.offers.of_agent(agent.id)):
+                effects += rescind(state, offer, notify=True)
+            effects += _mark_unreachable(
+                state,
+                agent,
+                now,
+                f"agent missed its pings for {now - agent.last_seen_at:.1f}s",
+            )
+            state.allocation_wanted = True
+    return effects
+
+
+def drain(state: MasterState, agent_id: AgentId, now: float) -> list[Effect]:
+    agent = lookup.agent(state, agent_id)
+    agent.draining = True
+    effects: list[Effect] = []
+    for offer in list(state.offers.of_agent(agent_id)):
+        effects += rescind(state, offer, notify=True)
+    if agent.status == rec.AGENT_ACTIVE:
+        for fid, task_id in sorted(agent.tasks):
+            effects.append(KillOnAgent(agent_id, fid, task_id, 0.0))
+    logger.info("agent draining agent_id=%s tasks=%d", agent_id, len(agent.tasks))
+    return effects
+
+
+def mark_gone(state: MasterState, agent_id: AgentId, now: float) -> list[Effect]:
+    agent = lookup.agent(state, agent_id)
+    effects: list[Effect] = []
+    for offer in list(state.offers.of_agent(agent_id)):
+        effects += rescind(state, offer, notify=True)
+    by_framework: dict[FrameworkId, list[TaskStatus]] = {}
+    for fid, task_id in sorted(agent.tasks):
+        fw = state.frameworks.get(fid)
+        record = fw.tasks.get(task_id) if fw else None
+        if fw is None or record is None:
+            continue
+        record.status = TaskStatus(
+            task_id, fid, agent_id, TaskState.GONE, "its agent was marked gone",
+            REASON_AGENT_REMOVED, timestamp=now,
+        )
+        tasks.finish(state, fw, record)
+        if fw.connected:
+            by_framework.setdefault(fid, []).append(record.status)
+    if agent.status == rec.AGENT_ACTIVE:
+        for fid in sorted(state.frameworks):
+            effects.append(ShutdownFrameworkOnAgent(agent_id, fid))
+        effects.append(DisconnectAgent(agent_id))
+    effects += [SendToFramework(f, UpdateEvent(tuple(s))) for f, s in by_framework.items()]
+    del state.agents[agent_id]
+    state.gone_agents.add(agent_id)
+    effects.append(PersistRegistry((MarkAgentGone(agent_id),)))
+    state.allocation_wanted = True
+    logger.warning("agent marked gone agent_id=%s", agent_id)
+    return effects
+
+
+def _mark_unreachable(
+    state: MasterState, agent: rec.AgentRecord, now: float, why: str
+) -> list[Effect]:
+    agent.status = rec.AGENT_UNREACHABLE
+    agent.disconnected_at = agent.disconnected_at or now
+    logger.warning(
+        "agent unreachable agent_id=%s tasks=%d: %s", agent.id, len(agent.tasks), why
+    )
+    by_framework: dict[FrameworkId, list[TaskStatus]] = {}
+    for fid, task_id in sorted(agent.tasks):
+        fw = state.frameworks.get(fid)
+        if fw is None or task_id not in fw.tasks:
+            continue
+        record = fw.tasks[task_id]
+        record.status = TaskStatus(
+            task_id, fid, agent.id, TaskState.UNREACHABLE,
+            why, REASON_AGENT_UNREACHABLE, timestamp=now,
+        )
+        if fw.connected:
+            by_framework.setdefault(fid, []).append(record.status)
+    effects: list[Effect] = [
+        SendToFramework(fid, UpdateEvent(tuple(s))) for fid, s in by_framework.items()
+    ]
+    for fw in state.frameworks.values():
+        if fw.connected:
+            effects.append(SendToFramework(fw.id, FailureEvent(agent.id, "agent unreachable")))
+    return effects
+
+
+def _adopt_reported_tasks(
+    state: MasterState,
+    agent: rec.AgentRecord,
+    reported: Sequence[tuple[FrameworkId, TaskSpec, TaskState]],
+    now: float,
+) -> list[Effect]:
+    effects: list[Effect] = []
+    seen: set[TaskKey] = set()
+    shutdown: set[FrameworkId] = set()
+    changed: dict[FrameworkId, list[TaskStatus]] = {}
+    for fid, spec, task_state in reported:
+        seen.add((fid, spec.task_id))
+        fw = state.frameworks.get(fid)
+        if fw is None:
+            if not task_state.terminal:
+                shutdown.add(fid)
+            continue
+        record = fw.tasks.get(spec.task_id)
+        if task_state.terminal:
+            # Its terminal update is still pending on the agent and will come. A master
+            # that never saw the task (a new leader) remembers it as completed, so that
+            # reconciliation answers its end state rather than TASK_GONE.
+            key = (fid, spec.task_id)
+            if record is None and key not in state.completed_tasks:
+                status = TaskStatus(spec.task_id, fid, agent.id, task_state, timestamp=now)
+                tasks.remember_completed(state, rec.TaskRecord(fid, spec, agent.id, status))
+            continue
+        if record is None:
+            spec = _in_role_of(fw, spec)
+            status = TaskStatus(spec.task_id, fid, agent.id, task_state, timestamp=now)
+            fw.tasks[spec.task_id] = rec.TaskRecord(fid, spec, agent.id, status)
+            agent.tasks.add((fid, spec.task_id))
+            agent.used = agent.used + spec.resources
+            fw.add_used(spec.allocation_role, spec.resources)
+        elif record.state != task_state:
+            record.status = TaskStatus(
+                spec.task_id, fid, agent.id, task_state, "agent re-registered",
+                REASON_RECONCILIATION, timestamp=now,
+            )
+            changed.setdefault(fid, []).append(record.status)
+    for fid, task_id in sorted(agent.tasks - seen):
+        fw = state.frameworks.get(fid)
+        record = fw.tasks.get(task_id) if fw else None
+        if fw is None or record is None:
+            agent.tasks.discard((fid, task_id))
+            continue
+        record.status = TaskStatus(
+            task_id, fid, agent.id, TaskState.LOST,
+            "task was not found on its agent when it re-registered",
+            REASON_AGENT_RESTARTED, timestamp=now,
+        )
+        tasks.finish(state, fw, record)
+        changed.setdefault(fid, []).append(record.status)
+    for fid in sorted(shutdown):
+        effects.append(ShutdownFrameworkOnAgent(agent.id, fid))
+    for fid, items in changed.items():
+        if state.frameworks[fid].connected:
+            effects.append(SendToFramework(fid, UpdateEvent(tuple(items))))
+    return effects
+
+
+def _in_role_of(fw: rec.FrameworkRecord, spec: TaskSpec) -> TaskSpec:
+    """The task accounted to one of the framework's roles: the one its agent kept, or the
+    framework's first (a task launched before the agent kept roles, or a role it left)."""
+    roles = fw.info.all_roles
+    if spec.allocation_role in roles:
+        return spec
+    return replace(spec, allocation_role=roles[0])
+
+
+def _with_agent_id(info: AgentInfo, agent_id: AgentId) -> AgentInfo:
+    return replace(info, id=agent_id)

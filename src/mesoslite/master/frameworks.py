@@ -1,0 +1,177 @@
+"""Frameworks in the master: subscribing, disconnecting, failover timeouts, removal, and what
+they ask to be offered (REVIVE, SUPPRESS, REQUEST)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from mesoslite.allocator.base import Demand
+from mesoslite.errors import UnknownFrameworkError, ValidationError
+from mesoslite.ids import AgentId, FrameworkId, new_id
+from mesoslite.master import lookup, tasks
+from mesoslite.master import records as rec
+from mesoslite.master.allocation import rescind
+from mesoslite.master.constants import MAX_COMPLETED_FRAMEWORKS
+from mesoslite.master.events import (
+    CloseFramework,
+    Effect,
+    ErrorEvent,
+    PersistRegistry,
+    ReconcileOnAgent,
+    SendToFramework,
+    ShutdownFrameworkOnAgent,
+)
+from mesoslite.master.registry.base import AddFramework, RemoveFramework
+from mesoslite.master.roles import check_demands
+from mesoslite.master.validation import check_framework_info
+from mesoslite.model import REASON_FRAMEWORK_REMOVED, FrameworkInfo, TaskState, TaskStatus
+
+if TYPE_CHECKING:
+    from mesoslite.master.state import MasterState
+
+logger = logging.getLogger(__name__)
+
+
+def subscribe(
+    state: MasterState, info: FrameworkInfo, now: float
+) -> tuple[FrameworkId, list[Effect]]:
+    check_framework_info(info)
+    effects: list[Effect] = []
+    if info.id:
+        fw = state.frameworks.get(info.id)
+        if fw is None:
+            if info.id in state.completed_frameworks:
+                raise UnknownFrameworkError(
+                    f"framework {info.id} was removed (torn down or past its failover timeout)"
+                )
+            raise UnknownFrameworkError(f"framework {info.id} is not known to this master")
+        if sorted(fw.info.all_roles) != sorted(info.all_roles):
+            field = "framework_info.roles" if info.roles else "framework_info.role"
+            raise ValidationError(
+                field,
+                "cannot change roles on re-subscription: was "
+                f"{', '.join(fw.info.all_roles)}, got {', '.join(info.all_roles)}",
+            )
+        for offer in list(state.offers.of_framework(fw.id)):
+            rescind(state, offer, notify=False)
+        fw.info = info
+        fw.status = rec.FRAMEWORK_CONNECTED
+        fw.disconnected_at = None
+        fw.suppressed_roles.clear()
+        effects.append(PersistRegistry((AddFramework(info),)))
+        # Ask agents to resend what this framework has not acknowledged, now, not at their
+        # next retry.
+        for agent_id in sorted({t.agent_id for t in fw.tasks.values()}):
+            if lookup.agent_active(state, agent_id):
+                effects.append(ReconcileOnAgent(agent_id, (fw.id,)))
+        logger.info("framework re-subscribed framework_id=%s name=%r", fw.id, info.name)
+    else:
+        fid = FrameworkId(new_id("fw"))
+        info = _with_framework_id(info, fid)
+        state.frameworks[fid] = rec.FrameworkRecord(
+            info=info, status=rec.FRAMEWORK_CONNECTED, registered_at=now
+        )
+        effects.append(PersistRegistry((AddFramework(info),)))
+        logger.info(
+            "framework subscribed framework_id=%s name=%r roles=%s",
+            fid, info.name, ",".join(info.all_roles),
+        )
+    state.allocation_wanted = True
+    return info.id, effects
+
+
+def disconnected(state: MasterState, fid: FrameworkId, now: float) -> list[Effect]:
+    fw = state.frameworks.get(fid)
+    if fw is None or not fw.connected:
+        return []
+    fw.status = rec.FRAMEWORK_DISCONNECTED
+    fw.disconnected_at = now
+    for offer in list(state.offers.of_framework(fid)):
+        rescind(state, offer, notify=False)
+    logger.info(
+        "framework disconnected framework_id=%s failover_timeout_s=%g",
+        fid, fw.info.failover_timeout_s,
+    )
+    state.allocation_wanted = True
+    if fw.info.failover_timeout_s <= 0:
+        return remove(state, fw, now, "its failover timeout is 0")
+    return []
+
+
+def teardown(state: MasterState, fid: FrameworkId, now: float) -> list[Effect]:
+    fw = lookup.framework(state, fid)
+    effects = remove(state, fw, now, "it was torn down")
+    effects.append(SendToFramework(fid, ErrorEvent("framework torn down")))
+    effects.append(CloseFramework(fid))
+    return effects
+
+
+def expire(state: MasterState, now: float) -> list[Effect]:
+    """Remove the disconnected frameworks past their failover timeout."""
+    effects: list[Effect] = []
+    for fw in list(state.frameworks.values()):
+        if (
+            fw.status == rec.FRAMEWORK_DISCONNECTED
+            and fw.disconnected_at is not None
+            and now >= fw.disconnected_at + fw.info.failover_timeout_s
+        ):
+            effects += remove(state, fw, now, "its failover timeout passed")
+    return effects
+
+
+def remove(state: MasterState, fw: rec.FrameworkRecord, now: float, why: str) -> list[Effect]:
+    """End the framework: its offers and tasks go, it moves to the completed frameworks."""
+    effects: list[Effect] = []
+    for offer in list(state.offers.of_framework(fw.id)):
+        rescind(state, offer, notify=False)
+    agents: set[AgentId] = set()
+    for record in list(fw.tasks.values()):
+        agents.add(record.agent_id)
+        record.status = TaskStatus(
+            record.spec.task_id, fw.id, record.agent_id, TaskState.KILLING,
+            f"framework removed: {why}", REASON_FRAMEWORK_REMOVED, timestamp=now,
+        )
+        tasks.finish(state, fw, record)
+    for agent_id in sorted(agents):
+        if lookup.agent_active(state, agent_id):
+            effects.append(ShutdownFrameworkOnAgent(agent_id, fw.id))
+    del state.frameworks[fw.id]
+    fw.status = rec.FRAMEWORK_COMPLETED
+    fw.unregistered_at = now
+    state.completed_frameworks[fw.id] = fw
+    while len(state.completed_frameworks) > MAX_COMPLETED_FRAMEWORKS:
+        state.completed_frameworks.popitem(last=False)
+    effects.append(PersistRegistry((RemoveFramework(fw.id),)))
+    state.allocation_wanted = True
+    logger.info("framework removed framework_id=%s because %s", fw.id, why)
+    return effects
+
+
+def revive(state: MasterState, fid: FrameworkId, roles: Sequence[str]) -> list[Effect]:
+    fw = lookup.connected_framework(state, fid)
+    for role in lookup.own_roles(fw, roles):
+        fw.suppressed_roles.discard(role)
+        fw.filters.pop(role, None)
+        fw.refused.pop(role, None)
+    state.allocation_wanted = True
+    return []
+
+
+def request(state: MasterState, fid: FrameworkId, demands: Sequence[Demand]) -> list[Effect]:
+    fw = lookup.connected_framework(state, fid)
+    fw.demands = check_demands(demands) or None
+    state.allocation_wanted = True
+    return []
+
+
+def suppress(state: MasterState, fid: FrameworkId, roles: Sequence[str]) -> list[Effect]:
+    fw = lookup.connected_framework(state, fid)
+    fw.suppressed_roles.update(lookup.own_roles(fw, roles))
+    return []
+
+
+def _with_framework_id(info: FrameworkInfo, fid: FrameworkId) -> FrameworkInfo:
+    return replace(info, id=fid)

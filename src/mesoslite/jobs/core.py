@@ -73,6 +73,11 @@ class JobsCore:
         # Attempts whose state the master has not confirmed since we (re)subscribed.
         self.unconfirmed: set[str] = set()
         self._schedules: dict[str, tuple[str, CronSchedule]] = {}
+        # Jobs whose state and message are recomputed before they are next read (a status
+        # update of one of 1,000 instances does not scan the other 999).
+        self._stale: set[str] = set()
+        # Set when an instance may have become WAITING: the shell then asks for offers.
+        self.work_added = False
         self._kill_sent: dict[str, float] = {}
 
     # ------------------------------------------------------------------ loading
@@ -120,7 +125,15 @@ class JobsCore:
         job = self.jobs.get(name)
         if job is None:
             raise NotFoundError(f"no job named {name!r}")
+        self.refresh()
         return job
+
+    def refresh(self) -> None:
+        """Bring the state and message of jobs changed by status updates up to date."""
+        for name in self._stale:
+            if name in self.jobs:
+                self._refresh_state(self.jobs[name])
+        self._stale.clear()
 
     def submit(self, spec: JobSpec, spec_yaml: str, now: float) -> Job:
         old = self.jobs.get(spec.name)
@@ -188,14 +201,21 @@ class JobsCore:
         left = {o.id: o.resources for o in offers}
         tasks: dict[OfferId, list[TaskSpec]] = {}
         unplaced: dict[str, list[Instance]] = {}
+        # Where each job's instances are, kept up to date as this pass places more (only
+        # jobs with constraints look).
+        placed: dict[str, list[dict[str, str]]] = {}
+        launched: dict[str, Job] = {}
         for job, run, inst in list(self._waiting(now)):
             spec = job.spec
-            placed = self._placements(job)
+            if spec.constraints and job.name not in placed:
+                placed[job.name] = self._placements(job)
             chosen = None
             for offer in offers:
                 if offer_role(offer) != spec.role or not left[offer.id].contains(spec.resources):
                     continue
-                if violations(spec.constraints, offer.hostname, offer.attributes, placed) is None:
+                if not spec.constraints or violations(
+                    spec.constraints, offer.hostname, offer.attributes, placed[job.name]
+                ) is None:
                     chosen = offer
                     break
             if chosen is None:
@@ -203,6 +223,12 @@ class JobsCore:
                 continue
             left[chosen.id] = left[chosen.id] - spec.resources
             tasks.setdefault(chosen.id, []).append(self._launch(job, run, inst, chosen, now))
+            launched[job.name] = job
+            if spec.constraints:
+                assert inst.current is not None
+                placed[job.name].append(inst.current.placement())
+        for job in launched.values():
+            self._refresh_state(job)
         for name, insts in unplaced.items():
             reason = self._why_unplaced(self.jobs[name], offers)
             for inst in insts:
@@ -251,7 +277,6 @@ class JobsCore:
         inst.next_attempt_at = None
         self.by_task[task_id] = (job.name, run.run_id, inst.index)
         job.updated_at = now
-        self._refresh_state(job)
         self.dirty.add(job.name)
         env = {
             **spec.command.environment,
@@ -338,7 +363,7 @@ class JobsCore:
             # task coming back (a LOST one) is killed as unknown.
             self.by_task.pop(a.task_id, None)
             kills += self._attempt_ended(job, run, inst, status, now)
-        self._refresh_state(job)
+        self._stale.add(job.name)
         return kills
 
     def _record(self, job: Job, run: Run, inst: Instance, status: TaskStatus, now: float) -> None:
@@ -370,6 +395,7 @@ class JobsCore:
         ok = status.state == TaskState.FINISHED and (status.exit_code or 0) == 0
         if why == "replace" and spec.type == JobType.SERVICE and run.state == RunState.RUNNING:
             inst.state, inst.failures, inst.version = InstanceState.WAITING, 0, job.version
+            self.work_added = True
             inst.message = "restarting with the updated spec"
             return []
         if why == "scale":
@@ -407,6 +433,7 @@ class JobsCore:
         return []
 
     def _restart(self, job: Job, inst: Instance, now: float, *, counted: bool, why: str) -> None:
+        self.work_added = True
         if counted:
             inst.failures += 1
         delay = job.spec.retries.delay_before(inst.failures + 1) if counted else 0.0
@@ -457,6 +484,7 @@ class JobsCore:
     # ------------------------------------------------------------------ time
 
     def tick(self, now: float) -> list[Kill]:
+        self.refresh()
         kills: list[Kill] = []
         for job in list(self.jobs.values()):
             kills += self._tick_job(job, now)
@@ -566,6 +594,7 @@ class JobsCore:
         )
 
     def _new_run(self, job: Job, now: float, scheduled: float | None = None) -> Run:
+        self.work_added = True
         job.run_counter += 1
         run_id = _cron_run_id(scheduled) if scheduled is not None else f"r{job.run_counter}"
         run = Run(
@@ -590,6 +619,7 @@ class JobsCore:
         have = [i for i in run.instances if i.killing_for != "scale"]
         for index in range(len(have), want):
             run.instances.append(Instance(index=index, version=job.version))
+            self.work_added = True
             self.dirty.add(job.name)
         for inst in have[want:]:
             if inst.active and inst.current is not None:

@@ -19,7 +19,7 @@ from typing import Any
 from mesoslite.clock import Clock
 from mesoslite.errors import MesosliteError, UnavailableError, ValidationError
 from mesoslite.ids import FrameworkId, OfferId
-from mesoslite.jobs.core import JobsCore, Kill
+from mesoslite.jobs.core import JobsCore, Kill, Placement
 from mesoslite.jobs.model import AttemptView, JobView
 from mesoslite.jobs.records import job_to_doc
 from mesoslite.jobs.spec import parse_job_spec
@@ -65,7 +65,10 @@ class JobsFramework:
         )
         self._suppressed = False
         self._ticker: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        # Batched persistence: changes made while one write runs go in the next one.
+        self._flush_waiters: builtins.list[asyncio.Future[None]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.driver.start()
@@ -73,9 +76,10 @@ class JobsFramework:
         logger.info("jobs framework started jobs=%d", len(self.core.jobs))
 
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
+        pending = [t for t in (self._ticker, self._flusher, *self._background) if t is not None]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         # Failover stop: the framework stays registered, its tasks keep running.
         await self.driver.stop(failover=True)
 
@@ -84,30 +88,28 @@ class JobsFramework:
     async def submit(self, spec_yaml: str) -> JobView:
         spec = parse_job_spec(spec_yaml)
         self._check_fits(spec.resources, spec.role)
-        async with self._lock:
-            job = self.core.submit(spec, spec_yaml, self.clock.now())
-            await self._persist()
+        job = self.core.submit(spec, spec_yaml, self.clock.now())
+        await self._persist()
         await self._want_offers()
         return job.view()
 
     async def update(self, spec_yaml: str) -> JobView:
         spec = parse_job_spec(spec_yaml)
         self._check_fits(spec.resources, spec.role)
-        async with self._lock:
-            job, kills = self.core.update(spec, spec_yaml, self.clock.now())
-            await self._persist()
+        job, kills = self.core.update(spec, spec_yaml, self.clock.now())
+        await self._persist()
         await self._kill(kills)
         await self._want_offers()
         return job.view()
 
     async def kill(self, name: str) -> JobView:
-        async with self._lock:
-            job, kills = self.core.kill(name, self.clock.now())
-            await self._persist()
+        job, kills = self.core.kill(name, self.clock.now())
+        await self._persist()
         await self._kill(kills)
         return job.view()
 
     def list(self) -> builtins.list[JobView]:
+        self.core.refresh()
         return [j.view() for j in sorted(self.core.jobs.values(), key=lambda j: j.submitted_at)]
 
     def status(self, name: str) -> JobView:
@@ -152,14 +154,20 @@ class JobsFramework:
         await self._quietly(driver.suppress() if self._suppressed else driver.revive())
 
     async def on_offers(self, driver: SchedulerDriver, offers: builtins.list[Offer]) -> None:
-        async with self._lock:
-            placement = self.core.place(offers, self.clock.now())
-            try:
-                await self._persist()
-            except MesosliteError as e:
-                logger.error("cannot record launches, declining the offers: %s", e)
-                placement.declined = list(offers)
-                placement.launches = []
+        # Decided now; launched once recorded. The event stream goes on meanwhile, so that
+        # the changes of many events are written together.
+        placement = self.core.place(offers, self.clock.now())
+        self._spawn(self._launch(driver, offers, placement))
+
+    async def _launch(
+        self, driver: SchedulerDriver, offers: builtins.list[Offer], placement: Placement
+    ) -> None:
+        try:
+            await self._persist()
+        except MesosliteError as e:
+            logger.error("cannot record launches, declining the offers: %s", e)
+            placement.declined = list(offers)
+            placement.launches = []
         for offer, tasks in placement.launches:
             try:
                 await driver.accept([offer.id], tasks)
@@ -179,9 +187,18 @@ class JobsFramework:
         return None
 
     async def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
-        async with self._lock:
-            kills = self.core.on_update(status, self.clock.now())
-            await self._persist()  # raises: the update is not acknowledged, the agent resends
+        kills = self.core.on_update(status, self.clock.now())
+        self._spawn(self._after_update(driver, status, kills))
+
+    async def _after_update(
+        self, driver: SchedulerDriver, status: TaskStatus, kills: builtins.list[Kill]
+    ) -> None:
+        try:
+            await self._persist()
+        except MesosliteError as e:
+            # Not acknowledged: the agent sends the update again.
+            logger.warning("cannot record an update of %s: %s", status.task_id, e)
+            return
         if status.uuid:
             await self._quietly(driver.acknowledge(status))
         await self._kill(kills)
@@ -198,11 +215,10 @@ class JobsFramework:
             await asyncio.sleep(TICK_S)
             try:
                 now = self.clock.now()
-                async with self._lock:
-                    kills = self.core.tick(now)
-                    await self._persist()
+                kills = self.core.tick(now)
+                await self._persist()
                 await self._kill(kills)
-                await self._want_offers()
+                await self._want_offers(look=True)
                 if self.core.unconfirmed and now - last_reconcile >= RECONCILE_EVERY_S \
                         and self.driver.connected:
                     last_reconcile = now
@@ -213,9 +229,38 @@ class JobsFramework:
                 logger.exception("jobs tick failed")
 
     async def _persist(self) -> None:
-        jobs = self.core.take_dirty()
-        ops: builtins.list[RegistryOp] = [PutJob(j.name, job_to_doc(j)) for j in jobs]
-        await self.actor.persist(ops)
+        """Return once every change made to the core before this call is in the registry."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._flush_waiters.append(fut)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="jobs-flush")
+        await fut
+
+    async def _flush(self) -> None:
+        while self._flush_waiters:
+            await asyncio.sleep(0)  # let the rest of this loop turn's changes join
+            waiters, self._flush_waiters = self._flush_waiters, []
+            jobs = self.core.take_dirty()
+            ops: builtins.list[RegistryOp] = [PutJob(j.name, job_to_doc(j)) for j in jobs]
+            try:
+                await self.actor.persist(ops)
+            except Exception as e:
+                # Written again with the next change; the waiters' callers do not act.
+                self.core.dirty.update(j.name for j in jobs)
+                if not isinstance(e, MesosliteError):
+                    e = UnavailableError(f"registry write failed: {e}")
+                for w in waiters:
+                    if not w.done():
+                        w.set_exception(e)
+                continue
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _kill(self, kills: builtins.list[Kill]) -> None:
         if not self.driver.connected:
@@ -226,8 +271,15 @@ class JobsFramework:
     async def _decline(self, offer_ids: builtins.list[OfferId], refuse_s: float) -> None:
         await self._quietly(self.driver.decline(offer_ids, refuse_seconds=refuse_s))
 
-    async def _want_offers(self) -> None:
-        if self._suppressed and self.driver.connected and self.core.wants_offers(self.clock.now()):
+    async def _want_offers(self, *, look: bool = False) -> None:
+        """Revive if suppressed and an instance waits; `look`: check even if the core added
+        no work since the last check (backoffs that ended, a new job)."""
+        if not (self._suppressed and self.driver.connected):
+            return
+        if not (look or self.core.work_added):
+            return
+        self.core.work_added = False
+        if self.core.wants_offers(self.clock.now()):
             self._suppressed = False
             await self._quietly(self.driver.revive())
 

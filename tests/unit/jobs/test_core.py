@@ -119,7 +119,7 @@ def test_lost_tasks_are_replaced_without_using_up_retries() -> None:
     core.on_update(status(t1, TaskState.GONE), T0 + 1)
     [t2] = launch_all(core, [offer(2)], T0 + 1)
     core.on_update(status(t2, TaskState.FINISHED, exit_code=0), T0 + 2)
-    assert core.jobs["flaky"].state == JobState.SUCCEEDED
+    assert core.get("flaky").state == JobState.SUCCEEDED
 
 
 UNIQUE = """
@@ -169,13 +169,13 @@ def test_a_service_replaces_an_instance_that_ended_and_keeps_its_count() -> None
     tasks = launch_all(core, [offer(1)], T0)
     for t in tasks:
         core.on_update(status(t, TaskState.RUNNING), T0 + 1)
-    assert core.jobs["web"].state == JobState.HEALTHY
+    assert core.get("web").state == JobState.HEALTHY
     core.on_update(status(tasks[1], TaskState.KILLED), T0 + 30)
-    assert core.jobs["web"].state == JobState.DEPLOYING
+    assert core.get("web").state == JobState.DEPLOYING
     [again] = launch_all(core, [offer(2)], T0 + 30)  # ran 29 s: no backoff
     assert again.task_id.startswith("web.r1.1.")
     core.on_update(status(again, TaskState.RUNNING, agent="a2"), T0 + 31)
-    assert core.jobs["web"].state == JobState.HEALTHY
+    assert core.get("web").state == JobState.HEALTHY
 
 
 def test_an_unreachable_service_instance_is_replaced_and_killed_if_it_comes_back() -> None:
@@ -313,6 +313,6 @@ def test_kill_ends_the_job_and_its_tasks() -> None:
     tasks = launch_all(core, [offer(1)], T0)
     _, kills = core.kill("web", T0 + 1)
     assert sorted(k.task_id for k in kills) == sorted(t.task_id for t in tasks)
-    assert core.jobs["web"].state == JobState.KILLED
+    assert core.get("web").state == JobState.KILLED
     assert core.kill("web", T0 + 2)[1] == []  # again: a no-op
     assert not core.wants_offers(T0 + 2)

@@ -55,6 +55,10 @@ class Isolator:
         # controller -> the agent's directory in that hierarchy (one shared directory in v2)
         self.bases = bases
         self.v2 = v2
+        # Task cgroups whose removal failed (EBUSY: the task's last process was not reaped
+        # yet); tried again at the next removal and at close. A leak costs every later
+        # launch: thousands of dead memory cgroups made mkdir several times slower.
+        self._leftover: set[str] = set()
 
     @property
     def kind(self) -> str:
@@ -140,15 +144,22 @@ class Isolator:
 
     def remove(self, cgroups: tuple[str, ...]) -> None:
         """Remove the task's cgroups (empty by now: the launcher killed what was left)."""
-        for cg in cgroups:
-            with contextlib.suppress(OSError):
+        retry, self._leftover = self._leftover, set()
+        for cg in (*cgroups, *retry):
+            try:
                 os.rmdir(cg)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                self._leftover.add(cg)
+                continue
             with contextlib.suppress(OSError):
                 os.rmdir(os.path.dirname(cg))  # the framework's, once empty
 
     def close(self) -> None:
         """Remove the agent's empty cgroup directories (those of running tasks stay, for the
         next agent to find)."""
+        self.remove(())
         for base in set(self.bases.values()):
             try:
                 children = [p for p in base.iterdir() if p.is_dir()]
@@ -159,6 +170,15 @@ class Isolator:
                     os.rmdir(fdir)
             with contextlib.suppress(OSError):
                 os.rmdir(base)
+
+
+def remove_agent_cgroups(work_dir: Path) -> None:
+    """Remove every empty cgroup directory of the agent of `work_dir`, deepest first: what
+    an agent that was SIGKILLed (or stopped leaving its tasks, which then ended) left."""
+    for base in set(detect_isolator(work_dir).bases.values()):
+        for dirpath, _dirs, _files in sorted(os.walk(base), key=lambda w: -len(w[0])):
+            with contextlib.suppress(OSError):
+                os.rmdir(dirpath)
 
 
 def tree_rss_bytes(pid: int) -> int:

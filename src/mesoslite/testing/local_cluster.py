@@ -141,6 +141,7 @@ class LocalCluster:
         if self._master is not None:
             self._master.stop()
         self._end_strays()
+        _remove_cgroups([a.work_dir for a in self._agents])
         if self._atexit_registered:
             atexit.unregister(self.stop)
             self._atexit_registered = False
@@ -374,6 +375,16 @@ class LocalCluster:
                     p.kill()  # psutil checks the process's start time: no recycled PIDs
                 except psutil.Error:
                     pass
+
+
+def _remove_cgroups(work_dirs: list[Path]) -> None:
+    """Remove the cgroup directories the stopped agents left (their tasks are gone)."""
+    try:
+        from mesoslite.agent.isolation import remove_agent_cgroups
+    except ImportError:
+        return
+    for work in work_dirs:
+        remove_agent_cgroups(work)
 
 
 def _read_json(path: Path) -> dict[str, object]:

@@ -133,6 +133,9 @@ class HACluster:
         for m in self.masters:
             m.stop(signal.SIGTERM, 5.0)
         self._end_strays()
+        from mesoslite.testing.local_cluster import remove_agent_cgroups_of
+
+        remove_agent_cgroups_of([self.work_dir / f"agent-{i}" for i in range(len(self.agents))])
         if self._atexit:
             atexit.unregister(self.stop)
             self._atexit = False

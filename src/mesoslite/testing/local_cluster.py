@@ -141,7 +141,7 @@ class LocalCluster:
         if self._master is not None:
             self._master.stop()
         self._end_strays()
-        _remove_cgroups([a.work_dir for a in self._agents])
+        remove_agent_cgroups_of([a.work_dir for a in self._agents])
         if self._atexit_registered:
             atexit.unregister(self.stop)
             self._atexit_registered = False
@@ -377,7 +377,7 @@ class LocalCluster:
                     pass
 
 
-def _remove_cgroups(work_dirs: list[Path]) -> None:
+def remove_agent_cgroups_of(work_dirs: list[Path]) -> None:
     """Remove the cgroup directories the stopped agents left (their tasks are gone)."""
     try:
         from mesoslite.agent.isolation import remove_agent_cgroups

@@ -223,3 +223,30 @@ concurrency: forbid
     view = status(three_hosts, "every-minute")
     assert [(r.scheduled_at, r.state) for r in view.runs] == [
         (first, RunState.SUCCEEDED), (first + 60, RunState.SUCCEEDED)]
+
+
+def test_a_job_in_another_role_runs_there_and_the_jobs_framework_takes_the_role_on(
+    three_hosts: LocalCluster,
+) -> None:
+    submit(three_hosts, """
+name: eng-batch
+type: batch
+command: sleep 3
+resources: {cpus: 0.5, mem: 32}
+role: eng/ml
+instances: 2
+""")
+    wait_state(three_hosts, "eng-batch", JobState.RUNNING)
+
+    def held_by_the_role() -> bool:
+        with three_hosts.client() as c:
+            roles = {r.role: r for r in c.roles()}
+        return "eng/ml" in roles and roles["eng/ml"].allocated.scalar("cpus") == 1.0
+
+    # Both instances' resources are counted against eng/ml while they run.
+    assert_eventually(held_by_the_role, timeout_s=10)
+    wait_state(three_hosts, "eng-batch", JobState.SUCCEEDED)
+    with three_hosts.client() as c:
+        jobs = [f for f in c.frameworks(include_completed=True) if f.name == "mesoslite-jobs"]
+    # One framework (it re-subscribed with its id, it did not register anew), in both roles.
+    assert len(jobs) == 1 and sorted(jobs[0].roles) == ["*", "eng/ml"]

@@ -135,13 +135,18 @@ class JobsCore:
                 self._refresh_state(self.jobs[name])
         self._stale.clear()
 
-    def submit(self, spec: JobSpec, spec_yaml: str, now: float) -> Job:
+    def check_submit(self, spec: JobSpec) -> None:
+        """Raise what `submit` would raise, changing nothing."""
         old = self.jobs.get(spec.name)
         if old is not None and not old.state.terminal:
             raise AlreadyExistsError(
                 f"job {spec.name!r} exists and is {old.state.value}: "
                 "change it with `mesoslite job update`, or end it with `mesoslite job kill`"
             )
+
+    def submit(self, spec: JobSpec, spec_yaml: str, now: float) -> Job:
+        self.check_submit(spec)
+        old = self.jobs.get(spec.name)
         if old is not None:
             self._forget(old)
         job = Job(
@@ -157,7 +162,8 @@ class JobsCore:
         self.dirty.add(job.name)
         return job
 
-    def update(self, spec: JobSpec, spec_yaml: str, now: float) -> tuple[Job, list[Kill]]:
+    def check_update(self, spec: JobSpec) -> Job:
+        """Raise what `update` would raise, changing nothing; returns the job."""
         job = self.get(spec.name)
         if job.state.terminal:
             raise ConflictError(
@@ -168,6 +174,10 @@ class JobsCore:
                 f"job {spec.name!r} is a {job.spec.type.value} job; its type cannot change to "
                 f"{spec.type.value} (kill it and submit the new one)"
             )
+        return job
+
+    def update(self, spec: JobSpec, spec_yaml: str, now: float) -> tuple[Job, list[Kill]]:
+        job = self.check_update(spec)
         job.spec, job.spec_yaml = spec, spec_yaml
         job.version += 1
         job.updated_at = now

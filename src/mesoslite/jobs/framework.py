@@ -53,22 +53,44 @@ class JobsFramework:
         if bad:
             logger.error("jobs not loaded (kept in the registry as they are): %s", bad)
         self.core.unconfirmed = {t for t, _ in self.core.active_attempts()}
-        self.roles = roles
-        info = FrameworkInfo(
-            name=FRAMEWORK_NAME, role="", roles=roles, failover_timeout_s=FAILOVER_TIMEOUT_S,
-            id=FrameworkId(snap.jobs_framework_id),
-        )
+        self.master_address = master_address
+        # The roles it holds: `roles` (--jobs-roles) and every role a job of the registry
+        # names, ended ones included (never dropped: tasks of an ended job may still run).
+        self.roles = tuple(sorted(set(roles) | {j.spec.role for j in self.core.jobs.values()}))
         self.framework_id = snap.jobs_framework_id
-        self.driver = SchedulerDriver(
-            self, info, master=master_address, implicit_acknowledgements=False,
-            reconnect_backoff_max_s=1.0,
-        )
+        self.driver = self._new_driver()
+        self._roles_lock = asyncio.Lock()
         self._suppressed = False
         self._ticker: asyncio.Task[None] | None = None
         # Batched persistence: changes made while one write runs go in the next one.
         self._flush_waiters: builtins.list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+
+    def _new_driver(self) -> SchedulerDriver:
+        info = FrameworkInfo(
+            name=FRAMEWORK_NAME, role="", roles=self.roles,
+            failover_timeout_s=FAILOVER_TIMEOUT_S, id=FrameworkId(self.framework_id),
+        )
+        return SchedulerDriver(
+            self, info, master=self.master_address, implicit_acknowledgements=False,
+            reconnect_backoff_max_s=1.0,
+        )
+
+    async def _hold_role(self, role: str) -> None:
+        """Take `role` on (re-subscribing with it) before a job in it is accepted."""
+        async with self._roles_lock:
+            if role in self.roles:
+                return
+            # Re-subscribe as the same framework: wait for its id first.
+            await self.driver.wait_subscribed(timeout_s=10.0)
+            old, self.roles = self.driver, tuple(sorted({*self.roles, role}))
+            self.framework_id = old.framework_id
+            self.driver = self._new_driver()
+            await old.stop(failover=True)
+            await self.driver.start()
+            await self.driver.wait_subscribed(timeout_s=10.0)
+            logger.info("jobs framework holds roles %s", ",".join(self.roles))
 
     async def start(self) -> None:
         await self.driver.start()
@@ -87,7 +109,9 @@ class JobsFramework:
 
     async def submit(self, spec_yaml: str) -> JobView:
         spec = parse_job_spec(spec_yaml)
-        self._check_fits(spec.resources, spec.role)
+        self._check_fits(spec.resources)
+        self.core.check_submit(spec)
+        await self._hold_role(spec.role)
         job = self.core.submit(spec, spec_yaml, self.clock.now())
         await self._persist()
         await self._want_offers()
@@ -95,7 +119,9 @@ class JobsFramework:
 
     async def update(self, spec_yaml: str) -> JobView:
         spec = parse_job_spec(spec_yaml)
-        self._check_fits(spec.resources, spec.role)
+        self._check_fits(spec.resources)
+        self.core.check_update(spec)
+        await self._hold_role(spec.role)
         job, kills = self.core.update(spec, spec_yaml, self.clock.now())
         await self._persist()
         await self._kill(kills)
@@ -118,15 +144,8 @@ class JobsFramework:
     def history(self, name: str) -> builtins.list[AttemptView]:
         return list(self.core.get(name).history)
 
-    def _check_fits(self, resources: Any, role: str) -> None:
-        """Refuse a spec no agent could ever run (there must be agents to judge by), or in a
-        role the jobs framework does not hold."""
-        if role not in self.roles:
-            raise ValidationError(
-                "role",
-                f"the jobs framework holds the roles {', '.join(self.roles)}, not {role!r} "
-                "(the master's --jobs-roles)",
-            )
+    def _check_fits(self, resources: Any) -> None:
+        """Refuse a spec no agent could ever run (there must be agents to judge by)."""
         agents = [a.info.resources for a in self.actor.state.agents.values()]
         if agents and not any(a.contains(resources) for a in agents):
             largest = max(agents, key=lambda r: r.scalar("cpus"))

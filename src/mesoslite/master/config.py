@@ -108,8 +108,8 @@ class MasterConfig:
         True, "run the built-in jobs framework (`mesoslite job ...`) while this master leads"
     )
     jobs_roles: str = option(
-        "*", "the roles the jobs framework holds, comma-separated: a job may run in any of "
-        "them (its spec's `role`)", check=_check_roles,
+        "*", "the roles the jobs framework always holds, comma-separated; it also takes on "
+        "the role each submitted job names (its spec's `role`)", check=_check_roles,
     )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))

@@ -28,6 +28,7 @@ from mesoslite.master.registry.base import AddFramework, RemoveFramework
 from mesoslite.master.roles import check_demands
 from mesoslite.master.validation import check_framework_info
 from mesoslite.model import REASON_FRAMEWORK_REMOVED, FrameworkInfo, TaskState, TaskStatus
+from mesoslite.resources import Resources
 
 if TYPE_CHECKING:
     from mesoslite.master.state import MasterState
@@ -48,15 +49,30 @@ def subscribe(
                     f"framework {info.id} was removed (torn down or past its failover timeout)"
                 )
             raise UnknownFrameworkError(f"framework {info.id} is not known to this master")
-        if sorted(fw.info.all_roles) != sorted(info.all_roles):
+        # Roles may change on re-subscription (as with Mesos's MULTI_ROLE): added ones are
+        # offered from the next pass; one it leaves must hold nothing, since its tasks'
+        # resources stay accounted to their role until they end.
+        dropped = sorted(set(fw.info.all_roles) - set(info.all_roles))
+        busy = [r for r in dropped if not fw.used_by_role.get(r, Resources.empty()).is_empty()]
+        if busy:
             field = "framework_info.roles" if info.roles else "framework_info.role"
             raise ValidationError(
                 field,
-                "cannot change roles on re-subscription: was "
-                f"{', '.join(fw.info.all_roles)}, got {', '.join(info.all_roles)}",
+                f"cannot leave role {busy[0]!r} on re-subscription: its tasks still use "
+                f"{fw.used_by_role[busy[0]]} there (keep the role until they end)",
             )
         for offer in list(state.offers.of_framework(fw.id)):
             rescind(state, offer, notify=False)
+        for role in dropped:
+            fw.filters.pop(role, None)
+            fw.refused.pop(role, None)
+            fw.used_by_role.pop(role, None)
+            fw.offered_by_role.pop(role, None)
+        if dropped or sorted(fw.info.all_roles) != sorted(info.all_roles):
+            logger.info(
+                "framework roles changed framework_id=%s roles=%s (were %s)",
+                fw.id, ",".join(info.all_roles), ",".join(fw.info.all_roles),
+            )
         fw.info = info
         fw.status = rec.FRAMEWORK_CONNECTED
         fw.disconnected_at = None

@@ -190,12 +190,21 @@ def test_suppress_or_revive_of_a_role_the_framework_does_not_hold_is_rejected(
     assert h.state.frameworks[fid].suppressed_roles == set()
 
 
-def test_roles_cannot_change_on_re_subscription(h: Harness) -> None:
+def test_roles_may_change_on_re_subscription_but_not_leave_one_with_tasks(h: Harness) -> None:
+    h.agent("cpus:4;mem:1024", "h1")
     fid = two_roles(h)
-    with pytest.raises(ValidationError, match="cannot change roles"):
-        h.state.subscribe_framework(FrameworkInfo(name="multi", roles=("a",), id=fid), h.now)
-    # The same roles in another order are the same roles.
+    offers = {o.allocation_role: o for o in h.allocate()[fid]}
+    h.launch(fid, offers["a"], "ta", resources="cpus:1;mem:128")
+    before = h.fingerprint()
+    with pytest.raises(ValidationError, match="cannot leave role 'a'"):
+        h.state.subscribe_framework(FrameworkInfo(name="multi", roles=("b",), id=fid), h.now)
+    assert h.fingerprint() == before
+    # The same roles in another order are the same roles; b (holding nothing) may go, c come.
     h.state.subscribe_framework(FrameworkInfo(name="multi", roles=("b", "a"), id=fid), h.now)
+    h.state.subscribe_framework(FrameworkInfo(name="multi", roles=("a", "c"), id=fid), h.now)
+    assert h.state.frameworks[fid].roles == ("a", "c")
+    # The new role, holding nothing, is offered first.
+    assert [o.allocation_role for o in h.allocate()[fid]] == ["c"]
 
 
 def test_explain_says_per_role(h: Harness) -> None:

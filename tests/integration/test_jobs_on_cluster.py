@@ -188,6 +188,8 @@ instances: 2
     assert {i.task_id for i in svc.instances} == before  # the same tasks, adopted again
 
 
+# Two real minute boundaries: up to ~130 s, past the suite's default timeout.
+@pytest.mark.timeout(300)
 def test_a_cron_job_runs_once_at_a_real_minute_boundary_and_once_after_a_master_restart(
     three_hosts: LocalCluster, tmp_path: Path,
 ) -> None:

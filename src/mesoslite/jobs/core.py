@@ -176,6 +176,17 @@ class JobsCore:
             )
         return job
 
+    def withdraw(self, name: str, old: Job | None) -> None:
+        """Undo a `submit` whose write failed: put back the job it replaced, if any."""
+        new = self.jobs.pop(name, None)
+        if new is not None:
+            self._forget(new)
+        self.dirty.discard(name)
+        self._stale.discard(name)
+        if old is not None:
+            self.jobs[name] = old
+            self._index(old)
+
     def update(self, spec: JobSpec, spec_yaml: str, now: float) -> tuple[Job, list[Kill]]:
         job = self.check_update(spec)
         job.spec, job.spec_yaml = spec, spec_yaml

@@ -112,8 +112,15 @@ class JobsFramework:
         self._check_fits(spec.resources)
         self.core.check_submit(spec)
         await self._hold_role(spec.role)
+        old = self.core.jobs.get(spec.name)
         job = self.core.submit(spec, spec_yaml, self.clock.now())
-        await self._persist()
+        try:
+            await self._persist()
+        except MesosliteError:
+            # Not acknowledged, so it must not happen: the job goes (an ended one it
+            # replaced comes back, as the registry still has it).
+            self.core.withdraw(spec.name, old)
+            raise
         await self._want_offers()
         return job.view()
 

@@ -316,3 +316,17 @@ def test_kill_ends_the_job_and_its_tasks() -> None:
     assert core.get("web").state == JobState.KILLED
     assert core.kill("web", T0 + 2)[1] == []  # again: a no-op
     assert not core.wants_offers(T0 + 2)
+
+
+def test_a_submit_whose_write_failed_is_withdrawn() -> None:
+    core = JobsCore()
+    submit(core, BATCH_RETRIES)
+    core.take_dirty()
+    core.jobs["flaky"].state = JobState.SUCCEEDED  # ended: a new submit replaces it
+    old = core.jobs["flaky"]
+    submit(core, BATCH_RETRIES, now=T0 + 100)
+    core.withdraw("flaky", old)
+    assert core.jobs["flaky"] is old and not core.dirty
+    submit(core, CRON)
+    core.withdraw("tick", None)
+    assert "tick" not in core.jobs and not core.wants_offers(T0)

@@ -83,11 +83,13 @@ def group_members(pgid: int) -> list[int]:
 class Daemon:
     """A mesoslite daemon subprocess, always ended by its pid."""
 
-    def __init__(self, argv: list[str], log: Path) -> None:
+    def __init__(self, argv: list[str], log: Path, agent_work_dir: Path | None = None) -> None:
         self.argv = argv
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
         self.descendants: set[int] = set()
+        # An agent's: its cgroup directories are removed once it and its tasks are gone.
+        self.agent_work_dir = agent_work_dir
 
     def start(self) -> Daemon:
         with open(self.log, "ab") as f:
@@ -132,6 +134,15 @@ class Daemon:
         for pid in self.descendants:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        if self.agent_work_dir is not None:
+            from mesoslite.testing.local_cluster import remove_agent_cgroups_of
+
+            procs = []
+            for pid in self.descendants:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    procs.append(psutil.Process(pid))
+            psutil.wait_procs(procs, timeout=2)
+            remove_agent_cgroups_of([self.agent_work_dir])
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -219,7 +230,8 @@ def agent_argv(master: str, work_dir: Path, *extra: str) -> list[str]:
 def start_agent(master: str, work_dir: Path, *extra: str) -> Daemon:
     work_dir.mkdir(parents=True, exist_ok=True)
     return Daemon(
-        agent_argv(master, work_dir, *extra), work_dir.parent / f"{work_dir.name}.log"
+        agent_argv(master, work_dir, *extra), work_dir.parent / f"{work_dir.name}.log",
+        agent_work_dir=work_dir,
     ).start()
 
 

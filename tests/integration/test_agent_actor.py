@@ -372,7 +372,12 @@ HOG = f"{sys.executable} -c 'b = bytearray(256 * 1024 * 1024); import time; time
 def cgroups_v1_usable() -> bool:
     from mesoslite.agent.isolation import detect_isolator
 
-    return os.geteuid() == 0 and "memory" in detect_isolator(Path("/tmp")).bases
+    if os.geteuid() != 0:
+        return False
+    probe = detect_isolator(Path("/tmp"))
+    usable = "memory" in probe.bases
+    probe.close()  # the probe's (empty) directories
+    return usable
 
 
 @pytest.mark.skipif(not cgroups_v1_usable(), reason="needs root and a cgroup v1 memory hierarchy")
@@ -408,6 +413,7 @@ async def test_without_cgroups_psutil_kills_a_task_over_its_memory(tmp_path: Pat
         status_update_retry_s=5,
         recover="cleanup",
     )
+    actor.isolator.close()  # the cgroup directories it made: this test runs without
     actor.isolator = Isolator({})
     master = FakeMaster()
     actor.start(master)

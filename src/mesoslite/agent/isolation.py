@@ -34,6 +34,7 @@ import errno
 import hashlib
 import logging
 import os
+import time
 from pathlib import Path
 
 import psutil
@@ -159,7 +160,12 @@ class Isolator:
     def close(self) -> None:
         """Remove the agent's empty cgroup directories (those of running tasks stay, for the
         next agent to find)."""
-        self.remove(())
+        # A task killed just now may not be reaped yet (EBUSY): give it a moment, once.
+        for _ in range(10):
+            self.remove(())
+            if not self._leftover:
+                break
+            time.sleep(0.05)
         for base in set(self.bases.values()):
             try:
                 children = [p for p in base.iterdir() if p.is_dir()]

@@ -291,6 +291,12 @@ class AgentActor:
                     len(self.launcher.running),
                 )
         self.launcher.close()
+        # A task killed just now may not be reaped yet (its cgroup is busy): a moment, once.
+        for _ in range(10):
+            self.isolator.remove(())
+            if not self.isolator.has_leftovers:
+                break
+            await asyncio.sleep(0.05)
         self.isolator.close()
 
     # ------------------------------------------------------------------ registration

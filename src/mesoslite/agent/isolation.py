@@ -34,7 +34,6 @@ import errno
 import hashlib
 import logging
 import os
-import time
 from pathlib import Path
 
 import psutil
@@ -157,15 +156,15 @@ class Isolator:
             with contextlib.suppress(OSError):
                 os.rmdir(os.path.dirname(cg))  # the framework's, once empty
 
+    @property
+    def has_leftovers(self) -> bool:
+        """True while a task cgroup whose removal failed (busy) waits to be removed."""
+        return bool(self._leftover)
+
     def close(self) -> None:
         """Remove the agent's empty cgroup directories (those of running tasks stay, for the
         next agent to find)."""
-        # A task killed just now may not be reaped yet (EBUSY): give it a moment, once.
-        for _ in range(10):
-            self.remove(())
-            if not self._leftover:
-                break
-            time.sleep(0.05)
+        self.remove(())
         for base in set(self.bases.values()):
             try:
                 children = [p for p in base.iterdir() if p.is_dir()]

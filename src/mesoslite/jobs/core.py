@@ -29,7 +29,7 @@ from mesoslite.jobs.model import (
 )
 from mesoslite.jobs.records import HISTORY_KEEP, Attempt, Instance, Job, Run, job_from_doc
 from mesoslite.model import Offer, TaskSpec, TaskState, TaskStatus
-from mesoslite.resources import Resources, format_resources
+from mesoslite.resources import format_resources
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Placement:
 
 
 def offer_role(offer: Offer) -> str:
-    return getattr(offer, "allocation_role", "") or "*"
+    return offer.allocation_role or "*"
 
 
 class JobsCore:
@@ -371,7 +371,6 @@ class JobsCore:
                 # Start a replacement now; if the old one comes back it is killed as stale.
                 self._record(job, run, inst, status, now)
                 inst.current = None
-                self.by_task[a.task_id] = where
                 self._restart(job, inst, now, counted=False, why="its agent is unreachable")
             elif status.state == TaskState.RUNNING and inst.state == InstanceState.STAGING:
                 inst.state = InstanceState.RUNNING
@@ -745,6 +744,3 @@ def _describe(status: TaskStatus) -> str:
         text += f" {status.reason}"
     return text
 
-
-def fits_anywhere(resources: Resources, agents: Iterable[Resources]) -> bool:
-    return any(a.contains(resources) for a in agents)

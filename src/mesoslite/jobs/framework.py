@@ -317,5 +317,5 @@ class JobsFramework:
     async def _quietly(self, call: Any) -> None:
         try:
             await call
-        except (MesosliteError, UnavailableError) as e:
+        except MesosliteError as e:
             logger.warning("jobs framework call failed: %s", e)

@@ -176,7 +176,11 @@ def _undo(
     before: _Before,
 ) -> list[Effect]:
     """The reservation write of an accept failed: forget its tasks (never launched) and
-    its reservation, and put back the framework's demands and filter."""
+    its reservation, and put back the framework's demands and filter. Offers of the agent
+    made meanwhile may hold the reservation: they are rescinded."""
+    effects: list[Effect] = []
+    for offer in list(state.offers.of_agent(op.agent_id)):
+        effects += rescind(state, offer, notify=True)
     now_reserved = state.dynamic_reservations.get(op.agent_id, {}).get(op.role)
     if (now_reserved or Resources.empty()) == op.resources:
         _set_dynamic(state, op.agent_id, op.role, current)
@@ -195,7 +199,7 @@ def _undo(
     _put(fw.filters, op.role, op.agent_id, before.filter_until)
     _put(fw.refused, op.role, op.agent_id, before.refused)
     state.allocation_wanted = True
-    return []
+    return effects
 
 
 def _put(by_role: dict[str, dict[AgentId, V]], role: str, key: AgentId, value: V | None) -> None:

@@ -18,9 +18,8 @@ import pytest
 from mesoslite._proto.v1 import common_pb2
 from mesoslite.agent.launcher import kill_cgroup_members, process_start_ticks
 
-from .agent_support import Daemon, Framework, alive, assert_eventually, shell_task
+from .agent_support import Daemon, Framework, alive, assert_eventually, shell_task, start_master
 from .agent_support import start_agent as start_agent_daemon
-from .agent_support import start_master
 
 S = common_pb2.TaskState
 # Unreachable after 1 s x 2 without a message (the master pings every 0.5 s).
@@ -84,7 +83,7 @@ async def test_a_task_replaced_while_its_agent_was_stopped_is_killed_when_it_con
         daemons.start_agent("b")
         a.signal(signal.SIGSTOP)
         try:
-            lost = await fw.wait_state("t1", S.TASK_UNREACHABLE, timeout_s=10)
+            await fw.wait_state("t1", S.TASK_UNREACHABLE, timeout_s=10)
             # The framework replaces it: the only agent offered now is b.
             await fw.launch(shell_task("t1-again", "sleep 600"))
             await fw.ack(await fw.wait_state("t1-again", S.TASK_RUNNING))

@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from mesoslite.allocator.base import Demand
-
 from mesoslite.errors import AlreadyExistsError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, OfferId
 from mesoslite.master import lookup
@@ -45,18 +44,7 @@ def accept(
     role = offers[0].allocation_role
     offered = _sum(o.resources for o in offers)
     reservation = _check_reservation(state, role, agent_id, offered, reserve, unreserve)
-    launched: list[TaskSpec] = []
-    for i, task in enumerate(tasks):
-        if task.agent_id and task.agent_id != agent_id:
-            raise ValidationError(
-                f"tasks[{i}].agent_id",
-                f"{task.agent_id} is not the agent of the offers ({agent_id})",
-            )
-        if task.task_id in fw.tasks:
-            raise AlreadyExistsError(
-                f"tasks[{i}].task_id: task {task.task_id!r} already exists in framework {fid}"
-            )
-        launched.append(replace(task, agent_id=agent_id, allocation_role=role))
+    launched = _to_launch(fw, tasks, agent_id, role)
     needed = _sum(t.resources for t in launched)
     if not offered.contains(needed):
         raise ValidationError(
@@ -78,20 +66,15 @@ def accept(
         state.reservations.launched(agent_id, fid, task.task_id, task.resources, pools)
     agent.used = agent.used + needed
     fw.add_used(role, needed)
-    before = _Before(fw.demands, fw.filters.get(role, {}).get(agent_id),
-                     fw.refused.get(role, {}).get(agent_id))
+    before = _Before(
+        fw.demands, fw.filters.get(role, {}).get(agent_id), fw.refused.get(role, {}).get(agent_id)
+    )
     if fw.demands:
         fw.demands = consume(fw.demands, (t.resources for t in launched))
     effects: list[Effect] = []
     if reservation is not None:
-        # The launch waits for the write (see `PersistRegistry`); if it fails, the accept
-        # is undone whole and its offers' resources go back to the pool.
         op = SetReservation(agent_id, role, reservation)
-        current = state.dynamic_reservations.get(agent_id, {}).get(role, Resources.empty())
-        _set_dynamic(state, agent_id, role, reservation)
-        effects.append(PersistRegistry(
-            (op,), lambda: _undo(state, fw, op, current, launched, before)
-        ))
+        effects.append(_reserve(state, fw, op, launched, before))
     if refuse_seconds > 0 and not (offered - needed).is_empty():
         fw.filters.setdefault(role, {})[agent_id] = now + refuse_seconds
         fw.refused.setdefault(role, {})[agent_id] = offered - needed
@@ -156,6 +139,40 @@ def _check_reservation(
             + "; ".join(current.shortfall(unreserve)),
         )
     return current + (reserve or Resources.empty()) - (unreserve or Resources.empty())
+
+
+def _to_launch(
+    fw: rec.FrameworkRecord, tasks: Sequence[TaskSpec], agent_id: AgentId, role: str
+) -> list[TaskSpec]:
+    """The tasks as launched from the offers: on their agent, in their role. Raises if one
+    names another agent or an id the framework already runs."""
+    launched: list[TaskSpec] = []
+    for i, task in enumerate(tasks):
+        if task.agent_id and task.agent_id != agent_id:
+            raise ValidationError(
+                f"tasks[{i}].agent_id",
+                f"{task.agent_id} is not the agent of the offers ({agent_id})",
+            )
+        if task.task_id in fw.tasks:
+            raise AlreadyExistsError(
+                f"tasks[{i}].task_id: task {task.task_id!r} already exists in framework {fw.id}"
+            )
+        launched.append(replace(task, agent_id=agent_id, allocation_role=role))
+    return launched
+
+
+def _reserve(
+    state: MasterState,
+    fw: rec.FrameworkRecord,
+    op: SetReservation,
+    launched: Sequence[TaskSpec],
+    before: _Before,
+) -> PersistRegistry:
+    """Set the role's dynamic reservation. The launch waits for the write (see
+    `PersistRegistry`); if it fails, the accept is undone whole."""
+    current = state.dynamic_reservations.get(op.agent_id, {}).get(op.role, Resources.empty())
+    _set_dynamic(state, op.agent_id, op.role, op.resources)
+    return PersistRegistry((op,), lambda: _undo(state, fw, op, current, launched, before))
 
 
 @dataclass(frozen=True, slots=True)

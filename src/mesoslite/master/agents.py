@@ -79,9 +79,9 @@ def register(
         logger.info("agent re-registered agent_id=%s tasks=%d", agent_id, len(reported))
     agent.last_seen_at = now
     record = agent
-    effects.append(PersistRegistry(
-        (AdmitAgent(info),), lambda: _undo_register(state, record, before)
-    ))
+    effects.append(
+        PersistRegistry((AdmitAgent(info),), lambda: _undo_register(state, record, before))
+    )
     effects += _adopt_reported_tasks(state, agent, reported, now, was_unreachable)
     state.allocation_wanted = True
     return agent_id, effects
@@ -191,9 +191,9 @@ def mark_gone(state: MasterState, agent_id: AgentId, now: float) -> list[Effect]
     del state.agents[agent_id]
     state.gone_agents.add(agent_id)
     # What follows the write waits for it (see `PersistRegistry`).
-    effects.append(PersistRegistry(
-        (MarkAgentGone(agent_id),), lambda: _undo_gone(state, agent, ended)
-    ))
+    effects.append(
+        PersistRegistry((MarkAgentGone(agent_id),), lambda: _undo_gone(state, agent, ended))
+    )
     if agent.status == rec.AGENT_ACTIVE:
         for fid in sorted(state.frameworks):
             effects.append(ShutdownFrameworkOnAgent(agent_id, fid))
@@ -297,6 +297,23 @@ def _adopt_reported_tasks(
                 REASON_RECONCILIATION, timestamp=now,
             )
             changed.setdefault(fid, []).append(record.status)
+    _lose_missing(state, agent, seen, now, changed)
+    for fid in sorted(shutdown):
+        effects.append(ShutdownFrameworkOnAgent(agent.id, fid))
+    for fid, items in changed.items():
+        if state.frameworks[fid].connected:
+            effects.append(SendToFramework(fid, UpdateEvent(tuple(items))))
+    return effects
+
+
+def _lose_missing(
+    state: MasterState,
+    agent: rec.AgentRecord,
+    seen: set[TaskKey],
+    now: float,
+    changed: dict[FrameworkId, list[TaskStatus]],
+) -> None:
+    """The tasks the master knew on the agent that it did not report are TASK_LOST."""
     for fid, task_id in sorted(agent.tasks - seen):
         fw = state.frameworks.get(fid)
         record = fw.tasks.get(task_id) if fw else None
@@ -310,12 +327,6 @@ def _adopt_reported_tasks(
         )
         tasks.finish(state, fw, record)
         changed.setdefault(fid, []).append(record.status)
-    for fid in sorted(shutdown):
-        effects.append(ShutdownFrameworkOnAgent(agent.id, fid))
-    for fid, items in changed.items():
-        if state.frameworks[fid].connected:
-            effects.append(SendToFramework(fid, UpdateEvent(tuple(items))))
-    return effects
 
 
 def _kill_stale(

@@ -42,13 +42,7 @@ def subscribe(
     check_framework_info(info)
     effects: list[Effect] = []
     if info.id:
-        fw = state.frameworks.get(info.id)
-        if fw is None:
-            if info.id in state.completed_frameworks:
-                raise UnknownFrameworkError(
-                    f"framework {info.id} was removed (torn down or past its failover timeout)"
-                )
-            raise UnknownFrameworkError(f"framework {info.id} is not known to this master")
+        fw = _known(state, info.id)
         # Roles may change on re-subscription (as with Mesos's MULTI_ROLE): added ones are
         # offered from the next pass; one it leaves must hold nothing, since its tasks'
         # resources stay accounted to their role until they end.
@@ -78,9 +72,9 @@ def subscribe(
         fw.status = rec.FRAMEWORK_CONNECTED
         fw.disconnected_at = None
         fw.suppressed_roles.clear()
-        effects.append(PersistRegistry(
-            (AddFramework(info),), lambda: _undo_subscribe(state, fw, before)
-        ))
+        effects.append(
+            PersistRegistry((AddFramework(info),), lambda: _undo_subscribe(state, fw, before))
+        )
         # Ask agents to resend what this framework has not acknowledged, now, not at their
         # next retry.
         for agent_id in sorted({t.agent_id for t in fw.tasks.values()}):
@@ -92,15 +86,27 @@ def subscribe(
         info = _with_framework_id(info, fid)
         added = rec.FrameworkRecord(info=info, status=rec.FRAMEWORK_CONNECTED, registered_at=now)
         state.frameworks[fid] = added
-        effects.append(PersistRegistry(
-            (AddFramework(info),), lambda: _undo_subscribe(state, added, None)
-        ))
+        effects.append(
+            PersistRegistry((AddFramework(info),), lambda: _undo_subscribe(state, added, None))
+        )
         logger.info(
             "framework subscribed framework_id=%s name=%r roles=%s",
             fid, info.name, ",".join(info.all_roles),
         )
     state.allocation_wanted = True
     return info.id, effects
+
+
+def _known(state: MasterState, fid: FrameworkId) -> rec.FrameworkRecord:
+    """The framework re-subscribing with `fid`. Raises `UnknownFrameworkError`."""
+    fw = state.frameworks.get(fid)
+    if fw is None:
+        if fid in state.completed_frameworks:
+            raise UnknownFrameworkError(
+                f"framework {fid} was removed (torn down or past its failover timeout)"
+            )
+        raise UnknownFrameworkError(f"framework {fid} is not known to this master")
+    return fw
 
 
 def disconnected(state: MasterState, fid: FrameworkId, now: float) -> list[Effect]:
@@ -164,9 +170,9 @@ def remove(state: MasterState, fw: rec.FrameworkRecord, now: float, why: str) ->
     while len(state.completed_frameworks) > MAX_COMPLETED_FRAMEWORKS:
         state.completed_frameworks.popitem(last=False)
     # The shutdowns (and a teardown's goodbye) wait for the write (see `PersistRegistry`).
-    effects.append(PersistRegistry(
-        (RemoveFramework(fw.id),), lambda: _undo_remove(state, fw, before, ended)
-    ))
+    effects.append(
+        PersistRegistry((RemoveFramework(fw.id),), lambda: _undo_remove(state, fw, before, ended))
+    )
     for agent_id in sorted(agents):
         if lookup.agent_active(state, agent_id):
             effects.append(ShutdownFrameworkOnAgent(agent_id, fw.id))

@@ -130,8 +130,9 @@ class RoleBook:
     def undo_quota(self, op: SetQuota, before: Quota | None) -> None:
         """Put back the quota `op` replaced (its write failed), unless changed again since."""
         now = self.quotas.get(op.role)
-        if now == op.quota or (now is None and op.quota.limit is None
-                               and op.quota.guarantee.is_empty()):
+        if now == op.quota or (
+            now is None and op.quota.limit is None and op.quota.guarantee.is_empty()
+        ):
             _put(self.quotas, op.role, before)
 
     def describe(self, held: Mapping[str, tuple[Resources, int]]) -> list[RoleStatus]:

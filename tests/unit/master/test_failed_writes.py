@@ -84,11 +84,18 @@ class Master:
 @pytest.fixture
 async def m() -> AsyncIterator[Master]:
     clock = VirtualClock()
-    state = MasterState(allocator=load_allocator("drf"), offer_timeout_s=30,
-                        agent_reregister_timeout_s=10)
+    state = MasterState(
+        allocator=load_allocator("drf"), offer_timeout_s=30, agent_reregister_timeout_s=10
+    )
     store = FlakyRegistry()
-    actor = MasterActor(state, store, clock, allocation_interval_s=3600,
-                        heartbeat_interval_s=3600, agent_ping_interval_s=3600)
+    actor = MasterActor(
+        state,
+        store,
+        clock,
+        allocation_interval_s=3600,
+        heartbeat_interval_s=3600,
+        agent_ping_interval_s=3600,
+    )
     await actor.start()
     try:
         yield Master(actor, store, clock)
@@ -104,8 +111,15 @@ def fingerprint(s: MasterState) -> object:
             for a in s.agents.values()
         ),
         sorted(
-            (f.id, f.status, f.info, str(f.used), sorted(f.tasks), f.disconnected_at,
-             sorted(f.filters.items()))
+            (
+                f.id,
+                f.status,
+                f.info,
+                str(f.used),
+                sorted(f.tasks),
+                f.disconnected_at,
+                sorted(f.filters.items()),
+            )
             for f in s.frameworks.values()
         ),
         sorted((k, r.state) for k, r in s.completed_tasks.items()),
@@ -166,9 +180,9 @@ async def test_a_failed_reserve_launches_nothing_and_reserves_nothing(m: Master)
     before = fingerprint(m.state)
     m.fail()
     with pytest.raises(UnavailableError):
-        await m.actor.run(lambda now: m.state.accept(
-            fid, [offer.id], [task("t1")], 0.0, now, reserve=R("cpus:2")
-        ))
+        await m.actor.run(
+            lambda now: m.state.accept(fid, [offer.id], [task("t1")], 0.0, now, reserve=R("cpus:2"))
+        )
     assert fingerprint(m.state) == before
     assert not [e for e in sent(agent_conn) if isinstance(e, LaunchOnAgent)]
     # The offer's resources are free again: offered whole, unreserved.
@@ -179,17 +193,17 @@ async def test_a_failed_reserve_launches_nothing_and_reserves_nothing(m: Master)
 async def test_a_failed_unreserve_keeps_the_reservation(m: Master) -> None:
     agent, _ = await m.agent()
     fid = await m.framework()
-    await m.actor.run(lambda now: m.state.accept(
-        fid, [m.offer(fid).id], [], 0.0, now, reserve=R("cpus:2")
-    ))
+    await m.actor.run(
+        lambda now: m.state.accept(fid, [m.offer(fid).id], [], 0.0, now, reserve=R("cpus:2"))
+    )
     assert m.state.dynamic_reservations == {agent: {"eng": R("cpus:2")}}
     before = fingerprint(m.state)
     m.fail()
     offer = m.offer(fid)
     with pytest.raises(UnavailableError):
-        await m.actor.run(lambda now: m.state.accept(
-            fid, [offer.id], [], 0.0, now, unreserve=R("cpus:2")
-        ))
+        await m.actor.run(
+            lambda now: m.state.accept(fid, [offer.id], [], 0.0, now, unreserve=R("cpus:2"))
+        )
     assert fingerprint(m.state) == before
 
 

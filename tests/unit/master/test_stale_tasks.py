@@ -120,8 +120,9 @@ def test_a_task_that_ended_while_its_agent_was_unreachable_is_not_killed(h: Harn
 def new_leader_with_unreachable_agent(h: Harness) -> tuple[AgentInfo, FrameworkId]:
     """A new leader recovers an agent and a framework from the registry (not their tasks:
     agents are their source of truth); the agent misses its re-registration window."""
-    info = AgentInfo(hostname="h1", resources=parse_resources("cpus:4;mem:1024"),
-                     id=AgentId("ag-1"))
+    info = AgentInfo(
+        hostname="h1", resources=parse_resources("cpus:4;mem:1024"), id=AgentId("ag-1")
+    )
     fw_info = FrameworkInfo(name="jobs", failover_timeout_s=600, id=FrameworkId("fw-1"))
     snap = RegistrySnapshot(agents={info.id: info}, frameworks={fw_info.id: fw_info})
     h.state.recover(snap, h.now)

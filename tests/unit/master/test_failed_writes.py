@@ -127,7 +127,6 @@ def fingerprint(s: MasterState) -> object:
         dict(s.roles.weights),
         dict(s.roles.quotas),
         {a: dict(r) for a, r in s.dynamic_reservations.items()},
-        {a: dict(r) for a, r in s.reservations.taken.items() if r},
         sorted(s.gone_agents),
         # (Not what is offered: the offers of a failed accept are used up, as in Mesos.)
         sorted((r.role, r.weight, r.quota) for r in s.role_statuses()),

@@ -232,6 +232,7 @@ def framework_to_pb(info: FrameworkInfo) -> pb.FrameworkInfo:
         hostname=info.hostname,
         principal=info.principal,
         labels=dict(info.labels),
+        partition_aware=info.partition_aware,
     )
 
 
@@ -246,6 +247,7 @@ def framework_from_pb(msg: pb.FrameworkInfo) -> FrameworkInfo:
         hostname=msg.hostname,
         principal=msg.principal,
         labels=dict(msg.labels),
+        partition_aware=msg.partition_aware,
     )
 
 

@@ -71,6 +71,9 @@ REASON_FRAMEWORK_REMOVED = "FRAMEWORK_REMOVED"
 REASON_RECONCILIATION = "RECONCILIATION"
 REASON_LAUNCH_FAILED = "LAUNCH_FAILED"
 REASON_AGENT_RESTARTED = "AGENT_RESTARTED"
+# A task of a framework that is not partition-aware, killed because its agent came back
+# after the master had marked it unreachable (the framework was told the task was lost).
+REASON_UNREACHABLE_AGENT_REREGISTERED = "UNREACHABLE_AGENT_REREGISTERED"
 REASON_MEMORY_LIMIT = "MEMORY_LIMIT"
 REASON_TASK_UNHEALTHY = "TASK_UNHEALTHY"
 REASON_HEALTH_CHECK = "TASK_HEALTH_CHECK_STATUS_UPDATED"
@@ -175,6 +178,10 @@ class FrameworkInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
     id: FrameworkId = FrameworkId("")
     roles: tuple[str, ...] = ()
+    # Mesos's PARTITION_AWARE capability. Off: a task the framework was told is unreachable
+    # is killed if its agent comes back (the framework may have replaced it). On: such a
+    # task goes on, and the framework is told it is running again.
+    partition_aware: bool = False
 
     @property
     def all_roles(self) -> tuple[str, ...]:

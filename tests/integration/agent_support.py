@@ -272,9 +272,12 @@ class Framework:
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
-    async def subscribe(self, name: str = "test", failover_timeout_s: float = 0.0) -> Framework:
+    async def subscribe(
+        self, name: str = "test", failover_timeout_s: float = 0.0, partition_aware: bool = False
+    ) -> Framework:
         info = common_pb2.FrameworkInfo(
-            id=self.id, name=name, user="", failover_timeout_s=failover_timeout_s
+            id=self.id, name=name, user="", failover_timeout_s=failover_timeout_s,
+            partition_aware=partition_aware,
         )
         call = self.scheduler.Subscribe(scheduler_pb2.SubscribeRequest(framework_info=info))
         self._subscribed.clear()

@@ -199,6 +199,9 @@ async def test_sigterm_leaves_tasks_running_and_a_cleanup_agent_kills_them_at_st
 async def test_a_stopped_agent_is_unreachable_and_reconciled_when_it_continues(
     cluster: Cluster, framework: Framework
 ) -> None:
+    # Partition-aware: its tasks go on when the agent returns (else they are killed, see
+    # test_stale_tasks.py).
+    await framework.subscribe(failover_timeout_s=300, partition_aware=True)
     go = cluster.tmp / "go"
     await framework.launch(shell_task("long", "sleep 60"), shell_task("short", wait_for(go, 4)))
     running = await framework.wait_state("long", S.TASK_RUNNING)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TypeVar
 
+from mesoslite.allocator.base import Demand
 from mesoslite.errors import AlreadyExistsError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, OfferId
 from mesoslite.master import lookup
@@ -20,6 +21,8 @@ from mesoslite.resources import Resources
 
 if TYPE_CHECKING:
     from mesoslite.master.state import MasterState
+
+V = TypeVar("V")
 
 
 def accept(
@@ -41,18 +44,7 @@ def accept(
     role = offers[0].allocation_role
     offered = _sum(o.resources for o in offers)
     reservation = _check_reservation(state, role, agent_id, offered, reserve, unreserve)
-    launched: list[TaskSpec] = []
-    for i, task in enumerate(tasks):
-        if task.agent_id and task.agent_id != agent_id:
-            raise ValidationError(
-                f"tasks[{i}].agent_id",
-                f"{task.agent_id} is not the agent of the offers ({agent_id})",
-            )
-        if task.task_id in fw.tasks:
-            raise AlreadyExistsError(
-                f"tasks[{i}].task_id: task {task.task_id!r} already exists in framework {fid}"
-            )
-        launched.append(replace(task, agent_id=agent_id, allocation_role=role))
+    launched = _to_launch(fw, tasks, agent_id, role)
     needed = _sum(t.resources for t in launched)
     if not offered.contains(needed):
         raise ValidationError(
@@ -74,12 +66,15 @@ def accept(
         state.reservations.launched(agent_id, fid, task.task_id, task.resources, pools)
     agent.used = agent.used + needed
     fw.add_used(role, needed)
+    before = _Before(
+        fw.demands, fw.filters.get(role, {}).get(agent_id), fw.refused.get(role, {}).get(agent_id)
+    )
     if fw.demands:
         fw.demands = consume(fw.demands, (t.resources for t in launched))
     effects: list[Effect] = []
     if reservation is not None:
-        _set_dynamic(state, agent_id, role, reservation)
-        effects.append(PersistRegistry((SetReservation(agent_id, role, reservation),)))
+        op = SetReservation(agent_id, role, reservation)
+        effects.append(_reserve(state, fw, op, launched, before))
     if refuse_seconds > 0 and not (offered - needed).is_empty():
         fw.filters.setdefault(role, {})[agent_id] = now + refuse_seconds
         fw.refused.setdefault(role, {})[agent_id] = offered - needed
@@ -144,6 +139,94 @@ def _check_reservation(
             + "; ".join(current.shortfall(unreserve)),
         )
     return current + (reserve or Resources.empty()) - (unreserve or Resources.empty())
+
+
+def _to_launch(
+    fw: rec.FrameworkRecord, tasks: Sequence[TaskSpec], agent_id: AgentId, role: str
+) -> list[TaskSpec]:
+    """The tasks as launched from the offers: on their agent, in their role. Raises if one
+    names another agent or an id the framework already runs."""
+    launched: list[TaskSpec] = []
+    for i, task in enumerate(tasks):
+        if task.agent_id and task.agent_id != agent_id:
+            raise ValidationError(
+                f"tasks[{i}].agent_id",
+                f"{task.agent_id} is not the agent of the offers ({agent_id})",
+            )
+        if task.task_id in fw.tasks:
+            raise AlreadyExistsError(
+                f"tasks[{i}].task_id: task {task.task_id!r} already exists in framework {fw.id}"
+            )
+        launched.append(replace(task, agent_id=agent_id, allocation_role=role))
+    return launched
+
+
+def _reserve(
+    state: MasterState,
+    fw: rec.FrameworkRecord,
+    op: SetReservation,
+    launched: Sequence[TaskSpec],
+    before: _Before,
+) -> PersistRegistry:
+    """Set the role's dynamic reservation. The launch waits for the write (see
+    `PersistRegistry`); if it fails, the accept is undone whole."""
+    current = state.dynamic_reservations.get(op.agent_id, {}).get(op.role, Resources.empty())
+    _set_dynamic(state, op.agent_id, op.role, op.resources)
+    return PersistRegistry((op,), lambda: _undo(state, fw, op, current, launched, before))
+
+
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """What an accept replaced in its framework's record, for `_undo`."""
+
+    demands: list[Demand] | None
+    filter_until: float | None
+    refused: Resources | None
+
+
+def _undo(
+    state: MasterState,
+    fw: rec.FrameworkRecord,
+    op: SetReservation,
+    current: Resources,
+    launched: Sequence[TaskSpec],
+    before: _Before,
+) -> list[Effect]:
+    """The reservation write of an accept failed: forget its tasks (never launched) and
+    its reservation, and put back the framework's demands and filter. Offers of the agent
+    made meanwhile may hold the reservation: they are rescinded."""
+    effects: list[Effect] = []
+    for offer in list(state.offers.of_agent(op.agent_id)):
+        effects += rescind(state, offer, notify=True)
+    now_reserved = state.dynamic_reservations.get(op.agent_id, {}).get(op.role)
+    if (now_reserved or Resources.empty()) == op.resources:
+        _set_dynamic(state, op.agent_id, op.role, current)
+    agent = state.agents.get(op.agent_id)
+    for task in launched:
+        record = fw.tasks.get(task.task_id)
+        if record is None or record.state != TaskState.STAGING:
+            continue
+        del fw.tasks[task.task_id]
+        state.reservations.finished(fw.id, task.task_id)
+        fw.remove_used(task.allocation_role, task.resources)
+        if agent is not None:
+            agent.tasks.discard((fw.id, task.task_id))
+            agent.used = agent.used - task.resources
+    fw.demands = before.demands
+    _put(fw.filters, op.role, op.agent_id, before.filter_until)
+    _put(fw.refused, op.role, op.agent_id, before.refused)
+    state.allocation_wanted = True
+    return effects
+
+
+def _put(by_role: dict[str, dict[AgentId, V]], role: str, key: AgentId, value: V | None) -> None:
+    into = by_role.setdefault(role, {})
+    if value is None:
+        into.pop(key, None)
+    else:
+        into[key] = value
+    if not into:
+        del by_role[role]
 
 
 def _set_dynamic(state: MasterState, agent_id: AgentId, role: str, resources: Resources) -> None:

@@ -27,7 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from mesoslite.clock import Clock
-from mesoslite.errors import ConflictError, DeadlineExceededError, NotFoundError, UnavailableError
+from mesoslite.errors import (
+    ConflictError,
+    DeadlineExceededError,
+    MesosliteError,
+    NotFoundError,
+    UnavailableError,
+)
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.master.constants import ALLOCATION_BATCH_S, READ_FILE_TIMEOUT_S, TICK_INTERVAL_S
 from mesoslite.master.events import (
@@ -69,6 +75,32 @@ class Connection:
 
 
 @dataclass(frozen=True, slots=True)
+class _Write:
+    """A `PersistRegistry` waiting in the group commit, and who waits for it."""
+
+    effect: PersistRegistry
+    future: asyncio.Future[None]
+
+
+def _retryable(error: Exception) -> bool:
+    """A store's error is worth retrying unless it says the request itself is wrong."""
+    return not isinstance(error, MesosliteError) or error.status in ("UNAVAILABLE", "INTERNAL")
+
+
+def _failure(error: Exception) -> MesosliteError:
+    """What the caller of a failed write gets: the store's own error when it is about the
+    request (e.g. INVALID_ARGUMENT for an object too big), else a retryable UNAVAILABLE."""
+    if isinstance(error, MesosliteError) and not _retryable(error):
+        return error
+    return UnavailableError(f"registry write failed: {error}")
+
+
+def _consume_exception(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+@dataclass(frozen=True, slots=True)
 class ReadFileRequest:
     request_id: int
     framework_id: FrameworkId
@@ -104,7 +136,7 @@ class MasterActor:
         self.agent_ping_interval_s = agent_ping_interval_s
         self.frameworks: dict[FrameworkId, Connection] = {}
         self.agents: dict[AgentId, Connection] = {}
-        self._pending_ops: list[tuple[RegistryOp, asyncio.Future[None]]] = []
+        self._pending: list[_Write] = []
         self._writer: asyncio.Task[None] | None = None
         self._allocation_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -191,60 +223,102 @@ class MasterActor:
             await asyncio.gather(*futures)
 
     def _execute(self, effects: list[Effect]) -> list[asyncio.Future[None]]:
+        """Carry out `effects` in order; those after a `PersistRegistry` with an `undo` wait
+        for its write (see `events.PersistRegistry`). Returns what to await for durability."""
         futures: list[asyncio.Future[None]] = []
-        for effect in effects:
-            if isinstance(effect, SendToFramework):
-                conn = self.frameworks.get(effect.framework_id)
-                if conn is not None:
-                    conn.send(effect.event)
-            elif isinstance(effect, CloseFramework):
-                conn = self.frameworks.pop(effect.framework_id, None)
-                if conn is not None:
-                    conn.close()
-            elif isinstance(effect, PersistRegistry):
-                futures.extend(self._persist(op) for op in effect.ops)
-            elif isinstance(effect, DisconnectAgent):
-                closing = self.agents.pop(effect.agent_id, None)
-                if closing is not None:
-                    closing.close()
+        for i, effect in enumerate(effects):
+            if isinstance(effect, PersistRegistry):
+                write = self._persist_effect(effect)
+                if effect.undo is not None:
+                    rest = effects[i + 1 :]
+                    futures.append(asyncio.ensure_future(self._after(write, rest)))
+                    break
+                futures.append(write)
             else:
-                agent_conn = self.agents.get(effect.agent_id)
-                if agent_conn is not None:
-                    agent_conn.send(effect)
-                else:
-                    logger.debug(
-                        "dropped %s: agent %s not connected", type(effect).__name__, effect.agent_id
-                    )
+                self._execute_one(effect)
+        for fut in futures:
+            # Callers on timers drop the futures: the writer already logged any failure.
+            fut.add_done_callback(_consume_exception)
         return futures
+
+    async def _after(self, write: asyncio.Future[None], rest: list[Effect]) -> None:
+        await write
+        futures = self._execute(rest)
+        self._maybe_allocate()
+        if futures:
+            await asyncio.gather(*futures)
+
+    def _execute_one(self, effect: Effect) -> None:
+        if isinstance(effect, SendToFramework):
+            conn = self.frameworks.get(effect.framework_id)
+            if conn is not None:
+                conn.send(effect.event)
+        elif isinstance(effect, CloseFramework):
+            conn = self.frameworks.pop(effect.framework_id, None)
+            if conn is not None:
+                conn.close()
+        elif isinstance(effect, DisconnectAgent):
+            closing = self.agents.pop(effect.agent_id, None)
+            if closing is not None:
+                closing.close()
+        elif not isinstance(effect, PersistRegistry):
+            agent_conn = self.agents.get(effect.agent_id)
+            if agent_conn is not None:
+                agent_conn.send(effect)
+            else:
+                logger.debug(
+                    "dropped %s: agent %s not connected", type(effect).__name__, effect.agent_id
+                )
 
     async def persist(self, ops: list[RegistryOp]) -> None:
         """Write registry ops (of a part of the master outside `MasterState`, the jobs
         framework) in the group commit; returns once they are durable."""
         if ops:
-            await asyncio.gather(*[self._persist(op) for op in ops])
+            await self._persist_effect(PersistRegistry(tuple(ops)))
 
-    def _persist(self, op: RegistryOp) -> asyncio.Future[None]:
+    def _persist_effect(self, effect: PersistRegistry) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending_ops.append((op, fut))
+        self._pending.append(_Write(effect, fut))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_registry())
         return fut
 
     async def _write_registry(self) -> None:
         # Group commit: everything queued while one write runs goes in the next one.
-        while self._pending_ops:
-            batch, self._pending_ops = self._pending_ops, []
-            try:
-                await self.registry.apply([op for op, _ in batch])
-            except Exception as e:
-                logger.error("registry write failed ops=%d: %s", len(batch), e)
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(UnavailableError(f"registry write failed: {e}"))
+        while self._pending:
+            batch, self._pending = self._pending, []
+            error = await self._try_apply(batch)
+            if error is not None and len(batch) > 1 and not _retryable(error):
+                # One command's ops are refused for what they are (too big): write the
+                # others on their own, so that only that command fails.
+                for write in batch:
+                    self._settle([write], await self._try_apply([write]))
                 continue
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_result(None)
+            self._settle(batch, error)
+
+    async def _try_apply(self, batch: list[_Write]) -> Exception | None:
+        try:
+            await self.registry.apply([op for w in batch for op in w.effect.ops])
+        except Exception as e:
+            logger.error("registry write failed ops=%d: %s", len(batch), e)
+            return e
+        return None
+
+    def _settle(self, batch: list[_Write], error: Exception | None) -> None:
+        if error is None:
+            for w in batch:
+                if not w.future.done():
+                    w.future.set_result(None)
+            return
+        # Undo the newest change first: each undo sees memory as its command left it.
+        for w in reversed(batch):
+            if w.effect.undo is not None:
+                self._execute(w.effect.undo())
+        self._maybe_allocate()
+        failure = _failure(error)
+        for w in batch:
+            if not w.future.done():
+                w.future.set_exception(failure)
 
     # ------------------------------------------------------------------ allocation and time
 
@@ -313,7 +387,13 @@ class MasterActor:
         if old is not None and old is not conn:
             old.close()
         self.agents[agent_id] = conn
-        await self._carry_out(effects)
+        try:
+            await self._carry_out(effects)
+        except BaseException:
+            # Not admitted (the registry write failed): the caller closes the stream.
+            if self.agents.get(agent_id) is conn:
+                del self.agents[agent_id]
+            raise
         return agent_id
 
     def agent_stream_closed(self, agent_id: AgentId, conn: Connection) -> None:

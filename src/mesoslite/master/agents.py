@@ -31,6 +31,7 @@ from mesoslite.model import (
     REASON_AGENT_RESTARTED,
     REASON_AGENT_UNREACHABLE,
     REASON_RECONCILIATION,
+    REASON_UNREACHABLE_AGENT_REREGISTERED,
     AgentInfo,
     TaskSpec,
     TaskState,
@@ -60,6 +61,8 @@ def register(
     agent_id = info.id or AgentId(new_agent_id())
     info = _with_agent_id(info, agent_id)
     agent = state.agents.get(agent_id)
+    before = None if agent is None else (agent.info, agent.status, agent.disconnected_at)
+    was_unreachable = agent is not None and agent.status == rec.AGENT_UNREACHABLE
     if agent is None:
         agent = rec.AgentRecord(info=info, status=rec.AGENT_ACTIVE, registered_at=now)
         state.agents[agent_id] = agent
@@ -75,10 +78,38 @@ def register(
         agent.disconnected_at = None
         logger.info("agent re-registered agent_id=%s tasks=%d", agent_id, len(reported))
     agent.last_seen_at = now
-    effects.insert(0, PersistRegistry((AdmitAgent(info),)))
-    effects += _adopt_reported_tasks(state, agent, reported, now)
+    record = agent
+    effects.append(
+        PersistRegistry((AdmitAgent(info),), lambda: _undo_register(state, record, before))
+    )
+    effects += _adopt_reported_tasks(state, agent, reported, now, was_unreachable)
     state.allocation_wanted = True
     return agent_id, effects
+
+
+def _undo_register(
+    state: MasterState,
+    agent: rec.AgentRecord,
+    before: tuple[AgentInfo, str, float | None] | None,
+) -> list[Effect]:
+    """The agent's admission was not written: a new agent is forgotten, a known one is as
+    it was before (what it reported of its tasks stays known: it is what it runs)."""
+    if state.agents.get(agent.id) is not agent:
+        return []
+    effects: list[Effect] = []
+    for offer in list(state.offers.of_agent(agent.id)):
+        effects += rescind(state, offer, notify=True)
+    if before is None:
+        for fid, task_id in sorted(agent.tasks):
+            fw = state.frameworks.get(fid)
+            record = fw.tasks.pop(task_id, None) if fw else None
+            if fw is not None and record is not None:
+                fw.remove_used(record.spec.allocation_role, record.spec.resources)
+        del state.agents[agent.id]
+    else:
+        agent.info, agent.status, agent.disconnected_at = before
+    state.allocation_wanted = True
+    return effects
 
 
 def disconnected(state: MasterState, agent_id: AgentId, now: float) -> list[Effect]:
@@ -144,29 +175,50 @@ def mark_gone(state: MasterState, agent_id: AgentId, now: float) -> list[Effect]
     for offer in list(state.offers.of_agent(agent_id)):
         effects += rescind(state, offer, notify=True)
     by_framework: dict[FrameworkId, list[TaskStatus]] = {}
+    ended: list[tuple[rec.FrameworkRecord, tasks.Ended]] = []
     for fid, task_id in sorted(agent.tasks):
         fw = state.frameworks.get(fid)
         record = fw.tasks.get(task_id) if fw else None
         if fw is None or record is None:
             continue
-        record.status = TaskStatus(
+        gone = TaskStatus(
             task_id, fid, agent_id, TaskState.GONE, "its agent was marked gone",
             REASON_AGENT_REMOVED, timestamp=now,
         )
-        tasks.finish(state, fw, record)
+        ended.append((fw, tasks.end(state, fw, record, gone)))
         if fw.connected:
-            by_framework.setdefault(fid, []).append(record.status)
+            by_framework.setdefault(fid, []).append(gone)
+    del state.agents[agent_id]
+    state.gone_agents.add(agent_id)
+    # What follows the write waits for it (see `PersistRegistry`).
+    effects.append(
+        PersistRegistry((MarkAgentGone(agent_id),), lambda: _undo_gone(state, agent, ended))
+    )
     if agent.status == rec.AGENT_ACTIVE:
         for fid in sorted(state.frameworks):
             effects.append(ShutdownFrameworkOnAgent(agent_id, fid))
         effects.append(DisconnectAgent(agent_id))
     effects += [SendToFramework(f, UpdateEvent(tuple(s))) for f, s in by_framework.items()]
-    del state.agents[agent_id]
-    state.gone_agents.add(agent_id)
-    effects.append(PersistRegistry((MarkAgentGone(agent_id),)))
     state.allocation_wanted = True
     logger.warning("agent marked gone agent_id=%s", agent_id)
     return effects
+
+
+def _undo_gone(
+    state: MasterState,
+    agent: rec.AgentRecord,
+    ended: list[tuple[rec.FrameworkRecord, tasks.Ended]],
+) -> list[Effect]:
+    """`MarkAgentGone` was not written: the agent and its tasks are back as they were."""
+    if agent.id in state.agents:
+        return []
+    state.agents[agent.id] = agent
+    state.gone_agents.discard(agent.id)
+    for fw, saved in reversed(ended):
+        tasks.unend(state, fw, saved)
+    state.allocation_wanted = True
+    logger.warning("agent not marked gone (registry write failed) agent_id=%s", agent.id)
+    return []
 
 
 def _mark_unreachable(
@@ -203,6 +255,7 @@ def _adopt_reported_tasks(
     agent: rec.AgentRecord,
     reported: Sequence[tuple[FrameworkId, TaskSpec, TaskState]],
     now: float,
+    was_unreachable: bool,
 ) -> list[Effect]:
     effects: list[Effect] = []
     seen: set[TaskKey] = set()
@@ -216,6 +269,12 @@ def _adopt_reported_tasks(
                 shutdown.add(fid)
             continue
         record = fw.tasks.get(spec.task_id)
+        if was_unreachable and not task_state.terminal and not fw.info.partition_aware:
+            kill, killed = _kill_stale(state, fw, agent, spec, now)
+            effects.append(kill)
+            if killed is not None:
+                changed.setdefault(fid, []).append(killed)
+            continue
         if task_state.terminal:
             # Its terminal update is still pending on the agent and will come. A master
             # that never saw the task (a new leader) remembers it as completed, so that
@@ -238,6 +297,23 @@ def _adopt_reported_tasks(
                 REASON_RECONCILIATION, timestamp=now,
             )
             changed.setdefault(fid, []).append(record.status)
+    _lose_missing(state, agent, seen, now, changed)
+    for fid in sorted(shutdown):
+        effects.append(ShutdownFrameworkOnAgent(agent.id, fid))
+    for fid, items in changed.items():
+        if state.frameworks[fid].connected:
+            effects.append(SendToFramework(fid, UpdateEvent(tuple(items))))
+    return effects
+
+
+def _lose_missing(
+    state: MasterState,
+    agent: rec.AgentRecord,
+    seen: set[TaskKey],
+    now: float,
+    changed: dict[FrameworkId, list[TaskStatus]],
+) -> None:
+    """The tasks the master knew on the agent that it did not report are TASK_LOST."""
     for fid, task_id in sorted(agent.tasks - seen):
         fw = state.frameworks.get(fid)
         record = fw.tasks.get(task_id) if fw else None
@@ -251,12 +327,41 @@ def _adopt_reported_tasks(
         )
         tasks.finish(state, fw, record)
         changed.setdefault(fid, []).append(record.status)
-    for fid in sorted(shutdown):
-        effects.append(ShutdownFrameworkOnAgent(agent.id, fid))
-    for fid, items in changed.items():
-        if state.frameworks[fid].connected:
-            effects.append(SendToFramework(fid, UpdateEvent(tuple(items))))
-    return effects
+
+
+def _kill_stale(
+    state: MasterState,
+    fw: rec.FrameworkRecord,
+    agent: rec.AgentRecord,
+    spec: TaskSpec,
+    now: float,
+) -> tuple[KillOnAgent, TaskStatus | None]:
+    """Kill a task its framework was told is unreachable, now that its agent is back: the
+    framework is not partition-aware and may have started it again elsewhere (#11). It ends
+    TASK_KILLED at once in the master, so that the framework never sees it run again;
+    updates the agent still holds for it are acknowledged for the framework (`tasks.py`)."""
+    status = TaskStatus(
+        spec.task_id, fw.id, agent.id, TaskState.KILLED,
+        "killed: its agent came back after it was marked unreachable, and the framework "
+        "(not partition-aware) was told the task was lost",
+        REASON_UNREACHABLE_AGENT_REREGISTERED, timestamp=now,
+    )
+    kill = KillOnAgent(agent.id, fw.id, spec.task_id, 0.0)
+    record = fw.tasks.get(spec.task_id)
+    if record is not None and record.agent_id != agent.id:
+        # Its id was reused elsewhere: kill this copy, say nothing of the live one.
+        return kill, None
+    if record is not None:
+        record.status = status
+        tasks.finish(state, fw, record)
+    else:
+        # A new leader that never knew the task (it recovered the agent from the registry).
+        tasks.remember_completed(state, rec.TaskRecord(fw.id, spec, agent.id, status))
+    logger.warning(
+        "killing stale task framework_id=%s task_id=%s agent_id=%s",
+        fw.id, spec.task_id, agent.id,
+    )
+    return kill, status
 
 
 def _in_role_of(fw: rec.FrameworkRecord, spec: TaskSpec) -> TaskSpec:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.master.registry.base import RegistryOp
@@ -107,7 +108,17 @@ class DisconnectAgent:
 
 @dataclass(frozen=True, slots=True)
 class PersistRegistry:
+    """Write `ops` to the registry.
+
+    With `undo`, the command already changed memory and `undo()` puts it back if the write
+    fails, so that a failed write changes nothing (#11); the shell then carries out the
+    effects `undo` returns and drops those that followed this one in the command's list,
+    which it holds until the write is durable (nothing is launched, killed or told on the
+    strength of a change that may not stick).
+    """
+
     ops: tuple[RegistryOp, ...]
+    undo: Callable[[], list[Effect]] | None = field(default=None, compare=False, repr=False)
 
 
 Effect = (

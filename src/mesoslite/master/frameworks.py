@@ -42,13 +42,7 @@ def subscribe(
     check_framework_info(info)
     effects: list[Effect] = []
     if info.id:
-        fw = state.frameworks.get(info.id)
-        if fw is None:
-            if info.id in state.completed_frameworks:
-                raise UnknownFrameworkError(
-                    f"framework {info.id} was removed (torn down or past its failover timeout)"
-                )
-            raise UnknownFrameworkError(f"framework {info.id} is not known to this master")
+        fw = _known(state, info.id)
         # Roles may change on re-subscription (as with Mesos's MULTI_ROLE): added ones are
         # offered from the next pass; one it leaves must hold nothing, since its tasks'
         # resources stay accounted to their role until they end.
@@ -73,11 +67,14 @@ def subscribe(
                 "framework roles changed framework_id=%s roles=%s (were %s)",
                 fw.id, ",".join(info.all_roles), ",".join(fw.info.all_roles),
             )
+        before = (fw.info, fw.status, fw.disconnected_at, set(fw.suppressed_roles))
         fw.info = info
         fw.status = rec.FRAMEWORK_CONNECTED
         fw.disconnected_at = None
         fw.suppressed_roles.clear()
-        effects.append(PersistRegistry((AddFramework(info),)))
+        effects.append(
+            PersistRegistry((AddFramework(info),), lambda: _undo_subscribe(state, fw, before))
+        )
         # Ask agents to resend what this framework has not acknowledged, now, not at their
         # next retry.
         for agent_id in sorted({t.agent_id for t in fw.tasks.values()}):
@@ -87,16 +84,29 @@ def subscribe(
     else:
         fid = FrameworkId(new_id("fw"))
         info = _with_framework_id(info, fid)
-        state.frameworks[fid] = rec.FrameworkRecord(
-            info=info, status=rec.FRAMEWORK_CONNECTED, registered_at=now
+        added = rec.FrameworkRecord(info=info, status=rec.FRAMEWORK_CONNECTED, registered_at=now)
+        state.frameworks[fid] = added
+        effects.append(
+            PersistRegistry((AddFramework(info),), lambda: _undo_subscribe(state, added, None))
         )
-        effects.append(PersistRegistry((AddFramework(info),)))
         logger.info(
             "framework subscribed framework_id=%s name=%r roles=%s",
             fid, info.name, ",".join(info.all_roles),
         )
     state.allocation_wanted = True
     return info.id, effects
+
+
+def _known(state: MasterState, fid: FrameworkId) -> rec.FrameworkRecord:
+    """The framework re-subscribing with `fid`. Raises `UnknownFrameworkError`."""
+    fw = state.frameworks.get(fid)
+    if fw is None:
+        if fid in state.completed_frameworks:
+            raise UnknownFrameworkError(
+                f"framework {fid} was removed (torn down or past its failover timeout)"
+            )
+        raise UnknownFrameworkError(f"framework {fid} is not known to this master")
+    return fw
 
 
 def disconnected(state: MasterState, fid: FrameworkId, now: float) -> list[Effect]:
@@ -144,26 +154,71 @@ def remove(state: MasterState, fw: rec.FrameworkRecord, now: float, why: str) ->
     for offer in list(state.offers.of_framework(fw.id)):
         rescind(state, offer, notify=False)
     agents: set[AgentId] = set()
+    ended: list[tasks.Ended] = []
     for record in list(fw.tasks.values()):
         agents.add(record.agent_id)
-        record.status = TaskStatus(
+        killing = TaskStatus(
             record.spec.task_id, fw.id, record.agent_id, TaskState.KILLING,
             f"framework removed: {why}", REASON_FRAMEWORK_REMOVED, timestamp=now,
         )
-        tasks.finish(state, fw, record)
-    for agent_id in sorted(agents):
-        if lookup.agent_active(state, agent_id):
-            effects.append(ShutdownFrameworkOnAgent(agent_id, fw.id))
+        ended.append(tasks.end(state, fw, record, killing))
+    before = (fw.status, fw.disconnected_at)
     del state.frameworks[fw.id]
     fw.status = rec.FRAMEWORK_COMPLETED
     fw.unregistered_at = now
     state.completed_frameworks[fw.id] = fw
     while len(state.completed_frameworks) > MAX_COMPLETED_FRAMEWORKS:
         state.completed_frameworks.popitem(last=False)
-    effects.append(PersistRegistry((RemoveFramework(fw.id),)))
+    # The shutdowns (and a teardown's goodbye) wait for the write (see `PersistRegistry`).
+    effects.append(
+        PersistRegistry((RemoveFramework(fw.id),), lambda: _undo_remove(state, fw, before, ended))
+    )
+    for agent_id in sorted(agents):
+        if lookup.agent_active(state, agent_id):
+            effects.append(ShutdownFrameworkOnAgent(agent_id, fw.id))
     state.allocation_wanted = True
     logger.info("framework removed framework_id=%s because %s", fw.id, why)
     return effects
+
+
+def _undo_subscribe(
+    state: MasterState,
+    fw: rec.FrameworkRecord,
+    before: tuple[FrameworkInfo, str, float | None, set[str]] | None,
+) -> list[Effect]:
+    """`AddFramework` was not written: a new framework is forgotten, a known one is as it
+    was (its roles, connection state and failover clock)."""
+    if state.frameworks.get(fw.id) is not fw:
+        return []
+    for offer in list(state.offers.of_framework(fw.id)):
+        rescind(state, offer, notify=False)
+    if before is None:
+        del state.frameworks[fw.id]
+    else:
+        fw.info, fw.status, fw.disconnected_at, fw.suppressed_roles = before
+    state.allocation_wanted = True
+    return []
+
+
+def _undo_remove(
+    state: MasterState,
+    fw: rec.FrameworkRecord,
+    before: tuple[str, float | None],
+    ended: list[tasks.Ended],
+) -> list[Effect]:
+    """`RemoveFramework` was not written: the framework and its tasks are back. One that
+    was disconnected stays so, and is removed again at a later tick (the write retried)."""
+    if fw.id in state.frameworks:
+        return []
+    state.completed_frameworks.pop(fw.id, None)
+    state.frameworks[fw.id] = fw
+    fw.status, fw.disconnected_at = before
+    fw.unregistered_at = None
+    for saved in reversed(ended):
+        tasks.unend(state, fw, saved)
+    state.allocation_wanted = True
+    logger.warning("framework not removed (registry write failed) framework_id=%s", fw.id)
+    return []
 
 
 def revive(state: MasterState, fid: FrameworkId, roles: Sequence[str]) -> list[Effect]:

@@ -77,6 +77,18 @@ class ReservationBook:
             self._tasks[(fid, task_id)] = (agent_id, parts)
             _add(self.taken.setdefault(agent_id, {}), parts)
 
+    def of_task(self, fid: FrameworkId, task_id: TaskId) -> tuple[AgentId, Parts] | None:
+        """The reserved parts a live task holds (to put back with `restore_task`)."""
+        return self._tasks.get((fid, task_id))
+
+    def restore_task(
+        self, fid: FrameworkId, task_id: TaskId, entry: tuple[AgentId, Parts]
+    ) -> None:
+        """A task that `finished` is live again (the write that ended it failed)."""
+        if (fid, task_id) not in self._tasks:
+            self._tasks[(fid, task_id)] = entry
+            _add(self.taken.setdefault(entry[0], {}), entry[1])
+
     def finished(self, fid: FrameworkId, task_id: TaskId) -> None:
         entry = self._tasks.pop((fid, task_id), None)
         if entry is not None:

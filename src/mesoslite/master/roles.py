@@ -8,12 +8,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mesoslite.allocator.base import Demand, Quota
 from mesoslite.errors import ValidationError
 from mesoslite.master.registry.base import RegistrySnapshot, SetQuota, SetRoleWeight
 from mesoslite.master.validation import ROLE_RE
 from mesoslite.resources import Resources
+
+T = TypeVar("T")
 
 MAX_WEIGHT = 1e6
 MAX_DEMANDS = 100
@@ -118,6 +121,20 @@ class RoleBook:
             self.quotas[role] = op.quota
         return op
 
+    def undo_weight(self, op: SetRoleWeight, before: float | None) -> None:
+        """Put back the weight `op` replaced (its write failed), unless a later change
+        replaced it again."""
+        if self.weights.get(op.role, 1.0) == op.weight:
+            _put(self.weights, op.role, before)
+
+    def undo_quota(self, op: SetQuota, before: Quota | None) -> None:
+        """Put back the quota `op` replaced (its write failed), unless changed again since."""
+        now = self.quotas.get(op.role)
+        if now == op.quota or (
+            now is None and op.quota.limit is None and op.quota.guarantee.is_empty()
+        ):
+            _put(self.quotas, op.role, before)
+
     def describe(self, held: Mapping[str, tuple[Resources, int]]) -> list[RoleStatus]:
         """Every role that has frameworks, a weight or a quota; `held` maps a role to what
         its frameworks hold and how many there are."""
@@ -132,6 +149,13 @@ class RoleBook:
             )
             for role in names
         ]
+
+
+def _put(into: dict[str, T], key: str, value: T | None) -> None:
+    if value is None:
+        into.pop(key, None)
+    else:
+        into[key] = value
 
 
 def check_demands(demands: Sequence[Demand]) -> list[Demand]:

@@ -242,18 +242,32 @@ class MasterState:
     # ------------------------------------------------------------------ roles
 
     def set_role_weight(self, role: str, weight: float) -> list[Effect]:
+        before = self.roles.weights.get(role)
         op = self.roles.set_weight(role, weight)
         self.allocation_wanted = True
         logger.info("role weight set role=%s weight=%g", role, weight)
-        return [PersistRegistry((op,))]
+
+        def undo() -> list[Effect]:
+            self.roles.undo_weight(op, before)
+            self.allocation_wanted = True
+            return []
+
+        return [PersistRegistry((op,), undo)]
 
     def set_quota(
         self, role: str, guarantee: Resources, limit: Resources | None
     ) -> list[Effect]:
+        before = self.roles.quotas.get(role)
         op = self.roles.set_quota(role, guarantee, limit)
         self.allocation_wanted = True
         logger.info("role quota set role=%s guarantee=%s limit=%s", role, guarantee, limit)
-        return [PersistRegistry((op,))]
+
+        def undo() -> list[Effect]:
+            self.roles.undo_quota(op, before)
+            self.allocation_wanted = True
+            return []
+
+        return [PersistRegistry((op,), undo)]
 
     def explain(self, fid: FrameworkId, now: float) -> Explanation:
         """Why `fid` is or is not getting offers: its share, role, filters, quota, demands."""

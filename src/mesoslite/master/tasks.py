@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mesoslite.errors import ConflictError, UnknownTaskError, ValidationError
@@ -13,7 +13,14 @@ from mesoslite.master import records as rec
 from mesoslite.master.constants import MAX_COMPLETED_TASKS
 from mesoslite.master.events import AckOnAgent, Effect, KillOnAgent, SendToFramework, UpdateEvent
 from mesoslite.master.validation import check_duration
-from mesoslite.model import REASON_RECONCILIATION, StatusSource, TaskState, TaskStatus
+from mesoslite.model import (
+    REASON_RECONCILIATION,
+    REASON_UNREACHABLE_AGENT_REREGISTERED,
+    StatusSource,
+    TaskState,
+    TaskStatus,
+)
+from mesoslite.resources import Resources
 
 if TYPE_CHECKING:
     from mesoslite.master.state import MasterState
@@ -38,10 +45,17 @@ def status_updates(
                 orphan_acks.append((st.framework_id, st.task_id, st.uuid))
             continue
         record = fw.tasks.get(st.task_id)
-        if record is not None:
+        if record is not None and record.agent_id == agent_id:
             record.status = st
             if st.state.terminal:
                 finish(state, fw, record)
+        elif _stale(state, fw, st, agent_id):
+            # The master ended this task (killed as stale, see `agents._kill_stale`): the
+            # framework must not see it run again. Acknowledge for it, so that the agent's
+            # update stream moves on to the task's real end.
+            if st.uuid:
+                orphan_acks.append((fw.id, st.task_id, st.uuid))
+            continue
         else:
             done = state.completed_tasks.get((fw.id, st.task_id))
             if done is not None and not done.status.state.terminal:
@@ -54,6 +68,18 @@ def status_updates(
     if orphan_acks:
         effects.append(AckOnAgent(agent_id, tuple(orphan_acks)))
     return effects
+
+
+def _stale(state: MasterState, fw: rec.FrameworkRecord, st: TaskStatus, agent_id: AgentId) -> bool:
+    """An update of a copy of a task whose id now runs on another agent, or a non-terminal
+    one of a task the master killed as stale."""
+    live = fw.tasks.get(st.task_id)
+    if live is not None:
+        return live.agent_id != agent_id
+    if st.state.terminal:
+        return False
+    done = state.completed_tasks.get((fw.id, st.task_id))
+    return done is not None and done.status.reason == REASON_UNREACHABLE_AGENT_REREGISTERED
 
 
 def kill(
@@ -167,6 +193,45 @@ def finish(state: MasterState, fw: rec.FrameworkRecord, record: rec.TaskRecord) 
         agent.used = agent.used - record.spec.resources
     remember_completed(state, record)
     state.allocation_wanted = True
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """A task `end` ended, and what it was before, for `unend`."""
+
+    record: rec.TaskRecord
+    status: TaskStatus
+    reserved: tuple[AgentId, dict[str, Resources]] | None
+
+
+def end(
+    state: MasterState, fw: rec.FrameworkRecord, record: rec.TaskRecord, status: TaskStatus
+) -> Ended:
+    """`finish` the task with `status`, keeping what `unend` needs to take it back."""
+    saved = Ended(record, record.status, state.reservations.of_task(fw.id, record.spec.task_id))
+    record.status = status
+    finish(state, fw, record)
+    return saved
+
+
+def unend(state: MasterState, fw: rec.FrameworkRecord, saved: Ended) -> None:
+    """The task `end` ended is live again: the registry write that ended it failed."""
+    record = saved.record
+    task_id = record.spec.task_id
+    key = (fw.id, task_id)
+    if task_id in fw.tasks:
+        return
+    if state.completed_tasks.get(key) is record:
+        del state.completed_tasks[key]
+    record.status = saved.status
+    fw.tasks[task_id] = record
+    fw.add_used(record.spec.allocation_role, record.spec.resources)
+    agent = state.agents.get(record.agent_id)
+    if agent is not None:
+        agent.tasks.add(key)
+        agent.used = agent.used + record.spec.resources
+    if saved.reserved is not None:
+        state.reservations.restore_task(fw.id, task_id, saved.reserved)
 
 
 def remember_completed(state: MasterState, record: rec.TaskRecord) -> None:

@@ -34,10 +34,13 @@ class Harness:
         agent_id, _ = self.state.register_agent(info, [], self.now)
         return agent_id
 
-    def framework(self, name: str = "fw", failover_timeout_s: float = 0.0) -> FrameworkId:
-        fid, _ = self.state.subscribe_framework(
-            FrameworkInfo(name=name, failover_timeout_s=failover_timeout_s), self.now
+    def framework(
+        self, name: str = "fw", failover_timeout_s: float = 0.0, *, partition_aware: bool = False
+    ) -> FrameworkId:
+        info = FrameworkInfo(
+            name=name, failover_timeout_s=failover_timeout_s, partition_aware=partition_aware
         )
+        fid, _ = self.state.subscribe_framework(info, self.now)
         return fid
 
     def allocate(self) -> dict[FrameworkId, list[Offer]]:

@@ -46,7 +46,8 @@ def test_an_agent_silent_past_its_ping_timeouts_is_unreachable_and_reconciled_on
     h: Harness,
 ) -> None:
     agent = h.agent()
-    fid = h.framework(failover_timeout_s=60)
+    # Partition-aware: its task goes on (see test_stale_tasks.py for the others).
+    fid = h.framework(failover_timeout_s=60, partition_aware=True)
     h.launch(fid, h.offer_for(fid), "t1")
     spec = h.state.frameworks[fid].tasks[TaskId("t1")].spec
     h.clock.advance(2.0)

@@ -107,7 +107,7 @@ class AgentInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ..., attributes: _Optional[_Iterable[_Union[Attribute, _Mapping]]] = ..., version: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
 
 class FrameworkInfo(_message.Message):
-    __slots__ = ("id", "name", "user", "role", "failover_timeout_s", "hostname", "principal", "labels", "roles")
+    __slots__ = ("id", "name", "user", "role", "failover_timeout_s", "hostname", "principal", "labels", "roles", "partition_aware")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +124,7 @@ class FrameworkInfo(_message.Message):
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_AWARE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     user: str
@@ -133,7 +134,8 @@ class FrameworkInfo(_message.Message):
     principal: str
     labels: _containers.ScalarMap[str, str]
     roles: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., role: _Optional[str] = ..., failover_timeout_s: _Optional[float] = ..., hostname: _Optional[str] = ..., principal: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
+    partition_aware: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., role: _Optional[str] = ..., failover_timeout_s: _Optional[float] = ..., hostname: _Optional[str] = ..., principal: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., roles: _Optional[_Iterable[str]] = ..., partition_aware: _Optional[bool] = ...) -> None: ...
 
 class CommandInfo(_message.Message):
     __slots__ = ("shell", "value", "argv", "environment", "user")

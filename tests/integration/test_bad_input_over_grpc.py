@@ -14,7 +14,14 @@ from typing import Any
 import grpc
 import pytest
 
-from mesoslite._proto.v1 import scheduler_pb2, scheduler_pb2_grpc
+from mesoslite._proto.v1 import (
+    agent_pb2,
+    common_pb2,
+    jobs_pb2,
+    operator_pb2,
+    scheduler_pb2,
+    scheduler_pb2_grpc,
+)
 from mesoslite.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -213,3 +220,81 @@ async def test_unknown_framework_id_is_refused(cluster: LocalCluster) -> None:
         assert "framework_id" in (err.value.details() or "")
     assert snapshot(cluster) == before
     await asyncio.sleep(0)
+
+
+# ---------------------------------------------------------------- issue 11 item 7
+
+GARBAGE = b"\xff" * 16  # a truncated varint: no message decodes from it
+SERVICES = [
+    (scheduler_pb2, "Scheduler"), (operator_pb2, "Operator"), (jobs_pb2, "Jobs"), (agent_pb2, "Agent")
+]
+
+
+def all_methods() -> list[tuple[str, bool, bool]]:
+    out = []
+    for module, name in SERVICES:
+        service = module.DESCRIPTOR.services_by_name[name]
+        for m in service.methods:
+            out.append((f"/{service.full_name}/{m.name}", m.client_streaming, m.server_streaming))
+    return out
+
+
+async def call_raw(ch: grpc.aio.Channel, path: str, cs: bool, ss: bool, *msgs: bytes) -> None:
+    """Send raw bytes (no serializer) as the request(s) of `path`, and read the whole reply."""
+
+    async def requests() -> AsyncIterator[bytes]:
+        for m in msgs:
+            yield m
+
+    if not cs and not ss:
+        await ch.unary_unary(path)(msgs[0], timeout=10)
+    elif not cs:
+        async for _ in ch.unary_stream(path)(msgs[0], timeout=10):
+            pass
+    elif not ss:
+        await ch.stream_unary(path)(requests(), timeout=10)
+    else:
+        async for _ in ch.stream_stream(path)(requests(), timeout=10):
+            pass
+
+
+def master_log(cluster: LocalCluster) -> str:
+    return cluster.master_log.read_text(errors="replace")
+
+
+async def test_undecodable_requests_to_every_service_get_invalid_argument_and_one_warning(
+    cluster: LocalCluster,
+) -> None:
+    methods = all_methods()
+    assert len(methods) >= 25
+    before = snapshot(cluster)
+    async with grpc.aio.insecure_channel(cluster.master_address) as ch:
+        for path, cs, ss in methods:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call_raw(ch, path, cs, ss, GARBAGE)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (path, err.value)
+            assert "not a valid protobuf message" in (err.value.details() or ""), path
+    assert snapshot(cluster) == before
+    log = master_log(cluster)
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+    for path, _, _ in methods:
+        assert log.count(f"undecodable request to {path} ") == 1, path
+
+
+async def test_garbage_after_an_agents_register_message_is_refused_without_traceback(
+    cluster: LocalCluster,
+) -> None:
+    register = agent_pb2.AgentMessage(
+        register=agent_pb2.AgentMessage.Register(
+            agent_info=common_pb2.AgentInfo(
+                hostname="fake", resources=[common_pb2.Resource(name="cpus", kind=1, scalar=1)]
+            )
+        )
+    ).SerializeToString()
+    async with grpc.aio.insecure_channel(cluster.master_address) as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call_raw(ch, "/mesoslite.v1.Agent/Connect", True, True, register, GARBAGE)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value
+    log = master_log(cluster)
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+    assert log.count("undecodable request to /mesoslite.v1.Agent/Connect ") == 1

@@ -39,6 +39,7 @@ MAX_MESSAGE = 4096  # status messages and reasons
 MAX_ADDRESS = 300  # host:port
 MAX_VERSION = 64
 MAX_PATH = 1024  # an HTTP health check's path
+MAX_UUID = 64  # bytes of a status update's uuid
 MAX_JOB_NAME = 63  # a DNS label
 MAX_RESOURCE_ITEMS = 100  # entries of one resources list, items of one set
 MAX_RANGES = 1000  # ranges of one resource
@@ -75,7 +76,7 @@ def shown(value: str, limit: int = 40) -> str:
     return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
-def check_length(field: str, value: str, limit: int) -> None:
+def check_length(field: str, value: str | bytes, limit: int) -> None:
     if len(value) > limit:
         raise ValidationError(field, f"must be at most {limit} characters, got {len(value)}")
 

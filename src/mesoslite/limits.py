@@ -61,10 +61,10 @@ MAX_SPEC_DEPTH = 64  # nesting of YAML collections; a real spec needs 4
 
 # `\Z`, not `$`: `$` also matches before a trailing newline, so 'x\n' would pass.
 ID_CHARS = "letters, digits and _.:@-"
-ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,%d}\Z" % (MAX_ID - 1))
+ID_RE = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.:@-]{{0,{MAX_ID - 1}}}\Z")
 TASK_ID_RE = ID_RE
 ROLE_RE = re.compile(
-    r"(?=[^\n]{1,%d}\Z)(\*|[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*)\Z" % MAX_ROLE
+    rf"(?=[^\n]{{1,{MAX_ROLE}}}\Z)(\*|[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*)\Z"
 )
 JOB_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 

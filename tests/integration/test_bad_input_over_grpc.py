@@ -228,7 +228,10 @@ async def test_unknown_framework_id_is_refused(cluster: LocalCluster) -> None:
 
 GARBAGE = b"\xff" * 16  # a truncated varint: no message decodes from it
 SERVICES = [
-    (scheduler_pb2, "Scheduler"), (operator_pb2, "Operator"), (jobs_pb2, "Jobs"), (agent_pb2, "Agent")
+    (scheduler_pb2, "Scheduler"),
+    (operator_pb2, "Operator"),
+    (jobs_pb2, "Jobs"),
+    (agent_pb2, "Agent"),
 ]
 
 
@@ -369,7 +372,9 @@ async def test_oversized_fields_are_refused_naming_the_field(cluster: LocalClust
         demand = scheduler_pb2.Demand(count=2_000_000_000)
         await refused_raw(cluster, sched.Request(scheduler_pb2.RequestRequest(
             framework_id=fw, demands=[demand])), "demands[0].count")
-        await refused_raw(cluster, op.KillTask(operator_pb2.KillTaskRequest(task_id=BIG)), "task_id")
+        await refused_raw(
+            cluster, op.KillTask(operator_pb2.KillTaskRequest(task_id=BIG)), "task_id"
+        )
         await refused_raw(cluster, op.DrainAgent(operator_pb2.DrainAgentRequest(
             agent_id="ag-1\n")), "agent_id")
         await refused_raw(cluster, op.ReadFile(operator_pb2.ReadFileRequest(
@@ -445,6 +450,7 @@ async def test_a_deep_or_huge_yaml_job_spec_is_refused_cleanly(
 ) -> None:
     async with grpc.aio.insecure_channel(cluster.master_address) as ch:
         stub = jobs_pb2_grpc.JobsStub(ch)
-        details = await refused_raw(cluster, stub.Submit(jobs_pb2.SubmitJobRequest(spec_yaml=spec)), "")
+        call = stub.Submit(jobs_pb2.SubmitJobRequest(spec_yaml=spec))
+        details = await refused_raw(cluster, call, "")
     assert text in details
     assert "Traceback" not in master_log(cluster)

@@ -125,7 +125,7 @@ class _StrictLoader(yaml.SafeLoader):
             if self._depth > MAX_SPEC_DEPTH:
                 raise yaml.composer.ComposerError(
                     None, None, f"nested more than {MAX_SPEC_DEPTH} levels deep",
-                    self.peek_event().start_mark,
+                    self.get_mark(),
                 )
             return super().compose_node(parent, index)
         finally:

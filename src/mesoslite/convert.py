@@ -6,12 +6,21 @@ field added to the protocol is mapped once.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 from mesoslite._proto.v1 import common_pb2 as pb
 from mesoslite.errors import ValidationError
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
+from mesoslite.limits import (
+    MAX_NAME,
+    MAX_RANGES,
+    MAX_RESOURCE_ITEMS,
+    check_count,
+    check_length,
+    check_range,
+    check_role,
+    range_limit,
+)
 from mesoslite.model import (
     AgentInfo,
     CommandSpec,
@@ -48,8 +57,11 @@ def resources_from_pb(items: Iterable[pb.Resource], field: str = "resources") ->
     scalars: dict[str, float] = {}
     ranges: dict[str, list[tuple[int, int]]] = {}
     sets: dict[str, list[str]] = {}
-    for i, r in enumerate(items):
+    entries = list(items)
+    check_count(field, len(entries), MAX_RESOURCE_ITEMS)
+    for i, r in enumerate(entries):
         where = f"{field}[{i}]"
+        check_length(f"{where}.name", r.name, MAX_NAME)
         if r.role not in ("", "*"):
             raise ValidationError(
                 f"{where}.role",
@@ -60,11 +72,14 @@ def resources_from_pb(items: Iterable[pb.Resource], field: str = "resources") ->
             to_milli(r.scalar, f"{field}.{r.name or where}")
             scalars[r.name] = scalars.get(r.name, 0.0) + r.scalar
         elif kind == pb.Resource.RANGES:
+            check_count(f"{where}.ranges", len(r.ranges), MAX_RANGES)
             for rg in r.ranges:
-                if rg.begin > rg.end:
-                    raise ValidationError(where, f"range [{rg.begin}-{rg.end}] has begin > end")
+                check_range(f"{field}.{r.name}", rg.begin, rg.end, range_limit(r.name))
             ranges.setdefault(r.name, []).extend((rg.begin, rg.end) for rg in r.ranges)
         elif kind == pb.Resource.SET:
+            check_count(f"{where}.set", len(r.set), MAX_RESOURCE_ITEMS)
+            for item in r.set:
+                check_length(f"{where}.set", item, MAX_NAME)
             sets.setdefault(r.name, []).extend(r.set)
         else:
             raise ValidationError(f"{where}.kind", f"unknown kind {kind}")
@@ -251,12 +266,8 @@ def framework_from_pb(msg: pb.FrameworkInfo) -> FrameworkInfo:
     )
 
 
-_ROLE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$")
-
-
 def check_role_name(role: str, field: str) -> None:
-    if not _ROLE_RE.match(role):
-        raise ValidationError(field, f"must be a role like 'eng/ml', got {role!r}")
+    check_role(field, role, allow_star=False)
 
 
 def agent_to_pb(info: AgentInfo) -> pb.AgentInfo:

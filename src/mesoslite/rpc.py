@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -88,6 +89,151 @@ def handle_errors(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[
     wrapper.__qualname__ = fn.__qualname__
     wrapper.__doc__ = fn.__doc__
     return wrapper
+
+
+class _Undecodable:
+    """What a guarded deserializer returns for bytes that are not the expected message."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _guarded_deserializer(
+    deserialize: Callable[[bytes], Any] | None,
+) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def guarded(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as e:  # noqa: BLE001 - protobuf raises DecodeError, or others on junk
+            return _Undecodable(e)
+
+    return guarded
+
+
+async def _refuse_undecodable(
+    method: str, bad: _Undecodable, context: grpc.aio.ServicerContext[Any, Any]
+) -> None:
+    logger.warning(
+        "undecodable request to %s from %s: %s", method, context.peer(), bad.error
+    )
+    await context.abort(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"request to {method} is not a valid protobuf message: {bad.error}",
+    )
+
+
+class _CheckedContext:
+    """A servicer context whose `read()` refuses an undecodable message of a stream."""
+
+    def __init__(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._method = method
+        self._context = context
+
+    async def read(self) -> Any:
+        msg = await self._context.read()
+        if isinstance(msg, _Undecodable):
+            await _refuse_undecodable(self._method, msg, self._context)
+        return msg
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+def _guard_unary(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            if isinstance(request, _Undecodable):
+                await _refuse_undecodable(method, request, context)
+            async for item in behavior(request, context):
+                yield item
+
+        return stream
+
+    async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if isinstance(request, _Undecodable):
+            await _refuse_undecodable(method, request, context)
+        return await behavior(request, context)
+
+    return unary
+
+
+def _guard_streaming(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    async def checked(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        async for msg in requests:
+            if isinstance(msg, _Undecodable):
+                await _refuse_undecodable(method, msg, context)
+            yield msg
+
+    if inspect.isasyncgenfunction(behavior):
+
+        async def stream(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            checked_context = _CheckedContext(method, context)
+            async for item in behavior(checked(requests, context), checked_context):
+                yield item
+
+        return stream
+
+    async def unary(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        return await behavior(checked(requests, context), _CheckedContext(method, context))
+
+    return unary
+
+
+def guard_decoding(
+    method: str, handler: grpc.RpcMethodHandler[Any, Any]
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """`handler` with bytes that do not decode refused as INVALID_ARGUMENT, logged once.
+
+    Without this, grpc.aio answers UNKNOWN "Unexpected DecodeError" and logs a traceback per
+    call. A deserializer cannot abort a call, so it hands a marker to the behaviour instead.
+    """
+    de = _guarded_deserializer(handler.request_deserializer)
+    ser = handler.response_serializer
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            _guard_unary(method, handler.unary_unary), de, ser
+        )
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            _guard_unary(method, handler.unary_stream), de, ser
+        )
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(
+            _guard_streaming(method, handler.stream_unary), de, ser
+        )
+    return grpc.stream_stream_rpc_method_handler(
+        _guard_streaming(method, handler.stream_stream), de, ser
+    )
+
+
+class DecodeGuard(grpc.aio.ServerInterceptor):
+    """Applies `guard_decoding` to every method of a server, once per method."""
+
+    def __init__(self) -> None:
+        self._guarded: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        method = handler_call_details.method
+        guarded = self._guarded.get(method)
+        if guarded is not None:
+            return guarded
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        guarded = self._guarded[method] = guard_decoding(method, handler)
+        return guarded
 
 
 def parse_address(text: str, default_port: int = 5050) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from mesoslite.agent import constants as k
 from mesoslite.config import option
 from mesoslite.errors import ValidationError
+from mesoslite.limits import check_range, range_limit
 from mesoslite.resources import parse_reserved_resources
 
 ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
@@ -49,7 +50,11 @@ def _problem(e: ValidationError, field: str) -> str:
 
 def _check_resources(text: str) -> str | None:
     try:
-        parse_reserved_resources(text)
+        total, _ = parse_reserved_resources(text)
+        # The master refuses an agent whose ranges run past their limit (ports: 65535).
+        for name, ranges in total.ranges.items():
+            for begin, end in ranges:
+                check_range(name, begin, end, range_limit(name))
     except ValidationError as e:
         return _problem(e, "resources")
     return None

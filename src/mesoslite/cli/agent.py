@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mesoslite.cli import CliConfig
+from mesoslite.cli._args import checked
 
 AGENT_HEADERS = (
     "ID", "HOSTNAME", "STATUS", "CPUS", "MEM", "DISK", "TASKS", "PENDING", "ATTRIBUTES",
@@ -56,7 +57,7 @@ def list_agents(cfg: CliConfig, as_json: bool) -> None:
 
 
 @agent.command("drain")
-@click.argument("agent_id")
+@click.argument("agent_id", callback=checked("agent id"))
 @click.pass_obj
 def drain(cfg: CliConfig, agent_id: str) -> None:
     """Take AGENT_ID out of service: no more offers of it, its tasks killed.
@@ -73,7 +74,7 @@ def drain(cfg: CliConfig, agent_id: str) -> None:
 
 
 @agent.command("gone")
-@click.argument("agent_id")
+@click.argument("agent_id", callback=checked("agent id"))
 @click.pass_obj
 def gone(cfg: CliConfig, agent_id: str) -> None:
     """Mark AGENT_ID gone for good (e.g. its host is destroyed).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from mesoslite.cli import CliConfig
+from mesoslite.cli._args import checked
 
 FRAMEWORK_HEADERS = (
     "ID", "NAME", "ROLE", "STATUS", "TASKS", "ALLOCATED", "OFFERED", "SUPPRESSED",
@@ -55,7 +56,7 @@ def list_frameworks(cfg: CliConfig, include_completed: bool, as_json: bool) -> N
 
 
 @framework.command("explain")
-@click.argument("framework_id")
+@click.argument("framework_id", callback=checked("framework id"))
 @click.option("--json", "as_json", is_flag=True, help="print a JSON object (keys: see below)")
 @click.pass_obj
 def explain(cfg: CliConfig, framework_id: str, as_json: bool) -> None:

@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from mesoslite.cli import CliConfig
+from mesoslite.cli._args import checked
 
 if TYPE_CHECKING:
     from mesoslite.cli._client import BlockingOperatorClient
@@ -150,7 +151,7 @@ def list_jobs(cfg: CliConfig, as_json: bool) -> None:
 
 
 @job.command("status")
-@click.argument("name")
+@click.argument("name", callback=checked("job name", "job name"))
 @json_option
 @click.pass_obj
 def status(cfg: CliConfig, name: str, as_json: bool) -> None:
@@ -179,7 +180,7 @@ def status(cfg: CliConfig, name: str, as_json: bool) -> None:
 
 
 @job.command("history")
-@click.argument("name")
+@click.argument("name", callback=checked("job name", "job name"))
 @json_option
 @click.pass_obj
 def history(cfg: CliConfig, name: str, as_json: bool) -> None:
@@ -204,7 +205,7 @@ def history(cfg: CliConfig, name: str, as_json: bool) -> None:
 
 
 @job.command("kill")
-@click.argument("name")
+@click.argument("name", callback=checked("job name", "job name"))
 @click.pass_obj
 def kill(cfg: CliConfig, name: str) -> None:
     """Kill a job's tasks and end it KILLED (a cron job runs no more).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mesoslite.cli import CliConfig
+from mesoslite.cli._args import checked
 
 ROLE_HEADERS = ("ROLE", "WEIGHT", "GUARANTEE", "LIMIT", "ALLOCATED", "FRAMEWORKS")
 
@@ -47,7 +48,7 @@ def list_roles(cfg: CliConfig, as_json: bool) -> None:
 
 
 @role.command("set-weight")
-@click.argument("role_name", metavar="ROLE")
+@click.argument("role_name", metavar="ROLE", callback=checked("role", "role"))
 @click.argument("weight", type=float)
 @click.pass_obj
 def set_weight(cfg: CliConfig, role_name: str, weight: float) -> None:
@@ -61,7 +62,7 @@ def set_weight(cfg: CliConfig, role_name: str, weight: float) -> None:
 
 
 @role.command("set-quota")
-@click.argument("role_name", metavar="ROLE")
+@click.argument("role_name", metavar="ROLE", callback=checked("role", "role"))
 @click.option("--guarantee", default="", help="resources offered to ROLE first, e.g. cpus:4")
 @click.option("--limit", default=None, help="resources ROLE may never exceed, e.g. cpus:8")
 @click.option("--clear", is_flag=True, help="remove ROLE's quota")

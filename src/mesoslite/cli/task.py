@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mesoslite.cli import CliConfig
+from mesoslite.cli._args import checked
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,7 +23,7 @@ FOLLOW_INTERVAL_S = 0.2
 READ_CHUNK_BYTES = 1024 * 1024
 
 framework_option = click.option(
-    "--framework", "framework_id", default="", metavar="ID",
+    "--framework", "framework_id", default="", metavar="ID", callback=checked("framework id"),
     help="the task's framework; needed only when several frameworks use the same task id",
 )
 
@@ -35,6 +36,7 @@ def task() -> None:
 @task.command("list")
 @click.option("--all", "include_completed", is_flag=True, help="include completed tasks")
 @click.option("--framework", "framework_id", default="", metavar="ID",
+              callback=checked("framework id"),
               help="only this framework's tasks")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array (keys: see below)")
 @click.pass_obj
@@ -75,7 +77,7 @@ def list_tasks(cfg: CliConfig, include_completed: bool, framework_id: str, as_js
 
 
 @task.command("logs")
-@click.argument("task_id")
+@click.argument("task_id", callback=checked("task id"))
 @click.option("--stderr", "use_stderr", is_flag=True, help="show stderr instead of stdout")
 @click.option("-f", "--follow", is_flag=True,
               help="keep printing new output until the task has ended")
@@ -149,7 +151,7 @@ def _not_started(client: BlockingOperatorClient, task_id: str, framework_id: str
 
 
 @task.command("kill")
-@click.argument("task_id")
+@click.argument("task_id", callback=checked("task id"))
 @framework_option
 @click.pass_obj
 def kill_task(cfg: CliConfig, task_id: str, framework_id: str) -> None:

@@ -61,8 +61,8 @@ from mesoslite.jobs.model import (
     RetryPolicy,
     ServiceSpec,
 )
-from mesoslite.master.constants import MAX_DURATION_S
-from mesoslite.master.validation import ROLE_RE
+from mesoslite.limits import JOB_NAME_RE as NAME_RE
+from mesoslite.limits import MAX_DURATION_S, MAX_SPEC_BYTES, MAX_SPEC_DEPTH, ROLE_RE
 from mesoslite.model import HEALTH_CHECK_KINDS, CommandSpec, HealthCheckSpec
 from mesoslite.resources import MAX_SCALAR, SCALE, Resources
 
@@ -71,7 +71,6 @@ DEFAULT_MEM_MB = 32.0
 MAX_INSTANCES = 10_000
 MAX_RETRIES = 1_000
 MAX_KEEP_RUNS = 1_000
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CONSTRAINT_FIELD_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -114,7 +113,23 @@ class _Invalid(Exception):
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """`yaml.SafeLoader` that rejects a key given twice (plain YAML keeps the last)."""
+    """`yaml.SafeLoader` that rejects a key given twice (plain YAML keeps the last) and
+    collections nested deeper than `MAX_SPEC_DEPTH` (PyYAML composes them by recursion, so a
+    deep document would otherwise end in RecursionError)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_SPEC_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_SPEC_DEPTH} levels deep",
+                    self.get_mark(),
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -142,6 +157,9 @@ _StrictLoader.add_constructor(
 
 def _load(text: str, source: str) -> dict[str, Any]:
     where = source or "the job spec"
+    size = len(text) if len(text) * 4 <= MAX_SPEC_BYTES else len(text.encode())
+    if size > MAX_SPEC_BYTES:
+        raise ValidationError("", f"{where} is {size} bytes, over the limit of {MAX_SPEC_BYTES}")
     try:
         doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as e:

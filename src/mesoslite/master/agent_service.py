@@ -12,6 +12,7 @@ from mesoslite import convert as c
 from mesoslite._proto.v1 import agent_pb2, agent_pb2_grpc
 from mesoslite.errors import MesosliteError, ValidationError
 from mesoslite.ids import FrameworkId
+from mesoslite.limits import MAX_TASKS_PER_ACCEPT, check_count, check_id
 from mesoslite.master.actor import CLOSE, Connection, MasterActor
 from mesoslite.master.convert import agent_message_to_pb
 from mesoslite.master.events import Effect
@@ -39,7 +40,9 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                 )
             info = c.agent_from_pb(first.register.agent_info)
             reported = []
+            check_count("register.tasks", len(first.register.tasks), MAX_TASKS_PER_ACCEPT)
             for i, t in enumerate(first.register.tasks):
+                check_id(f"register.tasks[{i}].framework_id", t.framework_id)
                 spec = c.task_from_pb(t.task_info, f"register.tasks[{i}]")
                 reported.append((FrameworkId(t.framework_id), spec, TaskState(t.state)))
             agent_id = await self.actor.register_agent(info, reported, conn)

@@ -1,5 +1,9 @@
 """Defaults of the master's options (seconds in `*_S`)."""
 
+# The longest `refuse_seconds` or `failover_timeout_s` we accept (a year) is a rule shared
+# with the jobs framework, kept in `limits`.
+from mesoslite.limits import MAX_DURATION_S as MAX_DURATION_S
+
 DEFAULT_PORT = 5050
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_WORK_DIR = "/tmp/mesoslite/master"
@@ -16,8 +20,6 @@ DEFAULT_MAX_AGENT_PING_TIMEOUTS = 3
 DEFAULT_ZK_SESSION_TIMEOUT_S = 10.0
 DEFAULT_FRAMEWORK_HEARTBEAT_INTERVAL_S = 5.0
 TICK_INTERVAL_S = 0.1
-# The longest `refuse_seconds` or `failover_timeout_s` we accept: a year.
-MAX_DURATION_S = 365 * 24 * 3600.0
 # Completed tasks and frameworks kept in memory for `task list --all`.
 MAX_COMPLETED_TASKS = 10_000
 MAX_COMPLETED_FRAMEWORKS = 1_000

@@ -12,6 +12,7 @@ from mesoslite._proto.v1 import jobs_pb2, jobs_pb2_grpc
 from mesoslite.errors import UnavailableError, ValidationError
 from mesoslite.jobs import convert
 from mesoslite.jobs.api import JobsApi
+from mesoslite.limits import MAX_JOB_NAME, check_length
 from mesoslite.rpc import handle_errors
 
 logger = logging.getLogger(__name__)
@@ -72,4 +73,5 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
 def _name(name: str) -> str:
     if not name:
         raise ValidationError("name", "must name a job, got ''")
+    check_length("name", name, MAX_JOB_NAME)
     return name

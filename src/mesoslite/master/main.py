@@ -51,7 +51,7 @@ async def serve(config: MasterConfig) -> None:
     from mesoslite.master.scheduler_service import SchedulerServicer
     from mesoslite.master.state import MasterState
     from mesoslite.model import MasterInfo
-    from mesoslite.rpc import SERVER_OPTIONS
+    from mesoslite.rpc import SERVER_OPTIONS, DecodeGuard
 
     work_dir = Path(config.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +60,9 @@ async def serve(config: MasterConfig) -> None:
     )
     run_id = uuid.uuid4().hex[:8]
     leadership = Leadership(f"master-{run_id}")
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[LeaderGuard(leadership)])
+    server = grpc.aio.server(
+        options=SERVER_OPTIONS, interceptors=[LeaderGuard(leadership), DecodeGuard()]
+    )
     bind = f"{config.host}:{config.port}"
     try:
         port = server.add_insecure_port(bind)

@@ -10,6 +10,7 @@ from mesoslite._proto.v1 import operator_pb2, operator_pb2_grpc
 from mesoslite.convert import master_info_to_pb, resources_from_pb
 from mesoslite.errors import ValidationError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
+from mesoslite.limits import check_id, check_role
 from mesoslite.master import convert as mc
 from mesoslite.master.actor import MasterActor
 from mesoslite.master.constants import MAX_READ_LENGTH
@@ -51,6 +52,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
     @handle_errors
     async def GetTasks(self, request: operator_pb2.GetTasksRequest, context: Ctx) -> Any:  # noqa: N802
         state = self.actor.state
+        check_id("framework_id", request.framework_id, allow_empty=True)
         fid = FrameworkId(request.framework_id)
         if fid and fid not in state.completed_frameworks:
             state.framework(fid)  # raises for an unknown framework id
@@ -64,6 +66,8 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
 
     @handle_errors
     async def KillTask(self, request: operator_pb2.KillTaskRequest, context: Ctx) -> Any:  # noqa: N802
+        check_id("task_id", request.task_id)
+        check_id("framework_id", request.framework_id, allow_empty=True)
         state = self.actor.state
         record = state.locate_task(
             TaskId(request.task_id), FrameworkId(request.framework_id) or None
@@ -80,6 +84,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
     async def DrainAgent(  # noqa: N802
         self, request: operator_pb2.DrainAgentRequest, context: Ctx
     ) -> Any:
+        check_id("agent_id", request.agent_id)
         agent_id = AgentId(request.agent_id)
         await self.actor.run(lambda now: self.actor.state.drain_agent(agent_id, now))
         return operator_pb2.DrainAgentResponse()
@@ -94,12 +99,15 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
         self, request: operator_pb2.SetRoleWeightRequest, context: Ctx
     ) -> Any:
         role, weight = request.role, request.weight
+        # Checked here too, so that a 1 MB role is refused before it reaches the registry.
+        check_role("role", role, allow_star=False)
         await self.actor.run(lambda now: self.actor.state.set_role_weight(role, weight))
         return operator_pb2.SetRoleWeightResponse()
 
     @handle_errors
     async def SetQuota(self, request: operator_pb2.SetQuotaRequest, context: Ctx) -> Any:  # noqa: N802
         role = request.role
+        check_role("role", role, allow_star=False)
         guarantee = resources_from_pb(request.guarantee, "guarantee")
         limit = resources_from_pb(request.limit, "limit") if request.has_limit else None
         await self.actor.run(lambda now: self.actor.state.set_quota(role, guarantee, limit))
@@ -111,6 +119,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
     ) -> Any:
         if not request.framework_id:
             raise ValidationError("framework_id", "must not be empty")
+        check_id("framework_id", request.framework_id)
         fid = FrameworkId(request.framework_id)
         return mc.explanation(self.actor.state.explain(fid, self.actor.clock.now()))
 
@@ -118,6 +127,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
     async def MarkAgentGone(  # noqa: N802
         self, request: operator_pb2.MarkAgentGoneRequest, context: Ctx
     ) -> Any:
+        check_id("agent_id", request.agent_id)
         agent_id = AgentId(request.agent_id)
         await self.actor.run(lambda now: self.actor.state.mark_agent_gone(agent_id, now))
         return operator_pb2.MarkAgentGoneResponse()
@@ -127,6 +137,8 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
         name = request.name or "stdout"
         if name not in FILE_NAMES:
             raise ValidationError("name", f"must be one of {', '.join(FILE_NAMES)}, got {name!r}")
+        check_id("task_id", request.task_id)
+        check_id("framework_id", request.framework_id, allow_empty=True)
         length = min(request.length or 64 * 1024, MAX_READ_LENGTH)
         chunk = await self.actor.read_file(
             TaskId(request.task_id),

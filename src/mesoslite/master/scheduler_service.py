@@ -13,6 +13,19 @@ from mesoslite._proto.v1 import scheduler_pb2, scheduler_pb2_grpc
 from mesoslite.allocator.base import Demand
 from mesoslite.errors import MesosliteError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
+from mesoslite.limits import (
+    MAX_DEMAND_COUNT,
+    MAX_DEMANDS,
+    MAX_IDS_PER_CALL,
+    MAX_ROLES,
+    MAX_TASKS_PER_ACCEPT,
+    MAX_UUID,
+    check_count,
+    check_id,
+    check_ids,
+    check_length,
+    check_role,
+)
 from mesoslite.master.actor import CLOSE, HEARTBEAT, Connection, MasterActor
 from mesoslite.master.convert import HEARTBEAT_EVENT, event_to_pb
 from mesoslite.model import MasterInfo
@@ -26,7 +39,22 @@ Ctx = grpc.aio.ServicerContext[Any, Any]
 def _fid(value: str) -> FrameworkId:
     if not value:
         raise ValidationError("framework_id", "must not be empty")
+    check_id("framework_id", value)
     return FrameworkId(value)
+
+
+def _offer_ids(values: Any) -> list[OfferId]:
+    ids = list(values)
+    check_ids("offer_ids", ids)
+    return [OfferId(o) for o in ids]
+
+
+def _roles(values: Any) -> tuple[str, ...]:
+    roles = tuple(values)
+    check_count("roles", len(roles), MAX_ROLES)
+    for i, role in enumerate(roles):
+        check_role(f"roles[{i}]", role)
+    return roles
 
 
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
@@ -67,6 +95,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         tasks = []
         reserve = unreserve = None
         op_pb = scheduler_pb2.Operation
+        check_count("operations", len(request.operations), MAX_TASKS_PER_ACCEPT)
         for i, op in enumerate(request.operations):
             where = f"operations[{i}]"
             if op.type == op_pb.LAUNCH:
@@ -80,7 +109,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                 unreserve = res if unreserve is None else unreserve + res
             else:
                 raise ValidationError(f"{where}.type", f"unsupported operation {op.type}")
-        offer_ids = [OfferId(o) for o in request.offer_ids]
+        offer_ids = _offer_ids(request.offer_ids)
         refuse = request.filters.refuse_seconds
         await self.actor.run(
             lambda now: self.actor.state.accept(
@@ -92,7 +121,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Decline(self, request: scheduler_pb2.DeclineRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
-        offer_ids = [OfferId(o) for o in request.offer_ids]
+        offer_ids = _offer_ids(request.offer_ids)
         refuse = request.filters.refuse_seconds if request.HasField("filters") else 5.0
         await self.actor.run(lambda now: self.actor.state.decline(fid, offer_ids, refuse, now))
         return OK
@@ -100,20 +129,22 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Revive(self, request: scheduler_pb2.ReviveRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
-        roles = tuple(request.roles)
+        roles = _roles(request.roles)
         await self.actor.run(lambda now: self.actor.state.revive(fid, roles))
         return OK
 
     @handle_errors
     async def Suppress(self, request: scheduler_pb2.SuppressRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
-        roles = tuple(request.roles)
+        roles = _roles(request.roles)
         await self.actor.run(lambda now: self.actor.state.suppress(fid, roles))
         return OK
 
     @handle_errors
     async def Kill(self, request: scheduler_pb2.KillRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
+        check_id("task_id", request.task_id)
+        check_id("agent_id", request.agent_id, allow_empty=True)
         task_id, grace = TaskId(request.task_id), request.kill_grace_period_s
         await self.actor.run(lambda now: self.actor.state.kill_task(fid, task_id, grace, now))
         return OK
@@ -123,6 +154,11 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         self, request: scheduler_pb2.AcknowledgeRequest, context: Ctx
     ) -> Any:
         fid = _fid(request.framework_id)
+        check_count("acknowledgements", len(request.acknowledgements), MAX_IDS_PER_CALL)
+        for i, a in enumerate(request.acknowledgements):
+            check_id(f"acknowledgements[{i}].agent_id", a.agent_id)
+            check_id(f"acknowledgements[{i}].task_id", a.task_id)
+            check_length(f"acknowledgements[{i}].uuid", a.uuid, MAX_UUID)
         acks = [(AgentId(a.agent_id), TaskId(a.task_id), a.uuid) for a in request.acknowledgements]
         await self.actor.run(lambda now: self.actor.state.acknowledge(fid, acks))
         return OK
@@ -130,6 +166,10 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Reconcile(self, request: scheduler_pb2.ReconcileRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
+        check_count("tasks", len(request.tasks), MAX_IDS_PER_CALL)
+        for i, t in enumerate(request.tasks):
+            check_id(f"tasks[{i}].task_id", t.task_id)
+            check_id(f"tasks[{i}].agent_id", t.agent_id, allow_empty=True)
         tasks = [(TaskId(t.task_id), AgentId(t.agent_id)) for t in request.tasks]
         await self.actor.run(lambda now: self.actor.state.reconcile(fid, tasks, now))
         return OK
@@ -151,6 +191,12 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Request(self, request: scheduler_pb2.RequestRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
+        check_count("demands", len(request.demands), MAX_DEMANDS)
+        for i, d in enumerate(request.demands):
+            if d.count > MAX_DEMAND_COUNT:
+                raise ValidationError(
+                    f"demands[{i}].count", f"must be at most {MAX_DEMAND_COUNT}, got {d.count}"
+                )
         demands = [
             Demand(c.resources_from_pb(d.resources, f"demands[{i}].resources"), d.count)
             for i, d in enumerate(request.demands)

@@ -1,43 +1,67 @@
-"""Checks of what frameworks and agents send; each failure names the field and the value."""
+"""Checks of what frameworks and agents send; each failure names the field and the value.
+
+The rules themselves (id forms, roles, lengths, ranges) live in `mesoslite.limits`, which
+the jobs framework shares; this module applies them to the master's value types.
+"""
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 
 from mesoslite.errors import ValidationError
-from mesoslite.master.constants import MAX_DURATION_S
-from mesoslite.model import AgentInfo, FrameworkInfo, TaskSpec
+from mesoslite.limits import (
+    MAX_ADDRESS,
+    MAX_ARGV,
+    MAX_ATTRIBUTE_NAME,
+    MAX_ATTRIBUTE_VALUE,
+    MAX_ATTRIBUTES,
+    MAX_COMMAND,
+    MAX_ENV,
+    MAX_ENV_NAME,
+    MAX_ENV_VALUE,
+    MAX_NAME,
+    MAX_PATH,
+    MAX_PRINCIPAL,
+    MAX_ROLES,
+    MAX_TASKS_PER_ACCEPT,
+    MAX_USER,
+    MAX_VERSION,
+    ROLE_RE,
+    TASK_ID_RE,
+    check_count,
+    check_duration,
+    check_hostname,
+    check_id,
+    check_labels,
+    check_length,
+    check_range,
+    check_role,
+    check_string_map,
+    range_limit,
+)
+from mesoslite.model import AgentInfo, CommandSpec, FrameworkInfo, HealthCheckSpec, TaskSpec
+from mesoslite.resources import Resources
 
-TASK_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,254}$")
-ROLE_RE = re.compile(r"^(\*|[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*)$")
-MAX_NAME = 255
-MAX_TASKS_PER_ACCEPT = 100_000
-MAX_ROLES = 100
-
-
-def check_duration(field: str, value: float) -> None:
-    if math.isnan(value) or math.isinf(value):
-        raise ValidationError(field, f"must be a finite number of seconds, got {value}")
-    if value < 0:
-        raise ValidationError(field, f"must be >= 0, got {value:g}")
-    if value > MAX_DURATION_S:
-        raise ValidationError(field, f"must be at most {MAX_DURATION_S:g} (a year), got {value:g}")
+__all__ = [
+    "MAX_NAME", "MAX_ROLES", "MAX_TASKS_PER_ACCEPT", "ROLE_RE", "TASK_ID_RE",
+    "check_agent_info", "check_command", "check_duration", "check_framework_info",
+    "check_resource_ranges", "check_role_value", "check_tasks",
+]
 
 
 def check_role_value(field: str, role: str) -> None:
-    if not ROLE_RE.match(role):
-        raise ValidationError(
-            field, f"must be '*' or path segments of [a-z0-9_-] like 'eng/ml', got {role!r}"
-        )
+    check_role(field, role)
 
 
 def check_framework_info(info: FrameworkInfo) -> None:
     if not info.name.strip():
         raise ValidationError("framework_info.name", "must not be empty")
-    if len(info.name) > MAX_NAME:
-        raise ValidationError("framework_info.name", f"must be at most {MAX_NAME} characters")
+    check_length("framework_info.name", info.name, MAX_NAME)
+    check_id("framework_info.id", info.id, allow_empty=True)
+    check_length("framework_info.user", info.user, MAX_USER)
+    check_hostname("framework_info.hostname", info.hostname)
+    check_length("framework_info.principal", info.principal, MAX_PRINCIPAL)
+    check_labels("framework_info.labels", info.labels)
     if info.roles:
         # As Mesos's MULTI_ROLE: `roles` wins, and `role` must be left unset.
         if info.role not in ("", "*"):
@@ -51,25 +75,61 @@ def check_framework_info(info: FrameworkInfo) -> None:
             )
         seen: set[str] = set()
         for i, role in enumerate(info.roles):
-            check_role_value(f"framework_info.roles[{i}]", role)
+            check_role(f"framework_info.roles[{i}]", role)
             if role in seen:
                 raise ValidationError(
                     f"framework_info.roles[{i}]", f"{role!r} appears twice in roles"
                 )
             seen.add(role)
     else:
-        check_role_value("framework_info.role", info.role)
+        check_role("framework_info.role", info.role)
     check_duration("framework_info.failover_timeout_s", info.failover_timeout_s)
 
 
 def check_agent_info(info: AgentInfo) -> None:
     if not info.hostname.strip():
         raise ValidationError("agent_info.hostname", "must not be empty")
+    check_hostname("agent_info.hostname", info.hostname)
+    check_id("agent_info.id", info.id, allow_empty=True)
+    check_length("agent_info.version", info.version, MAX_VERSION)
+    check_length("agent_info.address", info.address, MAX_ADDRESS)
     if info.resources.is_empty():
         raise ValidationError("agent_info.resources", "must not be empty")
+    check_resource_ranges("agent_info.resources", info.resources)
     for name in info.attributes:
         if not name:
             raise ValidationError("agent_info.attributes", "attribute names must not be empty")
+    check_string_map(
+        "agent_info.attributes", info.attributes,
+        MAX_ATTRIBUTE_NAME, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES,
+    )
+    for role in info.reserved:
+        check_role("agent_info.resources.role", role, allow_star=False)
+
+
+def check_resource_ranges(field: str, res: Resources) -> None:
+    """Range resources end within their kind's limit: ports at 65535."""
+    for name, ranges in res.ranges.items():
+        for begin, end in ranges:
+            check_range(f"{field}.{name}", begin, end, range_limit(name))
+
+
+def check_command(field: str, cmd: CommandSpec) -> None:
+    if cmd.shell and not cmd.value.strip():
+        raise ValidationError(f"{field}.value", "command is empty")
+    if not cmd.shell and (not cmd.argv or not cmd.argv[0]):
+        raise ValidationError(f"{field}.argv", "command is empty")
+    check_length(f"{field}.value", cmd.value, MAX_COMMAND)
+    check_count(f"{field}.argv", len(cmd.argv), MAX_ARGV)
+    if sum(len(a) for a in cmd.argv) > MAX_COMMAND:
+        raise ValidationError(f"{field}.argv", f"must be at most {MAX_COMMAND} characters in all")
+    check_string_map(f"{field}.environment", cmd.environment, MAX_ENV_NAME, MAX_ENV_VALUE, MAX_ENV)
+    check_length(f"{field}.user", cmd.user, MAX_USER)
+
+
+def _check_health_check(field: str, hc: HealthCheckSpec) -> None:
+    check_length(f"{field}.command", hc.command, MAX_COMMAND)
+    check_length(f"{field}.path", hc.path, MAX_PATH)
 
 
 def check_tasks(tasks: Sequence[TaskSpec], field: str = "tasks") -> None:
@@ -81,25 +141,23 @@ def check_tasks(tasks: Sequence[TaskSpec], field: str = "tasks") -> None:
     seen: set[str] = set()
     for i, task in enumerate(tasks):
         where = f"{field}[{i}]"
-        if not TASK_ID_RE.match(task.task_id):
-            raise ValidationError(
-                f"{where}.task_id",
-                f"must be 1-255 characters of letters, digits and _.:@- , got {task.task_id!r}",
-            )
+        check_id(f"{where}.task_id", task.task_id)
         if task.task_id in seen:
             raise ValidationError(
                 f"{where}.task_id", f"{task.task_id!r} appears twice in this call"
             )
         seen.add(task.task_id)
-        cmd = task.command
-        if cmd.shell and not cmd.value.strip():
-            raise ValidationError(f"{where}.command.value", "command is empty")
-        if not cmd.shell and (not cmd.argv or not cmd.argv[0]):
-            raise ValidationError(f"{where}.command.argv", "command is empty")
+        check_id(f"{where}.agent_id", task.agent_id, allow_empty=True)
+        check_command(f"{where}.command", task.command)
         if task.resources.is_empty():
             raise ValidationError(
                 f"{where}.resources", "a task must use some resources (e.g. cpus:0.1;mem:32)"
             )
+        check_resource_ranges(f"{where}.resources", task.resources)
         check_duration(f"{where}.kill_grace_period_s", task.kill_grace_period_s)
-        if len(task.name) > MAX_NAME:
-            raise ValidationError(f"{where}.name", f"must be at most {MAX_NAME} characters")
+        check_length(f"{where}.name", task.name, MAX_NAME)
+        check_labels(f"{where}.labels", task.labels)
+        if task.health_check is not None:
+            _check_health_check(f"{where}.health_check", task.health_check)
+        if task.allocation_role:
+            check_role(f"{where}.allocation_role", task.allocation_role)

@@ -20,11 +20,11 @@ from mesoslite.clock import Clock
 from mesoslite.errors import MesosliteError, UnavailableError, ValidationError
 from mesoslite.ids import FrameworkId, OfferId
 from mesoslite.jobs.core import JobsCore, Kill, Placement
+from mesoslite.jobs.documents import job_to_doc
 from mesoslite.jobs.model import AttemptView, JobView
-from mesoslite.jobs.records import job_to_doc
 from mesoslite.jobs.spec import parse_job_spec
 from mesoslite.master.actor import MasterActor
-from mesoslite.master.registry.base import PutJob, RegistryOp, SetJobsFrameworkId
+from mesoslite.master.registry.base import PutJob, RegistryOp, RemoveJob, SetJobsFrameworkId
 from mesoslite.model import FrameworkInfo, MasterInfo, Offer, TaskStatus
 from mesoslite.resources import format_resources
 from mesoslite.scheduler_api.driver import SchedulerDriver
@@ -38,15 +38,18 @@ TICK_S = 0.2
 RECONCILE_EVERY_S = 2.0
 DECLINE_BUSY_S = 1.0  # refuse_seconds while instances wait (a retry may want the offer soon)
 DECLINE_IDLE_S = 30.0
+# Ended jobs are removed this long after they ended (`--job-retention-s`; 0 keeps them).
+DEFAULT_JOB_RETENTION_S = 7 * 24 * 3600.0
 
 
 class JobsFramework:
     def __init__(
         self, actor: MasterActor, master_address: str, clock: Clock,
-        roles: tuple[str, ...] = ("*",),
+        roles: tuple[str, ...] = ("*",), job_retention_s: float = DEFAULT_JOB_RETENTION_S,
     ) -> None:
         self.actor = actor
         self.clock = clock
+        self.job_retention_s = job_retention_s
         self.core = JobsCore()
         snap = actor.snapshot
         bad = self.core.load(snap.jobs)
@@ -141,6 +144,30 @@ class JobsFramework:
         await self._kill(kills)
         return job.view()
 
+    async def remove(self, name: str) -> None:
+        """Forget an ended job, in the registry first: a failed write leaves it as it was."""
+        job = self.core.remove(name)
+        try:
+            await self._persist()
+        except MesosliteError:
+            self.core.restore(job)
+            raise
+        logger.info("job removed name=%s", name)
+
+    async def _expire(self, now: float) -> None:
+        jobs = [self.core.remove(name) for name in self.core.expired(now, self.job_retention_s)]
+        if not jobs:
+            return
+        try:
+            await self._persist()
+        except MesosliteError:
+            for job in jobs:  # tried again at the next tick
+                self.core.restore(job)
+            raise
+        names = [j.name for j in jobs]
+        logger.info("jobs removed after --job-retention-s=%g: %s",
+                    self.job_retention_s, ",".join(names))
+
     def list(self) -> builtins.list[JobView]:
         self.core.refresh()
         return [j.view() for j in sorted(self.core.jobs.values(), key=lambda j: j.submitted_at)]
@@ -149,7 +176,7 @@ class JobsFramework:
         return self.core.get(name).view()
 
     def history(self, name: str) -> builtins.list[AttemptView]:
-        return list(self.core.get(name).history)
+        return self.core.get(name).attempt_history()
 
     def _check_fits(self, resources: Any) -> None:
         """Refuse a spec no agent could ever run (there must be agents to judge by)."""
@@ -243,6 +270,7 @@ class JobsFramework:
                 now = self.clock.now()
                 kills = self.core.tick(now)
                 await self._persist()
+                await self._expire(now)
                 await self._kill(kills)
                 await self._want_offers(look=True)
                 if self.core.unconfirmed and now - last_reconcile >= RECONCILE_EVERY_S \
@@ -266,13 +294,15 @@ class JobsFramework:
         while self._flush_waiters:
             await asyncio.sleep(0)  # let the rest of this loop turn's changes join
             waiters, self._flush_waiters = self._flush_waiters, []
-            jobs = self.core.take_dirty()
-            ops: builtins.list[RegistryOp] = [PutJob(j.name, job_to_doc(j)) for j in jobs]
+            removed, jobs = self.core.take_removed(), self.core.take_dirty()
+            ops: builtins.list[RegistryOp] = [RemoveJob(n) for n in removed]
+            ops += [PutJob(j.name, job_to_doc(j)) for j in jobs]
             try:
                 await self.actor.persist(ops)
             except Exception as e:
                 # Written again with the next change; the waiters' callers do not act.
                 self.core.dirty.update(j.name for j in jobs)
+                self.core.removed.update(n for n in removed if n not in self.core.jobs)
                 if not isinstance(e, MesosliteError):
                     e = UnavailableError(f"registry write failed: {e}")
                 for w in waiters:

@@ -143,7 +143,8 @@ async def serve(config: MasterConfig) -> None:
             from mesoslite.jobs.framework import JobsFramework
 
             roles = tuple(r.strip() for r in config.jobs_roles.split(","))
-            jobs = JobsFramework(actor, f"{local}:{port}", SystemClock(), roles)
+            jobs = JobsFramework(actor, f"{local}:{port}", SystemClock(), roles,
+                                 job_retention_s=config.job_retention_s)
             jobs_holder.append(jobs)
             await jobs.start()
 

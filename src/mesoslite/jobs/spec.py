@@ -61,8 +61,7 @@ from mesoslite.jobs.model import (
     RetryPolicy,
     ServiceSpec,
 )
-from mesoslite.master.constants import MAX_DURATION_S
-from mesoslite.master.validation import ROLE_RE
+from mesoslite.limits import MAX_DURATION_S, ROLE_RE
 from mesoslite.model import HEALTH_CHECK_KINDS, CommandSpec, HealthCheckSpec
 from mesoslite.resources import MAX_SCALAR, SCALE, Resources
 

@@ -16,8 +16,6 @@ DEFAULT_MAX_AGENT_PING_TIMEOUTS = 3
 DEFAULT_ZK_SESSION_TIMEOUT_S = 10.0
 DEFAULT_FRAMEWORK_HEARTBEAT_INTERVAL_S = 5.0
 TICK_INTERVAL_S = 0.1
-# The longest `refuse_seconds` or `failover_timeout_s` we accept: a year.
-MAX_DURATION_S = 365 * 24 * 3600.0
 # Completed tasks and frameworks kept in memory for `task list --all`.
 MAX_COMPLETED_TASKS = 10_000
 MAX_COMPLETED_FRAMEWORKS = 1_000

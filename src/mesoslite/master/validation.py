@@ -7,11 +7,11 @@ import re
 from collections.abc import Sequence
 
 from mesoslite.errors import ValidationError
-from mesoslite.master.constants import MAX_DURATION_S
+from mesoslite.limits import MAX_DURATION_S
+from mesoslite.limits import ROLE_RE as ROLE_RE  # re-exported: roles.py, sim/trace.py
 from mesoslite.model import AgentInfo, FrameworkInfo, TaskSpec
 
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,254}$")
-ROLE_RE = re.compile(r"^(\*|[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*)$")
 MAX_NAME = 255
 MAX_TASKS_PER_ACCEPT = 100_000
 MAX_ROLES = 100

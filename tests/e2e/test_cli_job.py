@@ -1,6 +1,7 @@
 """`mesoslite job` as a user runs it, against `mesoslite local` (2 agents named local-1 and
 local-2): the examples of examples/jobs submit and run, status/list/history read them back,
-kill ends them, and bad input changes nothing."""
+kill ends them,
+remove forgets ended ones, and bad input changes nothing."""
 
 from __future__ import annotations
 
@@ -77,5 +78,17 @@ def test_the_job_examples_run_on_mesoslite_local(tmp_path: Path, mesoslite: CliR
         assert doc["state"] == "KILLED"
         again = mesoslite("job", "kill", "heartbeat", master=master)
         assert (again.returncode, again.stdout) == (0, "job heartbeat has already ended: KILLED\n")
+
+        # Remove: refused for a job that has not ended and for an unknown name.
+        running = mesoslite("job", "remove", "nightly-cleanup", master=master)
+        assert running.returncode == 65 and "kill it first" in running.stderr, running.stderr
+        unknown = mesoslite("job", "remove", "nope", master=master)
+        assert unknown.returncode == 66 and "nope" in unknown.stderr, unknown.stderr
+        removed = mesoslite("job", "remove", "word-count", master=master)
+        assert (removed.returncode, removed.stdout) == (0, "removed job word-count\n"), removed
+        listed = json.loads(mesoslite("job", "list", "--json", master=master).stdout)
+        assert sorted(j["name"] for j in listed) == ["heartbeat", "nightly-cleanup"]
+        gone = mesoslite("job", "status", "word-count", master=master)
+        assert gone.returncode == 66, gone.stderr
     finally:
         stop_local(proc)

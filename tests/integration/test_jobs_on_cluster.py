@@ -1,5 +1,6 @@
 """The built-in jobs framework on real daemons: placement, retries, services kept up, cron
-on a real minute boundary, and jobs carried across a master restart."""
+on a real minute boundary, jobs carried across a master restart, and ended jobs removed
+(by `job remove` and after --job-retention-s), for good."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mesoslite.errors import ConflictError, NotFoundError, UnavailableError
 from mesoslite.jobs.model import InstanceState, JobState, JobView, RunState
 from mesoslite.testing import LocalCluster, assert_eventually
 
@@ -252,3 +254,44 @@ instances: 2
         jobs = [f for f in c.frameworks(include_completed=True) if f.name == "mesoslite-jobs"]
     # One framework (it re-subscribed with its id, it did not register anew), in both roles.
     assert len(jobs) == 1 and sorted(jobs[0].roles) == ["*", "eng/ml"]
+
+
+def test_ended_jobs_are_removed_on_request_and_after_the_retention_time_for_good(
+    tmp_path: Path,
+) -> None:
+    with LocalCluster(tmp_path / "cluster", agents=1,
+                      master_args=(*FAST, "--job-retention-s", "3")) as cluster:
+        submit(cluster, "name: long\ntype: batch\ncommand: sleep 600\n")
+        wait_state(cluster, "long", JobState.RUNNING)
+        with cluster.client() as c:
+            with pytest.raises(ConflictError, match="kill it first"):
+                c.remove_job("long")
+            with pytest.raises(NotFoundError):
+                c.remove_job("nope")
+            c.kill_job("long")
+
+        def removed() -> bool:
+            with cluster.client() as c:
+                c.remove_job("long")  # refused while its task is still being killed
+            return True
+
+        assert_eventually(removed, timeout_s=15, retry_on=(ConflictError,))
+        submit(cluster, 'name: quick\ntype: batch\ncommand: "true"\n')
+        wait_state(cluster, "quick", JobState.SUCCEEDED)
+
+        def expired() -> bool:
+            try:
+                status(cluster, "quick")
+            except NotFoundError:
+                return True
+            return False
+
+        assert_eventually(expired, timeout_s=15)
+        cluster.restart_master()  # both went from the registry, not only from memory
+
+        def none_left() -> bool:
+            submit(cluster, 'name: after\ntype: batch\ncommand: "true"\n')
+            with cluster.client() as c:
+                return [j.name for j in c.jobs()] == ["after"]
+
+        assert assert_eventually(none_left, timeout_s=15, retry_on=(UnavailableError,))

@@ -1,4 +1,6 @@
-"""The pure core imports no I/O: no grpc, kazoo, asyncio, clocks, randomness or protobuf."""
+"""The pure core imports no I/O: no grpc, kazoo, asyncio, clocks, randomness or protobuf.
+Jobs and master meet at one place: jobs/ imports nothing of master/, and only the master's
+jobs port (and the Jobs servicer) import jobs/."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ PURE = [
     SRC / "model.py",
     # The jobs framework's decisions; its I/O is jobs/framework.py.
     *(SRC / "jobs" / f"{m}.py"
-      for m in ("core", "records", "spec", "cron", "constraints", "model")),
+      for m in ("core", "records", "documents", "spec", "cron", "constraints", "model", "port")),
 ]
 FORBIDDEN = {
     "grpc", "kazoo", "asyncio", "time", "random", "mesoslite._proto", "socket", "subprocess"
@@ -57,3 +59,44 @@ def test_pure_modules_do_no_io(path: Path) -> None:
                 pytest.fail(
                     f"{path.relative_to(SRC)} imports {name}: the pure core must not do I/O"
                 )
+
+
+JOBS = sorted((SRC / "jobs").glob("*.py"))
+# Where the master meets the jobs framework: the port's adapter, and the Jobs gRPC servicer.
+MASTER_MEETS_JOBS = {SRC / "master" / "jobs_port.py", SRC / "master" / "jobs_service.py"}
+# The jobs framework reaches the master in process, never through the SDK or gRPC (the
+# views' protobuf converters in jobs/convert.py serve the Jobs servicer and the CLI).
+JOBS_SHELL_FORBIDDEN = {"grpc", "mesoslite._proto", "mesoslite.scheduler_api"}
+
+
+def _imports_any(path: Path, prefixes: set[str]) -> list[str]:
+    return sorted(
+        n for n in imported_modules(path) for p in prefixes if n == p or n.startswith(p + ".")
+    )
+
+
+@pytest.mark.parametrize("path", JOBS, ids=lambda p: str(p.relative_to(SRC)))
+def test_jobs_import_nothing_of_the_master(path: Path) -> None:
+    bad = _imports_any(path, {"mesoslite.master"})
+    assert not bad, f"{path.relative_to(SRC)} imports {bad}: reach the master through jobs/port.py"
+    if path.name != "convert.py":
+        bad = _imports_any(path, JOBS_SHELL_FORBIDDEN)
+        assert not bad, f"{path.relative_to(SRC)} imports {bad}: the port is in process"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((SRC / "master").rglob("*.py")), ids=lambda p: str(p.relative_to(SRC))
+)
+def test_only_the_jobs_port_of_the_master_imports_jobs(path: Path) -> None:
+    if path in MASTER_MEETS_JOBS:
+        return
+    bad = _imports_any(path, {"mesoslite.jobs"})
+    assert not bad, f"{path.relative_to(SRC)} imports {bad}: wire jobs in master/jobs_port.py"
+
+
+def test_the_layering_check_sees_an_import_of_the_master_inside_a_function(
+    tmp_path: Path,
+) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from mesoslite.master.actor import MasterActor\n")
+    assert _imports_any(module, {"mesoslite.master"}) == ["mesoslite.master.actor"]

@@ -329,6 +329,9 @@ class BlockingOperatorClient(_Base):
     def kill_job(self, name: str) -> JobView:
         return self._run(_Call("jobs.Kill", jobs_pb2.KillJobRequest(name=name), _job))
 
+    def remove_job(self, name: str) -> None:
+        self._run(_Call("jobs.Remove", jobs_pb2.RemoveJobRequest(name=name), lambda r: None))
+
     def jobs(self) -> list[JobView]:
         return self._run(_Call("jobs.List", jobs_pb2.ListJobsRequest(),
                                lambda r: [job_from_pb(j) for j in r.jobs]))

@@ -1,4 +1,4 @@
-"""`mesoslite job submit|validate|list|status|history|kill|update`: the built-in jobs framework.
+"""`mesoslite job submit|validate|list|status|history|kill|remove|update`: the jobs framework.
 
 Like every noun module this imports only click and the standard library at its top; grpc,
 protobuf, YAML and the jobs views are imported inside the commands and helpers that use them.
@@ -164,8 +164,8 @@ def status(cfg: CliConfig, name: str, as_json: bool) -> None:
     instances_wanted, submitted_at, updated_at, version, message, next_run_at (null but
     for cron), instances (index, state, attempt, task_id, agent_id, hostname, started_at,
     exit_code, healthy, next_attempt_at, message), runs (run_id, state, scheduled_at,
-    started_at, finished_at, exit_codes, attempts, message), newest last. Times are Unix
-    seconds.
+    started_at, finished_at, exit_codes, attempts, message), newest last, older_runs (the
+    runs dropped past keep_runs, summed up). Times are Unix seconds.
     """
     import json
 
@@ -222,6 +222,23 @@ def kill(cfg: CliConfig, name: str) -> None:
         click.echo(f"job {view.name} has already ended: {view.state.value}")
     else:
         click.echo(f"killing job {view.name}")
+
+
+@job.command("remove")
+@click.argument("name")
+@click.pass_obj
+def remove(cfg: CliConfig, name: str) -> None:
+    """Forget a job that has ended: its runs and history go from the master's registry
+    (the master also removes ended jobs by itself after --job-retention-s, 7 days by default).
+
+    Prints `removed job NAME`. A job that has not ended is refused (exit 65: kill it first);
+    an unknown name exits 66.
+    """
+    from mesoslite.cli._client import BlockingOperatorClient
+
+    with BlockingOperatorClient(cfg.master) as client:
+        client.remove_job(name)
+    click.echo(f"removed job {name}")
 
 
 # ---------------------------------------------------------------------------- submit and wait
@@ -425,6 +442,14 @@ def format_status(view: JobView, now: float) -> str:
             if len(view.runs) > len(runs) else ", newest last"
         text += f"\n\nruns ({len(runs)}{more}):\n"
         text += out.table(RUN_HEADERS, [_run_row(r) for r in runs])
+    o = view.older_runs
+    if o.runs:
+        text += (
+            f"\n\nolder runs (past keep_runs): {o.runs}: {o.succeeded} succeeded, "
+            f"{o.failed} failed, {o.killed} killed, {o.skipped} skipped; instances "
+            f"{o.instances_succeeded} succeeded, {o.instances_failed} failed; "
+            f"{o.attempts} attempts"
+        )
     return text
 
 

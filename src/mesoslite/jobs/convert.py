@@ -7,6 +7,7 @@ master) raises `ValueError`.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ from mesoslite.jobs.model import (
     JobType,
     JobView,
     RunState,
+    RunTotals,
     RunView,
 )
 
@@ -116,6 +118,7 @@ def job_to_pb(j: JobView) -> jobs_pb2.Job:
         next_run_at=j.next_run_at,
         instances=[instance_to_pb(i) for i in j.instances],
         runs=[run_to_pb(r) for r in j.runs],
+        older_runs=jobs_pb2.JobRunTotals(**dataclasses.asdict(j.older_runs)),
     )
 
 
@@ -180,4 +183,6 @@ def job_from_pb(m: jobs_pb2.Job) -> JobView:
         next_run_at=_opt(m, "next_run_at"),
         instances=tuple(instance_from_pb(i) for i in m.instances),
         runs=tuple(run_from_pb(r) for r in m.runs),
+        older_runs=RunTotals(**{f.name: getattr(m.older_runs, f.name)
+                                for f in dataclasses.fields(RunTotals)}),
     )

@@ -17,8 +17,8 @@ from mesoslite.errors import AlreadyExistsError, ConflictError, NotFoundError
 from mesoslite.ids import AgentId, OfferId, TaskId
 from mesoslite.jobs.constraints import explain_unplaceable, violations
 from mesoslite.jobs.cron import CronSchedule
+from mesoslite.jobs.documents import job_from_doc
 from mesoslite.jobs.model import (
-    AttemptView,
     ConcurrencyPolicy,
     InstanceState,
     JobSpec,
@@ -27,7 +27,7 @@ from mesoslite.jobs.model import (
     RestartPolicy,
     RunState,
 )
-from mesoslite.jobs.records import HISTORY_KEEP, Attempt, Instance, Job, Run, job_from_doc
+from mesoslite.jobs.records import Attempt, Instance, Job, Run, attempt_view
 from mesoslite.model import Offer, TaskSpec, TaskState, TaskStatus
 from mesoslite.resources import format_resources
 
@@ -70,6 +70,7 @@ class JobsCore:
         # still in a kept run, so a stale attempt that reports again is recognised and killed.
         self.by_task: dict[str, tuple[str, str, int]] = {}
         self.dirty: set[str] = set()
+        self.removed: set[str] = set()  # jobs removed, not yet removed from the registry
         # Attempts whose state the master has not confirmed since we (re)subscribed.
         self.unconfirmed: set[str] = set()
         self._schedules: dict[str, tuple[str, CronSchedule]] = {}
@@ -97,9 +98,11 @@ class JobsCore:
         return bad
 
     def _index(self, job: Job) -> None:
+        # Only attempts that have not ended: one that has (its update was recorded, its
+        # acknowledgement maybe lost) is ignored if reported again, killed if running.
         for run in job.runs:
             for inst in run.instances:
-                if inst.current is not None:
+                if inst.active and inst.current is not None:
                     self.by_task[inst.current.task_id] = (job.name, run.run_id, inst.index)
 
     def active_attempts(self) -> list[tuple[TaskId, AgentId]]:
@@ -116,8 +119,55 @@ class JobsCore:
         self.dirty.clear()
         return jobs
 
-    def roles(self) -> set[str]:
-        return {j.spec.role for j in self.jobs.values() if not j.state.terminal}
+    # ------------------------------------------------------------------ removal
+
+    def check_remove(self, name: str) -> Job:
+        """Raise what `remove` would raise, changing nothing; returns the job."""
+        job = self.get(name)
+        if not job.state.terminal:
+            raise ConflictError(
+                f"job {name!r} is {job.state.value}: kill it first (`mesoslite job kill {name}`)"
+            )
+        if any(i.active for r in job.runs for i in r.instances):
+            raise ConflictError(
+                f"job {name!r} has ended but tasks of it are still being killed: "
+                "remove it once they have ended"
+            )
+        return job
+
+    def remove(self, name: str) -> Job:
+        """Forget an ended job; its name is in `removed` until the shell has written that."""
+        job = self.check_remove(name)
+        del self.jobs[name]
+        self._forget(job)
+        self.dirty.discard(name)
+        self._stale.discard(name)
+        self.removed.add(name)
+        return job
+
+    def restore(self, job: Job) -> None:
+        """Undo a `remove` whose write failed."""
+        self.removed.discard(job.name)
+        if job.name not in self.jobs:
+            self.jobs[job.name] = job
+            self._index(job)
+
+    def expired(self, now: float, retention_s: float) -> list[str]:
+        """Ended jobs older than `retention_s` (0: kept for ever) whose tasks have all ended."""
+        if retention_s <= 0:
+            return []
+        out = []
+        for job in self.jobs.values():
+            ended = job.ended_at if job.ended_at is not None else job.updated_at
+            if job.state.terminal and now - ended >= retention_s:
+                if not any(i.active for r in job.runs for i in r.instances):
+                    out.append(job.name)
+        return out
+
+    def take_removed(self) -> list[str]:
+        names = sorted(self.removed)
+        self.removed.clear()
+        return names
 
     # ------------------------------------------------------------------ user requests
 
@@ -149,6 +199,7 @@ class JobsCore:
         old = self.jobs.get(spec.name)
         if old is not None:
             self._forget(old)
+        self.removed.discard(spec.name)  # written over by this job's document
         job = Job(
             spec=spec, spec_yaml=spec_yaml, state=JobState.PENDING, submitted_at=now, updated_at=now
         )
@@ -207,6 +258,7 @@ class JobsCore:
             kills += self._end_run(job, run, RunState.KILLED, "killed by the user", now, "kill")
         job.state, job.message = JobState.KILLED, "killed by the user"
         job.next_run_at = None
+        job.ended_at = now
         job.updated_at = now
         self.dirty.add(job.name)
         return job, kills
@@ -387,23 +439,21 @@ class JobsCore:
         return kills
 
     def _record(self, job: Job, run: Run, inst: Instance, status: TaskStatus, now: float) -> None:
+        """Keep an attempt that did not succeed for `job history` (a succeeded one is read
+        from its instance)."""
         a = inst.current
         assert a is not None
-        job.history.append(
-            AttemptView(
-                run_id=run.run_id,
-                instance=inst.index,
-                attempt=a.number,
-                task_id=a.task_id,
+        if status.state == TaskState.FINISHED and (status.exit_code or 0) == 0:
+            return
+        job.record(
+            replace(
+                attempt_view(run.run_id, inst.index, a),
                 state=status.state.label,
-                hostname=a.hostname,
-                started_at=a.launched_at,
                 finished_at=now,
                 exit_code=status.exit_code,
                 message=" ".join(x for x in (status.reason, status.message) if x),
             )
         )
-        del job.history[:-HISTORY_KEEP]
 
     def _attempt_ended(
         self, job: Job, run: Run, inst: Instance, status: TaskStatus, now: float
@@ -481,6 +531,8 @@ class JobsCore:
         ):
             job.state = JobState(run.state.value)
             job.message = run.message
+            if job.ended_at is None:
+                job.ended_at = now
         self._prune(job)
         return kills
 
@@ -697,24 +749,24 @@ class JobsCore:
         )
 
     def _prune(self, job: Job) -> None:
-        if job.spec.type != JobType.CRON or job.spec.cron is None:
-            return
-        finished = [r for r in job.runs if r.state != RunState.RUNNING]
-        extra = len(finished) - job.spec.cron.keep_runs
-        if extra > 0:
-            drop = {id(r) for r in finished[:extra]}
-            for r in job.runs:
-                if id(r) in drop:
-                    for inst in r.instances:
-                        if inst.current is not None:
-                            self.by_task.pop(inst.current.task_id, None)
-            job.runs = [r for r in job.runs if id(r) not in drop]
+        """Keep what a user needs of ended runs: the newest whole, older ended ones summed
+        up once none of their tasks runs, and past `keep_runs` only the job's totals."""
+        if job.spec.type == JobType.CRON and job.spec.cron is not None:
+            for run in job.drop_runs(job.spec.cron.keep_runs):
+                self._unindex(run.instances)
+        for run in job.runs[:-1]:
+            instances = run.instances
+            if run.summarize():
+                self._unindex(instances)
+
+    def _unindex(self, instances: Iterable[Instance]) -> None:
+        for inst in instances:
+            if inst.current is not None:
+                self.by_task.pop(inst.current.task_id, None)
 
     def _forget(self, job: Job) -> None:
         for run in job.runs:
-            for inst in run.instances:
-                if inst.current is not None:
-                    self.by_task.pop(inst.current.task_id, None)
+            self._unindex(run.instances)
         self._schedules.pop(job.name, None)
 
     def _schedule(self, job: Job) -> CronSchedule:

@@ -1,7 +1,8 @@
 """`JobsFramework`: the jobs framework's I/O shell, run inside the leading master.
 
-It registers like any framework, through the SDK over the master's own gRPC port, and
-keeps every job in the registry through the master's group commit (`MasterActor.persist`).
+It registers like any framework and keeps every job in the registry through the master's
+group commit, both through its port (`port.MasterPort`, implemented by the master in
+process: no protobuf, no loopback gRPC).
 The rule that makes it survive restarts and failovers: persist first, act after. A launch
 is written (task id, agent) before the ACCEPT, a cron time is written as handled before its
 run starts, and a status update is acknowledged only once the change it caused is durable.
@@ -20,14 +21,12 @@ from mesoslite.clock import Clock
 from mesoslite.errors import MesosliteError, UnavailableError, ValidationError
 from mesoslite.ids import FrameworkId, OfferId
 from mesoslite.jobs.core import JobsCore, Kill, Placement
+from mesoslite.jobs.documents import job_to_doc
 from mesoslite.jobs.model import AttemptView, JobView
-from mesoslite.jobs.records import job_to_doc
+from mesoslite.jobs.port import MasterPort
 from mesoslite.jobs.spec import parse_job_spec
-from mesoslite.master.actor import MasterActor
-from mesoslite.master.registry.base import PutJob, RegistryOp, SetJobsFrameworkId
-from mesoslite.model import FrameworkInfo, MasterInfo, Offer, TaskStatus
+from mesoslite.model import FrameworkInfo, Offer, TaskStatus
 from mesoslite.resources import format_resources
-from mesoslite.scheduler_api.driver import SchedulerDriver
 
 logger = logging.getLogger(__name__)
 
@@ -38,27 +37,29 @@ TICK_S = 0.2
 RECONCILE_EVERY_S = 2.0
 DECLINE_BUSY_S = 1.0  # refuse_seconds while instances wait (a retry may want the offer soon)
 DECLINE_IDLE_S = 30.0
+# Ended jobs are removed this long after they ended (`--job-retention-s`; 0 keeps them).
+DEFAULT_JOB_RETENTION_S = 7 * 24 * 3600.0
 
 
 class JobsFramework:
     def __init__(
-        self, actor: MasterActor, master_address: str, clock: Clock,
-        roles: tuple[str, ...] = ("*",),
+        self, port: MasterPort, clock: Clock,
+        roles: tuple[str, ...] = ("*",), job_retention_s: float = DEFAULT_JOB_RETENTION_S,
     ) -> None:
-        self.actor = actor
+        self.port = port
         self.clock = clock
+        self.job_retention_s = job_retention_s
         self.core = JobsCore()
-        snap = actor.snapshot
-        bad = self.core.load(snap.jobs)
+        loaded = port.load()
+        bad = self.core.load(loaded.docs)
         if bad:
             logger.error("jobs not loaded (kept in the registry as they are): %s", bad)
         self.core.unconfirmed = {t for t, _ in self.core.active_attempts()}
-        self.master_address = master_address
         # The roles it holds: `roles` (--jobs-roles) and every role a job of the registry
         # names, ended ones included (never dropped: tasks of an ended job may still run).
         self.roles = tuple(sorted(set(roles) | {j.spec.role for j in self.core.jobs.values()}))
-        self.framework_id = snap.jobs_framework_id
-        self.driver = self._new_driver()
+        self.framework_id = FrameworkId(loaded.framework_id)
+        self.subscribed = False
         self._roles_lock = asyncio.Lock()
         self._suppressed = False
         self._ticker: asyncio.Task[None] | None = None
@@ -67,33 +68,33 @@ class JobsFramework:
         self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
-    def _new_driver(self) -> SchedulerDriver:
-        info = FrameworkInfo(
-            name=FRAMEWORK_NAME, role="", roles=self.roles,
-            failover_timeout_s=FAILOVER_TIMEOUT_S, id=FrameworkId(self.framework_id),
-        )
-        return SchedulerDriver(
-            self, info, master=self.master_address, implicit_acknowledgements=False,
-            reconnect_backoff_max_s=1.0,
-        )
-
     async def _hold_role(self, role: str) -> None:
-        """Take `role` on (re-subscribing with it) before a job in it is accepted."""
+        """Take `role` on (subscribing again with it) before a job in it is accepted."""
         async with self._roles_lock:
             if role in self.roles:
                 return
-            # Re-subscribe as the same framework: wait for its id first.
-            await self.driver.wait_subscribed(timeout_s=10.0)
-            old, self.roles = self.driver, tuple(sorted({*self.roles, role}))
-            self.framework_id = old.framework_id
-            self.driver = self._new_driver()
-            await old.stop(failover=True)
-            await self.driver.start()
-            await self.driver.wait_subscribed(timeout_s=10.0)
+            roles, self.roles = self.roles, tuple(sorted({*self.roles, role}))
+            try:
+                await self._subscribe()
+            except MesosliteError:
+                self.roles = roles
+                raise
             logger.info("jobs framework holds roles %s", ",".join(self.roles))
 
+    async def _subscribe(self) -> None:
+        info = FrameworkInfo(
+            name=FRAMEWORK_NAME, role="", roles=self.roles,
+            failover_timeout_s=FAILOVER_TIMEOUT_S, id=self.framework_id,
+        )
+        framework_id = await self.port.subscribe(info, self)
+        self.subscribed = True
+        await self.on_subscribed(framework_id)
+
     async def start(self) -> None:
-        await self.driver.start()
+        try:
+            await self._subscribe()
+        except MesosliteError as e:
+            logger.warning("jobs framework cannot subscribe yet (tried again): %s", e)
         self._ticker = asyncio.create_task(self._tick_loop(), name="jobs-tick")
         logger.info("jobs framework started jobs=%d", len(self.core.jobs))
 
@@ -103,7 +104,8 @@ class JobsFramework:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         # Failover stop: the framework stays registered, its tasks keep running.
-        await self.driver.stop(failover=True)
+        self.subscribed = False
+        await self.port.unsubscribe()
 
     # ------------------------------------------------------------------ the JobsApi
 
@@ -141,6 +143,30 @@ class JobsFramework:
         await self._kill(kills)
         return job.view()
 
+    async def remove(self, name: str) -> None:
+        """Forget an ended job, in the registry first: a failed write leaves it as it was."""
+        job = self.core.remove(name)
+        try:
+            await self._persist()
+        except MesosliteError:
+            self.core.restore(job)
+            raise
+        logger.info("job removed name=%s", name)
+
+    async def _expire(self, now: float) -> None:
+        jobs = [self.core.remove(name) for name in self.core.expired(now, self.job_retention_s)]
+        if not jobs:
+            return
+        try:
+            await self._persist()
+        except MesosliteError:
+            for job in jobs:  # tried again at the next tick
+                self.core.restore(job)
+            raise
+        names = [j.name for j in jobs]
+        logger.info("jobs removed after --job-retention-s=%g: %s",
+                    self.job_retention_s, ",".join(names))
+
     def list(self) -> builtins.list[JobView]:
         self.core.refresh()
         return [j.view() for j in sorted(self.core.jobs.values(), key=lambda j: j.submitted_at)]
@@ -149,11 +175,11 @@ class JobsFramework:
         return self.core.get(name).view()
 
     def history(self, name: str) -> builtins.list[AttemptView]:
-        return list(self.core.get(name).history)
+        return self.core.get(name).attempt_history()
 
     def _check_fits(self, resources: Any) -> None:
         """Refuse a spec no agent could ever run (there must be agents to judge by)."""
-        agents = [a.info.resources for a in self.actor.state.agents.values()]
+        agents = self.port.agent_totals()
         if agents and not any(a.contains(resources) for a in agents):
             largest = max(agents, key=lambda r: r.scalar("cpus"))
             raise ValidationError(
@@ -162,32 +188,28 @@ class JobsFramework:
                 f"(largest: {format_resources(largest)})",
             )
 
-    # ------------------------------------------------------------------ Scheduler callbacks
+    # ------------------------------------------------------------------ the master's events
 
-    async def on_subscribed(
-        self, driver: SchedulerDriver, framework_id: FrameworkId, master: MasterInfo
-    ) -> None:
+    async def on_subscribed(self, framework_id: FrameworkId) -> None:
         if framework_id != self.framework_id:
-            await self.actor.persist([SetJobsFrameworkId(framework_id)])
+            await self.port.set_framework_id(framework_id)
             self.framework_id = framework_id
         # Ask for everything: our attempts by id, and (implicitly) every task the master has
         # for us, so that tasks we do not know are found and killed.
         self.core.unconfirmed = {t for t, _ in self.core.active_attempts()}
         await self._reconcile()
-        await driver.reconcile()
+        await self.port.reconcile()
         # Idle: say so at once, so that offers go to frameworks that have work.
         self._suppressed = not self.core.wants_offers(self.clock.now())
-        await self._quietly(driver.suppress() if self._suppressed else driver.revive())
+        await self._quietly(self.port.suppress() if self._suppressed else self.port.revive())
 
-    async def on_offers(self, driver: SchedulerDriver, offers: builtins.list[Offer]) -> None:
+    async def on_offers(self, offers: builtins.list[Offer]) -> None:
         # Decided now; launched once recorded. The event stream goes on meanwhile, so that
         # the changes of many events are written together.
         placement = self.core.place(offers, self.clock.now())
-        self._spawn(self._launch(driver, offers, placement))
+        self._spawn(self._launch(offers, placement))
 
-    async def _launch(
-        self, driver: SchedulerDriver, offers: builtins.list[Offer], placement: Placement
-    ) -> None:
+    async def _launch(self, offers: builtins.list[Offer], placement: Placement) -> None:
         try:
             await self._persist()
         except MesosliteError as e:
@@ -196,7 +218,7 @@ class JobsFramework:
             placement.launches = []
         for offer, tasks in placement.launches:
             try:
-                await driver.accept([offer.id], tasks)
+                await self.port.accept(offer.id, tasks)
             except MesosliteError as e:
                 # The tasks are recorded: reconciliation finds them lost and they start again.
                 logger.warning("accept failed offer=%s: %s", offer.id, e)
@@ -207,18 +229,13 @@ class JobsFramework:
                                 DECLINE_BUSY_S if busy else DECLINE_IDLE_S)
             if not busy and not self._suppressed:
                 self._suppressed = True
-                await self._quietly(driver.suppress())
+                await self._quietly(self.port.suppress())
 
-    async def on_rescinded(self, driver: SchedulerDriver, offer_id: OfferId) -> None:
-        return None
-
-    async def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
+    async def on_update(self, status: TaskStatus) -> None:
         kills = self.core.on_update(status, self.clock.now())
-        self._spawn(self._after_update(driver, status, kills))
+        self._spawn(self._after_update(status, kills))
 
-    async def _after_update(
-        self, driver: SchedulerDriver, status: TaskStatus, kills: builtins.list[Kill]
-    ) -> None:
+    async def _after_update(self, status: TaskStatus, kills: builtins.list[Kill]) -> None:
         try:
             await self._persist()
         except MesosliteError as e:
@@ -226,12 +243,13 @@ class JobsFramework:
             logger.warning("cannot record an update of %s: %s", status.task_id, e)
             return
         if status.uuid:
-            await self._quietly(driver.acknowledge(status))
+            await self._quietly(self.port.acknowledge(status))
         await self._kill(kills)
         await self._want_offers()
 
-    async def on_error(self, driver: SchedulerDriver, message: str) -> None:
+    async def on_error(self, message: str) -> None:
         logger.error("jobs framework stopped by the master: %s", message)
+        self.subscribed = False
 
     # ------------------------------------------------------------------ internals
 
@@ -243,12 +261,15 @@ class JobsFramework:
                 now = self.clock.now()
                 kills = self.core.tick(now)
                 await self._persist()
+                await self._expire(now)
                 await self._kill(kills)
                 await self._want_offers(look=True)
-                if self.core.unconfirmed and now - last_reconcile >= RECONCILE_EVERY_S \
-                        and self.driver.connected:
+                if now - last_reconcile >= RECONCILE_EVERY_S:
                     last_reconcile = now
-                    await self._reconcile()
+                    if not self.subscribed:
+                        await self._subscribe()
+                    elif self.core.unconfirmed:
+                        await self._reconcile()
             except MesosliteError as e:
                 logger.warning("jobs tick: %s", e)
             except Exception:
@@ -266,13 +287,13 @@ class JobsFramework:
         while self._flush_waiters:
             await asyncio.sleep(0)  # let the rest of this loop turn's changes join
             waiters, self._flush_waiters = self._flush_waiters, []
-            jobs = self.core.take_dirty()
-            ops: builtins.list[RegistryOp] = [PutJob(j.name, job_to_doc(j)) for j in jobs]
+            removed, jobs = self.core.take_removed(), self.core.take_dirty()
             try:
-                await self.actor.persist(ops)
+                await self.port.persist({j.name: job_to_doc(j) for j in jobs}, removed)
             except Exception as e:
                 # Written again with the next change; the waiters' callers do not act.
                 self.core.dirty.update(j.name for j in jobs)
+                self.core.removed.update(n for n in removed if n not in self.core.jobs)
                 if not isinstance(e, MesosliteError):
                     e = UnavailableError(f"registry write failed: {e}")
                 for w in waiters:
@@ -289,30 +310,30 @@ class JobsFramework:
         task.add_done_callback(self._background.discard)
 
     async def _kill(self, kills: builtins.list[Kill]) -> None:
-        if not self.driver.connected:
+        if not self.subscribed:
             return  # resent by the tick while they stay KILLING
         for k in kills:
-            await self._quietly(self.driver.kill(k.task_id, agent_id=k.agent_id))
+            await self._quietly(self.port.kill(k.task_id, k.agent_id))
 
     async def _decline(self, offer_ids: builtins.list[OfferId], refuse_s: float) -> None:
-        await self._quietly(self.driver.decline(offer_ids, refuse_seconds=refuse_s))
+        await self._quietly(self.port.decline(offer_ids, refuse_s))
 
     async def _want_offers(self, *, look: bool = False) -> None:
         """Revive if suppressed and an instance waits; `look`: check even if the core added
         no work since the last check (backoffs that ended, a new job)."""
-        if not (self._suppressed and self.driver.connected):
+        if not (self._suppressed and self.subscribed):
             return
         if not (look or self.core.work_added):
             return
         self.core.work_added = False
         if self.core.wants_offers(self.clock.now()):
             self._suppressed = False
-            await self._quietly(self.driver.revive())
+            await self._quietly(self.port.revive())
 
     async def _reconcile(self) -> None:
         wanted = [(t, a) for t, a in self.core.active_attempts() if t in self.core.unconfirmed]
         if wanted:
-            await self._quietly(self.driver.reconcile(wanted))
+            await self._quietly(self.port.reconcile(wanted))
 
     async def _quietly(self, call: Any) -> None:
         try:

@@ -2,7 +2,7 @@
 
 A spec is what a user wrote (`spec.py` parses and validates the YAML into these); a view
 is what `mesoslite job list|status|history` shows. The jobs framework's own bookkeeping
-lives in `state.py`.
+lives in `records.py`.
 """
 
 from __future__ import annotations
@@ -200,6 +200,32 @@ class RunView:
 
 
 @dataclass(frozen=True, slots=True)
+class RunTotals:
+    """What is left of the runs dropped past `keep_runs`: their counts, not their details."""
+
+    runs: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    killed: int = 0
+    skipped: int = 0
+    instances_succeeded: int = 0
+    instances_failed: int = 0
+    attempts: int = 0
+
+    def add(self, run: RunView, instances_succeeded: int, instances_failed: int) -> RunTotals:
+        return RunTotals(
+            runs=self.runs + 1,
+            succeeded=self.succeeded + (run.state == RunState.SUCCEEDED),
+            failed=self.failed + (run.state == RunState.FAILED),
+            killed=self.killed + (run.state == RunState.KILLED),
+            skipped=self.skipped + (run.state == RunState.SKIPPED),
+            instances_succeeded=self.instances_succeeded + instances_succeeded,
+            instances_failed=self.instances_failed + instances_failed,
+            attempts=self.attempts + run.attempts,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class JobView:
     name: str
     type: JobType
@@ -213,3 +239,4 @@ class JobView:
     next_run_at: float | None = None  # cron
     instances: tuple[InstanceView, ...] = ()  # the current (cron: latest active) run's
     runs: tuple[RunView, ...] = ()  # newest last; cron keeps `keep_runs` finished ones
+    older_runs: RunTotals = RunTotals()  # the runs dropped past `keep_runs`, summed up

@@ -1,15 +1,14 @@
-"""The jobs framework's bookkeeping: jobs, their runs, instances and attempts, and their
-JSON documents in the registry (one document per job, rewritten on every change).
+"""The jobs framework's bookkeeping: jobs, their runs, instances and attempts.
 
-A job's spec is kept as the YAML the user gave and parsed again on load, so the registry
-holds what the user wrote and nothing the parser derived.
+What is kept is bounded, because every job is a document in the registry, rewritten on
+every change (`documents.py`): per instance only its current (or last) attempt; of ended
+attempts only those that did not succeed (`HISTORY_KEEP`); of runs that ended and are not
+the newest only a summary (`RunSummary`); and of runs past `keep_runs` only totals.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from mesoslite.jobs.model import (
     AttemptView,
@@ -19,11 +18,13 @@ from mesoslite.jobs.model import (
     JobState,
     JobView,
     RunState,
+    RunTotals,
     RunView,
 )
-from mesoslite.jobs.spec import parse_job_spec
 
-HISTORY_KEEP = 100  # attempts kept per job for `job history` (the registry holds them)
+# Attempts that did not succeed, kept per job for `job history` (succeeded ones are read
+# from their instances); a job's document stays bounded however often it retries.
+HISTORY_KEEP = 100
 
 
 @dataclass(slots=True)
@@ -65,6 +66,16 @@ class Instance:
         return self.state in (InstanceState.STAGING, InstanceState.RUNNING, InstanceState.KILLING)
 
 
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What an ended run that is not the newest keeps instead of its instances."""
+
+    exit_codes: tuple[int | None, ...] = ()
+    attempts: int = 0
+    succeeded: int = 0  # instances
+    failed: int = 0
+
+
 @dataclass(slots=True)
 class Run:
     run_id: str
@@ -74,18 +85,39 @@ class Run:
     finished_at: float | None = None
     instances: list[Instance] = field(default_factory=list)
     message: str = ""
+    summary: RunSummary | None = None  # set (and `instances` emptied) by `summarize`
 
     def view(self) -> RunView:
+        s = self.summary or self.summed()
         return RunView(
             run_id=self.run_id,
             state=self.state,
             scheduled_at=self.scheduled_at,
             started_at=self.started_at,
             finished_at=self.finished_at,
-            exit_codes=tuple(i.current.exit_code if i.current else None for i in self.instances),
-            attempts=sum(i.attempts for i in self.instances),
+            exit_codes=s.exit_codes,
+            attempts=s.attempts,
             message=self.message,
         )
+
+    def summed(self) -> RunSummary:
+        if self.summary is not None:
+            return self.summary
+        return RunSummary(
+            exit_codes=tuple(i.current.exit_code if i.current else None for i in self.instances),
+            attempts=sum(i.attempts for i in self.instances),
+            succeeded=sum(1 for i in self.instances if i.state == InstanceState.SUCCEEDED),
+            failed=sum(1 for i in self.instances if i.state == InstanceState.FAILED),
+        )
+
+    def summarize(self) -> bool:
+        """Drop the instances of an ended run none of whose tasks still runs."""
+        if self.summary is not None or self.state == RunState.RUNNING:
+            return False
+        if any(i.active for i in self.instances):
+            return False
+        self.summary, self.instances = self.summed(), []
+        return True
 
 
 @dataclass(slots=True)
@@ -97,8 +129,10 @@ class Job:
     updated_at: float
     version: int = 1
     runs: list[Run] = field(default_factory=list)
-    history: list[AttemptView] = field(default_factory=list)
+    history: list[AttemptView] = field(default_factory=list)  # attempts that did not succeed
     message: str = ""
+    ended_at: float | None = None  # when it became SUCCEEDED, FAILED or KILLED
+    older_runs: RunTotals = RunTotals()
     # Cron: the latest scheduled time already handled (run or skipped); never handled twice.
     last_scheduled: float | None = None
     next_run_at: float | None = None
@@ -127,7 +161,51 @@ class Job:
             next_run_at=self.next_run_at,
             instances=tuple(instance_view(i) for i in shown.instances) if shown else (),
             runs=tuple(r.view() for r in self.runs),
+            older_runs=self.older_runs,
         )
+
+    def record(self, attempt: AttemptView) -> None:
+        """Keep an attempt that did not succeed for `job history` (the newest `HISTORY_KEEP`)."""
+        self.history.append(attempt)
+        del self.history[:-HISTORY_KEEP]
+
+    def attempt_history(self) -> list[AttemptView]:
+        """`job history`: the kept attempts that did not succeed and the current (or last)
+        attempt of every instance of the kept runs, by start time."""
+        seen = {h.task_id for h in self.history}
+        last = [
+            attempt_view(run.run_id, inst.index, inst.current)
+            for run in self.runs
+            for inst in run.instances
+            if inst.current is not None and inst.current.task_id not in seen
+        ]
+        return sorted([*self.history, *last], key=lambda h: h.started_at or 0.0)
+
+    def drop_runs(self, keep: int) -> list[Run]:
+        """Drop the oldest ended runs past `keep`, summing them up; returns them."""
+        ended = [r for r in self.runs if r.state != RunState.RUNNING]
+        drop = ended[: max(0, len(ended) - keep)]
+        for run in drop:
+            s = run.summed()
+            self.older_runs = self.older_runs.add(run.view(), s.succeeded, s.failed)
+        gone = {id(r) for r in drop}
+        self.runs = [r for r in self.runs if id(r) not in gone]
+        return drop
+
+
+def attempt_view(run_id: str, index: int, a: Attempt) -> AttemptView:
+    return AttemptView(
+        run_id=run_id,
+        instance=index,
+        attempt=a.number,
+        task_id=a.task_id,
+        state=a.state,
+        hostname=a.hostname,
+        started_at=a.launched_at,
+        finished_at=a.finished_at,
+        exit_code=a.exit_code,
+        message=a.message,
+    )
 
 
 def instance_view(i: Instance) -> InstanceView:
@@ -144,130 +222,4 @@ def instance_view(i: Instance) -> InstanceView:
         healthy=a.healthy if a else None,
         next_attempt_at=i.next_attempt_at,
         message=i.message,
-    )
-
-
-# ---------------------------------------------------------------------------- JSON
-
-
-def _attempt_doc(a: Attempt) -> dict[str, Any]:
-    return {
-        "task_id": a.task_id,
-        "number": a.number,
-        "agent_id": a.agent_id,
-        "hostname": a.hostname,
-        "attributes": a.attributes,
-        "state": a.state,
-        "launched_at": a.launched_at,
-        "finished_at": a.finished_at,
-        "exit_code": a.exit_code,
-        "healthy": a.healthy,
-        "message": a.message,
-    }
-
-
-def _attempt_from(d: dict[str, Any]) -> Attempt:
-    return Attempt(**d)
-
-
-def _instance_doc(i: Instance) -> dict[str, Any]:
-    return {
-        "index": i.index,
-        "state": i.state.value,
-        "version": i.version,
-        "attempts": i.attempts,
-        "failures": i.failures,
-        "current": _attempt_doc(i.current) if i.current else None,
-        "next_attempt_at": i.next_attempt_at,
-        "message": i.message,
-        "killing_for": i.killing_for,
-    }
-
-
-def _instance_from(d: dict[str, Any]) -> Instance:
-    return Instance(
-        index=d["index"],
-        state=InstanceState(d["state"]),
-        version=d["version"],
-        attempts=d["attempts"],
-        failures=d["failures"],
-        current=_attempt_from(d["current"]) if d["current"] else None,
-        next_attempt_at=d["next_attempt_at"],
-        message=d["message"],
-        killing_for=d["killing_for"],
-    )
-
-
-def _history_doc(h: AttemptView) -> dict[str, Any]:
-    return {
-        "run_id": h.run_id,
-        "instance": h.instance,
-        "attempt": h.attempt,
-        "task_id": h.task_id,
-        "state": h.state,
-        "hostname": h.hostname,
-        "started_at": h.started_at,
-        "finished_at": h.finished_at,
-        "exit_code": h.exit_code,
-        "message": h.message,
-    }
-
-
-def job_to_doc(job: Job) -> str:
-    return json.dumps(
-        {
-            "spec_yaml": job.spec_yaml,
-            "state": job.state.value,
-            "submitted_at": job.submitted_at,
-            "updated_at": job.updated_at,
-            "version": job.version,
-            "message": job.message,
-            "last_scheduled": job.last_scheduled,
-            "next_run_at": job.next_run_at,
-            "run_counter": job.run_counter,
-            "runs": [
-                {
-                    "run_id": r.run_id,
-                    "state": r.state.value,
-                    "scheduled_at": r.scheduled_at,
-                    "started_at": r.started_at,
-                    "finished_at": r.finished_at,
-                    "message": r.message,
-                    "instances": [_instance_doc(i) for i in r.instances],
-                }
-                for r in job.runs
-            ],
-            "history": [_history_doc(h) for h in job.history],
-        },
-        separators=(",", ":"),
-    )
-
-
-def job_from_doc(text: str) -> Job:
-    d = json.loads(text)
-    runs = [
-        Run(
-            run_id=r["run_id"],
-            state=RunState(r["state"]),
-            scheduled_at=r["scheduled_at"],
-            started_at=r["started_at"],
-            finished_at=r["finished_at"],
-            message=r["message"],
-            instances=[_instance_from(i) for i in r["instances"]],
-        )
-        for r in d["runs"]
-    ]
-    return Job(
-        spec=parse_job_spec(d["spec_yaml"]),
-        spec_yaml=d["spec_yaml"],
-        state=JobState(d["state"]),
-        submitted_at=d["submitted_at"],
-        updated_at=d["updated_at"],
-        version=d["version"],
-        runs=runs,
-        history=[AttemptView(**h) for h in d["history"]],
-        message=d["message"],
-        last_scheduled=d["last_scheduled"],
-        next_run_at=d["next_run_at"],
-        run_counter=d["run_counter"],
     )

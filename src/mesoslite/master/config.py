@@ -111,5 +111,10 @@ class MasterConfig:
         "*", "the roles the jobs framework always holds, comma-separated; it also takes on "
         "the role each submitted job names (its spec's `role`)", check=_check_roles,
     )
+    job_retention_s: float = option(
+        7 * 24 * 3600.0, "seconds an ended job (SUCCEEDED, FAILED, KILLED) is kept before the "
+        "jobs framework removes it; 0 keeps ended jobs until `mesoslite job remove`",
+        min=0, max=10 * 365 * 24 * 3600,
+    )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))

@@ -55,6 +55,11 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         return jobs_pb2.JobResponse(job=convert.job_to_pb(view))
 
     @handle_errors
+    async def Remove(self, request: jobs_pb2.RemoveJobRequest, context: Ctx) -> Any:  # noqa: N802
+        await self._api().remove(_name(request.name))
+        return jobs_pb2.RemoveJobResponse()
+
+    @handle_errors
     async def List(self, request: jobs_pb2.ListJobsRequest, context: Ctx) -> Any:  # noqa: N802
         views = self._api().list()
         return jobs_pb2.ListJobsResponse(jobs=[convert.job_to_pb(v) for v in views])

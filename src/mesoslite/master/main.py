@@ -133,19 +133,18 @@ async def serve(config: MasterConfig) -> None:
     )
     agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(actor, master_info), server)
     operator_pb2_grpc.add_OperatorServicer_to_server(OperatorServicer(actor, master_info), server)
-    # The built-in jobs framework runs while this master leads, as a client of its own port.
+    # The built-in jobs framework runs while this master leads, in process (`jobs_port`).
     jobs_holder: list[Any] = []
     jobs_pb2_grpc.add_JobsServicer_to_server(
         JobsServicer(lambda: jobs_holder[0] if jobs_holder else None), server
     )
-    local = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
 
     async def start_jobs() -> None:
         if config.jobs and not jobs_holder:
-            from mesoslite.jobs.framework import JobsFramework
+            from mesoslite.master.jobs_port import new_jobs_framework
 
             roles = tuple(r.strip() for r in config.jobs_roles.split(","))
-            jobs = JobsFramework(actor, f"{local}:{port}", SystemClock(), roles)
+            jobs = new_jobs_framework(actor, SystemClock(), roles, config.job_retention_s)
             jobs_holder.append(jobs)
             await jobs.start()
 

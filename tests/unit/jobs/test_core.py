@@ -12,8 +12,8 @@ import pytest
 from mesoslite.errors import AlreadyExistsError, ConflictError, NotFoundError
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.jobs.core import JobsCore, Kill
+from mesoslite.jobs.documents import job_to_doc
 from mesoslite.jobs.model import InstanceState, JobState, RunState
-from mesoslite.jobs.records import job_to_doc
 from mesoslite.jobs.spec import parse_job_spec
 from mesoslite.model import Offer, StatusSource, TaskSpec, TaskState, TaskStatus
 from mesoslite.resources import parse_resources
@@ -96,7 +96,7 @@ def test_a_batch_job_that_fails_twice_then_succeeds_ends_succeeded_after_3_attem
     core.on_update(status(t3, TaskState.FINISHED, exit_code=0), T0 + 19)
     job = core.jobs["flaky"]
     assert job.state == JobState.SUCCEEDED
-    assert inst.attempts == 3 and [h.exit_code for h in job.history] == [1, 1, 0]
+    assert inst.attempts == 3 and [h.exit_code for h in job.attempt_history()] == [1, 1, 0]
     assert len({t1.task_id, t2.task_id, t3.task_id}) == 3
 
 

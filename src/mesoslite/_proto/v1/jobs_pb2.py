@@ -25,21 +25,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mesoslite/v1/jobs.proto\x12\x0cmesoslite.v1\"\xc1\x02\n\x0bJobInstance\x12\r\n\x05index\x18\x01 \x01(\r\x12*\n\x05state\x18\x02 \x01(\x0e\x32\x1b.mesoslite.v1.InstanceState\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x0f\n\x07task_id\x18\x04 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x05 \x01(\t\x12\x10\n\x08hostname\x18\x06 \x01(\t\x12\x17\n\nstarted_at\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\texit_code\x18\x08 \x01(\x11H\x01\x88\x01\x01\x12\x14\n\x07healthy\x18\t \x01(\x08H\x02\x88\x01\x01\x12\x1c\n\x0fnext_attempt_at\x18\n \x01(\x01H\x03\x88\x01\x01\x12\x0f\n\x07message\x18\x0b \x01(\tB\r\n\x0b_started_atB\x0c\n\n_exit_codeB\n\n\x08_healthyB\x12\n\x10_next_attempt_at\"&\n\x08\x45xitCode\x12\x11\n\x04\x63ode\x18\x01 \x01(\x11H\x00\x88\x01\x01\x42\x07\n\x05_code\"\x8c\x02\n\x06JobRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.mesoslite.v1.RunState\x12\x19\n\x0cscheduled_at\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nstarted_at\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0b\x66inished_at\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12*\n\nexit_codes\x18\x06 \x03(\x0b\x32\x16.mesoslite.v1.ExitCode\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\r\x12\x0f\n\x07message\x18\x08 \x01(\tB\x0f\n\r_scheduled_atB\r\n\x0b_started_atB\x0e\n\x0c_finished_at\"\xfa\x01\n\nJobAttempt\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08instance\x18\x02 \x01(\r\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x0f\n\x07task_id\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x10\n\x08hostname\x18\x06 \x01(\t\x12\x17\n\nstarted_at\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x0b\x66inished_at\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x16\n\texit_code\x18\t \x01(\x11H\x02\x88\x01\x01\x12\x0f\n\x07message\x18\n \x01(\tB\r\n\x0b_started_atB\x0e\n\x0c_finished_atB\x0c\n\n_exit_code\"\xd4\x02\n\x03Job\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.mesoslite.v1.JobType\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.mesoslite.v1.JobState\x12\x11\n\tspec_yaml\x18\x04 \x01(\t\x12\x18\n\x10instances_wanted\x18\x05 \x01(\r\x12\x14\n\x0csubmitted_at\x18\x06 \x01(\x01\x12\x12\n\nupdated_at\x18\x07 \x01(\x01\x12\x0f\n\x07version\x18\x08 \x01(\r\x12\x0f\n\x07message\x18\t \x01(\t\x12\x18\n\x0bnext_run_at\x18\n \x01(\x01H\x00\x88\x01\x01\x12,\n\tinstances\x18\x0b \x03(\x0b\x32\x19.mesoslite.v1.JobInstance\x12\"\n\x04runs\x18\x0c \x03(\x0b\x32\x14.mesoslite.v1.JobRunB\x0e\n\x0c_next_run_at\"5\n\x10SubmitJobRequest\x12\x11\n\tspec_yaml\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"-\n\x0bJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.mesoslite.v1.Job\"\x1e\n\x0eKillJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x11\n\x0fListJobsRequest\"3\n\x10ListJobsResponse\x12\x1f\n\x04jobs\x18\x01 \x03(\x0b\x32\x11.mesoslite.v1.Job\" \n\x10JobStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"!\n\x11JobHistoryRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"@\n\x12JobHistoryResponse\x12*\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x18.mesoslite.v1.JobAttempt*`\n\x07JobType\x12\x18\n\x14JOB_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eJOB_TYPE_BATCH\x10\x01\x12\x14\n\x10JOB_TYPE_SERVICE\x10\x02\x12\x11\n\rJOB_TYPE_CRON\x10\x03*\xe1\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_PENDING\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_DEPLOYING\x10\x03\x12\x15\n\x11JOB_STATE_HEALTHY\x10\x04\x12\x17\n\x13JOB_STATE_SCHEDULED\x10\x05\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x06\x12\x14\n\x10JOB_STATE_FAILED\x10\x07\x12\x14\n\x10JOB_STATE_KILLED\x10\x08*\x8f\x02\n\rInstanceState\x12\x1e\n\x1aINSTANCE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16INSTANCE_STATE_WAITING\x10\x01\x12\x1a\n\x16INSTANCE_STATE_BACKOFF\x10\x02\x12\x1a\n\x16INSTANCE_STATE_STAGING\x10\x03\x12\x1a\n\x16INSTANCE_STATE_RUNNING\x10\x04\x12\x1a\n\x16INSTANCE_STATE_KILLING\x10\x05\x12\x1c\n\x18INSTANCE_STATE_SUCCEEDED\x10\x06\x12\x19\n\x15INSTANCE_STATE_FAILED\x10\x07\x12\x19\n\x15INSTANCE_STATE_KILLED\x10\x08*\x98\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11RUN_STATE_RUNNING\x10\x01\x12\x17\n\x13RUN_STATE_SUCCEEDED\x10\x02\x12\x14\n\x10RUN_STATE_FAILED\x10\x03\x12\x14\n\x10RUN_STATE_KILLED\x10\x04\x12\x15\n\x11RUN_STATE_SKIPPED\x10\x05\x32\xab\x03\n\x04Jobs\x12\x43\n\x06Submit\x12\x1e.mesoslite.v1.SubmitJobRequest\x1a\x19.mesoslite.v1.JobResponse\x12\x43\n\x06Update\x12\x1e.mesoslite.v1.SubmitJobRequest\x1a\x19.mesoslite.v1.JobResponse\x12?\n\x04Kill\x12\x1c.mesoslite.v1.KillJobRequest\x1a\x19.mesoslite.v1.JobResponse\x12\x45\n\x04List\x12\x1d.mesoslite.v1.ListJobsRequest\x1a\x1e.mesoslite.v1.ListJobsResponse\x12\x43\n\x06Status\x12\x1e.mesoslite.v1.JobStatusRequest\x1a\x19.mesoslite.v1.JobResponse\x12L\n\x07History\x12\x1f.mesoslite.v1.JobHistoryRequest\x1a .mesoslite.v1.JobHistoryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mesoslite/v1/jobs.proto\x12\x0cmesoslite.v1\"\xc1\x02\n\x0bJobInstance\x12\r\n\x05index\x18\x01 \x01(\r\x12*\n\x05state\x18\x02 \x01(\x0e\x32\x1b.mesoslite.v1.InstanceState\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x0f\n\x07task_id\x18\x04 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x05 \x01(\t\x12\x10\n\x08hostname\x18\x06 \x01(\t\x12\x17\n\nstarted_at\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\texit_code\x18\x08 \x01(\x11H\x01\x88\x01\x01\x12\x14\n\x07healthy\x18\t \x01(\x08H\x02\x88\x01\x01\x12\x1c\n\x0fnext_attempt_at\x18\n \x01(\x01H\x03\x88\x01\x01\x12\x0f\n\x07message\x18\x0b \x01(\tB\r\n\x0b_started_atB\x0c\n\n_exit_codeB\n\n\x08_healthyB\x12\n\x10_next_attempt_at\"&\n\x08\x45xitCode\x12\x11\n\x04\x63ode\x18\x01 \x01(\x11H\x00\x88\x01\x01\x42\x07\n\x05_code\"\x8c\x02\n\x06JobRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.mesoslite.v1.RunState\x12\x19\n\x0cscheduled_at\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nstarted_at\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0b\x66inished_at\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12*\n\nexit_codes\x18\x06 \x03(\x0b\x32\x16.mesoslite.v1.ExitCode\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\r\x12\x0f\n\x07message\x18\x08 \x01(\tB\x0f\n\r_scheduled_atB\r\n\x0b_started_atB\x0e\n\x0c_finished_at\"\xfa\x01\n\nJobAttempt\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08instance\x18\x02 \x01(\r\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x0f\n\x07task_id\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x10\n\x08hostname\x18\x06 \x01(\t\x12\x17\n\nstarted_at\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x0b\x66inished_at\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x16\n\texit_code\x18\t \x01(\x11H\x02\x88\x01\x01\x12\x0f\n\x07message\x18\n \x01(\tB\r\n\x0b_started_atB\x0e\n\x0c_finished_atB\x0c\n\n_exit_code\"\x84\x03\n\x03Job\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.mesoslite.v1.JobType\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.mesoslite.v1.JobState\x12\x11\n\tspec_yaml\x18\x04 \x01(\t\x12\x18\n\x10instances_wanted\x18\x05 \x01(\r\x12\x14\n\x0csubmitted_at\x18\x06 \x01(\x01\x12\x12\n\nupdated_at\x18\x07 \x01(\x01\x12\x0f\n\x07version\x18\x08 \x01(\r\x12\x0f\n\x07message\x18\t \x01(\t\x12\x18\n\x0bnext_run_at\x18\n \x01(\x01H\x00\x88\x01\x01\x12,\n\tinstances\x18\x0b \x03(\x0b\x32\x19.mesoslite.v1.JobInstance\x12\"\n\x04runs\x18\x0c \x03(\x0b\x32\x14.mesoslite.v1.JobRun\x12.\n\nolder_runs\x18\r \x01(\x0b\x32\x1a.mesoslite.v1.JobRunTotalsB\x0e\n\x0c_next_run_at\"\xa9\x01\n\x0cJobRunTotals\x12\x0c\n\x04runs\x18\x01 \x01(\r\x12\x11\n\tsucceeded\x18\x02 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\r\x12\x0e\n\x06killed\x18\x04 \x01(\r\x12\x0f\n\x07skipped\x18\x05 \x01(\r\x12\x1b\n\x13instances_succeeded\x18\x06 \x01(\r\x12\x18\n\x10instances_failed\x18\x07 \x01(\r\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\r\"5\n\x10SubmitJobRequest\x12\x11\n\tspec_yaml\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"-\n\x0bJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.mesoslite.v1.Job\"\x1e\n\x0eKillJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\" \n\x10RemoveJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x13\n\x11RemoveJobResponse\"\x11\n\x0fListJobsRequest\"3\n\x10ListJobsResponse\x12\x1f\n\x04jobs\x18\x01 \x03(\x0b\x32\x11.mesoslite.v1.Job\" \n\x10JobStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"!\n\x11JobHistoryRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"@\n\x12JobHistoryResponse\x12*\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x18.mesoslite.v1.JobAttempt*`\n\x07JobType\x12\x18\n\x14JOB_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eJOB_TYPE_BATCH\x10\x01\x12\x14\n\x10JOB_TYPE_SERVICE\x10\x02\x12\x11\n\rJOB_TYPE_CRON\x10\x03*\xe1\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_PENDING\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_DEPLOYING\x10\x03\x12\x15\n\x11JOB_STATE_HEALTHY\x10\x04\x12\x17\n\x13JOB_STATE_SCHEDULED\x10\x05\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x06\x12\x14\n\x10JOB_STATE_FAILED\x10\x07\x12\x14\n\x10JOB_STATE_KILLED\x10\x08*\x8f\x02\n\rInstanceState\x12\x1e\n\x1aINSTANCE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16INSTANCE_STATE_WAITING\x10\x01\x12\x1a\n\x16INSTANCE_STATE_BACKOFF\x10\x02\x12\x1a\n\x16INSTANCE_STATE_STAGING\x10\x03\x12\x1a\n\x16INSTANCE_STATE_RUNNING\x10\x04\x12\x1a\n\x16INSTANCE_STATE_KILLING\x10\x05\x12\x1c\n\x18INSTANCE_STATE_SUCCEEDED\x10\x06\x12\x19\n\x15INSTANCE_STATE_FAILED\x10\x07\x12\x19\n\x15INSTANCE_STATE_KILLED\x10\x08*\x98\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11RUN_STATE_RUNNING\x10\x01\x12\x17\n\x13RUN_STATE_SUCCEEDED\x10\x02\x12\x14\n\x10RUN_STATE_FAILED\x10\x03\x12\x14\n\x10RUN_STATE_KILLED\x10\x04\x12\x15\n\x11RUN_STATE_SKIPPED\x10\x05\x32\xf6\x03\n\x04Jobs\x12\x43\n\x06Submit\x12\x1e.mesoslite.v1.SubmitJobRequest\x1a\x19.mesoslite.v1.JobResponse\x12\x43\n\x06Update\x12\x1e.mesoslite.v1.SubmitJobRequest\x1a\x19.mesoslite.v1.JobResponse\x12?\n\x04Kill\x12\x1c.mesoslite.v1.KillJobRequest\x1a\x19.mesoslite.v1.JobResponse\x12I\n\x06Remove\x12\x1e.mesoslite.v1.RemoveJobRequest\x1a\x1f.mesoslite.v1.RemoveJobResponse\x12\x45\n\x04List\x12\x1d.mesoslite.v1.ListJobsRequest\x1a\x1e.mesoslite.v1.ListJobsResponse\x12\x43\n\x06Status\x12\x1e.mesoslite.v1.JobStatusRequest\x1a\x19.mesoslite.v1.JobResponse\x12L\n\x07History\x12\x1f.mesoslite.v1.JobHistoryRequest\x1a .mesoslite.v1.JobHistoryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mesoslite.v1.jobs_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_JOBTYPE']._serialized_start=1613
-  _globals['_JOBTYPE']._serialized_end=1709
-  _globals['_JOBSTATE']._serialized_start=1712
-  _globals['_JOBSTATE']._serialized_end=1937
-  _globals['_INSTANCESTATE']._serialized_start=1940
-  _globals['_INSTANCESTATE']._serialized_end=2211
-  _globals['_RUNSTATE']._serialized_start=2214
-  _globals['_RUNSTATE']._serialized_end=2366
+  _globals['_JOBTYPE']._serialized_start=1888
+  _globals['_JOBTYPE']._serialized_end=1984
+  _globals['_JOBSTATE']._serialized_start=1987
+  _globals['_JOBSTATE']._serialized_end=2212
+  _globals['_INSTANCESTATE']._serialized_start=2215
+  _globals['_INSTANCESTATE']._serialized_end=2486
+  _globals['_RUNSTATE']._serialized_start=2489
+  _globals['_RUNSTATE']._serialized_end=2641
   _globals['_JOBINSTANCE']._serialized_start=42
   _globals['_JOBINSTANCE']._serialized_end=363
   _globals['_EXITCODE']._serialized_start=365
@@ -49,23 +49,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBATTEMPT']._serialized_start=677
   _globals['_JOBATTEMPT']._serialized_end=927
   _globals['_JOB']._serialized_start=930
-  _globals['_JOB']._serialized_end=1270
-  _globals['_SUBMITJOBREQUEST']._serialized_start=1272
-  _globals['_SUBMITJOBREQUEST']._serialized_end=1325
-  _globals['_JOBRESPONSE']._serialized_start=1327
-  _globals['_JOBRESPONSE']._serialized_end=1372
-  _globals['_KILLJOBREQUEST']._serialized_start=1374
-  _globals['_KILLJOBREQUEST']._serialized_end=1404
-  _globals['_LISTJOBSREQUEST']._serialized_start=1406
-  _globals['_LISTJOBSREQUEST']._serialized_end=1423
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1425
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1476
-  _globals['_JOBSTATUSREQUEST']._serialized_start=1478
-  _globals['_JOBSTATUSREQUEST']._serialized_end=1510
-  _globals['_JOBHISTORYREQUEST']._serialized_start=1512
-  _globals['_JOBHISTORYREQUEST']._serialized_end=1545
-  _globals['_JOBHISTORYRESPONSE']._serialized_start=1547
-  _globals['_JOBHISTORYRESPONSE']._serialized_end=1611
-  _globals['_JOBS']._serialized_start=2369
-  _globals['_JOBS']._serialized_end=2796
+  _globals['_JOB']._serialized_end=1318
+  _globals['_JOBRUNTOTALS']._serialized_start=1321
+  _globals['_JOBRUNTOTALS']._serialized_end=1490
+  _globals['_SUBMITJOBREQUEST']._serialized_start=1492
+  _globals['_SUBMITJOBREQUEST']._serialized_end=1545
+  _globals['_JOBRESPONSE']._serialized_start=1547
+  _globals['_JOBRESPONSE']._serialized_end=1592
+  _globals['_KILLJOBREQUEST']._serialized_start=1594
+  _globals['_KILLJOBREQUEST']._serialized_end=1624
+  _globals['_REMOVEJOBREQUEST']._serialized_start=1626
+  _globals['_REMOVEJOBREQUEST']._serialized_end=1658
+  _globals['_REMOVEJOBRESPONSE']._serialized_start=1660
+  _globals['_REMOVEJOBRESPONSE']._serialized_end=1679
+  _globals['_LISTJOBSREQUEST']._serialized_start=1681
+  _globals['_LISTJOBSREQUEST']._serialized_end=1698
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1700
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1751
+  _globals['_JOBSTATUSREQUEST']._serialized_start=1753
+  _globals['_JOBSTATUSREQUEST']._serialized_end=1785
+  _globals['_JOBHISTORYREQUEST']._serialized_start=1787
+  _globals['_JOBHISTORYREQUEST']._serialized_end=1820
+  _globals['_JOBHISTORYRESPONSE']._serialized_start=1822
+  _globals['_JOBHISTORYRESPONSE']._serialized_end=1886
+  _globals['_JOBS']._serialized_start=2644
+  _globals['_JOBS']._serialized_end=3146
 # @@protoc_insertion_point(module_scope)

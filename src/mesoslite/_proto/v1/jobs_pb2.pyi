@@ -153,7 +153,7 @@ class JobAttempt(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., instance: _Optional[int] = ..., attempt: _Optional[int] = ..., task_id: _Optional[str] = ..., state: _Optional[str] = ..., hostname: _Optional[str] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., exit_code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("name", "type", "state", "spec_yaml", "instances_wanted", "submitted_at", "updated_at", "version", "message", "next_run_at", "instances", "runs")
+    __slots__ = ("name", "type", "state", "spec_yaml", "instances_wanted", "submitted_at", "updated_at", "version", "message", "next_run_at", "instances", "runs", "older_runs")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +166,7 @@ class Job(_message.Message):
     NEXT_RUN_AT_FIELD_NUMBER: _ClassVar[int]
     INSTANCES_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    OLDER_RUNS_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: JobType
     state: JobState
@@ -178,7 +179,28 @@ class Job(_message.Message):
     next_run_at: float
     instances: _containers.RepeatedCompositeFieldContainer[JobInstance]
     runs: _containers.RepeatedCompositeFieldContainer[JobRun]
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[JobType, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., spec_yaml: _Optional[str] = ..., instances_wanted: _Optional[int] = ..., submitted_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., version: _Optional[int] = ..., message: _Optional[str] = ..., next_run_at: _Optional[float] = ..., instances: _Optional[_Iterable[_Union[JobInstance, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[JobRun, _Mapping]]] = ...) -> None: ...
+    older_runs: JobRunTotals
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[JobType, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., spec_yaml: _Optional[str] = ..., instances_wanted: _Optional[int] = ..., submitted_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., version: _Optional[int] = ..., message: _Optional[str] = ..., next_run_at: _Optional[float] = ..., instances: _Optional[_Iterable[_Union[JobInstance, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[JobRun, _Mapping]]] = ..., older_runs: _Optional[_Union[JobRunTotals, _Mapping]] = ...) -> None: ...
+
+class JobRunTotals(_message.Message):
+    __slots__ = ("runs", "succeeded", "failed", "killed", "skipped", "instances_succeeded", "instances_failed", "attempts")
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    KILLED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FAILED_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    runs: int
+    succeeded: int
+    failed: int
+    killed: int
+    skipped: int
+    instances_succeeded: int
+    instances_failed: int
+    attempts: int
+    def __init__(self, runs: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., killed: _Optional[int] = ..., skipped: _Optional[int] = ..., instances_succeeded: _Optional[int] = ..., instances_failed: _Optional[int] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ("spec_yaml", "source")
@@ -199,6 +221,16 @@ class KillJobRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RemoveJobRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RemoveJobResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ()

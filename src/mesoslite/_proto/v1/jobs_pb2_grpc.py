@@ -50,6 +50,11 @@ class JobsStub:
                 request_serializer=mesoslite_dot_v1_dot_jobs__pb2.KillJobRequest.SerializeToString,
                 response_deserializer=mesoslite_dot_v1_dot_jobs__pb2.JobResponse.FromString,
                 _registered_method=True)
+        self.Remove = channel.unary_unary(
+                '/mesoslite.v1.Jobs/Remove',
+                request_serializer=mesoslite_dot_v1_dot_jobs__pb2.RemoveJobRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_jobs__pb2.RemoveJobResponse.FromString,
+                _registered_method=True)
         self.List = channel.unary_unary(
                 '/mesoslite.v1.Jobs/List',
                 request_serializer=mesoslite_dot_v1_dot_jobs__pb2.ListJobsRequest.SerializeToString,
@@ -93,6 +98,14 @@ class JobsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Remove(self, request, context):
+        """Forget an ended job (its runs and history), in the registry before the reply;
+        NOT_FOUND for an unknown name, FAILED_PRECONDITION for a job that has not ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def List(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -128,6 +141,11 @@ def add_JobsServicer_to_server(servicer, server):
                     servicer.Kill,
                     request_deserializer=mesoslite_dot_v1_dot_jobs__pb2.KillJobRequest.FromString,
                     response_serializer=mesoslite_dot_v1_dot_jobs__pb2.JobResponse.SerializeToString,
+            ),
+            'Remove': grpc.unary_unary_rpc_method_handler(
+                    servicer.Remove,
+                    request_deserializer=mesoslite_dot_v1_dot_jobs__pb2.RemoveJobRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_jobs__pb2.RemoveJobResponse.SerializeToString,
             ),
             'List': grpc.unary_unary_rpc_method_handler(
                     servicer.List,
@@ -226,6 +244,33 @@ class Jobs:
             '/mesoslite.v1.Jobs/Kill',
             mesoslite_dot_v1_dot_jobs__pb2.KillJobRequest.SerializeToString,
             mesoslite_dot_v1_dot_jobs__pb2.JobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Remove(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesoslite.v1.Jobs/Remove',
+            mesoslite_dot_v1_dot_jobs__pb2.RemoveJobRequest.SerializeToString,
+            mesoslite_dot_v1_dot_jobs__pb2.RemoveJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

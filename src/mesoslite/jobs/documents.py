@@ -1,0 +1,238 @@
+"""A job as its JSON document in the registry (one document per job, rewritten on every change).
+
+A job's spec is kept as the YAML the user gave and parsed again on load, so the registry
+holds what the user wrote and nothing the parser derived. The instances of an ended run are
+written as short rows (an agent table, derived task ids, trailing defaults left out): a
+300-instance batch job that ended is a few KB, not a record per attempt.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mesoslite.jobs.model import AttemptView, InstanceState, JobState, RunState, RunTotals
+from mesoslite.jobs.records import Attempt, Instance, Job, Run, RunSummary
+from mesoslite.jobs.spec import parse_job_spec
+
+_SHORT = {InstanceState.SUCCEEDED: "S", InstanceState.FAILED: "F", InstanceState.KILLED: "K"}
+_LONG = {v: k for k, v in _SHORT.items()}
+_FINISHED = "TASK_FINISHED"
+
+
+def _trim(row: list[Any], defaults: tuple[Any, ...]) -> list[Any]:
+    """Leave out the trailing values that equal their defaults (aligned to the row's end)."""
+    start = len(row) - len(defaults)
+    while len(row) > start and row[-1] == defaults[len(row) - 1 - start]:
+        row.pop()
+    return row
+
+
+def _t(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+# ---------------------------------------------------------------------------- active runs
+
+
+def _attempt_doc(a: Attempt) -> dict[str, Any]:
+    return {
+        "task_id": a.task_id,
+        "number": a.number,
+        "agent_id": a.agent_id,
+        "hostname": a.hostname,
+        "attributes": a.attributes,
+        "state": a.state,
+        "launched_at": a.launched_at,
+        "finished_at": a.finished_at,
+        "exit_code": a.exit_code,
+        "healthy": a.healthy,
+        "message": a.message,
+    }
+
+
+def _instance_doc(i: Instance) -> dict[str, Any]:
+    return {
+        "index": i.index,
+        "state": i.state.value,
+        "version": i.version,
+        "attempts": i.attempts,
+        "failures": i.failures,
+        "current": _attempt_doc(i.current) if i.current else None,
+        "next_attempt_at": i.next_attempt_at,
+        "message": i.message,
+        "killing_for": i.killing_for,
+    }
+
+
+def _instance_from(d: dict[str, Any]) -> Instance:
+    return Instance(
+        index=d["index"],
+        state=InstanceState(d["state"]),
+        version=d["version"],
+        attempts=d["attempts"],
+        failures=d["failures"],
+        current=Attempt(**d["current"]) if d["current"] else None,
+        next_attempt_at=d["next_attempt_at"],
+        message=d["message"],
+        killing_for=d["killing_for"],
+    )
+
+
+# ---------------------------------------------------------------------------- ended runs
+
+
+def _task_id(job: str, run: str, index: int, number: int) -> str:
+    return f"{job}.{run}.{index}.{number}"
+
+
+def _ended_rows(job: str, run: Run) -> dict[str, Any]:
+    """An ended run's instances: [index, state, attempts, attempt, failures, version,
+    message], the attempt as [number, agent, launched, finished, exit code, task state,
+    message, healthy, task id], `agent` indexing `agents` ([agent id, hostname])."""
+    agents: dict[tuple[str, str], int] = {}
+    rows = []
+    for i in run.instances:
+        a, att = i.current, None
+        if a is not None:
+            host = agents.setdefault((a.agent_id, a.hostname), len(agents))
+            tid = "" if a.task_id == _task_id(job, run.run_id, i.index, a.number) else a.task_id
+            state = "" if a.state == _FINISHED else a.state
+            att = _trim([a.number, host, _t(a.launched_at), _t(a.finished_at), a.exit_code,
+                         state, a.message, a.healthy, tid], (None, None, "", "", None, ""))
+        row = [i.index, _SHORT.get(i.state, i.state.value), i.attempts, att, i.failures,
+               i.version, i.message]
+        rows.append(_trim(row, (0, 1, "")))
+    return {"agents": [list(k) for k in agents], "rows": rows}
+
+
+def _ended_from(job: str, run_id: str, d: dict[str, Any]) -> list[Instance]:
+    agents = d["agents"]
+    out = []
+    for row in d["rows"]:
+        index, state, attempts, att, failures, version, message = (
+            row + [None, 0, 1, ""][len(row) - 3:]
+        )
+        current = None
+        if att is not None:
+            number, host, launched, finished, code, tstate, amsg, healthy, tid = (
+                att + [None, None, "", "", None, ""][len(att) - 3:]
+            )
+            current = Attempt(
+                task_id=tid or _task_id(job, run_id, index, number), number=number,
+                agent_id=agents[host][0], hostname=agents[host][1], state=tstate or _FINISHED,
+                launched_at=launched, finished_at=finished, exit_code=code, healthy=healthy,
+                message=amsg,
+            )
+        out.append(Instance(
+            index=index, state=_LONG.get(state) or InstanceState(state), version=version,
+            attempts=attempts, failures=failures, current=current, message=message,
+        ))
+    return out
+
+
+# ---------------------------------------------------------------------------- runs and jobs
+
+
+def _run_doc(job: str, r: Run) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "run_id": r.run_id,
+        "state": r.state.value,
+        "scheduled_at": r.scheduled_at,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "message": r.message,
+    }
+    if r.summary is not None:
+        s = r.summary
+        d["summary"] = [list(s.exit_codes), s.attempts, s.succeeded, s.failed]
+    elif r.state != RunState.RUNNING and not any(i.active for i in r.instances):
+        d["ended"] = _ended_rows(job, r)
+    else:
+        d["instances"] = [_instance_doc(i) for i in r.instances]
+    return d
+
+
+def _run_from(job: str, r: dict[str, Any]) -> Run:
+    run = Run(
+        run_id=r["run_id"],
+        state=RunState(r["state"]),
+        scheduled_at=r["scheduled_at"],
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+        message=r["message"],
+    )
+    if "summary" in r:
+        codes, attempts, ok, failed = r["summary"]
+        run.summary = RunSummary(tuple(codes), attempts, ok, failed)
+    elif "ended" in r:
+        run.instances = _ended_from(job, run.run_id, r["ended"])
+    else:
+        run.instances = [_instance_from(i) for i in r["instances"]]
+    return run
+
+
+def _history_doc(h: AttemptView) -> dict[str, Any]:
+    return {
+        "run_id": h.run_id,
+        "instance": h.instance,
+        "attempt": h.attempt,
+        "task_id": h.task_id,
+        "state": h.state,
+        "hostname": h.hostname,
+        "started_at": h.started_at,
+        "finished_at": h.finished_at,
+        "exit_code": h.exit_code,
+        "message": h.message,
+    }
+
+
+def job_to_doc(job: Job) -> str:
+    o = job.older_runs
+    return json.dumps(
+        {
+            "spec_yaml": job.spec_yaml,
+            "state": job.state.value,
+            "submitted_at": job.submitted_at,
+            "updated_at": job.updated_at,
+            "ended_at": job.ended_at,
+            "version": job.version,
+            "message": job.message,
+            "last_scheduled": job.last_scheduled,
+            "next_run_at": job.next_run_at,
+            "run_counter": job.run_counter,
+            "runs": [_run_doc(job.name, r) for r in job.runs],
+            "older_runs": [o.runs, o.succeeded, o.failed, o.killed, o.skipped,
+                           o.instances_succeeded, o.instances_failed, o.attempts],
+            "history": [_history_doc(h) for h in job.history],
+        },
+        separators=(",", ":"),
+    )
+
+
+def job_from_doc(text: str) -> Job:
+    """Read a document of this version or of the one before (every run with "instances",
+    no "ended_at", every attempt in "history")."""
+    d = json.loads(text)
+    spec = parse_job_spec(d["spec_yaml"])
+    state = JobState(d["state"])
+    job = Job(
+        spec=spec,
+        spec_yaml=d["spec_yaml"],
+        state=state,
+        submitted_at=d["submitted_at"],
+        updated_at=d["updated_at"],
+        version=d["version"],
+        runs=[_run_from(spec.name, r) for r in d["runs"]],
+        message=d["message"],
+        last_scheduled=d["last_scheduled"],
+        next_run_at=d["next_run_at"],
+        run_counter=d["run_counter"],
+        ended_at=d.get("ended_at", d["updated_at"] if state.terminal else None),
+        older_runs=RunTotals(*d.get("older_runs", ())),
+    )
+    for h in d["history"]:
+        view = AttemptView(**h)
+        if not (view.state == _FINISHED and view.exit_code in (0, None)):
+            job.record(view)
+    return job

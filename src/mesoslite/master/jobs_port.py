@@ -1,0 +1,126 @@
+"""The master's side of the jobs framework's port (`mesoslite.jobs.port.MasterPort`), in
+process: calls go to `MasterActor` as the Scheduler servicer's do, minus protobuf, and the
+framework's events are drained from its `Connection` and handed over as plain values.
+
+This and the Jobs servicer are the only master modules that import `mesoslite.jobs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+
+from mesoslite.clock import Clock
+from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
+from mesoslite.jobs.framework import JobsFramework
+from mesoslite.jobs.port import JobsEvents, JobsState
+from mesoslite.master.actor import CLOSE, Connection, MasterActor
+from mesoslite.master.events import ErrorEvent, OffersEvent, UpdateEvent
+from mesoslite.master.registry.base import PutJob, RegistryOp, RemoveJob, SetJobsFrameworkId
+from mesoslite.model import FrameworkInfo, TaskSpec, TaskStatus
+from mesoslite.resources import Resources
+
+logger = logging.getLogger(__name__)
+
+
+class InProcessMasterPort:
+    def __init__(self, actor: MasterActor) -> None:
+        self.actor = actor
+        self._fid = FrameworkId("")
+        self._conn: Connection | None = None
+        self._drain: asyncio.Task[None] | None = None
+        # Streams replaced by a newer subscription: the master tells each it was superseded,
+        # which is no news to the framework.
+        self._replaced: set[int] = set()
+
+    def load(self) -> JobsState:
+        snap = self.actor.snapshot
+        return JobsState(docs=dict(snap.jobs), framework_id=snap.jobs_framework_id)
+
+    def agent_totals(self) -> list[Resources]:
+        return [a.info.resources for a in self.actor.state.agents.values()]
+
+    async def persist(self, put: Mapping[str, str], remove: Sequence[str]) -> None:
+        ops: list[RegistryOp] = [RemoveJob(n) for n in remove]
+        ops += [PutJob(name, doc) for name, doc in put.items()]
+        await self.actor.persist(ops)
+
+    async def set_framework_id(self, framework_id: FrameworkId) -> None:
+        await self.actor.persist([SetJobsFrameworkId(framework_id)])
+
+    # ------------------------------------------------------------------ the subscription
+
+    async def subscribe(self, info: FrameworkInfo, events: JobsEvents) -> FrameworkId:
+        conn = Connection()
+        if self._conn is not None:
+            self._replaced.add(id(self._conn))  # drained to its end, offers and updates too
+        fid = await self.actor.subscribe(info, conn)
+        self._fid, self._conn = fid, conn
+        self._drain = asyncio.create_task(self._deliver(conn, events), name="jobs-events")
+        return fid
+
+    async def unsubscribe(self) -> None:
+        conn, drain, self._conn, self._drain = self._conn, self._drain, None, None
+        if drain is not None:
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+        if conn is not None:
+            self.actor.framework_stream_closed(self._fid, conn)
+
+    async def _deliver(self, conn: Connection, events: JobsEvents) -> None:
+        while True:
+            item = await conn.queue.get()
+            if item is CLOSE:
+                self._replaced.discard(id(conn))
+                return
+            try:
+                if isinstance(item, OffersEvent):
+                    await events.on_offers(list(item.offers))
+                elif isinstance(item, UpdateEvent):
+                    for status in item.statuses:
+                        await events.on_update(status)
+                elif isinstance(item, ErrorEvent) and id(conn) not in self._replaced:
+                    await events.on_error(item.message)
+            except Exception:
+                logger.exception("jobs framework failed on %s", type(item).__name__)
+
+    # ------------------------------------------------------------------ calls
+
+    async def accept(self, offer_id: OfferId, tasks: Sequence[TaskSpec]) -> None:
+        fid, tasks = self._fid, list(tasks)
+        await self.actor.run(lambda now: self.actor.state.accept(fid, [offer_id], tasks, 5.0, now))
+
+    async def decline(self, offer_ids: Sequence[OfferId], refuse_seconds: float) -> None:
+        fid, ids = self._fid, list(offer_ids)
+        await self.actor.run(lambda now: self.actor.state.decline(fid, ids, refuse_seconds, now))
+
+    async def kill(self, task_id: TaskId, agent_id: AgentId) -> None:
+        fid = self._fid
+        # Grace 0: the task's own kill_grace_period_s.
+        await self.actor.run(lambda now: self.actor.state.kill_task(fid, task_id, 0.0, now))
+
+    async def acknowledge(self, status: TaskStatus) -> None:
+        fid, ack = self._fid, (status.agent_id, status.task_id, status.uuid)
+        await self.actor.run(lambda now: self.actor.state.acknowledge(fid, [ack]))
+
+    async def reconcile(self, tasks: Sequence[tuple[TaskId, AgentId]] = ()) -> None:
+        fid, wanted = self._fid, list(tasks)
+        await self.actor.run(lambda now: self.actor.state.reconcile(fid, wanted, now))
+
+    async def suppress(self) -> None:
+        fid = self._fid
+        await self.actor.run(lambda now: self.actor.state.suppress(fid))
+
+    async def revive(self) -> None:
+        fid = self._fid
+        await self.actor.run(lambda now: self.actor.state.revive(fid))
+
+
+def new_jobs_framework(
+    actor: MasterActor, clock: Clock, roles: tuple[str, ...], job_retention_s: float
+) -> JobsFramework:
+    """The jobs framework of this master, reaching it through an in-process port."""
+    return JobsFramework(InProcessMasterPort(actor), clock, roles, job_retention_s=job_retention_s)

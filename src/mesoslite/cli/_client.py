@@ -12,6 +12,7 @@ status (`mesoslite.rpc.error_from_rpc`), and a master that cannot be reached rai
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -38,10 +39,11 @@ DEFAULT_TIMEOUT_S = 10.0
 # How many standby masters' redirects (or other masters of a list) to try before giving up.
 MAX_REDIRECTS = 5
 # With zk://, the longest wait before asking ZooKeeper again for a leader that answers (cut
-# short when ZooKeeper reports a change), and how many times to ask (covers a failover with
-# the default 10 s session timeout).
+# short when ZooKeeper reports a change), and for how long to keep asking (covers a
+# failover with the default 10 s session timeout); ZK_LOOKUPS bounds the count as well.
 ZK_LOOKUP_INTERVAL_S = 0.5
-ZK_LOOKUPS = 30
+ZK_FOLLOW_S = 15.0
+ZK_LOOKUPS = 200
 ZK_TIMEOUT_S = 5.0
 # What grpc says when no connection could be made, as opposed to an UNAVAILABLE that the
 # master itself sent (e.g. its registry is down).
@@ -136,6 +138,7 @@ class _Base:
             raise
         self.timeout_s = timeout_s
         self._lookups = 0
+        self._follow_until = 0.0  # with zk://: stop asking ZooKeeper again after this
         # Ask ZooKeeper again before the next attempt, after a wait (a leader that ZooKeeper
         # still names just after it died: its znode lasts until its session expires).
         self._relookup = False
@@ -160,8 +163,11 @@ class _Base:
             self._zk
             and isinstance(err, UnavailableError | NotLeaderError)
             and self._lookups < ZK_LOOKUPS
+            and (not self._lookups or time.monotonic() < self._follow_until)
         ):
             # The leader ZooKeeper named is gone or not leading: ask ZooKeeper again soon.
+            if not self._lookups:
+                self._follow_until = time.monotonic() + ZK_FOLLOW_S
             self._lookups += 1
             self._relookup = True
             return True

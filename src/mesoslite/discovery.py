@@ -379,6 +379,10 @@ class MasterLocator:
     def _lookup(self) -> str:
         assert self.zk is not None
         client = self._started_client()
+        if not client.connected:
+            # Do not queue a request behind the reconnection: fail now, and let the
+            # follower retry when the connection is back (`_on_state` wakes it).
+            raise UnavailableError(f"not connected to ZooKeeper at {self.zk} (reconnecting)")
         try:
             info = leader_info_blocking(
                 client, self.zk, timeout_s=self.zk_timeout_s, watch=self._signal_change

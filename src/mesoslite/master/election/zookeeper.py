@@ -161,6 +161,13 @@ class ZooKeeperContender:
     async def _join(self) -> None:
         data = json.dumps(self.info, sort_keys=True).encode()
         client, timeout = self.client, self.call_timeout_s
+        # A create that timed out may still have happened: adopt that znode rather than
+        # add a second one of ours, which would stand in the line as a leader nobody is.
+        mine = await asyncio.to_thread(self._own_node_blocking, client, timeout)
+        if mine:
+            self.node = mine
+            logger.info("found our election znode from an earlier attempt node=%s", mine)
+            return
         path = await asyncio.to_thread(
             lambda: zk_wait(
                 client.create_async(
@@ -172,6 +179,26 @@ class ZooKeeperContender:
         )
         self.node = path.rsplit("/", 1)[-1]
         logger.info("joined the election node=%s", self.node)
+
+    def _own_node_blocking(self, client: Any, timeout: float) -> str:
+        """The name of a contender znode that this session owns, or ''. In a thread."""
+        from kazoo.exceptions import NoNodeError
+
+        session_id = client.client_id[0] if client.client_id else None
+        try:
+            children = zk_wait(client.get_children_async(self.url.election_path), timeout)
+        except NoNodeError:
+            return ""
+        for name in children:
+            if not name.startswith(CONTENDER_PREFIX):
+                continue
+            try:
+                _, stat = zk_wait(client.get_async(f"{self.url.election_path}/{name}"), timeout)
+            except NoNodeError:
+                continue
+            if session_id is not None and stat.ephemeralOwner == session_id:
+                return str(name)
+        return ""
 
     async def _observe(self) -> None:
         """Read the contenders, act on what changed, and wait for the next change."""

@@ -9,7 +9,14 @@ A master is named three ways, everywhere a client takes `--master`:
   with the lowest sequence under `PATH/election`, whose data is its info as JSON).
 
 kazoo is imported only when a `zk://` URL is used, and its blocking calls run in a thread
-(`asyncio.to_thread`), never on the caller's event loop.
+(`asyncio.to_thread`), never on the caller's event loop. Every ZooKeeper call is bounded:
+clients reconnect with a capped retry (`bounded_zk_client`), and each request waits at most
+its timeout (`zk_wait`), so that a client learns of a ZooKeeper that came back within about
+a second, not after kazoo's default backoff of up to a minute.
+
+`MasterLocator` watches the election znodes: when they change (a leader died, a new one was
+elected) or its ZooKeeper connection comes back, `generation` grows and `wait_changed` wakes
+whoever is waiting out a backoff (see `mesoslite.leader`).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +42,11 @@ DEFAULT_ZK_TIMEOUT_S = 5.0
 # dead one whose znode lingers until its session expires, and the new leader should be
 # found soon after that, not one long backoff later.
 ZK_RETRY_MAX_S = 0.5
+# The longest wait between a kazoo client's attempts to reconnect to ZooKeeper: a client
+# learns that ZooKeeper is back within about this long.
+ZK_RECONNECT_MAX_S = 1.0
+# kazoo multiplies each reconnect delay by a random factor in [1 - j, 1 + j].
+_KAZOO_JITTER = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,22 +138,60 @@ def contender_sequence(name: str) -> int:
     return int(digits) if digits.isdigit() else -1
 
 
-def leader_info_blocking(client: Any, url: ZkUrl) -> dict[str, Any] | None:
+def bounded_zk_client(
+    hosts: str, *, session_timeout_s: float, reconnect_max_s: float = ZK_RECONNECT_MAX_S
+) -> Any:
+    """A kazoo client whose reconnect attempts, jitter included, wait at most
+    `reconnect_max_s` apart, retried forever (kazoo's default waits up to 60 s)."""
+    from kazoo.client import KazooClient
+    from kazoo.retry import KazooRetry
+
+    cap = max(0.05, reconnect_max_s)
+    retry = KazooRetry(
+        max_tries=-1, delay=min(0.1, cap), backoff=2, max_jitter=_KAZOO_JITTER,
+        max_delay=cap / (1 + _KAZOO_JITTER),
+    )
+    return KazooClient(hosts=hosts, timeout=session_timeout_s, connection_retry=retry)
+
+
+def zk_wait(async_result: Any, timeout_s: float) -> Any:
+    """The value of a kazoo `*_async` call, waiting at most `timeout_s`.
+
+    Raises:
+        UnavailableError: no answer in time (ZooKeeper unreachable or stopped).
+        kazoo's own errors (NoNodeError, ...) as the call raised them.
+    """
+    from kazoo.handlers.threading import KazooTimeoutError
+
+    try:
+        return async_result.get(timeout=timeout_s)
+    except KazooTimeoutError:
+        raise UnavailableError(f"ZooKeeper did not answer in {timeout_s:g}s") from None
+
+
+def leader_info_blocking(
+    client: Any,
+    url: ZkUrl,
+    *,
+    timeout_s: float = DEFAULT_ZK_TIMEOUT_S,
+    watch: Callable[[Any], None] | None = None,
+) -> dict[str, Any] | None:
     """The leading contender's info (its znode's JSON, plus `node`), or None if nobody leads.
 
-    Runs kazoo calls: call it from a thread, never on an event loop.
+    Each ZooKeeper call waits at most `timeout_s`; `watch`, if given, is set on the election
+    znodes' children. Runs kazoo calls: call it from a thread, never on an event loop.
     """
     from kazoo.exceptions import NoNodeError
 
     try:
-        children = client.get_children(url.election_path)
+        children = zk_wait(client.get_children_async(url.election_path, watch), timeout_s)
     except NoNodeError:
         return None
     for name in sorted(
         (c for c in children if c.startswith(CONTENDER_PREFIX)), key=contender_sequence
     ):
         try:
-            data, _ = client.get(f"{url.election_path}/{name}")
+            data, _ = zk_wait(client.get_async(f"{url.election_path}/{name}"), timeout_s)
         except NoNodeError:
             continue  # it went away between the listing and the read: look at the next
         try:
@@ -159,10 +210,8 @@ def lookup_leader(url: ZkUrl | str, timeout_s: float = DEFAULT_ZK_TIMEOUT_S) -> 
     Raises:
         UnavailableError: ZooKeeper cannot be reached, or no master leads.
     """
-    from kazoo.client import KazooClient
-
     zk = parse_zk_url(url) if isinstance(url, str) else url
-    client = KazooClient(hosts=zk.hosts_string, timeout=timeout_s)
+    client = bounded_zk_client(zk.hosts_string, session_timeout_s=timeout_s)
     try:
         try:
             client.start(timeout=timeout_s)
@@ -170,10 +219,9 @@ def lookup_leader(url: ZkUrl | str, timeout_s: float = DEFAULT_ZK_TIMEOUT_S) -> 
             raise UnavailableError(
                 f"cannot reach ZooKeeper at {zk.hosts_string} in {timeout_s:g}s"
             ) from None
-        info = leader_info_blocking(client, zk)
+        info = leader_info_blocking(client, zk, timeout_s=timeout_s)
     finally:
-        client.stop()
-        client.close()
+        _stop_client(client)
     if info is None or not info.get("address"):
         raise UnavailableError(f"no master leads in ZooKeeper at {zk}")
     return str(info["address"])
@@ -185,22 +233,34 @@ class MasterLocator:
     `current()` gives the address to try; after a failure, `failed(address)` moves a list on
     to its next master, and `redirect(leader)` (from a standby's NotLeaderError) makes the
     next `current()` answer that leader. For `zk://`, `current()` asks ZooKeeper on one
-    long-lived kazoo client.
+    long-lived kazoo client, and leaves a watch on the election znodes.
 
     Args:
         spec: `HOST:PORT`, `HOST:PORT,HOST:PORT,...` or `zk://HOST:PORT[,...]/PATH`.
-        zk_timeout_s: how long to wait for ZooKeeper on each lookup.
+        zk_timeout_s: how long to wait for ZooKeeper on each call (and its session timeout).
+        reconnect_max_s: the longest wait between the kazoo client's reconnect attempts.
     """
 
-    def __init__(self, spec: str, *, zk_timeout_s: float = DEFAULT_ZK_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        spec: str,
+        *,
+        zk_timeout_s: float = DEFAULT_ZK_TIMEOUT_S,
+        reconnect_max_s: float = ZK_RECONNECT_MAX_S,
+    ) -> None:
         self.spec = spec.strip()
         self.zk: ZkUrl | None = parse_zk_url(self.spec, "master") if is_zk_url(spec) else None
         self.addresses: list[str] = [] if self.zk else parse_masters(self.spec)
         self.zk_timeout_s = zk_timeout_s
+        self.reconnect_max_s = reconnect_max_s
+        self.generation = 0  # grows when ZooKeeper says the election (or our link) changed
         self._index = 0
         self._hint = ""
         self._client: Any = None
         self._client_lock = threading.Lock()
+        self._changed_lock = threading.Lock()
+        self._changed = threading.Condition(self._changed_lock)
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     @property
     def static(self) -> bool:
@@ -220,12 +280,15 @@ class MasterLocator:
         Raises:
             UnavailableError: ZooKeeper cannot be reached or names no leader.
         """
-        if self._hint:
-            hint, self._hint = self._hint, ""
+        hint = self._take_hint()
+        if hint is not None:
             return hint
-        if self.zk is None:
-            return self.addresses[self._index % len(self.addresses)]
         return await asyncio.to_thread(self._lookup)
+
+    def current_blocking(self) -> str:
+        """`current()` for callers without an event loop (the CLI)."""
+        hint = self._take_hint()
+        return hint if hint is not None else self._lookup()
 
     def redirect(self, leader_address: str) -> None:
         if leader_address:
@@ -235,18 +298,72 @@ class MasterLocator:
         if self.zk is None and self.addresses[self._index % len(self.addresses)] == address:
             self._index += 1
 
+    async def wait_changed(self, since: int, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for `generation` to pass `since`; True if it did."""
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        with self._changed_lock:
+            if self.generation != since:
+                return True
+            self._waiters.append((loop, event))
+        try:
+            await asyncio.wait_for(event.wait(), max(0.0, timeout_s))
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            with self._changed_lock:
+                self._waiters = [w for w in self._waiters if w[1] is not event]
+
+    def wait_changed_blocking(self, since: int, timeout_s: float) -> bool:
+        """`wait_changed` for callers without an event loop."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.generation != since, max(0.0, timeout_s))
+
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             await asyncio.to_thread(_stop_client, client)
 
-    def _lookup(self) -> str:
+    def close_blocking(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            _stop_client(client)
+
+    # ------------------------------------------------------------------ in a thread
+
+    def _take_hint(self) -> str | None:
+        if self._hint:
+            hint, self._hint = self._hint, ""
+            return hint
+        if self.zk is None:
+            return self.addresses[self._index % len(self.addresses)]
+        return None
+
+    def _signal_change(self, *_: Any) -> None:
+        # Called on kazoo's threads (a watch or a state change): only wake the waiters.
+        with self._changed:
+            self.generation += 1
+            waiters = list(self._waiters)
+            self._changed.notify_all()
+        for loop, event in waiters:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:
+                pass  # that loop is closed
+
+    def _on_state(self, state: Any) -> None:
+        if str(state) == "CONNECTED":
+            self._signal_change()
+
+    def _started_client(self) -> Any:
         assert self.zk is not None
         with self._client_lock:
             if self._client is None:
-                from kazoo.client import KazooClient
-
-                client = KazooClient(hosts=self.zk.hosts_string, timeout=self.zk_timeout_s)
+                client = bounded_zk_client(
+                    self.zk.hosts_string, session_timeout_s=self.zk_timeout_s,
+                    reconnect_max_s=self.reconnect_max_s,
+                )
                 try:
                     client.start(timeout=self.zk_timeout_s)
                 except Exception:
@@ -255,10 +372,21 @@ class MasterLocator:
                         f"cannot reach ZooKeeper at {self.zk.hosts_string} "
                         f"in {self.zk_timeout_s:g}s"
                     ) from None
+                client.add_listener(self._on_state)
                 self._client = client
-            client = self._client
+            return self._client
+
+    def _lookup(self) -> str:
+        assert self.zk is not None
+        client = self._started_client()
+        if not client.connected:
+            # Do not queue a request behind the reconnection: fail now, and let the
+            # follower retry when the connection is back (`_on_state` wakes it).
+            raise UnavailableError(f"not connected to ZooKeeper at {self.zk} (reconnecting)")
         try:
-            info = leader_info_blocking(client, self.zk)
+            info = leader_info_blocking(
+                client, self.zk, timeout_s=self.zk_timeout_s, watch=self._signal_change
+            )
         except Exception as e:
             raise UnavailableError(
                 f"cannot read the leader from ZooKeeper at {self.zk}: {e}"

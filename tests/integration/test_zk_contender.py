@@ -59,3 +59,25 @@ async def test_a_leader_is_suspended_while_zookeeper_restarts_and_deposed_when_i
         assert set(changes[:-1]) <= {Change.SUSPENDED}
     finally:
         await a.close()
+
+
+async def test_a_join_whose_create_timed_out_but_happened_adopts_that_znode(
+    zookeeper: ZooKeeperCluster,
+) -> None:
+    """Every election call is bounded; a create that timed out on our side may still have
+    been applied, and a second znode of ours would stand as a leader nobody is."""
+    url = parse_zk_url(zookeeper.chroot_url())
+    a = ZooKeeperContender(url, {"id": "a", "address": "h:1"}, session_timeout_s=4)
+    try:
+        a._loop = asyncio.get_running_loop()
+        await a._connect()
+        # What the timed-out create left: an ephemeral znode of this session.
+        path = await asyncio.to_thread(
+            a.client.create, f"{url.election_path}/master-", b'{"id": "a"}',
+            ephemeral=True, sequence=True, makepath=True,
+        )
+        await a._join()
+        assert a.node == path.rsplit("/", 1)[-1]
+        assert len(await asyncio.to_thread(a.client.get_children, url.election_path)) == 1
+    finally:
+        await a.close()

@@ -6,11 +6,12 @@ Design:
   reader (master messages become calls on `AgentActor`), a writer (drains what the actor
   sends, merging queued status updates into one message) and a watchdog (no ping for
   `MISSED_PINGS` ping intervals means the master is gone even if TCP does not say so).
-- A session ends on any error, EOF or missed pings. The link then reconnects with
-  exponential backoff (0.1 s doubling up to `backoff_max_s`), forever; tasks keep running
+- A session ends on any error, EOF or missed pings. The link then reconnects with capped,
+  fully jittered exponential backoff (`leader.Backoff`: up to 0.1 s doubling, never over
+  `backoff_max_s`), forever, cut short when ZooKeeper reports a new leader; tasks keep running
   meanwhile and their updates wait in the actor. The first failure of each kind is logged
   at WARNING, repeats of the same failure at DEBUG, so a long outage does not flood the log.
-- Which master: `MasterLocator` (`discovery.py`) answers the address for each session, from
+- Which master: `LeaderFollower` (`leader.py`) answers the address for each session, from
   one address, a list (tried in turn) or `zk://` (the leader in ZooKeeper). A standby's
   UNAVAILABLE "not leading; leader is X" sends the next attempt straight to X.
 - Protobuf stops here: the actor sees only value types from `model.py`.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import Any
 
 import grpc
@@ -29,9 +31,9 @@ from mesoslite._proto.v1 import agent_pb2, agent_pb2_grpc
 from mesoslite.agent import constants as k
 from mesoslite.agent.actor import AgentActor
 from mesoslite.agent.messages import Outgoing, PongOut, StatusUpdatesOut
-from mesoslite.discovery import MasterLocator
 from mesoslite.errors import MesosliteError, NotLeaderError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
+from mesoslite.leader import LeaderFollower
 from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc
 
 logger = logging.getLogger(__name__)
@@ -82,9 +84,14 @@ class MasterLink:
         master: `HOST:PORT`, `HOST:PORT,HOST:PORT,...` or `zk://HOST:PORT[,...]/PATH`.
     """
 
-    def __init__(self, master: str, actor: AgentActor, *, backoff_max_s: float) -> None:
-        self.locator = MasterLocator(master)
-        self.address = self.locator.addresses[0] if self.locator.addresses else ""
+    def __init__(
+        self, master: str, actor: AgentActor, *, backoff_max_s: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.leader = LeaderFollower(
+            master, backoff_max_s=backoff_max_s, backoff_min_s=k.RECONNECT_BACKOFF_MIN_S, rng=rng
+        )
+        self.address = self.leader.address
         self.actor = actor
         self.backoff_max_s = backoff_max_s
         self.sessions = 0  # registered sessions so far (tests and logs)
@@ -111,14 +118,13 @@ class MasterLink:
             except (TimeoutError, grpc.aio.AioRpcError, grpc.aio.UsageError):
                 pass
             call.cancel()
-        await self.locator.close()
+        await self.leader.close()
 
     # ------------------------------------------------------------------ sessions
 
     async def run(self) -> None:
         """Connect, register and serve the stream; reconnect forever when it breaks."""
         loop = asyncio.get_running_loop()
-        backoff = k.RECONNECT_BACKOFF_MIN_S
         while True:
             before = self.sessions
             started = loop.time()
@@ -132,13 +138,13 @@ class MasterLink:
                 err = error_from_rpc(e)
                 if isinstance(err, NotLeaderError) and err.leader_address:
                     # A standby named the leader: go there now, not after a backoff.
-                    self.locator.redirect(err.leader_address)
+                    self.leader.redirect(err.leader_address)
                     logger.info("redirected from %s to the leader %s", self.address,
                                 err.leader_address)
                     await asyncio.sleep(k.RECONNECT_BACKOFF_MIN_S)
                     continue
                 if self.sessions == before:
-                    self.locator.failed(self.address)
+                    self.leader.failed(self.address)
             except TimeoutError:
                 reason = f"no answer to register within {k.REGISTER_TIMEOUT_S:g}s"
             except MesosliteError as e:
@@ -154,7 +160,7 @@ class MasterLink:
                     loop.time() - started,
                     reason,
                 )
-                backoff = k.RECONNECT_BACKOFF_MIN_S
+                self.leader.connected()
                 self._last_failure = ""
             elif reason != self._last_failure:
                 logger.warning(
@@ -166,11 +172,10 @@ class MasterLink:
                 self._last_failure = reason
             else:
                 logger.debug("still cannot register address=%s: %s", self.address, reason)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.locator.backoff_max_s(self.backoff_max_s))
+            await self.leader.pause()
 
     async def _session(self) -> None:
-        self.address = await self.locator.current()
+        self.address = await self.leader.current()
         channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
         tasks: list[asyncio.Task[None]] = []
         try:

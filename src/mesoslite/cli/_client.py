@@ -38,10 +38,13 @@ from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc, parse_address
 DEFAULT_TIMEOUT_S = 10.0
 # How many standby masters' redirects (or other masters of a list) to try before giving up.
 MAX_REDIRECTS = 5
-# With zk://, how often and how many times to ask ZooKeeper again for a leader that answers
-# (covers a failover with the default 10 s session timeout).
+# With zk://, the longest wait before asking ZooKeeper again for a leader that answers (cut
+# short when ZooKeeper reports a change), and for how long to keep asking (covers a
+# failover with the default 10 s session timeout); ZK_LOOKUPS bounds the count as well.
 ZK_LOOKUP_INTERVAL_S = 0.5
-ZK_LOOKUPS = 30
+ZK_FOLLOW_S = 15.0
+ZK_LOOKUPS = 200
+ZK_TIMEOUT_S = 5.0
 # What grpc says when no connection could be made, as opposed to an UNAVAILABLE that the
 # master itself sent (e.g. its registry is down).
 _UNREACHABLE_MARKERS = (
@@ -115,23 +118,44 @@ def _method(stub: Any, name: str) -> Any:
 
 
 class _Base:
-    def __init__(self, address: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        from mesoslite.discovery import is_zk_url
+    """What both clients share: which master to call (`leader.LeaderFollower`, the same
+    way the agent and the SDK find it) and how to follow a standby or ZooKeeper to the
+    leader when a call fails."""
 
-        self._zk = address if is_zk_url(address) else ""
-        self._candidates = resolve_masters(address)
-        self.address = self._candidates[0]
+    def __init__(self, address: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        from mesoslite.leader import LeaderFollower
+
+        self._leader = LeaderFollower(
+            address, backoff_max_s=ZK_LOOKUP_INTERVAL_S, backoff_min_s=0.05,
+            zk_timeout_s=min(timeout_s, ZK_TIMEOUT_S),
+        )
+        self._zk = self._leader.locator.zk is not None
+        self._candidates = [parse_address(a) for a in self._leader.locator.addresses]
+        try:
+            self.address = self._leader.current_blocking() if self._zk else self._candidates[0]
+        except BaseException:
+            self._leader.close_blocking()
+            raise
         self.timeout_s = timeout_s
         self._lookups = 0
-        # Seconds to wait before the next attempt (a leader that ZooKeeper still names
-        # just after it died: its znode lasts until its session expires).
-        self.retry_delay_s = 0.0
+        self._follow_until = 0.0  # with zk://: stop asking ZooKeeper again after this
+        # Ask ZooKeeper again before the next attempt, after a wait (a leader that ZooKeeper
+        # still names just after it died: its znode lasts until its session expires).
+        self._relookup = False
         self._channel: Any = None
         self._stub: Any = None
 
+    def _lookup_again(self) -> None:
+        """After `_leader.pause*()`: the leader ZooKeeper names now (kept if none)."""
+        self._relookup = False
+        try:
+            self.address = self._leader.current_blocking()
+        except UnavailableError:
+            pass
+
     def _redirect(self, err: MesosliteError) -> bool:
         """Follow a standby master to the leader it names, as Mesos's CLI does."""
-        self.retry_delay_s = 0.0
+        self._relookup = False
         if isinstance(err, NotLeaderError) and err.leader_address:
             self.address = parse_address(err.leader_address)
             return True
@@ -139,16 +163,13 @@ class _Base:
             self._zk
             and isinstance(err, UnavailableError | NotLeaderError)
             and self._lookups < ZK_LOOKUPS
+            and (not self._lookups or time.monotonic() < self._follow_until)
         ):
             # The leader ZooKeeper named is gone or not leading: ask ZooKeeper again soon.
-            from mesoslite.discovery import lookup_leader
-
+            if not self._lookups:
+                self._follow_until = time.monotonic() + ZK_FOLLOW_S
             self._lookups += 1
-            self.retry_delay_s = ZK_LOOKUP_INTERVAL_S
-            try:
-                self.address = lookup_leader(self._zk)
-            except UnavailableError:
-                pass
+            self._relookup = True
             return True
         if isinstance(err, NotLeaderError) or (
             isinstance(err, UnavailableError) and err.message == unreachable_message(self.address)
@@ -246,8 +267,9 @@ class BlockingOperatorClient(_Base):
 
     def _run(self, call: _Call[T]) -> T:
         for _ in range(MAX_REDIRECTS + ZK_LOOKUPS + 1):
-            if self.retry_delay_s:
-                time.sleep(self.retry_delay_s)
+            if self._relookup:
+                self._leader.pause_blocking()
+                self._lookup_again()
             if self._stub is None:
                 self._channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
                 self._stub = _stub(self._channel)
@@ -256,16 +278,20 @@ class BlockingOperatorClient(_Base):
             except grpc.RpcError as exc:
                 err = _map_error(exc, self.address, self.timeout_s)
                 if self._redirect(err):
-                    self.close()
+                    self._drop_channel()
                     continue
                 raise err from None
             return call.convert(reply)
         raise UnavailableError(f"gave up after {MAX_REDIRECTS} redirects to another master")
 
-    def close(self) -> None:
+    def _drop_channel(self) -> None:
         if self._channel is not None:
             self._channel.close()
         self._channel = self._stub = None
+
+    def close(self) -> None:
+        self._drop_channel()
+        self._leader.close_blocking()
 
     def __enter__(self) -> BlockingOperatorClient:
         return self
@@ -352,8 +378,9 @@ class OperatorClient(_Base):
 
     async def _run(self, call: _Call[T]) -> T:
         for _ in range(MAX_REDIRECTS + ZK_LOOKUPS + 1):
-            if self.retry_delay_s:
-                await asyncio.sleep(self.retry_delay_s)
+            if self._relookup:
+                await self._leader.pause()
+                await asyncio.to_thread(self._lookup_again)
             if self._stub is None:
                 self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
                 self._stub = _stub(self._channel)
@@ -364,16 +391,20 @@ class OperatorClient(_Base):
             except grpc.RpcError as exc:
                 err = _map_error(exc, self.address, self.timeout_s)
                 if self._redirect(err):
-                    await self.close()
+                    await self._drop_channel()
                     continue
                 raise err from None
             return call.convert(reply)
         raise UnavailableError(f"gave up after {MAX_REDIRECTS} redirects to another master")
 
-    async def close(self) -> None:
+    async def _drop_channel(self) -> None:
         if self._channel is not None:
             await self._channel.close()
         self._channel = self._stub = None
+
+    async def close(self) -> None:
+        await self._drop_channel()
+        await self._leader.close()
 
     async def __aenter__(self) -> OperatorClient:
         return self

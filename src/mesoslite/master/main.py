@@ -23,6 +23,10 @@ from mesoslite.master.config import MasterConfig
 
 logger = logging.getLogger("mesoslite.master")
 
+# How long a master that lost leadership has for its orderly shutdown before the
+# watchdog ends it (a stuck registry call must not keep a deposed leader alive).
+EXIT_GRACE_S = 3.0
+
 
 class LeadershipLostError(MesosliteError):
     """Raised when a leading master lost leadership for good; it exits (code 1) so that a
@@ -45,7 +49,7 @@ async def serve(config: MasterConfig) -> None:
     from mesoslite.master.agent_service import AgentServicer
     from mesoslite.master.election.base import Change, Contender
     from mesoslite.master.jobs_service import JobsServicer
-    from mesoslite.master.leadership import LeaderGuard, Leadership
+    from mesoslite.master.leadership import ExitWatchdog, LeaderGuard, Leadership
     from mesoslite.master.operator_service import OperatorServicer
     from mesoslite.master.registry.base import Registry
     from mesoslite.master.scheduler_service import SchedulerServicer
@@ -87,10 +91,12 @@ async def serve(config: MasterConfig) -> None:
     )
     stop = asyncio.Event()
     lost: list[str] = []
+    watchdog = ExitWatchdog()
 
     def fenced(reason: str) -> None:
         lost.append(f"another master took the registry over ({reason})")
         leadership.leading = False
+        watchdog.arm(EXIT_GRACE_S, lost[-1])
         stop.set()
 
     contender: Contender
@@ -193,13 +199,21 @@ async def serve(config: MasterConfig) -> None:
             elif change.change == Change.SUSPENDED:
                 leadership.leading, leadership.reason = False, change.reason
                 actor.pause()
+                # The backstop: the contender deposes us at the session timeout, on this
+                # loop; if that cannot happen, the watchdog ends the process anyway.
+                watchdog.arm(
+                    config.zk_session_timeout_s + EXIT_GRACE_S,
+                    f"{change.reason} for longer than the session timeout",
+                )
             elif change.change == Change.RESUMED:
+                watchdog.disarm()
                 actor.resume()
                 leadership.leading, leadership.reason = True, ""
             else:
                 leadership.leading, leadership.reason = False, change.reason
                 actor.pause()
                 lost.append(change.reason)
+                watchdog.arm(EXIT_GRACE_S, change.reason)
                 stop.set()
                 return
             write_info()
@@ -213,6 +227,8 @@ async def serve(config: MasterConfig) -> None:
         await stop.wait()
     finally:
         logger.info("master stopping")
+        if lost:
+            watchdog.arm(EXIT_GRACE_S, f"no longer leading: {lost[0]}")
         leadership.leading = False
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)

@@ -4,12 +4,14 @@ Design:
 - One subscription task reads the master's event stream and calls the `Scheduler`'s
   callbacks one at a time, in order. If the stream breaks (the master restarted, the network
   dropped, heartbeats stopped), the driver calls `on_disconnected` and re-subscribes with its
-  framework id, with exponential backoff, until `stop()`. A refusal (bad framework info, an
-  unknown framework id, an ERROR event) is final: `on_error` is called and `join()` raises.
+  framework id, with capped, jittered exponential backoff, until `stop()`. A refusal (bad
+  framework info, an unknown framework id, an ERROR event) is final: `on_error` is called
+  and `join()` raises.
 - Calls (`accept`, `decline`, ...) are unary RPCs awaited by the caller; a refusal raises the
   matching `mesoslite.errors` class, with the master's message.
-- The master is found by `MasterLocator`: one address, a list, or `zk://` (the leader in
-  ZooKeeper). Each subscription attempt asks it again, and a standby's "not leading;
+- The master is found by `LeaderFollower` (`mesoslite.leader`): one address, a list, or
+  `zk://` (the leader in ZooKeeper, watched, so that a backoff ends when a new leader is
+  elected). Each subscription attempt asks it again, and a standby's "not leading;
   leader is X" sends the next attempt to X at once.
 - Acknowledgements are batched: with implicit acknowledgements (the default), every update of
   one UPDATE event is acknowledged in one call after its `on_update` callbacks return.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -29,7 +32,6 @@ import grpc
 
 from mesoslite import convert as c
 from mesoslite._proto.v1 import scheduler_pb2, scheduler_pb2_grpc
-from mesoslite.discovery import MasterLocator
 from mesoslite.errors import (
     ConflictError,
     MesosliteError,
@@ -38,6 +40,7 @@ from mesoslite.errors import (
     ValidationError,
 )
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
+from mesoslite.leader import LeaderFollower
 from mesoslite.model import FrameworkInfo, MasterInfo, TaskSpec, TaskStatus
 from mesoslite.resources import Resources
 from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc
@@ -79,7 +82,9 @@ class SchedulerDriver:
         connect_timeout_s: give up (and make `join()` raise `UnavailableError`) if the first
             subscription does not succeed in this time; None retries forever.
         call_timeout_s: the deadline of each call to the master.
-        reconnect_backoff_max_s: the longest wait between re-subscription attempts.
+        reconnect_backoff_max_s: the longest wait between re-subscription attempts (each
+            wait is drawn at random below a ceiling that doubles up to this).
+        rng: the source of the backoff's jitter (tests pass a seeded `random.Random`).
     """
 
     def __init__(
@@ -92,11 +97,14 @@ class SchedulerDriver:
         connect_timeout_s: float | None = None,
         call_timeout_s: float = 10.0,
         reconnect_backoff_max_s: float = 2.0,
+        rng: random.Random | None = None,
     ) -> None:
         self.scheduler = scheduler
-        self.locator = MasterLocator(master)
+        self.leader = LeaderFollower(
+            master, backoff_max_s=reconnect_backoff_max_s, backoff_min_s=0.05, rng=rng
+        )
         # The address in use (the first of a list until the first attempt).
-        self.master = self.locator.addresses[0] if self.locator.addresses else str(self.locator.zk)
+        self.master = self.leader.address or self.leader.describe()
         self.implicit_acknowledgements = implicit_acknowledgements
         self.connect_timeout_s = connect_timeout_s
         self.call_timeout_s = call_timeout_s
@@ -144,7 +152,7 @@ class SchedulerDriver:
         """Open the channel and start subscribing; returns at once."""
         if self._task is not None:
             raise ConflictError("the driver is already started")
-        if self.locator.static:
+        if self.leader.static:
             await self._use_master(self.master)
         self._task = asyncio.create_task(self._subscription_loop(), name="mesoslite-subscription")
 
@@ -187,7 +195,7 @@ class SchedulerDriver:
                 await asyncio.gather(task, return_exceptions=True)
             if self._channel is not None:
                 await self._channel.close()
-            await self.locator.close()
+            await self.leader.close()
         finally:
             self._connected = False
             self._stopped.set()
@@ -407,15 +415,13 @@ class SchedulerDriver:
             logger.exception("scheduler callback %s failed", name)
 
     async def _subscription_loop(self) -> None:
-        backoff = 0.05
         started = time.monotonic()
         warned = False
         try:
             while not self._stopping:
                 try:
-                    await self._use_master(await self.locator.current())
+                    await self._use_master(await self.leader.current())
                     await self._subscribe_once()
-                    backoff = 0.05
                 except UnavailableError as e:
                     # ZooKeeper cannot be reached or names no leader yet: try again.
                     if not warned or self._connected:
@@ -429,10 +435,10 @@ class SchedulerDriver:
                         return
                     err = error_from_rpc(e)
                     if isinstance(err, NotLeaderError) and err.leader_address:
-                        self.locator.redirect(err.leader_address)
-                        backoff = 0.05
+                        self.leader.redirect(err.leader_address)
+                        self.leader.connected()  # go to the leader it names at once
                     elif not self._connected:
-                        self.locator.failed(self.master)
+                        self.leader.failed(self.master)
                     if not warned or self._connected:
                         logger.warning("subscription to %s broke: %s", self.master, e.details())
                         warned = True
@@ -440,6 +446,7 @@ class SchedulerDriver:
                     return
                 if self._connected:
                     self._connected = False
+                    self.leader.connected()  # it was subscribed: start the backoff over
                     await self._callback("on_disconnected")
                 if (
                     not self._info.id
@@ -453,10 +460,7 @@ class SchedulerDriver:
                         )
                     )
                     return
-                await asyncio.sleep(backoff)
-                backoff = min(
-                    backoff * 2, self.locator.backoff_max_s(self.reconnect_backoff_max_s)
-                )
+                await self.leader.pause()
         finally:
             if not self._stopping:
                 self._stopped.set()

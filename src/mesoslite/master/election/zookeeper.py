@@ -12,8 +12,11 @@ Design:
   lead). If the connection comes back within the session (CONNECTED), it leads again
   (RESUMED); if not within the session timeout, or on LOST, it is DEPOSED for good.
 - A standby that loses its session joins again with a new znode once reconnected.
-- ZooKeeper that cannot be reached at start is retried forever with backoff, and each failed
-  attempt is logged with the hosts and what to check.
+- ZooKeeper that cannot be reached at start is retried forever with capped, jittered
+  backoff, and each failed attempt is logged with the hosts and what to check.
+- Every ZooKeeper call is bounded: the client reconnects at most `ZK_RECONNECT_MAX_S` apart
+  and each request waits at most the session timeout (`zk_wait`), so that no step of the
+  election sits in a kazoo call while ZooKeeper is away.
 """
 
 from __future__ import annotations
@@ -26,15 +29,20 @@ from typing import Any
 from mesoslite.discovery import (
     CONTENDER_PREFIX,
     ZkUrl,
+    bounded_zk_client,
     contender_sequence,
     leader_info_blocking,
+    zk_wait,
 )
+from mesoslite.leader import Backoff
 from mesoslite.master.election.base import Change, LeadershipChange
 
 logger = logging.getLogger(__name__)
 
 CONNECT_BACKOFF_MIN_S = 0.5
 CONNECT_BACKOFF_MAX_S = 10.0
+# How long closing the kazoo client may take before we stop waiting for it.
+CLOSE_TIMEOUT_S = 2.0
 
 
 class ZooKeeperContender:
@@ -73,6 +81,11 @@ class ZooKeeperContender:
         return self._epoch
 
     @property
+    def call_timeout_s(self) -> float:
+        """The longest any one ZooKeeper call may take."""
+        return self.session_timeout_s
+
+    @property
     def node_path(self) -> str:
         return f"{self.url.election_path}/{self.node}" if self.node else ""
 
@@ -90,7 +103,10 @@ class ZooKeeperContender:
             await asyncio.gather(self._task, return_exceptions=True)
         client, self.client = self.client, None
         if client is not None:
-            await asyncio.to_thread(_stop, client)
+            try:
+                await asyncio.wait_for(asyncio.to_thread(_stop, client), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                logger.warning("closing the ZooKeeper client took over %gs", CLOSE_TIMEOUT_S)
 
     # ------------------------------------------------------------------ on the loop
 
@@ -114,29 +130,25 @@ class ZooKeeperContender:
                     pass
 
     async def _connect(self) -> None:
-        from kazoo.client import KazooClient
-
-        backoff = CONNECT_BACKOFF_MIN_S
+        backoff = Backoff(CONNECT_BACKOFF_MIN_S, CONNECT_BACKOFF_MAX_S)
         attempt = 0
         while True:
             attempt += 1
-            client = KazooClient(
-                hosts=self.url.hosts_string,
-                timeout=self.session_timeout_s,
-                connection_retry={"max_tries": -1, "delay": 0.1, "backoff": 2, "max_delay": 1.0},
+            client = bounded_zk_client(
+                self.url.hosts_string, session_timeout_s=self.session_timeout_s
             )
             client.add_listener(self._listener)
             try:
                 await asyncio.to_thread(client.start, self.session_timeout_s + 1.0)
             except Exception as e:
                 await asyncio.to_thread(_stop, client)
+                delay = backoff.next()
                 logger.error(
                     "cannot reach ZooKeeper at %s (attempt %d: %s): is it running and is "
                     "--zk right? retrying in %.1fs",
-                    self.url.hosts_string, attempt, type(e).__name__, backoff,
+                    self.url.hosts_string, attempt, type(e).__name__, delay,
                 )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, CONNECT_BACKOFF_MAX_S)
+                await asyncio.sleep(delay)
                 continue
             self.client = client
             self._connected.set()
@@ -148,22 +160,52 @@ class ZooKeeperContender:
 
     async def _join(self) -> None:
         data = json.dumps(self.info, sort_keys=True).encode()
+        client, timeout = self.client, self.call_timeout_s
+        # A create that timed out may still have happened: adopt that znode rather than
+        # add a second one of ours, which would stand in the line as a leader nobody is.
+        mine = await asyncio.to_thread(self._own_node_blocking, client, timeout)
+        if mine:
+            self.node = mine
+            logger.info("found our election znode from an earlier attempt node=%s", mine)
+            return
         path = await asyncio.to_thread(
-            self.client.create,
-            f"{self.url.election_path}/{CONTENDER_PREFIX}",
-            data,
-            ephemeral=True,
-            sequence=True,
-            makepath=True,
+            lambda: zk_wait(
+                client.create_async(
+                    f"{self.url.election_path}/{CONTENDER_PREFIX}", data,
+                    ephemeral=True, sequence=True, makepath=True,
+                ),
+                timeout,
+            )
         )
         self.node = path.rsplit("/", 1)[-1]
         logger.info("joined the election node=%s", self.node)
 
+    def _own_node_blocking(self, client: Any, timeout: float) -> str:
+        """The name of a contender znode that this session owns, or ''. In a thread."""
+        from kazoo.exceptions import NoNodeError
+
+        session_id = client.client_id[0] if client.client_id else None
+        try:
+            children = zk_wait(client.get_children_async(self.url.election_path), timeout)
+        except NoNodeError:
+            return ""
+        for name in children:
+            if not name.startswith(CONTENDER_PREFIX):
+                continue
+            try:
+                _, stat = zk_wait(client.get_async(f"{self.url.election_path}/{name}"), timeout)
+            except NoNodeError:
+                continue
+            if session_id is not None and stat.ephemeralOwner == session_id:
+                return str(name)
+        return ""
+
     async def _observe(self) -> None:
         """Read the contenders, act on what changed, and wait for the next change."""
         self._wake.clear()
+        client, timeout = self.client, self.call_timeout_s
         children = await asyncio.to_thread(
-            self.client.get_children, self.url.election_path, self._watch
+            lambda: zk_wait(client.get_children_async(self.url.election_path, self._watch), timeout)
         )
         ours = [c for c in children if c.startswith(CONTENDER_PREFIX)]
         if self.node not in ours:
@@ -183,7 +225,9 @@ class ZooKeeperContender:
                 logger.info("elected leader node=%s epoch=%d", self.node, self._epoch)
                 self._changes.put_nowait(LeadershipChange(Change.ELECTED, f"node {self.node}"))
         else:
-            info = await asyncio.to_thread(leader_info_blocking, self.client, self.url)
+            info = await asyncio.to_thread(
+                lambda: leader_info_blocking(client, self.url, timeout_s=timeout)
+            )
             address = str(info.get("address", "")) if info else ""
             if address != self._leader_address:
                 logger.info("leader is %s node=%s", address or "unknown", lowest)

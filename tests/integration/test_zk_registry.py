@@ -4,7 +4,9 @@ migration from the single-znode layout, and calls bounded in time (issue 11)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ from mesoslite.master.registry.base import (
     SetReservation,
     SetRoleWeight,
 )
-from mesoslite.master.registry.codec import MAX_OBJECT_BYTES, snapshot_to_doc
+from mesoslite.master.registry.codec import MAX_OBJECT_BYTES, encode_object, snapshot_to_doc
 from mesoslite.master.registry.zookeeper import (
     CLAIM_ATTEMPTS,
     MAX_RECORD_BYTES,
@@ -137,6 +139,11 @@ async def test_a_write_in_doubt_is_resolved_by_reading_the_registry_again(
     assert fenced and "last written by new" in fenced[0]
 
 
+def noise(n: int) -> str:
+    """`n` characters that compress little (job documents over 1 KB are stored zlib'd)."""
+    return base64.b64encode(secrets.token_bytes(n)).decode()[:n]
+
+
 def stats(client: KazooClient, url: ZkUrl) -> dict[str, tuple[int, int]]:
     """(mzxid, version) of every object znode of the registry, by `kind/name`."""
     out = {}
@@ -184,7 +191,7 @@ async def test_an_oversized_object_is_refused_and_nothing_is_written(
     head = client.exists(f"{url.path}/registry")
     history = await asyncio.to_thread(read_history, client, url)
     with pytest.raises(ValidationError, match=r"registry\.jobs\['big'\]: would be \d+ bytes"):
-        await store.apply([PutJob("b", "{}"), PutJob("big", "x" * MAX_OBJECT_BYTES)])
+        await store.apply([PutJob("b", "{}"), PutJob("big", noise(2 * MAX_OBJECT_BYTES))])
     assert client.exists(f"{url.path}/registry").version == head.version
     assert client.get_children(f"{url.path}/registry/jobs") == ["a"]
     assert await asyncio.to_thread(read_history, client, url) == history
@@ -199,7 +206,9 @@ async def test_a_write_larger_than_one_transaction_is_split_and_stays_fenced(
     store = ZooKeeperRegistryStore(contender(client, url), url, writer={"id": "m"},
                                    on_fenced=lambda r: None)
     await store.load()
-    big = "y" * (MAX_OBJECT_BYTES - 1024)
+    big = noise(int(MAX_OBJECT_BYTES * 1.2))
+    record = len(encode_object(PutJob("j", big).apply(RegistrySnapshot()), ("jobs", "j")) or b"")
+    assert 0.7 * MAX_OBJECT_BYTES < record < MAX_OBJECT_BYTES
     ops = [PutJob(f"j{i}", big) for i in range(5)] + [PutJob(f"s{i}", "{}") for i in range(300)]
     await store.apply(ops)  # 2.5 MB: over ZooKeeper's 1 MB request limit in one go
     history = await asyncio.to_thread(read_history, client, url)

@@ -4,6 +4,7 @@ oversized objects are refused, and the first SQLite format is migrated (issue 11
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from pathlib import Path
 
@@ -108,7 +109,8 @@ async def test_sqlite_refuses_an_oversized_object_and_changes_nothing(tmp_path: 
     store = SqliteRegistryStore(tmp_path / "r.sqlite")
     await store.apply([PutJob("a", "{}")])
     with pytest.raises(ValidationError, match=r"registry\.jobs\['big'\]"):
-        await store.apply([PutJob("b", "{}"), PutJob("big", "x" * MAX_OBJECT_BYTES)])
+        big = secrets.token_hex(2 * MAX_OBJECT_BYTES)  # hex: compresses to half at best
+        await store.apply([PutJob("b", "{}"), PutJob("big", big)])
     await store.close()
     assert (await SqliteRegistryStore(tmp_path / "r.sqlite").load()).jobs == {"a": "{}"}
 
@@ -160,3 +162,12 @@ async def test_a_first_format_sqlite_file_is_migrated_on_load(tmp_path: Path) ->
     assert tables == {"objects"}
     assert kinds == {"agents", "frameworks", "roles", "reservations", "gone", "jobs", "meta"}
     assert await SqliteRegistryStore(path).load() == snap  # and it reads the same again
+
+
+def test_a_large_job_document_is_stored_compressed_and_reads_back_the_same() -> None:
+    doc = json.dumps({"instances": [{"index": i, "state": "SUCCEEDED"} for i in range(3000)]})
+    snap = PutJob("big", doc).apply(RegistrySnapshot())
+    record = encode_object(snap, ("jobs", "big"))
+    assert record is not None and len(record) < len(doc) / 5
+    small = PutJob("x", "x" * 100).apply(snap)  # a plain document is never taken for zlib
+    assert decode_objects([(("jobs", "big"), record), (("jobs", "x"), b"x" * 100)]) == small

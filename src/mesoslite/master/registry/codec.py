@@ -42,8 +42,10 @@ from mesoslite.resources import Resources, format_resources, parse_resources
 
 # The layout version in the `meta` object: 2 is one record per object (1 was one znode).
 LAYOUT_VERSION = 2
-# Half of ZooKeeper's default jute.maxbuffer (1 MB): one object's record, key included.
-MAX_OBJECT_BYTES = 512 * 1024
+# One object's record, key included: a quarter of ZooKeeper's default jute.maxbuffer (1 MB),
+# and small enough that ZooKeeper's in-memory log of its last 500 writes (about 3x each)
+# stays under 400 MB in the worst case (deploy/README.md, "ZooKeeper sizing").
+MAX_OBJECT_BYTES = 256 * 1024
 
 # A job document over this many bytes is stored zlib-compressed behind ZLIB_MARK (0xff
 # never occurs in UTF-8, so a plain document cannot be taken for it). Job documents

@@ -76,8 +76,9 @@ MAX_RECORD_BYTES = 1024
 # So the history holds at most HISTORY_KEEP * MAX_RECORD_BYTES (512 KB) whatever is written.
 TRIM_EVERY = 100
 CLAIM_ATTEMPTS = 5
-# A transaction is one ZooKeeper request: keep it well under jute.maxbuffer (1 MB).
-MAX_TX_BYTES = 768 * 1024
+# A transaction is one ZooKeeper request: well under jute.maxbuffer (1 MB), and no larger
+# than one object, which bounds ZooKeeper's memory (see `codec.MAX_OBJECT_BYTES`).
+MAX_TX_BYTES = 256 * 1024
 MAX_TX_OPS = 1000
 DEFAULT_TIMEOUT_S = 10.0
 

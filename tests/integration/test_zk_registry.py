@@ -20,6 +20,7 @@ from mesoslite.allocator.base import Quota
 from mesoslite.discovery import ZkUrl, parse_zk_url
 from mesoslite.errors import RegistryError, ValidationError
 from mesoslite.ids import AgentId
+from mesoslite.master.registry import zookeeper as registry_zk
 from mesoslite.master.registry.base import (
     AdmitAgent,
     MarkAgentGone,
@@ -282,3 +283,45 @@ async def test_a_call_against_a_stopped_zookeeper_fails_within_the_timeout(
         finally:
             client.stop()
             client.close()
+
+
+async def test_the_history_is_trimmed_by_count_and_each_record_is_small(
+    zk: tuple[KazooClient, ZkUrl], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client, url = zk
+    monkeypatch.setattr(registry_zk, "HISTORY_KEEP", 5)
+    monkeypatch.setattr(registry_zk, "TRIM_EVERY", 4)
+    store = ZooKeeperRegistryStore(contender(client, url), url, writer={"id": "m"},
+                                   on_fenced=lambda r: None)
+    await store.load()
+    for i in range(8):  # 1 elected + 8 writes; trimmed after the 4th and the 8th
+        await store.apply([PutJob(f"job-{i}-{n}", "{}") for n in range(300)])
+    history = await asyncio.to_thread(read_history, client, url)
+    assert len(history) == 5
+    assert [h["version"] for h in history] == list(range(5, 10))
+    assert all(len(json.dumps(h)) <= MAX_RECORD_BYTES + 64 for h in history)
+    assert history[-1]["ops"] == "PutJob*300" and history[-1]["nkeys"] == 300
+    assert 0 < len(history[-1]["keys"]) < 300  # the keys are cut short, not the count
+
+
+async def test_a_migration_cut_short_is_done_again_on_the_next_load(
+    zk: tuple[KazooClient, ZkUrl],
+) -> None:
+    client, url = zk
+    snap = RegistrySnapshot()
+    for op in (AdmitAgent(agent(1)), PutJob("a", '{"n": 1}'), SetJobsFrameworkId("fw-j")):
+        snap = op.apply(snap)
+    legacy = json.dumps(snapshot_to_doc(snap)).encode()
+    # As a master that died mid-migration leaves it: layout 1 set aside, some objects
+    # written (one stale), no `meta` yet.
+    client.create(f"{url.path}/registry", b"", makepath=True)
+    client.create(f"{url.path}/registry-v1", legacy)
+    client.create(f"{url.path}/registry/jobs/a", b'{"n": 0}', makepath=True)
+    stale = encode_object(AdmitAgent(agent(9)).apply(snap), ("agents", "ag-9"))
+    client.create(f"{url.path}/registry/agents/ag-9", stale, makepath=True)
+    store = ZooKeeperRegistryStore(contender(client, url), url, writer={"id": "m"},
+                                   on_fenced=lambda r: None)
+    assert await store.load() == snap
+    assert client.get_children(f"{url.path}/registry/agents") == ["ag-1"]
+    assert client.get(f"{url.path}/registry/jobs/a")[0] == b'{"n": 1}'
+    assert client.exists(f"{url.path}/registry-v1") is None

@@ -210,7 +210,7 @@ class ZooKeeperRegistryStore:
         extra = [_Write(self.legacy_path, None, True, "registry-v1")] if legacy else []
         self._commit_changes(changes, lambda k: k in objects, "elected", deadline, extra)
         self._snapshot, self._in_doubt = snap, False
-        self._trim_history()
+        self._trim_history(deadline, quiet=True)
         return snap
 
     def _apply(self, ops: list[RegistryOp]) -> None:
@@ -227,10 +227,7 @@ class ZooKeeperRegistryStore:
         self._snapshot = after
         self._writes += 1
         if self._writes % TRIM_EVERY == 0:
-            try:
-                self._trim_history()
-            except RegistryError as e:
-                logger.warning("registry history not trimmed: %s", e)
+            self._trim_history(deadline, quiet=True)
 
     def _read_objects(self, deadline: float) -> dict[ObjectKey, bytes]:
         from kazoo.exceptions import NoNodeError
@@ -370,7 +367,8 @@ class ZooKeeperRegistryStore:
         """After a write in doubt: take the registry as it is if we were its last writer."""
         _, stat = self.zk.get(self.path, deadline)
         objects = self._read_objects(deadline)
-        history = read_history(self.client, self.url, last=1, timeout_s=self.zk.timeout_s)
+        left = max(0.001, deadline - time.monotonic())
+        history = read_history(self.client, self.url, last=1, timeout_s=left)
         last = history[-1] if history else {}
         if last.get("writer") != self.writer.get("id", "") or last.get("epoch") != self.epoch:
             raise _Conflict(
@@ -384,16 +382,21 @@ class ZooKeeperRegistryStore:
         logger.warning("registry write was in doubt; carrying on from version=%d", stat.version)
         self._snapshot, self._version, self._in_doubt = snap, int(stat.version), False
 
-    def _trim_history(self) -> None:
-        """Delete the oldest records beyond `HISTORY_KEEP`, in bounded transactions."""
-        deadline = self.zk.deadline()
-        names = sorted(self.zk.children(self.log_path, deadline))
-        old = names[: max(0, len(names) - HISTORY_KEEP)]
-        for i in range(0, len(old), MAX_TX_OPS):
-            tx = self.client.transaction()
-            for name in old[i:i + MAX_TX_OPS]:
-                tx.delete(f"{self.log_path}/{name}")
-            self.zk.commit(tx, deadline, "trim the registry history")
+    def _trim_history(self, deadline: float, quiet: bool = False) -> None:
+        """Delete the oldest records beyond `HISTORY_KEEP`, in bounded transactions; with
+        `quiet`, a failure is logged (the next trim catches up) rather than raised."""
+        try:
+            names = sorted(self.zk.children(self.log_path, deadline))
+            old = names[: max(0, len(names) - HISTORY_KEEP)]
+            for i in range(0, len(old), MAX_TX_OPS):
+                tx = self.client.transaction()
+                for name in old[i:i + MAX_TX_OPS]:
+                    tx.delete(f"{self.log_path}/{name}")
+                self.zk.commit(tx, deadline, "trim the registry history")
+        except RegistryError as e:
+            if not quiet:
+                raise
+            logger.warning("registry history not trimmed: %s", e)
 
 
 def _chunks(writes: list[_Write]) -> list[list[_Write]]:

@@ -142,6 +142,7 @@ async def test_a_first_format_sqlite_file_is_migrated_on_load(tmp_path: Path) ->
         ("gone", "ag-2", "{}"),
         ("job", "a", '{"x": 1}'),
         ("jobs_framework", "", "fw-jobs"),
+        ("role_weight", "r" * MAX_OBJECT_BYTES, json.dumps({"weight": 3.0})),  # dropped
     ]
     conn.executemany("INSERT INTO entries VALUES (?, ?, ?)", rows)
     conn.commit()
@@ -150,7 +151,7 @@ async def test_a_first_format_sqlite_file_is_migrated_on_load(tmp_path: Path) ->
     snap = await SqliteRegistryStore(path).load()
     assert snap.agents[AgentId("ag-1")].attributes == {"rack": "r1"}
     assert snap.frameworks[FrameworkId("fw-1")].role == "eng/ml"
-    assert snap.role_weights == {"eng/ml": 2.0}
+    assert snap.role_weights == {"eng/ml": 2.0}  # not the role too large to keep
     assert snap.quotas == {"eng/ml": Quota(R("cpus:1"), R("cpus:4"))}
     assert snap.reservations == {AgentId("ag-1"): {"eng/ml": R("cpus:1")}}
     assert snap.gone_agents == {AgentId("ag-2")}

@@ -253,6 +253,48 @@ def diff(before: RegistrySnapshot, after: RegistrySnapshot, keys: Iterable[Objec
     return changes
 
 
+def without(snap: RegistrySnapshot, key: ObjectKey) -> RegistrySnapshot:
+    """`snap` less object `key` (for a migration that cannot keep it)."""
+    kind, name = key
+
+    def drop(m: Mapping[Any, Any]) -> dict[Any, Any]:
+        return {k: v for k, v in m.items() if k != name}
+
+    if kind == AGENTS:
+        return replace(snap, agents=drop(snap.agents))
+    if kind == FRAMEWORKS:
+        return replace(snap, frameworks=drop(snap.frameworks))
+    if kind == ROLES:
+        return replace(snap, role_weights=drop(snap.role_weights), quotas=drop(snap.quotas))
+    if kind == RESERVATIONS:
+        return replace(snap, reservations=drop(snap.reservations))
+    if kind == GONE:
+        return replace(snap, gone_agents=snap.gone_agents - {AgentId(name)})
+    if kind == JOBS:
+        return replace(snap, jobs=drop(snap.jobs))
+    return snap
+
+
+def migrate(
+    current: RegistrySnapshot, target: RegistrySnapshot
+) -> tuple[RegistrySnapshot, Changes, list[str]]:
+    """The records that turn `current` into `target`, except `meta`. An object over
+    `MAX_OBJECT_BYTES` (possible in the older formats) is left out of the result and
+    named in the returned list, so that an old registry always loads."""
+    changes: Changes = {}
+    dropped: list[str] = []
+    for key in dict.fromkeys([*all_keys(current), *all_keys(target)]):
+        if key[0] == META:
+            continue
+        try:
+            changes.update(diff(current, target, [key]))
+        except ValidationError as e:
+            dropped.append(str(e))
+            target = without(target, key)
+            changes.update(diff(current, target, [key]))
+    return target, changes, dropped
+
+
 def plan_write(
     snap: RegistrySnapshot, ops: Iterable[RegistryOp]
 ) -> tuple[RegistrySnapshot, Changes]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from pathlib import Path
 
 from mesoslite.errors import RegistryError
 from mesoslite.ids import AgentId
 from mesoslite.master.registry.base import (
+    META,
     AddFramework,
     AdmitAgent,
     MarkAgentGone,
@@ -30,11 +32,11 @@ from mesoslite.master.registry.codec import (
     Changes,
     agent_from_doc,
     agent_to_doc,
-    all_keys,
     decode_objects,
-    diff,
+    encode_object,
     framework_from_doc,
     framework_to_doc,
+    migrate,
     plan_write,
     role_op_from_doc,
     role_op_to_doc,
@@ -42,6 +44,8 @@ from mesoslite.master.registry.codec import (
 from mesoslite.resources import parse_resources
 
 # The records' JSON lives in `codec`; these names stay importable from here.
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "SqliteRegistryStore", "agent_from_doc", "agent_to_doc", "framework_from_doc",
     "framework_to_doc", "role_op_from_doc", "role_op_to_doc",
@@ -135,7 +139,11 @@ class SqliteRegistryStore:
             current = decode_objects(
                 ((k, key), bytes(d)) for k, key, d in conn.execute("SELECT * FROM objects")
             )
-            _write(conn, diff(current, snap, [*all_keys(current), *all_keys(snap)]))
+            snap, changes, dropped = migrate(current, snap)
+            for reason in dropped:
+                logger.error("registry object not migrated: %s", reason)
+            changes[(META, "")] = encode_object(snap, (META, ""))
+            _write(conn, changes)
             conn.execute("DROP TABLE entries")
             conn.execute("COMMIT")
         except BaseException:

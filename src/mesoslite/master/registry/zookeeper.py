@@ -55,11 +55,10 @@ from mesoslite.master.registry.base import (
 from mesoslite.master.registry.bounded import BoundedCalls
 from mesoslite.master.registry.codec import (
     Changes,
-    all_keys,
     decode_objects,
     describe_ops,
-    diff,
     encode_object,
+    migrate,
     plan_write,
     snapshot_from_doc,
     snapshot_to_doc,
@@ -281,8 +280,9 @@ class ZooKeeperRegistryStore:
             target = RegistrySnapshot()
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise RegistryError(f"registry {self.legacy_path} is malformed: {e}") from None
-        keys = [k for k in [*all_keys(current), *all_keys(target)] if k != (META, "")]
-        changes = diff(current, target, keys)
+        target, changes, dropped = migrate(current, target)
+        for reason in dropped:
+            logger.error("registry object not migrated: %s", reason)
         changes[(META, "")] = encode_object(target, (META, ""))  # absent so far: written last
         if len(changes) > 1:
             logger.info("registry written out as objects count=%d", len(changes))

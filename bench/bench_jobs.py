@@ -53,7 +53,7 @@ instances: {n}
     assert view.state == JobState.SUCCEEDED, (view.state, view.message)
     cpu = sum(master.cpu_times()[:2]) - cpu0
     db = sqlite3.connect(cluster.work_dir / "master" / "registry.sqlite")
-    query = "SELECT length(doc) FROM entries WHERE kind='job' AND id='many'"
+    query = "SELECT length(doc) FROM objects WHERE kind='jobs' AND key='many'"
     (size,) = db.execute(query).fetchone()
     db.close()
     return wall, cpu, int(size)

@@ -39,6 +39,20 @@ DEBIAN_JARS = ("/usr/share/java/zookeeper.jar",)
 DEBIAN_LOG_JARS = ("/usr/share/java/slf4j-simple.jar", "/usr/share/java/slf4j-nop.jar")
 MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 DEFAULT_TICK_MS = 250
+# Sized from bench/bench_registry.py (bench/RESULTS.md, "Registry"). ZooKeeper keeps its
+# last 500 writes in memory (its commit log; `zookeeper.commitLogCount` cannot go lower),
+# each ~3x its size: 600 writes of 136 KB job documents held 200 MB of a 256 MB heap (the
+# OOM of issue 11). Records are now compressed and at most 256 KB a transaction, so the
+# worst case is ~400 MB and a typical load ~16 MB: HEAP_MB covers the worst case (the JVM
+# commits only what it uses). Snapshots every SNAP_COUNT transactions (or
+# SNAP_SIZE_LIMIT_KB of log), and an hourly purge keeps the newest SNAP_RETAIN_COUNT
+# snapshots and their logs, so a long `mesoslite local --ha` does not fill its disk.
+HEAP_MB = 512
+SNAP_COUNT = 10_000
+SNAP_SIZE_LIMIT_KB = 64 * 1024
+SNAP_RETAIN_COUNT = 3
+PURGE_INTERVAL_H = 1
+PREALLOC_KB = 4 * 1024
 DEFAULT_START_TIMEOUT_S = 60.0
 
 
@@ -111,7 +125,7 @@ class _Server:
         self.election_port = free_port()
         self.config = self.dir / "zoo.cfg"
         argv = [
-            "java", "-Xmx256m", "-XX:+UseSerialGC", "-Dzookeeper.admin.enableServer=false",
+            "java", f"-Xmx{HEAP_MB}m", "-XX:+UseSerialGC", "-Dzookeeper.admin.enableServer=false",
             "-Dzookeeper.4lw.commands.whitelist=*", "-cp", classpath, MAIN_CLASS,
             str(self.config),
         ]
@@ -289,7 +303,11 @@ class ZooKeeperCluster:
             "maxClientCnxns=0",
             "admin.enableServer=false",
             "4lw.commands.whitelist=*",
-            "autopurge.purgeInterval=0",
+            f"snapCount={SNAP_COUNT}",
+            f"snapSizeLimitInKb={SNAP_SIZE_LIMIT_KB}",
+            f"preAllocSize={PREALLOC_KB}",
+            f"autopurge.snapRetainCount={SNAP_RETAIN_COUNT}",
+            f"autopurge.purgeInterval={PURGE_INTERVAL_H}",
         ]
         if self.size > 1:
             (s.data_dir / "myid").write_text(f"{s.index + 1}\n")

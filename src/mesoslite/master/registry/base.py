@@ -1,7 +1,10 @@
 """The registry's contents, its write commands, and the `Registry` protocol its stores follow.
 
-Writes are command objects with `apply(snapshot) -> snapshot`, so every store (SQLite now,
-ZooKeeper later) and the simulator share one mutation path.
+Writes are command objects with `apply(snapshot) -> snapshot`, so every store (SQLite,
+ZooKeeper) and the simulator share one mutation path. Each op also names the objects it may
+change (`keys()`): a store applies the ops to its snapshot, encodes those objects before and
+after (`mesoslite.master.registry.codec`) and writes only the ones that differ, so a write
+costs what changed, not what exists.
 """
 
 from __future__ import annotations
@@ -14,6 +17,18 @@ from mesoslite.allocator.base import Quota
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.model import AgentInfo, FrameworkInfo
 from mesoslite.resources import Resources
+
+# The registry's objects, one record each (a znode in ZooKeeper, a row in SQLite):
+# (kind, key). The kinds are the directories of the ZooKeeper layout.
+AGENTS = "agents"
+FRAMEWORKS = "frameworks"
+ROLES = "roles"  # a role's weight and quota
+RESERVATIONS = "reservations"  # per agent: role -> resources
+GONE = "gone"
+JOBS = "jobs"
+META = "meta"  # one object (key ""): the jobs framework id and the layout version
+KINDS = (AGENTS, FRAMEWORKS, ROLES, RESERVATIONS, GONE, JOBS)
+ObjectKey = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +52,9 @@ class RegistrySnapshot:
 class AdmitAgent:
     info: AgentInfo
 
+    def keys(self) -> tuple[ObjectKey, ...]:
+        return ((AGENTS, self.info.id),)
+
     def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
         return replace(snap, agents={**snap.agents, self.info.id: self.info})
 
@@ -44,6 +62,9 @@ class AdmitAgent:
 @dataclass(frozen=True, slots=True)
 class RemoveAgent:
     agent_id: AgentId
+
+    def keys(self) -> tuple[ObjectKey, ...]:
+        return ((AGENTS, self.agent_id),)
 
     def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
         return replace(snap, agents={k: v for k, v in snap.agents.items() if k != self.agent_id})
@@ -54,6 +75,9 @@ class MarkAgentGone:
     """Remove the agent and remember it is gone, across master restarts and failovers."""
 
     agent_id: AgentId
+
+    def keys(self) -> tuple[ObjectKey, ...]:
+        return ((AGENTS, self.agent_id), (RESERVATIONS, self.agent_id), (GONE, self.agent_id))
 
     def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
         agents = {k: v for k, v in snap.agents.items() if k != self.agent_id}
@@ -68,6 +92,9 @@ class MarkAgentGone:
 class AddFramework:
     info: FrameworkInfo
 
+    def keys(self) -> tuple[ObjectKey, ...]:
+        return ((FRAMEWORKS, self.info.id),)
+
     def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
         return replace(snap, frameworks={**snap.frameworks, self.info.id: self.info})
 
@@ -75,6 +102,9 @@ class AddFramework:
 @dataclass(frozen=True, slots=True)
 class RemoveFramework:
     framework_id: FrameworkId
+
+    def keys(self) -> tuple[ObjectKey, ...]:
+        return ((FRAMEWORKS, self.framework_id),)
 
     def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
         frameworks = {k: v for k, v in snap.frameworks.items() if k != self.framework_id}
@@ -87,6 +117,9 @@ class SetRoleWeight:
 
     role: str
     weight: float
+
+    def keys(self) -> tuple[ObjectKey, ...]:
+        return ((ROLES, self.role),)
 
     def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
         weights = {k: v for k, v in snap.role_weights.items() if k != self.role}
@@ -102,6 +135,9 @@ class SetQuota:
     role: str
     quota: Quota
 
+    def keys(self) -> tuple[ObjectKey, ...]:
+        return ((ROLES, self.role),)
+
     def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
         quotas = {k: v for k, v in snap.quotas.items() if k != self.role}
         if not self.quota.guarantee.is_empty() or self.quota.limit is not None:
@@ -116,6 +152,9 @@ class SetReservation:
     agent_id: AgentId
     role: str
     resources: Resources
+
+    def keys(self) -> tuple[ObjectKey, ...]:
+        return ((RESERVATIONS, self.agent_id),)
 
     def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
         by_agent = {k: dict(v) for k, v in snap.reservations.items()}
@@ -135,6 +174,9 @@ class PutJob:
     name: str
     doc: str
 
+    def keys(self) -> tuple[ObjectKey, ...]:
+        return ((JOBS, self.name),)
+
     def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
         return replace(snap, jobs={**snap.jobs, self.name: self.doc})
 
@@ -142,6 +184,9 @@ class PutJob:
 @dataclass(frozen=True, slots=True)
 class RemoveJob:
     name: str
+
+    def keys(self) -> tuple[ObjectKey, ...]:
+        return ((JOBS, self.name),)
 
     def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
         return replace(snap, jobs={k: v for k, v in snap.jobs.items() if k != self.name})
@@ -152,6 +197,9 @@ class SetJobsFrameworkId:
     """The framework id the jobs framework re-subscribes with after a restart or failover."""
 
     framework_id: str
+
+    def keys(self) -> tuple[ObjectKey, ...]:
+        return ((META, ""),)
 
     def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
         return replace(snap, jobs_framework_id=self.framework_id)

@@ -1,114 +1,96 @@
-"""The standalone registry: SQLite in the master's work dir, written off the event loop."""
+"""The standalone registry: SQLite in the master's work dir, a row per object.
+
+Table `objects(kind, key, doc)` holds the same records as the ZooKeeper layout
+(`mesoslite.master.registry.codec`). An `apply` folds its ops with `op.apply`, then writes
+only the rows whose records changed, in one transaction, off the event loop. A file in
+the first format (table `entries`, kinds `agent`, `role_weight`, `quota`, ...) is read and
+rewritten in this one on `load()`, in one transaction.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from pathlib import Path
-from typing import Any
 
-from mesoslite.allocator.base import Quota
 from mesoslite.errors import RegistryError
-from mesoslite.ids import AgentId, FrameworkId
+from mesoslite.ids import AgentId
 from mesoslite.master.registry.base import (
+    META,
     AddFramework,
     AdmitAgent,
     MarkAgentGone,
     PutJob,
     RegistryOp,
     RegistrySnapshot,
-    RemoveAgent,
-    RemoveFramework,
-    RemoveJob,
     SetJobsFrameworkId,
-    SetQuota,
     SetReservation,
-    SetRoleWeight,
 )
-from mesoslite.model import AgentInfo, FrameworkInfo
-from mesoslite.resources import Resources, format_resources, parse_resources
+from mesoslite.master.registry.codec import (
+    Changes,
+    agent_from_doc,
+    agent_to_doc,
+    decode_objects,
+    encode_object,
+    framework_from_doc,
+    framework_to_doc,
+    migrate,
+    plan_write,
+    role_op_from_doc,
+    role_op_to_doc,
+)
+from mesoslite.resources import parse_resources
+
+# The records' JSON lives in `codec`; these names stay importable from here.
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "SqliteRegistryStore", "agent_from_doc", "agent_to_doc", "framework_from_doc",
+    "framework_to_doc", "role_op_from_doc", "role_op_to_doc",
+]
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
+CREATE TABLE IF NOT EXISTS objects (
     kind TEXT NOT NULL,
-    id TEXT NOT NULL,
-    doc TEXT NOT NULL,
-    PRIMARY KEY (kind, id)
+    key TEXT NOT NULL,
+    doc BLOB NOT NULL,
+    PRIMARY KEY (kind, key)
 );
 """
 
 
-def role_op_to_doc(op: SetRoleWeight | SetQuota) -> tuple[str, dict[str, Any]]:
-    if isinstance(op, SetRoleWeight):
-        return "role_weight", {"weight": op.weight}
-    limit = op.quota.limit
-    return "quota", {
-        "guarantee": format_resources(op.quota.guarantee),
-        "limit": None if limit is None else format_resources(limit),
-    }
+def _load_legacy(conn: sqlite3.Connection) -> RegistrySnapshot:
+    """Read the first format: table `entries(kind, id, doc)`, replayed through the ops."""
+    snap = RegistrySnapshot()
+    for kind, _id, doc in conn.execute("SELECT kind, id, doc FROM entries"):
+        # Job documents and the jobs framework id were kept as plain text.
+        data = doc if kind in ("job", "jobs_framework") else json.loads(doc)
+        if kind == "agent":
+            snap = AdmitAgent(agent_from_doc(data)).apply(snap)
+        elif kind == "framework":
+            snap = AddFramework(framework_from_doc(data)).apply(snap)
+        elif kind in ("role_weight", "quota"):
+            snap = role_op_from_doc(kind, _id, data).apply(snap)
+        elif kind == "gone":
+            snap = MarkAgentGone(AgentId(_id)).apply(snap)
+        elif kind == "job":
+            snap = PutJob(_id, data).apply(snap)
+        elif kind == "jobs_framework":
+            snap = SetJobsFrameworkId(data).apply(snap)
+        elif kind == "reservation":
+            for role, res in data.items():
+                snap = SetReservation(AgentId(_id), role, parse_resources(res)).apply(snap)
+    return snap
 
 
-def role_op_from_doc(kind: str, role: str, doc: dict[str, Any]) -> SetRoleWeight | SetQuota:
-    if kind == "role_weight":
-        return SetRoleWeight(role, float(doc["weight"]))
-    guarantee = parse_resources(doc["guarantee"]) if doc["guarantee"] else Resources.empty()
-    limit = None
-    if doc["limit"] is not None:
-        limit = parse_resources(doc["limit"]) if doc["limit"] else Resources.empty()
-    return SetQuota(role, Quota(guarantee, limit))
-
-
-def agent_to_doc(info: AgentInfo) -> dict[str, Any]:
-    return {
-        "id": info.id,
-        "hostname": info.hostname,
-        "resources": format_resources(info.resources),
-        "attributes": dict(info.attributes),
-        "version": info.version,
-        "address": info.address,
-        "reserved": {role: format_resources(r) for role, r in info.reserved.items()},
-    }
-
-
-def agent_from_doc(doc: dict[str, Any]) -> AgentInfo:
-    return AgentInfo(
-        id=AgentId(doc["id"]),
-        hostname=doc["hostname"],
-        resources=parse_resources(doc["resources"]),
-        attributes=doc.get("attributes", {}),
-        version=doc.get("version", ""),
-        address=doc.get("address", ""),
-        reserved={role: parse_resources(r) for role, r in doc.get("reserved", {}).items()},
-    )
-
-
-def framework_to_doc(info: FrameworkInfo) -> dict[str, Any]:
-    return {
-        "id": info.id,
-        "name": info.name,
-        "role": info.role,
-        "roles": list(info.roles),
-        "user": info.user,
-        "failover_timeout_s": info.failover_timeout_s,
-        "hostname": info.hostname,
-        "principal": info.principal,
-        "labels": dict(info.labels),
-    }
-
-
-def framework_from_doc(doc: dict[str, Any]) -> FrameworkInfo:
-    return FrameworkInfo(
-        id=FrameworkId(doc["id"]),
-        name=doc["name"],
-        role=doc.get("role", "*"),
-        roles=tuple(doc.get("roles", ())),  # docs before several roles have none
-        user=doc.get("user", ""),
-        failover_timeout_s=float(doc.get("failover_timeout_s", 0.0)),
-        hostname=doc.get("hostname", ""),
-        principal=doc.get("principal", ""),
-        labels=doc.get("labels", {}),
-    )
+def _write(conn: sqlite3.Connection, changes: Changes) -> None:
+    for (kind, key), data in changes.items():
+        if data is None:
+            conn.execute("DELETE FROM objects WHERE kind=? AND key=?", (kind, key))
+        else:
+            conn.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", (kind, key, data))
 
 
 class SqliteRegistryStore:
@@ -117,6 +99,7 @@ class SqliteRegistryStore:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._conn: sqlite3.Connection | None = None
+        self._snapshot: RegistrySnapshot | None = None
 
     def _open(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -133,106 +116,52 @@ class SqliteRegistryStore:
 
     def _load(self) -> RegistrySnapshot:
         conn = self._open()
-        agents: dict[AgentId, AgentInfo] = {}
-        frameworks: dict[FrameworkId, FrameworkInfo] = {}
-        roles: list[
-            SetRoleWeight | SetQuota | SetReservation | MarkAgentGone | PutJob
-            | SetJobsFrameworkId
-        ] = []
-        for kind, _id, doc in conn.execute("SELECT kind, id, doc FROM entries"):
-            # Job documents are the jobs framework's own JSON, kept as text.
-            data = doc if kind in ("job", "jobs_framework") else json.loads(doc)
-            if kind == "agent":
-                info = agent_from_doc(data)
-                agents[info.id] = info
-            elif kind == "framework":
-                fw = framework_from_doc(data)
-                frameworks[fw.id] = fw
-            elif kind in ("role_weight", "quota"):
-                roles.append(role_op_from_doc(kind, _id, data))
-            elif kind == "gone":
-                roles.append(MarkAgentGone(AgentId(_id)))
-            elif kind == "job":
-                roles.append(PutJob(_id, data))
-            elif kind == "jobs_framework":
-                roles.append(SetJobsFrameworkId(data))
-            elif kind == "reservation":
-                for role, res in data.items():
-                    roles.append(SetReservation(AgentId(_id), role, parse_resources(res)))
-        snap = RegistrySnapshot(agents=agents, frameworks=frameworks)
-        for op in roles:
-            snap = op.apply(snap)
+        try:
+            self._migrate(conn)
+            rows = conn.execute("SELECT kind, key, doc FROM objects").fetchall()
+        except sqlite3.Error as e:
+            raise RegistryError(f"cannot read registry {self._path}: {e}") from None
+        try:
+            snap = decode_objects(((kind, key), bytes(doc)) for kind, key, doc in rows)
+        except (ValueError, KeyError, TypeError) as e:
+            raise RegistryError(f"registry {self._path} is malformed: {e}") from None
+        self._snapshot = snap
         return snap
 
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Rewrite a first-format file (`entries`) as rows per object, in one transaction."""
+        legacy = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='entries'"
+        if conn.execute(legacy).fetchone() is None:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            snap = _load_legacy(conn)
+            current = decode_objects(
+                ((k, key), bytes(d)) for k, key, d in conn.execute("SELECT * FROM objects")
+            )
+            snap, changes, dropped = migrate(current, snap)
+            for reason in dropped:
+                logger.error("registry object not migrated: %s", reason)
+            changes[(META, "")] = encode_object(snap, (META, ""))
+            _write(conn, changes)
+            conn.execute("DROP TABLE entries")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
     def _apply(self, ops: list[RegistryOp]) -> None:
+        snap = self._snapshot if self._snapshot is not None else self._load()
+        after, changes = plan_write(snap, ops)  # may refuse an object: nothing written
         conn = self._open()
         try:
             conn.execute("BEGIN")
-            for op in ops:
-                if isinstance(op, AdmitAgent):
-                    conn.execute(
-                        "INSERT OR REPLACE INTO entries VALUES ('agent', ?, ?)",
-                        (op.info.id, json.dumps(agent_to_doc(op.info))),
-                    )
-                elif isinstance(op, MarkAgentGone):
-                    conn.execute(
-                        "DELETE FROM entries WHERE kind IN ('agent', 'reservation') AND id=?",
-                        (op.agent_id,),
-                    )
-                    conn.execute(
-                        "INSERT OR REPLACE INTO entries VALUES ('gone', ?, '{}')", (op.agent_id,)
-                    )
-                elif isinstance(op, RemoveAgent):
-                    conn.execute("DELETE FROM entries WHERE kind='agent' AND id=?", (op.agent_id,))
-                elif isinstance(op, AddFramework):
-                    conn.execute(
-                        "INSERT OR REPLACE INTO entries VALUES ('framework', ?, ?)",
-                        (op.info.id, json.dumps(framework_to_doc(op.info))),
-                    )
-                elif isinstance(op, RemoveFramework):
-                    conn.execute(
-                        "DELETE FROM entries WHERE kind='framework' AND id=?", (op.framework_id,)
-                    )
-                elif isinstance(op, SetReservation):
-                    # One row per agent: {role: resources}, rewritten whole.
-                    row = conn.execute(
-                        "SELECT doc FROM entries WHERE kind='reservation' AND id=?",
-                        (op.agent_id,),
-                    ).fetchone()
-                    doc = json.loads(row[0]) if row else {}
-                    doc.pop(op.role, None)
-                    if not op.resources.is_empty():
-                        doc[op.role] = format_resources(op.resources)
-                    conn.execute(
-                        "DELETE FROM entries WHERE kind='reservation' AND id=?", (op.agent_id,)
-                    )
-                    if doc:
-                        conn.execute(
-                            "INSERT INTO entries VALUES ('reservation', ?, ?)",
-                            (op.agent_id, json.dumps(doc)),
-                        )
-                elif isinstance(op, SetRoleWeight | SetQuota):
-                    # Kept as the op itself: loading replays it through `apply`.
-                    kind, doc = role_op_to_doc(op)
-                    conn.execute("DELETE FROM entries WHERE kind=? AND id=?", (kind, op.role))
-                    conn.execute(
-                        "INSERT INTO entries VALUES (?, ?, ?)", (kind, op.role, json.dumps(doc))
-                    )
-                elif isinstance(op, PutJob):
-                    conn.execute(
-                        "INSERT OR REPLACE INTO entries VALUES ('job', ?, ?)", (op.name, op.doc)
-                    )
-                elif isinstance(op, RemoveJob):
-                    conn.execute("DELETE FROM entries WHERE kind='job' AND id=?", (op.name,))
-                elif isinstance(op, SetJobsFrameworkId):
-                    conn.execute(
-                        "INSERT OR REPLACE INTO entries VALUES ('jobs_framework', '', ?)",
-                        (op.framework_id,),
-                    )
+            _write(conn, changes)
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             conn.execute("ROLLBACK")
             raise RegistryError(f"registry write failed: {e}") from None
+        self._snapshot = after
 
     async def load(self) -> RegistrySnapshot:
         return await asyncio.to_thread(self._load)

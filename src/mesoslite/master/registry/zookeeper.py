@@ -1,25 +1,35 @@
-"""The HA registry: the snapshot as one znode in ZooKeeper, written by compare-and-set.
+"""The HA registry in ZooKeeper: a znode per object, written in fenced transactions.
 
-Design:
-- `PATH/registry` holds the whole `RegistrySnapshot` as JSON (the same contents as the
-  SQLite store). Writes are the same command objects (`AdmitAgent`, ...) folded with
-  `op.apply(snapshot)`; the new snapshot is written in one ZooKeeper transaction that
+Layout (under the cluster's path `PATH`):
+- `PATH/registry`: the head. Empty; its version is the registry's version.
+- `PATH/registry/{agents,frameworks,roles,reservations,gone,jobs}/<key>`: one znode per
+  object, holding its record (`mesoslite.master.registry.codec`; keys are %-quoted).
+- `PATH/registry/meta`: the jobs framework id and the layout version. It is written last
+  when a layout is created, so its presence means the layout is complete.
+- `PATH/log/w-<seq>`: the write history (who, epoch, version, op kinds and object keys,
+  never contents; at most `MAX_RECORD_BYTES` each, the newest `HISTORY_KEEP` kept).
+
+A write folds its ops with `op.apply` and writes, in one transaction, only the objects
+whose records changed. The transaction
   1. checks that this master's election znode still exists (its session is alive),
-  2. sets `PATH/registry` only if its version is the one this master last read or wrote,
-  3. appends a record to the write history `PATH/log/w-<seq>`: who wrote (master id and
-     election epoch), the registry version it produced, the ops, the time.
-  A deposed leader's write fails at 1 or 2, so it can never overwrite its successor.
-- `load()` is called once on election: it reads the snapshot and claims the registry with
-  a write of its own (an `elected` record), so a late write of the previous leader fails
-  from then on even before this master writes anything.
-- A write refused by 1 or 2 calls `on_fenced(reason)`: this master is no longer the
-  leader and must stop. A write that fails otherwise (connection loss) raises
-  `RegistryError`, the snapshot in memory is unchanged, and the next write tries again.
-- A write whose outcome is unknown (the connection dropped during the commit) leaves the
-  store in doubt: before the next write it reads the registry again and, if the newest
-  history record is its own, carries on from that version; if another master's, it is
-  fenced. So a lost reply does not depose a healthy leader.
-- The history keeps the last `HISTORY_KEEP` records (older ones are trimmed on election).
+  2. sets the head only if its version is the one this master last read or wrote,
+  3. creates, sets or deletes the changed objects' znodes,
+  4. appends a history record.
+A deposed leader's write fails at 1 or 2, so it can never overwrite its successor. An
+object over `MAX_OBJECT_BYTES` is refused before anything is written; a write larger than
+`MAX_TX_BYTES` is split into several transactions, each fenced the same way (a failure
+between them leaves the write in doubt, see below).
+
+- `load()` (on election) reads every object and claims the registry with a write of its
+  own (an `elected` record), so a late write of the previous leader fails from then on.
+  A layout-1 registry (the whole snapshot as JSON in `PATH/registry`) is first copied to
+  `PATH/registry-v1`, written out as objects, and `registry-v1` is deleted by the claim.
+- A write refused by 1 or 2 calls `on_fenced(reason)`: this master must stop. A write that
+  fails otherwise raises `RegistryError` and leaves the store in doubt: before the next
+  write it reads the registry again and, if the newest history record is its own, carries
+  on from there; if another master's, it is fenced.
+- Every call is bounded (`BoundedCalls`): no `load`, write, resync or trim waits past
+  `timeout_s` (default: the election's session timeout) for ZooKeeper.
 """
 
 from __future__ import annotations
@@ -28,73 +38,53 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote, unquote
 
 from mesoslite.discovery import ZkUrl
 from mesoslite.errors import RegistryError
-from mesoslite.ids import AgentId
 from mesoslite.master.registry.base import (
-    MarkAgentGone,
+    KINDS,
+    META,
+    ObjectKey,
     RegistryOp,
     RegistrySnapshot,
-    SetQuota,
-    SetReservation,
-    SetRoleWeight,
 )
-from mesoslite.master.registry.sqlite import (
-    agent_from_doc,
-    agent_to_doc,
-    framework_from_doc,
-    framework_to_doc,
-    role_op_from_doc,
-    role_op_to_doc,
+from mesoslite.master.registry.bounded import BoundedCalls
+from mesoslite.master.registry.codec import (
+    Changes,
+    decode_objects,
+    describe_ops,
+    encode_object,
+    migrate,
+    plan_write,
+    snapshot_from_doc,
+    snapshot_to_doc,
 )
-from mesoslite.resources import format_resources, parse_resources
 
 logger = logging.getLogger(__name__)
 
-HISTORY_KEEP = 1000
+__all__ = [
+    "ZooKeeperRegistryStore", "read_history", "snapshot_from_doc", "snapshot_to_doc",
+]
+
+HISTORY_KEEP = 500
+MAX_RECORD_BYTES = 1024
+# So the history holds at most HISTORY_KEEP * MAX_RECORD_BYTES (512 KB) whatever is written.
+TRIM_EVERY = 100
 CLAIM_ATTEMPTS = 5
-# ZooKeeper's default jute.maxbuffer: a znode holds at most about 1 MB.
-MAX_REGISTRY_BYTES = 1024 * 1024 - 4096
+# A transaction is one ZooKeeper request: well under jute.maxbuffer (1 MB), and no larger
+# than one object, which bounds ZooKeeper's memory (see `codec.MAX_OBJECT_BYTES`).
+MAX_TX_BYTES = 256 * 1024
+MAX_TX_OPS = 1000
+DEFAULT_TIMEOUT_S = 10.0
 
 
-def snapshot_to_doc(snap: RegistrySnapshot) -> dict[str, Any]:
-    return {
-        "agents": [agent_to_doc(a) for a in snap.agents.values()],
-        "frameworks": [framework_to_doc(f) for f in snap.frameworks.values()],
-        "role_weights": dict(snap.role_weights),
-        "quotas": {role: role_op_to_doc(SetQuota(role, q))[1] for role, q in snap.quotas.items()},
-        "reservations": {
-            agent: {role: format_resources(r) for role, r in roles.items()}
-            for agent, roles in snap.reservations.items()
-        },
-        "gone_agents": sorted(snap.gone_agents),
-        "jobs": dict(snap.jobs),
-        "jobs_framework_id": snap.jobs_framework_id,
-    }
-
-
-def snapshot_from_doc(doc: dict[str, Any]) -> RegistrySnapshot:
-    agents = [agent_from_doc(a) for a in doc.get("agents", [])]
-    frameworks = [framework_from_doc(f) for f in doc.get("frameworks", [])]
-    snap = RegistrySnapshot(
-        agents={a.id: a for a in agents}, frameworks={f.id: f for f in frameworks}
-    )
-    for role, weight in doc.get("role_weights", {}).items():
-        snap = SetRoleWeight(role, float(weight)).apply(snap)
-    for role, quota in doc.get("quotas", {}).items():
-        snap = role_op_from_doc("quota", role, quota).apply(snap)
-    for agent, roles in doc.get("reservations", {}).items():
-        for role, res in roles.items():
-            snap = SetReservation(AgentId(agent), role, parse_resources(res)).apply(snap)
-    for agent in doc.get("gone_agents", []):
-        snap = MarkAgentGone(AgentId(agent)).apply(snap)
-    return replace(
-        snap, jobs=dict(doc.get("jobs", {})), jobs_framework_id=doc.get("jobs_framework_id", "")
-    )
+def node_name(key: str) -> str:
+    # A role may be `eng/ml`; `.` and `..` are not znode names.
+    return quote(key, safe="").replace(".", "%2E")
 
 
 class ElectionSession(Protocol):
@@ -110,6 +100,18 @@ class ElectionSession(Protocol):
     def epoch(self) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class _Write:
+    path: str
+    data: bytes | None  # None: delete
+    exists: bool
+    label: str  # `kind/key`, for the history
+
+    @property
+    def size(self) -> int:
+        return len(self.path) + len(self.data or b"") + 64
+
+
 class ZooKeeperRegistryStore:
     """`Registry` in ZooKeeper; see the module docstring.
 
@@ -119,6 +121,8 @@ class ZooKeeperRegistryStore:
         url: the cluster's ZooKeeper path.
         writer: who writes (`{"id": ..., "address": ...}`), recorded in the history.
         on_fenced: called (on the loop) when a write shows another master has taken over.
+        timeout_s: the longest any registry operation waits for ZooKeeper; by default the
+            session's `session_timeout_s`, else 10 s.
     """
 
     def __init__(
@@ -128,6 +132,7 @@ class ZooKeeperRegistryStore:
         *,
         writer: dict[str, Any],
         on_fenced: Callable[[str], None],
+        timeout_s: float | None = None,
     ) -> None:
         self.session = session
         self.client: Any = None
@@ -136,42 +141,37 @@ class ZooKeeperRegistryStore:
         self.fence_path = ""
         self.epoch = 0
         self.on_fenced = on_fenced
+        self.timeout_s = float(
+            timeout_s or getattr(session, "session_timeout_s", None) or DEFAULT_TIMEOUT_S
+        )
         self.path = f"{url.path}/registry"
         self.log_path = f"{url.path}/log"
+        self.legacy_path = f"{url.path}/registry-v1"
+        self._zk: BoundedCalls | None = None
         self._snapshot = RegistrySnapshot()
         self._version = -1
         self._in_doubt = False
+        self._writes = 0
 
     async def load(self) -> RegistrySnapshot:
         self.client = self.session.client
         self.fence_path = self.session.node_path
         self.epoch = self.session.epoch
+        self._zk = BoundedCalls(self.client, self.timeout_s)
         for _ in range(CLAIM_ATTEMPTS):
-            snap, version = await asyncio.to_thread(self._read)
-            self._snapshot, self._version = snap, version
             try:
-                await asyncio.to_thread(self._write, snap, "elected")
+                return await asyncio.to_thread(self._load)
             except _Conflict as e:
                 # The previous leader was still writing as we read: read again.
                 logger.warning("registry changed while claiming it: %s; reading again", e)
-                continue
-            await asyncio.to_thread(self._trim_history)
-            return snap
         raise RegistryError(f"cannot claim the registry at {self.path}: it keeps changing")
 
     async def apply(self, ops: list[RegistryOp]) -> None:
-        kinds = ",".join(type(op).__name__ for op in ops)
         try:
-            if self._in_doubt:
-                await asyncio.to_thread(self._resync)
-            snap = self._snapshot
-            for op in ops:
-                snap = op.apply(snap)
-            await asyncio.to_thread(self._write, snap, kinds)
+            await asyncio.to_thread(self._apply, ops)
         except _Conflict as e:
             self.on_fenced(str(e))
             raise RegistryError(f"registry write refused, another master leads: {e}") from None
-        self._snapshot = snap
 
     async def close(self) -> None:
         return None  # the client belongs to the contender
@@ -182,48 +182,153 @@ class ZooKeeperRegistryStore:
 
     # ------------------------------------------------------------------ in a thread
 
-    def _read(self) -> tuple[RegistrySnapshot, int]:
-        from kazoo.exceptions import NodeExistsError
+    @property
+    def zk(self) -> BoundedCalls:
+        if self._zk is None:
+            raise RegistryError("the registry is not loaded")
+        return self._zk
 
-        empty = json.dumps(snapshot_to_doc(RegistrySnapshot())).encode()
+    def _load(self) -> RegistrySnapshot:
+        deadline = self.zk.deadline()
+        paths = [self.path, self.log_path, *(f"{self.path}/{k}" for k in KINDS)]
+        self.zk.ensure(paths, deadline)
+        head, stat = self.zk.get(self.path, deadline)
+        self._version = int(stat.version)
+        if head:
+            self._set_legacy_aside(head, deadline)
+        objects = self._read_objects(deadline)
         try:
-            self.client.create(self.path, empty, makepath=True)
-        except NodeExistsError:
-            pass
-        self.client.ensure_path(self.log_path)
-        data, stat = self.client.get(self.path)
-        try:
-            doc = json.loads(data.decode()) if data else {}
-            snap = snapshot_from_doc(doc)
+            snap = decode_objects(objects.items())
         except (ValueError, KeyError, TypeError) as e:
             raise RegistryError(f"registry {self.path} is malformed: {e}") from None
-        return snap, int(stat.version)
+        legacy = self.zk.exists(self.legacy_path, deadline)
+        changes: Changes = {}
+        if (META, "") not in objects:
+            # A new or layout-1 registry: its objects are written by the claim itself.
+            snap, changes = self._migration(snap, deadline)
+        extra = [_Write(self.legacy_path, None, True, "registry-v1")] if legacy else []
+        self._commit_changes(changes, lambda k: k in objects, "elected", deadline, extra)
+        self._snapshot, self._in_doubt = snap, False
+        self._trim_history(deadline, quiet=True)
+        return snap
 
-    def _write(self, snap: RegistrySnapshot, ops: str) -> None:
-        from kazoo.exceptions import BadVersionError, NoNodeError
+    def _apply(self, ops: list[RegistryOp]) -> None:
+        deadline = self.zk.deadline()
+        if self._in_doubt:
+            self._resync(deadline)
+        before = self._snapshot
+        after, changes = plan_write(before, ops)  # refuses an oversized object: nothing written
 
-        data = json.dumps(snapshot_to_doc(snap), sort_keys=True).encode()
-        if len(data) > MAX_REGISTRY_BYTES:
-            raise RegistryError(
-                f"registry would be {len(data)} bytes, over ZooKeeper's {MAX_REGISTRY_BYTES}"
-            )
-        record = {
-            "writer": self.writer.get("id", ""),
-            "address": self.writer.get("address", ""),
-            "epoch": self.epoch,
-            "version": self._version + 1,
-            "ops": ops,
-            "time": time.time(),
+        def exists(key: ObjectKey) -> bool:
+            return encode_object(before, key) is not None
+
+        self._commit_changes(changes, exists, describe_ops(ops), deadline)
+        self._snapshot = after
+        self._writes += 1
+        if self._writes % TRIM_EVERY == 0:
+            self._trim_history(deadline, quiet=True)
+
+    def _read_objects(self, deadline: float) -> dict[ObjectKey, bytes]:
+        from kazoo.exceptions import NoNodeError
+
+        kinds = self.zk.wait_all(
+            [self.client.get_children_async(f"{self.path}/{k}") for k in KINDS],
+            deadline, "list the registry", (NoNodeError,),
+        )
+        keys: list[ObjectKey] = [(META, "")]
+        for kind, names in zip(KINDS, kinds, strict=True):
+            if not isinstance(names, Exception):
+                keys += [(kind, unquote(n)) for n in names]
+        results = [self.client.get_async(self._object_path(k)) for k in keys]
+        values = self.zk.wait_all(results, deadline, "read the registry", (NoNodeError,))
+        return {
+            key: bytes(v[0] or b"")
+            for key, v in zip(keys, values, strict=True) if not isinstance(v, Exception)
         }
+
+    def _object_path(self, key: ObjectKey) -> str:
+        kind, name = key
+        return f"{self.path}/meta" if kind == META else f"{self.path}/{kind}/{node_name(name)}"
+
+    # -------------------------------------------------------------- the layout-1 registry
+
+    def _set_legacy_aside(self, head: bytes, deadline: float) -> None:
+        """Copy a layout-1 snapshot from the head to `registry-v1` and empty the head."""
+        try:
+            json.loads(head.decode())
+        except ValueError as e:
+            raise RegistryError(f"registry {self.path} is malformed: {e}") from None
+        exists = self.zk.exists(self.legacy_path, deadline)
+        write = _Write(self.legacy_path, head, exists, "registry-v1")
+        logger.warning("registry in layout 1 found (%d bytes); migrating it", len(head))
+        self._commit([write], {"ops": "set-aside-layout-1"}, deadline)
+
+    def _migration(
+        self, current: RegistrySnapshot, deadline: float
+    ) -> tuple[RegistrySnapshot, Changes]:
+        """The layout-1 snapshot (or an empty one) and the objects that write it, `meta`
+        last: a migration cut short leaves no `meta` and is done again."""
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            data, _ = self.zk.wait(
+                self.client.get_async(self.legacy_path), deadline, "read registry-v1",
+                (NoNodeError,),
+            )
+            target = snapshot_from_doc(json.loads(bytes(data).decode()))
+        except NoNodeError:
+            target = RegistrySnapshot()
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise RegistryError(f"registry {self.legacy_path} is malformed: {e}") from None
+        target, changes, dropped = migrate(current, target)
+        for reason in dropped:
+            logger.error("registry object not migrated: %s", reason)
+        changes[(META, "")] = encode_object(target, (META, ""))  # absent so far: written last
+        if len(changes) > 1:
+            logger.info("registry written out as objects count=%d", len(changes))
+        return target, changes
+
+    # ---------------------------------------------------------------------- writing
+
+    def _commit_changes(
+        self, changes: Changes, exists: Callable[[ObjectKey], bool], ops: str,
+        deadline: float, extra: Iterable[_Write] = (),
+    ) -> None:
+        writes = [
+            _Write(self._object_path(k), d, exists(k), f"{k[0]}/{k[1]}")
+            for k, d in changes.items()
+        ]
+        chunks = _chunks([*writes, *extra])
+        for i, chunk in enumerate(chunks):
+            record: dict[str, Any] = {"ops": ops}
+            if len(chunks) > 1:
+                record["part"] = f"{i + 1}/{len(chunks)}"
+            try:
+                self._commit(chunk, record, deadline)
+            except RegistryError:
+                if i > 0:
+                    self._in_doubt = True  # a part is written: read it all back first
+                raise
+
+    def _commit(self, writes: list[_Write], record: dict[str, Any], deadline: float) -> None:
+        from kazoo.exceptions import BadVersionError, NoNodeError, RolledBackError
+
         tx = self.client.transaction()
         tx.check(self.fence_path, 0)
-        tx.set_data(self.path, data, self._version)
-        tx.create(f"{self.log_path}/w-", json.dumps(record).encode(), sequence=True)
+        tx.set_data(self.path, b"", self._version)
+        for w in writes:
+            if w.data is None:
+                tx.delete(w.path)
+            elif w.exists:
+                tx.set_data(w.path, w.data)
+            else:
+                tx.create(w.path, w.data)
+        tx.create(f"{self.log_path}/w-", self._record(record, writes), sequence=True)
         try:
-            results = tx.commit()
-        except Exception as e:
+            results = self.zk.commit(tx, deadline, "registry write")
+        except RegistryError:
             self._in_doubt = True
-            raise RegistryError(f"registry write failed: {type(e).__name__}: {e}") from None
+            raise
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             if isinstance(results[0], NoNodeError):
@@ -232,60 +337,110 @@ class ZooKeeperRegistryStore:
                 raise _Conflict(
                     f"registry version is no longer {self._version}: another master wrote it"
                 )
-            raise RegistryError(f"registry write failed: {failures[0]!r}")
+            labels = ["election znode", "head", *(w.label for w in writes), "history"]
+            bad = next(
+                (lbl, r) for lbl, r in zip(labels, results, strict=True)
+                if isinstance(r, Exception) and not isinstance(r, RolledBackError)
+            )
+            raise RegistryError(f"registry write failed at {bad[0]}: {bad[1]!r}")
         self._version = int(results[1].version)
 
-    def _resync(self) -> None:
+    def _record(self, record: dict[str, Any], writes: list[_Write]) -> bytes:
+        """The history record: who wrote what kinds of op to which objects, never contents,
+        at most `MAX_RECORD_BYTES` (the object list is cut short to fit)."""
+        doc = {
+            "writer": self.writer.get("id", ""), "address": self.writer.get("address", ""),
+            "epoch": self.epoch, "version": self._version + 1, "time": time.time(),
+            **record, "nkeys": len(writes), "keys": [],
+        }
+        doc["ops"] = str(doc["ops"])[:200]
+        data = json.dumps(doc).encode()
+        for w in writes:
+            label = w.label[:64]
+            if len(data) + len(label) + 4 > MAX_RECORD_BYTES:
+                break
+            doc["keys"].append(label)
+            data = json.dumps(doc).encode()
+        return data
+
+    def _resync(self, deadline: float) -> None:
         """After a write in doubt: take the registry as it is if we were its last writer."""
-        try:
-            snap, version = self._read()
-            history = read_history(self.client, self.url, last=1)
-        except RegistryError:
-            raise
-        except Exception as e:
-            raise RegistryError(f"registry read failed: {type(e).__name__}: {e}") from None
+        _, stat = self.zk.get(self.path, deadline)
+        objects = self._read_objects(deadline)
+        left = max(0.001, deadline - time.monotonic())
+        history = read_history(self.client, self.url, last=1, timeout_s=left)
         last = history[-1] if history else {}
         if last.get("writer") != self.writer.get("id", "") or last.get("epoch") != self.epoch:
             raise _Conflict(
                 f"the registry was last written by {last.get('writer') or 'nobody'} "
                 f"(epoch {last.get('epoch')}), not by this master"
             )
-        logger.warning("registry write was in doubt; carrying on from version=%d", version)
-        self._snapshot, self._version, self._in_doubt = snap, version, False
+        try:
+            snap = decode_objects(objects.items())
+        except (ValueError, KeyError, TypeError) as e:
+            raise RegistryError(f"registry {self.path} is malformed: {e}") from None
+        logger.warning("registry write was in doubt; carrying on from version=%d", stat.version)
+        self._snapshot, self._version, self._in_doubt = snap, int(stat.version), False
 
-    def _trim_history(self) -> None:
-        from kazoo.exceptions import NoNodeError
+    def _trim_history(self, deadline: float, quiet: bool = False) -> None:
+        """Delete the oldest records beyond `HISTORY_KEEP`, in bounded transactions; with
+        `quiet`, a failure is logged (the next trim catches up) rather than raised."""
+        try:
+            names = sorted(self.zk.children(self.log_path, deadline))
+            old = names[: max(0, len(names) - HISTORY_KEEP)]
+            for i in range(0, len(old), MAX_TX_OPS):
+                tx = self.client.transaction()
+                for name in old[i:i + MAX_TX_OPS]:
+                    tx.delete(f"{self.log_path}/{name}")
+                self.zk.commit(tx, deadline, "trim the registry history")
+        except RegistryError as e:
+            if not quiet:
+                raise
+            logger.warning("registry history not trimmed: %s", e)
 
-        children = sorted(self.client.get_children(self.log_path))
-        for name in children[: max(0, len(children) - HISTORY_KEEP)]:
-            try:
-                self.client.delete(f"{self.log_path}/{name}")
-            except NoNodeError:
-                pass
+
+def _chunks(writes: list[_Write]) -> list[list[_Write]]:
+    """Writes grouped into transactions of at most `MAX_TX_BYTES` and `MAX_TX_OPS`."""
+    chunks: list[list[_Write]] = [[]]
+    size = 0
+    for w in writes:
+        if chunks[-1] and (size + w.size > MAX_TX_BYTES or len(chunks[-1]) >= MAX_TX_OPS):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(w)
+        size += w.size
+    return chunks
 
 
 class _Conflict(Exception):
     """Another master has taken the registry over (or our session is gone)."""
 
 
-def read_history(client: Any, url: ZkUrl, last: int = 0) -> list[dict[str, Any]]:
-    """Blocking: the registry's write history under `url`, oldest first (the `last` newest
-    records only, if given)."""
+def read_history(
+    client: Any, url: ZkUrl, last: int = 0, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> list[dict[str, Any]]:
+    """Blocking, at most about `timeout_s`: the registry's write history under `url`, oldest
+    first (the `last` newest records only, if given)."""
     from kazoo.exceptions import NoNodeError
 
+    zk = BoundedCalls(client, timeout_s)
+    deadline = zk.deadline()
     log_path = f"{url.path}/log"
     try:
-        names = sorted(client.get_children(log_path))
+        names = sorted(zk.wait(
+            client.get_children_async(log_path), deadline, "list the history", (NoNodeError,)
+        ))
     except NoNodeError:
         return []
     if last:
         names = names[-last:]
+    results = [client.get_async(f"{log_path}/{n}") for n in names]
     out = []
-    for name in names:
-        try:
-            data, stat = client.get(f"{log_path}/{name}")
-        except NoNodeError:
+    for name, v in zip(names, zk.wait_all(results, deadline, "read the history", (NoNodeError,)),
+                       strict=True):
+        if isinstance(v, Exception):
             continue
+        data, stat = v
         record = json.loads(data.decode())
         record["seq"] = name
         record["ctime"] = stat.ctime / 1000.0

@@ -30,8 +30,8 @@ def refuse_role_writes(db: Path, refuse: bool) -> None:
     with sqlite3.connect(db, isolation_level=None) as conn:
         if refuse:
             conn.execute(
-                "CREATE TRIGGER refuse_roles BEFORE INSERT ON entries "
-                "WHEN NEW.kind = 'role_weight' BEGIN SELECT RAISE(ABORT, 'disk refused'); END"
+                "CREATE TRIGGER refuse_roles BEFORE INSERT ON objects "
+                "WHEN NEW.kind = 'roles' BEGIN SELECT RAISE(ABORT, 'disk refused'); END"
             )
         else:
             conn.execute("DROP TRIGGER refuse_roles")

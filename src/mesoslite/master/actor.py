@@ -30,6 +30,7 @@ from mesoslite.clock import Clock
 from mesoslite.errors import ConflictError, DeadlineExceededError, NotFoundError, UnavailableError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.master.constants import ALLOCATION_BATCH_S, READ_FILE_TIMEOUT_S, TICK_INTERVAL_S
+from mesoslite.master.follow import FollowRelays
 from mesoslite.master.events import (
     CloseFramework,
     DisconnectAgent,
@@ -110,6 +111,7 @@ class MasterActor:
         self._tasks: list[asyncio.Task[None]] = []
         self._reads: dict[int, asyncio.Future[tuple[bytes, int, str]]] = {}
         self._read_ids = itertools.count(1)
+        self.follows = FollowRelays()  # `Operator.FollowFile` streams (master/follow.py)
         self.paused = False
         # What the registry held when this master started leading (the jobs framework reads
         # its own part from it).

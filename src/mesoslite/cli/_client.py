@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -409,7 +409,7 @@ class OperatorClient(_Base):
 
     async def follow_file(
         self, task_id: str, name: str = "stdout", offset: int = 0, *, framework_id: str = "",
-    ) -> AsyncIterator[FollowedChunk]:
+    ) -> AsyncGenerator[FollowedChunk, None]:
         """A task's sandbox file from `offset` as the task writes it, until the task has ended
         and the file was sent (`Operator.FollowFile`); the last chunk has `end` set.
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
-from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 import click
@@ -106,6 +104,8 @@ def task_logs(
     name = "stderr" if use_stderr else "stdout"
     try:
         if follow:
+            import asyncio  # here, not at the top: `task list` should not pay for it
+
             asyncio.run(follow_file(cfg.master, task_id, name, framework_id, write))
             return
         with BlockingOperatorClient(cfg.master) as client:
@@ -138,6 +138,9 @@ async def follow_file(
     all of it was written (`Operator.FollowFile`). A stream that breaks while the task runs
     (its agent or the master failing over) is followed again from where it stopped, for up to
     `FOLLOW_RETRY_LIMIT_S` without progress."""
+    import asyncio
+    from contextlib import aclosing
+
     from mesoslite.cli._client import OperatorClient
     from mesoslite.errors import MesosliteError, UnavailableError
 

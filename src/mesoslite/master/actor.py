@@ -30,7 +30,6 @@ from mesoslite.clock import Clock
 from mesoslite.errors import ConflictError, DeadlineExceededError, NotFoundError, UnavailableError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.master.constants import ALLOCATION_BATCH_S, READ_FILE_TIMEOUT_S, TICK_INTERVAL_S
-from mesoslite.master.follow import FollowRelays
 from mesoslite.master.events import (
     CloseFramework,
     DisconnectAgent,
@@ -39,6 +38,7 @@ from mesoslite.master.events import (
     PersistRegistry,
     SendToFramework,
 )
+from mesoslite.master.follow import FollowRelays
 from mesoslite.master.registry.base import Registry, RegistryOp, RegistrySnapshot
 from mesoslite.master.state import MasterState
 from mesoslite.model import AgentInfo, FrameworkInfo, TaskSpec, TaskState

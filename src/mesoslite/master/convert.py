@@ -9,7 +9,6 @@ from mesoslite._proto.v1 import agent_pb2, operator_pb2, scheduler_pb2
 from mesoslite.allocator.base import Quota
 from mesoslite.master import records as rec
 from mesoslite.master.actor import PING, ReadFileRequest
-from mesoslite.master.follow import CreditOnAgent, FollowOnAgent, StopFollowOnAgent
 from mesoslite.master.events import (
     AckOnAgent,
     ErrorEvent,
@@ -23,6 +22,7 @@ from mesoslite.master.events import (
     ShutdownFrameworkOnAgent,
     UpdateEvent,
 )
+from mesoslite.master.follow import CreditOnAgent, FollowOnAgent, StopFollowOnAgent
 from mesoslite.master.roles import Explanation, RoleStatus
 
 Ev = scheduler_pb2.Event

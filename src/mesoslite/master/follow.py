@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +125,7 @@ class FollowRelays:
 
     async def follow(
         self, actor: MasterActor, task_id: TaskId, fid: FrameworkId | None, name: str, offset: int
-    ) -> AsyncIterator[FollowData | FollowEnd]:
+    ) -> AsyncGenerator[FollowData | FollowEnd, None]:
         """The file's chunks from `offset`, then a `FollowEnd`.
 
         Raises:

@@ -264,3 +264,41 @@ def test_run_survives_a_master_restart_and_prints_all_output(cluster: LocalClust
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_run_prints_each_line_as_the_task_writes_it(cluster: LocalCluster) -> None:
+    proc = subprocess.Popen(
+        [str(MESOSLITE), "run", "--", "sh", "-c", "echo a; sleep 1; echo b"],
+        env=cluster.cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "a\n"
+        a_at = time.monotonic()
+        assert proc.stdout.readline() == "b\n"
+        # The task sleeps 1 s between them: b was not sent with a.
+        assert time.monotonic() - a_at > 0.5
+        assert proc.wait(20) == 0, proc.stderr.read() if proc.stderr else ""
+        assert proc.stdout.read() == ""
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_run_of_a_missing_executable_fails_fast_with_the_real_reason(
+    mesoslite: CliRunner, cluster: LocalCluster
+) -> None:
+    # Regression for issue 17: it took ~10 s and first printed "could not read the rest of
+    # the output: ... has no sandbox", retrying reads of a sandbox that never existed.
+    started = time.monotonic()
+    out = mesoslite("run", "--", "/nonexistent/binary", master=cluster.master_address)
+    elapsed = time.monotonic() - started
+    assert out.returncode == exit_codes.EXIT_REJECTED, out.stderr
+    assert out.stdout == ""
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("mesoslite run: task run-") and "TASK_FAILED" in line, line
+    assert "/nonexistent/binary" in line or "not found" in line, line
+    assert elapsed < 5, f"took {elapsed:.1f}s"

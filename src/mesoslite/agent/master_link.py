@@ -30,7 +30,8 @@ from mesoslite import convert as c
 from mesoslite._proto.v1 import agent_pb2, agent_pb2_grpc
 from mesoslite.agent import constants as k
 from mesoslite.agent.actor import AgentActor
-from mesoslite.agent.messages import Outgoing, PongOut, StatusUpdatesOut
+from mesoslite.agent.follow import FileFollows
+from mesoslite.agent.messages import FileDataOut, Outgoing, PongOut, StatusUpdatesOut
 from mesoslite.errors import MesosliteError, NotLeaderError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.leader import LeaderFollower
@@ -53,6 +54,12 @@ def outgoing_to_pb(item: Outgoing) -> agent_pb2.AgentMessage:
         )
     if isinstance(item, PongOut):
         return AM(pong=AM.Pong(seq=item.seq, pending_updates=item.pending_updates))
+    if isinstance(item, FileDataOut):
+        return AM(
+            file_data=AM.FileData(
+                follow_id=item.follow_id, offset=item.offset, data=item.data, eof=item.eof
+            )
+        )
     return AM(
         file_chunk=AM.FileChunk(
             request_id=item.request_id, data=item.data, size=item.size, error=item.error
@@ -99,6 +106,11 @@ class MasterLink:
         self._call: Any = None
         self._last_ping = 0.0
         self._last_failure = ""
+        self.follows = FileFollows(actor.work_dir, self._task_live, self.send)
+
+    def _task_live(self, framework_id: str, task_id: str) -> bool:
+        task = self.actor.tasks.get((FrameworkId(framework_id), TaskId(task_id)))
+        return task is not None and not task.state.terminal
 
     # ------------------------------------------------------------------ sending
 
@@ -213,6 +225,7 @@ class MasterLink:
         finally:
             self._queue = None
             self._call = None
+            self.follows.stop_all()  # their readers' streams ended with this one
             self.actor.disconnected()
             for task in tasks:
                 task.cancel()
@@ -288,6 +301,13 @@ class MasterLink:
             actor.read_file(
                 rf.request_id, rf.framework_id, rf.task_id, rf.name, rf.offset, rf.length
             )
+        elif kind == "follow_file":
+            ff = msg.follow_file
+            self.follows.start(ff.follow_id, ff.framework_id, ff.task_id, ff.name, ff.offset)
+        elif kind == "follow_credit":
+            self.follows.credit(msg.follow_credit.follow_id, msg.follow_credit.offset)
+        elif kind == "stop_follow":
+            self.follows.stop(msg.stop_follow.follow_id)
         elif kind == "reconcile":
             actor.reconcile([FrameworkId(f) for f in msg.reconcile.framework_ids])
         elif kind == "registered":

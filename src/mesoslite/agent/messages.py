@@ -27,7 +27,17 @@ class FileChunkOut:
     error: str = ""
 
 
-Outgoing = StatusUpdatesOut | PongOut | FileChunkOut
+@dataclass(frozen=True, slots=True)
+class FileDataOut:
+    """New bytes of a followed file, or (`eof`) its end; see `agent/follow.py`."""
+
+    follow_id: int
+    offset: int
+    data: bytes = b""
+    eof: bool = False
+
+
+Outgoing = StatusUpdatesOut | PongOut | FileChunkOut | FileDataOut
 
 
 class MasterSender(Protocol):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -24,6 +24,7 @@ from mesoslite.cli._views import (
     AgentView,
     ExplainView,
     FileChunk,
+    FollowedChunk,
     FrameworkView,
     RoleView,
     TaskView,
@@ -440,6 +441,41 @@ class OperatorClient(_Base):
         """Ask the master to kill a task; returns the id of the task's framework."""
         return await self._run(self._kill_task(task_id, framework_id))
 
+    async def follow_file(
+        self, task_id: str, name: str = "stdout", offset: int = 0, *, framework_id: str = "",
+    ) -> AsyncGenerator[FollowedChunk, None]:
+        """A task's sandbox file from `offset` as the task writes it, until the task has ended
+        and the file was sent (`Operator.FollowFile`); the last chunk has `end` set.
+
+        Closing the iterator early cancels the call (the agent stops following). A failed call
+        raises its `MesosliteError`; a standby's redirect is followed before the first chunk.
+        """
+        req = operator_pb2.FollowFileRequest(
+            task_id=task_id, framework_id=framework_id, name=name, offset=offset
+        )
+        for _ in range(MAX_REDIRECTS + ZK_LOOKUPS + 1):
+            if self.retry_delay_s:
+                await asyncio.sleep(self.retry_delay_s)
+            if self._stub is None:
+                self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+                self._stub = _stub(self._channel)
+            call = self._stub.FollowFile(req)
+            started = False
+            try:
+                async for reply in call:
+                    started = True
+                    yield followed_chunk(reply)
+                return
+            except grpc.RpcError as exc:
+                err = _map_error(exc, self.address, self.timeout_s)
+                if not started and self._redirect(err):
+                    await self.close()
+                    continue
+                raise err from None
+            finally:
+                call.cancel()
+        raise UnavailableError(f"gave up after {MAX_REDIRECTS} redirects to another master")
+
 
 # -- conversions from the wire
 
@@ -473,6 +509,20 @@ def _job(r: Any) -> JobView:
 def file_chunk(r: Any) -> FileChunk:
     label, terminal = _state(r.state)
     return FileChunk(data=bytes(r.data), size=int(r.size), state=label, terminal=terminal)
+
+
+def followed_chunk(r: Any) -> FollowedChunk:
+    if not r.end:
+        return FollowedChunk(offset=int(r.offset), data=bytes(r.data))
+    st = r.status
+    return FollowedChunk(
+        offset=int(r.offset),
+        data=bytes(r.data),
+        end=True,
+        state=_state(st.state)[0],
+        exit_code=st.exit_code if st.has_exit_code else None,
+        message=st.message,
+    )
 
 
 def agent_view(a: Any) -> AgentView:

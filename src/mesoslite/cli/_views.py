@@ -118,6 +118,22 @@ class FileChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowedChunk:
+    """Part of a followed sandbox file (`Operator.FollowFile`): `data` found at `offset`.
+
+    The last chunk of a follow has `end` set, and the task's final state (its label, e.g.
+    "TASK_FINISHED"), exit code and message.
+    """
+
+    offset: int
+    data: bytes
+    end: bool = False
+    state: str = ""
+    exit_code: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RoleView:
     role: str
     weight: float

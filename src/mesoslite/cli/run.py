@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -19,15 +20,14 @@ from mesoslite.cli import exit_codes
 
 if TYPE_CHECKING:
     from mesoslite.cli._client import OperatorClient
-    from mesoslite.errors import MesosliteError
     from mesoslite.model import Offer, TaskStatus
     from mesoslite.resources import Resources
     from mesoslite.scheduler_api import SchedulerDriver
 
-POLL_S = 0.1
+# After a broken output stream, wait this long before following again.
+RETRY_S = 0.2
 DRAIN_TIMEOUT_S = 10.0
 RUN_FAILOVER_S = 10.0
-CHUNK = 256 * 1024
 
 
 class _Refused(click.ClickException):
@@ -49,6 +49,8 @@ class _RunOne:
     def __init__(self, task: Any) -> None:
         self.task = task
         self.launched = asyncio.Event()
+        # Set once the master took the launch: the task is known to it from then on.
+        self.accepted = asyncio.Event()
         self.terminal: asyncio.Future[TaskStatus] = asyncio.get_running_loop().create_future()
         self.agent_id = ""
 
@@ -58,6 +60,7 @@ class _RunOne:
                 self.launched.set()
                 self.agent_id = offer.agent_id
                 await driver.accept([offer.id], [self.task], refuse_seconds=3600)
+                self.accepted.set()
                 await driver.suppress()
             else:
                 refuse_s = 3600 if self.launched.is_set() else 1
@@ -90,52 +93,76 @@ def _exit_code(status: TaskStatus) -> int:
 
 
 class _OutputFollower:
-    """Copies the task's stdout and stderr to ours, polling the master as the task runs."""
+    """Copies the task's stdout and stderr to ours as the master streams them (`FollowFile`).
 
-    def __init__(self, client: OperatorClient, task_id: str, framework_id: str) -> None:
+    A stream that breaks (its agent reconnecting, a master failover) is followed again from
+    the byte it got to: while the task runs, for as long as it takes; once it has ended, for
+    `DRAIN_TIMEOUT_S`, then the rest of the output is given up with a message.
+    """
+
+    def __init__(
+        self, client: OperatorClient, task_id: str, framework_id: str,
+        terminal: asyncio.Future[TaskStatus],
+    ) -> None:
         self.client = client
         self.task_id = task_id
         self.framework_id = framework_id
+        self.terminal = terminal
         self.offsets = {"stdout": 0, "stderr": 0}
 
-    async def pump(self, name: str) -> bool:
-        """Copy what is new; True if anything was."""
-        out = sys.stdout.buffer if name == "stdout" else sys.stderr.buffer
-        got = False
-        while True:
-            chunk = await self.client.read_file(
-                self.task_id, name, self.offsets[name], CHUNK, framework_id=self.framework_id
-            )
-            if not chunk.data:
-                return got
-            out.write(chunk.data)
-            out.flush()
-            self.offsets[name] += len(chunk.data)
-            got = True
-            if self.offsets[name] >= chunk.size:
-                return got
+    async def copy_all(self) -> None:
+        await asyncio.gather(self.copy("stdout"), self.copy("stderr"))
 
-    async def pump_all(self) -> MesosliteError | None:
-        """Copy what is new of both files; returns the error if a read failed (the agent
-        may be reconnecting: the caller tries again later)."""
+    async def copy(self, name: str) -> None:
+        """Copy the file to its end; returns once the task has ended and all of it was copied."""
         from mesoslite.errors import MesosliteError
 
-        try:
-            await asyncio.gather(self.pump("stdout"), self.pump("stderr"))
-        except MesosliteError as e:
-            return e
-        return None
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        while True:
+            try:
+                if await self._copy_stream(name):
+                    return
+                error = f"the stream of {name} ended early"
+            except MesosliteError as e:
+                error = e.message
+            if self.terminal.done():
+                deadline = deadline or loop.time() + DRAIN_TIMEOUT_S
+                if loop.time() >= deadline:
+                    click.echo(
+                        f"mesoslite run: could not read the rest of the output: {error}", err=True
+                    )
+                    return
+            await asyncio.sleep(RETRY_S)
 
-    async def drain(self, timeout_s: float) -> None:
-        """Copy the rest once the task ended, retrying while its agent is unreachable."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while (error := await self.pump_all()) is not None:
-            if asyncio.get_running_loop().time() >= deadline:
-                click.echo(
-                    f"mesoslite run: could not read the rest of the output: {error}", err=True
-                )
-                return
-            await asyncio.sleep(POLL_S * 5)
+    async def _copy_stream(self, name: str) -> bool:
+        """Follow once from the current offset; True if the stream reached the file's end."""
+        out = sys.stdout.buffer if name == "stdout" else sys.stderr.buffer
+        chunks = self.client.follow_file(
+            self.task_id, name, self.offsets[name], framework_id=self.framework_id
+        )
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                # A stream starts where asked; skip any overlap rather than print it twice.
+                data = chunk.data[max(0, self.offsets[name] - chunk.offset):]
+                if data:
+                    out.write(data)
+                    out.flush()
+                    self.offsets[name] += len(data)
+                if chunk.end:
+                    return True
+        return False
+
+
+async def _first(*aws: Any) -> asyncio.Future[Any]:
+    """Wait for the first of `aws` (coroutines or futures) to finish; return it, cancel the
+    coroutines of the others (futures passed in are left alone)."""
+    futures = [asyncio.ensure_future(a) for a in aws]
+    done, _ = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    for fut, given in zip(futures, aws, strict=True):
+        if fut is not given:
+            fut.cancel()
+    return next(f for f in futures if f in done)
 
 
 async def _check_fits(client: OperatorClient, wanted: Resources) -> None:
@@ -187,6 +214,7 @@ async def _run(
     interrupted = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, interrupted.set)
+    copying: asyncio.Future[None] | None = None
     await driver.start()
     try:
         await asyncio.gather(_check_fits(client, task.resources), driver.wait_subscribed(10))
@@ -198,21 +226,19 @@ async def _run(
                 "the agents that could hold it are busy (see mesoslite agent list)",
                 exit_codes.EXIT_TEMPFAIL,
             ) from None
-        follower = _OutputFollower(client, task.task_id, driver.framework_id)
-        killed = False
+        await _first(framework.accepted.wait(), framework.terminal)
+        follower = _OutputFollower(
+            client, task.task_id, driver.framework_id, framework.terminal
+        )
+        copying = asyncio.ensure_future(follower.copy_all())
         stop = asyncio.ensure_future(interrupted.wait())
-        while not framework.terminal.done():
-            either: set[asyncio.Future[Any]] = {framework.terminal, stop}
-            await asyncio.wait(either, timeout=POLL_S, return_when="FIRST_COMPLETED")
-            if interrupted.is_set() and not killed:
-                killed = True
-                click.echo(f"mesoslite run: killing task {task.task_id}", err=True)
-                await driver.kill(task.task_id, agent_id=framework.agent_id)
-            if not framework.terminal.done():
-                await follower.pump_all()  # a failed read is retried at the next poll
+        killed = await _first(stop, framework.terminal) is stop
+        if killed:
+            click.echo(f"mesoslite run: killing task {task.task_id}", err=True)
+            await driver.kill(task.task_id, agent_id=framework.agent_id)
         stop.cancel()
-        status = framework.terminal.result()
-        await follower.drain(DRAIN_TIMEOUT_S)
+        status = await framework.terminal
+        await copying
         if status.state != TaskState.FINISHED and (
             status.state != TaskState.FAILED or status.exit_code is None or killed
         ):
@@ -227,6 +253,9 @@ async def _run(
 
         raise _Refused(e.message, exit_code_for(e)) from None
     finally:
+        if copying is not None:
+            copying.cancel()  # ends the output streams (the agents stop following)
+            await asyncio.gather(copying, return_exceptions=True)
         # Tear the framework down: its task has ended (or is killed with it on an error).
         await driver.stop()
         await client.close()

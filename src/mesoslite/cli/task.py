@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from mesoslite.cli._client import BlockingOperatorClient
 
 TASK_HEADERS = ("ID", "NAME", "FRAMEWORK", "AGENT", "STATE", "EXIT", "UPDATED")
-# How often `task logs --follow` asks for more output once it has read all there is.
-FOLLOW_INTERVAL_S = 0.2
+# After a broken `task logs --follow` stream, wait this long before following again, and
+# give up after this long without getting anything.
+FOLLOW_RETRY_S = 0.2
+FOLLOW_RETRY_LIMIT_S = 30.0
 # Bytes asked for per read; the master caps reads at 1 MiB.
 READ_CHUNK_BYTES = 1024 * 1024
 
@@ -88,8 +90,8 @@ def task_logs(
 ) -> None:
     """Print a task's stdout (or stderr) from its sandbox, byte for byte.
 
-    With --follow, wait for more output until the task has ended and everything it wrote
-    has been printed, then exit 0.
+    With --follow, the master streams new output as the task writes it; the command exits 0
+    once the task has ended and everything it wrote has been printed.
     """
     from mesoslite.cli._client import BlockingOperatorClient
     from mesoslite.cli.exit_codes import EXIT_INTERRUPTED
@@ -103,51 +105,70 @@ def task_logs(
 
     name = "stderr" if use_stderr else "stdout"
     try:
+        if follow:
+            import asyncio  # here, not at the top: `task list` should not pay for it
+
+            asyncio.run(follow_file(cfg.master, task_id, name, framework_id, write))
+            return
         with BlockingOperatorClient(cfg.master) as client:
-            copy_file(client, task_id, name, framework_id, follow, write)
+            copy_file(client, task_id, name, framework_id, write)
     except KeyboardInterrupt:
         ctx.exit(EXIT_INTERRUPTED)
 
 
 def copy_file(
-    client: BlockingOperatorClient, task_id: str, name: str, framework_id: str, follow: bool,
+    client: BlockingOperatorClient, task_id: str, name: str, framework_id: str,
     write: Callable[[bytes], None],
 ) -> None:
-    """Read the file from offset 0 in chunks and `write` each; see `task_logs`."""
-    from mesoslite.errors import NotFoundError
-
+    """Read the file from offset 0 to its current end in chunks and `write` each."""
     offset = 0
-    # True once a read was made after a reply said the task had ended: that read saw all
-    # the task will ever write, so when it is consumed we are done.
-    ended = False
     while True:
-        try:
-            chunk = client.read_file(
-                task_id, name=name, offset=offset, length=READ_CHUNK_BYTES,
-                framework_id=framework_id,
-            )
-        except NotFoundError:
-            if follow and _not_started(client, task_id, framework_id):
-                time.sleep(FOLLOW_INTERVAL_S)
-                continue
-            raise
+        chunk = client.read_file(
+            task_id, name=name, offset=offset, length=READ_CHUNK_BYTES, framework_id=framework_id,
+        )
         if chunk.data:
             write(chunk.data)
             offset += len(chunk.data)
-            if offset < chunk.size:
-                continue
-        if not follow or ended:
+        if not chunk.data or offset >= chunk.size:
             return
-        if chunk.terminal:
-            ended = True
-            continue
-        time.sleep(FOLLOW_INTERVAL_S)
 
 
-def _not_started(client: BlockingOperatorClient, task_id: str, framework_id: str) -> bool:
-    """True if the task is live, so its sandbox files may just not exist yet."""
-    tasks = client.tasks(framework_id=framework_id, include_completed=False)
-    return any(t.id == task_id and not t.terminal for t in tasks)
+async def follow_file(
+    master: str, task_id: str, name: str, framework_id: str, write: Callable[[bytes], None]
+) -> None:
+    """`write` the file from offset 0 as the master streams it, until the task has ended and
+    all of it was written (`Operator.FollowFile`). A stream that breaks while the task runs
+    (its agent or the master failing over) is followed again from where it stopped, for up to
+    `FOLLOW_RETRY_LIMIT_S` without progress."""
+    import asyncio
+    from contextlib import aclosing
+
+    from mesoslite.cli._client import OperatorClient
+    from mesoslite.errors import MesosliteError, UnavailableError
+
+    offset = 0
+    loop = asyncio.get_running_loop()
+    last_progress = loop.time()
+    async with OperatorClient(master) as client:
+        while True:
+            chunks = client.follow_file(task_id, name, offset, framework_id=framework_id)
+            try:
+                async with aclosing(chunks):
+                    async for chunk in chunks:
+                        data = chunk.data[max(0, offset - chunk.offset):]
+                        if data:
+                            write(data)
+                            offset += len(data)
+                            last_progress = loop.time()
+                        if chunk.end:
+                            return
+            except UnavailableError as e:
+                error: MesosliteError = e  # its agent or the master is failing over: again
+            else:
+                error = UnavailableError(f"the stream of {name} of task {task_id!r} ended early")
+            if loop.time() - last_progress > FOLLOW_RETRY_LIMIT_S:
+                raise error
+            await asyncio.sleep(FOLLOW_RETRY_S)
 
 
 @task.command("kill")

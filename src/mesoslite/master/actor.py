@@ -44,6 +44,7 @@ from mesoslite.master.events import (
     PersistRegistry,
     SendToFramework,
 )
+from mesoslite.master.follow import FollowRelays
 from mesoslite.master.registry.base import Registry, RegistryOp, RegistrySnapshot
 from mesoslite.master.state import MasterState
 from mesoslite.model import AgentInfo, FrameworkInfo, TaskSpec, TaskState
@@ -142,6 +143,7 @@ class MasterActor:
         self._tasks: list[asyncio.Task[None]] = []
         self._reads: dict[int, asyncio.Future[tuple[bytes, int, str]]] = {}
         self._read_ids = itertools.count(1)
+        self.follows = FollowRelays()  # `Operator.FollowFile` streams (master/follow.py)
         self.paused = False
         # What the registry held when this master started leading (the jobs framework reads
         # its own part from it).

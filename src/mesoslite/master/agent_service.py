@@ -83,6 +83,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                 # Collect its outcome, so that a failed read is not reported as "never retrieved".
                 await asyncio.gather(reader, return_exceptions=True)
             self.actor.agent_stream_closed(agent_id, conn)
+            self.actor.follows.connection_closed(conn)
 
     async def _read(self, agent_id: Any, context: Ctx) -> None:
         actor = self.actor
@@ -104,6 +105,10 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                     return actor.state.status_updates(agent_id, st, now)
 
                 await actor.run(apply)
+                actor.follows.tasks_updated(agent_id)
+            elif kind == "file_data":
+                fd = msg.file_data
+                actor.follows.file_data(fd.follow_id, fd.offset, fd.data, fd.eof)
             elif kind == "file_chunk":
                 ch = msg.file_chunk
                 actor.file_chunk(ch.request_id, ch.data, ch.size, ch.error)

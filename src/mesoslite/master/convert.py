@@ -22,6 +22,7 @@ from mesoslite.master.events import (
     ShutdownFrameworkOnAgent,
     UpdateEvent,
 )
+from mesoslite.master.follow import CreditOnAgent, FollowOnAgent, StopFollowOnAgent
 from mesoslite.master.roles import Explanation, RoleStatus
 
 Ev = scheduler_pb2.Event
@@ -91,6 +92,20 @@ def agent_message_to_pb(item: Any) -> agent_pb2.MasterMessage:
                 length=item.length,
             )
         )
+    if isinstance(item, CreditOnAgent):
+        return MM(follow_credit=MM.FollowCredit(follow_id=item.follow_id, offset=item.offset))
+    if isinstance(item, FollowOnAgent):
+        return MM(
+            follow_file=MM.FollowFile(
+                follow_id=item.follow_id,
+                framework_id=item.framework_id,
+                task_id=item.task_id,
+                name=item.name,
+                offset=item.offset,
+            )
+        )
+    if isinstance(item, StopFollowOnAgent):
+        return MM(stop_follow=MM.StopFollow(follow_id=item.follow_id))
     if item is PING:
         PING_SEQ[0] += 1
         return MM(ping=MM.Ping(seq=PING_SEQ[0]))

@@ -1,21 +1,24 @@
-"""The Operator gRPC service: read-only views for the CLI, plus kill and sandbox reads."""
+"""The Operator gRPC service: views for the CLI, plus kill, sandbox reads and follows."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import grpc
 
 from mesoslite._proto.v1 import operator_pb2, operator_pb2_grpc
-from mesoslite.convert import master_info_to_pb, resources_from_pb
-from mesoslite.errors import ValidationError
+from mesoslite.convert import master_info_to_pb, resources_from_pb, status_to_pb
+from mesoslite.errors import MesosliteError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.limits import check_id, check_role
 from mesoslite.master import convert as mc
 from mesoslite.master.actor import MasterActor
 from mesoslite.master.constants import MAX_READ_LENGTH
+from mesoslite.master.follow import FollowData
 from mesoslite.model import MasterInfo
-from mesoslite.rpc import handle_errors
+from mesoslite.rpc import handle_errors, status_code
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 FILE_NAMES = ("stdout", "stderr")
@@ -150,3 +153,35 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
         return operator_pb2.ReadFileResponse(
             data=chunk.data, size=chunk.size, state=int(chunk.state)  # type: ignore[arg-type]
         )
+
+    async def FollowFile(  # noqa: N802
+        self, request: operator_pb2.FollowFileRequest, context: Ctx
+    ) -> AsyncIterator[operator_pb2.FollowFileResponse]:
+        """Stream a sandbox file until the task has ended (see `master/follow.py`)."""
+        name = request.name or "stdout"
+        try:
+            if name not in FILE_NAMES:
+                raise ValidationError(
+                    "name", f"must be one of {', '.join(FILE_NAMES)}, got {name!r}"
+                )
+            follow = self.actor.follows.follow(
+                self.actor,
+                TaskId(request.task_id),
+                FrameworkId(request.framework_id) or None,
+                name,
+                request.offset,
+            )
+            # `aclosing`: a cancelled call must run the follow's cleanup now (it stops the
+            # agent's side), not whenever the generator is collected.
+            async with aclosing(follow):
+                async for item in follow:
+                    if isinstance(item, FollowData):
+                        yield operator_pb2.FollowFileResponse(
+                            data=item.data, offset=item.offset
+                        )
+                    else:
+                        yield operator_pb2.FollowFileResponse(
+                            offset=item.offset, end=True, status=status_to_pb(item.status)
+                        )
+        except MesosliteError as e:
+            await context.abort(status_code(e), e.message)

@@ -1,4 +1,7 @@
-"""`task logs`: chunked reads from offset 0, and when `--follow` may stop."""
+"""`task logs` (without `--follow`): chunked reads from offset 0 to the file's current end.
+
+`--follow` streams (`Operator.FollowFile`): see tests/integration/test_follow_output.py.
+"""
 
 from __future__ import annotations
 
@@ -31,44 +34,25 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(time, "sleep", lambda s: None)
 
 
-def copy(client: FakeClient, follow: bool) -> bytes:
+def copy(client: FakeClient) -> bytes:
     out: list[bytes] = []
-    task_cmd.copy_file(client, "t1", "stdout", "", follow, out.append)  # type: ignore[arg-type]
+    task_cmd.copy_file(client, "t1", "stdout", "", out.append)  # type: ignore[arg-type]
     return b"".join(out)
 
 
 def test_without_follow_the_file_is_read_in_chunks_to_its_current_end() -> None:
     client = FakeClient([(b"hello world\n", "TASK_RUNNING", False)])
-    assert copy(client, follow=False) == b"hello world\n"
+    assert copy(client) == b"hello world\n"
     assert client.reads == [0, 4, 8]
 
 
 def test_without_follow_an_empty_file_is_one_read() -> None:
     client = FakeClient([(b"", "TASK_RUNNING", False)])
-    assert copy(client, follow=False) == b""
+    assert copy(client) == b""
     assert client.reads == [0]
 
 
-def test_follow_waits_for_new_output_and_stops_after_a_read_made_once_the_task_ended() -> None:
-    client = FakeClient([
-        (b"one\n", "TASK_RUNNING", False),
-        (b"one\n", "TASK_RUNNING", False),
-        (b"one\ntwo\n", "TASK_RUNNING", False),
-        (b"one\ntwo\n", "TASK_FINISHED", True),
-        # The task wrote its last bytes just before it ended: the read after seeing the
-        # terminal state must still pick them up.
-        (b"one\ntwo\nlast\n", "TASK_FINISHED", True),
-    ])
-    assert copy(client, follow=True) == b"one\ntwo\nlast\n"
-
-
-def test_follow_of_a_task_that_already_ended_reads_once_more_then_stops() -> None:
-    client = FakeClient([(b"done\n", "TASK_FAILED", True)])
-    assert copy(client, follow=True) == b"done\n"
-    assert len(client.reads) == 3  # the data, an empty read (ended), a confirming read
-
-
-def test_an_unknown_task_is_an_error_even_when_following() -> None:
+def test_an_unknown_task_is_an_error() -> None:
     class Unknown(FakeClient):
         def read_file(self, *a: object, **k: object) -> FileChunk:
             raise UnknownTaskError("task 't1' is not known")
@@ -77,4 +61,4 @@ def test_an_unknown_task_is_an_error_even_when_following() -> None:
             return []
 
     with pytest.raises(UnknownTaskError):
-        copy(Unknown([]), follow=True)
+        copy(Unknown([]))

@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from mesoslite._proto.v1 import common_pb2 as mesoslite_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mesoslite/v1/agent.proto\x12\x0cmesoslite.v1\x1a\x19mesoslite/v1/common.proto\"v\n\x0bRunningTask\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12)\n\ttask_info\x18\x02 \x01(\x0b\x32\x16.mesoslite.v1.TaskInfo\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.mesoslite.v1.TaskState\"\x9a\x04\n\x0c\x41gentMessage\x12\x37\n\x08register\x18\x01 \x01(\x0b\x32#.mesoslite.v1.AgentMessage.RegisterH\x00\x12\x42\n\x0estatus_updates\x18\x02 \x01(\x0b\x32(.mesoslite.v1.AgentMessage.StatusUpdatesH\x00\x12/\n\x04pong\x18\x03 \x01(\x0b\x32\x1f.mesoslite.v1.AgentMessage.PongH\x00\x12:\n\nfile_chunk\x18\x04 \x01(\x0b\x32$.mesoslite.v1.AgentMessage.FileChunkH\x00\x1a\x61\n\x08Register\x12+\n\nagent_info\x18\x01 \x01(\x0b\x32\x17.mesoslite.v1.AgentInfo\x12(\n\x05tasks\x18\x02 \x03(\x0b\x32\x19.mesoslite.v1.RunningTask\x1a;\n\rStatusUpdates\x12*\n\x08statuses\x18\x01 \x03(\x0b\x32\x18.mesoslite.v1.TaskStatus\x1a,\n\x04Pong\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x17\n\x0fpending_updates\x18\x02 \x01(\r\x1aJ\n\tFileChunk\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\r\n\x05\x65rror\x18\x04 \x01(\tB\x06\n\x04kind\"\x87\t\n\rMasterMessage\x12<\n\nregistered\x18\x01 \x01(\x0b\x32&.mesoslite.v1.MasterMessage.RegisteredH\x00\x12?\n\x0claunch_tasks\x18\x02 \x01(\x0b\x32\'.mesoslite.v1.MasterMessage.LaunchTasksH\x00\x12\x39\n\tkill_task\x18\x03 \x01(\x0b\x32$.mesoslite.v1.MasterMessage.KillTaskH\x00\x12>\n\x0b\x61\x63knowledge\x18\x04 \x01(\x0b\x32\'.mesoslite.v1.MasterMessage.AcknowledgeH\x00\x12K\n\x12shutdown_framework\x18\x05 \x01(\x0b\x32-.mesoslite.v1.MasterMessage.ShutdownFrameworkH\x00\x12\x30\n\x04ping\x18\x06 \x01(\x0b\x32 .mesoslite.v1.MasterMessage.PingH\x00\x12\x39\n\tread_file\x18\x07 \x01(\x0b\x32$.mesoslite.v1.MasterMessage.ReadFileH\x00\x12:\n\treconcile\x18\x08 \x01(\x0b\x32%.mesoslite.v1.MasterMessage.ReconcileH\x00\x1a\x66\n\nRegistered\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12-\n\x0bmaster_info\x18\x02 \x01(\x0b\x32\x18.mesoslite.v1.MasterInfo\x12\x17\n\x0fping_interval_s\x18\x03 \x01(\x01\x1aO\n\x0bLaunchTasks\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12*\n\ntask_infos\x18\x02 \x03(\x0b\x32\x16.mesoslite.v1.TaskInfo\x1aN\n\x08KillTask\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x1b\n\x13kill_grace_period_s\x18\x03 \x01(\x01\x1aT\n\x0b\x41\x63knowledge\x12\x45\n\x10\x61\x63knowledgements\x18\x01 \x03(\x0b\x32+.mesoslite.v1.MasterMessage.Acknowledgement\x1a\x46\n\x0f\x41\x63knowledgement\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0c\n\x04uuid\x18\x03 \x01(\x0c\x1a)\n\x11ShutdownFramework\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x1a\x13\n\x04Ping\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x1as\n\x08ReadFile\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0e\n\x06offset\x18\x05 \x01(\x04\x12\x0e\n\x06length\x18\x06 \x01(\x04\x1a\"\n\tReconcile\x12\x15\n\rframework_ids\x18\x01 \x03(\tB\x06\n\x04kind2O\n\x05\x41gent\x12\x46\n\x07\x43onnect\x12\x1a.mesoslite.v1.AgentMessage\x1a\x1b.mesoslite.v1.MasterMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mesoslite/v1/agent.proto\x12\x0cmesoslite.v1\x1a\x19mesoslite/v1/common.proto\"v\n\x0bRunningTask\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12)\n\ttask_info\x18\x02 \x01(\x0b\x32\x16.mesoslite.v1.TaskInfo\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.mesoslite.v1.TaskState\"\x9e\x05\n\x0c\x41gentMessage\x12\x37\n\x08register\x18\x01 \x01(\x0b\x32#.mesoslite.v1.AgentMessage.RegisterH\x00\x12\x42\n\x0estatus_updates\x18\x02 \x01(\x0b\x32(.mesoslite.v1.AgentMessage.StatusUpdatesH\x00\x12/\n\x04pong\x18\x03 \x01(\x0b\x32\x1f.mesoslite.v1.AgentMessage.PongH\x00\x12:\n\nfile_chunk\x18\x04 \x01(\x0b\x32$.mesoslite.v1.AgentMessage.FileChunkH\x00\x12\x38\n\tfile_data\x18\x05 \x01(\x0b\x32#.mesoslite.v1.AgentMessage.FileDataH\x00\x1a\x61\n\x08Register\x12+\n\nagent_info\x18\x01 \x01(\x0b\x32\x17.mesoslite.v1.AgentInfo\x12(\n\x05tasks\x18\x02 \x03(\x0b\x32\x19.mesoslite.v1.RunningTask\x1a;\n\rStatusUpdates\x12*\n\x08statuses\x18\x01 \x03(\x0b\x32\x18.mesoslite.v1.TaskStatus\x1a,\n\x04Pong\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x17\n\x0fpending_updates\x18\x02 \x01(\r\x1aJ\n\tFileChunk\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x1aH\n\x08\x46ileData\x12\x11\n\tfollow_id\x18\x01 \x01(\x04\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0b\n\x03\x65of\x18\x04 \x01(\x08\x42\x06\n\x04kind\"\x82\x0c\n\rMasterMessage\x12<\n\nregistered\x18\x01 \x01(\x0b\x32&.mesoslite.v1.MasterMessage.RegisteredH\x00\x12?\n\x0claunch_tasks\x18\x02 \x01(\x0b\x32\'.mesoslite.v1.MasterMessage.LaunchTasksH\x00\x12\x39\n\tkill_task\x18\x03 \x01(\x0b\x32$.mesoslite.v1.MasterMessage.KillTaskH\x00\x12>\n\x0b\x61\x63knowledge\x18\x04 \x01(\x0b\x32\'.mesoslite.v1.MasterMessage.AcknowledgeH\x00\x12K\n\x12shutdown_framework\x18\x05 \x01(\x0b\x32-.mesoslite.v1.MasterMessage.ShutdownFrameworkH\x00\x12\x30\n\x04ping\x18\x06 \x01(\x0b\x32 .mesoslite.v1.MasterMessage.PingH\x00\x12\x39\n\tread_file\x18\x07 \x01(\x0b\x32$.mesoslite.v1.MasterMessage.ReadFileH\x00\x12:\n\treconcile\x18\x08 \x01(\x0b\x32%.mesoslite.v1.MasterMessage.ReconcileH\x00\x12=\n\x0b\x66ollow_file\x18\t \x01(\x0b\x32&.mesoslite.v1.MasterMessage.FollowFileH\x00\x12\x41\n\rfollow_credit\x18\n \x01(\x0b\x32(.mesoslite.v1.MasterMessage.FollowCreditH\x00\x12=\n\x0bstop_follow\x18\x0b \x01(\x0b\x32&.mesoslite.v1.MasterMessage.StopFollowH\x00\x1a\x66\n\nRegistered\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12-\n\x0bmaster_info\x18\x02 \x01(\x0b\x32\x18.mesoslite.v1.MasterInfo\x12\x17\n\x0fping_interval_s\x18\x03 \x01(\x01\x1aO\n\x0bLaunchTasks\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12*\n\ntask_infos\x18\x02 \x03(\x0b\x32\x16.mesoslite.v1.TaskInfo\x1aN\n\x08KillTask\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x1b\n\x13kill_grace_period_s\x18\x03 \x01(\x01\x1aT\n\x0b\x41\x63knowledge\x12\x45\n\x10\x61\x63knowledgements\x18\x01 \x03(\x0b\x32+.mesoslite.v1.MasterMessage.Acknowledgement\x1a\x46\n\x0f\x41\x63knowledgement\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0c\n\x04uuid\x18\x03 \x01(\x0c\x1a)\n\x11ShutdownFramework\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x1a\x13\n\x04Ping\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x1as\n\x08ReadFile\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0e\n\x06offset\x18\x05 \x01(\x04\x12\x0e\n\x06length\x18\x06 \x01(\x04\x1a\"\n\tReconcile\x12\x15\n\rframework_ids\x18\x01 \x03(\t\x1a\x64\n\nFollowFile\x12\x11\n\tfollow_id\x18\x01 \x01(\x04\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0e\n\x06offset\x18\x05 \x01(\x04\x1a\x31\n\x0c\x46ollowCredit\x12\x11\n\tfollow_id\x18\x01 \x01(\x04\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x1a\x1f\n\nStopFollow\x12\x11\n\tfollow_id\x18\x01 \x01(\x04\x42\x06\n\x04kind2O\n\x05\x41gent\x12\x46\n\x07\x43onnect\x12\x1a.mesoslite.v1.AgentMessage\x1a\x1b.mesoslite.v1.MasterMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,35 +36,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNNINGTASK']._serialized_start=69
   _globals['_RUNNINGTASK']._serialized_end=187
   _globals['_AGENTMESSAGE']._serialized_start=190
-  _globals['_AGENTMESSAGE']._serialized_end=728
-  _globals['_AGENTMESSAGE_REGISTER']._serialized_start=440
-  _globals['_AGENTMESSAGE_REGISTER']._serialized_end=537
-  _globals['_AGENTMESSAGE_STATUSUPDATES']._serialized_start=539
-  _globals['_AGENTMESSAGE_STATUSUPDATES']._serialized_end=598
-  _globals['_AGENTMESSAGE_PONG']._serialized_start=600
-  _globals['_AGENTMESSAGE_PONG']._serialized_end=644
-  _globals['_AGENTMESSAGE_FILECHUNK']._serialized_start=646
-  _globals['_AGENTMESSAGE_FILECHUNK']._serialized_end=720
-  _globals['_MASTERMESSAGE']._serialized_start=731
-  _globals['_MASTERMESSAGE']._serialized_end=1890
-  _globals['_MASTERMESSAGE_REGISTERED']._serialized_start=1244
-  _globals['_MASTERMESSAGE_REGISTERED']._serialized_end=1346
-  _globals['_MASTERMESSAGE_LAUNCHTASKS']._serialized_start=1348
-  _globals['_MASTERMESSAGE_LAUNCHTASKS']._serialized_end=1427
-  _globals['_MASTERMESSAGE_KILLTASK']._serialized_start=1429
-  _globals['_MASTERMESSAGE_KILLTASK']._serialized_end=1507
-  _globals['_MASTERMESSAGE_ACKNOWLEDGE']._serialized_start=1509
-  _globals['_MASTERMESSAGE_ACKNOWLEDGE']._serialized_end=1593
-  _globals['_MASTERMESSAGE_ACKNOWLEDGEMENT']._serialized_start=1595
-  _globals['_MASTERMESSAGE_ACKNOWLEDGEMENT']._serialized_end=1665
-  _globals['_MASTERMESSAGE_SHUTDOWNFRAMEWORK']._serialized_start=1667
-  _globals['_MASTERMESSAGE_SHUTDOWNFRAMEWORK']._serialized_end=1708
-  _globals['_MASTERMESSAGE_PING']._serialized_start=1710
-  _globals['_MASTERMESSAGE_PING']._serialized_end=1729
-  _globals['_MASTERMESSAGE_READFILE']._serialized_start=1731
-  _globals['_MASTERMESSAGE_READFILE']._serialized_end=1846
-  _globals['_MASTERMESSAGE_RECONCILE']._serialized_start=1848
-  _globals['_MASTERMESSAGE_RECONCILE']._serialized_end=1882
-  _globals['_AGENT']._serialized_start=1892
-  _globals['_AGENT']._serialized_end=1971
+  _globals['_AGENTMESSAGE']._serialized_end=860
+  _globals['_AGENTMESSAGE_REGISTER']._serialized_start=498
+  _globals['_AGENTMESSAGE_REGISTER']._serialized_end=595
+  _globals['_AGENTMESSAGE_STATUSUPDATES']._serialized_start=597
+  _globals['_AGENTMESSAGE_STATUSUPDATES']._serialized_end=656
+  _globals['_AGENTMESSAGE_PONG']._serialized_start=658
+  _globals['_AGENTMESSAGE_PONG']._serialized_end=702
+  _globals['_AGENTMESSAGE_FILECHUNK']._serialized_start=704
+  _globals['_AGENTMESSAGE_FILECHUNK']._serialized_end=778
+  _globals['_AGENTMESSAGE_FILEDATA']._serialized_start=780
+  _globals['_AGENTMESSAGE_FILEDATA']._serialized_end=852
+  _globals['_MASTERMESSAGE']._serialized_start=863
+  _globals['_MASTERMESSAGE']._serialized_end=2401
+  _globals['_MASTERMESSAGE_REGISTERED']._serialized_start=1569
+  _globals['_MASTERMESSAGE_REGISTERED']._serialized_end=1671
+  _globals['_MASTERMESSAGE_LAUNCHTASKS']._serialized_start=1673
+  _globals['_MASTERMESSAGE_LAUNCHTASKS']._serialized_end=1752
+  _globals['_MASTERMESSAGE_KILLTASK']._serialized_start=1754
+  _globals['_MASTERMESSAGE_KILLTASK']._serialized_end=1832
+  _globals['_MASTERMESSAGE_ACKNOWLEDGE']._serialized_start=1834
+  _globals['_MASTERMESSAGE_ACKNOWLEDGE']._serialized_end=1918
+  _globals['_MASTERMESSAGE_ACKNOWLEDGEMENT']._serialized_start=1920
+  _globals['_MASTERMESSAGE_ACKNOWLEDGEMENT']._serialized_end=1990
+  _globals['_MASTERMESSAGE_SHUTDOWNFRAMEWORK']._serialized_start=1992
+  _globals['_MASTERMESSAGE_SHUTDOWNFRAMEWORK']._serialized_end=2033
+  _globals['_MASTERMESSAGE_PING']._serialized_start=2035
+  _globals['_MASTERMESSAGE_PING']._serialized_end=2054
+  _globals['_MASTERMESSAGE_READFILE']._serialized_start=2056
+  _globals['_MASTERMESSAGE_READFILE']._serialized_end=2171
+  _globals['_MASTERMESSAGE_RECONCILE']._serialized_start=2173
+  _globals['_MASTERMESSAGE_RECONCILE']._serialized_end=2207
+  _globals['_MASTERMESSAGE_FOLLOWFILE']._serialized_start=2209
+  _globals['_MASTERMESSAGE_FOLLOWFILE']._serialized_end=2309
+  _globals['_MASTERMESSAGE_FOLLOWCREDIT']._serialized_start=2311
+  _globals['_MASTERMESSAGE_FOLLOWCREDIT']._serialized_end=2360
+  _globals['_MASTERMESSAGE_STOPFOLLOW']._serialized_start=2362
+  _globals['_MASTERMESSAGE_STOPFOLLOW']._serialized_end=2393
+  _globals['_AGENT']._serialized_start=2403
+  _globals['_AGENT']._serialized_end=2482
 # @@protoc_insertion_point(module_scope)

@@ -19,7 +19,7 @@ class RunningTask(_message.Message):
     def __init__(self, framework_id: _Optional[str] = ..., task_info: _Optional[_Union[_common_pb2.TaskInfo, _Mapping]] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("register", "status_updates", "pong", "file_chunk")
+    __slots__ = ("register", "status_updates", "pong", "file_chunk", "file_data")
     class Register(_message.Message):
         __slots__ = ("agent_info", "tasks")
         AGENT_INFO_FIELD_NUMBER: _ClassVar[int]
@@ -50,18 +50,31 @@ class AgentMessage(_message.Message):
         size: int
         error: str
         def __init__(self, request_id: _Optional[int] = ..., data: _Optional[bytes] = ..., size: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+    class FileData(_message.Message):
+        __slots__ = ("follow_id", "offset", "data", "eof")
+        FOLLOW_ID_FIELD_NUMBER: _ClassVar[int]
+        OFFSET_FIELD_NUMBER: _ClassVar[int]
+        DATA_FIELD_NUMBER: _ClassVar[int]
+        EOF_FIELD_NUMBER: _ClassVar[int]
+        follow_id: int
+        offset: int
+        data: bytes
+        eof: bool
+        def __init__(self, follow_id: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., eof: _Optional[bool] = ...) -> None: ...
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     STATUS_UPDATES_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
     FILE_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    FILE_DATA_FIELD_NUMBER: _ClassVar[int]
     register: AgentMessage.Register
     status_updates: AgentMessage.StatusUpdates
     pong: AgentMessage.Pong
     file_chunk: AgentMessage.FileChunk
-    def __init__(self, register: _Optional[_Union[AgentMessage.Register, _Mapping]] = ..., status_updates: _Optional[_Union[AgentMessage.StatusUpdates, _Mapping]] = ..., pong: _Optional[_Union[AgentMessage.Pong, _Mapping]] = ..., file_chunk: _Optional[_Union[AgentMessage.FileChunk, _Mapping]] = ...) -> None: ...
+    file_data: AgentMessage.FileData
+    def __init__(self, register: _Optional[_Union[AgentMessage.Register, _Mapping]] = ..., status_updates: _Optional[_Union[AgentMessage.StatusUpdates, _Mapping]] = ..., pong: _Optional[_Union[AgentMessage.Pong, _Mapping]] = ..., file_chunk: _Optional[_Union[AgentMessage.FileChunk, _Mapping]] = ..., file_data: _Optional[_Union[AgentMessage.FileData, _Mapping]] = ...) -> None: ...
 
 class MasterMessage(_message.Message):
-    __slots__ = ("registered", "launch_tasks", "kill_task", "acknowledge", "shutdown_framework", "ping", "read_file", "reconcile")
+    __slots__ = ("registered", "launch_tasks", "kill_task", "acknowledge", "shutdown_framework", "ping", "read_file", "reconcile", "follow_file", "follow_credit", "stop_follow")
     class Registered(_message.Message):
         __slots__ = ("agent_id", "master_info", "ping_interval_s")
         AGENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +144,31 @@ class MasterMessage(_message.Message):
         FRAMEWORK_IDS_FIELD_NUMBER: _ClassVar[int]
         framework_ids: _containers.RepeatedScalarFieldContainer[str]
         def __init__(self, framework_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    class FollowFile(_message.Message):
+        __slots__ = ("follow_id", "framework_id", "task_id", "name", "offset")
+        FOLLOW_ID_FIELD_NUMBER: _ClassVar[int]
+        FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+        TASK_ID_FIELD_NUMBER: _ClassVar[int]
+        NAME_FIELD_NUMBER: _ClassVar[int]
+        OFFSET_FIELD_NUMBER: _ClassVar[int]
+        follow_id: int
+        framework_id: str
+        task_id: str
+        name: str
+        offset: int
+        def __init__(self, follow_id: _Optional[int] = ..., framework_id: _Optional[str] = ..., task_id: _Optional[str] = ..., name: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+    class FollowCredit(_message.Message):
+        __slots__ = ("follow_id", "offset")
+        FOLLOW_ID_FIELD_NUMBER: _ClassVar[int]
+        OFFSET_FIELD_NUMBER: _ClassVar[int]
+        follow_id: int
+        offset: int
+        def __init__(self, follow_id: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+    class StopFollow(_message.Message):
+        __slots__ = ("follow_id",)
+        FOLLOW_ID_FIELD_NUMBER: _ClassVar[int]
+        follow_id: int
+        def __init__(self, follow_id: _Optional[int] = ...) -> None: ...
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     LAUNCH_TASKS_FIELD_NUMBER: _ClassVar[int]
     KILL_TASK_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +177,9 @@ class MasterMessage(_message.Message):
     PING_FIELD_NUMBER: _ClassVar[int]
     READ_FILE_FIELD_NUMBER: _ClassVar[int]
     RECONCILE_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FILE_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_CREDIT_FIELD_NUMBER: _ClassVar[int]
+    STOP_FOLLOW_FIELD_NUMBER: _ClassVar[int]
     registered: MasterMessage.Registered
     launch_tasks: MasterMessage.LaunchTasks
     kill_task: MasterMessage.KillTask
@@ -147,4 +188,7 @@ class MasterMessage(_message.Message):
     ping: MasterMessage.Ping
     read_file: MasterMessage.ReadFile
     reconcile: MasterMessage.Reconcile
-    def __init__(self, registered: _Optional[_Union[MasterMessage.Registered, _Mapping]] = ..., launch_tasks: _Optional[_Union[MasterMessage.LaunchTasks, _Mapping]] = ..., kill_task: _Optional[_Union[MasterMessage.KillTask, _Mapping]] = ..., acknowledge: _Optional[_Union[MasterMessage.Acknowledge, _Mapping]] = ..., shutdown_framework: _Optional[_Union[MasterMessage.ShutdownFramework, _Mapping]] = ..., ping: _Optional[_Union[MasterMessage.Ping, _Mapping]] = ..., read_file: _Optional[_Union[MasterMessage.ReadFile, _Mapping]] = ..., reconcile: _Optional[_Union[MasterMessage.Reconcile, _Mapping]] = ...) -> None: ...
+    follow_file: MasterMessage.FollowFile
+    follow_credit: MasterMessage.FollowCredit
+    stop_follow: MasterMessage.StopFollow
+    def __init__(self, registered: _Optional[_Union[MasterMessage.Registered, _Mapping]] = ..., launch_tasks: _Optional[_Union[MasterMessage.LaunchTasks, _Mapping]] = ..., kill_task: _Optional[_Union[MasterMessage.KillTask, _Mapping]] = ..., acknowledge: _Optional[_Union[MasterMessage.Acknowledge, _Mapping]] = ..., shutdown_framework: _Optional[_Union[MasterMessage.ShutdownFramework, _Mapping]] = ..., ping: _Optional[_Union[MasterMessage.Ping, _Mapping]] = ..., read_file: _Optional[_Union[MasterMessage.ReadFile, _Mapping]] = ..., reconcile: _Optional[_Union[MasterMessage.Reconcile, _Mapping]] = ..., follow_file: _Optional[_Union[MasterMessage.FollowFile, _Mapping]] = ..., follow_credit: _Optional[_Union[MasterMessage.FollowCredit, _Mapping]] = ..., stop_follow: _Optional[_Union[MasterMessage.StopFollow, _Mapping]] = ...) -> None: ...

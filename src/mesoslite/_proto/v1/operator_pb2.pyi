@@ -142,6 +142,30 @@ class ReadFileResponse(_message.Message):
     state: _common_pb2.TaskState
     def __init__(self, data: _Optional[bytes] = ..., size: _Optional[int] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ...) -> None: ...
 
+class FollowFileRequest(_message.Message):
+    __slots__ = ("task_id", "framework_id", "name", "offset")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    framework_id: str
+    name: str
+    offset: int
+    def __init__(self, task_id: _Optional[str] = ..., framework_id: _Optional[str] = ..., name: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class FollowFileResponse(_message.Message):
+    __slots__ = ("data", "offset", "end", "status")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    offset: int
+    end: bool
+    status: _common_pb2.TaskStatus
+    def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[int] = ..., end: _Optional[bool] = ..., status: _Optional[_Union[_common_pb2.TaskStatus, _Mapping]] = ...) -> None: ...
+
 class DrainAgentRequest(_message.Message):
     __slots__ = ("agent_id",)
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -65,6 +65,11 @@ class OperatorStub:
                 request_serializer=mesoslite_dot_v1_dot_operator__pb2.ReadFileRequest.SerializeToString,
                 response_deserializer=mesoslite_dot_v1_dot_operator__pb2.ReadFileResponse.FromString,
                 _registered_method=True)
+        self.FollowFile = channel.unary_stream(
+                '/mesoslite.v1.Operator/FollowFile',
+                request_serializer=mesoslite_dot_v1_dot_operator__pb2.FollowFileRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_operator__pb2.FollowFileResponse.FromString,
+                _registered_method=True)
         self.DrainAgent = channel.unary_unary(
                 '/mesoslite.v1.Operator/DrainAgent',
                 request_serializer=mesoslite_dot_v1_dot_operator__pb2.DrainAgentRequest.SerializeToString,
@@ -131,6 +136,12 @@ class OperatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReadFile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FollowFile(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -204,6 +215,11 @@ def add_OperatorServicer_to_server(servicer, server):
                     servicer.ReadFile,
                     request_deserializer=mesoslite_dot_v1_dot_operator__pb2.ReadFileRequest.FromString,
                     response_serializer=mesoslite_dot_v1_dot_operator__pb2.ReadFileResponse.SerializeToString,
+            ),
+            'FollowFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.FollowFile,
+                    request_deserializer=mesoslite_dot_v1_dot_operator__pb2.FollowFileRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_operator__pb2.FollowFileResponse.SerializeToString,
             ),
             'DrainAgent': grpc.unary_unary_rpc_method_handler(
                     servicer.DrainAgent,
@@ -398,6 +414,33 @@ class Operator:
             '/mesoslite.v1.Operator/ReadFile',
             mesoslite_dot_v1_dot_operator__pb2.ReadFileRequest.SerializeToString,
             mesoslite_dot_v1_dot_operator__pb2.ReadFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FollowFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mesoslite.v1.Operator/FollowFile',
+            mesoslite_dot_v1_dot_operator__pb2.FollowFileRequest.SerializeToString,
+            mesoslite_dot_v1_dot_operator__pb2.FollowFileResponse.FromString,
             options,
             channel_credentials,
             insecure,

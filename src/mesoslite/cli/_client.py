@@ -454,8 +454,9 @@ class OperatorClient(_Base):
             task_id=task_id, framework_id=framework_id, name=name, offset=offset
         )
         for _ in range(MAX_REDIRECTS + ZK_LOOKUPS + 1):
-            if self.retry_delay_s:
-                await asyncio.sleep(self.retry_delay_s)
+            if self._relookup:
+                await self._leader.pause()
+                await asyncio.to_thread(self._lookup_again)
             if self._stub is None:
                 self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
                 self._stub = _stub(self._channel)
@@ -469,7 +470,7 @@ class OperatorClient(_Base):
             except grpc.RpcError as exc:
                 err = _map_error(exc, self.address, self.timeout_s)
                 if not started and self._redirect(err):
-                    await self.close()
+                    await self._drop_channel()
                     continue
                 raise err from None
             finally:

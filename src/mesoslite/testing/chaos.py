@@ -119,6 +119,14 @@ class FaultInjector:
         time.sleep(down_s)
         self.ha.start_agent(i)
 
+    def busiest_agent(self) -> int:
+        """The index of the agent whose work dir holds the most live task sandboxes."""
+        counts = Counter(
+            i for p in task_processes(self.ha.marker) for i in range(len(self.ha.agents))
+            if p.sandbox.startswith(f"{self.ha.work_dir / f'agent-{i}'}/")
+        )
+        return counts.most_common(1)[0][0] if counts else 0
+
     def pause(self, daemon: Daemon, seconds: float, kind: str = "") -> None:
         """SIGSTOP `daemon` for `seconds`, then SIGCONT (also if the wait is interrupted)."""
         daemon.send(signal.SIGSTOP)

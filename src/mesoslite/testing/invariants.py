@@ -194,6 +194,7 @@ class TaskProcess:
     pid: int
     task_id: str
     cmdline: str
+    sandbox: str = ""
 
 
 def task_processes(marker: str) -> list[TaskProcess]:
@@ -215,10 +216,10 @@ def task_processes(marker: str) -> list[TaskProcess]:
                     continue  # a zombie has ended; its parent has yet to reap it
         except OSError:
             continue  # gone meanwhile, or not ours to read
-        tid = next((e.split(b"=", 1)[1].decode() for e in env
-                    if e.startswith(TASK_ID_ENV.encode() + b"=")), "")
-        if tid:
-            out.append(TaskProcess(int(entry.name), tid, cmd))
+        found = dict(e.decode(errors="replace").split("=", 1) for e in env if b"=" in e)
+        if found.get(TASK_ID_ENV):
+            out.append(TaskProcess(int(entry.name), found[TASK_ID_ENV], cmd,
+                                   found.get("MESOSLITE_SANDBOX", "")))
     return out
 
 

@@ -76,6 +76,14 @@ class ChaosCluster(HACluster):
             d.argv += ["--host", "0.0.0.0", "--advertise-address", self.advertised[i]]
         return d
 
+    def add_agent(self) -> int:
+        """Start one more agent (in the root namespace); returns its index."""
+        i = len(self.agents)
+        self.agents.append(self._agent_daemon(i))
+        self.agents[i].start()
+        self.agent_count += 1
+        return i
+
     def add_netns_agent(self, agent: NetnsAgent) -> None:
         """Start `agent` (its namespace made) as part of this cluster; stopped with it."""
         self.netns_agents.append(agent)

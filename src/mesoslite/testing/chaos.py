@@ -45,8 +45,8 @@ T = TypeVar("T")
 
 __all__ = [
     "ChaosCluster", "FaultInjector", "Ledger", "NetnsAgent", "TaskRecord",
-    "check_invariants", "client_call", "netns_available", "stale_tasks", "submit",
-    "task_processes", "wait_for_job", "wait_for_new_job",
+    "check_invariants", "client_call", "invariant_report", "netns_available", "stale_tasks", "submit",
+    "largest_znode", "rss_mb", "task_processes", "wait_for_job", "wait_for_new_job",
 ]
 
 
@@ -244,23 +244,36 @@ def check_invariants(
     end matches the real exit code), every cron time once, no stale task process, and the
     cluster accepts and finishes a new job. Returns the violations ([] if all held).
     """
+    report = invariant_report(ha, ledger, jobs, cron_jobs=cron_jobs, new_job=new_job,
+                              timeout_s=timeout_s)
+    return [v for found in report.values() for v in found]
+
+
+def invariant_report(
+    ha: HACluster, ledger: Ledger, jobs: Sequence[str], *, cron_jobs: Sequence[str] = (),
+    new_job: str = "after-chaos", timeout_s: float = 60.0,
+) -> dict[str, list[str]]:
+    """`check_invariants`'s violations by invariant: `run_twice`, `lost`, `cron`, `stale`,
+    `new_job` (and `status` if the cluster did not answer)."""
     records = ledger.records()
-    out = succeeded_twice(records.values())
-    views: dict[str, JobView] = {}
+    out: dict[str, list[str]] = {k: [] for k in
+                                 ("run_twice", "lost", "cron", "stale", "new_job", "status")}
+    out["run_twice"] += succeeded_twice(records.values())
     for name in [*jobs, *cron_jobs]:
         try:
-            views[name] = client_call(ha, lambda c, n=name: c.job_status(n), timeout_s)
+            view = client_call(ha, lambda c, n=name: c.job_status(n), timeout_s)
             history = client_call(ha, lambda c, n=name: c.job_history(n), timeout_s)
         except MesosliteError as e:
-            out.append(f"job {name}: no status from the cluster: {e}")
+            out["status"].append(f"job {name}: no status from the cluster: {e}")
             continue
-        out += history_succeeded_twice(name, history)
+        out["run_twice"] += history_succeeded_twice(name, history)
         if name in jobs:
-            out += updates_lost(views[name], history, records)
-    for name in cron_jobs:
-        out += cron_times_not_once(views[name], records.values()) if name in views else []
-    out += stale_tasks(ha.marker, _running_task_ids(ha, timeout_s))
-    out += [e for e in [wait_for_new_job(ha, ledger, new_job, timeout_s)] if e]
+            out["lost"] += updates_lost(view, history, records)
+        else:
+            out["cron"] += cron_times_not_once(view, records.values())
+    out["stale"] += stale_tasks(ha.marker, _running_task_ids(ha, timeout_s))
+    if new_job:
+        out["new_job"] += [e for e in [wait_for_new_job(ha, ledger, new_job, timeout_s)] if e]
     return out
 
 
@@ -285,3 +298,38 @@ def ledger_counts(records: dict[str, TaskRecord]) -> dict[str, int]:
         "run_twice": len(succeeded_twice(records.values())),
     }
 
+
+
+# ---------------------------------------------------------------- ZooKeeper measurements
+
+
+def largest_znode(hosts: str, path: str) -> tuple[str, int]:
+    """The path and data size in bytes of the largest znode under `path` (walks the tree)."""
+    from kazoo.client import KazooClient
+
+    zk = KazooClient(hosts=hosts, timeout=10.0)
+    zk.start(timeout=10.0)
+    try:
+        best, todo = ("", 0), [path]
+        while todo:
+            node = todo.pop()
+            data, stat = zk.get(node)
+            if stat.dataLength > best[1]:
+                best = (node, stat.dataLength)
+            todo += [f"{node.rstrip('/')}/{c}" for c in zk.get_children(node)]
+        return best
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def rss_mb(pid: int | None) -> float:
+    """The resident memory of process `pid` in MB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0

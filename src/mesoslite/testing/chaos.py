@@ -17,15 +17,16 @@ name. An outage or a pause always ends (SIGCONT, restart) even if the waiting is
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from mesoslite.errors import MesosliteError
-from mesoslite.jobs.model import JobState, JobView
+from mesoslite.jobs.model import AttemptView, JobState, JobView
 from mesoslite.testing._daemon import Daemon
 from mesoslite.testing.ha_cluster import HACluster
 from mesoslite.testing.invariants import (
@@ -41,12 +42,21 @@ from mesoslite.testing.invariants import (
 from mesoslite.testing.netns import NetnsAgent, netns_available
 from mesoslite.testing.zookeeper import ZooKeeperCluster
 
+if TYPE_CHECKING:
+    from mesoslite.cli._client import BlockingOperatorClient
+
 T = TypeVar("T")
 
 __all__ = [
-    "ChaosCluster", "FaultInjector", "Ledger", "NetnsAgent", "TaskRecord",
-    "check_invariants", "client_call", "invariant_report", "netns_available", "stale_tasks", "submit",
-    "largest_znode", "rss_mb", "task_processes", "wait_for_job", "wait_for_new_job",
+    # Clusters and faults
+    "ChaosCluster", "FaultInjector", "NetnsAgent", "netns_available",
+    # Jobs through whichever master leads
+    "client_call", "submit", "wait_for_job", "wait_for_new_job",
+    # Invariants
+    "Ledger", "TaskRecord", "check_invariants", "invariant_report", "stale_tasks",
+    "task_processes",
+    # ZooKeeper measurements
+    "largest_znode", "rss_mb",
 ]
 
 
@@ -59,8 +69,8 @@ class ChaosCluster(HACluster):
             everything outside reach the same address. Other arguments as `HACluster`.
     """
 
-    def __init__(self, *args: object, advertise_host: str = "", **kw: object) -> None:
-        super().__init__(*args, **kw)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, advertise_host: str = "", **kw: Any) -> None:
+        super().__init__(*args, **kw)
         self.advertise_host = advertise_host
         self.netns_agents: list[NetnsAgent] = []
 
@@ -94,11 +104,11 @@ class ChaosCluster(HACluster):
             a.close()
         super().stop()
 
-    def dump_logs(self, out: object = None, lines: int = 120) -> None:
-        super().dump_logs(out, lines)  # type: ignore[arg-type]
+    def dump_logs(self, out: IO[str] | None = None, lines: int = 120) -> None:
+        super().dump_logs(out, lines)
         stream = out if out is not None else sys.stderr
         for a in self.netns_agents:
-            stream.write(f"==== {a.daemon.name} (pid {a.daemon.pid}, "  # type: ignore[union-attr]
+            stream.write(f"==== {a.daemon.name} (pid {a.daemon.pid}, "
                          f"{a.daemon.describe_exit()})\n{a.daemon.log_tail(lines)}\n")
 
 
@@ -164,7 +174,9 @@ class FaultInjector:
 # ---------------------------------------------------------------- jobs, through any master
 
 
-def client_call(ha: HACluster, fn: Callable[..., T], timeout_s: float = 30.0) -> T:
+def client_call(
+    ha: HACluster, fn: Callable[[BlockingOperatorClient], T], timeout_s: float = 30.0
+) -> T:
     """`fn(client)` on the leader (found through the masters' list, so it works while
     ZooKeeper is down), retried while no master leads or answers."""
     from mesoslite.cli._client import BlockingOperatorClient
@@ -184,13 +196,13 @@ def submit(ha: HACluster, spec_yaml: str, timeout_s: float = 30.0) -> JobView:
     """Submit a job spec to the leader; a retry after a failover may find it already there."""
     from mesoslite.errors import ConflictError
 
-    def go(c: object) -> JobView:
+    def go(c: BlockingOperatorClient) -> JobView:
         try:
-            return c.submit_job(spec_yaml)  # type: ignore[attr-defined, no-any-return]
+            return c.submit_job(spec_yaml)
         except ConflictError:
             import yaml
 
-            return c.job_status(yaml.safe_load(spec_yaml)["name"])  # type: ignore[attr-defined]
+            return c.job_status(str(yaml.safe_load(spec_yaml)["name"]))
 
     return client_call(ha, go, timeout_s)
 
@@ -261,8 +273,8 @@ def invariant_report(
     out["run_twice"] += succeeded_twice(records.values())
     for name in [*jobs, *cron_jobs]:
         try:
-            view = client_call(ha, lambda c, n=name: c.job_status(n), timeout_s)
-            history = client_call(ha, lambda c, n=name: c.job_history(n), timeout_s)
+            view = client_call(ha, functools.partial(_status, name=name), timeout_s)
+            history = client_call(ha, functools.partial(_history, name=name), timeout_s)
         except MesosliteError as e:
             out["status"].append(f"job {name}: no status from the cluster: {e}")
             continue
@@ -275,6 +287,14 @@ def invariant_report(
     if new_job:
         out["new_job"] += [e for e in [wait_for_new_job(ha, ledger, new_job, timeout_s)] if e]
     return out
+
+
+def _status(c: BlockingOperatorClient, name: str) -> JobView:
+    return c.job_status(name)
+
+
+def _history(c: BlockingOperatorClient, name: str) -> list[AttemptView]:
+    return c.job_history(name)
 
 
 _LIVE_STATES = frozenset({"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING"})

@@ -67,10 +67,13 @@ def test_a_reported_end_that_differs_from_the_real_exit_is_a_lost_update(tmp_pat
     ledger = Ledger(tmp_path / "ledger")
     run_wrapped(ledger, "exit 1", "j.r1.0.1", "j", "r1", 0)
     view = job_view("j", [InstanceView(0, InstanceState.SUCCEEDED, 1, "j.r1.0.1")])
+    run_wrapped(ledger, "true", "j.r1.2.1", "j", "r1", 2)
     history = [AttemptView("r1", 0, 1, "j.r1.0.1", "TASK_FINISHED"),
-               AttemptView("r1", 1, 1, "j.r1.1.1", "TASK_RUNNING")]
+               AttemptView("r1", 1, 1, "j.r1.1.1", "TASK_RUNNING"),
+               AttemptView("r1", 2, 1, "j.r1.2.1", "TASK_UNREACHABLE")]
     lost = updates_lost(view, history, ledger.records())
-    assert len(lost) == 3, lost  # SUCCEEDED but exit 1 (twice), and one still RUNNING
+    # SUCCEEDED but exit 1 (twice), one still RUNNING, one UNREACHABLE that exited 0.
+    assert len(lost) == 4, lost
 
 
 def test_a_cron_time_run_twice_or_missing_is_reported() -> None:

@@ -29,6 +29,10 @@ TASK_ID_ENV = "MESOSLITE_TASK_ID"
 SUCCESS_STATES = frozenset({"TASK_FINISHED"})
 FAILURE_STATES = frozenset({"TASK_FAILED"})
 NON_TERMINAL_STATES = frozenset({"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING"})
+# States that say "we do not know how it ended": wrong for a task whose process did end.
+UNKNOWN_END_STATES = frozenset({
+    "TASK_UNREACHABLE", "TASK_LOST", "TASK_GONE", "TASK_UNKNOWN", "TASK_DROPPED",
+})
 
 
 @dataclass
@@ -144,7 +148,8 @@ def updates_lost(
 
     Each instance's last task and every attempt in the history must say FINISHED iff the
     ledger has exit 0 for it, FAILED iff a non-zero exit; an attempt still running (or
-    staging) after the job ended means an update was lost.
+    staging) after the job ended, or left UNREACHABLE (LOST, ...) although its process
+    ended with an exit code, means an update was lost.
     """
     out: list[str] = []
     for inst in view.instances:
@@ -164,6 +169,8 @@ def updates_lost(
             out.append(f"{view.name} attempt {a.task_id} {a.state}, process exited {real}")
         elif a.state in FAILURE_STATES and real and 0 in real:
             out.append(f"{view.name} attempt {a.task_id} {a.state}, process exited 0")
+        elif a.state in UNKNOWN_END_STATES and real:
+            out.append(f"{view.name} attempt {a.task_id} left {a.state}, process exited {real}")
     return out
 
 

@@ -5,7 +5,8 @@
 
 Default mode: a real ZooKeeper (as `mesoslite.testing` starts it), 3 masters (`--zk`) and 3
 agents; the jobs, each of M `true` instances, are submitted one after the other, each once the
-last has ended. Reported per job: its end state and seconds; then the largest znode under the
+last has ended (the run stops at the first job that does not succeed, unless --keep-going).
+Reported per job: its end state and seconds; then the largest znode under the
 cluster's ZooKeeper path, the ZooKeeper java process's RSS, and whether a new job still runs.
 
 `--zk-outage` (item 3 of the issue): a batch of 30 `sleep 150` instances runs; once all are
@@ -44,7 +45,7 @@ AGENT_ARGS = ("--reconnect-backoff-max-s", "0.5")
 
 
 def run_in_a_row(ha: ChaosCluster, ledger: Ledger, jobs: int, instances: int,
-                 timeout_s: float) -> list[dict[str, Any]]:
+                 timeout_s: float, keep_going: bool) -> list[dict[str, Any]]:
     out = []
     for n in range(jobs):
         name, t0 = f"row-{n}", time.monotonic()
@@ -58,6 +59,8 @@ def run_in_a_row(ha: ChaosCluster, ledger: Ledger, jobs: int, instances: int,
         out.append({"job": name, "state": state, "seconds": round(time.monotonic() - t0, 1),
                     "instances_succeeded": ok, "message": message})
         print(json.dumps(out[-1]), file=sys.stderr, flush=True)
+        if state != JobState.SUCCEEDED.value and not keep_going:
+            break  # the next ones would wait out their timeout the same way
     return out
 
 
@@ -86,7 +89,9 @@ def main() -> int:
     p.add_argument("--instances", type=int, default=300)
     p.add_argument("--masters", type=int, default=3)
     p.add_argument("--agents", type=int, default=3)
-    p.add_argument("--job-timeout-s", type=float, default=600.0)
+    p.add_argument("--job-timeout-s", type=float, default=180.0)
+    p.add_argument("--keep-going", action="store_true",
+                   help="submit the next job even after one did not succeed")
     p.add_argument("--zk-outage", action="store_true", help="item 3's scenario instead")
     p.add_argument("--outage-s", type=float, default=60.0)
     p.add_argument("--outage-instances", type=int, default=30)
@@ -107,7 +112,8 @@ def main() -> int:
             result: dict[str, Any] = {"mode": "zk-outage", **zk_outage(ha, zk, ledger, args)}
             ok = not any(result["violations"].values())
         else:
-            rows = run_in_a_row(ha, ledger, args.jobs, args.instances, args.job_timeout_s)
+            rows = run_in_a_row(ha, ledger, args.jobs, args.instances, args.job_timeout_s,
+                                args.keep_going)
             path = "/" + ha.zk_url.split("/", 3)[3]
             report = invariant_report(ha, ledger, [r["job"] for r in rows], new_job="after")
             node, size = largest_znode(zk.hosts, path)

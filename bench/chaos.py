@@ -67,6 +67,8 @@ class Soak:
             ["partition"] if self.netns else [])
         kind, r = self.rng.choice(kinds), self.rng
         agent = r.randrange(len(self.ha.agents))
+        print(f"{time.strftime('%H:%M:%S')} fault {kind} (agent {agent})", file=sys.stderr,
+              flush=True)
         if kind == "leader":
             self.faults.kill_leader()
         elif kind == "zookeeper":

@@ -270,7 +270,8 @@ def invariant_report(
     records = ledger.records()
     out: dict[str, list[str]] = {k: [] for k in
                                  ("run_twice", "lost", "cron", "stale", "new_job", "status")}
-    out["run_twice"] += succeeded_twice(records.values())
+    names = {*jobs, *cron_jobs}
+    out["run_twice"] += succeeded_twice(r for r in records.values() if r.job in names)
     for name in [*jobs, *cron_jobs]:
         try:
             view = client_call(ha, functools.partial(_status, name=name), timeout_s)

@@ -11,7 +11,8 @@ is injected: leader SIGKILL (then restarted), ZooKeeper SIGKILL for 5-20 s, agen
 has ended, the invariants are checked (`mesoslite.testing.chaos.invariant_report`): no
 instance succeeded twice, no update lost, no stale task process; the next round's job is the
 "new job still runs" check, and the cron job (every time once) and a last new job are checked
-at the end. Every round is bounded in time; so is the whole run (minutes + 5).
+at the end. Faults are at most --max-faults (4 a minute by default), a round waits at most
+3 min for its job, and no round starts once the minutes are spent.
 
 Prints JSON (faults by kind, tasks run, lost, run twice, violations) and a Markdown line for
 bench/RESULTS.md; exits 1 if any invariant was broken.

@@ -19,14 +19,17 @@ from mesoslite.testing.chaos import (
     NetnsAgent,
     check_invariants,
     client_call,
+    first_attempt_lingers,
     netns_available,
     submit,
     wait_for_job,
+    wait_for_no_tasks,
 )
 from mesoslite.testing.eventually import assert_eventually
 from tests.chaos.conftest import FAST_AGENT_ARGS, FAST_PING_ARGS, Clusters
 
 INSTANCES = 6
+LINGER_S = 30.0
 
 
 @pytest.fixture
@@ -46,7 +49,7 @@ def netns_agent(tmp_path: Path) -> Iterator[NetnsAgent]:
 
 
 def partitioned_cluster(
-    clusters: Clusters, agent: NetnsAgent, ledger: Ledger, name: str
+    clusters: Clusters, agent: NetnsAgent, ledger: Ledger, name: str, body: str
 ) -> ChaosCluster:
     """A cluster whose only agent, at first, is `agent`, running a batch of long tasks; then
     a second agent (outside) where replacements can go."""
@@ -59,7 +62,7 @@ def partitioned_cluster(
     agent.daemon.argv[i + 1] = ",".join(ha.advertised)
     ha.add_netns_agent(agent)
     ha.wait_for_agents(1)
-    submit(ha, ledger.batch_spec(name, instances=INSTANCES, body="sleep 12"))
+    submit(ha, ledger.batch_spec(name, instances=INSTANCES, body=body))
 
     def all_running() -> bool:
         view = client_call(ha, lambda c: c.job_status(name))
@@ -78,7 +81,7 @@ def tasks_of(ledger: Ledger, job: str) -> int:
 def test_a_partition_shorter_than_the_timeouts_replaces_nothing(
     clusters: Clusters, netns_agent: NetnsAgent, ledger: Ledger
 ) -> None:
-    ha = partitioned_cluster(clusters, netns_agent, ledger, "short")
+    ha = partitioned_cluster(clusters, netns_agent, ledger, "short", "sleep 8")
     FaultInjector(ha).partition(netns_agent, 1.0)
     view = wait_for_job(ha, "short", timeout_s=60)
     assert view.state == JobState.SUCCEEDED, view.message
@@ -89,9 +92,13 @@ def test_a_partition_shorter_than_the_timeouts_replaces_nothing(
 def test_a_partition_longer_than_the_timeouts_runs_nothing_twice(
     clusters: Clusters, netns_agent: NetnsAgent, ledger: Ledger
 ) -> None:
-    ha = partitioned_cluster(clusters, netns_agent, ledger, "long")
+    # Originals outlast the partition (they must be killed when it heals); replacements
+    # end in a second.
+    body = first_attempt_lingers(LINGER_S)
+    ha = partitioned_cluster(clusters, netns_agent, ledger, "long", body)
     FaultInjector(ha).partition(netns_agent, 7.0)
     view = wait_for_job(ha, "long", timeout_s=60)
     assert view.state == JobState.SUCCEEDED, view.message
+    wait_for_no_tasks(ha, "long", timeout_s=LINGER_S + 5)
     assert check_invariants(ha, ledger, ["long"]) == []
     assert tasks_of(ledger, "long") > INSTANCES, "the partition replaced no task"

@@ -51,7 +51,8 @@ __all__ = [
     # Clusters and faults
     "ChaosCluster", "FaultInjector", "NetnsAgent", "netns_available",
     # Jobs through whichever master leads
-    "client_call", "submit", "wait_for_job", "wait_for_new_job",
+    "client_call", "first_attempt_lingers", "submit", "wait_for_job", "wait_for_new_job",
+    "wait_for_no_tasks",
     # Invariants
     "Ledger", "TaskRecord", "check_invariants", "invariant_report", "stale_tasks",
     "task_processes",
@@ -241,6 +242,29 @@ def wait_for_new_job(ha: HACluster, ledger: Ledger, name: str, timeout_s: float 
     if view.state != JobState.SUCCEEDED:
         return f"a new job after the faults ended {view.state.value}: {view.message}"
     return ""
+
+
+def first_attempt_lingers(long_s: float, then_s: float = 1.0) -> str:
+    """A task body: the first attempt of an instance sleeps `long_s`, later ones `then_s`.
+
+    For fault scenarios: an original task is still running when its agent comes back (so
+    it must be killed), while its replacement ends soon. Follow the job's end with
+    `wait_for_no_tasks`, so that an original that was not killed gets to finish (and be
+    counted) before the invariants are checked.
+    """
+    return (f'if [ "$MESOSLITE_JOB_ATTEMPT" = 1 ]; then sleep {long_s:g}; '
+            f"else sleep {then_s:g}; fi")
+
+
+def wait_for_no_tasks(ha: HACluster, job: str, timeout_s: float) -> list[str]:
+    """Wait until no process of `job`'s tasks is alive; returns those still alive after."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = [f"{p.task_id} (pid {p.pid})" for p in task_processes(ha.marker)
+                if p.task_id.startswith(f"{job}.")]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
 
 
 # ---------------------------------------------------------------- all invariants at once

@@ -131,6 +131,15 @@ class FaultInjector:
             self.ha.start_master(i)
         return i
 
+    def revive_masters(self) -> list[int]:
+        """Start again every master that has exited (a deposed leader exits with status 1
+        for its supervisor to restart it, as `mesoslite local --ha` does); returns which."""
+        dead = [i for i, d in enumerate(self.ha.masters) if d.proc is not None and not d.alive]
+        for i in dead:
+            self.ha.start_master(i)
+            self.counts["master_restarted"] += 1
+        return dead
+
     def kill_agent(self, i: int, down_s: float = 0.0) -> None:
         """SIGKILL agent `i` (its tasks live on), and start it again after `down_s`."""
         self.ha.kill_agent(i, signal.SIGKILL)

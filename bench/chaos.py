@@ -148,6 +148,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     if left:
         soak.add("left_after_stop", [f"pid {p.pid} task {p.task_id}" for p in left])
     records = ledger.records()
+    twice = succeeded_twice(records.values())
     return {
         "minutes": args.minutes, "seed": args.seed, "rounds": n,
         "netns": "yes" if netns else f"no ({why or '--no-netns'})",
@@ -157,7 +158,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "tasks_run": sum(r.starts for r in records.values()),
         "tasks_succeeded": sum(r.succeeded for r in records.values()),
         "lost": len(soak.violations.get("lost", [])),
-        "run_twice": len(succeeded_twice(records.values())),
+        "run_twice": len(twice),
+        # Of those, the ones where an original was still running when its replacement
+        # started (it should have been killed), rather than ended while cut off.
+        "run_twice_overlapping": sum(", overlapping " in t for t in twice),
         "violations": sum(len(v) for v in soak.violations.values()),
         "violations_by_kind": soak.violations, "work_dir": str(work),
     }
@@ -187,7 +191,8 @@ def main() -> int:
     faults = ", ".join(f"{k} {v}" for k, v in sorted(result["faults"].items()))
     print(f"| soak {args.minutes:g} min, seed {args.seed} | {result['faults_total']} faults "
           f"({faults}) | tasks run {result['tasks_run']} | lost {result['lost']} | run twice "
-          f"{result['run_twice']} | violations {result['violations']} |")
+          f"{result['run_twice']} ({result['run_twice_overlapping']} overlapping) | violations "
+          f"{result['violations']} |")
     return 0 if result["violations"] == 0 else 1
 
 

@@ -57,10 +57,21 @@ def test_an_instance_that_exited_0_twice_is_reported(tmp_path: Path) -> None:
     run_wrapped(ledger, "true", "j.r1.4.1", "j", "r1", 4)
     run_wrapped(ledger, "true", "j.r1.4.2", "j", "r1", 4)
     assert succeeded_twice(ledger.records().values()) == [
-        "instance j/r1[4] succeeded 2 times (tasks j.r1.4.1, j.r1.4.2)"
+        "instance j/r1[4] succeeded 2 times, one after the other (tasks j.r1.4.1, j.r1.4.2)"
     ]
     history = [AttemptView("r1", 4, n, f"j.r1.4.{n}", "TASK_FINISHED") for n in (1, 2)]
     assert len(history_succeeded_twice("j", history)) == 1
+
+
+def test_runs_twice_at_once_are_told_from_runs_one_after_the_other(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger")
+    env = {**os.environ, "MESOSLITE_JOB": "j", "MESOSLITE_JOB_RUN": "r1",
+           "MESOSLITE_JOB_INSTANCE": "0"}
+    procs = [subprocess.Popen(["sh", "-c", ledger.wrap("sleep 0.3")],
+                              env={**env, "MESOSLITE_TASK_ID": f"j.r1.0.{n}"}) for n in (1, 2)]
+    assert [p.wait() for p in procs] == [0, 0]
+    [found] = succeeded_twice(ledger.records().values())
+    assert "succeeded 2 times, overlapping" in found
 
 
 def test_a_reported_end_that_differs_from_the_real_exit_is_a_lost_update(tmp_path: Path) -> None:

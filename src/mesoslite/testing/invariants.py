@@ -3,8 +3,8 @@
 The ground truth is a `Ledger`: a file on the host that every task appends to itself, one
 line when it starts and one when its command ends, with its real exit code::
 
-    S <task_id> <job> <run> <instance>
-    E <task_id> <job> <run> <instance> <exit_code>
+    S <epoch_s> <task_id> <job> <run> <instance>
+    E <epoch_s> <task_id> <job> <run> <instance> <exit_code>
 
 A task killed before its command ends writes no `E` line. The checkers compare that file
 with what the jobs framework reports (`job status`, `job history`) and with the processes
@@ -45,6 +45,8 @@ class TaskRecord:
     instance: int
     starts: int = 0
     exit_codes: list[int] = field(default_factory=list)
+    started_at: float = 0.0  # the first start, by the host's clock
+    ended_at: float = 0.0  # the last end
 
     @property
     def succeeded(self) -> bool:
@@ -62,8 +64,8 @@ class Ledger:
         key = f'"${TASK_ID_ENV} $MESOSLITE_JOB $MESOSLITE_JOB_RUN $MESOSLITE_JOB_INSTANCE"'
         led = _shell_quote(str(self.path))
         return (
-            f"K={key}; echo \"S $K\" >> {led}; ( {body} ); rc=$?; "
-            f"echo \"E $K $rc\" >> {led}; exit $rc"
+            f'K={key}; echo "S $(date +%s.%N) $K" >> {led}; ( {body} ); rc=$?; '
+            f'echo "E $(date +%s.%N) $K $rc" >> {led}; exit $rc'
         )
 
     def records(self) -> dict[str, TaskRecord]:
@@ -74,19 +76,21 @@ class Ledger:
         except FileNotFoundError:
             return out
         for line in text.splitlines():
-            parts = line.split()
-            if len(parts) not in (5, 6) or parts[0] not in ("S", "E"):
+            p = line.split()
+            if len(p) != (6 if p[:1] == ["S"] else 7) or p[0] not in ("S", "E"):
                 continue
             try:
-                instance = int(parts[4])
-                code = int(parts[5]) if parts[0] == "E" and len(parts) == 6 else None
+                at, instance = float(p[1]), int(p[5])
+                code = int(p[6]) if p[0] == "E" else None
             except ValueError:
                 continue
-            rec = out.setdefault(parts[1], TaskRecord(parts[1], parts[2], parts[3], instance))
-            if parts[0] == "S":
+            rec = out.setdefault(p[2], TaskRecord(p[2], p[3], p[4], instance))
+            if code is None:
                 rec.starts += 1
-            elif code is not None:
+                rec.started_at = rec.started_at or at
+            else:
                 rec.exit_codes.append(code)
+                rec.ended_at = at
         return out
 
     def batch_spec(
@@ -119,14 +123,29 @@ def _shell_quote(s: str) -> str:
 
 
 def succeeded_twice(records: Iterable[TaskRecord]) -> list[str]:
-    """Instances (job, run, index) whose command really exited 0 more than once."""
-    wins: dict[tuple[str, str, int], list[str]] = defaultdict(list)
+    """Instances (job, run, index) whose command really exited 0 more than once.
+
+    Each says whether the runs overlapped (an original was still running when its
+    replacement started: it should have been killed) or came one after the other (the
+    first ended while nobody could hear of it, e.g. its agent cut off).
+    """
+    wins: dict[tuple[str, str, int], list[TaskRecord]] = defaultdict(list)
     for r in records:
-        wins[(r.job, r.run, r.instance)].extend(r.task_id for c in r.exit_codes if c == 0)
-    return [
-        f"instance {job}/{run}[{i}] succeeded {len(ids)} times (tasks {', '.join(ids)})"
-        for (job, run, i), ids in sorted(wins.items()) if len(ids) > 1
-    ]
+        wins[(r.job, r.run, r.instance)].extend(r for c in r.exit_codes if c == 0)
+    out = []
+    for (job, run, i), recs in sorted(wins.items()):
+        if len(recs) > 1:
+            recs.sort(key=lambda r: r.started_at)
+            how = "overlapping" if overlapping(recs) else "one after the other"
+            ids = ", ".join(r.task_id for r in recs)
+            out.append(f"instance {job}/{run}[{i}] succeeded {len(recs)} times, {how} "
+                       f"(tasks {ids})")
+    return out
+
+
+def overlapping(recs: Sequence[TaskRecord]) -> bool:
+    """True if some run started before an earlier-started one had ended."""
+    return any(b.started_at < a.ended_at for a, b in zip(recs, recs[1:], strict=False))
 
 
 def history_succeeded_twice(job: str, history: Sequence[AttemptView]) -> list[str]:

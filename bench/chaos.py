@@ -44,7 +44,7 @@ from mesoslite.testing.chaos import (
     task_processes,
     wait_for_job,
 )
-from mesoslite.testing.invariants import succeeded_twice
+from mesoslite.testing.invariants import succeeded_twice, twice_while_cut_off
 from mesoslite.testing.zookeeper import ZooKeeperCluster
 
 MASTER_ARGS = (
@@ -53,6 +53,8 @@ MASTER_ARGS = (
 )
 AGENT_ARGS = ("--reconnect-backoff-max-s", "0.5", "--status-update-retry-s", "1")
 ROUND_TIMEOUT_S = 180.0
+# After a fault ends: the time a returning agent takes to re-register and kill stale tasks.
+SETTLE_S = 5.0
 
 
 class Soak:
@@ -149,6 +151,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         soak.add("left_after_stop", [f"pid {p.pid} task {p.task_id}" for p in left])
     records = ledger.records()
     twice = succeeded_twice(records.values())
+    unseen, not_killed = twice_while_cut_off(records.values(), soak.faults.windows, SETTLE_S)
     return {
         "minutes": args.minutes, "seed": args.seed, "rounds": n,
         "netns": "yes" if netns else f"no ({why or '--no-netns'})",
@@ -162,6 +165,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         # Of those, the ones where an original was still running when its replacement
         # started (it should have been killed), rather than ended while cut off.
         "run_twice_overlapping": sum(", overlapping " in t for t in twice),
+        # Of those, the ones whose first run ended while its agent was cut off (nobody could
+        # know it had ended: at least once, docs/concepts.md), and the rest.
+        "run_twice_ended_while_cut_off": unseen,
+        "run_twice_not_killed": not_killed,
         "violations": sum(len(v) for v in soak.violations.values()),
         "violations_by_kind": soak.violations, "work_dir": str(work),
     }
@@ -191,7 +198,9 @@ def main() -> int:
     faults = ", ".join(f"{k} {v}" for k, v in sorted(result["faults"].items()))
     print(f"| soak {args.minutes:g} min, seed {args.seed} | {result['faults_total']} faults "
           f"({faults}) | tasks run {result['tasks_run']} | lost {result['lost']} | run twice "
-          f"{result['run_twice']} ({result['run_twice_overlapping']} overlapping) | violations "
+          f"{result['run_twice']} ({result['run_twice_overlapping']} overlapping, "
+          f"{result['run_twice_ended_while_cut_off']} ended while cut off, "
+          f"{result['run_twice_not_killed']} not killed) | violations "
           f"{result['violations']} |")
     return 0 if result["violations"] == 0 else 1
 

@@ -22,10 +22,12 @@ from mesoslite.jobs.model import (
 )
 from mesoslite.testing.chaos import Ledger, task_processes
 from mesoslite.testing.invariants import (
+    TaskRecord,
     cron_times_not_once,
     history_succeeded_twice,
     stale_tasks,
     succeeded_twice,
+    twice_while_cut_off,
     updates_lost,
 )
 from mesoslite.testing.local_cluster import MARKER_ENV
@@ -115,3 +117,18 @@ def test_a_task_process_the_cluster_does_not_count_as_running_is_stale() -> None
         proc.kill()
         proc.wait()
     assert task_processes(marker) == []
+
+
+def test_a_second_success_is_told_apart_by_whether_the_first_ended_while_cut_off() -> None:
+    def rec(task: str, i: int, start: float, end: float) -> TaskRecord:
+        return TaskRecord(task, "j", "r1", i, starts=1, exit_codes=[0],
+                          started_at=start, ended_at=end)
+
+    records = [
+        rec("j.r1.0.1", 0, 100.0, 104.0), rec("j.r1.0.2", 0, 103.0, 105.0),  # ended cut off
+        rec("j.r1.1.1", 1, 100.0, 130.0), rec("j.r1.1.2", 1, 103.0, 105.0),  # ran on after
+        rec("j.r1.2.1", 2, 100.0, 101.0),  # once
+    ]
+    windows = [("agent_partition", 102.0, 106.0)]
+    assert twice_while_cut_off(records, windows, settle_s=5.0) == (1, 1)
+    assert twice_while_cut_off(records, [], settle_s=5.0) == (0, 2)

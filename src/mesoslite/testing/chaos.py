@@ -17,12 +17,13 @@ name. An outage or a pause always ends (SIGCONT, restart) even if the waiting is
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from mesoslite.errors import MesosliteError
@@ -120,14 +121,27 @@ class FaultInjector:
         self.ha = ha
         self.zk = zk
         self.counts: Counter[str] = Counter()
+        # (kind, start, end) by the host's clock: when agents could not reach a master (or
+        # the master them), to tell a task that ended unseen from one that was not killed.
+        self.windows: list[tuple[str, float, float]] = []
+
+    @contextlib.contextmanager
+    def _window(self, kind: str) -> Iterator[None]:
+        start = time.time()
+        try:
+            yield
+        finally:
+            self.windows.append((kind, start, time.time()))
 
     def kill_leader(self, sig: int = signal.SIGKILL, *, restart: bool = True) -> int:
         """Signal the leading master and (by default) start it again as a standby."""
         i = self.ha.wait_for_leader()
-        self.ha.kill_master(i, sig)
-        self.counts[f"leader_{signal.Signals(sig).name}"] += 1
+        with self._window("leader"):
+            self.ha.kill_master(i, sig)
+            self.counts[f"leader_{signal.Signals(sig).name}"] += 1
+            if restart:
+                self.ha.wait_for_leader(60.0, other_than=i)
         if restart:
-            self.ha.wait_for_leader(60.0, other_than=i)
             self.ha.start_master(i)
         return i
 
@@ -142,10 +156,11 @@ class FaultInjector:
 
     def kill_agent(self, i: int, down_s: float = 0.0) -> None:
         """SIGKILL agent `i` (its tasks live on), and start it again after `down_s`."""
-        self.ha.kill_agent(i, signal.SIGKILL)
-        self.counts["agent_SIGKILL"] += 1
-        time.sleep(down_s)
-        self.ha.start_agent(i)
+        with self._window("agent_SIGKILL"):
+            self.ha.kill_agent(i, signal.SIGKILL)
+            self.counts["agent_SIGKILL"] += 1
+            time.sleep(down_s)
+            self.ha.start_agent(i)
 
     def busiest_agent(self) -> int:
         """The index of the agent whose work dir holds the most live task sandboxes."""
@@ -157,27 +172,31 @@ class FaultInjector:
 
     def pause(self, daemon: Daemon, seconds: float, kind: str = "") -> None:
         """SIGSTOP `daemon` for `seconds`, then SIGCONT (also if the wait is interrupted)."""
-        daemon.send(signal.SIGSTOP)
-        self.counts[kind or f"{daemon.name.split()[0]}_SIGSTOP"] += 1
-        try:
-            time.sleep(seconds)
-        finally:
-            daemon.send(signal.SIGCONT)
+        kind = kind or f"{daemon.name.split()[0]}_SIGSTOP"
+        with self._window(kind):
+            daemon.send(signal.SIGSTOP)
+            self.counts[kind] += 1
+            try:
+                time.sleep(seconds)
+            finally:
+                daemon.send(signal.SIGCONT)
 
     def zk_outage(self, seconds: float, *, server: int = 0, sig: int = signal.SIGKILL) -> None:
         """Signal ZooKeeper server `server`, wait `seconds`, start it again on the same
         port and data dir (also if the wait is interrupted)."""
         if self.zk is None:
             raise ValueError("zk_outage needs the ZooKeeperCluster: FaultInjector(ha, zk)")
-        self.zk.servers[server].daemon.stop(sig)
-        self.counts[f"zookeeper_{signal.Signals(sig).name}"] += 1
-        try:
-            time.sleep(seconds)
-        finally:
-            self.zk.start(server)
+        with self._window("zookeeper"):
+            self.zk.servers[server].daemon.stop(sig)
+            self.counts[f"zookeeper_{signal.Signals(sig).name}"] += 1
+            try:
+                time.sleep(seconds)
+            finally:
+                self.zk.start(server)
 
     def partition(self, agent: NetnsAgent, seconds: float) -> None:
-        agent.partition(seconds)
+        with self._window("agent_partition"):
+            agent.partition(seconds)
         self.counts["agent_partition"] += 1
 
 

@@ -143,6 +143,29 @@ def succeeded_twice(records: Iterable[TaskRecord]) -> list[str]:
     return out
 
 
+def twice_while_cut_off(
+    records: Iterable[TaskRecord], windows: Sequence[tuple[str, float, float]], settle_s: float
+) -> tuple[int, int]:
+    """Of the instances that succeeded more than once: how many had every earlier success end
+    while its agent was cut off (within a fault window, or `settle_s` after it, the time a
+    returning agent takes to re-register and be told to kill), and how many did not (an
+    original that ran on after its agent was back: it should have been killed)."""
+    wins: dict[tuple[str, str, int], list[TaskRecord]] = defaultdict(list)
+    for r in records:
+        wins[(r.job, r.run, r.instance)].extend(r for c in r.exit_codes if c == 0)
+    cut_off = other = 0
+    for recs in wins.values():
+        if len(recs) < 2:
+            continue
+        recs.sort(key=lambda r: r.started_at)  # the originals first, their replacement last
+        unseen = all(
+            any(start <= r.ended_at <= end + settle_s for _, start, end in windows)
+            for r in recs[:-1]
+        )
+        cut_off, other = (cut_off + 1, other) if unseen else (cut_off, other + 1)
+    return cut_off, other
+
+
 def overlapping(recs: Sequence[TaskRecord]) -> bool:
     """True if some run started before an earlier-started one had ended."""
     return any(b.started_at < a.ended_at for a, b in zip(recs, recs[1:], strict=False))

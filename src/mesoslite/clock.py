@@ -60,3 +60,24 @@ class VirtualClock:
                 continue
             callback()
         self._now = target
+
+    def pending(self) -> list[float]:
+        """When the live (not cancelled) timers fall due, soonest first."""
+        return sorted(when for when, seq, _ in self._timers if seq not in self._cancelled)
+
+
+async def clock_sleep(clock: Clock, delay_s: float) -> None:
+    """Sleep `delay_s` on `clock` (virtual time in tests): a `call_later` the loop awaits."""
+    import asyncio
+
+    done = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    cancel = clock.call_later(delay_s, wake)
+    try:
+        await done
+    finally:
+        cancel()

@@ -388,8 +388,8 @@ async def test_a_task_over_its_memory_cgroup_limit_is_task_failed_memory_limit(
     assert actor.isolator.kind == "cgroups-v1:cpu,memory"
     assert actor.attributes["isolation"] == actor.isolator.kind
     actor.launch_tasks(FW, [shell("hog", HOG, "cpus:0.5;mem:64")])
-    await assert_eventually(lambda: actor.tasks[(FW, TaskId("hog"))].launched)
-    launched = actor.tasks[(FW, TaskId("hog"))].launched
+    await assert_eventually(lambda: actor.processes.get((FW, TaskId("hog"))))
+    launched = actor.processes.get((FW, TaskId("hog")))
     assert launched is not None and len(launched.cgroups) == 2
     memory_cg = next(c for c in launched.cgroups if "/memory/" in c)
     assert (Path(memory_cg) / "memory.limit_in_bytes").read_text().strip() == str(64 * 2**20)
@@ -485,7 +485,7 @@ async def test_http_and_tcp_checks_pass_against_a_listening_task_and_fail_withou
     await asyncio.sleep(0.5)
     assert {u.healthy for u in master.of("deaf")} == {None}
     # The server goes: the http check fails twice in a row and the task is killed.
-    web = actor.tasks[(FW, TaskId("web"))].launched
+    web = actor.processes.get((FW, TaskId("web")))
     assert web is not None
     os.killpg(web.pid, signal.SIGSTOP)
     try:

@@ -432,6 +432,8 @@ class AgentActor:
 
     async def _wait_until(self, pred: Callable[[], bool], timeout_s: float) -> bool:
         """Poll `pred` until it holds or `timeout_s` passes on the clock (while stopping)."""
+        if timeout_s <= 0 or pred():
+            return pred()
         expired = False
 
         def expire() -> None:

@@ -53,6 +53,7 @@ def test_a_task_goes_staging_running_finished_and_is_forgotten_once_acknowledged
     h.ack(done)  # acknowledges RUNNING too
     assert h.state.tasks == {}
     assert h.state.updates.pending_count == 0
+    assert h.state.registration()[1] == []
     assert h.effects(fx.RemoveCheckpoint) == [fx.RemoveCheckpoint(key("t1"))]
 
 

@@ -180,7 +180,7 @@ class AgentActor:
         if self.launcher.running and cleanup:
             logger.info("agent stopping: killing tasks=%d", len(self.launcher.running))
             await self._wait_until(lambda: not self.launcher.running, longest + k.STOP_KILL_SLACK_S)
-        self._perform(self.state.flush())
+        self._perform(self.state.flush(self.clock.now()))
         if self.state.connected and self.state.updates.pending_count:
             await self._wait_until(
                 lambda: not self.state.updates.pending_count or not self.state.connected, flush_s

@@ -164,6 +164,43 @@ class TaskLauncher:
                 f"framework id {framework_id!r} or task id {task.task_id!r} "
                 "cannot name a sandbox directory",
             )
+        args, env = self._command(framework_id, task, sandbox)
+        identity = self._identity(task.command.user, env)
+        self._make_sandbox(sandbox, framework_id, identity)
+        if identity and exit_file is not None:
+            _chown_quietly(exit_file.parent, identity)
+        wrapper = self.user_wrapper if identity else self.wrapper
+        if wrapper is not None:
+            procs = " ".join(os.path.join(c, "cgroup.procs") for c in cgroups)
+            args = [*wrapper, str(exit_file or ""), procs, *args]
+        popen = self._popen(args, sandbox, env, identity)
+        try:
+            pidfd = os.pidfd_open(popen.pid)
+        except OSError:
+            # Cannot watch it: do not leave it running unwatched.
+            _killpg(popen.pid, signal.SIGKILL)
+            popen.wait()
+            raise _failed("cannot watch the task process (pidfd_open failed)") from None
+        launched = LaunchedTask(
+            framework_id,
+            task.task_id,
+            popen.pid,
+            sandbox,
+            time.time(),
+            popen,
+            pidfd,
+            exit_file,
+            process_start_ticks(popen.pid) or 0,
+            cgroups,
+        )
+        self.running[popen.pid] = launched
+        self._loop.add_reader(pidfd, self._reap, launched)
+        return launched
+
+    def _command(
+        self, framework_id: FrameworkId, task: TaskSpec, sandbox: Path
+    ) -> tuple[list[str], dict[str, str]]:
+        """The task's argv (unwrapped) and environment; a `LaunchError` if it cannot run."""
         cmd = task.command
         if (cmd.shell and not cmd.value.strip()) or (
             not cmd.shell and not (cmd.argv and cmd.argv[0])
@@ -178,23 +215,18 @@ class TaskLauncher:
         env["MESOSLITE_FRAMEWORK_ID"] = framework_id
         env["MESOSLITE_AGENT_ID"] = self.agent_id
         env["MESOSLITE_SANDBOX"] = str(sandbox)
-        identity = self._identity(cmd.user, env)
-        self._make_sandbox(sandbox, framework_id, identity)
-        if identity and exit_file is not None:
-            _chown_quietly(exit_file.parent, identity)
-        wrapper = self.user_wrapper if identity else self.wrapper
-        if wrapper is not None:
-            procs = " ".join(os.path.join(c, "cgroup.procs") for c in cgroups)
-            args = [*wrapper, str(exit_file or ""), procs, *args]
+        return args, env
+
+    def _popen(
+        self, args: list[str], sandbox: Path, env: dict[str, str], identity: dict[str, Any]
+    ) -> subprocess.Popen[bytes]:
+        """Start the process in its own session, its output into the sandbox."""
         out = err = -1
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
         try:
-            out = os.open(
-                sandbox / "stdout", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-            )
-            err = os.open(
-                sandbox / "stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-            )
-            popen = subprocess.Popen(
+            out = os.open(sandbox / "stdout", flags, 0o644)
+            err = os.open(sandbox / "stderr", flags, 0o644)
+            return subprocess.Popen(
                 args,
                 stdin=self._devnull,
                 stdout=out,
@@ -219,28 +251,6 @@ class TaskLauncher:
             for fd in (out, err):
                 if fd >= 0:
                     os.close(fd)
-        try:
-            pidfd = os.pidfd_open(popen.pid)
-        except OSError:
-            # Cannot watch it: do not leave it running unwatched.
-            _killpg(popen.pid, signal.SIGKILL)
-            popen.wait()
-            raise _failed("cannot watch the task process (pidfd_open failed)") from None
-        launched = LaunchedTask(
-            framework_id,
-            task.task_id,
-            popen.pid,
-            sandbox,
-            time.time(),
-            popen,
-            pidfd,
-            exit_file,
-            process_start_ticks(popen.pid) or 0,
-            cgroups,
-        )
-        self.running[popen.pid] = launched
-        self._loop.add_reader(pidfd, self._reap, launched)
-        return launched
 
     def adopt(
         self,

@@ -215,7 +215,7 @@ class AgentState(TaskBook):
         """Resend now what these frameworks (all, if empty) have not acknowledged."""
         if not self.connected:
             return []
-        out = self.flush()
+        out = self.flush(now)
         pending = self.updates.resend_all(now, framework_ids or None)
         if pending:
             out.append(fx.SendUpdates(tuple(pending)))
@@ -326,7 +326,7 @@ class AgentState(TaskBook):
     def timer_fired(self, timer: fx.Timer, now: float) -> list[Effect]:
         if isinstance(timer, fx.FlushTimer):
             self._flush_pending = False
-            return self.flush()
+            return self.flush(now)
         if isinstance(timer, fx.RetryTimer):
             return self._retry(now)
         task = self.tasks.get(timer.key)
@@ -348,7 +348,7 @@ class AgentState(TaskBook):
         out: list[Effect] = [fx.StartTimer(fx.RetryTimer(), self.retry_tick_s)]
         if not self.connected:
             return out  # all of them go at once on re-registration
-        out += self.flush()
+        out += self.flush(now)
         due = self.updates.due(now)
         if due:
             logger.debug("resending unacknowledged updates count=%d", len(due))

@@ -205,7 +205,7 @@ class TaskBook:
                 out.append(fx.StartTimer(fx.FlushTimer(), k.STATUS_FLUSH_DELAY_S))
         return out
 
-    def flush(self) -> list[Effect]:
+    def flush(self, now: float) -> list[Effect]:
         """Send the updates gathered in the flush window now."""
         out: list[Effect] = []
         if self._flush_pending:
@@ -215,4 +215,7 @@ class TaskBook:
             batch, self._outbox = tuple(self._outbox), []
             if self.connected:
                 out.append(fx.SendUpdates(batch))
+                # Their resend clock starts now: an update that waited in a long loop
+                # iteration is not resent the moment it is first sent.
+                self.updates.sent(batch, now)
         return out

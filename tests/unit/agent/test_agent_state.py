@@ -200,7 +200,7 @@ def test_unacknowledged_updates_are_resent_in_order_every_retry_period_until_ack
     first = h.terminal("t1")
     h.advance(4.9)
     assert len(h.sent("t1")) == 2
-    h.advance(0.5)
+    h.advance(1.5)  # due 5 s after it was sent, seen at the next retry tick (every 1.25 s)
     assert h.states("t1") == [TaskState.RUNNING, TaskState.FINISHED] * 2
     assert h.sent("t1")[3].uuid == first.uuid
     h.advance(5.5)
@@ -211,6 +211,16 @@ def test_unacknowledged_updates_are_resent_in_order_every_retry_period_until_ack
     before = len(h.log)
     h.run(h.state.reconcile([], h.now))
     assert h.log[before:] == []
+
+
+def test_an_update_that_waited_unsent_is_not_resent_the_moment_it_is_first_sent() -> None:
+    h = AgentHarness(status_update_retry_s=0.3)
+    h.launch(spec("t1"))
+    h.spawn("t1")
+    # A loop iteration longer than the retry period: the resend check comes before the
+    # flush window's timer, with the update still unsent.
+    h.run(h.state.timer_fired(fx.RetryTimer(), h.now + 1.0))
+    assert [len(m) for m in h.messages()] == [1]
 
 
 def test_updates_wait_while_disconnected_and_all_go_at_once_on_registration() -> None:
@@ -318,7 +328,7 @@ def test_a_stopping_agent_kills_waiting_launches_and_with_cleanup_its_running_ta
     assert longest == 5.0
     assert h.signals("running") == [(h.now, False)]
     h.launch(spec("late"))
-    h.run(h.state.flush())
+    h.run(h.state.flush(h.now))
     assert (h.terminal("waiting").state, h.terminal("waiting").message) == (
         TaskState.KILLED,
         "agent is stopping",

@@ -61,10 +61,6 @@ class VirtualClock:
             callback()
         self._now = target
 
-    def pending(self) -> list[float]:
-        """When the live (not cancelled) timers fall due, soonest first."""
-        return sorted(when for when, seq, _ in self._timers if seq not in self._cancelled)
-
 
 async def clock_sleep(clock: Clock, delay_s: float) -> None:
     """Sleep `delay_s` on `clock` (virtual time in tests): a `call_later` the loop awaits."""

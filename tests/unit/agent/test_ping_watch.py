@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -13,9 +14,11 @@ from mesoslite.clock import VirtualClock
 
 @dataclass
 class ClockOnly:
-    """All the watchdog reads of the actor: its clock."""
+    """The watchdog reads only the actor's clock (the rest is for building the link)."""
 
     clock: VirtualClock = field(default_factory=VirtualClock)
+    work_dir: Path = Path("/nonexistent")
+    tasks: dict[object, object] = field(default_factory=dict)
 
 
 async def step(clock: VirtualClock, seconds: float) -> None:

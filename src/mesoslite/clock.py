@@ -60,3 +60,20 @@ class VirtualClock:
                 continue
             callback()
         self._now = target
+
+
+async def clock_sleep(clock: Clock, delay_s: float) -> None:
+    """Sleep `delay_s` on `clock` (virtual time in tests): a `call_later` the loop awaits."""
+    import asyncio
+
+    done = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    cancel = clock.call_later(delay_s, wake)
+    try:
+        await done
+    finally:
+        cancel()

@@ -281,6 +281,27 @@ def format_resources(res: Resources) -> str:
     return ";".join(parts)
 
 
+def parse_name_values(text: str, field: str) -> list[tuple[str, str]]:
+    """Split `NAME:VALUE;NAME:VALUE;...` (blank parts skipped, spaces around each stripped).
+
+    Shared by resources and the agent's attributes, which check names and values their way.
+
+    Raises:
+        ValidationError: a part without a name, a colon or a value.
+    """
+    out: list[tuple[str, str]] = []
+    for raw in text.split(";"):
+        part = raw.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition(":")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise ValidationError(field, f"expected NAME:VALUE, got {part!r}")
+        out.append((name, value))
+    return out
+
+
 def parse_resources(text: str, field: str = "resources") -> Resources:
     """Parse `cpus:4;mem:1024;ports:[31000-32000];gpus_ids:{a,b}` into `Resources`.
 
@@ -290,14 +311,7 @@ def parse_resources(text: str, field: str = "resources") -> Resources:
     scalars: dict[str, float] = {}
     ranges: dict[str, list[Range]] = {}
     sets: dict[str, list[str]] = {}
-    for raw in text.split(";"):
-        part = raw.strip()
-        if not part:
-            continue
-        name, sep, value = part.partition(":")
-        name, value = name.strip(), value.strip()
-        if not sep or not name or not value:
-            raise ValidationError(field, f"expected NAME:VALUE, got {part!r}")
+    for name, value in parse_name_values(text, field):
         _check_name(name)
         if name in scalars or name in ranges or name in sets:
             raise ValidationError(field, f"{name} is given twice")

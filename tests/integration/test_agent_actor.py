@@ -1,4 +1,9 @@
-"""`AgentActor` with its real launcher and real processes, and a fake master on the other end."""
+"""`AgentActor` with its real launcher and real processes, and a fake master on the other end.
+
+Only what needs real processes is here; the decisions (resources, kills and grace periods,
+resends, acknowledgements, health results, recovery) are tested on `AgentState` in virtual
+time in tests/unit/agent/test_agent_state.py.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import pytest
 
 from mesoslite.agent.actor import AgentActor
 from mesoslite.agent.messages import FileChunkOut, Outgoing, StatusUpdatesOut
+from mesoslite.clock import VirtualClock
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.model import CommandSpec, HealthCheckSpec, TaskSpec, TaskState, TaskStatus
 from mesoslite.resources import parse_resources
@@ -151,21 +157,6 @@ async def test_a_missing_executable_is_task_failed_naming_it(
     assert (await terminal(master, "t2")).state == TaskState.FINISHED  # the agent carries on
 
 
-async def test_a_task_needing_more_than_is_free_is_task_error_at_once(
-    agent: tuple[AgentActor, FakeMaster],
-) -> None:
-    actor, master = agent
-    actor.launch_tasks(
-        FW, [shell("big", "sleep 30", "cpus:1.5;mem:16"), shell("t2", "true", "cpus:1")]
-    )
-    error = await terminal(master, "t2")
-    assert error.state == TaskState.ERROR
-    assert "cpus: wants 1, has 0.5" in error.message
-    actor.kill_task(FW, TaskId("big"), 0.0)
-    await terminal(master, "big")
-    assert actor.free == actor.total  # freed when the task ended, not when acknowledged
-
-
 async def test_updates_made_together_travel_in_one_message(
     agent: tuple[AgentActor, FakeMaster],
 ) -> None:
@@ -224,59 +215,6 @@ async def test_a_finished_task_leaves_no_background_process_behind(
     assert done.state == TaskState.FINISHED
     child = int((tmp_path / "sandboxes" / "fw-1" / "t1" / "stdout").read_text())
     await assert_eventually(lambda: not alive(child), timeout_s=2)
-
-
-async def test_killing_an_unknown_task_answers_task_dropped(
-    agent: tuple[AgentActor, FakeMaster],
-) -> None:
-    actor, master = agent
-    actor.kill_task(FW, TaskId("ghost"), 0.0)
-    done = await terminal(master, "ghost")
-    assert done.state == TaskState.DROPPED
-
-
-async def test_shutdown_framework_kills_only_that_frameworks_tasks(
-    agent: tuple[AgentActor, FakeMaster],
-) -> None:
-    actor, master = agent
-    actor.launch_tasks(FW, [shell("a", "sleep 60")])
-    actor.launch_tasks(FrameworkId("fw-2"), [shell("b", "sleep 60")])
-    await assert_eventually(lambda: len(master.updates) == 2)
-    actor.shutdown_framework(FW)
-    assert (await terminal(master, "a")).state == TaskState.KILLED
-    assert master.terminal("b") is None
-
-
-async def test_a_task_is_forgotten_once_its_terminal_update_is_acknowledged(
-    agent: tuple[AgentActor, FakeMaster],
-) -> None:
-    actor, master = agent
-    actor.launch_tasks(FW, [shell("t1", "true")])
-    done = await terminal(master, "t1")
-    _, reported = actor.registration()
-    assert [(fid, spec.task_id, state) for fid, spec, state in reported] == [
-        (FW, "t1", TaskState.FINISHED)
-    ]
-    actor.acknowledge([(FW, TaskId("t1"), done.uuid)])  # acks RUNNING too
-    assert actor.tasks == {}
-    assert actor.updates.pending_count == 0
-    assert actor.registration()[1] == []
-
-
-async def test_unacknowledged_updates_are_resent_in_order_until_acknowledged(
-    agent: tuple[AgentActor, FakeMaster],
-) -> None:
-    actor, master = agent
-    actor.launch_tasks(FW, [shell("t1", "true")])
-    first = await terminal(master, "t1")
-    await assert_eventually(lambda: len(master.of("t1")) >= 4, timeout_s=3)
-    states = [u.state for u in master.of("t1")]
-    assert states[:4] == [TaskState.RUNNING, TaskState.FINISHED] * 2
-    assert master.of("t1")[3].uuid == first.uuid
-    actor.acknowledge([(FW, TaskId("t1"), first.uuid)])
-    master.sent.clear()
-    actor.reconcile([])
-    assert master.updates == []
 
 
 async def test_read_file_reads_a_range_and_reports_bad_requests(
@@ -350,18 +288,39 @@ async def test_stopping_kills_every_task_and_reports_it(tmp_path: Path) -> None:
     assert (tmp_path / "agent_id").read_text().strip() == "ag-1"
 
 
-async def test_a_shorter_second_kill_cuts_the_first_ones_grace(
-    agent: tuple[AgentActor, FakeMaster],
-) -> None:
-    actor, master = agent
-    actor.launch_tasks(FW, [shell("t1", "trap '' TERM; echo ready; sleep 60")])
-    await ready(actor, "t1")
-    started = time.monotonic()
-    actor.kill_task(FW, TaskId("t1"), 60.0)
-    actor.kill_task(FW, TaskId("t1"), 0.2)
-    done = await terminal(master, "t1", timeout_s=5)
-    assert (done.state, done.exit_code) == (TaskState.KILLED, -signal.SIGKILL)
-    assert 0.2 <= time.monotonic() - started < 5
+async def test_the_actors_timers_run_on_its_injected_clock(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    actor = AgentActor(
+        work_dir=tmp_path,
+        hostname="h1",
+        resources=parse_resources("cpus:2;mem:256"),
+        attributes={},
+        kill_grace_period_s=5.0,
+        status_update_retry_s=5,
+        recover="cleanup",
+        clock=clock,
+    )
+    master = FakeMaster()
+    actor.start(master)
+    actor.registered(AgentId("ag-1"))
+    key = (FW, TaskId("t1"))
+    try:
+        actor.launch_tasks(FW, [shell("t1", "trap '' TERM; echo ready; sleep 60")])
+        await ready(actor, "t1")
+        assert master.updates == []  # the flush window is on the clock
+        clock.advance(0.01)
+        assert [u.state for u in master.of("t1")] == [TaskState.RUNNING]
+        actor.kill_task(FW, TaskId("t1"), 0.0)
+        await asyncio.sleep(0.3)  # real time passes, the 5 s grace does not
+        assert key in actor.processes and master.terminal("t1") is None
+        clock.advance(5.0)
+        await assert_eventually(lambda: key not in actor.processes, timeout_s=5)
+        clock.advance(0.01)
+        done = master.terminal("t1")
+        assert done is not None
+        assert (done.state, done.exit_code) == (TaskState.KILLED, -signal.SIGKILL)
+    finally:
+        await actor.stop(flush_s=0)
 
 
 # ---------------------------------------------------------------------- limits (issue 6)
@@ -388,8 +347,8 @@ async def test_a_task_over_its_memory_cgroup_limit_is_task_failed_memory_limit(
     assert actor.isolator.kind == "cgroups-v1:cpu,memory"
     assert actor.attributes["isolation"] == actor.isolator.kind
     actor.launch_tasks(FW, [shell("hog", HOG, "cpus:0.5;mem:64")])
-    await assert_eventually(lambda: actor.tasks[(FW, TaskId("hog"))].launched)
-    launched = actor.tasks[(FW, TaskId("hog"))].launched
+    await assert_eventually(lambda: actor.processes.get((FW, TaskId("hog"))))
+    launched = actor.processes.get((FW, TaskId("hog")))
     assert launched is not None and len(launched.cgroups) == 2
     memory_cg = next(c for c in launched.cgroups if "/memory/" in c)
     assert (Path(memory_cg) / "memory.limit_in_bytes").read_text().strip() == str(64 * 2**20)
@@ -485,7 +444,7 @@ async def test_http_and_tcp_checks_pass_against_a_listening_task_and_fail_withou
     await asyncio.sleep(0.5)
     assert {u.healthy for u in master.of("deaf")} == {None}
     # The server goes: the http check fails twice in a row and the task is killed.
-    web = actor.tasks[(FW, TaskId("web"))].launched
+    web = actor.processes.get((FW, TaskId("web")))
     assert web is not None
     os.killpg(web.pid, signal.SIGSTOP)
     try:
@@ -529,14 +488,6 @@ async def test_old_sandboxes_of_forgotten_tasks_are_removed_and_live_ones_kept(
         assert (sandboxes / "unacked").is_dir() and (sandboxes / "running").is_dir()
     finally:
         await actor.stop(flush_s=0)
-
-
-def test_a_fuller_disk_makes_sandboxes_age_faster() -> None:
-    from mesoslite.agent.gc import effective_age_s
-
-    assert effective_age_s(1000, 0.0) == 900
-    assert effective_age_s(1000, 0.5) == pytest.approx(400)
-    assert effective_age_s(1000, 0.95) == 0
 
 
 @pytest.mark.parametrize("kind", ["c", "perl"])

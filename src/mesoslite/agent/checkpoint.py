@@ -24,10 +24,10 @@ import dataclasses
 import json
 import logging
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mesoslite.agent.recovered import RecoveredTask as RecoveredTask  # re-exported
 from mesoslite.agent.sandbox import SAFE_NAME_RE
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.model import (
@@ -47,27 +47,6 @@ TASK_FILE = "task.json"
 UPDATES_FILE = "updates"
 EXIT_STATUS_FILE = "exit_status"
 KILLING_FILE = "killing"
-
-
-@dataclass(slots=True)
-class RecoveredTask:
-    """One task's checkpoint as read back after a restart."""
-
-    framework_id: FrameworkId
-    task_id: TaskId
-    spec: TaskSpec | None = None
-    pid: int = 0
-    start_ticks: int = 0
-    cgroups: list[str] = field(default_factory=list)
-    # Every update made, oldest first, and the unacknowledged tail of it.
-    updates: list[TaskStatus] = field(default_factory=list)
-    pending: list[TaskStatus] = field(default_factory=list)
-    exit_status: int | None = None
-    kill_requested: bool = False
-
-    @property
-    def last_state(self) -> TaskState | None:
-        return self.updates[-1].state if self.updates else None
 
 
 class CheckpointStore:

@@ -10,7 +10,7 @@ from mesoslite.agent import constants as k
 from mesoslite.config import option
 from mesoslite.errors import ValidationError
 from mesoslite.limits import check_range, range_limit
-from mesoslite.resources import parse_reserved_resources
+from mesoslite.resources import parse_name_values, parse_reserved_resources
 
 ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
@@ -22,14 +22,7 @@ def parse_attributes(text: str, field: str = "attributes") -> dict[str, str]:
         ValidationError: naming the part that is wrong.
     """
     out: dict[str, str] = {}
-    for raw in text.split(";"):
-        part = raw.strip()
-        if not part:
-            continue
-        name, sep, value = part.partition(":")
-        name, value = name.strip(), value.strip()
-        if not sep or not name or not value:
-            raise ValidationError(field, f"expected NAME:VALUE, got {part!r}")
+    for name, value in parse_name_values(text, field):
         if not ATTRIBUTE_NAME_RE.match(name):
             raise ValidationError(
                 field, f"name {name!r} is not valid (a letter, then letters, digits, _ . -)"

@@ -6,8 +6,8 @@ Design:
   session; then its cgroup still holds it). Without `preexec_fn`, CPython spawns with vfork,
   which is what keeps a launch near the bare fork/exec cost. `asyncio`'s subprocess support
   is not used: in 3.11 its child watcher spends a thread per child.
-- Every task runs under a tiny wrapper: `WRAPPER_C`, compiled once into the work dir when a
-  C compiler is there (~0.3 ms a task), else `WRAPPER_PERL` (perl-base is in every
+- Every task runs under a tiny wrapper: `wrappers/wrapper.c`, compiled once into the work
+  dir when a C compiler is there (~0.3 ms a task), else `wrappers/wrapper.pl` (perl-base is in every
   Debian-like system; ~2 ms a task, where Python would take ~20). It joins the task's
   cgroups, forks the command, ignores SIGTERM/SIGINT/SIGHUP itself (the command does not),
   waits, writes the command's exit code (or -signal) to the task's `exit_status` file, and
@@ -22,8 +22,8 @@ Design:
   the status. Between those two the task is a zombie, so its pid (and process group id)
   cannot be reused: that is when the rest of its group is SIGKILLed, so no process is left
   behind and no stranger is ever signalled.
-- Kill: SIGTERM to the group, SIGKILL to the group after the grace period if the main
-  process has not exited by then.
+- Kill: `signal` sends SIGTERM or SIGKILL to the group; when (the grace period) is
+  decided by `AgentState` on the injected clock.
 - Everything runs on the agent's loop; `launch` blocks only for the Popen and a few tiny
   file operations.
 """
@@ -40,6 +40,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -51,70 +52,17 @@ from mesoslite.model import REASON_LAUNCH_FAILED, REASON_TASK_INVALID, TaskSpec,
 logger = logging.getLogger(__name__)
 
 SHELL = "/bin/sh"
-# The task wrapper (see the module docstring). Arguments: exit status file, cgroup.procs files
-# separated by spaces (may be empty), then the command's argv.
-WRAPPER_C = r"""
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-int main(int argc, char **argv) {
-  if (argc < 4) {
-    fputs("mesoslite wrapper: STATUS_FILE CGROUP_PROCS ARGV...\n", stderr);
-    return 127;
-  }
-  char pid[32];
-  snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-  for (char *p = strtok(argv[2], " "); p; p = strtok(NULL, " ")) {
-    int fd = open(p, O_WRONLY | O_APPEND);
-    if (fd >= 0) { if (write(fd, pid, strlen(pid)) < 0) {} close(fd); }
-  }
-  int sigs[] = {SIGTERM, SIGINT, SIGHUP};
-  for (int i = 0; i < 3; i++) signal(sigs[i], SIG_IGN);
-  pid_t child = fork();
-  if (child < 0) { perror("mesoslite: cannot fork"); return 127; }
-  if (child == 0) {
-    for (int i = 0; i < 3; i++) signal(sigs[i], SIG_DFL);
-    execvp(argv[3], argv + 3);
-    fprintf(stderr, "mesoslite: cannot execute %s: %s\n", argv[3], strerror(errno));
-    _exit(127);
-  }
-  int st;
-  while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
-  int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-  int code = sig ? -sig : WEXITSTATUS(st);
-  if (argv[1][0]) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
-    FILE *f = fopen(tmp, "w");
-    if (f) { fprintf(f, "%d\n", code); fclose(f); rename(tmp, argv[1]); }
-  }
-  if (sig) { signal(sig, SIG_DFL); kill(getpid(), sig); return 128 + sig; }
-  return code;
-}
-"""
-WRAPPER_PERL = r"""
-my ($f, $cg) = splice(@ARGV, 0, 2);
-for my $p (split / /, $cg) { if (open(my $h, ">>", $p)) { print $h "$$\n"; close $h } }
-my @sigs = qw(TERM INT HUP);
-$SIG{$_} = "IGNORE" for @sigs;
-my $pid = fork();
-if (!defined $pid) { print STDERR "mesoslite: cannot fork: $!\n"; exit 127 }
-if ($pid == 0) {
-  $SIG{$_} = "DEFAULT" for @sigs;
-  exec { $ARGV[0] } @ARGV;
-  print STDERR "mesoslite: cannot execute $ARGV[0]: $!\n"; exit 127;
-}
-waitpid($pid, 0);
-my $s = $?; my $sig = $s & 127; my $code = $sig ? -$sig : $s >> 8;
-if (length $f && open(my $h, ">", "$f.tmp")) { print $h "$code\n"; close $h; rename("$f.tmp", $f) }
-if ($sig) { $SIG{$_} = "DEFAULT" for @sigs; kill $sig, $$; exit(128 + $sig) }
-exit($s >> 8);
-"""
+
+def _wrapper_source(name: str) -> str:
+    return resources.files("mesoslite.agent").joinpath("wrappers", name).read_text()
+
+
+# The task wrapper (see the module docstring), shipped as package data in `wrappers/`.
+# Arguments: exit status file, cgroup.procs files separated by spaces (may be empty), then
+# the command's argv.
+WRAPPER_C = _wrapper_source("wrapper.c")
+WRAPPER_PERL = _wrapper_source("wrapper.pl")
 
 
 class LaunchError(Exception):
@@ -147,7 +95,6 @@ class LaunchedTask:
     start_ticks: int = 0
     cgroups: tuple[str, ...] = ()
     exit_code: int | None = None
-    kill_timer: asyncio.TimerHandle | None = None
 
     @property
     def exited(self) -> bool:
@@ -191,8 +138,6 @@ class TaskLauncher:
         for launched in list(self.running.values()):
             self._loop.remove_reader(launched.pidfd)
             os.close(launched.pidfd)
-            if launched.kill_timer is not None:
-                launched.kill_timer.cancel()
         self.running.clear()
         os.close(self._devnull)
 
@@ -219,6 +164,43 @@ class TaskLauncher:
                 f"framework id {framework_id!r} or task id {task.task_id!r} "
                 "cannot name a sandbox directory",
             )
+        args, env = self._command(framework_id, task, sandbox)
+        identity = self._identity(task.command.user, env)
+        self._make_sandbox(sandbox, framework_id, identity)
+        if identity and exit_file is not None:
+            _chown_quietly(exit_file.parent, identity)
+        wrapper = self.user_wrapper if identity else self.wrapper
+        if wrapper is not None:
+            procs = " ".join(os.path.join(c, "cgroup.procs") for c in cgroups)
+            args = [*wrapper, str(exit_file or ""), procs, *args]
+        popen = self._popen(args, sandbox, env, identity)
+        try:
+            pidfd = os.pidfd_open(popen.pid)
+        except OSError:
+            # Cannot watch it: do not leave it running unwatched.
+            _killpg(popen.pid, signal.SIGKILL)
+            popen.wait()
+            raise _failed("cannot watch the task process (pidfd_open failed)") from None
+        launched = LaunchedTask(
+            framework_id,
+            task.task_id,
+            popen.pid,
+            sandbox,
+            time.time(),
+            popen,
+            pidfd,
+            exit_file,
+            process_start_ticks(popen.pid) or 0,
+            cgroups,
+        )
+        self.running[popen.pid] = launched
+        self._loop.add_reader(pidfd, self._reap, launched)
+        return launched
+
+    def _command(
+        self, framework_id: FrameworkId, task: TaskSpec, sandbox: Path
+    ) -> tuple[list[str], dict[str, str]]:
+        """The task's argv (unwrapped) and environment; a `LaunchError` if it cannot run."""
         cmd = task.command
         if (cmd.shell and not cmd.value.strip()) or (
             not cmd.shell and not (cmd.argv and cmd.argv[0])
@@ -233,23 +215,18 @@ class TaskLauncher:
         env["MESOSLITE_FRAMEWORK_ID"] = framework_id
         env["MESOSLITE_AGENT_ID"] = self.agent_id
         env["MESOSLITE_SANDBOX"] = str(sandbox)
-        identity = self._identity(cmd.user, env)
-        self._make_sandbox(sandbox, framework_id, identity)
-        if identity and exit_file is not None:
-            _chown_quietly(exit_file.parent, identity)
-        wrapper = self.user_wrapper if identity else self.wrapper
-        if wrapper is not None:
-            procs = " ".join(os.path.join(c, "cgroup.procs") for c in cgroups)
-            args = [*wrapper, str(exit_file or ""), procs, *args]
+        return args, env
+
+    def _popen(
+        self, args: list[str], sandbox: Path, env: dict[str, str], identity: dict[str, Any]
+    ) -> subprocess.Popen[bytes]:
+        """Start the process in its own session, its output into the sandbox."""
         out = err = -1
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
         try:
-            out = os.open(
-                sandbox / "stdout", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-            )
-            err = os.open(
-                sandbox / "stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-            )
-            popen = subprocess.Popen(
+            out = os.open(sandbox / "stdout", flags, 0o644)
+            err = os.open(sandbox / "stderr", flags, 0o644)
+            return subprocess.Popen(
                 args,
                 stdin=self._devnull,
                 stdout=out,
@@ -274,28 +251,6 @@ class TaskLauncher:
             for fd in (out, err):
                 if fd >= 0:
                     os.close(fd)
-        try:
-            pidfd = os.pidfd_open(popen.pid)
-        except OSError:
-            # Cannot watch it: do not leave it running unwatched.
-            _killpg(popen.pid, signal.SIGKILL)
-            popen.wait()
-            raise _failed("cannot watch the task process (pidfd_open failed)") from None
-        launched = LaunchedTask(
-            framework_id,
-            task.task_id,
-            popen.pid,
-            sandbox,
-            time.time(),
-            popen,
-            pidfd,
-            exit_file,
-            process_start_ticks(popen.pid) or 0,
-            cgroups,
-        )
-        self.running[popen.pid] = launched
-        self._loop.add_reader(pidfd, self._reap, launched)
-        return launched
 
     def adopt(
         self,
@@ -398,46 +353,16 @@ class TaskLauncher:
         kill_cgroup_members(launched.cgroups)
         os.close(launched.pidfd)
         launched.exit_code = code
-        if launched.kill_timer is not None:
-            launched.kill_timer.cancel()
-            launched.kill_timer = None
         del self.running[launched.pid]
         self._on_exit(launched, code)
 
-    def _signal(self, launched: LaunchedTask, sig: int) -> None:
+    def signal(self, launched: LaunchedTask, sig: int) -> None:
+        """Send `sig` to the task's process group, unless its process has exited."""
+        if launched.exited:
+            return
         if launched.popen is None and process_start_ticks(launched.pid) != launched.start_ticks:
             return  # an adopted task that is gone: its pid may belong to someone else now
         _killpg(launched.pid, sig)
-
-    def kill(self, launched: LaunchedTask, grace_s: float) -> None:
-        """SIGTERM the task's group now and SIGKILL it after `grace_s` (at once if 0).
-
-        A second kill while the first one's grace runs can only shorten it (an agent that
-        stops must not wait for a long grace a framework asked for).
-        """
-        if launched.exited:
-            return
-        if grace_s <= 0:
-            self._signal(launched, signal.SIGKILL)
-            return
-        when = self._loop.time() + grace_s
-        if launched.kill_timer is not None:
-            if when >= launched.kill_timer.when():
-                return
-            launched.kill_timer.cancel()
-        else:
-            self._signal(launched, signal.SIGTERM)
-        launched.kill_timer = self._loop.call_at(when, self._escalate, launched)
-
-    def _escalate(self, launched: LaunchedTask) -> None:
-        launched.kill_timer = None
-        if not launched.exited:
-            logger.info(
-                "task ignored SIGTERM, sending SIGKILL task_id=%s pid=%d",
-                launched.task_id,
-                launched.pid,
-            )
-            self._signal(launched, signal.SIGKILL)
 
 
 # The exit code reported for an adopted task whose wrapper left no exit status (it was

@@ -32,6 +32,7 @@ from mesoslite.agent import constants as k
 from mesoslite.agent.actor import AgentActor
 from mesoslite.agent.follow import FileFollows
 from mesoslite.agent.messages import FileDataOut, Outgoing, PongOut, StatusUpdatesOut
+from mesoslite.clock import clock_sleep
 from mesoslite.errors import MesosliteError, NotLeaderError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.leader import LeaderFollower
@@ -106,7 +107,7 @@ class MasterLink:
         self._call: Any = None
         self._last_ping = 0.0
         self._last_failure = ""
-        self.follows = FileFollows(actor.work_dir, self._task_live, self.send)
+        self.follows = FileFollows(actor.work_dir, self._task_live, self.send, actor.clock)
 
     def _task_live(self, framework_id: str, task_id: str) -> bool:
         task = self.actor.tasks.get((FrameworkId(framework_id), TaskId(task_id)))
@@ -204,7 +205,7 @@ class MasterLink:
             ping_interval_s = reg.ping_interval_s or 5.0
             queue: asyncio.Queue[Outgoing] = asyncio.Queue()
             self._queue = queue
-            self._last_ping = asyncio.get_running_loop().time()
+            self._last_ping = self.actor.clock.now()
             self.sessions += 1
             logger.info(
                 "registered with the master agent_id=%s master=%s tasks=%d pending_updates=%d",
@@ -257,11 +258,11 @@ class MasterLink:
             await call.write(outgoing_to_pb(item))
 
     async def _watch(self, ping_interval_s: float) -> None:
-        loop = asyncio.get_running_loop()
+        clock = self.actor.clock  # virtual in tests
         limit = k.MISSED_PINGS * ping_interval_s
         while True:
-            await asyncio.sleep(ping_interval_s)
-            if loop.time() - self._last_ping > limit:
+            await clock_sleep(clock, ping_interval_s)
+            if clock.now() - self._last_ping > limit:
                 raise SessionEnded(f"no ping from the master in {limit:g}s")
 
     # ------------------------------------------------------------------ receiving
@@ -287,7 +288,7 @@ class MasterLink:
                 ]
             )
         elif kind == "ping":
-            self._last_ping = asyncio.get_running_loop().time()
+            self._last_ping = self.actor.clock.now()
             self.send(PongOut(msg.ping.seq, actor.updates.pending_count))
         elif kind == "kill_task":
             kt = msg.kill_task

@@ -12,7 +12,8 @@ Design:
   older ones of the same task. The framework has seen a newer state, so resending an older
   one could only make it go back in time.
 - Resending is per stream and always the whole stream, in order: when a stream's oldest
-  update has waited `retry_s` since it was last sent, every update of the stream goes again.
+  update has waited `retry_s` since it was last sent (or made, if it waited unsent), every
+  update of the stream goes again.
   Resending only the due one could deliver RUNNING after FINISHED.
 - Resend at once everything (or one framework's streams) on re-registration and on the
   master's `reconcile`.
@@ -109,6 +110,14 @@ class StatusUpdateManager:
         if not stream.updates:
             del self._streams[key]
         return dropped > 0
+
+    def sent(self, updates: Collection[TaskStatus], now: float) -> None:
+        """These updates went out for the first time at `now`: their streams are not due
+        before `now + retry_s`."""
+        for st in updates:
+            stream = self._streams.get((st.framework_id, st.task_id))
+            if stream is not None:
+                stream.due_at = max(stream.due_at, now + self.retry_s)
 
     def has_pending(self, key: TaskKey) -> bool:
         return key in self._streams

@@ -96,3 +96,17 @@ def test_help_says_that_stopping_an_agent_kills_its_tasks() -> None:
     assert result.exit_code == 0
     assert "kills its tasks" in result.output
     assert "--status-update-retry-s" in result.output
+
+
+@pytest.mark.parametrize("text", ["rack", "rack:", ":r1", "a:1;;b"])
+def test_attributes_and_resources_split_name_value_parts_the_same_way(text: str) -> None:
+    from mesoslite.resources import parse_name_values, parse_resources
+
+    errors = []
+    for parse in (parse_attributes, parse_resources, lambda t: parse_name_values(t, "x")):
+        try:
+            parse(text)
+            errors.append("")
+        except ValidationError as e:
+            errors.append(e.message.split(": ", 1)[1])
+    assert len(set(errors)) == 1, errors

@@ -36,7 +36,7 @@ def test_zk_registry_doc_round_trips_what_the_write_commands_built() -> None:
     gone = AgentInfo(id=AgentId("ag-2"), hostname="h2", resources=parse_resources("cpus:1"))
     fw = FrameworkInfo(
         id=FrameworkId("fw-1"), name="f", role="eng", user="u", failover_timeout_s=30.0,
-        labels={"k": "v"},
+        labels={"k": "v"}, partition_aware=True,
     )
     snap = RegistrySnapshot()
     ops = (AdmitAgent(agent), AdmitAgent(gone), AddFramework(fw), RemoveAgent(gone.id),

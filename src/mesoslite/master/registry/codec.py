@@ -130,6 +130,7 @@ def framework_to_doc(info: FrameworkInfo) -> dict[str, Any]:
         "hostname": info.hostname,
         "principal": info.principal,
         "labels": dict(info.labels),
+        "partition_aware": info.partition_aware,
     }
 
 
@@ -144,6 +145,7 @@ def framework_from_doc(doc: dict[str, Any]) -> FrameworkInfo:
         hostname=doc.get("hostname", ""),
         principal=doc.get("principal", ""),
         labels=doc.get("labels", {}),
+        partition_aware=bool(doc.get("partition_aware", False)),  # not in docs before it
     )
 
 

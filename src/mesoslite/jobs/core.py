@@ -31,6 +31,9 @@ from mesoslite.jobs.records import Attempt, Instance, Job, Run, attempt_view
 from mesoslite.model import Offer, TaskSpec, TaskState, TaskStatus
 from mesoslite.resources import format_resources
 
+# What `job history` says of an attempt that was replaced without its end being known.
+LATE_ENDS = frozenset({"TASK_UNREACHABLE", "TASK_LOST", "TASK_UNKNOWN"})
+
 logger = logging.getLogger(__name__)
 
 # Task states that say the task is gone for reasons of the cluster, not of the task: the
@@ -396,6 +399,8 @@ class JobsCore:
         self.unconfirmed.discard(status.task_id)
         where = self.by_task.get(status.task_id)
         orphan = [Kill(status.task_id, status.agent_id)] if not status.state.terminal else []
+        if status.state.terminal and self._late_end(status):
+            return []
         if where is None:
             return orphan  # not ours (a job that was resubmitted or lost): do not let it run
         job = self.jobs.get(where[0])
@@ -437,6 +442,25 @@ class JobsCore:
             kills += self._attempt_ended(job, run, inst, status, now)
         self._stale.add(job.name)
         return kills
+
+    def _late_end(self, status: TaskStatus) -> bool:
+        """A replaced attempt (its agent was unreachable) reporting how it really ended, e.g.
+        after its agent came back: `job history` says so instead of TASK_UNREACHABLE. It
+        counts for nothing (its instance has moved on). True if it was such an attempt."""
+        job = self.jobs.get(status.task_id.split(".", 1)[0])
+        if job is None:
+            return False
+        for i, h in enumerate(job.history):
+            if h.task_id == status.task_id and h.state in LATE_ENDS:
+                why = " ".join(x for x in (status.reason, status.message) if x)
+                job.history[i] = replace(
+                    h, state=status.state.label, exit_code=status.exit_code,
+                    message=f"ended after it was replaced ({h.state}){': ' + why if why else ''}",
+                )
+                self.by_task.pop(status.task_id, None)
+                self.dirty.add(job.name)
+                return True
+        return False
 
     def _record(self, job: Job, run: Run, inst: Instance, status: TaskStatus, now: float) -> None:
         """Keep an attempt that did not succeed for `job history` (a succeeded one is read

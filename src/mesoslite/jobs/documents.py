@@ -231,8 +231,10 @@ def job_from_doc(text: str) -> Job:
         ended_at=d.get("ended_at", d["updated_at"] if state.terminal else None),
         older_runs=RunTotals(*d.get("older_runs", ())),
     )
+    previous_version = "ended_at" not in d  # it kept every attempt, succeeded ones too
     for h in d["history"]:
         view = AttemptView(**h)
-        if not (view.state == _FINISHED and view.exit_code in (0, None)):
+        # A success in this version's history is a replaced attempt's late end: kept.
+        if not (previous_version and view.state == _FINISHED and view.exit_code in (0, None)):
             job.record(view)
     return job

@@ -198,3 +198,27 @@ def test_a_document_of_the_previous_version_is_read() -> None:
     back = job_from_doc(json.dumps(old))
     assert back.view() == job.view() and back.ended_at == job.updated_at
     assert back.history == [] and len(back.attempt_history()) == 1
+
+
+def test_a_replaced_attempt_that_reports_its_real_end_later_is_recorded_and_not_counted() -> None:
+    """Its agent was cut off while it ran to the end: `job history` must say how it really
+    ended (the chaos suite's "no update lost"), and the instance is still counted once."""
+    core = JobsCore()
+    submit(core, BATCH_RETRIES)
+    [old] = launch_all(core, [offer(1)], T0)
+    core.on_update(status(old, TaskState.RUNNING), T0 + 1)
+    core.on_update(status(old, TaskState.UNREACHABLE), T0 + 5)
+    [new] = launch_all(core, [offer(2)], T0 + 5)
+    core.on_update(status(new, TaskState.FINISHED, exit_code=0, agent="a2"), T0 + 6)
+    assert core.on_update(status(old, TaskState.FINISHED, exit_code=0), T0 + 9) == []
+    job = core.jobs["flaky"]
+    assert job.state == JobState.SUCCEEDED
+    assert job.runs[0].instances[0].failures == 0
+    first = next(h for h in job.attempt_history() if h.task_id == old.task_id)
+    assert (first.state, first.exit_code) == ("TASK_FINISHED", 0)
+    assert first.message.startswith("ended after it was replaced (TASK_UNREACHABLE)")
+    # Kept across a failover, and a repeat of the update changes nothing more.
+    fresh = reloaded(core)
+    assert fresh.on_update(status(old, TaskState.FINISHED, exit_code=0), T0 + 10) == []
+    again = next(h for h in fresh.jobs["flaky"].attempt_history() if h.task_id == old.task_id)
+    assert again == first

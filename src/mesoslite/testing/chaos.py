@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     from mesoslite.cli._client import BlockingOperatorClient
 
 T = TypeVar("T")
+# How long an update may take to arrive after its job ended (an agent re-registering
+# after a fault, then its update retry) before the chaos checks call it lost.
+LATE_UPDATE_SETTLE_S = 20.0
 
 __all__ = [
     # Clusters and faults
@@ -333,13 +336,30 @@ def invariant_report(
             continue
         out["run_twice"] += history_succeeded_twice(name, history)
         if name in jobs:
-            out["lost"] += updates_lost(view, history, records)
+            out["lost"] += _updates_lost_once_settled(ha, name, view, history, ledger, timeout_s)
         else:
             out["cron"] += cron_times_not_once(view, records.values())
     out["stale"] += stale_tasks(ha.marker, _running_task_ids(ha, timeout_s))
     if new_job:
         out["new_job"] += [e for e in [wait_for_new_job(ha, ledger, new_job, timeout_s)] if e]
     return out
+
+
+def _updates_lost_once_settled(
+    ha: HACluster, name: str, view: JobView, history: list[AttemptView], ledger: Ledger,
+    timeout_s: float, settle_s: float = LATE_UPDATE_SETTLE_S,
+) -> list[str]:
+    """`updates_lost`, given `settle_s` for updates still on their way: an agent back from
+    a fault resends the real end of a replaced attempt after it re-registers, which can be
+    after its job ended. Lost means never reported, not reported late."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        lost = updates_lost(view, history, ledger.records())
+        if not lost or time.monotonic() >= deadline:
+            return lost
+        time.sleep(1.0)
+        view = client_call(ha, functools.partial(_status, name=name), timeout_s)
+        history = client_call(ha, functools.partial(_history, name=name), timeout_s)
 
 
 def _status(c: BlockingOperatorClient, name: str) -> JobView:

@@ -1,11 +1,13 @@
 """`MasterActor`: the one owner of `MasterState` on the daemon's event loop.
 
 Design:
-- Every change goes through `run(fn)`: `fn(now)` runs synchronously against the state (so no
-  other coroutine can interleave between reading and writing it), then its effects are
-  carried out: events are queued on the framework's or agent's stream, registry writes are
-  handed to the group-commit writer. `run` returns only after the registry writes of that
-  change are durable, so a reply that promises durability is sent after it.
+- Only the actor changes the state, one synchronous call at a time (so no other coroutine
+  can interleave between reading and writing it): `run(fn)` for the servicers' commands
+  (`fn(now)`), its stream methods (`subscribe`, `register_agent`, `agent_message`, the
+  `*_stream_closed`), and its timers. Then the effects are carried out: events are queued
+  on the framework's or agent's stream, registry writes are handed to the group-commit
+  writer. `run` returns only after the registry writes of that change are durable, so a
+  reply that promises durability is sent after it.
 - Streams are identified by their connection object: a stream that closes late (after its
   framework or agent reconnected on a new one) does not disconnect the new one.
 - Allocation is driven by events: any change that frees or adds resources returns an
@@ -429,13 +431,20 @@ class MasterActor:
         fut: asyncio.Future[tuple[bytes, int, str]] = asyncio.get_running_loop().create_future()
         self._reads[request_id] = fut
         conn.send(ReadFileRequest(request_id, record.framework_id, task_id, name, offset, length))
+
+        def time_out() -> None:
+            if not fut.done():
+                fut.set_exception(TimeoutError())
+
+        cancel = self.clock.call_later(READ_FILE_TIMEOUT_S, time_out)
         try:
-            data, size, error = await asyncio.wait_for(fut, READ_FILE_TIMEOUT_S)
+            data, size, error = await fut
         except TimeoutError:
             raise DeadlineExceededError(
                 f"agent {record.agent_id} did not answer a file read in {READ_FILE_TIMEOUT_S:g}s"
             ) from None
         finally:
+            cancel()
             self._reads.pop(request_id, None)
         if error:
             raise NotFoundError(error)

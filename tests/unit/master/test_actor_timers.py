@@ -3,7 +3,8 @@ a `VirtualClock` over an in-memory registry, with no sockets: offers expire afte
 `offer_timeout_s`, a silent agent is marked unreachable after its missed pings, allocation
 passes coalesce over `ALLOCATION_BATCH_S`, heartbeats and pings follow their intervals, a
 disconnected framework is removed at its failover timeout and an agent recovered from the
-registry that does not come back within its window is unreachable."""
+registry that does not come back within its window is unreachable, and a file read the
+agent does not answer times out."""
 
 from __future__ import annotations
 
@@ -16,10 +17,18 @@ import pytest
 
 from mesoslite.allocator.loader import load_allocator
 from mesoslite.clock import VirtualClock
-from mesoslite.ids import AgentId, FrameworkId
+from mesoslite.errors import DeadlineExceededError
+from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.master import records as rec
-from mesoslite.master.actor import CLOSE, HEARTBEAT, PING, Connection, MasterActor
-from mesoslite.master.constants import ALLOCATION_BATCH_S, TICK_INTERVAL_S
+from mesoslite.master.actor import (
+    CLOSE,
+    HEARTBEAT,
+    PING,
+    Connection,
+    MasterActor,
+    ReadFileRequest,
+)
+from mesoslite.master.constants import ALLOCATION_BATCH_S, READ_FILE_TIMEOUT_S, TICK_INTERVAL_S
 from mesoslite.master.events import FailureEvent, OffersEvent, RescindEvent, UpdateEvent
 from mesoslite.master.registry.base import AdmitAgent, RegistryOp, RegistrySnapshot
 from mesoslite.master.state import MasterState
@@ -228,6 +237,23 @@ async def test_a_recovered_agent_that_does_not_return_in_its_window_is_unreachab
         assert agents[info.id].status == rec.AGENT_UNREACHABLE
     finally:
         await master.actor.stop()
+
+
+async def test_a_file_read_the_agent_does_not_answer_times_out_on_the_clock(m: Master) -> None:
+    m.actor.state.books.agents.silence_limit_s = 0  # the agent's pings are not the point
+    agent_id, agent_conn = await m.agent()
+    fid, fw_conn = await m.framework()
+    await m.advance(ALLOCATION_BATCH_S)
+    [offer] = of_type(sent(fw_conn), OffersEvent)[0].offers
+    await m.actor.run(lambda now: m.actor.state.accept(fid, [offer.id], [task("t1")], 0, now))
+    reading = asyncio.create_task(m.actor.read_file(TaskId("t1"), fid, "stdout", 0, 10))
+    await m.advance(0)  # the read is sent and its timer set
+    await m.advance(READ_FILE_TIMEOUT_S - 0.01)
+    assert not reading.done()
+    assert of_type(sent(agent_conn), ReadFileRequest)
+    await m.advance(0.02)
+    with pytest.raises(DeadlineExceededError, match="did not answer a file read in 5s"):
+        await asyncio.wait_for(reading, 1.0)
 
 
 async def test_stop_cancels_every_timer(m: Master) -> None:

@@ -4,29 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from mesoslite.allocator.base import Demand
 from mesoslite.errors import AlreadyExistsError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, OfferId
-from mesoslite.master import lookup
 from mesoslite.master import records as rec
 from mesoslite.master.allocation import rescind
-from mesoslite.master.events import Effect, LaunchOnAgent, PersistRegistry
+from mesoslite.master.books import MasterBooks
+from mesoslite.master.events import AllocateSoon, Effect, LaunchOnAgent, PersistRegistry
 from mesoslite.master.registry.base import SetReservation
 from mesoslite.master.roles import consume
 from mesoslite.master.validation import check_duration, check_tasks
 from mesoslite.model import TaskSpec, TaskState, TaskStatus
 from mesoslite.resources import Resources
 
-if TYPE_CHECKING:
-    from mesoslite.master.state import MasterState
-
 V = TypeVar("V")
 
 
 def accept(
-    state: MasterState,
+    books: MasterBooks,
     fid: FrameworkId,
     offer_ids: Sequence[OfferId],
     tasks: Sequence[TaskSpec],
@@ -36,14 +33,14 @@ def accept(
     reserve: Resources | None = None,
     unreserve: Resources | None = None,
 ) -> list[Effect]:
-    fw = lookup.connected_framework(state, fid)
+    fw = books.frameworks.connected(fid)
     check_duration("filters.refuse_seconds", refuse_seconds)
     check_tasks(tasks)
-    offers = lookup.own_offers(state, fw, offer_ids)
+    offers = books.offers.owned(fw.id, offer_ids)
     agent_id = offers[0].agent_id
     role = offers[0].allocation_role
     offered = _sum(o.resources for o in offers)
-    reservation = _check_reservation(state, role, agent_id, offered, reserve, unreserve)
+    reservation = _check_reservation(books, role, agent_id, offered, reserve, unreserve)
     launched = _to_launch(fw, tasks, agent_id, role)
     needed = _sum(t.resources for t in launched)
     if not offered.contains(needed):
@@ -51,19 +48,19 @@ def accept(
             "tasks",
             "the tasks need more than the offers hold: " + "; ".join(offered.shortfall(needed)),
         )
-    # Valid: change state.
+    # Valid: change books.
     pools: dict[str, Resources] = {}
     for offer in offers:
-        for role, part in state.reservations.rescinded(offer.id).items():
+        for role, part in books.reservations.rescinded(offer.id).items():
             pools[role] = pools.get(role, Resources.empty()) + part
-        rescind(state, offer, notify=False)
-    agent = state.agents[agent_id]
+        rescind(books, offer, notify=False)
+    agent = books.agents[agent_id]
     for task in launched:
         status = TaskStatus(task.task_id, fid, agent_id, TaskState.STAGING, timestamp=now)
         record = rec.TaskRecord(fid, task, agent_id, status)
         fw.tasks[task.task_id] = record
         agent.tasks.add((fid, task.task_id))
-        state.reservations.launched(agent_id, fid, task.task_id, task.resources, pools)
+        books.reservations.launched(agent_id, fid, task.task_id, task.resources, pools)
     agent.used = agent.used + needed
     fw.add_used(role, needed)
     before = _Before(
@@ -74,39 +71,38 @@ def accept(
     effects: list[Effect] = []
     if reservation is not None:
         op = SetReservation(agent_id, role, reservation)
-        effects.append(_reserve(state, fw, op, launched, before))
+        effects.append(_reserve(books, fw, op, launched, before))
     if refuse_seconds > 0 and not (offered - needed).is_empty():
         fw.filters.setdefault(role, {})[agent_id] = now + refuse_seconds
         fw.refused.setdefault(role, {})[agent_id] = offered - needed
-    state.allocation_wanted = True
+    effects.append(AllocateSoon())
     if launched:
         effects.append(LaunchOnAgent(agent_id, fid, tuple(launched)))
     return effects
 
 
 def decline(
-    state: MasterState,
+    books: MasterBooks,
     fid: FrameworkId,
     offer_ids: Sequence[OfferId],
     refuse_seconds: float,
     now: float,
 ) -> list[Effect]:
-    fw = lookup.connected_framework(state, fid)
+    fw = books.frameworks.connected(fid)
     check_duration("filters.refuse_seconds", refuse_seconds)
-    offers = lookup.own_offers(state, fw, offer_ids, together=False)
+    offers = books.offers.owned(fw.id, offer_ids, together=False)
     for offer in offers:
-        rescind(state, offer, notify=False)
+        rescind(books, offer, notify=False)
         if refuse_seconds > 0:
             filters = fw.filters.setdefault(offer.allocation_role, {})
             until = max(filters.get(offer.agent_id, 0.0), now + refuse_seconds)
             filters[offer.agent_id] = until
             fw.refused.setdefault(offer.allocation_role, {})[offer.agent_id] = offer.resources
-    state.allocation_wanted = True
-    return []
+    return [AllocateSoon()]
 
 
 def _check_reservation(
-    state: MasterState,
+    books: MasterBooks,
     role: str,
     agent_id: AgentId,
     offered: Resources,
@@ -123,7 +119,7 @@ def _check_reservation(
             "offers allocated to role '*' cannot reserve resources (reservations are for "
             "the offer's allocation role)",
         )
-    current = state.dynamic_reservations.get(agent_id, {}).get(role, Resources.empty())
+    current = books.dynamic_reservations.get(agent_id, {}).get(role, Resources.empty())
     for name, res in (("reserve", reserve), ("unreserve", unreserve)):
         if res and (res.ranges or res.sets):
             raise ValidationError(f"operations.{name}", f"scalars only, got {res}")
@@ -162,7 +158,7 @@ def _to_launch(
 
 
 def _reserve(
-    state: MasterState,
+    books: MasterBooks,
     fw: rec.FrameworkRecord,
     op: SetReservation,
     launched: Sequence[TaskSpec],
@@ -170,9 +166,9 @@ def _reserve(
 ) -> PersistRegistry:
     """Set the role's dynamic reservation. The launch waits for the write (see
     `PersistRegistry`); if it fails, the accept is undone whole."""
-    current = state.dynamic_reservations.get(op.agent_id, {}).get(op.role, Resources.empty())
-    _set_dynamic(state, op.agent_id, op.role, op.resources)
-    return PersistRegistry((op,), lambda: _undo(state, fw, op, current, launched, before))
+    current = books.dynamic_reservations.get(op.agent_id, {}).get(op.role, Resources.empty())
+    _set_dynamic(books, op.agent_id, op.role, op.resources)
+    return PersistRegistry((op,), lambda: _undo(books, fw, op, current, launched, before))
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +181,7 @@ class _Before:
 
 
 def _undo(
-    state: MasterState,
+    books: MasterBooks,
     fw: rec.FrameworkRecord,
     op: SetReservation,
     current: Resources,
@@ -196,18 +192,18 @@ def _undo(
     its reservation, and put back the framework's demands and filter. Offers of the agent
     made meanwhile may hold the reservation: they are rescinded."""
     effects: list[Effect] = []
-    for offer in list(state.offers.of_agent(op.agent_id)):
-        effects += rescind(state, offer, notify=True)
-    now_reserved = state.dynamic_reservations.get(op.agent_id, {}).get(op.role)
+    for offer in list(books.offers.of_agent(op.agent_id)):
+        effects += rescind(books, offer, notify=True)
+    now_reserved = books.dynamic_reservations.get(op.agent_id, {}).get(op.role)
     if (now_reserved or Resources.empty()) == op.resources:
-        _set_dynamic(state, op.agent_id, op.role, current)
-    agent = state.agents.get(op.agent_id)
+        _set_dynamic(books, op.agent_id, op.role, current)
+    agent = books.agents.get(op.agent_id)
     for task in launched:
         record = fw.tasks.get(task.task_id)
         if record is None or record.state != TaskState.STAGING:
             continue
         del fw.tasks[task.task_id]
-        state.reservations.finished(fw.id, task.task_id)
+        books.reservations.finished(fw.id, task.task_id)
         fw.remove_used(task.allocation_role, task.resources)
         if agent is not None:
             agent.tasks.discard((fw.id, task.task_id))
@@ -215,7 +211,7 @@ def _undo(
     fw.demands = before.demands
     _put(fw.filters, op.role, op.agent_id, before.filter_until)
     _put(fw.refused, op.role, op.agent_id, before.refused)
-    state.allocation_wanted = True
+    effects.append(AllocateSoon())
     return effects
 
 
@@ -229,14 +225,14 @@ def _put(by_role: dict[str, dict[AgentId, V]], role: str, key: AgentId, value: V
         del by_role[role]
 
 
-def _set_dynamic(state: MasterState, agent_id: AgentId, role: str, resources: Resources) -> None:
-    roles = state.dynamic_reservations.setdefault(agent_id, {})
+def _set_dynamic(books: MasterBooks, agent_id: AgentId, role: str, resources: Resources) -> None:
+    roles = books.dynamic_reservations.setdefault(agent_id, {})
     if resources.is_empty():
         roles.pop(role, None)
     else:
         roles[role] = resources
     if not roles:
-        del state.dynamic_reservations[agent_id]
+        del books.dynamic_reservations[agent_id]
 
 
 def _sum(items: Iterable[Resources]) -> Resources:

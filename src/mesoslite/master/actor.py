@@ -1,17 +1,21 @@
 """`MasterActor`: the one owner of `MasterState` on the daemon's event loop.
 
 Design:
-- Every change goes through `run(fn)`: `fn(now)` runs synchronously against the state (so no
-  other coroutine can interleave between reading and writing it), then its effects are
-  carried out: events are queued on the framework's or agent's stream, registry writes are
-  handed to the group-commit writer. `run` returns only after the registry writes of that
-  change are durable, so a reply that promises durability is sent after it.
+- Only the actor changes the state, one synchronous call at a time (so no other coroutine
+  can interleave between reading and writing it): `run(fn)` for the servicers' commands
+  (`fn(now)`), its stream methods (`subscribe`, `register_agent`, `agent_message`, the
+  `*_stream_closed`), and its timers. Then the effects are carried out: events are queued
+  on the framework's or agent's stream, registry writes are handed to the group-commit
+  writer. `run` returns only after the registry writes of that change are durable, so a
+  reply that promises durability is sent after it.
 - Streams are identified by their connection object: a stream that closes late (after its
   framework or agent reconnected on a new one) does not disconnect the new one.
-- Allocation is driven by events: any change that frees or adds resources sets
-  `state.allocation_wanted`, and a pass runs `ALLOCATION_BATCH_S` later, coalescing bursts.
+- Allocation is driven by events: any change that frees or adds resources returns an
+  `AllocateSoon` effect, and a pass runs `ALLOCATION_BATCH_S` later, coalescing bursts.
   A periodic pass every `allocation_interval_s` catches expired filters.
-- The tick loop expires offers, failover timeouts and agent re-registration windows.
+- The tick expires offers, failover timeouts and agent re-registration windows.
+- Every timer (tick, periodic allocation, heartbeats, pings, allocation batching) goes
+  through the injected `Clock`, so that unit tests drive the actor in virtual time.
 - `pause()` (the master lost contact with ZooKeeper, see `leadership.py`) closes every
   stream and stops the timers' work until `resume()`, which gives disconnected agents and
   frameworks a fresh window: the time without ZooKeeper is not counted against them.
@@ -24,7 +28,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from mesoslite.clock import Clock
 from mesoslite.errors import (
@@ -37,6 +41,7 @@ from mesoslite.errors import (
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.master.constants import ALLOCATION_BATCH_S, READ_FILE_TIMEOUT_S, TICK_INTERVAL_S
 from mesoslite.master.events import (
+    AllocateSoon,
     CloseFramework,
     DisconnectAgent,
     Effect,
@@ -50,8 +55,6 @@ from mesoslite.master.state import MasterState
 from mesoslite.model import AgentInfo, FrameworkInfo, TaskSpec, TaskState
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 CLOSE = object()  # queued to end a stream
 HEARTBEAT = object()  # queued to send a framework a heartbeat
@@ -128,6 +131,7 @@ class MasterActor:
         allocation_interval_s: float,
         heartbeat_interval_s: float,
         agent_ping_interval_s: float,
+        tick_interval_s: float = TICK_INTERVAL_S,
     ) -> None:
         self.state = state
         self.registry = registry
@@ -135,12 +139,15 @@ class MasterActor:
         self.allocation_interval_s = allocation_interval_s
         self.heartbeat_interval_s = heartbeat_interval_s
         self.agent_ping_interval_s = agent_ping_interval_s
+        self.tick_interval_s = tick_interval_s
         self.frameworks: dict[FrameworkId, Connection] = {}
         self.agents: dict[AgentId, Connection] = {}
         self._pending: list[_Write] = []
         self._writer: asyncio.Task[None] | None = None
-        self._allocation_handle: asyncio.TimerHandle | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._allocation_wanted = False
+        self._cancel_allocation: Callable[[], None] | None = None
+        # The periodic timers' current cancellers, by name (each re-arms itself).
+        self._timers: dict[str, Callable[[], None]] = {}
         self._reads: dict[int, asyncio.Future[tuple[bytes, int, str]]] = {}
         self._read_ids = itertools.count(1)
         self.follows = FollowRelays()  # `Operator.FollowFile` streams (master/follow.py)
@@ -160,19 +167,18 @@ class MasterActor:
             len(snapshot.agents),
             len(snapshot.frameworks),
         )
-        self._tasks = [
-            asyncio.create_task(self._every(TICK_INTERVAL_S, self._tick), name="tick"),
-            asyncio.create_task(
-                self._every(self.allocation_interval_s, self._periodic_allocation), name="alloc"
-            ),
-            asyncio.create_task(self._every(self.heartbeat_interval_s, self._heartbeat), name="hb"),
-            asyncio.create_task(self._every(self.agent_ping_interval_s, self._ping), name="ping"),
-        ]
+        self._every("tick", self.tick_interval_s, self._tick)
+        self._every("alloc", self.allocation_interval_s, self._periodic_allocation)
+        self._every("hb", self.heartbeat_interval_s, self._heartbeat)
+        self._every("ping", self.agent_ping_interval_s, self._ping)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for cancel in self._timers.values():
+            cancel()
+        self._timers.clear()
+        if self._cancel_allocation is not None:
+            self._cancel_allocation()
+            self._cancel_allocation = None
         for conn in [*self.frameworks.values(), *self.agents.values()]:
             conn.close()
         if self._writer is not None:
@@ -187,24 +193,22 @@ class MasterActor:
 
     def resume(self) -> None:
         """Act as leader again; disconnected agents and frameworks get a fresh window."""
-        now = self.clock.now()
-        for agent in self.state.agents.values():
-            if agent.disconnected_at is not None:
-                agent.disconnected_at = now
-        for fw in self.state.frameworks.values():
-            if fw.disconnected_at is not None:
-                fw.disconnected_at = now
+        self.state.fresh_windows(self.clock.now())
         self.paused = False
 
-    async def _every(self, interval_s: float, fn: Callable[[], Any]) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
+    def _every(self, name: str, interval_s: float, fn: Callable[[], None]) -> None:
+        """Call `fn` every `interval_s` on the clock (skipped while paused) until `stop`."""
+
+        def fire() -> None:
+            self._timers[name] = self.clock.call_later(interval_s, fire)
             if self.paused:
-                continue
+                return
             try:
                 fn()
             except Exception:
-                logger.exception("periodic %s failed", getattr(fn, "__name__", fn))
+                logger.exception("periodic %s failed", name)
+
+        self._timers[name] = self.clock.call_later(interval_s, fire)
 
     # ------------------------------------------------------------------ running commands
 
@@ -212,11 +216,6 @@ class MasterActor:
         """Apply one change to the state and carry out its effects (see module docstring)."""
         effects = fn(self.clock.now())
         await self._carry_out(effects)
-
-    async def run_with_result(self, fn: Callable[[float], tuple[T, list[Effect]]]) -> T:
-        result, effects = fn(self.clock.now())
-        await self._carry_out(effects)
-        return result
 
     async def _carry_out(self, effects: list[Effect]) -> None:
         futures = self._execute(effects)
@@ -228,6 +227,11 @@ class MasterActor:
         """Carry out `effects` in order; those after a `PersistRegistry` with an `undo` wait
         for its write (see `events.PersistRegistry`). Returns what to await for durability."""
         futures: list[asyncio.Future[None]] = []
+        # "Allocate soon" never waits for a write: a pass may offer what is already free
+        # (as the subscribing framework's stream is attached before its write, see
+        # `subscribe`); what an undone change took back is rescinded by its undo.
+        if any(isinstance(e, AllocateSoon) for e in effects):
+            self._allocation_wanted = True
         for i, effect in enumerate(effects):
             if isinstance(effect, PersistRegistry):
                 write = self._persist_effect(effect)
@@ -263,7 +267,7 @@ class MasterActor:
             closing = self.agents.pop(effect.agent_id, None)
             if closing is not None:
                 closing.close()
-        elif not isinstance(effect, PersistRegistry):
+        elif not isinstance(effect, PersistRegistry | AllocateSoon):
             agent_conn = self.agents.get(effect.agent_id)
             if agent_conn is not None:
                 agent_conn.send(effect)
@@ -325,18 +329,18 @@ class MasterActor:
     # ------------------------------------------------------------------ allocation and time
 
     def _maybe_allocate(self) -> None:
-        if self.state.allocation_wanted and self._allocation_handle is None:
-            loop = asyncio.get_running_loop()
-            self._allocation_handle = loop.call_later(ALLOCATION_BATCH_S, self._allocate)
+        if self._allocation_wanted and self._cancel_allocation is None:
+            self._cancel_allocation = self.clock.call_later(ALLOCATION_BATCH_S, self._allocate)
 
     def _allocate(self) -> None:
-        self._allocation_handle = None
+        self._cancel_allocation = None
         if self.paused:
             return
+        self._allocation_wanted = False
         self._execute(self.state.allocate(self.clock.now()))
 
     def _periodic_allocation(self) -> None:
-        self.state.allocation_wanted = True
+        self._allocation_wanted = True
         self._maybe_allocate()
 
     def _tick(self) -> None:
@@ -405,6 +409,15 @@ class MasterActor:
             self._execute(self.state.agent_disconnected(agent_id, self.clock.now()))
             self._maybe_allocate()
 
+    def agent_message(self, agent_id: AgentId, pending_updates: int | None = None) -> None:
+        """A message came on the agent's stream: it is alive; a pong says how many
+        updates it holds unacknowledged (`pending_updates`)."""
+        now = self.clock.now()
+        if pending_updates is None:
+            self.state.agent_seen(agent_id, now)
+        else:
+            self.state.agent_pong(agent_id, pending_updates, now)
+
     # ------------------------------------------------------------------ sandbox files
 
     async def read_file(
@@ -418,13 +431,20 @@ class MasterActor:
         fut: asyncio.Future[tuple[bytes, int, str]] = asyncio.get_running_loop().create_future()
         self._reads[request_id] = fut
         conn.send(ReadFileRequest(request_id, record.framework_id, task_id, name, offset, length))
+
+        def time_out() -> None:
+            if not fut.done():
+                fut.set_exception(TimeoutError())
+
+        cancel = self.clock.call_later(READ_FILE_TIMEOUT_S, time_out)
         try:
-            data, size, error = await asyncio.wait_for(fut, READ_FILE_TIMEOUT_S)
+            data, size, error = await fut
         except TimeoutError:
             raise DeadlineExceededError(
                 f"agent {record.agent_id} did not answer a file read in {READ_FILE_TIMEOUT_S:g}s"
             ) from None
         finally:
+            cancel()
             self._reads.pop(request_id, None)
         if error:
             raise NotFoundError(error)

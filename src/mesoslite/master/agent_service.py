@@ -91,8 +91,11 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             msg = await context.read()
             if msg is grpc.aio.EOF:
                 return
-            actor.state.agent_seen(agent_id, actor.clock.now())
             kind = msg.WhichOneof("kind")
+            if kind == "pong":
+                actor.agent_message(agent_id, msg.pong.pending_updates)
+                continue
+            actor.agent_message(agent_id)
             if kind == "status_updates":
                 try:
                     statuses = [c.status_from_pb(s) for s in msg.status_updates.statuses]
@@ -112,9 +115,5 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             elif kind == "file_chunk":
                 ch = msg.file_chunk
                 actor.file_chunk(ch.request_id, ch.data, ch.size, ch.error)
-            elif kind == "pong":
-                record = actor.state.agents.get(agent_id)
-                if record is not None:
-                    record.pending_updates = msg.pong.pending_updates
             else:
                 logger.warning("unexpected message kind=%s from agent_id=%s", kind, agent_id)

@@ -4,16 +4,17 @@ unreachable agents, draining, and agents marked gone."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from mesoslite.errors import ConflictError
 from mesoslite.ids import AgentId, FrameworkId
-from mesoslite.master import lookup, tasks
 from mesoslite.master import records as rec
+from mesoslite.master import tasks
 from mesoslite.master.allocation import rescind
+from mesoslite.master.books import MasterBooks
 from mesoslite.master.events import (
+    AllocateSoon,
     DisconnectAgent,
     Effect,
     FailureEvent,
@@ -24,7 +25,7 @@ from mesoslite.master.events import (
     UpdateEvent,
 )
 from mesoslite.master.registry.base import AdmitAgent, MarkAgentGone
-from mesoslite.master.tasks import TaskKey
+from mesoslite.master.task_book import TaskKey
 from mesoslite.master.validation import check_agent_info
 from mesoslite.model import (
     REASON_AGENT_REMOVED,
@@ -38,41 +39,36 @@ from mesoslite.model import (
     TaskStatus,
 )
 
-if TYPE_CHECKING:
-    from mesoslite.master.state import MasterState
-
 logger = logging.getLogger(__name__)
 
 
 def register(
-    state: MasterState,
+    books: MasterBooks,
     info: AgentInfo,
     reported: Sequence[tuple[FrameworkId, TaskSpec, TaskState]],
     now: float,
-    new_agent_id: Callable[[], str],
 ) -> tuple[AgentId, list[Effect]]:
-    """`new_agent_id` names an agent that comes without an id."""
     check_agent_info(info)
-    if info.id in state.gone_agents:
+    if books.agents.is_gone(info.id):
         raise ConflictError(
             f"agent {info.id} was marked gone: start it with an empty work dir to join anew"
         )
     effects: list[Effect] = []
-    agent_id = info.id or AgentId(new_agent_id())
+    agent_id = info.id or books.agents.new_id()
     info = _with_agent_id(info, agent_id)
-    agent = state.agents.get(agent_id)
+    agent = books.agents.get(agent_id)
     before = None if agent is None else (agent.info, agent.status, agent.disconnected_at)
     was_unreachable = agent is not None and agent.status == rec.AGENT_UNREACHABLE
     if agent is None:
         agent = rec.AgentRecord(info=info, status=rec.AGENT_ACTIVE, registered_at=now)
-        state.agents[agent_id] = agent
+        books.agents.add(agent)
         logger.info(
             "agent registered agent_id=%s hostname=%s resources=%s",
             agent_id, info.hostname, info.resources,
         )
     else:
-        for offer in list(state.offers.of_agent(agent_id)):
-            effects += rescind(state, offer, notify=True)
+        for offer in list(books.offers.of_agent(agent_id)):
+            effects += rescind(books, offer, notify=True)
         agent.info = info
         agent.status = rec.AGENT_ACTIVE
         agent.disconnected_at = None
@@ -80,88 +76,76 @@ def register(
     agent.last_seen_at = now
     record = agent
     effects.append(
-        PersistRegistry((AdmitAgent(info),), lambda: _undo_register(state, record, before))
+        PersistRegistry((AdmitAgent(info),), lambda: _undo_register(books, record, before))
     )
-    effects += _adopt_reported_tasks(state, agent, reported, now, was_unreachable)
-    state.allocation_wanted = True
+    effects += _adopt_reported_tasks(books, agent, reported, now, was_unreachable)
+    effects.append(AllocateSoon())
     return agent_id, effects
 
 
 def _undo_register(
-    state: MasterState,
+    books: MasterBooks,
     agent: rec.AgentRecord,
     before: tuple[AgentInfo, str, float | None] | None,
 ) -> list[Effect]:
     """The agent's admission was not written: a new agent is forgotten, a known one is as
     it was before (what it reported of its tasks stays known: it is what it runs)."""
-    if state.agents.get(agent.id) is not agent:
+    if books.agents.get(agent.id) is not agent:
         return []
     effects: list[Effect] = []
-    for offer in list(state.offers.of_agent(agent.id)):
-        effects += rescind(state, offer, notify=True)
+    for offer in list(books.offers.of_agent(agent.id)):
+        effects += rescind(books, offer, notify=True)
     if before is None:
         for fid, task_id in sorted(agent.tasks):
-            fw = state.frameworks.get(fid)
+            fw = books.frameworks.get(fid)
             record = fw.tasks.pop(task_id, None) if fw else None
             if fw is not None and record is not None:
                 fw.remove_used(record.spec.allocation_role, record.spec.resources)
-        del state.agents[agent.id]
+        books.agents.remove(agent.id)
     else:
         agent.info, agent.status, agent.disconnected_at = before
-    state.allocation_wanted = True
+    effects.append(AllocateSoon())
     return effects
 
 
-def disconnected(state: MasterState, agent_id: AgentId, now: float) -> list[Effect]:
-    agent = state.agents.get(agent_id)
+def disconnected(books: MasterBooks, agent_id: AgentId, now: float) -> list[Effect]:
+    agent = books.agents.get(agent_id)
     if agent is None or agent.status != rec.AGENT_ACTIVE:
         return []
     agent.status = rec.AGENT_DISCONNECTED
     agent.disconnected_at = now
     logger.warning("agent disconnected agent_id=%s", agent_id)
     effects: list[Effect] = []
-    for offer in list(state.offers.of_agent(agent_id)):
-        effects += rescind(state, offer, notify=True)
+    for offer in list(books.offers.of_agent(agent_id)):
+        effects += rescind(books, offer, notify=True)
     return effects
 
 
-def expire(state: MasterState, now: float) -> list[Effect]:
+def expire(books: MasterBooks, now: float) -> list[Effect]:
     """Mark unreachable the agents that did not re-register in time or went silent."""
     effects: list[Effect] = []
-    for agent in state.agents.values():
-        if (
-            agent.status == rec.AGENT_DISCONNECTED
-            and agent.disconnected_at is not None
-            and now >= agent.disconnected_at + state.agent_reregister_timeout_s
-        ):
-            effects += _mark_unreachable(state, agent, now, "agent did not re-register in time")
-        elif (
-            agent.status == rec.AGENT_ACTIVE
-            and state.agent_silence_limit_s > 0
-            and agent.last_seen_at is not None
-            and now >= agent.last_seen_at + state.agent_silence_limit_s
-        ):
-            # Its stream may look open (a stopped or partitioned agent): close it, so
-            # that the agent registers again when it can, and reconcile then.
-            effects.append(DisconnectAgent(agent.id))
-            for offer in list(state.offers.of_agent(agent.id)):
-                effects += rescind(state, offer, notify=True)
-            effects += _mark_unreachable(
-                state,
-                agent,
-                now,
-                f"agent missed its pings for {now - agent.last_seen_at:.1f}s",
-            )
-            state.allocation_wanted = True
+    for agent in books.agents.missed_reregistration(now):
+        effects += _mark_unreachable(books, agent, now, "agent did not re-register in time")
+    for agent in books.agents.silent(now):
+        # Its stream may look open (a stopped or partitioned agent): close it, so that the
+        # agent registers again when it can, and reconcile then.
+        effects.append(DisconnectAgent(agent.id))
+        for offer in list(books.offers.of_agent(agent.id)):
+            effects += rescind(books, offer, notify=True)
+        silent_s = now - (agent.last_seen_at or now)
+        effects += _mark_unreachable(
+            books, agent, now, f"agent missed its pings for {silent_s:.1f}s"
+        )
+        effects.append(AllocateSoon())
     return effects
 
 
-def drain(state: MasterState, agent_id: AgentId, now: float) -> list[Effect]:
-    agent = lookup.agent(state, agent_id)
+def drain(books: MasterBooks, agent_id: AgentId, now: float) -> list[Effect]:
+    agent = books.agents.require(agent_id)
     agent.draining = True
     effects: list[Effect] = []
-    for offer in list(state.offers.of_agent(agent_id)):
-        effects += rescind(state, offer, notify=True)
+    for offer in list(books.offers.of_agent(agent_id)):
+        effects += rescind(books, offer, notify=True)
     if agent.status == rec.AGENT_ACTIVE:
         for fid, task_id in sorted(agent.tasks):
             effects.append(KillOnAgent(agent_id, fid, task_id, 0.0))
@@ -169,15 +153,15 @@ def drain(state: MasterState, agent_id: AgentId, now: float) -> list[Effect]:
     return effects
 
 
-def mark_gone(state: MasterState, agent_id: AgentId, now: float) -> list[Effect]:
-    agent = lookup.agent(state, agent_id)
+def mark_gone(books: MasterBooks, agent_id: AgentId, now: float) -> list[Effect]:
+    agent = books.agents.require(agent_id)
     effects: list[Effect] = []
-    for offer in list(state.offers.of_agent(agent_id)):
-        effects += rescind(state, offer, notify=True)
+    for offer in list(books.offers.of_agent(agent_id)):
+        effects += rescind(books, offer, notify=True)
     by_framework: dict[FrameworkId, list[TaskStatus]] = {}
     ended: list[tuple[rec.FrameworkRecord, tasks.Ended]] = []
     for fid, task_id in sorted(agent.tasks):
-        fw = state.frameworks.get(fid)
+        fw = books.frameworks.get(fid)
         record = fw.tasks.get(task_id) if fw else None
         if fw is None or record is None:
             continue
@@ -185,44 +169,41 @@ def mark_gone(state: MasterState, agent_id: AgentId, now: float) -> list[Effect]
             task_id, fid, agent_id, TaskState.GONE, "its agent was marked gone",
             REASON_AGENT_REMOVED, timestamp=now,
         )
-        ended.append((fw, tasks.end(state, fw, record, gone)))
+        ended.append((fw, tasks.end(books, fw, record, gone)))
         if fw.connected:
             by_framework.setdefault(fid, []).append(gone)
-    del state.agents[agent_id]
-    state.gone_agents.add(agent_id)
+    books.agents.remove(agent_id, gone=True)
     # What follows the write waits for it (see `PersistRegistry`).
     effects.append(
-        PersistRegistry((MarkAgentGone(agent_id),), lambda: _undo_gone(state, agent, ended))
+        PersistRegistry((MarkAgentGone(agent_id),), lambda: _undo_gone(books, agent, ended))
     )
     if agent.status == rec.AGENT_ACTIVE:
-        for fid in sorted(state.frameworks):
+        for fid in sorted(books.frameworks):
             effects.append(ShutdownFrameworkOnAgent(agent_id, fid))
         effects.append(DisconnectAgent(agent_id))
     effects += [SendToFramework(f, UpdateEvent(tuple(s))) for f, s in by_framework.items()]
-    state.allocation_wanted = True
+    effects.append(AllocateSoon())
     logger.warning("agent marked gone agent_id=%s", agent_id)
     return effects
 
 
 def _undo_gone(
-    state: MasterState,
+    books: MasterBooks,
     agent: rec.AgentRecord,
     ended: list[tuple[rec.FrameworkRecord, tasks.Ended]],
 ) -> list[Effect]:
     """`MarkAgentGone` was not written: the agent and its tasks are back as they were."""
-    if agent.id in state.agents:
+    if agent.id in books.agents:
         return []
-    state.agents[agent.id] = agent
-    state.gone_agents.discard(agent.id)
+    books.agents.restore(agent)
     for fw, saved in reversed(ended):
-        tasks.unend(state, fw, saved)
-    state.allocation_wanted = True
+        tasks.unend(books, fw, saved)
     logger.warning("agent not marked gone (registry write failed) agent_id=%s", agent.id)
-    return []
+    return [AllocateSoon()]
 
 
 def _mark_unreachable(
-    state: MasterState, agent: rec.AgentRecord, now: float, why: str
+    books: MasterBooks, agent: rec.AgentRecord, now: float, why: str
 ) -> list[Effect]:
     agent.status = rec.AGENT_UNREACHABLE
     agent.disconnected_at = agent.disconnected_at or now
@@ -231,7 +212,7 @@ def _mark_unreachable(
     )
     by_framework: dict[FrameworkId, list[TaskStatus]] = {}
     for fid, task_id in sorted(agent.tasks):
-        fw = state.frameworks.get(fid)
+        fw = books.frameworks.get(fid)
         if fw is None or task_id not in fw.tasks:
             continue
         record = fw.tasks[task_id]
@@ -244,14 +225,14 @@ def _mark_unreachable(
     effects: list[Effect] = [
         SendToFramework(fid, UpdateEvent(tuple(s))) for fid, s in by_framework.items()
     ]
-    for fw in state.frameworks.values():
+    for fw in books.frameworks.values():
         if fw.connected:
             effects.append(SendToFramework(fw.id, FailureEvent(agent.id, "agent unreachable")))
     return effects
 
 
 def _adopt_reported_tasks(
-    state: MasterState,
+    books: MasterBooks,
     agent: rec.AgentRecord,
     reported: Sequence[tuple[FrameworkId, TaskSpec, TaskState]],
     now: float,
@@ -263,14 +244,14 @@ def _adopt_reported_tasks(
     changed: dict[FrameworkId, list[TaskStatus]] = {}
     for fid, spec, task_state in reported:
         seen.add((fid, spec.task_id))
-        fw = state.frameworks.get(fid)
+        fw = books.frameworks.get(fid)
         if fw is None:
             if not task_state.terminal:
                 shutdown.add(fid)
             continue
         record = fw.tasks.get(spec.task_id)
         if was_unreachable and not task_state.terminal and not fw.info.partition_aware:
-            kill, killed = _kill_stale(state, fw, agent, spec, now)
+            kill, killed = _kill_stale(books, fw, agent, spec, now)
             effects.append(kill)
             if killed is not None:
                 changed.setdefault(fid, []).append(killed)
@@ -280,9 +261,9 @@ def _adopt_reported_tasks(
             # that never saw the task (a new leader) remembers it as completed, so that
             # reconciliation answers its end state rather than TASK_GONE.
             key = (fid, spec.task_id)
-            if record is None and key not in state.completed_tasks:
+            if record is None and key not in books.tasks:
                 status = TaskStatus(spec.task_id, fid, agent.id, task_state, timestamp=now)
-                tasks.remember_completed(state, rec.TaskRecord(fid, spec, agent.id, status))
+                books.tasks.remember(rec.TaskRecord(fid, spec, agent.id, status))
             continue
         if record is None:
             spec = _in_role_of(fw, spec)
@@ -297,17 +278,17 @@ def _adopt_reported_tasks(
                 REASON_RECONCILIATION, timestamp=now,
             )
             changed.setdefault(fid, []).append(record.status)
-    _lose_missing(state, agent, seen, now, changed)
+    _lose_missing(books, agent, seen, now, changed)
     for fid in sorted(shutdown):
         effects.append(ShutdownFrameworkOnAgent(agent.id, fid))
     for fid, items in changed.items():
-        if state.frameworks[fid].connected:
+        if books.frameworks[fid].connected:
             effects.append(SendToFramework(fid, UpdateEvent(tuple(items))))
     return effects
 
 
 def _lose_missing(
-    state: MasterState,
+    books: MasterBooks,
     agent: rec.AgentRecord,
     seen: set[TaskKey],
     now: float,
@@ -315,7 +296,7 @@ def _lose_missing(
 ) -> None:
     """The tasks the master knew on the agent that it did not report are TASK_LOST."""
     for fid, task_id in sorted(agent.tasks - seen):
-        fw = state.frameworks.get(fid)
+        fw = books.frameworks.get(fid)
         record = fw.tasks.get(task_id) if fw else None
         if fw is None or record is None:
             agent.tasks.discard((fid, task_id))
@@ -325,12 +306,12 @@ def _lose_missing(
             "task was not found on its agent when it re-registered",
             REASON_AGENT_RESTARTED, timestamp=now,
         )
-        tasks.finish(state, fw, record)
+        tasks.finish(books, fw, record)
         changed.setdefault(fid, []).append(record.status)
 
 
 def _kill_stale(
-    state: MasterState,
+    books: MasterBooks,
     fw: rec.FrameworkRecord,
     agent: rec.AgentRecord,
     spec: TaskSpec,
@@ -353,10 +334,10 @@ def _kill_stale(
         return kill, None
     if record is not None:
         record.status = status
-        tasks.finish(state, fw, record)
+        tasks.finish(books, fw, record)
     else:
         # A new leader that never knew the task (it recovered the agent from the registry).
-        tasks.remember_completed(state, rec.TaskRecord(fw.id, spec, agent.id, status))
+        books.tasks.remember(rec.TaskRecord(fw.id, spec, agent.id, status))
     logger.warning(
         "killing stale task framework_id=%s task_id=%s agent_id=%s",
         fw.id, spec.task_id, agent.id,

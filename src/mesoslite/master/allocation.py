@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from mesoslite.allocator.base import AgentView, AllocationRound, ClusterView, FrameworkView
 from mesoslite.allocator.drf import dominant_share
 from mesoslite.ids import AgentId, FrameworkId
-from mesoslite.master import lookup
 from mesoslite.master import records as rec
-from mesoslite.master.events import Effect, OffersEvent, RescindEvent, SendToFramework
+from mesoslite.master.books import MasterBooks
+from mesoslite.master.events import (
+    AllocateSoon,
+    Effect,
+    OffersEvent,
+    RescindEvent,
+    SendToFramework,
+)
 from mesoslite.master.roles import Explanation, RoleExplanation, outstanding
 from mesoslite.model import Offer
 from mesoslite.resources import Resources
-
-if TYPE_CHECKING:
-    from mesoslite.master.state import MasterState
 
 logger = logging.getLogger(__name__)
 
@@ -26,15 +28,15 @@ logger = logging.getLogger(__name__)
 LOCALITY_LABEL = "mesoslite.locality"
 
 
-def view(state: MasterState, now: float, seed: int, locality_aware: bool) -> ClusterView:
+def view(books: MasterBooks, now: float, seed: int, locality_aware: bool) -> ClusterView:
     """What the allocator sees: the active agents' free resources and, per role, the
     connected frameworks. `locality_aware`: the policy ranks agents (`ssf`)."""
-    free = {a.id: a.free for a in state.agents.values() if a.status == rec.AGENT_ACTIVE}
+    free = {a.id: a.free for a in books.agents.values() if a.status == rec.AGENT_ACTIVE}
     agents = tuple(
-        _agent_view(state, a, free[a.id]) for a in state.agents.values() if a.id in free
+        _agent_view(books, a, free[a.id]) for a in books.agents.values() if a.id in free
     )
     frameworks = []
-    for fw in state.frameworks.values():
+    for fw in books.frameworks.values():
         if not fw.connected:
             continue
         demands = () if fw.demands is None else outstanding(fw.demands, fw.offered)
@@ -56,20 +58,20 @@ def view(state: MasterState, now: float, seed: int, locality_aware: bool) -> Clu
     return ClusterView(
         agents,
         tuple(frameworks),
-        state.roles.weights,
+        books.roles.weights,
         seed,
-        state.roles.quotas,
+        books.roles.quotas,
     )
 
 
-def make_offers(state: MasterState, result: AllocationRound, now: float) -> list[Effect]:
+def make_offers(books: MasterBooks, result: AllocationRound, now: float) -> list[Effect]:
     """Record the round's reasons and turn its grants into offers, one event per framework."""
-    state.last_reasons = dict(result.reasons)
-    state.last_role_reasons = {f: dict(r) for f, r in result.role_reasons.items()}
+    books.last_reasons = dict(result.reasons)
+    books.last_role_reasons = {f: dict(r) for f, r in result.role_reasons.items()}
     by_framework: dict[FrameworkId, list[Offer]] = {}
     for grant in result.grants:
-        agent = state.agents.get(grant.agent_id)
-        fw = state.frameworks.get(grant.framework_id)
+        agent = books.agents.get(grant.agent_id)
+        fw = books.frameworks.get(grant.framework_id)
         if agent is None or fw is None or grant.resources.is_empty() or agent.draining:
             continue
         roles = fw.info.all_roles
@@ -86,7 +88,7 @@ def make_offers(state: MasterState, result: AllocationRound, now: float) -> list
             logger.error("allocator granted more than free agent_id=%s", agent.id)
             continue
         offer = Offer(
-            id=state.offers.new_id(),
+            id=books.offers.new_id(),
             framework_id=fw.id,
             agent_id=agent.id,
             hostname=agent.info.hostname,
@@ -95,8 +97,8 @@ def make_offers(state: MasterState, result: AllocationRound, now: float) -> list
             reserved=grant.reserved,
             allocation_role=role,
         )
-        state.offers.add(offer, now)
-        state.reservations.offered(offer.id, agent.id, grant.reserved)
+        books.offers.add(offer, now)
+        books.reservations.offered(offer.id, agent.id, grant.reserved)
         agent.offers.add(offer.id)
         agent.offered = agent.offered + offer.resources
         fw.offers.add(offer.id)
@@ -105,15 +107,15 @@ def make_offers(state: MasterState, result: AllocationRound, now: float) -> list
     return [SendToFramework(fid, OffersEvent(tuple(o))) for fid, o in by_framework.items()]
 
 
-def rescind(state: MasterState, offer: Offer, *, notify: bool) -> list[Effect]:
+def rescind(books: MasterBooks, offer: Offer, *, notify: bool) -> list[Effect]:
     """Take the offer back from its agent's and framework's books; `notify`: tell it."""
-    state.offers.pop(offer.id)
-    state.reservations.rescinded(offer.id)
-    agent = state.agents.get(offer.agent_id)
+    books.offers.pop(offer.id)
+    books.reservations.rescinded(offer.id)
+    agent = books.agents.get(offer.agent_id)
     if agent is not None:
         agent.offers.discard(offer.id)
         agent.offered = agent.offered - offer.resources
-    fw = state.frameworks.get(offer.framework_id)
+    fw = books.frameworks.get(offer.framework_id)
     if fw is not None:
         fw.offers.discard(offer.id)
         fw.remove_offered(offer.allocation_role, offer.resources)
@@ -122,20 +124,21 @@ def rescind(state: MasterState, offer: Offer, *, notify: bool) -> list[Effect]:
     return []
 
 
-def expire_offers(state: MasterState, now: float) -> list[Effect]:
+def expire_offers(books: MasterBooks, now: float) -> list[Effect]:
     """Rescind the offers older than the offer timeout."""
     effects: list[Effect] = []
-    for offer in state.offers.expired(now, state.offer_timeout_s):
+    for offer in books.offers.expired(now, books.offer_timeout_s):
         logger.debug("offer expired offer_id=%s framework_id=%s", offer.id, offer.framework_id)
-        effects += rescind(state, offer, notify=True)
-        state.allocation_wanted = True
+        effects += rescind(books, offer, notify=True)
+    if effects:
+        effects.append(AllocateSoon())
     return effects
 
 
-def explain(state: MasterState, fid: FrameworkId, now: float) -> Explanation:
-    fw = lookup.framework(state, fid)
+def explain(books: MasterBooks, fid: FrameworkId, now: float) -> Explanation:
+    fw = books.frameworks.require(fid)
     total = Resources.empty()
-    for agent in state.agents.values():
+    for agent in books.agents.values():
         if agent.status == rec.AGENT_ACTIVE:
             total = total + agent.info.resources
     roles = fw.info.all_roles
@@ -148,24 +151,24 @@ def explain(state: MasterState, fid: FrameworkId, now: float) -> Explanation:
         }
         for agent_id, left in in_role.items():
             filters[agent_id] = max(left, filters.get(agent_id, 0.0))
-        why = state.last_role_reasons.get(fid, {}).get(role, "")
+        why = books.last_role_reasons.get(fid, {}).get(role, "")
         if len(roles) == 1:
-            why = state.last_reasons.get(fid, "")
+            why = books.last_reasons.get(fid, "")
         per_role.append(
             RoleExplanation(
                 role=role,
-                weight=state.roles.weights.get(role, 1.0),
+                weight=books.roles.weights.get(role, 1.0),
                 dominant_share=dominant_share(fw.held(role), total),
                 allocated=fw.used_by_role.get(role, Resources.empty()),
                 offered=fw.offered_by_role.get(role, Resources.empty()),
                 suppressed=role in fw.suppressed_roles,
                 filters=in_role,
-                quota=state.roles.quotas.get(role),
+                quota=books.roles.quotas.get(role),
                 last_reason=(not_subscribed if not fw.connected else why)
                 or "no allocation pass has considered it yet",
             )
         )
-    reason = state.last_reasons.get(fid, "")
+    reason = books.last_reasons.get(fid, "")
     if not fw.connected:
         reason = not_subscribed
     return Explanation(
@@ -185,19 +188,19 @@ def explain(state: MasterState, fid: FrameworkId, now: float) -> Explanation:
     )
 
 
-def reserved_on(state: MasterState, agent: rec.AgentRecord) -> dict[str, Resources]:
+def reserved_on(books: MasterBooks, agent: rec.AgentRecord) -> dict[str, Resources]:
     reserved = dict(agent.info.reserved)
-    for role, res in state.dynamic_reservations.get(agent.id, {}).items():
+    for role, res in books.dynamic_reservations.get(agent.id, {}).items():
         reserved[role] = reserved.get(role, Resources.empty()) + res
     return reserved
 
 
-def _agent_view(state: MasterState, agent: rec.AgentRecord, free: Resources) -> AgentView:
+def _agent_view(books: MasterBooks, agent: rec.AgentRecord, free: Resources) -> AgentView:
     info = agent.info
-    if not info.reserved and agent.id not in state.dynamic_reservations:
+    if not info.reserved and agent.id not in books.dynamic_reservations:
         return AgentView(agent.id, info.hostname, info.resources, free, info.attributes)
-    unreserved, reserved = state.reservations.split(
-        agent.id, info.resources, reserved_on(state, agent), agent.used + agent.offered
+    unreserved, reserved = books.reservations.split(
+        agent.id, info.resources, reserved_on(books, agent), agent.used + agent.offered
     )
     return AgentView(
         agent.id, info.hostname, info.resources, unreserved, info.attributes, reserved

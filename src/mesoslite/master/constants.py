@@ -25,3 +25,6 @@ MAX_COMPLETED_TASKS = 10_000
 MAX_COMPLETED_FRAMEWORKS = 1_000
 READ_FILE_TIMEOUT_S = 5.0
 MAX_READ_LENGTH = 1024 * 1024
+# How long a master that lost leadership has for its orderly shutdown before the
+# watchdog ends it (a stuck registry call must not keep a deposed leader alive).
+EXIT_GRACE_S = 3.0

@@ -121,8 +121,15 @@ class PersistRegistry:
     undo: Callable[[], list[Effect]] | None = field(default=None, compare=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class AllocateSoon:
+    """Resources were freed or added, or who may be offered changed: run an allocation pass
+    soon (the shell coalesces these over `ALLOCATION_BATCH_S`)."""
+
+
 Effect = (
-    SendToFramework
+    AllocateSoon
+    | SendToFramework
     | CloseFramework
     | LaunchOnAgent
     | KillOnAgent

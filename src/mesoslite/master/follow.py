@@ -21,16 +21,32 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from mesoslite.clock import Clock
 from mesoslite.errors import ConflictError, UnavailableError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
+from mesoslite.master.records import TaskRecord
 from mesoslite.model import TaskStatus
 
-if TYPE_CHECKING:
-    from mesoslite.master.actor import MasterActor
+
+class _TaskLocator(Protocol):
+    def locate_task(self, task_id: TaskId, fid: FrameworkId | None) -> TaskRecord: ...
+
+
+class FollowHost(Protocol):
+    """What a follow needs of `MasterActor` (a Protocol: the actor imports this module)."""
+
+    @property
+    def state(self) -> _TaskLocator: ...
+
+    @property
+    def agents(self) -> Mapping[AgentId, Any]: ...
+
+    @property
+    def clock(self) -> Clock: ...
 
 # How long an ended follow waits for the task's terminal update before it ends anyway.
 END_WAIT_S = 5.0
@@ -124,7 +140,7 @@ class FollowRelays:
     # -- one FollowFile stream
 
     async def follow(
-        self, actor: MasterActor, task_id: TaskId, fid: FrameworkId | None, name: str, offset: int
+        self, actor: FollowHost, task_id: TaskId, fid: FrameworkId | None, name: str, offset: int
     ) -> AsyncGenerator[FollowData | FollowEnd, None]:
         """The file's chunks from `offset`, then a `FollowEnd`.
 

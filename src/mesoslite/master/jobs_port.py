@@ -100,7 +100,7 @@ class InProcessMasterPort:
     async def kill(self, task_id: TaskId, agent_id: AgentId) -> None:
         fid = self._fid
         # Grace 0: the task's own kill_grace_period_s.
-        await self.actor.run(lambda now: self.actor.state.kill_task(fid, task_id, 0.0, now))
+        await self.actor.run(lambda _now: self.actor.state.kill_task(fid, task_id, 0.0))
 
     async def acknowledge(self, status: TaskStatus) -> None:
         fid, ack = self._fid, (status.agent_id, status.task_id, status.uuid)

@@ -7,21 +7,29 @@ follow the leader. Servicers never see a call that arrives while not leading.
 
 `ExitWatchdog` ends a master that lost leadership within a hard deadline, whatever it was
 doing (issue 11, item 5: a deposed leader sat in a registry call until ZooKeeper returned).
+
+`LeadershipFollower` is the leadership loop: it turns the contender's changes (elected,
+suspended, resumed, lost) into the actor's start, pause and resume, and stops the master
+when leadership is lost for good.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
-from mesoslite.errors import NotLeaderError
+from mesoslite.errors import MesosliteError, NotLeaderError
+from mesoslite.master.actor import MasterActor
+from mesoslite.master.constants import EXIT_GRACE_S
+from mesoslite.master.election.base import Change, Contender, LeadershipChange
 
 logger = logging.getLogger(__name__)
 
@@ -137,3 +145,103 @@ class ExitWatchdog:
         for handler in logging.getLogger().handlers:
             handler.flush()
         self._exit(1)
+
+
+@dataclass(slots=True)
+class Stopping:
+    """When the master stops (`event`: a signal, or leadership lost for good) and, if it
+    lost leadership, why (`lost`): then it exits 1."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    lost: list[str] = field(default_factory=list)
+
+    def lose(self, reason: str) -> None:
+        self.lost.append(reason)
+        self.event.set()
+
+
+class LeadershipFollower:
+    """Follows the contender's changes until leadership is lost for good.
+
+    Args:
+        start_leading: recovers the actor and starts what runs while leading (jobs); called
+            once, at the first election (a standalone master has done it before serving).
+        changed: called after every change (the master rewrites its `master.json`).
+    """
+
+    def __init__(
+        self,
+        contender: Contender,
+        leadership: Leadership,
+        actor: MasterActor,
+        *,
+        start_leading: Callable[[], Awaitable[None]],
+        changed: Callable[[], None],
+        watchdog: ExitWatchdog,
+        stopping: Stopping,
+        session_timeout_s: float,
+    ) -> None:
+        self.contender = contender
+        self.leadership = leadership
+        self.actor = actor
+        self.start_leading = start_leading
+        self.changed = changed
+        self.watchdog = watchdog
+        self.stopping = stopping
+        self.session_timeout_s = session_timeout_s
+        self.started = leadership.leading
+
+    async def run(self) -> None:
+        while True:
+            change = await self.contender.next_change()
+            if change.change == Change.ELECTED:
+                if not await self._elected():
+                    return
+            elif change.change == Change.SUSPENDED:
+                self._suspended(change)
+            elif change.change == Change.RESUMED:
+                self.watchdog.disarm()
+                self.actor.resume()
+                self._lead()
+            else:
+                self._lost(change)
+                return
+            self.changed()
+
+    def _lead(self) -> None:
+        self.leadership.leading, self.leadership.reason = True, ""
+
+    async def _elected(self) -> bool:
+        """Lead; False if the registry cannot be recovered (the master stops)."""
+        try:
+            if not self.started:
+                await self.actor.start()
+                self.started = True
+                self._lead()
+                await self.start_leading()
+            elif not self.leadership.leading:
+                self.actor.resume()
+        except MesosliteError as e:
+            self.stopping.lose(f"cannot recover from the registry: {e.message}")
+            return False
+        self._lead()
+        logger.info(
+            "leading master_id=%s epoch=%d", self.leadership.master_id, self.contender.epoch
+        )
+        return True
+
+    def _suspended(self, change: LeadershipChange) -> None:
+        self.leadership.leading, self.leadership.reason = False, change.reason
+        self.actor.pause()
+        # The backstop: the contender deposes us at the session timeout, on this loop; if
+        # that cannot happen, the watchdog ends the process anyway.
+        self.watchdog.arm(
+            self.session_timeout_s + EXIT_GRACE_S,
+            f"{change.reason} for longer than the session timeout",
+        )
+
+    def _lost(self, change: LeadershipChange) -> None:
+        self.leadership.leading, self.leadership.reason = False, change.reason
+        self.actor.pause()
+        self.watchdog.arm(EXIT_GRACE_S, change.reason)
+        self.stopping.lose(change.reason)

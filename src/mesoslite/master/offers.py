@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from mesoslite.errors import ConflictError, UnknownOfferError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, IdSequence, OfferId
 from mesoslite.model import Offer
 
@@ -47,8 +48,49 @@ class OfferBook:
     def of_framework(self, framework_id: FrameworkId) -> list[Offer]:
         return [e.offer for e in self._offers.values() if e.offer.framework_id == framework_id]
 
+    def owned(
+        self, fid: FrameworkId, offer_ids: Sequence[OfferId], *, together: bool = True
+    ) -> list[Offer]:
+        """The framework's outstanding offers named; `together` (an ACCEPT): they must be
+        of one agent and one role, as they are used as one pool."""
+        if not offer_ids:
+            raise ValidationError("offer_ids", "must name at least one offer")
+        if len(set(offer_ids)) != len(offer_ids):
+            raise ValidationError("offer_ids", "names the same offer twice")
+        offers = []
+        for oid in offer_ids:
+            offer = self.get(oid)
+            if offer is None:
+                raise UnknownOfferError(
+                    f"offer {oid!r} is not outstanding: it was never made, was rescinded, "
+                    "or was already used"
+                )
+            if offer.framework_id != fid:
+                raise ConflictError(
+                    f"offer {oid!r} is not yours: it was made to another framework"
+                )
+            offers.append(offer)
+        if together:
+            _check_one_pool(offers)
+        return offers
+
     def __len__(self) -> int:
         return len(self._offers)
 
     def __iter__(self) -> Iterator[Offer]:
         return (e.offer for e in self._offers.values())
+
+
+def _check_one_pool(offers: list[Offer]) -> None:
+    agents = {o.agent_id for o in offers}
+    if len(agents) > 1:
+        raise ValidationError(
+            "offer_ids", f"offers span several agents ({', '.join(sorted(agents))})"
+        )
+    roles = {o.allocation_role for o in offers}
+    if len(roles) > 1:
+        raise ValidationError(
+            "offer_ids",
+            f"offers are allocated to several roles ({', '.join(sorted(roles))}):"
+            " use offers of one role at a time",
+        )

@@ -80,7 +80,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
             # Kills race with exits: killing a task that already ended does nothing, even
             # after its framework is gone.
             return operator_pb2.KillTaskResponse(framework_id=fid)
-        await self.actor.run(lambda now: state.kill_task(fid, tid, 0.0, now))
+        await self.actor.run(lambda _now: state.kill_task(fid, tid, 0.0))
         return operator_pb2.KillTaskResponse(framework_id=fid)
 
     @handle_errors

@@ -75,7 +75,6 @@ class FrameworkRecord:
     used_by_role: dict[str, Resources] = field(default_factory=dict)
     offered_by_role: dict[str, Resources] = field(default_factory=dict)
     disconnected_at: float | None = None
-    unregistered_at: float | None = None
     # Its last REQUEST, less the tasks launched since (see `roles.consume`); None if it never
     # sent one (or sent an empty one): then it is offered whole agents.
     demands: list[Demand] | None = None

@@ -146,7 +146,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         check_id("task_id", request.task_id)
         check_id("agent_id", request.agent_id, allow_empty=True)
         task_id, grace = TaskId(request.task_id), request.kill_grace_period_s
-        await self.actor.run(lambda now: self.actor.state.kill_task(fid, task_id, grace, now))
+        await self.actor.run(lambda _now: self.actor.state.kill_task(fid, task_id, grace))
         return OK
 
     @handle_errors

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from mesoslite.errors import ConflictError, UnknownTaskError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
-from mesoslite.master import lookup
 from mesoslite.master import records as rec
-from mesoslite.master.constants import MAX_COMPLETED_TASKS
-from mesoslite.master.events import AckOnAgent, Effect, KillOnAgent, SendToFramework, UpdateEvent
+from mesoslite.master.books import MasterBooks
+from mesoslite.master.events import (
+    AckOnAgent,
+    AllocateSoon,
+    Effect,
+    KillOnAgent,
+    SendToFramework,
+    UpdateEvent,
+)
+from mesoslite.master.task_book import TaskKey as TaskKey
 from mesoslite.master.validation import check_duration
 from mesoslite.model import (
     REASON_RECONCILIATION,
@@ -22,23 +28,19 @@ from mesoslite.model import (
 )
 from mesoslite.resources import Resources
 
-if TYPE_CHECKING:
-    from mesoslite.master.state import MasterState
-
-TaskKey = tuple[FrameworkId, TaskId]
-
 
 def status_updates(
-    state: MasterState, agent_id: AgentId, statuses: Iterable[TaskStatus], now: float
+    books: MasterBooks, agent_id: AgentId, statuses: Iterable[TaskStatus], now: float
 ) -> list[Effect]:
     by_framework: dict[FrameworkId, list[TaskStatus]] = {}
     orphan_acks: list[tuple[FrameworkId, TaskId, bytes]] = []
+    effects: list[Effect] = []
     for st in statuses:
         st = _from_agent(st, agent_id)
-        fw = state.frameworks.get(st.framework_id)
+        fw = books.frameworks.get(st.framework_id)
         if fw is None:
             # Nobody will acknowledge an update of a removed framework: do it for them.
-            done = state.completed_tasks.get((st.framework_id, st.task_id))
+            done = books.tasks.get((st.framework_id, st.task_id))
             if done is not None:
                 done.status = st
             if st.uuid:
@@ -48,8 +50,8 @@ def status_updates(
         if record is not None and record.agent_id == agent_id:
             record.status = st
             if st.state.terminal:
-                finish(state, fw, record)
-        elif _stale(state, fw, st, agent_id):
+                effects += finish(books, fw, record)
+        elif _stale(books, fw, st, agent_id):
             # The master ended this task (killed as stale, see `agents._kill_stale`): the
             # framework must not see it run again. Acknowledge for it, so that the agent's
             # update stream moves on to the task's real end.
@@ -57,12 +59,12 @@ def status_updates(
                 orphan_acks.append((fw.id, st.task_id, st.uuid))
             continue
         else:
-            done = state.completed_tasks.get((fw.id, st.task_id))
+            done = books.tasks.get((fw.id, st.task_id))
             if done is not None and not done.status.state.terminal:
                 done.status = st
         if fw.connected:
             by_framework.setdefault(fw.id, []).append(st)
-    effects: list[Effect] = [
+    effects += [
         SendToFramework(fid, UpdateEvent(tuple(items))) for fid, items in by_framework.items()
     ]
     if orphan_acks:
@@ -70,7 +72,7 @@ def status_updates(
     return effects
 
 
-def _stale(state: MasterState, fw: rec.FrameworkRecord, st: TaskStatus, agent_id: AgentId) -> bool:
+def _stale(books: MasterBooks, fw: rec.FrameworkRecord, st: TaskStatus, agent_id: AgentId) -> bool:
     """An update of a copy of a task whose id now runs on another agent, or a non-terminal
     one of a task the master killed as stale."""
     live = fw.tasks.get(st.task_id)
@@ -78,34 +80,34 @@ def _stale(state: MasterState, fw: rec.FrameworkRecord, st: TaskStatus, agent_id
         return live.agent_id != agent_id
     if st.state.terminal:
         return False
-    done = state.completed_tasks.get((fw.id, st.task_id))
+    done = books.tasks.get((fw.id, st.task_id))
     return done is not None and done.status.reason == REASON_UNREACHABLE_AGENT_REREGISTERED
 
 
 def kill(
-    state: MasterState, fid: FrameworkId, task_id: TaskId, grace_period_s: float
+    books: MasterBooks, fid: FrameworkId, task_id: TaskId, grace_period_s: float
 ) -> list[Effect]:
-    fw = lookup.framework(state, fid)
+    fw = books.frameworks.require(fid)
     check_duration("kill_grace_period_s", grace_period_s)
     task = fw.tasks.get(task_id)
     if task is None:
-        if (fid, task_id) in state.completed_tasks:
+        if (fid, task_id) in books.tasks:
             return []
         raise UnknownTaskError(f"task {task_id!r} is not known in framework {fid}")
-    if not lookup.agent_active(state, task.agent_id):
+    if not books.agents.is_active(task.agent_id):
         # Mesos answers with TASK_LOST here; we keep the task and let the agent decide
         # when it comes back, but tell the framework nothing was killed yet.
         raise ConflictError(
             f"task {task_id!r} is on agent {task.agent_id}, which is "
-            f"{state.agents[task.agent_id].status}: cannot kill it now"
+            f"{books.agents[task.agent_id].status}: cannot kill it now"
         )
     return [KillOnAgent(task.agent_id, fid, task_id, grace_period_s)]
 
 
 def acknowledge(
-    state: MasterState, fid: FrameworkId, acks: Sequence[tuple[AgentId, TaskId, bytes]]
+    books: MasterBooks, fid: FrameworkId, acks: Sequence[tuple[AgentId, TaskId, bytes]]
 ) -> list[Effect]:
-    lookup.framework(state, fid)
+    books.frameworks.require(fid)
     for i, (_agent_id, task_id, uuid) in enumerate(acks):
         if not uuid:
             raise ValidationError(
@@ -113,32 +115,32 @@ def acknowledge(
             )
     by_agent: dict[AgentId, list[tuple[FrameworkId, TaskId, bytes]]] = {}
     for agent_id, task_id, uuid in acks:
-        if lookup.agent_active(state, agent_id):
+        if books.agents.is_active(agent_id):
             by_agent.setdefault(agent_id, []).append((fid, task_id, uuid))
     return [AckOnAgent(a, tuple(items)) for a, items in by_agent.items()]
 
 
 def reconcile(
-    state: MasterState, fid: FrameworkId, tasks: Sequence[tuple[TaskId, AgentId]], now: float
+    books: MasterBooks, fid: FrameworkId, tasks: Sequence[tuple[TaskId, AgentId]], now: float
 ) -> list[Effect]:
-    fw = lookup.connected_framework(state, fid)
+    fw = books.frameworks.connected(fid)
     statuses: list[TaskStatus] = []
     if not tasks:
         statuses = [_reconciled(t.status, now) for t in fw.tasks.values()]
     for task_id, agent_id in tasks:
-        record = fw.tasks.get(task_id) or state.completed_tasks.get((fid, task_id))
+        record = fw.tasks.get(task_id) or books.tasks.get((fid, task_id))
         if record is not None:
             statuses.append(_reconciled(record.status, now))
             continue
-        agent = state.agents.get(agent_id) if agent_id else None
+        agent = books.agents.get(agent_id) if agent_id else None
         if agent is not None and agent.status == rec.AGENT_DISCONNECTED:
             # The agent may still re-register with the task (after a master failover):
             # answer nothing now, as Mesos does for a transitioning agent; the framework
             # asks again.
             continue
-        if agent_id and agent_id in state.agents:
+        if agent_id and agent_id in books.agents:
             task_state, msg = TaskState.GONE, "task is not known on its agent"
-            if state.agents[agent_id].status == rec.AGENT_UNREACHABLE:
+            if books.agents[agent_id].status == rec.AGENT_UNREACHABLE:
                 task_state, msg = TaskState.UNREACHABLE, "agent is unreachable"
         elif agent_id:
             task_state, msg = TaskState.UNKNOWN, f"agent {agent_id} is not known"
@@ -154,45 +156,20 @@ def reconcile(
     return [SendToFramework(fid, UpdateEvent(tuple(statuses)))]
 
 
-def locate(state: MasterState, task_id: TaskId, fid: FrameworkId | None) -> rec.TaskRecord:
-    found: list[rec.TaskRecord] = []
-    frameworks = [state.frameworks[fid]] if fid and fid in state.frameworks else (
-        [] if fid else list(state.frameworks.values())
-    )
-    for fw in frameworks:
-        if task_id in fw.tasks:
-            found.append(fw.tasks[task_id])
-    if not found and fid:
-        # `mesoslite run` reads a task's output by (framework, task) every 0.1 s: look it
-        # up, do not scan the completed tasks.
-        done = state.completed_tasks.get((fid, task_id))
-        found = [done] if done is not None else []
-    elif not found:
-        found = [r for (_, t), r in state.completed_tasks.items() if t == task_id]
-        found = _latest_per_framework(found)
-    if not found:
-        where = f" in framework {fid}" if fid else ""
-        raise UnknownTaskError(f"task {task_id!r} is not known{where}")
-    if len(found) > 1:
-        owners = ", ".join(sorted(r.framework_id for r in found))
-        raise ValidationError(
-            "framework_id",
-            f"task id {task_id!r} is used by several frameworks ({owners}): name one",
-        )
-    return found[0]
-
-
-def finish(state: MasterState, fw: rec.FrameworkRecord, record: rec.TaskRecord) -> None:
-    """The task ended: off its framework's and agent's books, into the completed tasks."""
+def finish(
+    books: MasterBooks, fw: rec.FrameworkRecord, record: rec.TaskRecord
+) -> list[Effect]:
+    """The task ended: off its framework's and agent's books, into the completed tasks.
+    Returns `[AllocateSoon()]`: its resources are free."""
     del fw.tasks[record.spec.task_id]
-    state.reservations.finished(fw.id, record.spec.task_id)
+    books.reservations.finished(fw.id, record.spec.task_id)
     fw.remove_used(record.spec.allocation_role, record.spec.resources)
-    agent = state.agents.get(record.agent_id)
+    agent = books.agents.get(record.agent_id)
     if agent is not None:
         agent.tasks.discard((fw.id, record.spec.task_id))
         agent.used = agent.used - record.spec.resources
-    remember_completed(state, record)
-    state.allocation_wanted = True
+    books.tasks.remember(record)
+    return [AllocateSoon()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,41 +182,32 @@ class Ended:
 
 
 def end(
-    state: MasterState, fw: rec.FrameworkRecord, record: rec.TaskRecord, status: TaskStatus
+    books: MasterBooks, fw: rec.FrameworkRecord, record: rec.TaskRecord, status: TaskStatus
 ) -> Ended:
     """`finish` the task with `status`, keeping what `unend` needs to take it back."""
-    saved = Ended(record, record.status, state.reservations.of_task(fw.id, record.spec.task_id))
+    saved = Ended(record, record.status, books.reservations.of_task(fw.id, record.spec.task_id))
     record.status = status
-    finish(state, fw, record)
+    finish(books, fw, record)  # callers ask for allocation themselves
     return saved
 
 
-def unend(state: MasterState, fw: rec.FrameworkRecord, saved: Ended) -> None:
+def unend(books: MasterBooks, fw: rec.FrameworkRecord, saved: Ended) -> None:
     """The task `end` ended is live again: the registry write that ended it failed."""
     record = saved.record
     task_id = record.spec.task_id
     key = (fw.id, task_id)
     if task_id in fw.tasks:
         return
-    if state.completed_tasks.get(key) is record:
-        del state.completed_tasks[key]
+    books.tasks.forget(record)
     record.status = saved.status
     fw.tasks[task_id] = record
     fw.add_used(record.spec.allocation_role, record.spec.resources)
-    agent = state.agents.get(record.agent_id)
+    agent = books.agents.get(record.agent_id)
     if agent is not None:
         agent.tasks.add(key)
         agent.used = agent.used + record.spec.resources
     if saved.reserved is not None:
-        state.reservations.restore_task(fw.id, task_id, saved.reserved)
-
-
-def remember_completed(state: MasterState, record: rec.TaskRecord) -> None:
-    key = (record.framework_id, record.spec.task_id)
-    state.completed_tasks[key] = record
-    state.completed_tasks.move_to_end(key)
-    while len(state.completed_tasks) > MAX_COMPLETED_TASKS:
-        state.completed_tasks.popitem(last=False)
+        books.reservations.restore_task(fw.id, task_id, saved.reserved)
 
 
 def _from_agent(st: TaskStatus, agent_id: AgentId) -> TaskStatus:
@@ -252,10 +220,3 @@ def _reconciled(st: TaskStatus, now: float) -> TaskStatus:
     return replace(
         st, uuid=b"", reason=REASON_RECONCILIATION, source=StatusSource.MASTER, timestamp=now
     )
-
-
-def _latest_per_framework(records: list[rec.TaskRecord]) -> list[rec.TaskRecord]:
-    latest: dict[FrameworkId, rec.TaskRecord] = {}
-    for r in records:
-        latest[r.framework_id] = r
-    return list(latest.values())

@@ -30,6 +30,7 @@ from mesoslite.allocator.base import Demand
 from mesoslite.allocator.loader import load_allocator
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.master.events import (
+    AllocateSoon,
     Effect,
     LaunchOnAgent,
     OffersEvent,
@@ -180,6 +181,7 @@ class Simulation:
         self.launched = 0
         self.passes = 0
         self.pending = 0  # tasks submitted and not launched, over all frameworks
+        self._allocation_wanted = False  # an `AllocateSoon` came since the last pass
 
     # -- the event loop
 
@@ -215,7 +217,7 @@ class Simulation:
             events += 1
             if events >= max_events:
                 raise RuntimeError(f"simulation did not end within {max_events} events")
-            if self.state.allocation_wanted and self._pass_at is None and self._work_left():
+            if self._allocation_wanted and self._pass_at is None and self._work_left():
                 self._schedule_pass(self.now + ALLOCATION_BATCH_S)
         self.recorder.advance(self.now, self)
         self.recorder.sample(self.now, self, force=True)  # the end state, for the plots
@@ -233,6 +235,7 @@ class Simulation:
         self._pass_at = None
         self._apply(self.state.tick(self.now))
         self.passes += 1
+        self._allocation_wanted = False  # this pass allocates what the tick freed
         self._apply(self.state.allocate(self.now))
         self.recorder.sample(self.now, self)
         if self._pass_at is None and self._work_left() and self._timers_pending():
@@ -317,7 +320,9 @@ class Simulation:
 
     def _apply(self, effects: list[Effect]) -> None:
         for effect in effects:
-            if isinstance(effect, SendToFramework):
+            if isinstance(effect, AllocateSoon):
+                self._allocation_wanted = True
+            elif isinstance(effect, SendToFramework):
                 fw = self.by_id.get(effect.framework_id)
                 if fw is None:
                     continue

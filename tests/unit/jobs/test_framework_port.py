@@ -17,6 +17,7 @@ from mesoslite.clock import VirtualClock
 from mesoslite.errors import NotFoundError
 from mesoslite.jobs.model import JobState
 from mesoslite.master.actor import Connection, MasterActor
+from mesoslite.master.constants import ALLOCATION_BATCH_S
 from mesoslite.master.events import AckOnAgent, LaunchOnAgent
 from mesoslite.master.jobs_port import new_jobs_framework
 from mesoslite.master.registry.sqlite import SqliteRegistryStore
@@ -43,11 +44,18 @@ async def actor(tmp_path: Path) -> AsyncIterator[MasterActor]:
         await actor.stop()
 
 
-async def next_of(conn: Connection, kind: type[Any]) -> Any:
-    while True:
-        item = await asyncio.wait_for(conn.queue.get(), 5)
+async def next_of(conn: Connection, kind: type[Any], clock: VirtualClock) -> Any:
+    """The next `kind` sent on `conn`; the actor's allocation batching runs on the virtual
+    clock, so move it on (a batching window at a time) while waiting."""
+    for _ in range(100):
+        try:
+            item = await asyncio.wait_for(conn.queue.get(), 0.05)
+        except TimeoutError:
+            clock.advance(ALLOCATION_BATCH_S)
+            continue
         if isinstance(item, kind):
             return item
+    raise AssertionError(f"no {kind.__name__} on the connection")
 
 
 async def test_a_job_runs_through_the_port_and_is_removed_after_the_retention_time(
@@ -62,13 +70,13 @@ async def test_a_job_runs_through_the_port_and_is_removed_after_the_retention_ti
     await jobs.start()
     try:
         await jobs.submit('name: one\ntype: batch\ncommand: "true"\n')
-        launch = await next_of(agent, LaunchOnAgent)
+        launch = await next_of(agent, LaunchOnAgent, clock)
         [task] = launch.tasks
         assert task.task_id == "one.r1.0.1" and task.agent_id == agent_id
         done = TaskStatus(task.task_id, launch.framework_id, agent_id, TaskState.FINISHED,
                           source=StatusSource.AGENT, uuid=b"u-1", exit_code=0)
         await actor.run(lambda now: actor.state.status_updates(agent_id, [done], now))
-        ack = await next_of(agent, AckOnAgent)
+        ack = await next_of(agent, AckOnAgent, clock)
         assert ack.acks == ((launch.framework_id, task.task_id, b"u-1"),)
         assert jobs.status("one").state == JobState.SUCCEEDED
 

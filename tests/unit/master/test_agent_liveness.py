@@ -29,7 +29,7 @@ from .conftest import Harness
 @pytest.fixture
 def h() -> Harness:
     harness = Harness()
-    harness.state.agent_silence_limit_s = 1.0 * 3  # agent_ping_timeout_s x max timeouts
+    harness.state.books.agents.silence_limit_s = 1.0 * 3  # agent_ping_timeout_s x max timeouts
     return harness
 
 

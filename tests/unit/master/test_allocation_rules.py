@@ -10,7 +10,7 @@ import pytest
 from mesoslite.allocator.base import Demand, Quota
 from mesoslite.errors import ValidationError
 from mesoslite.ids import AgentId, TaskId
-from mesoslite.master.events import PersistRegistry
+from mesoslite.master.events import AllocateSoon, PersistRegistry
 from mesoslite.master.registry.base import (
     RegistrySnapshot,
     SetQuota,
@@ -80,12 +80,15 @@ def test_a_suppressed_framework_gets_no_offers_until_it_revives(h: Harness) -> N
 
 def test_weights_and_quota_are_set_at_run_time_and_kept_in_the_registry(h: Harness) -> None:
     effects = h.state.set_role_weight("eng", 3.0)
-    assert effects == [PersistRegistry((SetRoleWeight("eng", 3.0),))]
+    assert effects == [PersistRegistry((SetRoleWeight("eng", 3.0),)), AllocateSoon()]
     effects = h.state.set_quota("eng", R("cpus:1"), R("cpus:2"))
-    assert effects == [PersistRegistry((SetQuota("eng", Quota(R("cpus:1"), R("cpus:2"))),))]
+    assert effects == [
+        PersistRegistry((SetQuota("eng", Quota(R("cpus:1"), R("cpus:2"))),)), AllocateSoon()
+    ]
     snap = RegistrySnapshot()
     for effect in effects:
-        assert isinstance(effect, PersistRegistry)
+        if not isinstance(effect, PersistRegistry):
+            continue
         for op in effect.ops:
             snap = op.apply(snap)
     snap = SetRoleWeight("eng", 3.0).apply(snap)
@@ -188,7 +191,7 @@ def test_reserve_in_accept_keeps_resources_for_the_role_and_in_the_registry(h: H
     offer = h.offer_for(ml)
     effects = h.state.accept(ml, [offer.id], [], 0.0, h.now, reserve=R("cpus:3;mem:3072"))
     op = SetReservation(offer.agent_id, "ml", R("cpus:3;mem:3072"))
-    assert effects == [PersistRegistry((op,))]
+    assert effects == [PersistRegistry((op,)), AllocateSoon()]
     h.state.suppress(ml)
     web, _ = h.state.subscribe_framework(FrameworkInfo(name="web", role="web"), h.now)
     assert h.offer_for(web).resources == R("cpus:1;mem:1024")

@@ -139,7 +139,7 @@ def test_unknown_framework_and_agent_ids(setup) -> None:  # type: ignore[no-unty
     rejected(h, UnknownFrameworkError, "not known to this master",
              lambda: h.state.subscribe_framework(FrameworkInfo(name="x", id=ghost), h.now))
     rejected(h, UnknownTaskError, "'nope' is not known",
-             lambda: h.state.kill_task(mine, TaskId("nope"), 0, h.now))
+             lambda: h.state.kill_task(mine, TaskId("nope"), 0))
     owner = mine if any(o.framework_id == mine for o in h.state.offers) else None
     if owner is not None:
         offer = next(o for o in h.state.offers if o.framework_id == mine)

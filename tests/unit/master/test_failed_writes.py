@@ -95,6 +95,7 @@ async def m() -> AsyncIterator[Master]:
         allocation_interval_s=3600,
         heartbeat_interval_s=3600,
         agent_ping_interval_s=3600,
+        tick_interval_s=3600,  # the tests tick themselves
     )
     await actor.start()
     try:
@@ -294,7 +295,7 @@ async def test_a_failed_mark_gone_keeps_the_agent_and_its_tasks(m: Master) -> No
     assert fingerprint(m.state) == before
     assert agent in m.actor.agents and not sent(agent_conn)
     # Still the agent it was: its task can be killed.
-    await m.actor.run(lambda now: m.state.kill_task(fid, TaskId("t1"), 0.0, now))
+    await m.actor.run(lambda _now: m.state.kill_task(fid, TaskId("t1"), 0.0))
     assert sent(agent_conn) == [KillOnAgent(agent, fid, TaskId("t1"), 0.0)]
 
 

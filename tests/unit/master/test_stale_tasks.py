@@ -28,7 +28,7 @@ T1 = TaskId("t1")
 @pytest.fixture
 def h() -> Harness:
     harness = Harness()
-    harness.state.agent_silence_limit_s = 3.0  # agent_ping_timeout_s x max timeouts
+    harness.state.books.agents.silence_limit_s = 3.0  # agent_ping_timeout_s x max timeouts
     return harness
 
 

@@ -1,0 +1,95 @@
+"""The leadership loop (`LeadershipFollower`, issue 12 item 5) on a real `MasterActor` (virtual
+clock, in-memory registry) and a contender whose changes the test plays: elected recovers
+and starts leading once, suspended pauses and arms the watchdog, resumed leads again,
+deposed stops the master with its reason. The real contenders are tested against ZooKeeper
+in tests/integration/test_zk_*.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mesoslite.allocator.loader import load_allocator
+from mesoslite.clock import VirtualClock
+from mesoslite.master.actor import MasterActor
+from mesoslite.master.election.base import Change, LeadershipChange
+from mesoslite.master.leadership import ExitWatchdog, Leadership, LeadershipFollower, Stopping
+from mesoslite.master.state import MasterState
+
+from .test_actor_timers import MemoryRegistry
+
+
+class PlayedContender:
+    """A contender whose changes come from `play`."""
+
+    def __init__(self) -> None:
+        self.changes: asyncio.Queue[LeadershipChange] = asyncio.Queue()
+        self.leader_address = ""
+        self.epoch = 7
+
+    def play(self, change: Change, reason: str = "") -> None:
+        self.changes.put_nowait(LeadershipChange(change, reason))
+
+    async def start(self) -> None:
+        pass
+
+    async def next_change(self) -> LeadershipChange:
+        return await self.changes.get()
+
+    async def close(self) -> None:
+        pass
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_the_follower_leads_pauses_resumes_and_stops_when_deposed() -> None:
+    state = MasterState(
+        allocator=load_allocator("drf"), offer_timeout_s=30, agent_reregister_timeout_s=10
+    )
+    actor = MasterActor(
+        state, MemoryRegistry(), VirtualClock(), allocation_interval_s=1,
+        heartbeat_interval_s=1, agent_ping_interval_s=1,
+    )
+    contender, leadership = PlayedContender(), Leadership("master-test")
+    exits: list[int] = []
+    watchdog, stopping = ExitWatchdog(exit=exits.append), Stopping()
+    started: list[bool] = []
+    changes: list[bool] = []
+
+    async def start_leading() -> None:
+        started.append(True)
+
+    follower = LeadershipFollower(
+        contender, leadership, actor, start_leading=start_leading,
+        changed=lambda: changes.append(leadership.leading), watchdog=watchdog,
+        stopping=stopping, session_timeout_s=10.0,
+    )
+    running = asyncio.create_task(follower.run())
+    try:
+        assert not leadership.leading
+        contender.play(Change.ELECTED)
+        await settle()
+        assert leadership.leading and started == [True] and changes == [True]
+        contender.play(Change.SUSPENDED, "lost contact with ZooKeeper")
+        await settle()
+        assert not leadership.leading and actor.paused and watchdog.armed
+        assert leadership.reason == "lost contact with ZooKeeper"
+        contender.play(Change.RESUMED)
+        await settle()
+        assert leadership.leading and not actor.paused and not watchdog.armed
+        contender.play(Change.ELECTED)  # elected again: not started twice
+        await settle()
+        assert started == [True]
+        contender.play(Change.DEPOSED, "another master leads")
+        await asyncio.wait_for(running, 1.0)
+        assert stopping.event.is_set() and stopping.lost == ["another master leads"]
+        assert not leadership.leading and actor.paused and watchdog.armed
+        assert changes == [True, False, True, True]  # no master.json rewrite when deposed
+    finally:
+        watchdog.disarm()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await actor.stop()
+    assert exits == []

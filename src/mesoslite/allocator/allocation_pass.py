@@ -22,7 +22,7 @@ from mesoslite.allocator.quota_stage import (
     tighter,
 )
 from mesoslite.allocator.reasons import Client, by_framework, client_reasons
-from mesoslite.allocator.reservations import available_to, offerable, take_reserved
+from mesoslite.allocator.reservations import available_to, take_reserved
 from mesoslite.allocator.roles import RoleTree, ancestors
 from mesoslite.allocator.sorter import Sorter
 from mesoslite.ids import AgentId, FrameworkId
@@ -284,7 +284,11 @@ class AllocationPass:
         return self.order.iter_from(begin)
 
     def _alive(self, agent_id: AgentId) -> bool:
-        return offerable(self.free[agent_id], self.reserved.get(agent_id))
+        # Asked of every agent a search steps on: `reservations.offerable`, inlined.
+        if allocatable(self.free[agent_id]):
+            return True
+        pools = self.reserved.get(agent_id)
+        return pools is not None and any(allocatable(p) for p in pools.values())
 
     # -- granting
 

@@ -34,7 +34,9 @@ PURE = [
     SRC / "model.py",
     # The jobs framework's decisions; its I/O is jobs/framework.py.
     *(SRC / "jobs" / f"{m}.py"
-      for m in ("core", "records", "documents", "spec", "cron", "constraints", "model", "port")),
+      for m in ("core", "records", "documents", "spec", "cron", "constraints", "model", "port",
+                "book", "placement", "transitions", "ticks", "spec_yaml", "spec_values",
+                "spec_fields", "spec_constraints")),
 ]
 FORBIDDEN = {
     "grpc", "kazoo", "asyncio", "time", "random", "mesoslite._proto", "socket", "subprocess"

@@ -13,9 +13,16 @@ from __future__ import annotations
 
 import copy
 
-from mesoslite.allocator.base import AllocationRound, Allocator, ClusterView, FrameworkView
+from mesoslite.allocator.agents import allocatable
+from mesoslite.allocator.base import (
+    AgentView,
+    AllocationRound,
+    Allocator,
+    ClusterView,
+    FrameworkView,
+    OfferGrant,
+)
 from mesoslite.allocator.filters import is_filtered
-from mesoslite.allocator.hierarchical import allocatable
 from mesoslite.allocator.roles import ancestors
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.resources import Resources
@@ -48,49 +55,8 @@ def check_round(view: ClusterView, round: AllocationRound, now: float) -> None:
     by_role: dict[str, Resources] = {}
     for i, grant in enumerate(round.grants):
         where = f"grants[{i}] (framework {grant.framework_id}, agent {grant.agent_id})"
-        roles = roles_of.get(grant.framework_id)
-        if roles is None:
-            raise AssertionError(f"{where}: framework {grant.framework_id} is not in the view")
-        if not grant.role and len(roles) > 1:
-            raise AssertionError(
-                f"{where}: framework holds roles {sorted(roles)}, but the grant names none"
-            )
-        framework = frameworks.get((grant.framework_id, grant.role or roles[0]))
-        if framework is None:
-            raise AssertionError(
-                f"{where}: role {grant.role!r} is not one of the framework's ({sorted(roles)})"
-            )
-        agent = agents.get(grant.agent_id)
-        if agent is None:
-            raise AssertionError(f"{where}: agent {grant.agent_id} is not in the view")
-        if grant.resources.is_empty():
-            raise AssertionError(f"{where}: grant is empty")
-        if framework.suppressed:
-            raise AssertionError(f"{where}: framework is suppressed")
-        if is_filtered(framework, agent.id, now):
-            until = framework.filters[agent.id]
-            raise AssertionError(
-                f"{where}: agent is filtered for this framework until {until}, now is {now}"
-            )
-        unreserved = grant.resources
-        for role, part in grant.reserved.items():
-            if role not in ancestors(framework.role):
-                raise AssertionError(
-                    f"{where}: offers resources reserved for role {role!r} to a framework of"
-                    f" role {framework.role!r}"
-                )
-            if not grant.resources.contains(part):
-                raise AssertionError(f"{where}: reserved part {part} is not in the grant")
-            key = (agent.id, role)
-            took = on_reservation.get(key, Resources.empty()) + part
-            pool = agent.reserved.get(role, Resources.empty())
-            if not pool.contains(took):
-                raise AssertionError(
-                    f"{where}: grants exceed the agent's free reservation for {role!r}"
-                    f" ({'; '.join(pool.shortfall(took))})"
-                )
-            on_reservation[key] = took
-            unreserved = unreserved - part
+        framework, agent = _grant_target(where, grant, frameworks, roles_of, agents, now)
+        unreserved = _check_reserved(where, grant, framework, agent, on_reservation)
         for path in ancestors(framework.role):
             by_role[path] = by_role.get(path, Resources.empty()) + grant.resources
         granted = on_agent.get(agent.id, Resources.empty()) + unreserved
@@ -105,6 +71,75 @@ def check_round(view: ClusterView, round: AllocationRound, now: float) -> None:
         if framework_id not in roles_of:
             raise AssertionError(f"reasons: framework {framework_id} is not in the view")
     _check_quota_limits(view, by_role)
+
+
+def _grant_target(
+    where: str,
+    grant: OfferGrant,
+    frameworks: dict[tuple[FrameworkId, str], FrameworkView],
+    roles_of: dict[FrameworkId, list[str]],
+    agents: dict[AgentId, AgentView],
+    now: float,
+) -> tuple[FrameworkView, AgentView]:
+    """The framework (in the grant's role) and the agent a grant names, both of the view; the
+    grant is non-empty and goes to a framework neither suppressed nor filtered there."""
+    roles = roles_of.get(grant.framework_id)
+    if roles is None:
+        raise AssertionError(f"{where}: framework {grant.framework_id} is not in the view")
+    if not grant.role and len(roles) > 1:
+        raise AssertionError(
+            f"{where}: framework holds roles {sorted(roles)}, but the grant names none"
+        )
+    framework = frameworks.get((grant.framework_id, grant.role or roles[0]))
+    if framework is None:
+        raise AssertionError(
+            f"{where}: role {grant.role!r} is not one of the framework's ({sorted(roles)})"
+        )
+    agent = agents.get(grant.agent_id)
+    if agent is None:
+        raise AssertionError(f"{where}: agent {grant.agent_id} is not in the view")
+    if grant.resources.is_empty():
+        raise AssertionError(f"{where}: grant is empty")
+    if framework.suppressed:
+        raise AssertionError(f"{where}: framework is suppressed")
+    if is_filtered(framework, agent.id, now):
+        until = framework.filters[agent.id]
+        raise AssertionError(
+            f"{where}: agent is filtered for this framework until {until}, now is {now}"
+        )
+    return framework, agent
+
+
+def _check_reserved(
+    where: str,
+    grant: OfferGrant,
+    framework: FrameworkView,
+    agent: AgentView,
+    on_reservation: dict[tuple[AgentId, str], Resources],
+) -> Resources:
+    """Check the grant's reserved parts (each for the framework's role or one above it,
+    within the agent's reservation with earlier grants' parts) and count them in
+    `on_reservation`; returns the grant's unreserved part."""
+    unreserved = grant.resources
+    for role, part in grant.reserved.items():
+        if role not in ancestors(framework.role):
+            raise AssertionError(
+                f"{where}: offers resources reserved for role {role!r} to a framework of"
+                f" role {framework.role!r}"
+            )
+        if not grant.resources.contains(part):
+            raise AssertionError(f"{where}: reserved part {part} is not in the grant")
+        key = (agent.id, role)
+        took = on_reservation.get(key, Resources.empty()) + part
+        pool = agent.reserved.get(role, Resources.empty())
+        if not pool.contains(took):
+            raise AssertionError(
+                f"{where}: grants exceed the agent's free reservation for {role!r}"
+                f" ({'; '.join(pool.shortfall(took))})"
+            )
+        on_reservation[key] = took
+        unreserved = unreserved - part
+    return unreserved
 
 
 def _check_quota_limits(view: ClusterView, granted: dict[str, Resources]) -> None:

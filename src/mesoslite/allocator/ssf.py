@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from mesoslite.allocator.agents import agent_order
 from mesoslite.allocator.base import AgentView, FrameworkView
 from mesoslite.allocator.drf import DRFPolicy
-from mesoslite.allocator.hierarchical import agent_order
 from mesoslite.allocator.live import LiveOrder
 from mesoslite.ids import AgentId
 

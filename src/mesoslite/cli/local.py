@@ -12,6 +12,7 @@ from mesoslite.cli import MASTER_ENV
 if TYPE_CHECKING:
     from mesoslite.testing.ha_cluster import HACluster
     from mesoslite.testing.local_cluster import LocalCluster
+    from mesoslite.testing.zookeeper import ZooKeeperCluster
 
 # How often the foreground loop checks that every daemon is still running.
 WATCH_INTERVAL_S = 0.5
@@ -63,9 +64,7 @@ def local(
     With --ha, a ZooKeeper server (Debian's zookeeper package) and 3 masters run instead
     of one master; kill the leader to watch a standby take over.
     """
-    import signal
     import tempfile
-    import time
     from pathlib import Path
 
     from mesoslite.cli.exit_codes import EXIT_FAILURE, EXIT_OK
@@ -87,13 +86,7 @@ def local(
         log_level=log_level, agent_hostnames=[f"local-{i + 1}" for i in range(agents)],
     )
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    # SIGINT too: a shell starts background jobs (`mesoslite local &`) with SIGINT ignored,
-    # and Python then leaves it ignored, so `kill -INT` would do nothing.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, interrupt)
+    _interrupt_on_signals()
     code = EXIT_OK
     try:
         click.echo(f"mesoslite local: starting a master and {agents} agents in {work}", err=True)
@@ -101,24 +94,14 @@ def local(
         for _ in range(agents):
             cluster.add_agent()
         _print_banner(cluster)
-        while True:
-            dead = cluster.dead_daemons()
-            if dead:
-                click.echo(f"mesoslite local: {'; '.join(dead)}; stopping the rest", err=True)
-                cluster.dump_logs(lines=20)
-                code = EXIT_FAILURE
-                break
-            time.sleep(WATCH_INTERVAL_S)
+        code = _watch(cluster)
     except KeyboardInterrupt:
         click.echo("mesoslite local: stopping", err=True)
     except LocalClusterError as e:
         click.echo(f"mesoslite local: {e.message}", err=True)
         code = EXIT_FAILURE
     finally:
-        # Stopping takes a few seconds at most (SIGKILL follows SIGTERM); a second Ctrl-C
-        # must not cut it short and leave daemons behind.
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
+        _ignore_signals()
         cluster.stop()
     click.echo(f"mesoslite local: stopped; state and logs are kept in {work}", err=True)
     ctx.exit(code)
@@ -127,9 +110,7 @@ def local(
 def _run_ha(
     agents: int, work_dir: str | None, agent_resources: str | None, log_level: str
 ) -> int:
-    import signal
     import tempfile
-    import time
     from pathlib import Path
 
     from mesoslite.cli.exit_codes import EXIT_FAILURE, EXIT_OK
@@ -139,12 +120,7 @@ def _run_ha(
     from mesoslite.testing.zookeeper import ZooKeeperCluster
 
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="mesoslite-local-ha-"))
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, interrupt)
+    _interrupt_on_signals()
     zk: ZooKeeperCluster | None = None
     cluster: HACluster | None = None
     code = EXIT_OK
@@ -159,33 +135,78 @@ def _run_ha(
             agent_args=("--reconnect-backoff-max-s", "0.5"),
         ).start()
         _print_ha_banner(cluster, url)
-        while True:
-            for i, m in enumerate(cluster.masters):
-                if not m.alive:
-                    click.echo(f"mesoslite local: master {i} {m.describe_exit()}; starting it "
-                               "again as a standby", err=True)
-                    cluster.start_master(i)
-            dead = [d for d in cluster.dead_daemons() if d.startswith("agent")]
-            if dead or not zk.alive(0):
-                what = "; ".join(dead) or "ZooKeeper died"
-                click.echo(f"mesoslite local: {what}; stopping the rest", err=True)
-                code = EXIT_FAILURE
-                break
-            time.sleep(WATCH_INTERVAL_S)
+        code = _watch_ha(cluster, zk)
     except KeyboardInterrupt:
         click.echo("mesoslite local: stopping", err=True)
     except MesosliteError as e:
         click.echo(f"mesoslite local: {e.message}", err=True)
         code = EXIT_FAILURE
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
+        _ignore_signals()
         if cluster is not None:
             cluster.stop()
         if zk is not None:
             zk.stop()
     click.echo(f"mesoslite local: stopped; state and logs are kept in {work}", err=True)
     return code
+
+
+def _interrupt_on_signals() -> None:
+    """SIGINT, SIGTERM and SIGHUP raise `KeyboardInterrupt`, to stop the cluster."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGINT too: a shell starts background jobs (`mesoslite local &`) with SIGINT ignored,
+    # and Python then leaves it ignored, so `kill -INT` would do nothing.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
+def _ignore_signals() -> None:
+    # Stopping takes a few seconds at most (SIGKILL follows SIGTERM); a second Ctrl-C
+    # must not cut it short and leave daemons behind.
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def _watch(cluster: LocalCluster) -> int:
+    """Wait until a daemon dies on its own (then `EXIT_FAILURE`) or a signal interrupts."""
+    import time
+
+    from mesoslite.cli.exit_codes import EXIT_FAILURE
+
+    while True:
+        dead = cluster.dead_daemons()
+        if dead:
+            click.echo(f"mesoslite local: {'; '.join(dead)}; stopping the rest", err=True)
+            cluster.dump_logs(lines=20)
+            return EXIT_FAILURE
+        time.sleep(WATCH_INTERVAL_S)
+
+
+def _watch_ha(cluster: HACluster, zk: ZooKeeperCluster) -> int:
+    """Start a master that died again as a standby; return `EXIT_FAILURE` once an agent or
+    ZooKeeper dies. A signal interrupts."""
+    import time
+
+    from mesoslite.cli.exit_codes import EXIT_FAILURE
+
+    while True:
+        for i, m in enumerate(cluster.masters):
+            if not m.alive:
+                click.echo(f"mesoslite local: master {i} {m.describe_exit()}; starting it "
+                           "again as a standby", err=True)
+                cluster.start_master(i)
+        dead = [d for d in cluster.dead_daemons() if d.startswith("agent")]
+        if dead or not zk.alive(0):
+            what = "; ".join(dead) or "ZooKeeper died"
+            click.echo(f"mesoslite local: {what}; stopping the rest", err=True)
+            return EXIT_FAILURE
+        time.sleep(WATCH_INTERVAL_S)
 
 
 def _print_ha_banner(cluster: HACluster, url: str) -> None:

@@ -193,7 +193,7 @@ async def _run(
 ) -> int:
     from mesoslite.cli._client import OperatorClient
     from mesoslite.errors import MesosliteError
-    from mesoslite.model import CommandSpec, FrameworkInfo, TaskSpec, TaskState
+    from mesoslite.model import CommandSpec, FrameworkInfo, TaskSpec
     from mesoslite.scheduler_api import SchedulerDriver, TaskId
 
     client = OperatorClient(master)
@@ -214,7 +214,6 @@ async def _run(
     interrupted = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, interrupted.set)
-    copying: asyncio.Future[None] | None = None
     await driver.start()
     try:
         await asyncio.gather(_check_fits(client, task.resources), driver.wait_subscribed(10))
@@ -227,10 +226,29 @@ async def _run(
                 exit_codes.EXIT_TEMPFAIL,
             ) from None
         await _first(framework.accepted.wait(), framework.terminal)
-        follower = _OutputFollower(
-            client, task.task_id, driver.framework_id, framework.terminal
-        )
-        copying = asyncio.ensure_future(follower.copy_all())
+        return await _follow(client, driver, framework, interrupted)
+    except MesosliteError as e:
+        from mesoslite.cli.exit_codes import exit_code_for
+
+        raise _Refused(e.message, exit_code_for(e)) from None
+    finally:
+        # Tear the framework down: its task has ended (or is killed with it on an error).
+        await driver.stop()
+        await client.close()
+
+
+async def _follow(
+    client: OperatorClient, driver: SchedulerDriver, framework: _RunOne,
+    interrupted: asyncio.Event,
+) -> int:
+    """Copy the launched task's output until it ends (killing it on a signal); returns the
+    exit code `mesoslite run` exits with."""
+    from mesoslite.model import TaskState
+
+    task = framework.task
+    follower = _OutputFollower(client, task.task_id, driver.framework_id, framework.terminal)
+    copying = asyncio.ensure_future(follower.copy_all())
+    try:
         stop = asyncio.ensure_future(interrupted.wait())
         killed = await _first(stop, framework.terminal) is stop
         if killed:
@@ -248,17 +266,38 @@ async def _run(
                 err=True,
             )
         return 130 if killed else _exit_code(status)
-    except MesosliteError as e:
-        from mesoslite.cli.exit_codes import exit_code_for
-
-        raise _Refused(e.message, exit_code_for(e)) from None
     finally:
-        if copying is not None:
-            copying.cancel()  # ends the output streams (the agents stop following)
-            await asyncio.gather(copying, return_exceptions=True)
-        # Tear the framework down: its task has ended (or is killed with it on an error).
-        await driver.stop()
-        await client.close()
+        copying.cancel()  # ends the output streams (the agents stop following)
+        await asyncio.gather(copying, return_exceptions=True)
+
+
+def _check_options(
+    cpus: float, mem: float, disk: float, env: tuple[str, ...], placement_timeout_s: float,
+    grace_s: float,
+) -> tuple[Resources, dict[str, str]]:
+    """The task's resources and environment; a `UsageError` names every bad option."""
+    from mesoslite.errors import ValidationError
+    from mesoslite.resources import Resources
+
+    scalars = {"cpus": cpus, "mem": mem}
+    if disk:
+        scalars["disk"] = disk
+    problems = [f"--{k} must be > 0, got {v:g}" for k, v in scalars.items() if not v > 0]
+    problems += [f"--{k} is too large: {v:g}" for k, v in scalars.items() if v > 1e9]
+    if placement_timeout_s <= 0 or grace_s < 0:
+        problems.append("--placement-timeout must be > 0 and --kill-grace >= 0")
+    environment = {}
+    for item in env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            problems.append(f"--env must be KEY=VALUE, got {item!r}")
+        environment[key] = value
+    if problems:
+        raise click.UsageError("; ".join(problems))
+    try:
+        return Resources.of(scalars), environment
+    except ValidationError as e:
+        raise click.UsageError(e.message) from None
 
 
 @click.command(
@@ -316,29 +355,9 @@ def run(
     """
     import uuid
 
-    from mesoslite.errors import ValidationError
     from mesoslite.model import CommandSpec
-    from mesoslite.resources import Resources
 
-    scalars = {"cpus": cpus, "mem": mem}
-    if disk:
-        scalars["disk"] = disk
-    problems = [f"--{k} must be > 0, got {v:g}" for k, v in scalars.items() if not v > 0]
-    problems += [f"--{k} is too large: {v:g}" for k, v in scalars.items() if v > 1e9]
-    if placement_timeout_s <= 0 or grace_s < 0:
-        problems.append("--placement-timeout must be > 0 and --kill-grace >= 0")
-    environment = {}
-    for item in env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            problems.append(f"--env must be KEY=VALUE, got {item!r}")
-        environment[key] = value
-    if problems:
-        raise click.UsageError("; ".join(problems))
-    try:
-        resources = Resources.of(scalars)
-    except ValidationError as e:
-        raise click.UsageError(e.message) from None
+    resources, environment = _check_options(cpus, mem, disk, env, placement_timeout_s, grace_s)
     cmd = (
         CommandSpec.of_shell(" ".join(command), environment=environment)
         if shell

@@ -37,14 +37,16 @@ from mesoslite.errors import (
     MesosliteError,
     NotLeaderError,
     UnavailableError,
-    ValidationError,
 )
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.leader import LeaderFollower
 from mesoslite.model import FrameworkInfo, MasterInfo, TaskSpec, TaskStatus
 from mesoslite.resources import Resources
 from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc
+from mesoslite.scheduler_api import calls
+from mesoslite.scheduler_api.dispatch import plain_callback
 from mesoslite.scheduler_api.events import Scheduler
+from mesoslite.scheduler_api.heartbeats import HeartbeatWatch
 from mesoslite.scheduler_api.types import Demand
 
 logger = logging.getLogger(__name__)
@@ -60,8 +62,6 @@ _TRANSIENT = {
     grpc.StatusCode.INTERNAL,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
-# Missing this many heartbeats in a row means the master is gone, even if TCP says otherwise.
-_MISSED_HEARTBEATS = 3
 
 
 class SchedulerDriver:
@@ -121,9 +121,7 @@ class SchedulerDriver:
         self._stopped = asyncio.Event()
         self._error: MesosliteError | None = None
         self._background: set[asyncio.Task[Any]] = set()
-        self._heartbeat_s = 0.0
-        self._last_event = 0.0
-        self._dispatching = False
+        self._heartbeats = HeartbeatWatch()
         # The updates of the UPDATE event being dispatched, until implicitly acknowledged.
         self._unacknowledged: list[TaskStatus] = []
 
@@ -254,39 +252,21 @@ class SchedulerDriver:
             ConflictError: an offer is not this framework's.
             ValidationError: the tasks are malformed or need more than the offers hold.
         """
-        request = scheduler_pb2.AcceptRequest(
-            framework_id=self._require_id(),
-            offer_ids=list(offer_ids),
-            operations=[
-                scheduler_pb2.Operation(
-                    type=scheduler_pb2.Operation.LAUNCH,
-                    launch=scheduler_pb2.Operation.Launch(
-                        task_infos=[c.task_to_pb(t) for t in tasks]
-                    ),
-                )
-            ],
+        request = calls.accept_request(
+            self._require_id(),
+            offer_ids,
+            tasks,
+            refuse_seconds=refuse_seconds,
+            reserve=reserve,
+            unreserve=unreserve,
         )
-        op = scheduler_pb2.Operation
-        if reserve:
-            request.operations.append(
-                op(type=op.RESERVE, reserve=op.Reservation(resources=c.resources_to_pb(reserve)))
-            )
-        if unreserve:
-            request.operations.append(
-                op(
-                    type=op.UNRESERVE,
-                    unreserve=op.Reservation(resources=c.resources_to_pb(unreserve)),
-                )
-            )
-        request.filters.refuse_seconds = refuse_seconds
         await self._unary("Accept", request)
 
     async def decline(self, offer_ids: Sequence[OfferId], *, refuse_seconds: float = 5.0) -> None:
         """Give offers back; their agents are not offered again for `refuse_seconds`."""
-        request = scheduler_pb2.DeclineRequest(
-            framework_id=self._require_id(), offer_ids=list(offer_ids)
+        request = calls.decline_request(
+            self._require_id(), offer_ids, refuse_seconds=refuse_seconds
         )
-        request.filters.refuse_seconds = refuse_seconds
         await self._unary("Decline", request)
 
     async def revive(self, *, roles: Sequence[str] | None = None) -> None:
@@ -295,10 +275,10 @@ class SchedulerDriver:
         Args:
             roles: the roles to revive, each one of the framework's; None or empty: all.
         """
-        await self._unary(
-            "Revive",
-            scheduler_pb2.ReviveRequest(framework_id=self._require_id(), roles=list(roles or ())),
+        request = scheduler_pb2.ReviveRequest(
+            framework_id=self._require_id(), roles=list(roles or ())
         )
+        await self._unary("Revive", request)
 
     async def suppress(self, *, roles: Sequence[str] | None = None) -> None:
         """Stop receiving offers (in `roles`) until `revive`.
@@ -309,61 +289,33 @@ class SchedulerDriver:
         """
         await self._unary(
             "Suppress",
-            scheduler_pb2.SuppressRequest(
-                framework_id=self._require_id(), roles=list(roles or ())
-            ),
+            scheduler_pb2.SuppressRequest(framework_id=self._require_id(), roles=list(roles or ())),
         )
 
     async def kill(
         self, task_id: TaskId | str, *, agent_id: AgentId | str = "", grace_period_s: float = 0.0
     ) -> None:
         """Kill a task: SIGTERM, then SIGKILL after the grace period (the task's if 0)."""
-        await self._unary(
-            "Kill",
-            scheduler_pb2.KillRequest(
-                framework_id=self._require_id(),
-                task_id=task_id,
-                agent_id=agent_id,
-                kill_grace_period_s=grace_period_s,
-            ),
-        )
+        request = calls.kill_request(self._require_id(), task_id, agent_id, grace_period_s)
+        await self._unary("Kill", request)
 
     async def acknowledge(self, *statuses: TaskStatus) -> None:
         """Acknowledge updates (those without a uuid need none and are skipped), in one call."""
-        acks = [
-            scheduler_pb2.Acknowledgement(agent_id=s.agent_id, task_id=s.task_id, uuid=s.uuid)
-            for s in statuses
-            if s.uuid
-        ]
-        if acks:
-            await self._unary(
-                "Acknowledge",
-                scheduler_pb2.AcknowledgeRequest(
-                    framework_id=self._require_id(), acknowledgements=acks
-                ),
-            )
+        if not any(s.uuid for s in statuses):
+            return
+        request = calls.acknowledge_request(self._require_id(), statuses)
+        await self._unary("Acknowledge", request)
 
     async def reconcile(self, tasks: Iterable[tuple[TaskId | str, AgentId | str]] = ()) -> None:
         """Ask for the latest state of `(task_id, agent_id)` pairs, or of every task if empty.
 
         The answers arrive as `on_update` calls with reason `RECONCILIATION`.
         """
-        request = scheduler_pb2.ReconcileRequest(
-            framework_id=self._require_id(),
-            tasks=[scheduler_pb2.ReconcileRequest.Task(task_id=t, agent_id=a) for t, a in tasks],
-        )
-        await self._unary("Reconcile", request)
+        await self._unary("Reconcile", calls.reconcile_request(self._require_id(), tasks))
 
     async def request(self, demands: Sequence[Demand]) -> None:
         """Tell the master what the framework still needs (task shapes and counts)."""
-        request = scheduler_pb2.RequestRequest(
-            framework_id=self._require_id(),
-            demands=[
-                scheduler_pb2.Demand(resources=c.resources_to_pb(d.resources), count=d.count)
-                for d in demands
-            ],
-        )
-        await self._unary("Request", request)
+        await self._unary("Request", calls.demand_request(self._require_id(), demands))
 
     async def teardown(self) -> None:
         """Remove the framework and kill all its tasks, then stop the driver."""
@@ -470,17 +422,17 @@ class SchedulerDriver:
         request = scheduler_pb2.SubscribeRequest(framework_info=c.framework_to_pb(self._info))
         call = self._stub.Subscribe(request)
         self._call = call
-        self._last_event = time.monotonic()
-        watchdog = asyncio.create_task(self._watch_heartbeats(call))
+        self._heartbeats.heard()
+        watchdog = asyncio.create_task(self._heartbeats.watch(call, self.master))
         try:
             async for event in call:
-                self._dispatching = True
+                self._heartbeats.dispatching = True
                 try:
                     await self._dispatch(event)
                 finally:
-                    self._dispatching = False
+                    self._heartbeats.dispatching = False
                     # Time spent in callbacks is not the master's silence.
-                    self._last_event = time.monotonic()
+                    self._heartbeats.heard()
                 if self._stopping or self._error is not None:
                     call.cancel()
                     return
@@ -494,19 +446,6 @@ class SchedulerDriver:
             watchdog.cancel()
             self._call = None
 
-    async def _watch_heartbeats(self, call: Any) -> None:
-        while True:
-            await asyncio.sleep(max(self._heartbeat_s, 0.5))
-            silent_s = time.monotonic() - self._last_event
-            if (
-                self._heartbeat_s
-                and not self._dispatching
-                and silent_s > _MISSED_HEARTBEATS * self._heartbeat_s + 1.0
-            ):
-                logger.warning("no heartbeat from %s: re-subscribing", self.master)
-                call.cancel()
-                return
-
     async def _dispatch(self, event: scheduler_pb2.Event) -> None:
         kind = event.type
         if kind == Ev.HEARTBEAT:
@@ -515,19 +454,10 @@ class SchedulerDriver:
             sub = event.subscribed
             self._info = replace(self._info, id=FrameworkId(sub.framework_id))
             self._master_info = c.master_info_from_pb(sub.master_info)
-            self._heartbeat_s = sub.heartbeat_interval_s
+            self._heartbeats.interval_s = sub.heartbeat_interval_s
             self._connected = True
             logger.info("subscribed framework_id=%s master=%s", sub.framework_id, self.master)
             await self._callback("on_subscribed", self._info.id, self._master_info)
-        elif kind == Ev.OFFERS:
-            try:
-                offers = [c.offer_from_pb(o) for o in event.offers.offers]
-            except ValidationError as e:
-                logger.error("malformed offers from the master: %s", e)
-                return
-            await self._callback("on_offers", offers)
-        elif kind == Ev.RESCIND:
-            await self._callback("on_rescinded", OfferId(event.rescind.offer_id))
         elif kind == Ev.UPDATE:
             statuses = [c.status_from_pb(s) for s in event.update.statuses]
             self._unacknowledged = statuses
@@ -537,16 +467,14 @@ class SchedulerDriver:
                 # (`stop()` from a callback acknowledges them itself, before it closes.)
                 self._unacknowledged = []
                 self._spawn(self._acknowledge_quietly(statuses))
-        elif kind == Ev.MESSAGE:
-            await self._callback("on_message", AgentId(event.message.agent_id), event.message.data)
-        elif kind == Ev.FAILURE:
-            await self._callback(
-                "on_failure", AgentId(event.failure.agent_id), event.failure.message
-            )
         elif kind == Ev.ERROR:
             if self._stopping:
                 return  # the answer to our own teardown, not a failure
             await self._fail(ConflictError(event.error.message))
+        else:
+            call = plain_callback(event)
+            if call is not None:
+                await self._callback(call.name, *call.args)
 
     async def _acknowledge_quietly(self, statuses: list[TaskStatus]) -> None:
         try:

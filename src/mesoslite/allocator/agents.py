@@ -1,0 +1,56 @@
+"""The agents of an allocation pass: which have something worth offering, in what order
+they are tried, and the cluster total they add up to."""
+
+from __future__ import annotations
+
+import hashlib
+
+from mesoslite.allocator.base import AgentView
+from mesoslite.resources import Range, Resources
+
+# Mesos's MIN_CPUS and MIN_MEM: free resources with less than both are not offered, so that
+# nobody is offered (and then declines, filtering the agent) a leftover no task can use.
+MIN_ALLOCATABLE_CPUS = 0.01
+MIN_ALLOCATABLE_MEM = 32.0
+
+
+def allocatable(free: Resources) -> bool:
+    """True if `free` is worth offering: at least `MIN_ALLOCATABLE_CPUS` cpus or
+    `MIN_ALLOCATABLE_MEM` MB of memory."""
+    return free.scalar("cpus") >= MIN_ALLOCATABLE_CPUS or free.scalar("mem") >= MIN_ALLOCATABLE_MEM
+
+
+def agent_order(agents: list[AgentView], seed: int) -> list[AgentView]:
+    """`agents` in a pseudo-random order that depends only on `seed` and the agents' ids.
+
+    A keyed hash rather than `random.Random(seed).shuffle`: `allocator/` must not import
+    `random` (STYLE rule 6), and this order does not depend on the order of `view.agents`.
+    """
+    prefix = f"{seed}\0".encode()
+
+    def key(agent: AgentView) -> tuple[bytes, str]:
+        digest = hashlib.blake2b(prefix + agent.id.encode(), digest_size=8).digest()
+        return (digest, agent.id)
+
+    return sorted(agents, key=key)
+
+
+def sum_resources(bundles: list[Resources]) -> Resources:
+    """The sum of many bundles; equal to folding `+`, but merges each range list once."""
+    scalars: dict[str, int] = {}
+    ranges: dict[str, list[Range]] = {}
+    sets: dict[str, set[str]] = {}
+    for res in bundles:
+        for name, milli in res.scalars.items():
+            scalars[name] = scalars.get(name, 0) + milli
+        for name, rs in res.ranges.items():
+            ranges.setdefault(name, []).extend(rs)
+        for name, items in res.sets.items():
+            sets.setdefault(name, set()).update(items)
+    # `Resources.of` merges the ranges (once per name); scalars are already in thousandths.
+    merged = Resources.of(ranges=ranges)
+    return Resources(
+        {name: milli for name, milli in scalars.items() if milli},
+        dict(merged.ranges),
+        {name: frozenset(items) for name, items in sets.items() if items},
+    )

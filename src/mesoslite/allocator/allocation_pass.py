@@ -1,0 +1,336 @@
+"""`AllocationPass`: the mutable state of one `HierarchicalAllocator.allocate` call and its
+stages (candidates, quota guarantees, fair share, reasons); see `hierarchical.py`'s module
+doc for the stages and invariants. The quota steps are in `quota_stage`, reservations in
+`reservations`, the reasons' wording in `reasons`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+from mesoslite.allocator.agents import agent_order, allocatable, sum_resources
+from mesoslite.allocator.base import AgentView, ClusterView, FrameworkView, OfferGrant, Policy
+from mesoslite.allocator.filters import filtered_until
+from mesoslite.allocator.live import LiveOrder
+from mesoslite.allocator.quota import cap, fits, headroom
+from mesoslite.allocator.quota_stage import (
+    guarantee_need,
+    guaranteed_roles,
+    held_back,
+    spend_spare,
+    tighter,
+)
+from mesoslite.allocator.reasons import Client, by_framework, client_reasons
+from mesoslite.allocator.reservations import available_to, take_reserved
+from mesoslite.allocator.roles import RoleTree, ancestors
+from mesoslite.allocator.sorter import Sorter
+from mesoslite.ids import AgentId, FrameworkId
+from mesoslite.resources import Resources
+
+EMPTY = Resources.empty()
+_END = 2**62  # a cursor past every position
+_AT_LIMIT = "role {role} is at its quota limit"
+_HELD = "what is left is held for unmet quota guarantees"
+
+
+class SorterSource(Protocol):
+    """What a pass needs of its allocator: the policy, its sorters and its wording."""
+
+    policy: Policy
+
+    def role_sorter(self, weights: Mapping[str, float], total: Resources) -> Sorter: ...
+
+    def framework_sorter(self, total: Resources) -> Sorter: ...
+
+    def explain(self, allocated: Resources, total: Resources) -> str: ...
+
+
+def _shape_key(shape: Resources) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(shape.scalars.items()))
+
+
+class _Grant:
+    __slots__ = ("resources", "reserved", "tasks")
+
+    def __init__(self, resources: Resources, reserved: dict[str, Resources], tasks: int) -> None:
+        self.resources = resources
+        self.reserved = reserved
+        self.tasks = tasks
+
+
+class AllocationPass:
+    """The mutable state of one `allocate` call."""
+
+    def __init__(self, owner: SorterSource, view: ClusterView, now: float) -> None:
+        self.owner = owner
+        self.view = view
+        self.now = now
+        self.frameworks: dict[Client, FrameworkView] = {}
+        for fw in view.frameworks:
+            self.frameworks.setdefault((fw.id, fw.role), fw)
+        self.agents: dict[AgentId, AgentView] = {}
+        for agent in view.agents:
+            self.agents.setdefault(agent.id, agent)
+        self.total = sum_resources([a.total for a in self.agents.values()])
+        self.free = {a.id: a.free for a in self.agents.values()}
+        self.reserved: dict[AgentId, dict[str, Resources]] = {
+            a.id: dict(a.reserved) for a in self.agents.values() if a.reserved
+        }
+        self.fw_alloc = {key: f.allocated for key, f in self.frameworks.items()}
+        self.quotas_apply = bool(view.quotas)
+        self._sum_allocations()
+        self.demands: dict[FrameworkId, list[list[object]]] = {}
+        self.grants: dict[tuple[FrameworkId, str, AgentId], _Grant] = {}
+        self.reasons: dict[Client, str] = {}
+        self.why: dict[Client, str] = {}
+        alive = [a for a in self.agents.values() if self._alive(a.id)]
+        self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], self._alive)
+        ranker = getattr(owner.policy, "agent_ranker", None)
+        self.ranker: Callable[[FrameworkView, int], Iterable[tuple[int, AgentId]]] | None = (
+            ranker(alive, view.seed, self._alive) if callable(ranker) else None
+        )
+        self.cursor: dict[tuple[object, ...], int] = {}
+        # Unallocated scalars beyond what unmet guarantees need (None: no guarantee is owed).
+        self.spare: dict[str, int] | None = None
+        self.owed_roles: set[str] = set()
+
+    def _sum_allocations(self) -> None:
+        # Role -> what its subtree holds, for every role with frameworks and every ancestor.
+        # (Only quota reads `role_alloc`: without quotas it is not summed.)
+        self.role_alloc: dict[str, Resources] = {}
+        self.leaf_alloc: dict[str, Resources] = {}
+        for fw in self.frameworks.values():
+            self.leaf_alloc[fw.role] = self.leaf_alloc.get(fw.role, EMPTY) + fw.allocated
+            if self.quotas_apply:
+                for path in ancestors(fw.role):
+                    self.role_alloc[path] = self.role_alloc.get(path, EMPTY) + fw.allocated
+
+    # -- driving
+
+    def run(self) -> None:
+        candidates = self._candidates()
+        if not candidates:
+            return
+        quotas = self.view.quotas
+        if quotas:
+            # Stage 3, and the headroom of unmet guarantees; skipped without any quota.
+            guaranteed = guaranteed_roles(candidates, quotas, self.role_alloc)
+            if guaranteed:
+                self._fill(guaranteed, guarantee=True)
+            self.spare, self.owed_roles = held_back(quotas, self.role_alloc, self.free.values())
+        self._fill(candidates, guarantee=False)
+        self.reasons.update(
+            client_reasons(
+                (((fid, role), g.tasks) for (fid, role, _), g in self.grants.items()),
+                candidates,
+                self.why,
+                lambda key: self.owner.explain(self.fw_alloc[key], self.total),
+            )
+        )
+
+    def _candidates(self) -> dict[str, list[FrameworkId]]:
+        live = self.order.ids
+        out: dict[str, list[FrameworkId]] = {}
+        for key, fw in self.frameworks.items():
+            if fw.suppressed:
+                self.reasons[key] = "suppressed"
+                continue
+            if fw.demands:
+                remaining = [[d.resources, d.count] for d in fw.demands if d.count > 0]
+                if not remaining:
+                    self.reasons[key] = "no outstanding demand"
+                    continue
+                # Shared by the framework's roles (the first of its views sets it).
+                self.demands.setdefault(fw.id, remaining)
+            if not live:
+                self.reasons[key] = "no free resources"
+                continue
+            until = filtered_until(fw, live, self.now)
+            if until is not None:
+                self.reasons[key] = (
+                    f"filtered on all agents with free resources until {until:.3f}"
+                    f" ({until - self.now:.3f}s from now)"
+                )
+                continue
+            out.setdefault(fw.role, []).append(fw.id)
+        return out
+
+    def _fill(self, roles: Mapping[str, list[FrameworkId]], *, guarantee: bool) -> None:
+        """Grant to `roles` one grant at a time, in policy order, until nothing fits."""
+        owner = self.owner
+        tree = RoleTree(
+            self.leaf_alloc, lambda: owner.role_sorter(self.view.role_weights, self.total)
+        )
+        for role in self.leaf_alloc:
+            if role not in roles:
+                tree.remove(role)
+        sorters: dict[str, Sorter] = {}
+        for role, members in roles.items():
+            sorter = owner.framework_sorter(self.total)
+            for fid in members:
+                sorter.add(fid, self.fw_alloc[(fid, role)])
+            sorters[role] = sorter
+        limited = bool(self.view.quotas) or guarantee or self.spare is not None
+        while (next_role := tree.first()) is not None:
+            role = next_role
+            fid_s = sorters[role].first()
+            if fid_s is None:
+                tree.remove(role)
+                continue
+            fid = FrameworkId(fid_s)
+            room = None
+            if limited:
+                open_, room = self._room(role, fid, sorters[role], guarantee=guarantee)
+                if not open_:
+                    tree.remove(role)
+                    continue
+            fw = self.frameworks[(fid, role)]
+            placed = self._place(fw, room)
+            if placed is None:
+                sorters[role].remove(fid)
+                continue
+            agent_id, resources, tasks = placed
+            self._grant(fw, agent_id, resources, tasks)
+            sorters[role].allocate(fid, resources)
+            tree.allocate(role, resources)
+
+    def _room(
+        self, role: str, fid: FrameworkId, sorter: Sorter, *, guarantee: bool
+    ) -> tuple[bool, dict[str, int] | None]:
+        """(whether `role` may take more this stage, the scalar room of its next grant:
+        None for no cap). Quota limits cap every grant; the guarantee stage grants only
+        what guarantees lack; other roles do not take what is held for guarantees."""
+        quotas = self.view.quotas
+        room = headroom(role, quotas, self.role_alloc) if quotas else None
+        if room is not None and not any(room.values()):
+            self.why.setdefault((fid, role), _AT_LIMIT.format(role=role))
+            for other in sorter:
+                self.why.setdefault((FrameworkId(other), role), _AT_LIMIT.format(role=role))
+            return False, None
+        if guarantee:
+            need = guarantee_need(role, quotas, self.role_alloc)
+            if not need:
+                return False, None
+            return True, tighter(need, room)
+        if self.spare is not None and not self.owed_roles.intersection(ancestors(role)):
+            room = tighter(self.spare, room)
+            if not any(room.values()):
+                for other in sorter:
+                    self.why.setdefault((FrameworkId(other), role), _HELD)
+                return False, None
+        return True, room
+
+    # -- placing
+
+    def _place(
+        self, fw: FrameworkView, room: Mapping[str, int] | None
+    ) -> tuple[AgentId, Resources, int] | None:
+        """The next grant for `fw`: (agent, resources, tasks), or None if nothing fits.
+
+        Agents passed over stay passed over for the rest of the pass (they only get fuller,
+        filters and roles do not change, quota room only shrinks), so a cursor per framework,
+        or per (shape, role) for frameworks without filters, resumes where the last search
+        for the same thing stopped.
+        """
+        demands = self.demands.get(fw.id)
+        wanted: list[tuple[Resources | None, int]] = (
+            [(None, 1)] if demands is None else [(d[0], d[1]) for d in demands]  # type: ignore[misc]
+        )
+        for shape, count in wanted:
+            if count <= 0 or (shape is not None and not fits(shape, room)):
+                continue
+            shape_key = None if shape is None else _shape_key(shape)
+            # Reservations make what fits depend on the role; without any, only on the shape.
+            scope = fw.role if self.reserved else ""
+            key = (fw.id, fw.role, shape_key) if shape is None or fw.filters else (shape_key, scope)
+            found = self._search(fw, shape, room, key)
+            if found is not None:
+                return found
+        if demands is not None:
+            self.why.setdefault((fw.id, fw.role), "no agent has room for a task of its demands")
+        return None
+
+    def _search(
+        self,
+        fw: FrameworkView,
+        shape: Resources | None,
+        room: Mapping[str, int] | None,
+        key: tuple[object, ...],
+    ) -> tuple[AgentId, Resources, int] | None:
+        """The first agent from `key`'s cursor on with room for `shape` (None: whatever
+        is free, capped to `room`); the cursor is left there."""
+        for index, agent_id in self._indexed(fw, self.cursor.get(key, 0)):
+            if agent_id in fw.filters and fw.filters[agent_id] > self.now:
+                continue
+            available = available_to(self.free[agent_id], self.reserved.get(agent_id), fw.role)
+            if shape is None:
+                offer = cap(available, room)
+                if not allocatable(offer):
+                    continue
+                found = (agent_id, offer, 0)
+            elif available.contains(shape):
+                found = (agent_id, shape, 1)
+            else:
+                continue
+            self.cursor[key] = index
+            return found
+        self.cursor[key] = _END
+        return None
+
+    def _indexed(self, fw: FrameworkView, begin: int) -> Iterable[tuple[int, AgentId]]:
+        if self.ranker is not None:
+            return self.ranker(fw, begin)
+        return self.order.iter_from(begin)
+
+    def _alive(self, agent_id: AgentId) -> bool:
+        # Asked of every agent a search steps on: `reservations.offerable`, inlined.
+        if allocatable(self.free[agent_id]):
+            return True
+        pools = self.reserved.get(agent_id)
+        return pools is not None and any(allocatable(p) for p in pools.values())
+
+    # -- granting
+
+    def _grant(
+        self, fw: FrameworkView, agent_id: AgentId, resources: Resources, tasks: int
+    ) -> None:
+        reserved, left = take_reserved(self.reserved.get(agent_id), resources, fw.role)
+        self.free[agent_id] = self.free[agent_id] - left
+        if self.spare is not None:
+            spend_spare(self.spare, left, self.owed_roles, fw.role)
+        grant = self.grants.get((fw.id, fw.role, agent_id))
+        if grant is None:
+            self.grants[(fw.id, fw.role, agent_id)] = _Grant(resources, reserved, tasks)
+        else:
+            grant.resources = grant.resources + resources
+            for path, part in reserved.items():
+                grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
+            grant.tasks += tasks
+        self.fw_alloc[(fw.id, fw.role)] = self.fw_alloc[(fw.id, fw.role)] + resources
+        if self.quotas_apply:
+            # Only quota (guarantees, limits, the held-back headroom and the second stage's
+            # role tree) reads these during a pass: without quotas, skip two `Resources`
+            # additions per grant (the role tree keeps its own sums).
+            self.leaf_alloc[fw.role] = self.leaf_alloc[fw.role] + resources
+            for path in ancestors(fw.role):
+                self.role_alloc[path] = self.role_alloc[path] + resources
+        if tasks:
+            for entry in self.demands[fw.id]:
+                if entry[0] == resources and isinstance(entry[1], int) and entry[1] > 0:
+                    entry[1] -= 1
+                    break
+
+    # -- results
+
+    def grant_list(self) -> tuple[OfferGrant, ...]:
+        return tuple(
+            OfferGrant(fid, agent_id, g.resources, dict(g.reserved), g.tasks, role)
+            for (fid, role, agent_id), g in self.grants.items()
+        )
+
+    def reasons_by_framework(
+        self,
+    ) -> tuple[dict[FrameworkId, str], dict[FrameworkId, dict[str, str]]]:
+        """(one reason per framework, and per role for frameworks in several roles)."""
+        return by_framework(self.reasons)

@@ -30,6 +30,7 @@ from mesoslite.model import AgentInfo, StatusSource, TaskState, TaskStatus
 from mesoslite.resources import parse_resources
 
 T0 = 1_800_000_000.0  # a minute boundary (UTC)
+NEW_AGENT = AgentId("")  # registers as a new agent
 STEP_S = 0.25
 SPEC = """
 name: every-minute
@@ -56,7 +57,7 @@ class Master:
         self.jobs: JobsFramework | None = None
         self._agent_task: asyncio.Task[None] | None = None
 
-    async def start(self, agent_id: AgentId = AgentId("")) -> None:
+    async def start(self, agent_id: AgentId = NEW_AGENT) -> None:
         await self.actor.start()
         info = AgentInfo(hostname="h1", resources=parse_resources("cpus:2;mem:512"),
                          id=agent_id)
@@ -118,7 +119,7 @@ async def test_every_cron_time_runs_once_over_virtual_minutes_across_master_rest
     ledger: Counter[str] = Counter()
     db = tmp_path / "registry.sqlite"
 
-    async def start(agent_id: AgentId = AgentId("")) -> Master:
+    async def start(agent_id: AgentId = NEW_AGENT) -> Master:
         m = Master(db, clock, ledger)
         masters.append(m)
         await m.start(agent_id)

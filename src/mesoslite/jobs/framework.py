@@ -269,6 +269,12 @@ class JobsFramework:
 
     # ------------------------------------------------------------------ internals
 
+    @property
+    def timer_running(self) -> bool:
+        """Whether a run of a timer (tick, reconcile) is under way (tests that drive the
+        clock move it only between runs, as real time would rarely outrun them)."""
+        return bool(self._timer_runs)
+
     def _every(
         self, name: str, first_s: float, interval_s: float,
         step: Callable[[], Awaitable[None]],

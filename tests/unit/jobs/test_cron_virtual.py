@@ -52,8 +52,8 @@ class Master:
         self.db, self.clock, self.ledger = db, clock, ledger
         state = MasterState(allocator=load_allocator("drf"), offer_timeout_s=30,
                             agent_reregister_timeout_s=10)
-        # Periodic passes as in the daemon: an offer declined (with a filter) while the
-        # framework had nothing to run comes back once the filter has passed.
+        # Periodic passes as in the daemon (virtual time): an offer declined (with a filter)
+        # while the framework had nothing to run comes back once the filter has passed.
         self.actor = MasterActor(state, SqliteRegistryStore(db), clock,
                                  allocation_interval_s=0.2, heartbeat_interval_s=3600,
                                  agent_ping_interval_s=3600)
@@ -111,7 +111,8 @@ async def masters(tmp_path: Path) -> AsyncIterator[list[Master]]:
 async def advance_until(m: Master, done: Callable[[], bool], *, before: float) -> None:
     """Move virtual time in small steps, never to `before`, until `done`. Steps wait while a
     run of the framework's timers is under way, and at `before` time waits in real time
-    (bounded): the master's allocation batching and SQLite writes still take real time."""
+    (bounded): registry writes (SQLite, off the loop) take real time. The master's timers
+    (allocation batching, periodic passes) are on the same clock and move with the steps."""
     deadline = time.monotonic() + REAL_LIMIT_S
     while not done():
         assert m.jobs is not None

@@ -51,15 +51,30 @@ class VirtualClock:
 
     def advance(self, seconds: float) -> None:
         """Move time forward by `seconds`, firing due timers in time order."""
-        target = self._now + seconds
+        self.advance_to(self._now + seconds)
+
+    def advance_to(self, when: float) -> int:
+        """Move time forward to `when` (never back), firing due timers in time order (those
+        they set that fall due by then too); returns how many fired."""
+        target = max(self._now, when)
+        fired = 0
         while self._timers and self._timers[0][0] <= target:
-            when, seq, callback = heapq.heappop(self._timers)
-            self._now = max(self._now, when)
+            at, seq, callback = heapq.heappop(self._timers)
+            self._now = max(self._now, at)
             if seq in self._cancelled:
                 self._cancelled.discard(seq)
                 continue
             callback()
+            fired += 1
         self._now = target
+        return fired
+
+    def next_timer_at(self) -> float | None:
+        """When the earliest timer not cancelled falls due; None if there is none (the
+        simulator runs until then, time jumping from one timer to the next)."""
+        while self._timers and self._timers[0][1] in self._cancelled:
+            self._cancelled.discard(heapq.heappop(self._timers)[1])
+        return self._timers[0][0] if self._timers else None
 
 
 async def clock_sleep(clock: Clock, delay_s: float) -> None:

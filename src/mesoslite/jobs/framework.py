@@ -8,6 +8,10 @@ is written (task id, agent) before the ACCEPT, a cron time is written as handled
 run starts, and a status update is acknowledged only once the change it caused is durable.
 After a restart it reconciles every task it had launched, and kills tasks of its framework
 it does not know.
+
+Its timers (the tick that fires cron times, ends retry backoffs and expires jobs, and the
+reconciliation that also subscribes again) run on the injected `Clock`, so tests drive them
+in virtual time. Each runs its interval after the previous run ended, never two at once.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mesoslite.clock import Clock
@@ -62,7 +67,9 @@ class JobsFramework:
         self.subscribed = False
         self._roles_lock = asyncio.Lock()
         self._suppressed = False
-        self._ticker: asyncio.Task[None] | None = None
+        self._running = False
+        self._cancel_timers: dict[str, Callable[[], None]] = {}
+        self._timer_runs: set[asyncio.Task[None]] = set()
         # Batched persistence: changes made while one write runs go in the next one.
         self._flush_waiters: builtins.list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -95,11 +102,20 @@ class JobsFramework:
             await self._subscribe()
         except MesosliteError as e:
             logger.warning("jobs framework cannot subscribe yet (tried again): %s", e)
-        self._ticker = asyncio.create_task(self._tick_loop(), name="jobs-tick")
+        self._running = True
+        self._every("jobs-tick", TICK_S, TICK_S, self._tick)
+        # Sooner if it could not subscribe: that is retried by this timer.
+        first = RECONCILE_EVERY_S if self.subscribed else TICK_S
+        self._every("jobs-reconcile", first, RECONCILE_EVERY_S, self._reconcile_or_subscribe)
         logger.info("jobs framework started jobs=%d", len(self.core.jobs))
 
     async def stop(self) -> None:
-        pending = [t for t in (self._ticker, self._flusher, *self._background) if t is not None]
+        self._running = False
+        for cancel in self._cancel_timers.values():
+            cancel()
+        self._cancel_timers.clear()
+        pending = [t for t in (self._flusher, *self._timer_runs, *self._background)
+                   if t is not None]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -253,27 +269,52 @@ class JobsFramework:
 
     # ------------------------------------------------------------------ internals
 
-    async def _tick_loop(self) -> None:
-        last_reconcile = 0.0
-        while True:
-            await asyncio.sleep(TICK_S)
-            try:
-                now = self.clock.now()
-                kills = self.core.tick(now)
-                await self._persist()
-                await self._expire(now)
-                await self._kill(kills)
-                await self._want_offers(look=True)
-                if now - last_reconcile >= RECONCILE_EVERY_S:
-                    last_reconcile = now
-                    if not self.subscribed:
-                        await self._subscribe()
-                    elif self.core.unconfirmed:
-                        await self._reconcile()
-            except MesosliteError as e:
-                logger.warning("jobs tick: %s", e)
-            except Exception:
-                logger.exception("jobs tick failed")
+    @property
+    def timer_running(self) -> bool:
+        """Whether a run of a timer (tick, reconcile) is under way (tests that drive the
+        clock move it only between runs, as real time would rarely outrun them)."""
+        return bool(self._timer_runs)
+
+    def _every(
+        self, name: str, first_s: float, interval_s: float,
+        step: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Run `step` `first_s` from now, then `interval_s` after each run ended."""
+
+        def fire() -> None:
+            self._cancel_timers.pop(name, None)
+            if self._running:
+                run = asyncio.create_task(self._run_step(name, interval_s, step), name=name)
+                self._timer_runs.add(run)
+                run.add_done_callback(self._timer_runs.discard)
+
+        self._cancel_timers[name] = self.clock.call_later(first_s, fire)
+
+    async def _run_step(
+        self, name: str, interval_s: float, step: Callable[[], Awaitable[None]],
+    ) -> None:
+        try:
+            await step()
+        except MesosliteError as e:
+            logger.warning("%s: %s", name, e)
+        except Exception:
+            logger.exception("%s failed", name)
+        if self._running:
+            self._every(name, interval_s, interval_s, step)
+
+    async def _tick(self) -> None:
+        now = self.clock.now()
+        kills = self.core.tick(now)
+        await self._persist()
+        await self._expire(now)
+        await self._kill(kills)
+        await self._want_offers(look=True)
+
+    async def _reconcile_or_subscribe(self) -> None:
+        if not self.subscribed:
+            await self._subscribe()
+        elif self.core.unconfirmed:
+            await self._reconcile()
 
     async def _persist(self) -> None:
         """Return once every change made to the core before this call is in the registry."""

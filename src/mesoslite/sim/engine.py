@@ -1,25 +1,27 @@
 """`Simulation`: drive the real `MasterState` and allocator in virtual time, with no daemons.
 
 Design:
-- One heap of timed events: frameworks arriving, tasks being submitted, tasks finishing,
-  allocation passes and the master's `tick` (offer timeout). Time jumps from one event to
-  the next; nothing sleeps and nothing reads a clock, so a run is deterministic for a seed.
+- Every timed event (frameworks arriving, tasks being submitted, tasks finishing, allocation
+  passes and the master's `tick`) is a timer on a `VirtualClock`, the clock unit tests
+  inject into the daemons. Time jumps from one timer to the next; nothing sleeps and nothing
+  reads a wall clock, so a run is deterministic for a seed.
 - Agents are simulated by answering `LaunchOnAgent` with a `TASK_FINISHED` update after the
   task's duration. Frameworks are simulated by `SimFramework`: launch as many pending tasks as
   fit in each offer (in submission order), decline what no task fits with their
   `refuse_seconds`, suppress when nothing is pending and revive when tasks come, and, if
   they declare demands, send a REQUEST with their pending tasks whenever that changes.
-- Allocation passes run when the master wants one (an arrival, a finished task, a decline),
-  coalesced over `ALLOCATION_BATCH_S`, and every `allocation_interval_s` while work is pending
-  (filters expiring); `tick` runs at the allocation interval too.
+- Allocation passes are paced as `MasterActor` paces them: after any change whose effects
+  ask for `AllocateSoon` (an arrival, a finished task, a decline), a pass runs the
+  master's `ALLOCATION_BATCH_S` later, coalescing the changes in between; and every
+  `allocation_interval_s` while waiting alone can change a pass (filters or offers that
+  end). `tick` (offer timeouts) runs with each pass: the simulated frameworks answer every
+  offer at once, so there is nothing else for it to expire.
 - Metrics: `metrics.Recorder` integrates utilization between events and samples shares.
 """
 
 from __future__ import annotations
 
 import gc
-import heapq
-import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -28,7 +30,9 @@ from functools import partial
 
 from mesoslite.allocator.base import Demand
 from mesoslite.allocator.loader import load_allocator
+from mesoslite.clock import VirtualClock
 from mesoslite.ids import AgentId, FrameworkId, TaskId
+from mesoslite.master.constants import ALLOCATION_BATCH_S
 from mesoslite.master.events import (
     AllocateSoon,
     Effect,
@@ -54,7 +58,6 @@ from mesoslite.sim.trace import ClusterSpec, FrameworkSpec, WorkloadSpec
 
 logger = logging.getLogger(__name__)
 
-ALLOCATION_BATCH_S = 0.05
 COMMAND = CommandSpec.of_shell("true")
 MAX_EVENTS_DEFAULT = 50_000_000
 
@@ -148,7 +151,7 @@ class Simulation:
         self.cluster = cluster
         self.workload = workload
         self.allocator_name = allocator
-        self.now = 0.0
+        self.clock = VirtualClock(start=0.0)
         self.state = MasterState(
             allocator=load_allocator(allocator, allocator_options),
             offer_timeout_s=cluster.offer_timeout_s,
@@ -175,8 +178,6 @@ class Simulation:
         self.frameworks = [SimFramework(spec) for spec in workload.frameworks]
         self.by_id: dict[FrameworkId, SimFramework] = {}
         self.recorder = Recorder(total, sample_interval_s)
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
-        self._seq = itertools.count()
         self._pass_at: float | None = None
         self.launched = 0
         self.passes = 0
@@ -185,8 +186,12 @@ class Simulation:
 
     # -- the event loop
 
+    @property
+    def now(self) -> float:
+        return self.clock.now()
+
     def at(self, when: float, action: Callable[[], None]) -> None:
-        heapq.heappush(self._heap, (when, next(self._seq), action))
+        self.clock.call_later(when - self.clock.now(), action)
 
     def run(self, max_events: int = MAX_EVENTS_DEFAULT) -> SimResult:
         # The cyclic GC rescans the ever larger set of live records (running tasks, the
@@ -206,19 +211,14 @@ class Simulation:
             self.at(fw.spec.arrive_s, partial(self._arrive, fw))
         until = self.workload.until_s
         events = 0
-        while self._heap:
-            when, _, action = heapq.heappop(self._heap)
+        while (when := self.clock.next_timer_at()) is not None:
             if until is not None and when > until:
                 break
-            if when > self.now:
-                self.recorder.advance(when, self)
-                self.now = when
-            action()
-            events += 1
+            self.recorder.advance(when, self)
+            # Every timer due at `when` fires, and those they set for `when` too.
+            events += self.clock.advance_to(when)
             if events >= max_events:
                 raise RuntimeError(f"simulation did not end within {max_events} events")
-            if self._allocation_wanted and self._pass_at is None and self._work_left():
-                self._schedule_pass(self.now + ALLOCATION_BATCH_S)
         self.recorder.advance(self.now, self)
         self.recorder.sample(self.now, self, force=True)  # the end state, for the plots
         wall = time.perf_counter() - started
@@ -231,13 +231,21 @@ class Simulation:
         self._pass_at = when
         self.at(when, self._pass)
 
+    def _maybe_allocate(self) -> None:
+        """`MasterActor._maybe_allocate`: a pass `ALLOCATION_BATCH_S` after it is wanted."""
+        if self._allocation_wanted and self._pass_at is None and self._work_left():
+            self._schedule_pass(self.now + ALLOCATION_BATCH_S)
+
     def _pass(self) -> None:
-        self._pass_at = None
+        # `_pass_at` stays set while the pass runs, so what the pass sets off (declines,
+        # launches) is looked at once, after it, as the actor does.
         self._apply(self.state.tick(self.now))
         self.passes += 1
         self._allocation_wanted = False  # this pass allocates what the tick freed
         self._apply(self.state.allocate(self.now))
         self.recorder.sample(self.now, self)
+        self._pass_at = None
+        self._maybe_allocate()
         if self._pass_at is None and self._work_left() and self._timers_pending():
             # Filters expire and offers time out with nothing else happening: look again.
             self._schedule_pass(self.now + self.cluster.allocation_interval_s)
@@ -275,6 +283,7 @@ class Simulation:
             fw.suppressed = False
             self._apply(self.state.revive(fw.id))
         self._request(fw)
+        self._maybe_allocate()  # a change made while no work was left may want a pass now
 
     def _request(self, fw: SimFramework) -> None:
         if fw.spec.demands:
@@ -333,6 +342,7 @@ class Simulation:
             elif isinstance(effect, LaunchOnAgent):
                 self._launch(effect)
             # Registry writes, acknowledgements and the rest need no simulation.
+        self._maybe_allocate()
 
 
 def simulate(

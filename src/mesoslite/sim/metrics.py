@@ -172,22 +172,7 @@ class Recorder:
                     percentile(fw.waits, 50), percentile(fw.waits, 99), mean,
                 )
             )
-        roles = []
-        # Task counts and waits of a framework in several roles count in each of its roles;
-        # shares are split by role exactly.
-        for role in sorted({r for fw in sim.frameworks for r in fw.spec.all_roles}):
-            members = [fw for fw in sim.frameworks if role in fw.spec.all_roles]
-            waits = [w for fw in members for w in fw.waits]
-            series = [s.get(role, 0.0) for _, s in self.role_shares if role in s]
-            roles.append(
-                GroupStats(
-                    role, role, sum(fw.total_tasks for fw in members),
-                    sum(g.launched for fw in members for g in fw.groups),
-                    sum(fw.finished for fw in members),
-                    percentile(waits, 50), percentile(waits, 99),
-                    sum(series) / len(series) if series else 0.0,
-                )
-            )
+        roles = self._role_stats(sim)
         total = sum(fair_points)
         squares = sum(x * x for x in fair_points)
         jain = (total * total) / (len(fair_points) * squares) if squares > 0 else 1.0
@@ -206,3 +191,22 @@ class Recorder:
             role_shares=tuple(self.role_shares),
             utilization_series=tuple(self.util_series),
         )
+
+    def _role_stats(self, sim: Simulation) -> list[GroupStats]:
+        roles = []
+        # Task counts and waits of a framework in several roles count in each of its roles;
+        # shares are split by role exactly.
+        for role in sorted({r for fw in sim.frameworks for r in fw.spec.all_roles}):
+            members = [fw for fw in sim.frameworks if role in fw.spec.all_roles]
+            waits = [w for fw in members for w in fw.waits]
+            series = [s.get(role, 0.0) for _, s in self.role_shares if role in s]
+            roles.append(
+                GroupStats(
+                    role, role, sum(fw.total_tasks for fw in members),
+                    sum(g.launched for fw in members for g in fw.groups),
+                    sum(fw.finished for fw in members),
+                    percentile(waits, 50), percentile(waits, 99),
+                    sum(series) / len(series) if series else 0.0,
+                )
+            )
+        return roles

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from mesoslite.errors import ValidationError
-from mesoslite.master.validation import ROLE_RE
+from mesoslite.limits import check_role
 from mesoslite.resources import Resources, parse_reserved_resources, parse_resources
 
 MAX_COUNT = 10_000_000
@@ -185,8 +185,7 @@ def _roles(d: _Doc) -> tuple[str, ...]:
 
 
 def _role(value: str, where: str) -> str:
-    if not ROLE_RE.match(value):
-        raise ValidationError(where, f"must be '*' or a role like 'eng/ml', got {value!r}")
+    check_role(where, value)  # the master's rule: a role it would refuse is refused here
     return value
 
 

@@ -100,3 +100,35 @@ def test_the_layering_check_sees_an_import_of_the_master_inside_a_function(
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from mesoslite.master.actor import MasterActor\n")
     assert _imports_any(module, {"mesoslite.master"}) == ["mesoslite.master.actor"]
+
+
+# The product never leans on the test harness: the CLI and the local cluster behind
+# `mesoslite local` import nothing of `mesoslite.testing`, and the local cluster nothing of
+# the CLI (testing builds on both; issue 12 item 8).
+PRODUCT_NOT_TESTING = {
+    **{p: {"mesoslite.testing"} for p in sorted((SRC / "cli").glob("*.py"))},
+    **{p: {"mesoslite.testing", "mesoslite.cli"} for p in sorted((SRC / "local").glob("*.py"))},
+}
+
+
+def _imports_with_names(path: Path) -> set[str]:
+    """Every module `path` imports, `from mesoslite import testing` counted as
+    `mesoslite.testing`."""
+    names = imported_modules(path)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PRODUCT_NOT_TESTING), ids=lambda p: str(p.relative_to(SRC))
+)
+def test_the_cli_and_the_local_cluster_do_not_import_the_test_harness(path: Path) -> None:
+    assert (SRC / "local" / "cluster.py") in PRODUCT_NOT_TESTING  # the package exists
+    forbidden = PRODUCT_NOT_TESTING[path]
+    bad = sorted(
+        n for n in _imports_with_names(path) for p in forbidden
+        if n == p or n.startswith(p + ".")
+    )
+    assert not bad, f"{path.relative_to(SRC)} imports {bad}: the product must not need testing/"

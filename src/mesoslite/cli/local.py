@@ -10,8 +10,8 @@ import click
 from mesoslite.cli import MASTER_ENV
 
 if TYPE_CHECKING:
-    from mesoslite.testing.ha_cluster import HACluster
-    from mesoslite.testing.local_cluster import LocalCluster
+    from mesoslite.local.cluster import LocalCluster
+    from mesoslite.local.ha import HACluster
 
 # How often the foreground loop checks that every daemon is still running.
 WATCH_INTERVAL_S = 0.5
@@ -69,11 +69,8 @@ def local(
     from pathlib import Path
 
     from mesoslite.cli.exit_codes import EXIT_FAILURE, EXIT_OK
-    from mesoslite.testing.local_cluster import (
-        DEFAULT_AGENT_RESOURCES,
-        LocalCluster,
-        LocalClusterError,
-    )
+    from mesoslite.local.base import DEFAULT_AGENT_RESOURCES, LocalClusterError
+    from mesoslite.local.cluster import LocalCluster
 
     if ha:
         ctx.exit(_run_ha(agents, work_dir, agent_resources, log_level))
@@ -134,9 +131,9 @@ def _run_ha(
 
     from mesoslite.cli.exit_codes import EXIT_FAILURE, EXIT_OK
     from mesoslite.errors import MesosliteError
-    from mesoslite.testing.ha_cluster import HACluster
-    from mesoslite.testing.local_cluster import DEFAULT_AGENT_RESOURCES
-    from mesoslite.testing.zookeeper import ZooKeeperCluster
+    from mesoslite.local.base import DEFAULT_AGENT_RESOURCES
+    from mesoslite.local.ha import HACluster
+    from mesoslite.local.zookeeper import ZooKeeperCluster
 
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="mesoslite-local-ha-"))
 

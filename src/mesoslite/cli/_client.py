@@ -389,12 +389,7 @@ class OperatorClient(_Base):
 
     async def _run(self, call: _Call[T]) -> T:
         for _ in range(MAX_REDIRECTS + ZK_LOOKUPS + 1):
-            if self._relookup:
-                await self._leader.pause()
-                await asyncio.to_thread(self._lookup_again)
-            if self._stub is None:
-                self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
-                self._stub = _stub(self._channel)
+            await self._prepare()
             try:
                 reply = await _method(self._stub, call.method)(
                     call.request, timeout=self.timeout_s
@@ -407,6 +402,15 @@ class OperatorClient(_Base):
                 raise err from None
             return call.convert(reply)
         raise UnavailableError(f"gave up after {MAX_REDIRECTS} redirects to another master")
+
+    async def _prepare(self) -> None:
+        """Before an attempt: ask ZooKeeper again if a redirect said to, and open a channel."""
+        if self._relookup:
+            await self._leader.pause()
+            await asyncio.to_thread(self._lookup_again)
+        if self._stub is None:
+            self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            self._stub = _stub(self._channel)
 
     async def _drop_channel(self) -> None:
         if self._channel is not None:
@@ -464,12 +468,7 @@ class OperatorClient(_Base):
             task_id=task_id, framework_id=framework_id, name=name, offset=offset
         )
         for _ in range(MAX_REDIRECTS + ZK_LOOKUPS + 1):
-            if self._relookup:
-                await self._leader.pause()
-                await asyncio.to_thread(self._lookup_again)
-            if self._stub is None:
-                self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
-                self._stub = _stub(self._channel)
+            await self._prepare()
             call = self._stub.FollowFile(req)
             started = False
             try:

@@ -12,7 +12,7 @@ from mesoslite.testing import assert_eventually_async
 from mesoslite.testing.ha_cluster import HACluster
 
 from .ha_support import OneSleeper
-from .test_zk_framework_failover import Recorder
+from .frameworks import UpdateRecorder as Recorder
 
 
 class SleeperRecorder(OneSleeper, Recorder):

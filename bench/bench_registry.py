@@ -44,7 +44,7 @@ from mesoslite.master.registry.codec import diff, encode_object, snapshot_to_doc
 from mesoslite.master.registry.zookeeper import ZooKeeperRegistryStore
 from mesoslite.model import AgentInfo
 from mesoslite.resources import parse_resources
-from mesoslite.testing import zookeeper as zk_testing
+from mesoslite.local import zookeeper as zk_testing
 from mesoslite.testing.zookeeper import ZooKeeperCluster
 
 

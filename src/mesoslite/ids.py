@@ -9,7 +9,6 @@ FrameworkId = NewType("FrameworkId", str)
 AgentId = NewType("AgentId", str)
 OfferId = NewType("OfferId", str)
 TaskId = NewType("TaskId", str)
-MasterId = NewType("MasterId", str)
 
 
 def new_id(prefix: str) -> str:

@@ -7,58 +7,13 @@ import asyncio
 from pathlib import Path
 
 from mesoslite.scheduler_api import (
-    CommandSpec,
     Demand,
     FrameworkInfo,
-    Offer,
     SchedulerDriver,
-    TaskId,
-    TaskSpec,
-    TaskState,
-    TaskStatus,
-    parse_resources,
 )
 from mesoslite.testing import LocalCluster, assert_eventually_async
 
-
-class DemandingFramework:
-    """Launches tasks of one shape into its offers, as many as fit, once `go` is set; before
-    that, it declines (both frameworks must have told the master their demands first, or the
-    first one would take the whole agent)."""
-
-    def __init__(self, name: str, shape: str, go: asyncio.Event) -> None:
-        self.name = name
-        self.shape = parse_resources(shape)
-        self.go = go
-        self.launched = 0
-        self.offers_seen: list[Offer] = []
-        self.states: dict[str, TaskState] = {}
-
-    async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
-        for offer in offers:
-            if not self.go.is_set():
-                await driver.decline([offer.id], refuse_seconds=0)
-                continue
-            self.offers_seen.append(offer)
-            tasks = []
-            left = offer.resources
-            while left.contains(self.shape):
-                left = left - self.shape
-                tasks.append(
-                    TaskSpec(
-                        TaskId(f"{self.name}-{self.launched}"),
-                        CommandSpec.of_shell("sleep 60"),
-                        self.shape,
-                    )
-                )
-                self.launched += 1
-            await driver.accept([offer.id], tasks, refuse_seconds=1)
-
-    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
-        self.states[status.task_id] = status.state
-
-    def running(self) -> int:
-        return sum(1 for s in self.states.values() if s == TaskState.RUNNING)
+from .frameworks import DemandingFramework, OfferRecorder, Reserver
 
 
 async def test_drf_paper_example_settles_at_three_a_tasks_and_two_b_tasks(tmp_path: Path) -> None:
@@ -88,18 +43,6 @@ async def test_drf_paper_example_settles_at_three_a_tasks_and_two_b_tasks(tmp_pa
             assert (a.launched, b.launched) == (3, 2)
 
 
-class OfferRecorder:
-    def __init__(self) -> None:
-        self.offers: list[Offer] = []
-
-    async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
-        self.offers.extend(offers)
-        await driver.decline([o.id for o in offers], refuse_seconds=0.2)
-
-    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
-        pass
-
-
 async def test_an_agents_static_reservation_is_offered_only_to_its_role(tmp_path: Path) -> None:
     with LocalCluster(
         tmp_path / "cluster", agents=1,
@@ -115,28 +58,6 @@ async def test_an_agents_static_reservation_is_offered_only_to_its_role(tmp_path
             await asyncio.sleep(1.0)
         assert all(o.resources.scalar("cpus") <= 1 for o in web.offers)
         assert any(o.resources.scalar("cpus") >= 3 for o in ml.offers)
-
-
-class Reserver:
-    """Reserves 3 cpus of its first offer for its role, then declines everything."""
-
-    def __init__(self) -> None:
-        self.reserved = False
-        self.offers: list[Offer] = []
-
-    async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
-        for offer in offers:
-            self.offers.append(offer)
-            if not self.reserved:
-                self.reserved = True
-                await driver.accept(
-                    [offer.id], [], refuse_seconds=0, reserve=parse_resources("cpus:3;mem:512")
-                )
-            else:
-                await driver.decline([offer.id], refuse_seconds=0.2)
-
-    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
-        pass
 
 
 async def test_a_dynamic_reservation_is_offered_only_to_its_role_even_after_a_restart(

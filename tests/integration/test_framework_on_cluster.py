@@ -11,17 +11,15 @@ from pathlib import Path
 import psutil
 
 from mesoslite.scheduler_api import (
-    CommandSpec,
     FrameworkInfo,
-    Offer,
     SchedulerDriver,
-    TaskId,
-    TaskSpec,
     TaskState,
     TaskStatus,
     parse_resources,
 )
 from mesoslite.testing import LocalCluster, assert_eventually_async
+
+from .frameworks import OneTask
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -83,31 +81,6 @@ def test_example_script_runs_to_completion(cluster: LocalCluster) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("20/20 tasks finished")
-
-
-class OneTask:
-    """Launches one task and records its updates."""
-
-    def __init__(self, command: str, task_id: str = "one") -> None:
-        self.task = TaskSpec(
-            TaskId(task_id), CommandSpec.of_shell(command), parse_resources("cpus:0.1;mem:16")
-        )
-        self.launched = False
-        self.updates: list[TaskStatus] = []
-
-    async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
-        for offer in offers:
-            if not self.launched:
-                self.launched = True
-                await driver.accept([offer.id], [self.task])
-            else:
-                await driver.decline([offer.id], refuse_seconds=60)
-
-    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
-        self.updates.append(status)
-
-    def state(self) -> TaskState | None:
-        return self.updates[-1].state if self.updates else None
 
 
 async def test_a_running_task_is_killed(cluster: LocalCluster) -> None:

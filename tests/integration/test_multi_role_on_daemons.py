@@ -16,17 +16,14 @@ import pytest
 
 from mesoslite._proto.v1 import common_pb2, scheduler_pb2, scheduler_pb2_grpc
 from mesoslite.scheduler_api import (
-    CommandSpec,
     FrameworkInfo,
-    Offer,
     SchedulerDriver,
-    TaskId,
-    TaskSpec,
     TaskState,
-    TaskStatus,
     parse_resources,
 )
 from mesoslite.testing import LocalCluster, assert_eventually_async
+
+from .frameworks import OneTaskPerRole
 
 TASK = parse_resources("cpus:1;mem:64")
 
@@ -38,38 +35,13 @@ def cli(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-class OneTaskPerRole:
-    """Launches one task in each role it is offered (from an offer of that role), then
-    declines everything for a while."""
-
-    def __init__(self) -> None:
-        self.offer_roles: list[str] = []
-        self.launched: dict[str, str] = {}  # role -> task id
-        self.states: dict[str, TaskState] = {}
-
-    async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
-        for offer in offers:
-            self.offer_roles.append(offer.allocation_role)
-            role = offer.allocation_role
-            if role in self.launched or not offer.resources.contains(TASK):
-                await driver.decline([offer.id], refuse_seconds=60)
-                continue
-            task_id = f"in-{role}"
-            self.launched[role] = task_id
-            task = TaskSpec(TaskId(task_id), CommandSpec.of_shell("sleep 60"), TASK)
-            await driver.accept([offer.id], [task], refuse_seconds=60)
-
-    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
-        self.states[status.task_id] = status.state
-
-
 def test_a_framework_with_two_roles_launches_in_both_and_its_allocation_is_split_per_role(
     tmp_path: Path,
 ) -> None:
     with LocalCluster(
         tmp_path / "cluster", agents=2, agent_resources="cpus:2;mem:512;disk:100"
     ) as cluster:
-        fw = OneTaskPerRole()
+        fw = OneTaskPerRole(TASK)
 
         async def run() -> str:
             info = FrameworkInfo(name="multi", roles=("a", "b"))

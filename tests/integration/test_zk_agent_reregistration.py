@@ -11,8 +11,8 @@ from mesoslite.scheduler_api import FrameworkInfo, SchedulerDriver, TaskId, Task
 from mesoslite.testing import assert_eventually_async
 from mesoslite.testing.ha_cluster import HACluster
 
+from .frameworks import UpdateRecorder as Recorder
 from .ha_support import OneSleeper
-from .test_zk_framework_failover import Recorder
 
 
 class SleeperRecorder(OneSleeper, Recorder):

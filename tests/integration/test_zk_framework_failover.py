@@ -20,12 +20,12 @@ from mesoslite.scheduler_api import (
     SchedulerDriver,
     TaskId,
     TaskState,
-    TaskStatus,
 )
 from mesoslite.testing import assert_eventually, assert_eventually_async
 from mesoslite.testing.ha_cluster import HACluster
 from mesoslite.testing.zookeeper import ZooKeeperCluster
 
+from .frameworks import UpdateRecorder
 from .ha_support import LedgerFramework
 
 HERE = Path(__file__).resolve().parent
@@ -54,14 +54,6 @@ def sleeper_state(master: str) -> str:
     return tasks[-1].state if tasks else ""
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.updates: list[TaskStatus] = []
-
-    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
-        self.updates.append(status)
-
-
 async def test_a_restarted_framework_keeps_its_tasks_across_a_master_failover(
     zk_url: str, tmp_path: Path
 ) -> None:
@@ -72,7 +64,7 @@ async def test_a_restarted_framework_keeps_its_tasks_across_a_master_failover(
         old = ha.wait_for_leader()
         ha.kill_master(old, signal.SIGKILL)
         await asyncio.to_thread(ha.wait_for_leader, 20.0, other_than=old)
-        rec = Recorder()
+        rec = UpdateRecorder()
         info = FrameworkInfo(id=FrameworkId(fid), name="sleeper", failover_timeout_s=60)
         async with SchedulerDriver(rec, info, master=zk_url, reconnect_backoff_max_s=0.5) as d:
             await d.wait_subscribed(30)
@@ -101,7 +93,7 @@ async def test_a_framework_gone_past_its_failover_timeout_has_its_tasks_killed(
             assert_eventually, lambda: sleeper_state(zk_url) == "TASK_KILLED", timeout_s=30
         )
         info = FrameworkInfo(id=FrameworkId(fid), name="sleeper", failover_timeout_s=2)
-        driver = SchedulerDriver(Recorder(), info, master=zk_url)
+        driver = SchedulerDriver(UpdateRecorder(), info, master=zk_url)
         await driver.start()
         with pytest.raises(NotFoundError):
             await asyncio.wait_for(driver.join(), 30)

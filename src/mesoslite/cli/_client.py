@@ -3,23 +3,34 @@
 Commands import this module inside their function, never at the top, so that `mesoslite
 --help` does not pay for grpc and protobuf. Two clients share every request and conversion:
 `OperatorClient` (`grpc.aio`, for code on an event loop such as `mesoslite run`) and
-`BlockingOperatorClient` (for plain commands and `LocalCluster`). Both return `_views`
-dataclasses or plain values; a failed call raises the `MesosliteError` subclass of its
-status (`mesoslite.rpc.error_from_rpc`), and a master that cannot be reached raises
-`UnavailableError` saying what to do.
+`BlockingOperatorClient` (for plain commands and `mesoslite.testing.LocalCluster`). Both
+return `_views` dataclasses (converted from the wire in `_convert`) or plain values; a failed
+call raises the `MesosliteError` subclass of its status (`mesoslite.rpc.error_from_rpc`), and
+a master that cannot be reached raises `UnavailableError` saying what to do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import grpc
 
-from mesoslite._proto.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc, operator_pb2, operator_pb2_grpc
+from mesoslite._proto.v1 import jobs_pb2, jobs_pb2_grpc, operator_pb2, operator_pb2_grpc
+from mesoslite.cli._convert import (
+    agent_view,
+    explain_view,
+    file_chunk,
+    followed_chunk,
+    framework_view,
+    job_view,
+    resources,  # noqa: F401 (re-exported: `_client.resources`)
+    role_view,
+    task_view,
+)
 from mesoslite.cli._views import (
     AgentView,
     ExplainView,
@@ -32,7 +43,6 @@ from mesoslite.cli._views import (
 from mesoslite.errors import DeadlineExceededError, MesosliteError, NotLeaderError, UnavailableError
 from mesoslite.jobs.convert import attempt_from_pb, job_from_pb
 from mesoslite.jobs.model import AttemptView, JobView
-from mesoslite.model import TaskState
 from mesoslite.resources import Resources
 from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc, parse_address
 
@@ -351,10 +361,10 @@ class BlockingOperatorClient(_Base):
     def submit_job(self, spec_yaml: str, source: str = "", *, update: bool = False) -> JobView:
         """Submit a job spec (or with `update`, replace a job's spec); returns the job."""
         req = jobs_pb2.SubmitJobRequest(spec_yaml=spec_yaml, source=source)
-        return self._run(_Call("jobs.Update" if update else "jobs.Submit", req, _job))
+        return self._run(_Call("jobs.Update" if update else "jobs.Submit", req, job_view))
 
     def kill_job(self, name: str) -> JobView:
-        return self._run(_Call("jobs.Kill", jobs_pb2.KillJobRequest(name=name), _job))
+        return self._run(_Call("jobs.Kill", jobs_pb2.KillJobRequest(name=name), job_view))
 
     def remove_job(self, name: str) -> None:
         self._run(_Call("jobs.Remove", jobs_pb2.RemoveJobRequest(name=name), lambda r: None))
@@ -364,7 +374,7 @@ class BlockingOperatorClient(_Base):
                                lambda r: [job_from_pb(j) for j in r.jobs]))
 
     def job_status(self, name: str) -> JobView:
-        return self._run(_Call("jobs.Status", jobs_pb2.JobStatusRequest(name=name), _job))
+        return self._run(_Call("jobs.Status", jobs_pb2.JobStatusRequest(name=name), job_view))
 
     def job_history(self, name: str) -> list[AttemptView]:
         return self._run(_Call("jobs.History", jobs_pb2.JobHistoryRequest(name=name),
@@ -379,12 +389,7 @@ class OperatorClient(_Base):
 
     async def _run(self, call: _Call[T]) -> T:
         for _ in range(MAX_REDIRECTS + ZK_LOOKUPS + 1):
-            if self._relookup:
-                await self._leader.pause()
-                await asyncio.to_thread(self._lookup_again)
-            if self._stub is None:
-                self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
-                self._stub = _stub(self._channel)
+            await self._prepare()
             try:
                 reply = await _method(self._stub, call.method)(
                     call.request, timeout=self.timeout_s
@@ -397,6 +402,15 @@ class OperatorClient(_Base):
                 raise err from None
             return call.convert(reply)
         raise UnavailableError(f"gave up after {MAX_REDIRECTS} redirects to another master")
+
+    async def _prepare(self) -> None:
+        """Before an attempt: ask ZooKeeper again if a redirect said to, and open a channel."""
+        if self._relookup:
+            await self._leader.pause()
+            await asyncio.to_thread(self._lookup_again)
+        if self._stub is None:
+            self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            self._stub = _stub(self._channel)
 
     async def _drop_channel(self) -> None:
         if self._channel is not None:
@@ -454,12 +468,7 @@ class OperatorClient(_Base):
             task_id=task_id, framework_id=framework_id, name=name, offset=offset
         )
         for _ in range(MAX_REDIRECTS + ZK_LOOKUPS + 1):
-            if self._relookup:
-                await self._leader.pause()
-                await asyncio.to_thread(self._lookup_again)
-            if self._stub is None:
-                self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
-                self._stub = _stub(self._channel)
+            await self._prepare()
             call = self._stub.FollowFile(req)
             started = False
             try:
@@ -476,154 +485,3 @@ class OperatorClient(_Base):
             finally:
                 call.cancel()
         raise UnavailableError(f"gave up after {MAX_REDIRECTS} redirects to another master")
-
-
-# -- conversions from the wire
-
-def _state(value: int) -> tuple[str, bool]:
-    try:
-        state = TaskState(value)
-    except ValueError:
-        return "TASK_STATE_UNSPECIFIED", False
-    return state.label, state.terminal
-
-
-def resources(items: Iterable[common_pb2.Resource]) -> Resources:
-    """Lenient: the master's word is taken as is (reservation roles are ignored for now)."""
-    scalars: dict[str, float] = {}
-    ranges: dict[str, list[tuple[int, int]]] = {}
-    sets: dict[str, list[str]] = {}
-    for r in items:
-        if r.kind == common_pb2.Resource.RANGES:
-            ranges.setdefault(r.name, []).extend((g.begin, g.end) for g in r.ranges)
-        elif r.kind == common_pb2.Resource.SET:
-            sets.setdefault(r.name, []).extend(r.set)
-        else:
-            scalars[r.name] = scalars.get(r.name, 0.0) + r.scalar
-    return Resources.of(scalars, ranges, sets)
-
-
-def _job(r: Any) -> JobView:
-    return job_from_pb(r.job)
-
-
-def file_chunk(r: Any) -> FileChunk:
-    label, terminal = _state(r.state)
-    return FileChunk(data=bytes(r.data), size=int(r.size), state=label, terminal=terminal)
-
-
-def followed_chunk(r: Any) -> FollowedChunk:
-    if not r.end:
-        return FollowedChunk(offset=int(r.offset), data=bytes(r.data))
-    st = r.status
-    return FollowedChunk(
-        offset=int(r.offset),
-        data=bytes(r.data),
-        end=True,
-        state=_state(st.state)[0],
-        exit_code=st.exit_code if st.has_exit_code else None,
-        message=st.message,
-    )
-
-
-def agent_view(a: Any) -> AgentView:
-    info = a.agent_info
-    return AgentView(
-        id=info.id,
-        hostname=info.hostname,
-        status=a.status,
-        address=info.address,
-        version=info.version,
-        registered_at=a.registered_at,
-        total=resources(a.total),
-        used=resources(a.used),
-        offered=resources(a.offered),
-        task_count=a.task_count,
-        pending_updates=a.pending_updates,
-        attributes={x.name: x.value for x in info.attributes},
-    )
-
-
-def framework_view(f: Any) -> FrameworkView:
-    info = f.framework_info
-    roles = list(info.roles) or [info.role or "*"]
-    return FrameworkView(
-        id=info.id,
-        name=info.name,
-        role=",".join(roles),
-        user=info.user,
-        principal=info.principal,
-        hostname=info.hostname,
-        status=f.status,
-        registered_at=f.registered_at,
-        failover_timeout_s=info.failover_timeout_s,
-        task_count=f.task_count,
-        allocated=resources(f.allocated),
-        offered=resources(f.offered),
-        suppressed=f.suppressed,
-        labels=dict(sorted(info.labels.items())),
-        roles=roles,
-    )
-
-
-def role_view(r: Any) -> RoleView:
-    return RoleView(
-        role=r.role,
-        weight=r.weight,
-        guarantee=resources(r.guarantee),
-        limit=resources(r.limit) if r.has_limit else None,
-        allocated=resources(r.allocated),
-        framework_count=r.framework_count,
-    )
-
-
-def explain_view(r: Any) -> ExplainView:
-    return ExplainView(
-        framework_id=r.framework_id,
-        status=r.status,
-        role=r.role,
-        role_weight=r.role_weight,
-        dominant_share=r.dominant_share,
-        allocated=resources(r.allocated),
-        offered=resources(r.offered),
-        suppressed=r.suppressed,
-        filters=dict(sorted(r.filters.items())),
-        demands=list(r.demands),
-        quota=r.quota,
-        last_reason=r.last_reason,
-        roles=[
-            {
-                "role": x.role,
-                "weight": x.weight,
-                "dominant_share": x.dominant_share,
-                "allocated": resources(x.allocated),
-                "offered": resources(x.offered),
-                "suppressed": x.suppressed,
-                "filters": dict(sorted(x.filters.items())),
-                "quota": x.quota,
-                "last_reason": x.last_reason,
-            }
-            for x in r.roles
-        ],
-    )
-
-
-def task_view(t: Any) -> TaskView:
-    info, status = t.task_info, t.status
-    label, terminal = _state(status.state)
-    cmd = info.command
-    return TaskView(
-        id=info.task_id,
-        name=info.name,
-        framework_id=t.framework_id,
-        agent_id=status.agent_id or info.agent_id,
-        state=label,
-        terminal=terminal,
-        exit_code=status.exit_code if status.has_exit_code else None,
-        message=status.message,
-        reason=status.reason,
-        updated_at=status.timestamp,
-        resources=resources(info.resources),
-        command=cmd.value if cmd.shell else " ".join(cmd.argv),
-        labels=dict(sorted(info.labels.items())),
-    )

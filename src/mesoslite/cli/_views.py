@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from mesoslite.explain import Explanation, RoleExplanation
 from mesoslite.resources import Resources, format_ranges
 
 ResourceMap = dict[str, float | str]
@@ -147,28 +148,15 @@ class RoleView:
         return _json(self)
 
 
+# The master's answer, its quotas and demands as the text it sent (`mesoslite.explain`).
 @dataclass(frozen=True, slots=True)
-class ExplainView:
-    framework_id: str
-    status: str
-    role: str
-    role_weight: float
-    dominant_share: float
-    allocated: Resources
-    offered: Resources
-    suppressed: bool
-    filters: dict[str, float]
-    demands: list[str]
-    quota: str
-    last_reason: str
-    # Per role: {role, weight, dominant_share, allocated, offered, suppressed, filters, quota,
-    # last_reason}; allocated and offered are `Resources` (maps in `to_json`).
-    roles: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+class RoleExplainView(RoleExplanation[str]):
+    pass
 
+
+@dataclass(frozen=True, slots=True)
+class ExplainView(Explanation[str, list[str]]):
     def to_json(self) -> dict[str, Any]:
         doc = _json(self)
-        doc["roles"] = [
-            {k: resource_map(v) if isinstance(v, Resources) else v for k, v in r.items()}
-            for r in self.roles
-        ]
+        doc["roles"] = [_json(r) for r in self.roles]
         return doc

@@ -98,16 +98,16 @@ def explain(cfg: CliConfig, framework_id: str, as_json: bool) -> None:
         # Several roles: the allocator treats it as a client in each; say each one's part.
         for r in e.roles:
             role_filters = (
-                ", ".join(f"{a} ({s:.1f}s left)" for a, s in r["filters"].items()) or "none"
+                ", ".join(f"{a} ({s:.1f}s left)" for a, s in r.filters.items()) or "none"
             )
             lines += [
-                f"in role {r['role']} (weight {out.format_number(r['weight'])}):",
-                f"  share       {r['dominant_share']:.3f} dominant",
-                f"  allocated   {out.human_resources(r['allocated']) or 'nothing'}",
-                f"  offered     {out.human_resources(r['offered']) or 'nothing'}",
-                f"  suppressed  {out.yes_no(r['suppressed'])}",
+                f"in role {r.role} (weight {out.format_number(r.weight)}):",
+                f"  share       {r.dominant_share:.3f} dominant",
+                f"  allocated   {out.human_resources(r.allocated) or 'nothing'}",
+                f"  offered     {out.human_resources(r.offered) or 'nothing'}",
+                f"  suppressed  {out.yes_no(r.suppressed)}",
                 f"  filters     {role_filters}",
-                f"  quota       {r['quota'] or 'none'}",
-                f"  last pass   {r['last_reason']}",
+                f"  quota       {r.quota or 'none'}",
+                f"  last pass   {r.last_reason}",
             ]
     click.echo("\n".join(lines))

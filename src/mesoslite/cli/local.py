@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import click
 
 from mesoslite.cli import MASTER_ENV
 
 if TYPE_CHECKING:
-    from mesoslite.testing.ha_cluster import HACluster
-    from mesoslite.testing.local_cluster import LocalCluster
-    from mesoslite.testing.zookeeper import ZooKeeperCluster
+    from pathlib import Path
+
+    from mesoslite.local.cluster import LocalCluster
+    from mesoslite.local.ha import HACluster
 
 # How often the foreground loop checks that every daemon is still running.
 WATCH_INTERVAL_S = 0.5
 LEVELS = ("debug", "info", "warning", "error")
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
 
 
 def _check_resources(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -67,12 +73,9 @@ def local(
     import tempfile
     from pathlib import Path
 
-    from mesoslite.cli.exit_codes import EXIT_FAILURE, EXIT_OK
-    from mesoslite.testing.local_cluster import (
-        DEFAULT_AGENT_RESOURCES,
-        LocalCluster,
-        LocalClusterError,
-    )
+    from mesoslite.cli.exit_codes import EXIT_FAILURE
+    from mesoslite.local.base import DEFAULT_AGENT_RESOURCES
+    from mesoslite.local.cluster import LocalCluster
 
     if ha:
         ctx.exit(_run_ha(agents, work_dir, agent_resources, log_level))
@@ -86,74 +89,33 @@ def local(
         log_level=log_level, agent_hostnames=[f"local-{i + 1}" for i in range(agents)],
     )
 
-    _interrupt_on_signals()
-    code = EXIT_OK
-    try:
+    def start() -> None:
         click.echo(f"mesoslite local: starting a master and {agents} agents in {work}", err=True)
         cluster.start_master()
         for _ in range(agents):
             cluster.add_agent()
         _print_banner(cluster)
-        code = _watch(cluster)
-    except KeyboardInterrupt:
-        click.echo("mesoslite local: stopping", err=True)
-    except LocalClusterError as e:
-        click.echo(f"mesoslite local: {e.message}", err=True)
-        code = EXIT_FAILURE
-    finally:
-        _ignore_signals()
-        cluster.stop()
-    click.echo(f"mesoslite local: stopped; state and logs are kept in {work}", err=True)
-    ctx.exit(code)
+
+    def healthy() -> bool:
+        dead = cluster.dead_daemons()
+        if dead:
+            click.echo(f"mesoslite local: {'; '.join(dead)}; stopping the rest", err=True)
+            cluster.dump_logs(lines=20)
+        return not dead
+
+    ctx.exit(_run_until_stopped(work, [cluster], start, healthy))
 
 
-def _run_ha(
-    agents: int, work_dir: str | None, agent_resources: str | None, log_level: str
+def _run_until_stopped(
+    work: Path, started: list[_Stoppable], start: Callable[[], None], healthy: Callable[[], bool]
 ) -> int:
-    import tempfile
-    from pathlib import Path
+    """`start()`, then check `healthy()` every `WATCH_INTERVAL_S` until it says no (exit 1)
+    or a signal comes (exit 0); then stop what is in `started`, last started first."""
+    import signal
+    import time
 
     from mesoslite.cli.exit_codes import EXIT_FAILURE, EXIT_OK
     from mesoslite.errors import MesosliteError
-    from mesoslite.testing.ha_cluster import HACluster
-    from mesoslite.testing.local_cluster import DEFAULT_AGENT_RESOURCES
-    from mesoslite.testing.zookeeper import ZooKeeperCluster
-
-    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="mesoslite-local-ha-"))
-    _interrupt_on_signals()
-    zk: ZooKeeperCluster | None = None
-    cluster: HACluster | None = None
-    code = EXIT_OK
-    try:
-        click.echo(f"mesoslite local: starting ZooKeeper, 3 masters and {agents} agents in "
-                   f"{work}", err=True)
-        zk = ZooKeeperCluster(work / "zookeeper", size=1).start()
-        url = zk.url("/mesoslite")
-        cluster = HACluster(
-            work, url, masters=3, agents=agents, session_timeout_s=2.0, log_level=log_level,
-            agent_resources=agent_resources or DEFAULT_AGENT_RESOURCES,
-            agent_args=("--reconnect-backoff-max-s", "0.5"),
-        ).start()
-        _print_ha_banner(cluster, url)
-        code = _watch_ha(cluster, zk)
-    except KeyboardInterrupt:
-        click.echo("mesoslite local: stopping", err=True)
-    except MesosliteError as e:
-        click.echo(f"mesoslite local: {e.message}", err=True)
-        code = EXIT_FAILURE
-    finally:
-        _ignore_signals()
-        if cluster is not None:
-            cluster.stop()
-        if zk is not None:
-            zk.stop()
-    click.echo(f"mesoslite local: stopped; state and logs are kept in {work}", err=True)
-    return code
-
-
-def _interrupt_on_signals() -> None:
-    """SIGINT, SIGTERM and SIGHUP raise `KeyboardInterrupt`, to stop the cluster."""
-    import signal
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -162,40 +124,62 @@ def _interrupt_on_signals() -> None:
     # and Python then leaves it ignored, so `kill -INT` would do nothing.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt)
+    code = EXIT_OK
+    try:
+        start()
+        while healthy():
+            time.sleep(WATCH_INTERVAL_S)
+        code = EXIT_FAILURE
+    except KeyboardInterrupt:
+        click.echo("mesoslite local: stopping", err=True)
+    except MesosliteError as e:
+        click.echo(f"mesoslite local: {e.message}", err=True)
+        code = EXIT_FAILURE
+    finally:
+        # Stopping takes a few seconds at most (SIGKILL follows SIGTERM); a second Ctrl-C
+        # must not cut it short and leave daemons behind.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        for s in reversed(started):
+            s.stop()
+    click.echo(f"mesoslite local: stopped; state and logs are kept in {work}", err=True)
+    return code
 
 
-def _ignore_signals() -> None:
-    # Stopping takes a few seconds at most (SIGKILL follows SIGTERM); a second Ctrl-C
-    # must not cut it short and leave daemons behind.
-    import signal
+def _run_ha(
+    agents: int, work_dir: str | None, agent_resources: str | None, log_level: str
+) -> int:
+    import tempfile
+    from pathlib import Path
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
+    from mesoslite.local.base import DEFAULT_AGENT_RESOURCES
+    from mesoslite.local.ha import HACluster
+    from mesoslite.local.zookeeper import ZooKeeperCluster
 
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="mesoslite-local-ha-"))
+    started: list[_Stoppable] = []
+    url = ""
 
-def _watch(cluster: LocalCluster) -> int:
-    """Wait until a daemon dies on its own (then `EXIT_FAILURE`) or a signal interrupts."""
-    import time
+    def start() -> None:
+        nonlocal url
+        click.echo(f"mesoslite local: starting ZooKeeper, 3 masters and {agents} agents in "
+                   f"{work}", err=True)
+        zk = ZooKeeperCluster(work / "zookeeper", size=1)
+        started.append(zk)
+        zk.start()
+        url = zk.url("/mesoslite")
+        cluster = HACluster(
+            work, url, masters=3, agents=agents, session_timeout_s=2.0, log_level=log_level,
+            agent_resources=agent_resources or DEFAULT_AGENT_RESOURCES,
+            agent_args=("--reconnect-backoff-max-s", "0.5"),
+        )
+        started.append(cluster)
+        cluster.start()
+        _print_ha_banner(cluster, url)
 
-    from mesoslite.cli.exit_codes import EXIT_FAILURE
-
-    while True:
-        dead = cluster.dead_daemons()
-        if dead:
-            click.echo(f"mesoslite local: {'; '.join(dead)}; stopping the rest", err=True)
-            cluster.dump_logs(lines=20)
-            return EXIT_FAILURE
-        time.sleep(WATCH_INTERVAL_S)
-
-
-def _watch_ha(cluster: HACluster, zk: ZooKeeperCluster) -> int:
-    """Start a master that died again as a standby; return `EXIT_FAILURE` once an agent or
-    ZooKeeper dies. A signal interrupts."""
-    import time
-
-    from mesoslite.cli.exit_codes import EXIT_FAILURE
-
-    while True:
+    def healthy() -> bool:
+        zk, cluster = started
+        assert isinstance(zk, ZooKeeperCluster) and isinstance(cluster, HACluster)
         for i, m in enumerate(cluster.masters):
             if not m.alive:
                 click.echo(f"mesoslite local: master {i} {m.describe_exit()}; starting it "
@@ -205,8 +189,10 @@ def _watch_ha(cluster: HACluster, zk: ZooKeeperCluster) -> int:
         if dead or not zk.alive(0):
             what = "; ".join(dead) or "ZooKeeper died"
             click.echo(f"mesoslite local: {what}; stopping the rest", err=True)
-            return EXIT_FAILURE
-        time.sleep(WATCH_INTERVAL_S)
+            return False
+        return True
+
+    return _run_until_stopped(work, started, start, healthy)
 
 
 def _print_ha_banner(cluster: HACluster, url: str) -> None:

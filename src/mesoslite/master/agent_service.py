@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from typing import Any
 
@@ -67,6 +68,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                 )
             )
             reader = asyncio.create_task(self._read(agent_id, context))
+            pings = itertools.count(1)  # this connection's ping sequence
             while True:
                 getter = asyncio.create_task(conn.queue.get())
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -76,7 +78,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                 item = getter.result()
                 if item is CLOSE:
                     return
-                await context.write(agent_message_to_pb(item))
+                await context.write(agent_message_to_pb(item, pings))
         finally:
             if reader is not None:
                 reader.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from mesoslite import convert as c
@@ -51,10 +52,10 @@ def event_to_pb(event: Any) -> scheduler_pb2.Event:
 
 HEARTBEAT_EVENT = Ev(type=Ev.HEARTBEAT)
 MM = agent_pb2.MasterMessage
-PING_SEQ = [0]
 
 
-def agent_message_to_pb(item: Any) -> agent_pb2.MasterMessage:
+def agent_message_to_pb(item: Any, pings: Iterator[int]) -> agent_pb2.MasterMessage:
+    """`item` from an agent connection's queue; a ping takes the connection's next `pings`."""
     if isinstance(item, LaunchOnAgent):
         return MM(
             launch_tasks=MM.LaunchTasks(
@@ -107,8 +108,7 @@ def agent_message_to_pb(item: Any) -> agent_pb2.MasterMessage:
     if isinstance(item, StopFollowOnAgent):
         return MM(stop_follow=MM.StopFollow(follow_id=item.follow_id))
     if item is PING:
-        PING_SEQ[0] += 1
-        return MM(ping=MM.Ping(seq=PING_SEQ[0]))
+        return MM(ping=MM.Ping(seq=next(pings)))
     raise TypeError(f"not an agent message: {item!r}")
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from mesoslite import explain as _explain
 from mesoslite.allocator.base import Demand, Quota
 from mesoslite.errors import ValidationError
 from mesoslite.master.registry.base import RegistrySnapshot, SetQuota, SetRoleWeight
@@ -34,43 +35,16 @@ class RoleStatus:
     frameworks: int
 
 
+# The shapes are shared with the CLI (`mesoslite.explain`); the master holds values. (Not
+# aliases: a subscripted generic cannot build a frozen slots dataclass.)
 @dataclass(frozen=True, slots=True)
-class RoleExplanation:
-    """A framework in one of its roles: what it holds there and what the allocator said."""
-
-    role: str
-    weight: float
-    dominant_share: float
-    allocated: Resources
-    offered: Resources
-    suppressed: bool
-    filters: dict[str, float]  # agent id -> seconds until the filter ends
-    quota: Quota | None
-    last_reason: str
+class RoleExplanation(_explain.RoleExplanation[Quota | None]):
+    """A framework in one of its roles, with its role's quota."""
 
 
 @dataclass(frozen=True, slots=True)
-class Explanation:
-    """Why a framework is or is not getting offers (`mesoslite framework explain`).
-
-    The top-level fields are the framework's as a whole (`role` its roles, comma-separated;
-    `role_weight` that of its first role; `quota` only for a framework in one role);
-    `roles` says the same per role.
-    """
-
-    framework_id: str
-    status: str
-    role: str
-    role_weight: float
-    dominant_share: float
-    allocated: Resources
-    offered: Resources
-    suppressed: bool
-    filters: dict[str, float]  # agent id -> seconds until the filter ends
-    demands: tuple[Demand, ...] | None
-    quota: Quota | None
-    last_reason: str
-    roles: tuple[RoleExplanation, ...] = ()
+class Explanation(_explain.Explanation[Quota | None, tuple[Demand, ...] | None]):
+    """Why a framework is or is not getting offers (`mesoslite framework explain`)."""
 
 
 def check_role(field: str, role: str) -> None:

@@ -1,13 +1,13 @@
-"""Helpers for testing against real mesoslite daemons (public, like `kazoo.testing`)."""
+"""Helpers for testing against real mesoslite daemons (public, like `kazoo.testing`).
 
+The clusters and the ZooKeeper launcher are the product's own (`mesoslite.local`); this
+package adds what only tests need and keeps every name importable from here."""
+
+from mesoslite.local.base import DEFAULT_AGENT_RESOURCES, LocalClusterError
+from mesoslite.local.daemon import free_port
+from mesoslite.local.ha import HACluster
 from mesoslite.testing.eventually import assert_eventually, assert_eventually_async
-from mesoslite.testing.ha_cluster import HACluster
-from mesoslite.testing.local_cluster import (
-    DEFAULT_AGENT_RESOURCES,
-    LocalCluster,
-    LocalClusterError,
-)
-from mesoslite.testing.net import free_port
+from mesoslite.testing.local_cluster import LocalCluster
 from mesoslite.testing.zookeeper import (
     ZooKeeperCluster,
     ZooKeeperNotInstalledError,

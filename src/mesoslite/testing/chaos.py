@@ -28,8 +28,9 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from mesoslite.errors import MesosliteError
 from mesoslite.jobs.model import AttemptView, JobState, JobView
-from mesoslite.testing._daemon import Daemon
-from mesoslite.testing.ha_cluster import HACluster
+from mesoslite.local.daemon import Daemon
+from mesoslite.local.ha import HACluster
+from mesoslite.local.zookeeper import ZooKeeperCluster
 from mesoslite.testing.invariants import (
     Ledger,
     TaskRecord,
@@ -41,7 +42,6 @@ from mesoslite.testing.invariants import (
     updates_lost,
 )
 from mesoslite.testing.netns import NetnsAgent, netns_available
-from mesoslite.testing.zookeeper import ZooKeeperCluster
 
 if TYPE_CHECKING:
     from mesoslite.cli._client import BlockingOperatorClient

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from mesoslite.jobs.model import AttemptView, InstanceState, JobView
-from mesoslite.testing.local_cluster import MARKER_ENV
+from mesoslite.local.base import MARKER_ENV
 
 TASK_ID_ENV = "MESOSLITE_TASK_ID"
 # Task states that say the command ended with this exit code (0 / not 0).

@@ -1,12 +1,5 @@
-"""Network helpers for tests."""
+"""Network helpers for tests (`free_port` lives in `mesoslite.local.daemon`)."""
 
-from __future__ import annotations
+from mesoslite.local.daemon import free_port
 
-import socket
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that nothing listens on right now (another process may take it later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+__all__ = ["free_port"]

@@ -23,8 +23,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from mesoslite.testing._daemon import Daemon
-from mesoslite.testing.local_cluster import MARKER_ENV
+from mesoslite.local.base import MARKER_ENV
+from mesoslite.local.daemon import Daemon
 
 
 class NetnsError(RuntimeError):

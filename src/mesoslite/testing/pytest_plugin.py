@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
+from mesoslite.local.zookeeper import ZooKeeperCluster as _ZooKeeperServers
+from mesoslite.local.zookeeper import ZooKeeperNotInstalledError, find_classpath
 from mesoslite.testing.local_cluster import LocalCluster
-from mesoslite.testing.zookeeper import ZooKeeperCluster, ZooKeeperNotInstalledError, find_classpath
+from mesoslite.testing.zookeeper import ZooKeeperCluster
 
 LOG_LINES_ON_FAILURE = 80
 
@@ -34,7 +36,7 @@ def pytest_runtest_makereport(
     for value in funcargs.values():
         if not report.failed:
             continue
-        if isinstance(value, ZooKeeperCluster):
+        if isinstance(value, _ZooKeeperServers):
             report.sections.append(("zookeeper logs", value.logs(LOG_LINES_ON_FAILURE)))
         elif hasattr(value, "dump_logs"):
             buf = io.StringIO()

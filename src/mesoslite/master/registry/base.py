@@ -1,7 +1,7 @@
 """The registry's contents, its write commands, and the `Registry` protocol its stores follow.
 
-Writes are command objects with `apply(snapshot) -> snapshot`, so every store (SQLite,
-ZooKeeper) and the simulator share one mutation path. Each op also names the objects it may
+Writes are command objects with `apply(snapshot) -> snapshot`, so both stores (SQLite,
+ZooKeeper) share one mutation path. Each op also names the objects it may
 change (`keys()`): a store applies the ops to its snapshot, encodes those objects before and
 after (`mesoslite.master.registry.codec`) and writes only the ones that differ, so a write
 costs what changed, not what exists.

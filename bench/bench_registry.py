@@ -39,12 +39,12 @@ from mesoslite.ids import AgentId
 from mesoslite.jobs.model import AttemptView, InstanceState, JobState, RunState
 from mesoslite.jobs.records import HISTORY_KEEP, Attempt, Instance, Job, Run, job_to_doc
 from mesoslite.jobs.spec import parse_job_spec
+from mesoslite.local import zookeeper as zk_testing
 from mesoslite.master.registry.base import AdmitAgent, PutJob, RegistryOp, RegistrySnapshot
 from mesoslite.master.registry.codec import diff, encode_object, snapshot_to_doc
 from mesoslite.master.registry.zookeeper import ZooKeeperRegistryStore
 from mesoslite.model import AgentInfo
 from mesoslite.resources import parse_resources
-from mesoslite.local import zookeeper as zk_testing
 from mesoslite.testing.zookeeper import ZooKeeperCluster
 
 

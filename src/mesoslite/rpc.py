@@ -207,6 +207,7 @@ def guard_decoding(
         return grpc.stream_unary_rpc_method_handler(
             _guard_streaming(method, handler.stream_unary), de, ser
         )
+    assert handler.stream_stream is not None  # the one kind left
     return grpc.stream_stream_rpc_method_handler(
         _guard_streaming(method, handler.stream_stream), de, ser
     )

@@ -19,9 +19,11 @@ from mesoslite.errors import ConflictError, NotFoundError, UnavailableError
 from mesoslite.jobs.model import InstanceState, JobState, JobView
 from mesoslite.testing import LocalCluster, assert_eventually
 
-# Short liveness timeouts: an agent SIGKILLed is unreachable in about a second.
+# Short liveness timeouts: an agent SIGKILLed is unreachable in about a second. The
+# re-registration window after a master restart is longer: on a loaded machine agents took
+# up to ~3 s to come back, and a task replaced for that would run twice by design.
 FAST = ("--agent-ping-interval-s", "0.2", "--agent-ping-timeout-s", "0.3",
-        "--max-agent-ping-timeouts", "3", "--agent-reregister-timeout-s", "1",
+        "--max-agent-ping-timeouts", "3", "--agent-reregister-timeout-s", "10",
         "--allocation-interval-s", "0.2")
 
 

@@ -12,7 +12,14 @@ import json
 from typing import Any
 
 from mesoslite.jobs.model import AttemptView, InstanceState, JobState, RunState, RunTotals
-from mesoslite.jobs.records import Attempt, Instance, Job, Run, RunSummary
+from mesoslite.jobs.records import (
+    Attempt,
+    Instance,
+    Job,
+    Run,
+    RunSummary,
+    attempt_task_id,
+)
 from mesoslite.jobs.spec import parse_job_spec
 
 _SHORT = {InstanceState.SUCCEEDED: "S", InstanceState.FAILED: "F", InstanceState.KILLED: "K"}
@@ -82,10 +89,6 @@ def _instance_from(d: dict[str, Any]) -> Instance:
 # ---------------------------------------------------------------------------- ended runs
 
 
-def _task_id(job: str, run: str, index: int, number: int) -> str:
-    return f"{job}.{run}.{index}.{number}"
-
-
 def _ended_rows(job: str, run: Run) -> dict[str, Any]:
     """An ended run's instances: [index, state, attempts, attempt, failures, version,
     message], the attempt as [number, agent, launched, finished, exit code, task state,
@@ -96,7 +99,8 @@ def _ended_rows(job: str, run: Run) -> dict[str, Any]:
         a, att = i.current, None
         if a is not None:
             host = agents.setdefault((a.agent_id, a.hostname), len(agents))
-            tid = "" if a.task_id == _task_id(job, run.run_id, i.index, a.number) else a.task_id
+            derived = attempt_task_id(job, run.run_id, i.index, a.number)
+            tid = "" if a.task_id == derived else a.task_id
             state = "" if a.state == _FINISHED else a.state
             att = _trim([a.number, host, _t(a.launched_at), _t(a.finished_at), a.exit_code,
                          state, a.message, a.healthy, tid], (None, None, "", "", None, ""))
@@ -119,7 +123,7 @@ def _ended_from(job: str, run_id: str, d: dict[str, Any]) -> list[Instance]:
                 att + [None, None, "", "", None, ""][len(att) - 3:]
             )
             current = Attempt(
-                task_id=tid or _task_id(job, run_id, index, number), number=number,
+                task_id=tid or attempt_task_id(job, run_id, index, number), number=number,
                 agent_id=agents[host][0], hostname=agents[host][1], state=tstate or _FINISHED,
                 launched_at=launched, finished_at=finished, exit_code=code, healthy=healthy,
                 message=amsg,

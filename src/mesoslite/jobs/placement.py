@@ -10,7 +10,7 @@ from mesoslite.ids import AgentId, OfferId, TaskId
 from mesoslite.jobs.book import JobBook
 from mesoslite.jobs.constraints import explain_unplaceable, violations
 from mesoslite.jobs.model import InstanceState, JobType
-from mesoslite.jobs.records import Attempt, Instance, Job, Run
+from mesoslite.jobs.records import Attempt, Instance, Job, Run, attempt_task_id
 from mesoslite.model import Offer, TaskSpec
 from mesoslite.resources import Resources, format_resources
 
@@ -126,7 +126,7 @@ def launch(book: JobBook, job: Job, run: Run, inst: Instance, offer: Offer, now:
     """Start the instance's next attempt on the offer's agent; returns the task to launch."""
     spec = job.spec
     inst.attempts += 1
-    task_id = f"{job.name}.{run.run_id}.{inst.index}.{inst.attempts}"
+    task_id = attempt_task_id(job.name, run.run_id, inst.index, inst.attempts)
     inst.current = Attempt(
         task_id=task_id,
         number=inst.attempts,

@@ -27,6 +27,17 @@ from mesoslite.jobs.model import (
 HISTORY_KEEP = 100
 
 
+
+def attempt_task_id(job: str, run_id: str, index: int, number: int) -> str:
+    """The task id of an instance's attempt: `<job>.<run>.<index>.<number>`. Job names
+    have no dots, so `job_of_task` reads the job back from any of its task ids."""
+    return f"{job}.{run_id}.{index}.{number}"
+
+
+def job_of_task(task_id: str) -> str:
+    return task_id.split(".", 1)[0]
+
+
 @dataclass(slots=True)
 class Attempt:
     """One task launched for an instance."""

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from mesoslite.jobs.book import JobBook, Kill
 from mesoslite.jobs.model import InstanceState, JobState, JobType, RestartPolicy, RunState
-from mesoslite.jobs.records import Instance, Job, Run, attempt_view
+from mesoslite.jobs.records import Instance, Job, Run, attempt_view, job_of_task
 from mesoslite.model import TaskState, TaskStatus
 
 # Task states that say the task is gone for reasons of the cluster, not of the task: the
@@ -74,7 +74,7 @@ def _late_end(book: JobBook, status: TaskStatus) -> bool:
     """A replaced attempt (its agent was unreachable) reporting how it really ended, e.g.
     after its agent came back: `job history` says so instead of TASK_UNREACHABLE. It
     counts for nothing (its instance has moved on). True if it was such an attempt."""
-    job = book.jobs.get(status.task_id.split(".", 1)[0])
+    job = book.jobs.get(job_of_task(status.task_id))
     if job is None:
         return False
     for i, h in enumerate(job.history):

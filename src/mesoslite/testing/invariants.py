@@ -122,6 +122,14 @@ def _shell_quote(s: str) -> str:
 # ---------------------------------------------------------------- invariants
 
 
+def _successes(records: Iterable[TaskRecord]) -> dict[tuple[str, str, int], list[TaskRecord]]:
+    """Each instance (job, run, index) -> its tasks, once per exit 0 they had."""
+    wins: dict[tuple[str, str, int], list[TaskRecord]] = defaultdict(list)
+    for r in records:
+        wins[(r.job, r.run, r.instance)].extend(r for c in r.exit_codes if c == 0)
+    return wins
+
+
 def succeeded_twice(records: Iterable[TaskRecord]) -> list[str]:
     """Instances (job, run, index) whose command really exited 0 more than once.
 
@@ -129,11 +137,8 @@ def succeeded_twice(records: Iterable[TaskRecord]) -> list[str]:
     replacement started: it should have been killed) or came one after the other (the
     first ended while nobody could hear of it, e.g. its agent cut off).
     """
-    wins: dict[tuple[str, str, int], list[TaskRecord]] = defaultdict(list)
-    for r in records:
-        wins[(r.job, r.run, r.instance)].extend(r for c in r.exit_codes if c == 0)
     out = []
-    for (job, run, i), recs in sorted(wins.items()):
+    for (job, run, i), recs in sorted(_successes(records).items()):
         if len(recs) > 1:
             recs.sort(key=lambda r: r.started_at)
             how = "overlapping" if overlapping(recs) else "one after the other"
@@ -150,11 +155,8 @@ def twice_while_cut_off(
     while its agent was cut off (within a fault window, or `settle_s` after it, the time a
     returning agent takes to re-register and be told to kill), and how many did not (an
     original that ran on after its agent was back: it should have been killed)."""
-    wins: dict[tuple[str, str, int], list[TaskRecord]] = defaultdict(list)
-    for r in records:
-        wins[(r.job, r.run, r.instance)].extend(r for c in r.exit_codes if c == 0)
     cut_off = other = 0
-    for recs in wins.values():
+    for recs in _successes(records).values():
         if len(recs) < 2:
             continue
         recs.sort(key=lambda r: r.started_at)  # the originals first, their replacement last

@@ -148,28 +148,31 @@ class Resources:
         return Resources(sc, rg, st)
 
     def __sub__(self, other: Resources) -> Resources:
-        """Remove `other`, clamping at zero; use `contains` first where a shortfall matters."""
+        """`self` less `other`, which `self` must contain.
+
+        Raises:
+            ValueError: `other` holds more of some resource than `self` (a scalar would go
+                negative, or a range value or set item is missing), naming each one; use
+                `minus_clamped` where that may legitimately happen.
+        """
+        return self._subtract(other, clamp=False)
+
+    def minus_clamped(self, other: Resources) -> Resources:
+        """`self` less `other`, clamped: a scalar stops at zero, and the range values and
+        set items of `other` that `self` lacks are ignored. Never raises."""
+        return self._subtract(other, clamp=True)
+
+    def _subtract(self, other: Resources, *, clamp: bool) -> Resources:
         if not other.ranges and not other.sets:
-            osc = other.scalars
-            if not osc:
+            # The common case (cpus, mem): share the immutable range and set maps.
+            if not other.scalars:
                 return self
-            sc = dict(self.scalars)
-            for name, v in osc.items():
-                left = sc.get(name, 0) - v
-                if left > 0:
-                    sc[name] = left
-                else:
-                    sc.pop(name, None)
-            return Resources(sc, self.ranges, self.sets)
-        sc = dict(self.scalars)
-        for name, v in other.scalars.items():
-            left = sc.get(name, 0) - v
-            if left > 0:
-                sc[name] = left
-            else:
-                sc.pop(name, None)
+            return Resources(self._minus_scalars(other, clamp), self.ranges, self.sets)
+        sc = self._minus_scalars(other, clamp)
         rg = dict(self.ranges)
         for name, r in other.ranges.items():
+            if not clamp and not _ranges_contain(rg.get(name, ()), r):
+                raise self._overdrawn(other)
             if name in rg:
                 left_r = _subtract_ranges(rg[name], r)
                 if left_r:
@@ -178,6 +181,8 @@ class Resources:
                     del rg[name]
         st = dict(self.sets)
         for name, s in other.sets.items():
+            if not clamp and not s <= st.get(name, frozenset()):
+                raise self._overdrawn(other)
             if name in st:
                 left_s = st[name] - s
                 if left_s:
@@ -185,6 +190,38 @@ class Resources:
                 else:
                     del st[name]
         return Resources(sc, rg, st)
+
+    def _minus_scalars(self, other: Resources, clamp: bool) -> dict[str, int]:
+        sc = dict(self.scalars)
+        for name, v in other.scalars.items():
+            left = sc.get(name, 0) - v
+            if left > 0:
+                sc[name] = left
+            elif left == 0 or clamp:
+                sc.pop(name, None)
+            else:
+                raise self._overdrawn(other)
+        return sc
+
+    def _overdrawn(self, other: Resources) -> ValueError:
+        parts = []
+        for name, v in sorted(other.scalars.items()):
+            have = self.scalars.get(name, 0)
+            if have < v:
+                parts.append(f"{name}: {format_scalar(have)} - {format_scalar(v)}")
+        parts += self.shortfall(Resources({}, other.ranges, other.sets))
+        return ValueError(
+            f"resources subtraction would go negative: {'; '.join(parts)} "
+            "(use minus_clamped() to stop at zero)"
+        )
+
+    def __le__(self, other: Resources) -> bool:
+        """`a <= b` is `b.contains(a)` (a partial order: neither may hold)."""
+        return other.contains(self)
+
+    def __ge__(self, other: Resources) -> bool:
+        """`a >= b` is `a.contains(b)`."""
+        return self.contains(other)
 
     def contains(self, other: Resources) -> bool:
         """True when every part of `other` is available in `self`."""

@@ -83,7 +83,9 @@ def take(pool: Resources, wanted: Resources) -> Resources:
     for name, ranges in wanted.ranges.items():
         if name in pool.ranges:
             piece = Resources({}, {name: ranges}, {})
-            part = part + (piece - (piece - Resources({}, {name: pool.ranges[name]}, {})))
+            part = part + (
+                piece - piece.minus_clamped(Resources({}, {name: pool.ranges[name]}, {}))
+            )
     for name, items in wanted.sets.items():
         both = items & pool.sets.get(name, frozenset())
         if both:

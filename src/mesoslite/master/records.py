@@ -53,7 +53,7 @@ class AgentRecord:
 
     @property
     def free(self) -> Resources:
-        return self.info.resources - self.used - self.offered
+        return self.info.resources.minus_clamped(self.used + self.offered)  # re-registered smaller
 
 
 @dataclass(slots=True)

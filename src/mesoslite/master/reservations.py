@@ -108,10 +108,10 @@ class ReservationBook:
         taken_sum = EMPTY
         free_reserved: dict[str, Resources] = {}
         for role, part in reserved.items():
-            unreserved_total = unreserved_total - part
+            unreserved_total = unreserved_total.minus_clamped(part)  # may exceed a shrunk agent
             held = taken.get(role, EMPTY)
             taken_sum = taken_sum + held
-            left = part - held
+            left = part.minus_clamped(held)  # an UNRESERVE may leave tasks holding more
             if not left.is_empty():
                 free_reserved[role] = left
-        return unreserved_total - (used_and_offered - taken_sum), free_reserved
+        return unreserved_total.minus_clamped(used_and_offered - taken_sum), free_reserved

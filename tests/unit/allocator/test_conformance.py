@@ -89,7 +89,7 @@ _weights = st.dictionaries(_roles, st.sampled_from([0.5, 1.0, 3.0]))
 def _agent(draw: st.DrawFn, index: int) -> AgentView:
     total = draw(_agent_resources)
     used = draw(_agent_resources)
-    return AgentView(AgentId(f"a{index}"), f"h{index}", total, total - used)
+    return AgentView(AgentId(f"a{index}"), f"h{index}", total, total.minus_clamped(used))
 
 
 _agent_ids = st.sampled_from([AgentId(f"a{i}") for i in range(8)])

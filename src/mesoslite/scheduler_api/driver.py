@@ -15,16 +15,18 @@ Design:
   leader is X" sends the next attempt to X at once.
 - Acknowledgements are batched: with implicit acknowledgements (the default), every update of
   one UPDATE event is acknowledged in one call after its `on_update` callbacks return.
+- Failing loudly (#17): the first subscription has a deadline (`connect_timeout_s`, 30 s by
+  default); a callback that raises stops the driver and `join()` raises it (its updates are
+  not acknowledged, so they come again); `on_…` methods the driver does not know are warned
+  about. `callbacks.py` holds these rules.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -38,21 +40,21 @@ from mesoslite.errors import (
     NotLeaderError,
     UnavailableError,
 )
-from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
+from mesoslite.ids import FrameworkId
 from mesoslite.leader import LeaderFollower
-from mesoslite.model import FrameworkInfo, MasterInfo, TaskSpec, TaskStatus
-from mesoslite.resources import Resources
+from mesoslite.model import FrameworkInfo, MasterInfo, TaskStatus
 from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc
-from mesoslite.scheduler_api import calls
+from mesoslite.scheduler_api import callbacks as cb
 from mesoslite.scheduler_api.dispatch import plain_callback
+from mesoslite.scheduler_api.driver_calls import DriverCalls
 from mesoslite.scheduler_api.events import Scheduler
 from mesoslite.scheduler_api.heartbeats import HeartbeatWatch
-from mesoslite.scheduler_api.types import Demand
 
 logger = logging.getLogger(__name__)
 
 Ev = scheduler_pb2.Event
 DEFAULT_MASTER = "127.0.0.1:5050"
+DEFAULT_CONNECT_TIMEOUT_S = 30.0
 # Codes after which re-subscribing may succeed; anything else is the master's final answer.
 _TRANSIENT = {
     grpc.StatusCode.UNAVAILABLE,
@@ -64,11 +66,12 @@ _TRANSIENT = {
 }
 
 
-class SchedulerDriver:
+class SchedulerDriver(DriverCalls):
     """Connects a `Scheduler` to the master.
 
     Use it as `async with SchedulerDriver(...) as driver: await driver.join()`, or call the
-    blocking `run()` from a plain script.
+    blocking `run()` from a plain script. The calls (`accept`, `decline`, ...) are in
+    `DriverCalls`.
 
     Args:
         scheduler: the object whose callbacks receive events (see `Scheduler`).
@@ -79,12 +82,21 @@ class SchedulerDriver:
             registered in ZooKeeper).
         implicit_acknowledgements: acknowledge each update after `on_update` returns. When
             False, call `acknowledge()` yourself, or the agent resends the update.
-        connect_timeout_s: give up (and make `join()` raise `UnavailableError`) if the first
-            subscription does not succeed in this time; None retries forever.
+        connect_timeout_s: give up (and make `join()` raise `UnavailableError`, naming the
+            address) if the first subscription does not succeed in this time; None (or
+            `math.inf`) retries forever. Once subscribed, the driver re-subscribes forever.
         call_timeout_s: the deadline of each call to the master.
         reconnect_backoff_max_s: the longest wait between re-subscription attempts (each
             wait is drawn at random below a ceiling that doubles up to this).
         rng: the source of the backoff's jitter (tests pass a seeded `random.Random`).
+        on_callback_error: `"raise"`: a callback that raises stops the driver (without
+            TEARDOWN, as if the process had died) and `join()`/`run()` raise its exception;
+            `"log"`: log it and go on with the next event.
+        strict_callbacks: raise `ValidationError` instead of warning when `scheduler` has
+            `on_…` methods that are not callbacks (e.g. `on_offer` for `on_offers`).
+
+    Raises:
+        ValidationError: a bad option, or an unknown callback with `strict_callbacks`.
     """
 
     def __init__(
@@ -94,12 +106,17 @@ class SchedulerDriver:
         *,
         master: str = DEFAULT_MASTER,
         implicit_acknowledgements: bool = True,
-        connect_timeout_s: float | None = None,
+        connect_timeout_s: float | None = DEFAULT_CONNECT_TIMEOUT_S,
         call_timeout_s: float = 10.0,
         reconnect_backoff_max_s: float = 2.0,
         rng: random.Random | None = None,
+        on_callback_error: str = cb.RAISE,
+        strict_callbacks: bool = False,
     ) -> None:
+        cb.check_options(connect_timeout_s, on_callback_error)
+        cb.check_callbacks(scheduler, strict=strict_callbacks)
         self.scheduler = scheduler
+        self.on_callback_error = on_callback_error
         self.leader = LeaderFollower(
             master, backoff_max_s=reconnect_backoff_max_s, backoff_min_s=0.05, rng=rng
         )
@@ -119,7 +136,11 @@ class SchedulerDriver:
         self._connected = False
         self._stopping = False
         self._stopped = asyncio.Event()
-        self._error: MesosliteError | None = None
+        # What stopped the driver: the master's refusal, or a callback's exception.
+        self._error: Exception | None = None
+        self._ever_subscribed = False
+        self._last_failure = ""  # why the latest subscription attempt failed
+        self._first_connect: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._heartbeats = HeartbeatWatch()
         # The updates of the UPDATE event being dispatched, until implicitly acknowledged.
@@ -153,6 +174,9 @@ class SchedulerDriver:
         if self.leader.static:
             await self._use_master(self.master)
         self._task = asyncio.create_task(self._subscription_loop(), name="mesoslite-subscription")
+        timeout_s = cb.first_timeout(self.connect_timeout_s)
+        if timeout_s is not None:
+            self._first_connect = asyncio.create_task(self._watch_first_connect(timeout_s))
 
     async def join(self) -> None:
         """Wait until the driver stops. Raises the error that stopped it, if any."""
@@ -187,6 +211,8 @@ class SchedulerDriver:
                     logger.warning("teardown failed framework_id=%s: %s", self._info.id, e)
             if self._call is not None:
                 self._call.cancel()
+            if self._first_connect is not None:
+                self._first_connect.cancel()
             task = self._task
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
@@ -229,108 +255,7 @@ class SchedulerDriver:
             await asyncio.sleep(0.005)
         return self._info.id
 
-    # ------------------------------------------------------------------ calls
-
-    async def accept(
-        self,
-        offer_ids: Sequence[OfferId],
-        tasks: Sequence[TaskSpec],
-        *,
-        refuse_seconds: float = 5.0,
-        reserve: Resources | None = None,
-        unreserve: Resources | None = None,
-    ) -> None:
-        """Launch `tasks` on offers of one agent; what the tasks leave unused is declined.
-
-        Args:
-            reserve: part of the offers to reserve for their allocation role on their agent
-                from now on (RESERVE, kept by the master); only that role is offered it.
-            unreserve: part of the role's dynamic reservation there to give back.
-
-        Raises:
-            NotFoundError: an offer was rescinded, used already or never made.
-            ConflictError: an offer is not this framework's.
-            ValidationError: the tasks are malformed or need more than the offers hold.
-        """
-        request = calls.accept_request(
-            self._require_id(),
-            offer_ids,
-            tasks,
-            refuse_seconds=refuse_seconds,
-            reserve=reserve,
-            unreserve=unreserve,
-        )
-        await self._unary("Accept", request)
-
-    async def decline(self, offer_ids: Sequence[OfferId], *, refuse_seconds: float = 5.0) -> None:
-        """Give offers back; their agents are not offered again for `refuse_seconds`."""
-        request = calls.decline_request(
-            self._require_id(), offer_ids, refuse_seconds=refuse_seconds
-        )
-        await self._unary("Decline", request)
-
-    async def revive(self, *, roles: Sequence[str] | None = None) -> None:
-        """Clear filters and ask for offers again (undoes `suppress`).
-
-        Args:
-            roles: the roles to revive, each one of the framework's; None or empty: all.
-        """
-        request = scheduler_pb2.ReviveRequest(
-            framework_id=self._require_id(), roles=list(roles or ())
-        )
-        await self._unary("Revive", request)
-
-    async def suppress(self, *, roles: Sequence[str] | None = None) -> None:
-        """Stop receiving offers (in `roles`) until `revive`.
-
-        Args:
-            roles: the roles to suppress, each one of the framework's; None or empty: all.
-                Offers in its other roles keep coming.
-        """
-        await self._unary(
-            "Suppress",
-            scheduler_pb2.SuppressRequest(framework_id=self._require_id(), roles=list(roles or ())),
-        )
-
-    async def kill(
-        self, task_id: TaskId | str, *, agent_id: AgentId | str = "", grace_period_s: float = 0.0
-    ) -> None:
-        """Kill a task: SIGTERM, then SIGKILL after the grace period (the task's if 0)."""
-        request = calls.kill_request(self._require_id(), task_id, agent_id, grace_period_s)
-        await self._unary("Kill", request)
-
-    async def acknowledge(self, *statuses: TaskStatus) -> None:
-        """Acknowledge updates (those without a uuid need none and are skipped), in one call."""
-        if not any(s.uuid for s in statuses):
-            return
-        request = calls.acknowledge_request(self._require_id(), statuses)
-        await self._unary("Acknowledge", request)
-
-    async def reconcile(self, tasks: Iterable[tuple[TaskId | str, AgentId | str]] = ()) -> None:
-        """Ask for the latest state of `(task_id, agent_id)` pairs, or of every task if empty.
-
-        The answers arrive as `on_update` calls with reason `RECONCILIATION`.
-        """
-        await self._unary("Reconcile", calls.reconcile_request(self._require_id(), tasks))
-
-    async def request(self, demands: Sequence[Demand]) -> None:
-        """Tell the master what the framework still needs (task shapes and counts)."""
-        await self._unary("Request", calls.demand_request(self._require_id(), demands))
-
-    async def teardown(self) -> None:
-        """Remove the framework and kill all its tasks, then stop the driver."""
-        await self._unary(
-            "Teardown", scheduler_pb2.TeardownRequest(framework_id=self._require_id())
-        )
-        self._info = replace(self._info, id=FrameworkId(""))
-        await self.stop(failover=True)
-
     # ------------------------------------------------------------------ internals
-
-    def _require_id(self) -> FrameworkId:
-        if not self._info.id:
-            raise ConflictError("the framework is not subscribed yet: wait for on_subscribed")
-        return self._info.id
 
     async def _use_master(self, address: str) -> None:
         """Point the channel (and so every call) at `address`."""
@@ -343,31 +268,50 @@ class SchedulerDriver:
         if old is not None:
             await old.close(grace=1.0)
 
-    async def _unary(self, method: str, request: Any) -> Any:
-        if self._stub is None:
-            raise ConflictError("the driver is not started")
-        try:
-            return await getattr(self._stub, method)(request, timeout=self.call_timeout_s)
-        except grpc.aio.AioRpcError as e:
-            raise error_from_rpc(e) from None
-        except grpc.aio.UsageError:
-            raise ConflictError(f"the driver is stopped: cannot {method.lower()}") from None
-
     async def _callback(self, name: str, *args: Any) -> None:
-        fn = getattr(self.scheduler, name, None)
-        if fn is None:
+        # Once the driver is stopping or stopped, a callback's error is only logged: it is
+        # most likely a call failing because of the stop, and the first error is kept.
+        log_only = self.on_callback_error == cb.LOG or self._stopping or self._error is not None
+        error = await cb.invoke(self.scheduler, self, name, args, log_only=log_only)
+        if error is None or self._stopping or self._error is not None:
             return
-        try:
-            result = fn(self, *args)
-            if inspect.isawaitable(result):
-                await result
-        except MesosliteError as e:
-            logger.warning("%s raised: %s", name, e)
-        except Exception:
-            logger.exception("scheduler callback %s failed", name)
+        self._error = error
+        self._connected = False
+        self._unacknowledged = []  # not handled: the agents resend them to a successor
+        logger.error(
+            "scheduler callback %s raised %s: %s; the driver stops (on_callback_error=%r)",
+            name,
+            type(error).__name__,
+            error,
+            self.on_callback_error,
+        )
+        # Callbacks run in the subscription task, which now ends and sets `_stopped`.
+
+    async def _watch_first_connect(self, timeout_s: float) -> None:
+        """Stop the driver if its first subscription has not succeeded in `timeout_s`."""
+        await asyncio.sleep(timeout_s)
+        if self._ever_subscribed or self._stopping or self._error is not None:
+            return
+        # Fired: from here on `stop()` waits for this task (to call on_error) as for a call.
+        me = asyncio.current_task()
+        if me is not None:
+            self._first_connect = None
+            self._background.add(me)
+            me.add_done_callback(self._background.discard)
+        why = f" (last error: {self._last_failure})" if self._last_failure else ""
+        error = UnavailableError(
+            f"cannot reach the master at {self.leader.describe()} within connect_timeout_s="
+            f"{timeout_s:g}{why}: check the address, that a master runs there and that this "
+            "host can reach it; connect_timeout_s=None retries forever"
+        )
+        self._error = error  # before the cancel: `join()` must see it when it wakes
+        task = self._task
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self._fail(error)
 
     async def _subscription_loop(self) -> None:
-        started = time.monotonic()
         warned = False
         try:
             while not self._stopping:
@@ -376,6 +320,7 @@ class SchedulerDriver:
                     await self._subscribe_once()
                 except UnavailableError as e:
                     # ZooKeeper cannot be reached or names no leader yet: try again.
+                    self._last_failure = e.message
                     if not warned or self._connected:
                         logger.warning("cannot find the master: %s", e.message)
                         warned = True
@@ -386,6 +331,7 @@ class SchedulerDriver:
                         await self._fail(error_from_rpc(e))
                         return
                     err = error_from_rpc(e)
+                    self._last_failure = f"{self.master}: {e.details()}"
                     if isinstance(err, NotLeaderError) and err.leader_address:
                         self.leader.redirect(err.leader_address)
                         self.leader.connected()  # go to the leader it names at once
@@ -400,18 +346,8 @@ class SchedulerDriver:
                     self._connected = False
                     self.leader.connected()  # it was subscribed: start the backoff over
                     await self._callback("on_disconnected")
-                if (
-                    not self._info.id
-                    and self.connect_timeout_s is not None
-                    and time.monotonic() - started > self.connect_timeout_s
-                ):
-                    await self._fail(
-                        UnavailableError(
-                            f"cannot reach the master at {self.master} "
-                            f"(tried for {self.connect_timeout_s:g}s)"
-                        )
-                    )
-                    return
+                    if self._stopping or self._error is not None:
+                        return
                 await self.leader.pause()
         finally:
             if not self._stopping:
@@ -455,7 +391,7 @@ class SchedulerDriver:
             self._info = replace(self._info, id=FrameworkId(sub.framework_id))
             self._master_info = c.master_info_from_pb(sub.master_info)
             self._heartbeats.interval_s = sub.heartbeat_interval_s
-            self._connected = True
+            self._connected = self._ever_subscribed = True
             logger.info("subscribed framework_id=%s master=%s", sub.framework_id, self.master)
             await self._callback("on_subscribed", self._info.id, self._master_info)
         elif kind == Ev.UPDATE:
@@ -463,6 +399,8 @@ class SchedulerDriver:
             self._unacknowledged = statuses
             for status in statuses:
                 await self._callback("on_update", status)
+                if self._error is not None:
+                    return  # stopped by the callback: none of them is acknowledged
             if self.implicit_acknowledgements and self._unacknowledged:
                 # (`stop()` from a callback acknowledges them itself, before it closes.)
                 self._unacknowledged = []
@@ -491,6 +429,6 @@ class SchedulerDriver:
     async def _fail(self, error: MesosliteError) -> None:
         self._error = error
         self._connected = False
-        logger.error("framework stopped by the master: %s", error.message)
+        logger.error("the driver stops: %s", error.message)
         await self._callback("on_error", error.message)
         self._stopped.set()

@@ -19,7 +19,9 @@ class Scheduler(Protocol):
     """Callbacks, each optional: the driver calls only those the object defines.
 
     Callbacks run one at a time, in the order the master sent the events, on the driver's
-    event loop. A callback that raises is logged and the driver goes on.
+    event loop. A callback that raises stops the driver, and `join()`/`run()` raise it
+    (`on_callback_error="log"`: it is logged and the driver goes on). An `on_…` method not
+    declared here is warned about when the driver is made (`strict_callbacks`: refused).
     """
 
     def on_subscribed(
@@ -47,3 +49,8 @@ class Scheduler(Protocol):
 
     def on_disconnected(self, driver: SchedulerDriver) -> Maybe:
         """The connection to the master broke; the driver re-subscribes by itself."""
+
+
+# Every callback the driver calls, read from `Scheduler`: a new callback is one method
+# there. A scheduler's other `on_…` methods are warned about (see `callbacks.py`).
+KNOWN_CALLBACKS: tuple[str, ...] = tuple(n for n in vars(Scheduler) if n.startswith("on_"))

@@ -10,6 +10,7 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -18,12 +19,13 @@ from mesoslite.scheduler_api import (
     FrameworkInfo,
     Offer,
     SchedulerDriver,
+    TaskState,
     TaskStatus,
     UnavailableError,
 )
-from mesoslite.testing import LocalCluster, assert_eventually
+from mesoslite.testing import LocalCluster, assert_eventually, assert_eventually_async
 
-from .frameworks import OneTask
+from .frameworks import OneTask, UpdateRecorder
 
 
 class Boom:
@@ -161,3 +163,38 @@ async def test_connect_timeout_none_keeps_retrying_past_a_short_deadline(dead_po
             await asyncio.wait_for(asyncio.shield(driver.join()), 1.0)
     finally:
         await driver.stop()
+
+
+class BoomOnRunning(OneTask):
+    """Launches `sleep 30`; its `on_update` raises at TASK_RUNNING."""
+
+    def __init__(self) -> None:
+        super().__init__("sleep 30")
+
+    def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
+        super().on_update(driver, status)
+        if status.state == TaskState.RUNNING:
+            raise ValueError("cannot record that the task runs")
+
+
+async def test_an_update_whose_callback_raised_is_not_acknowledged_and_comes_again(
+    cluster: LocalCluster,
+) -> None:
+    first = BoomOnRunning()
+    info = FrameworkInfo(name="boom-running", failover_timeout_s=60)
+    driver = SchedulerDriver(first, info, master=cluster.master_address)
+    await driver.start()
+    try:
+        with pytest.raises(ValueError, match="cannot record"):
+            await asyncio.wait_for(driver.join(), 30)
+    finally:
+        await driver.stop()  # no TEARDOWN: it stopped on an error, the task keeps running
+    (running,) = [s for s in first.updates if s.state == TaskState.RUNNING]
+    # A successor with the framework's id gets the same update (same uuid) again.
+    second = UpdateRecorder()
+    again = replace(info, id=driver.framework_id)
+    async with SchedulerDriver(second, again, master=cluster.master_address):
+        await assert_eventually_async(
+            lambda: any(s.uuid == running.uuid for s in second.updates), timeout_s=20
+        )
+    # (leaving the block tore the framework down and killed the task)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mesoslite.model import AgentInfo, FrameworkInfo, TaskState
+from mesoslite.ids import TaskId
+from mesoslite.model import AgentInfo, FrameworkInfo, TaskState, TaskStatus
 from mesoslite.resources import parse_resources as R
 from tests.unit.master.conftest import Harness, task
 
@@ -31,3 +32,37 @@ def test_reserving_a_whole_offer_while_launching_from_it_does_not_break_allocati
         ml, [offer.id], [task("t1", "cpus:2;mem:128")], 0.0, h.now, reserve=R("cpus:4;mem:4096")
     )
     h.allocate()  # raised "resources subtraction would go negative" before the clamp
+
+
+def test_offers_of_two_agents_with_the_same_ports_can_each_be_used() -> None:
+    # A framework's totals merge the ports of all its agents' offers, so [31000-31010] of
+    # two agents is held once there: taking one offer back cannot subtract it twice.
+    h = Harness()
+    for host in ("h1", "h2"):
+        h.agent("cpus:4;mem:1024;ports:[31000-31010]", hostname=host)
+    fid = h.framework()
+    offers = h.allocate()[fid]
+    assert len(offers) == 2
+    for i, offer in enumerate(offers):
+        h.state.accept(
+            fid, [offer.id], [task(f"t{i}", "cpus:1;mem:64;ports:[31000-31000]")], 0.0, h.now
+        )
+    assert not h.state.frameworks[fid].offered
+    # ... and the same for what its tasks use, as they end.
+    for i, offer in enumerate(offers):
+        done = TaskStatus(TaskId(f"t{i}"), fid, offer.agent_id, TaskState.FINISHED, uuid=b"u%d" % i)
+        h.state.status_updates(offer.agent_id, [done], h.now)
+    assert not h.state.frameworks[fid].used
+
+
+def test_two_tasks_of_one_accept_asking_for_the_same_port_can_both_end() -> None:
+    # The master does not refuse this today (the tasks' sum merges the port), so the
+    # agent's `used` holds the port once; the second task's end must not crash the update.
+    h = Harness()
+    agent_id = h.agent("cpus:4;mem:1024;ports:[31000-31010]")
+    fid = h.framework()
+    h.launch(fid, h.offer_for(fid), "a", "b", resources="cpus:1;mem:64;ports:[31000-31000]")
+    for t in ("a", "b"):
+        done = TaskStatus(TaskId(t), fid, agent_id, TaskState.FINISHED, uuid=t.encode())
+        h.state.status_updates(agent_id, [done], h.now)
+    assert not h.state.agents[agent_id].used

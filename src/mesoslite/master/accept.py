@@ -207,7 +207,7 @@ def _undo(
         fw.remove_used(task.allocation_role, task.resources)
         if agent is not None:
             agent.tasks.discard((fw.id, task.task_id))
-            agent.used = agent.used - task.resources
+            agent.used = agent.used.minus_clamped(task.resources)  # ports may overlap
     fw.demands = before.demands
     _put(fw.filters, op.role, op.agent_id, before.filter_until)
     _put(fw.refused, op.role, op.agent_id, before.refused)

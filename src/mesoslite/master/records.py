@@ -106,7 +106,7 @@ class FrameworkRecord:
         self.used_by_role[role] = self.used_by_role.get(role, Resources.empty()) + resources
 
     def remove_used(self, role: str, resources: Resources) -> None:
-        self.used = self.used - resources
+        self.used = self.used.minus_clamped(resources)  # see `_subtract`
         _subtract(self.used_by_role, role, resources)
 
     def add_offered(self, role: str, resources: Resources) -> None:
@@ -114,12 +114,14 @@ class FrameworkRecord:
         self.offered_by_role[role] = self.offered_by_role.get(role, Resources.empty()) + resources
 
     def remove_offered(self, role: str, resources: Resources) -> None:
-        self.offered = self.offered - resources
+        self.offered = self.offered.minus_clamped(resources)  # see `_subtract`
         _subtract(self.offered_by_role, role, resources)
 
 
 def _subtract(by_role: dict[str, Resources], role: str, resources: Resources) -> None:
-    left = by_role.get(role, Resources.empty()) - resources
+    # Clamped: a framework's totals merge the ranges and sets of all its agents, so two
+    # agents' `ports:[31000-31010]` are held once there, and the second removal finds none.
+    left = by_role.get(role, Resources.empty()).minus_clamped(resources)
     if left.is_empty():
         by_role.pop(role, None)
     else:

@@ -167,7 +167,7 @@ def finish(
     agent = books.agents.get(record.agent_id)
     if agent is not None:
         agent.tasks.discard((fw.id, record.spec.task_id))
-        agent.used = agent.used - record.spec.resources
+        agent.used = agent.used.minus_clamped(record.spec.resources)  # ports may overlap
     books.tasks.remember(record)
     return [AllocateSoon()]
 

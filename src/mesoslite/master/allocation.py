@@ -61,6 +61,7 @@ def view(books: MasterBooks, now: float, seed: int, locality_aware: bool) -> Clu
         books.roles.weights,
         seed,
         books.roles.quotas,
+        books.roles.priorities,
     )
 
 

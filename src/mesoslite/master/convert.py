@@ -157,6 +157,8 @@ def role_info(status: RoleStatus) -> operator_pb2.RoleInfo:
         has_limit=bool(quota and quota.limit is not None),
         allocated=c.resources_to_pb(status.allocated),
         framework_count=status.frameworks,
+        priority=status.tier.priority,
+        preemptible=status.tier.preemptible,
     )
 
 

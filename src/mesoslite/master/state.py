@@ -302,6 +302,22 @@ class MasterState:
 
         return [PersistRegistry((op,), undo), AllocateSoon()]
 
+    def set_role_tier(self, role: str, priority: int, preemptible: bool | None) -> list[Effect]:
+        """`mesoslite role set-priority`; `preemptible` None keeps the current setting."""
+        roles = self.books.roles
+        before = roles.tiers.get(role)
+        op = roles.set_tier(role, priority, preemptible)
+        logger.info(
+            "role tier set role=%s priority=%d preemptible=%s",
+            role, op.tier.priority, op.tier.preemptible,
+        )
+
+        def undo() -> list[Effect]:
+            roles.undo_tier(op, before)
+            return [AllocateSoon()]
+
+        return [PersistRegistry((op,), undo), AllocateSoon()]
+
     def explain(self, fid: FrameworkId, now: float) -> Explanation:
         """Why `fid` is or is not getting offers: its share, role, filters, quota, demands."""
         return allocation.explain(self.books, fid, now)

@@ -18,6 +18,7 @@ from mesoslite.master.events import (
     RescindEvent,
     SendToFramework,
 )
+from mesoslite.master.preemption import held_from
 from mesoslite.master.roles import Explanation, RoleExplanation, outstanding
 from mesoslite.model import Offer
 from mesoslite.resources import Resources
@@ -49,7 +50,7 @@ def view(books: MasterBooks, now: float, seed: int, locality_aware: bool) -> Clu
                     role,
                     fw.held(role),
                     role in fw.suppressed_roles,
-                    _filters(fw, role, now, free),
+                    _filters(fw, role, now, free) | held_from(books, role, now),
                     demands,
                     locality,
                     running_on,

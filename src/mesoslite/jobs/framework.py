@@ -30,6 +30,7 @@ from mesoslite.jobs.documents import job_to_doc
 from mesoslite.jobs.model import AttemptView, JobView
 from mesoslite.jobs.port import MasterPort
 from mesoslite.jobs.spec import parse_job_spec
+from mesoslite.jobs.waiting import WaitingByRole, check_priority, waiting_by_role
 from mesoslite.model import FrameworkInfo, Offer, TaskStatus
 from mesoslite.resources import format_resources
 
@@ -67,6 +68,7 @@ class JobsFramework:
         self.subscribed = False
         self._roles_lock = asyncio.Lock()
         self._suppressed = False
+        self._waiting: WaitingByRole = {}
         self._running = False
         self._cancel_timers: dict[str, Callable[[], None]] = {}
         self._timer_runs: set[asyncio.Task[None]] = set()
@@ -128,6 +130,7 @@ class JobsFramework:
     async def submit(self, spec_yaml: str) -> JobView:
         spec = parse_job_spec(spec_yaml)
         self._check_fits(spec.resources)
+        check_priority(spec, self.port.role_priority(spec.role))
         self.core.check_submit(spec)
         await self._hold_role(spec.role)
         old = self.core.jobs.get(spec.name)
@@ -145,6 +148,7 @@ class JobsFramework:
     async def update(self, spec_yaml: str) -> JobView:
         spec = parse_job_spec(spec_yaml)
         self._check_fits(spec.resources)
+        check_priority(spec, self.port.role_priority(spec.role))
         self.core.check_update(spec)
         await self._hold_role(spec.role)
         job, kills = self.core.update(spec, spec_yaml, self.clock.now())
@@ -213,6 +217,7 @@ class JobsFramework:
         # Ask for everything: our attempts by id, and (implicitly) every task the master has
         # for us, so that tasks we do not know are found and killed.
         self.core.unconfirmed = {t for t, _ in self.core.active_attempts()}
+        self._waiting = {}  # a new master knows nothing of what we declared
         await self._reconcile()
         await self.port.reconcile()
         # Idle: say so at once, so that offers go to frameworks that have work.
@@ -309,6 +314,14 @@ class JobsFramework:
         await self._expire(now)
         await self._kill(kills)
         await self._want_offers(look=True)
+        await self._declare_waiting(now)
+
+    async def _declare_waiting(self, now: float) -> None:
+        """Tell the master what waits, by role, when it changed (preemption, #16)."""
+        by_role = waiting_by_role(self.core.book, now) if self.subscribed else {}
+        if by_role != self._waiting:
+            self._waiting = by_role
+            await self._quietly(self.port.declare_waiting(by_role))
 
     async def _reconcile_or_subscribe(self) -> None:
         if not self.subscribed:

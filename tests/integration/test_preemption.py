@@ -66,8 +66,10 @@ class LongTask:
                 continue
             self.launched = True
             task = TaskSpec(
-                TaskId("long"), CommandSpec.of_shell("sleep 600"),
-                parse_resources("cpus:1;mem:64"), kill_grace_period_s=0.5,
+                TaskId("long"),
+                CommandSpec.of_shell("sleep 600"),
+                parse_resources("cpus:1;mem:64"),
+                kill_grace_period_s=0.5,
             )
             await driver.accept([offer.id], [task], refuse_seconds=60)
 
@@ -86,7 +88,9 @@ async def test_a_high_tier_job_preempts_a_full_low_tier_which_still_succeeds(
     tmp_path: Path,
 ) -> None:
     with LocalCluster(
-        tmp_path / "cluster", agents=1, agent_resources="cpus:2;mem:512",
+        tmp_path / "cluster",
+        agents=1,
+        agent_resources="cpus:2;mem:512",
         master_args=MASTER_ARGS,
     ) as cluster:
 
@@ -125,7 +129,8 @@ async def test_a_high_tier_job_preempts_a_full_low_tier_which_still_succeeds(
             kinds = [(k, t) for k, t, _ in fw.events if t == "long"]
             told = kinds.index(("preemption", "long"))
             killed = next(
-                i for i, (k, t, s) in enumerate(fw.events)
+                i
+                for i, (k, t, s) in enumerate(fw.events)
                 if k == "update" and s == "TASK_KILLED/PREEMPTED"
             )
             assert told < killed, fw.events

@@ -14,7 +14,9 @@ from mesoslite.testing import LocalCluster
 def cli(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mesoslite.cli", "--master", cluster.master_address, *args],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

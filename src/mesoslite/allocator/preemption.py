@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from mesoslite.ids import AgentId
 from mesoslite.resources import Resources
 
+# Victims sort by this: (0 if slow or hung, else 1), priority, -started_at, key.
+Order = tuple[int, int, float, tuple[str, str]]
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -38,9 +41,10 @@ class Candidate:
     # Past the `max_runtime_s` its job declared.
     overrun: bool = False
 
-    def order(self) -> tuple[int, int, float, tuple[str, str]]:
+    def order(self) -> Order:
         """Victims sort first by this key: slow or hung, lower tier, youngest."""
-        return (0 if self.unhealthy or self.overrun else 1, self.priority, -self.started_at, self.key)
+        slow = self.unhealthy or self.overrun
+        return (0 if slow else 1, self.priority, -self.started_at, self.key)
 
 
 def choose_victims(
@@ -71,7 +75,7 @@ def choose_victims(
             by_agent.setdefault(c.agent_id, []).append(c)
     victims: list[Candidate] = []
     for _ in range(max(0, count)):
-        best: tuple[tuple[int, list[tuple[object, ...]]], AgentId, list[Candidate]] | None = None
+        best: tuple[tuple[int, list[Order]], AgentId, list[Candidate]] | None = None
         for agent_id in sorted(free_now):
             plan = _room_on(shape, free_now[agent_id], by_agent.get(agent_id, []), held, guarantees)
             if plan is None:

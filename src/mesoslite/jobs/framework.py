@@ -40,6 +40,8 @@ FRAMEWORK_NAME = "mesoslite-jobs"
 # Long: a master restart or failover must never time the jobs framework out.
 FAILOVER_TIMEOUT_S = 7 * 24 * 3600.0
 TICK_S = 0.2
+# How often the waiting instances are counted for the master's preemption (#16).
+DECLARE_WAITING_EVERY_S = 1.0
 RECONCILE_EVERY_S = 2.0
 DECLINE_BUSY_S = 1.0  # refuse_seconds while instances wait (a retry may want the offer soon)
 DECLINE_IDLE_S = 30.0
@@ -69,6 +71,7 @@ class JobsFramework:
         self._roles_lock = asyncio.Lock()
         self._suppressed = False
         self._waiting: WaitingByRole = {}
+        self._declared_at = float("-inf")
         self._running = False
         self._cancel_timers: dict[str, Callable[[], None]] = {}
         self._timer_runs: set[asyncio.Task[None]] = set()
@@ -317,7 +320,11 @@ class JobsFramework:
         await self._declare_waiting(now)
 
     async def _declare_waiting(self, now: float) -> None:
-        """Tell the master what waits, by role, when it changed (preemption, #16)."""
+        """Tell the master what waits, by role, when it changed (preemption, #16); looked
+        at every `DECLARE_WAITING_EVERY_S` (a walk over the jobs), not every tick."""
+        if now - self._declared_at < DECLARE_WAITING_EVERY_S:
+            return
+        self._declared_at = now
         by_role = waiting_by_role(self.core.book, now) if self.subscribed else {}
         if by_role != self._waiting:
             self._waiting = by_role

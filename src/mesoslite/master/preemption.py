@@ -151,9 +151,13 @@ def _make_room(
         count = min(demand.count, budget)
         budget -= count
         chosen = choose_victims(
-            priority=priority, shape=demand.resources, count=count,
+            priority=priority,
+            shape=demand.resources,
+            count=count,
             candidates=[c for c in candidates if c not in victims],
-            free=free, role_held=held, guarantees=guarantees,
+            free=free,
+            role_held=held,
+            guarantees=guarantees,
         )
         for victim in chosen:
             free[victim.agent_id] = free[victim.agent_id] + victim.resources
@@ -238,14 +242,15 @@ def _preempt(
             book.holds[t.agent_id] = Hold(fid, role, priority, deadline + HOLD_SLACK_S)
     logger.info(
         "preempting tasks=%d for framework_id=%s role=%s priority=%d",
-        len(victims), fid, role, priority,
+        len(victims),
+        fid,
+        role,
+        priority,
     )
     return effects
 
 
-def _live_task(
-    books: MasterBooks, key: tuple[FrameworkId, TaskId]
-) -> rec.TaskRecord | None:
+def _live_task(books: MasterBooks, key: tuple[FrameworkId, TaskId]) -> rec.TaskRecord | None:
     fw = books.frameworks.get(key[0])
     return None if fw is None else fw.tasks.get(key[1])
 
@@ -257,7 +262,8 @@ def _forget_ended(books: MasterBooks, now: float) -> None:
     for key in [k for k in book.preempted if _live_task(books, k) is None]:
         del book.preempted[key]
     for agent_id in [
-        a for a, h in book.holds.items()
+        a
+        for a, h in book.holds.items()
         if h.until <= now or (h.framework_id, h.role) not in book.since
     ]:
         del book.holds[agent_id]

@@ -83,9 +83,8 @@ class RoleBook:
         role's current setting. Raises `ValidationError`."""
         check_role("role", role)
         if isinstance(priority, bool) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
-            raise ValidationError(
-                "priority", f"must be an integer in [{MIN_PRIORITY}, {MAX_PRIORITY}], got {priority}"
-            )
+            allowed = f"an integer in [{MIN_PRIORITY}, {MAX_PRIORITY}]"
+            raise ValidationError("priority", f"must be {allowed}, got {priority}")
         if preemptible is None:
             preemptible = self.tiers.get(role, RoleTier()).preemptible
         op = SetRoleTier(role, RoleTier(int(priority), bool(preemptible)))

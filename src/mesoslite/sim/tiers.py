@@ -28,9 +28,13 @@ class TierStats:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "priority": self.priority, "roles": list(self.roles), "tasks": self.tasks,
-            "launched": self.launched, "wait_p50_s": self.wait_p50_s,
-            "wait_p99_s": self.wait_p99_s, "wait_max_s": self.wait_max_s,
+            "priority": self.priority,
+            "roles": list(self.roles),
+            "tasks": self.tasks,
+            "launched": self.launched,
+            "wait_p50_s": self.wait_p50_s,
+            "wait_p99_s": self.wait_p99_s,
+            "wait_max_s": self.wait_max_s,
             "preempted": self.preempted,
         }
 

@@ -21,9 +21,7 @@ def _task(
     unhealthy: bool = False,
     overrun: bool = False,
 ) -> Candidate:
-    return Candidate(
-        ("f1", name), agent, role, priority, R(res), started, unhealthy, overrun
-    )
+    return Candidate(("f1", name), agent, role, priority, R(res), started, unhealthy, overrun)
 
 
 def _names(victims: list[Candidate]) -> list[str]:

@@ -21,6 +21,7 @@ from tests.unit.jobs.test_core import T0, launch_all, offer, status, submit
 def batch_offer(n: int) -> Offer:
     return replace(offer(n), allocation_role="batch")
 
+
 LOW = """
 name: low
 type: batch

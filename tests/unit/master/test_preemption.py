@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from mesoslite.allocator.base import Demand, Quota
+from mesoslite.allocator.base import Demand
 from mesoslite.errors import ValidationError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.master.events import (
@@ -59,7 +59,8 @@ def _setup(
 
 def _preemption_effects(effects: list[Effect]) -> list[Effect]:
     return [
-        e for e in effects
+        e
+        for e in effects
         if isinstance(e, KillOnAgent)
         or (isinstance(e, SendToFramework) and isinstance(e.event, PreemptionEvent))
     ]
@@ -73,11 +74,14 @@ def test_after_the_grace_the_framework_is_told_then_its_tasks_are_killed(h: Harn
     h.clock.advance(0.01)
     effects = _preemption_effects(h.state.tick(h.now))
     assert effects[0] == SendToFramework(
-        low, PreemptionEvent((TaskId("t1"), TaskId("t0")), h.now,
-                             "preempted for role urgent (priority 10)")
+        low,
+        PreemptionEvent(
+            (TaskId("t1"), TaskId("t0")), h.now, "preempted for role urgent (priority 10)"
+        ),
     )
     assert effects[1:] == [
-        KillOnAgent(agent, low, TaskId("t1"), 0.0), KillOnAgent(agent, low, TaskId("t0"), 0.0)
+        KillOnAgent(agent, low, TaskId("t1"), 0.0),
+        KillOnAgent(agent, low, TaskId("t0"), 0.0),
     ]
     # While the victims run, nobody else is chosen.
     h.clock.advance(GRACE * 2)
@@ -86,8 +90,14 @@ def test_after_the_grace_the_framework_is_told_then_its_tasks_are_killed(h: Harn
 
 def _killed(h: Harness, agent: AgentId, low: FrameworkId, task_id: str) -> list[Effect]:
     status = TaskStatus(
-        TaskId(task_id), low, agent, TaskState.KILLED, reason="TASK_KILLED",
-        source=StatusSource.AGENT, uuid=b"u" + task_id.encode(), timestamp=h.now,
+        TaskId(task_id),
+        low,
+        agent,
+        TaskState.KILLED,
+        reason="TASK_KILLED",
+        source=StatusSource.AGENT,
+        uuid=b"u" + task_id.encode(),
+        timestamp=h.now,
     )
     return h.state.status_updates(agent, [status], h.now)
 

@@ -59,8 +59,12 @@ def test_tiers_survive_both_registry_encodings() -> None:
 
 @pytest.mark.parametrize(
     ("role", "priority", "field"),
-    [("urgent", 1001, "priority"), ("urgent", -1001, "priority"), ("*", 1, "role"),
-     ("Bad Role", 1, "role")],
+    [
+        ("urgent", 1001, "priority"),
+        ("urgent", -1001, "priority"),
+        ("*", 1, "role"),
+        ("Bad Role", 1, "role"),
+    ],
 )
 def test_bad_tiers_are_rejected_and_change_nothing(
     h: Harness, role: str, priority: int, field: str

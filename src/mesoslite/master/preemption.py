@@ -237,8 +237,6 @@ def _preempt(
         for t in tasks:
             effects.append(KillOnAgent(t.agent_id, t.framework_id, t.spec.task_id, 0.0))
             book.preempted[(t.framework_id, t.spec.task_id)] = now
-            victim_role = t.spec.allocation_role or role
-            book.preempted_total[victim_role] = book.preempted_total.get(victim_role, 0) + 1
             book.holds[t.agent_id] = Hold(fid, role, priority, deadline + HOLD_SLACK_S)
     logger.info(
         "preempting tasks=%d for framework_id=%s role=%s priority=%d",

@@ -33,5 +33,3 @@ class PreemptionBook:
     # Tasks told and killed, until their end is seen: their TASK_KILLED says PREEMPTED.
     preempted: dict[tuple[FrameworkId, TaskId], float] = field(default_factory=dict)
     holds: dict[AgentId, Hold] = field(default_factory=dict)
-    # Counts for `/metrics`-style reporting and the simulator: preemptions by victim role.
-    preempted_total: dict[str, int] = field(default_factory=dict)

@@ -77,6 +77,10 @@ REASON_UNREACHABLE_AGENT_REREGISTERED = "UNREACHABLE_AGENT_REREGISTERED"
 REASON_MEMORY_LIMIT = "MEMORY_LIMIT"
 REASON_TASK_UNHEALTHY = "TASK_UNHEALTHY"
 REASON_HEALTH_CHECK = "TASK_HEALTH_CHECK_STATUS_UPDATED"
+# TASK_KILLED by the master to make room for a higher priority tier's waiting work (#16).
+REASON_PREEMPTED = "PREEMPTED"
+# A task label: seconds it is expected to run; past them it is preempted first (#16).
+MAX_RUNTIME_LABEL = "mesoslite.max_runtime_s"
 
 
 @dataclass(frozen=True, slots=True)

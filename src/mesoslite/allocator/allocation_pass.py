@@ -25,6 +25,7 @@ from mesoslite.allocator.reasons import Client, by_framework, client_reasons
 from mesoslite.allocator.reservations import available_to, take_reserved
 from mesoslite.allocator.roles import RoleTree, ancestors
 from mesoslite.allocator.sorter import Sorter
+from mesoslite.allocator.tiers import split_by_tier
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.resources import Resources
 
@@ -32,6 +33,7 @@ EMPTY = Resources.empty()
 _END = 2**62  # a cursor past every position
 _AT_LIMIT = "role {role} is at its quota limit"
 _HELD = "what is left is held for unmet quota guarantees"
+_HIGHER_TIER = "higher priority tiers were served first (this role's priority is {p})"
 
 
 class SorterSource(Protocol):
@@ -119,7 +121,7 @@ class AllocationPass:
             if guaranteed:
                 self._fill(guaranteed, guarantee=True)
             self.spare, self.owed_roles = held_back(quotas, self.role_alloc, self.free.values())
-        self._fill(candidates, guarantee=False)
+        self._fill_tiers(candidates)
         self.reasons.update(
             client_reasons(
                 (((fid, role), g.tasks) for (fid, role, _), g in self.grants.items()),
@@ -128,6 +130,18 @@ class AllocationPass:
                 lambda key: self.owner.explain(self.fw_alloc[key], self.total),
             )
         )
+
+    def _fill_tiers(self, candidates: Mapping[str, list[FrameworkId]]) -> None:
+        """Stage 4, tier by tier (`tiers.py`): a lower tier gets only what is left."""
+        served = False
+        for priority, tier in split_by_tier(candidates, self.view.role_priorities):
+            if served:
+                for role, members in tier.items():
+                    for fid in members:
+                        self.why.setdefault((fid, role), _HIGHER_TIER.format(p=priority))
+            before = len(self.grants)
+            self._fill(tier, guarantee=False)
+            served = served or len(self.grants) > before
 
     def _candidates(self) -> dict[str, list[FrameworkId]]:
         live = self.order.ids

@@ -80,6 +80,8 @@ class ClusterView:
     role_weights: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
     quotas: Mapping[str, Quota] = field(default_factory=dict)
+    # Role -> priority tier (`allocator.tiers`); higher tiers are served strictly first.
+    role_priorities: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

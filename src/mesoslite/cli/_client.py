@@ -251,6 +251,14 @@ class _Base:
         return _Call("SetRoleWeight", req, lambda r: None)
 
     @staticmethod
+    def _set_role_priority(role: str, priority: int, preemptible: bool | None) -> _Call[None]:
+        req = operator_pb2.SetRolePriorityRequest(
+            role=role, priority=priority, preemptible=bool(preemptible),
+            has_preemptible=preemptible is not None,
+        )
+        return _Call("SetRolePriority", req, lambda r: None)
+
+    @staticmethod
     def _set_quota(role: str, guarantee: Resources, limit: Resources | None) -> _Call[None]:
         from mesoslite.convert import resources_to_pb
 
@@ -349,6 +357,9 @@ class BlockingOperatorClient(_Base):
 
     def set_role_weight(self, role: str, weight: float) -> None:
         self._run(self._set_role_weight(role, weight))
+
+    def set_role_priority(self, role: str, priority: int, preemptible: bool | None) -> None:
+        self._run(self._set_role_priority(role, priority, preemptible))
 
     def set_quota(self, role: str, guarantee: Resources, limit: Resources | None) -> None:
         self._run(self._set_quota(role, guarantee, limit))

@@ -107,6 +107,8 @@ def role_view(r: Any) -> RoleView:
         limit=resources(r.limit) if r.has_limit else None,
         allocated=resources(r.allocated),
         framework_count=r.framework_count,
+        priority=r.priority,
+        preemptible=r.preemptible,
     )
 
 

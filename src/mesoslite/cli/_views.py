@@ -143,6 +143,8 @@ class RoleView:
     limit: Resources | None
     allocated: Resources
     framework_count: int
+    priority: int = 0
+    preemptible: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return _json(self)

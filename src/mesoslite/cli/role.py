@@ -1,4 +1,5 @@
-"""`mesoslite role list|set-weight|set-quota`: roles' weights and quota, changed at run time."""
+"""`mesoslite role list|set-weight|set-quota|set-priority`: roles' weights, quota and tiers,
+changed at run time."""
 
 from __future__ import annotations
 
@@ -7,22 +8,26 @@ import click
 from mesoslite.cli import CliConfig
 from mesoslite.cli._args import checked
 
-ROLE_HEADERS = ("ROLE", "WEIGHT", "GUARANTEE", "LIMIT", "ALLOCATED", "FRAMEWORKS")
+ROLE_HEADERS = (
+    "ROLE", "WEIGHT", "GUARANTEE", "LIMIT", "ALLOCATED", "FRAMEWORKS", "PRIORITY", "PREEMPTIBLE"
+)
 
 
 @click.group()
 def role() -> None:
-    """Inspect roles and change their weights and quota (kept in the master's registry)."""
+    """Inspect roles and change their weights, quota and priority tiers (kept in the
+    master's registry)."""
 
 
 @role.command("list")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array (keys: see below)")
 @click.pass_obj
 def list_roles(cfg: CliConfig, as_json: bool) -> None:
-    """List every role that has frameworks, a weight or a quota.
+    """List every role that has frameworks, a weight, a quota or a tier.
 
     \b
-    JSON keys: role, weight, guarantee, limit (null: none), allocated, framework_count.
+    JSON keys: role, weight, guarantee, limit (null: none), allocated, framework_count,
+    priority, preemptible.
     Resources are objects such as {"cpus": 2.0, "mem": 1024.0}, mem in MB.
     """
     from mesoslite.cli import _output as out
@@ -41,6 +46,8 @@ def list_roles(cfg: CliConfig, as_json: bool) -> None:
             out.NONE if r.limit is None else out.human_resources(r.limit) or "nothing",
             out.human_resources(r.allocated),
             r.framework_count,
+            r.priority,
+            "yes" if r.preemptible else "no",
         )
         for r in roles
     ]
@@ -59,6 +66,36 @@ def set_weight(cfg: CliConfig, role_name: str, weight: float) -> None:
     with BlockingOperatorClient(cfg.master) as client:
         client.set_role_weight(role_name, weight)
     click.echo(f"role {role_name} weight {weight:g}")
+
+
+# Negative priorities (`set-priority batch -5`) are arguments, not unknown options.
+@role.command("set-priority", context_settings={"ignore_unknown_options": True})
+@click.argument("role_name", metavar="ROLE", callback=checked("role", "role"))
+@click.argument("priority", type=int)
+@click.option(
+    "--preemptible/--not-preemptible", default=None,
+    help="whether ROLE's tasks may be preempted for higher tiers' waiting work"
+    " (default: unchanged; a new role is not preemptible)",
+)
+@click.pass_obj
+def set_priority(
+    cfg: CliConfig, role_name: str, priority: int, preemptible: bool | None
+) -> None:
+    """Set ROLE's priority tier (default 0, from -1000 to 1000). Higher tiers are served
+    strictly first; the allocator's policy orders roles within a tier. A role without a
+    tier of its own inherits its parent's. With --preemptible, ROLE's tasks may be killed
+    (TASK_KILLED, reason PREEMPTED) when a higher tier's work has waited longer than the
+    master's --preemption-grace-s. Takes effect at the next allocation pass."""
+    from mesoslite.cli._client import BlockingOperatorClient
+
+    if priority < -1000 or priority > 1000:
+        raise click.BadParameter(
+            f"must be an integer in [-1000, 1000], got {priority}", param_hint="PRIORITY"
+        )
+    with BlockingOperatorClient(cfg.master) as client:
+        client.set_role_priority(role_name, priority, preemptible)
+    extra = "" if preemptible is None else f" {'' if preemptible else 'not '}preemptible"
+    click.echo(f"role {role_name} priority {priority}{extra}")
 
 
 @role.command("set-quota")

@@ -10,7 +10,8 @@ import click
 @click.command()
 @click.option(
     "--cluster", "cluster_path", required=True, type=click.Path(dir_okay=False),
-    help="cluster YAML: agents (count, resources, attributes) and roles (weight, quota)",
+    help="cluster YAML: agents (count, resources, attributes), roles (weight, quota, "
+    "priority, preemptible) and preemption_grace_s",
 )
 @click.option(
     "--workload", "workload_path", required=True, type=click.Path(dir_okay=False),
@@ -55,7 +56,8 @@ def simulate(
     JSON: an array, one object per allocator, with keys allocator, frameworks, roles
     (each: name, role, tasks, launched, finished, wait_p50_s, wait_p99_s, mean_share),
     utilization, jain_index, makespan_s, launched, finished, allocation_passes, wall_s,
-    launches_per_wall_s, shares and role_shares ([{t, shares: {name: share}}]).
+    launches_per_wall_s, shares and role_shares ([{t, shares: {name: share}}]), and tiers
+    (each: priority, roles, tasks, launched, wait_p50_s, wait_p99_s, wait_max_s, preempted).
     """
     import json
 

@@ -30,6 +30,7 @@ from mesoslite.jobs.documents import job_to_doc
 from mesoslite.jobs.model import AttemptView, JobView
 from mesoslite.jobs.port import MasterPort
 from mesoslite.jobs.spec import parse_job_spec
+from mesoslite.jobs.waiting import WaitingByRole, check_priority, waiting_by_role
 from mesoslite.model import FrameworkInfo, Offer, TaskStatus
 from mesoslite.resources import format_resources
 
@@ -39,6 +40,8 @@ FRAMEWORK_NAME = "mesoslite-jobs"
 # Long: a master restart or failover must never time the jobs framework out.
 FAILOVER_TIMEOUT_S = 7 * 24 * 3600.0
 TICK_S = 0.2
+# How often the waiting instances are counted for the master's preemption (#16).
+DECLARE_WAITING_EVERY_S = 1.0
 RECONCILE_EVERY_S = 2.0
 DECLINE_BUSY_S = 1.0  # refuse_seconds while instances wait (a retry may want the offer soon)
 DECLINE_IDLE_S = 30.0
@@ -67,6 +70,8 @@ class JobsFramework:
         self.subscribed = False
         self._roles_lock = asyncio.Lock()
         self._suppressed = False
+        self._waiting: WaitingByRole = {}
+        self._declared_at = float("-inf")
         self._running = False
         self._cancel_timers: dict[str, Callable[[], None]] = {}
         self._timer_runs: set[asyncio.Task[None]] = set()
@@ -128,6 +133,7 @@ class JobsFramework:
     async def submit(self, spec_yaml: str) -> JobView:
         spec = parse_job_spec(spec_yaml)
         self._check_fits(spec.resources)
+        check_priority(spec, self.port.role_priority(spec.role))
         self.core.check_submit(spec)
         await self._hold_role(spec.role)
         old = self.core.jobs.get(spec.name)
@@ -145,6 +151,7 @@ class JobsFramework:
     async def update(self, spec_yaml: str) -> JobView:
         spec = parse_job_spec(spec_yaml)
         self._check_fits(spec.resources)
+        check_priority(spec, self.port.role_priority(spec.role))
         self.core.check_update(spec)
         await self._hold_role(spec.role)
         job, kills = self.core.update(spec, spec_yaml, self.clock.now())
@@ -213,6 +220,7 @@ class JobsFramework:
         # Ask for everything: our attempts by id, and (implicitly) every task the master has
         # for us, so that tasks we do not know are found and killed.
         self.core.unconfirmed = {t for t, _ in self.core.active_attempts()}
+        self._waiting = {}  # a new master knows nothing of what we declared
         await self._reconcile()
         await self.port.reconcile()
         # Idle: say so at once, so that offers go to frameworks that have work.
@@ -309,6 +317,18 @@ class JobsFramework:
         await self._expire(now)
         await self._kill(kills)
         await self._want_offers(look=True)
+        await self._declare_waiting(now)
+
+    async def _declare_waiting(self, now: float) -> None:
+        """Tell the master what waits, by role, when it changed (preemption, #16); looked
+        at every `DECLARE_WAITING_EVERY_S` (a walk over the jobs), not every tick."""
+        if now - self._declared_at < DECLARE_WAITING_EVERY_S:
+            return
+        self._declared_at = now
+        by_role = waiting_by_role(self.core.book, now) if self.subscribed else {}
+        if by_role != self._waiting:
+            self._waiting = by_role
+            await self._quietly(self.port.declare_waiting(by_role))
 
     async def _reconcile_or_subscribe(self) -> None:
         if not self.subscribed:

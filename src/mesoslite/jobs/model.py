@@ -111,6 +111,10 @@ class JobSpec:
     cron: CronSpec | None = None  # set iff type is CRON
     kill_grace_period_s: float = 3.0
     labels: Mapping[str, str] = field(default_factory=dict)
+    # The tier its role must have (`mesoslite role set-priority`); None: not checked.
+    priority: int | None = None
+    # Past this, its tasks are the first preempted (`mesoslite.max_runtime_s` label).
+    max_runtime_s: float | None = None
 
 
 # ---------------------------------------------------------------------------- views

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, replace
 from mesoslite.ids import AgentId, OfferId, TaskId
 from mesoslite.jobs.book import JobBook
 from mesoslite.jobs.constraints import explain_unplaceable, violations
-from mesoslite.jobs.model import InstanceState, JobType
+from mesoslite.jobs.model import InstanceState, JobSpec, JobType
 from mesoslite.jobs.records import Attempt, Instance, Job, Run, attempt_task_id
-from mesoslite.model import Offer, TaskSpec
+from mesoslite.model import MAX_RUNTIME_LABEL, Offer, TaskSpec
 from mesoslite.resources import Resources, format_resources
 
 
@@ -155,9 +155,16 @@ def launch(book: JobBook, job: Job, run: Run, inst: Instance, offer: Offer, now:
         name=f"{job.name}[{inst.index}]",
         agent_id=AgentId(offer.agent_id),
         kill_grace_period_s=spec.kill_grace_period_s,
-        labels={**spec.labels, "job": job.name, "run": run.run_id},
+        labels={**spec.labels, "job": job.name, "run": run.run_id, **_runtime_label(spec)},
         health_check=spec.health_check if spec.type == JobType.SERVICE else None,
     )
+
+
+def _runtime_label(spec: JobSpec) -> dict[str, str]:
+    # The master reads it to preempt overrunning tasks first (#16, `master/preemption.py`).
+    if spec.max_runtime_s is None:
+        return {}
+    return {MAX_RUNTIME_LABEL: f"{spec.max_runtime_s:g}"}
 
 
 def placements(job: Job) -> list[dict[str, str]]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from mesoslite.allocator.base import Demand
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.model import FrameworkInfo, Offer, TaskSpec, TaskStatus
 from mesoslite.resources import Resources
@@ -76,3 +77,12 @@ class MasterPort(Protocol):
     async def suppress(self) -> None: ...
 
     async def revive(self) -> None: ...
+
+    async def declare_waiting(self, by_role: Mapping[str, tuple[Demand, ...]]) -> None:
+        """Say which instances wait for room, by role (replaces the last declaration): a
+        higher tier's waiting work may preempt a lower tier's tasks (#16)."""
+        ...
+
+    def role_priority(self, role: str) -> int:
+        """The role's priority tier (`mesoslite role set-priority`)."""
+        ...

@@ -19,6 +19,9 @@ Every key sits at the top level; `[..]` marks keys of one job type only:
                                 # or {field: rack, op: MAX_PER, value: 2}
     kill_grace_period_s: 3      # >= 0
     labels: {}                  # str -> str, like env
+    priority: null              # -1000..1000: the tier the job's role must have (see
+                                #   `mesoslite role set-priority`); checked at submit
+    max_runtime_s: null         # > 0: a task running longer is preempted first under pressure
     active_deadline_s: null     # [batch, cron] > 0: a run still going after this is killed
     health_check: null          # [service] {kind: command|http|tcp, command, port, path, delay_s,
                                 #   interval_s, timeout_s, grace_period_s, consecutive_failures}
@@ -52,7 +55,7 @@ from mesoslite.model import CommandSpec
 
 COMMON_KEYS = (
     "name", "type", "command", "resources", "instances", "role", "env", "user", "retries",
-    "constraints", "kill_grace_period_s", "labels",
+    "constraints", "kill_grace_period_s", "labels", "priority", "max_runtime_s",
 )  # fmt: skip
 # Keys that only some job types take, and which.
 TYPED_KEYS: dict[str, tuple[JobType, ...]] = {
@@ -148,6 +151,8 @@ def _build(values: dict[str, Any], job_type: JobType | None) -> JobSpec:
                 "kill_grace_period_s",
                 "labels",
                 "active_deadline_s",
+                "priority",
+                "max_runtime_s",
             )
             if k in values
         },  # fmt: skip

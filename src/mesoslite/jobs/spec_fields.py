@@ -7,6 +7,7 @@ import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
+from mesoslite.allocator.tiers import MAX_PRIORITY, MIN_PRIORITY
 from mesoslite.jobs.cron import CronSchedule
 from mesoslite.jobs.model import ConcurrencyPolicy, JobType, RestartPolicy, RetryPolicy
 from mesoslite.jobs.spec_constraints import parse_constraints
@@ -234,4 +235,8 @@ PARSERS: dict[str, Callable[[Any, str], Any]] = {
     ),
     "starting_deadline_s": _optional(lambda v, f: as_duration(v, f, zero_ok=False)),
     "keep_runs": lambda v, f: as_integer(v, f, 0, MAX_KEEP_RUNS),
+    # #16: the job's role's tier (checked at submit), and a runtime past which its tasks
+    # are preempted before healthy ones.
+    "priority": _optional(lambda v, f: as_integer(v, f, MIN_PRIORITY, MAX_PRIORITY)),
+    "max_runtime_s": _optional(lambda v, f: as_duration(v, f, zero_ok=False)),
 }

@@ -8,7 +8,7 @@ from dataclasses import replace
 from mesoslite.jobs.book import JobBook, Kill
 from mesoslite.jobs.model import InstanceState, JobState, JobType, RestartPolicy, RunState
 from mesoslite.jobs.records import Instance, Job, Run, attempt_view, job_of_task
-from mesoslite.model import TaskState, TaskStatus
+from mesoslite.model import REASON_PREEMPTED, TaskState, TaskStatus
 
 # Task states that say the task is gone for reasons of the cluster, not of the task: the
 # attempt is replaced without counting against the retry limit.
@@ -150,7 +150,7 @@ def _service_ended(
     stable = now - a.launched_at >= SERVICE_STABLE_S
     if stable:
         inst.failures = 0
-    lost = status.state in LOST_STATES
+    lost = _not_its_fault(status)
     restart(book, job, inst, now, counted=not lost and not stable, why=desc)
     return []
 
@@ -162,7 +162,7 @@ def _batch_ended(
     if ok:
         inst.state, inst.message = InstanceState.SUCCEEDED, ""
         return settle(book, job, run, now)
-    lost = status.state in LOST_STATES
+    lost = _not_its_fault(status)
     desc = _describe(status)
     limit = job.spec.retries.limit
     if not lost and inst.failures + 1 > limit:
@@ -172,6 +172,14 @@ def _batch_ended(
         return settle(book, job, run, now)
     restart(book, job, inst, now, counted=not lost, why=desc)
     return []
+
+
+def _not_its_fault(status: TaskStatus) -> bool:
+    """Lost with its agent, or preempted for a higher tier (#16): the attempt is replaced
+    at once and does not count against the retry limit."""
+    if status.state in LOST_STATES:
+        return True
+    return status.state == TaskState.KILLED and status.reason == REASON_PREEMPTED
 
 
 def restart(

@@ -57,7 +57,7 @@ def accept(
     agent = books.agents[agent_id]
     for task in launched:
         status = TaskStatus(task.task_id, fid, agent_id, TaskState.STAGING, timestamp=now)
-        record = rec.TaskRecord(fid, task, agent_id, status)
+        record = rec.TaskRecord(fid, task, agent_id, status, now)
         fw.tasks[task.task_id] = record
         agent.tasks.add((fid, task.task_id))
         books.reservations.launched(agent_id, fid, task.task_id, task.resources, pools)

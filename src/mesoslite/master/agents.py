@@ -268,7 +268,7 @@ def _adopt_reported_tasks(
         if record is None:
             spec = _in_role_of(fw, spec)
             status = TaskStatus(spec.task_id, fid, agent.id, task_state, timestamp=now)
-            fw.tasks[spec.task_id] = rec.TaskRecord(fid, spec, agent.id, status)
+            fw.tasks[spec.task_id] = rec.TaskRecord(fid, spec, agent.id, status, now)
             agent.tasks.add((fid, spec.task_id))
             agent.used = agent.used + spec.resources
             fw.add_used(spec.allocation_role, spec.resources)

@@ -18,6 +18,7 @@ from mesoslite.master.events import (
     RescindEvent,
     SendToFramework,
 )
+from mesoslite.master.preemption import held_from
 from mesoslite.master.roles import Explanation, RoleExplanation, outstanding
 from mesoslite.model import Offer
 from mesoslite.resources import Resources
@@ -43,13 +44,16 @@ def view(books: MasterBooks, now: float, seed: int, locality_aware: bool) -> Clu
         locality, running_on = _locality(fw.info.labels), _running_on(fw, locality_aware)
         # One view per role (Mesos's MULTI_ROLE): see `allocator/hierarchical.py`.
         for role in fw.info.all_roles:
+            filters = _filters(fw, role, now, free)
+            if books.preemption.holds:  # agents emptied for a higher tier (#16)
+                filters = filters | held_from(books, role, now)
             frameworks.append(
                 FrameworkView(
                     fw.id,
                     role,
                     fw.held(role),
                     role in fw.suppressed_roles,
-                    _filters(fw, role, now, free),
+                    filters,
                     demands,
                     locality,
                     running_on,
@@ -61,6 +65,7 @@ def view(books: MasterBooks, now: float, seed: int, locality_aware: bool) -> Clu
         books.roles.weights,
         seed,
         books.roles.quotas,
+        books.roles.priorities,
     )
 
 

@@ -14,6 +14,7 @@ from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.master.agent_book import AgentBook
 from mesoslite.master.framework_book import FrameworkBook
 from mesoslite.master.offers import OfferBook
+from mesoslite.master.preemption_book import PreemptionBook
 from mesoslite.master.reservations import ReservationBook
 from mesoslite.master.roles import RoleBook
 from mesoslite.master.task_book import TaskBook
@@ -34,3 +35,5 @@ class MasterBooks:
     # The last allocation round's reasons (for `explain`), overall and per role.
     last_reasons: dict[FrameworkId, str] = field(default_factory=dict)
     last_role_reasons: dict[FrameworkId, dict[str, str]] = field(default_factory=dict)
+    # Priority tiers' preemption (#16): waiting work, victims told and killed, held agents.
+    preemption: PreemptionBook = field(default_factory=PreemptionBook)

@@ -118,6 +118,7 @@ def build_master(config: MasterConfig) -> Master:
         max_agent_ping_timeouts=config.max_agent_ping_timeouts,
         seed=config.seed,
         run_id=run_id,
+        preemption_grace_s=config.preemption_grace_s,
     )
     on_fenced: list[Callable[[str], None]] = []
     contender, registry = _election(config, info, host, port, work_dir, on_fenced)

@@ -116,5 +116,10 @@ class MasterConfig:
         "jobs framework removes it; 0 keeps ended jobs until `mesoslite job remove`",
         min=0, max=10 * 365 * 24 * 3600,
     )
+    preemption_grace_s: float = option(
+        30.0, "seconds a higher priority tier's work may wait, fitting on no agent, before "
+        "tasks of lower preemptible tiers are preempted for it (see `mesoslite role "
+        "set-priority`); 0 disables preemption", min=0, max=86400,
+    )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))

@@ -18,6 +18,7 @@ from mesoslite.master.events import (
     LaunchOnAgent,
     MessageEvent,
     OffersEvent,
+    PreemptionEvent,
     ReconcileOnAgent,
     RescindEvent,
     ShutdownFrameworkOnAgent,
@@ -47,6 +48,11 @@ def event_to_pb(event: Any) -> scheduler_pb2.Event:
         return Ev(type=Ev.ERROR, error=Ev.Error(message=event.message))
     if isinstance(event, MessageEvent):
         return Ev(type=Ev.MESSAGE, message=Ev.Message(agent_id=event.agent_id, data=event.data))
+    if isinstance(event, PreemptionEvent):
+        preemption = Ev.Preemption(
+            task_ids=list(event.task_ids), deadline=event.deadline, message=event.message
+        )
+        return Ev(type=Ev.PREEMPTION, preemption=preemption)
     raise TypeError(f"not a framework event: {event!r}")
 
 
@@ -157,6 +163,8 @@ def role_info(status: RoleStatus) -> operator_pb2.RoleInfo:
         has_limit=bool(quota and quota.limit is not None),
         allocated=c.resources_to_pb(status.allocated),
         framework_count=status.frameworks,
+        priority=status.tier.priority,
+        preemptible=status.tier.preemptible,
     )
 
 

@@ -46,7 +46,24 @@ class MessageEvent:
     data: bytes
 
 
-FrameworkEvent = OffersEvent | RescindEvent | UpdateEvent | FailureEvent | ErrorEvent | MessageEvent
+@dataclass(frozen=True, slots=True)
+class PreemptionEvent:
+    """These tasks of the framework are killed by `deadline` for a higher tier (#16)."""
+
+    task_ids: tuple[TaskId, ...]
+    deadline: float
+    message: str = ""
+
+
+FrameworkEvent = (
+    OffersEvent
+    | RescindEvent
+    | UpdateEvent
+    | FailureEvent
+    | ErrorEvent
+    | MessageEvent
+    | PreemptionEvent
+)
 
 # -- effects
 

@@ -12,6 +12,8 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 
+from mesoslite.allocator.base import Demand
+from mesoslite.allocator.tiers import priority_of
 from mesoslite.clock import Clock
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.jobs.framework import JobsFramework
@@ -117,6 +119,13 @@ class InProcessMasterPort:
     async def revive(self) -> None:
         fid = self._fid
         await self.actor.run(lambda now: self.actor.state.revive(fid))
+
+    async def declare_waiting(self, by_role: Mapping[str, tuple[Demand, ...]]) -> None:
+        fid, waiting = self._fid, dict(by_role)
+        await self.actor.run(lambda now: self.actor.state.declare_waiting(fid, waiting, now))
+
+    def role_priority(self, role: str) -> int:
+        return priority_of(role, self.actor.state.roles.priorities)
 
 
 def new_jobs_framework(

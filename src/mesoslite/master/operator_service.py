@@ -108,6 +108,18 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
         return operator_pb2.SetRoleWeightResponse()
 
     @handle_errors
+    async def SetRolePriority(  # noqa: N802
+        self, request: operator_pb2.SetRolePriorityRequest, context: Ctx
+    ) -> Any:
+        role, priority = request.role, request.priority
+        check_role("role", role, allow_star=False)
+        preemptible = request.preemptible if request.has_preemptible else None
+        await self.actor.run(
+            lambda now: self.actor.state.set_role_tier(role, priority, preemptible)
+        )
+        return operator_pb2.SetRolePriorityResponse()
+
+    @handle_errors
     async def SetQuota(self, request: operator_pb2.SetQuotaRequest, context: Ctx) -> Any:  # noqa: N802
         role = request.role
         check_role("role", role, allow_star=False)

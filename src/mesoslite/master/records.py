@@ -24,6 +24,8 @@ class TaskRecord:
     spec: TaskSpec
     agent_id: AgentId
     status: TaskStatus
+    # When this master launched it (or first saw it, re-registered): for preemption (#16).
+    launched_at: float = 0.0
 
     @property
     def state(self) -> TaskState:

@@ -1,4 +1,5 @@
-"""Roles as the master keeps them: weights and quota set at run time, and demands' arithmetic.
+"""Roles as the master keeps them: weights, quota and tiers set at run time, and demands'
+arithmetic.
 
 Pure, like `state.py`: `MasterState` calls these and returns their registry ops as effects.
 """
@@ -12,8 +13,14 @@ from typing import TypeVar
 
 from mesoslite import explain as _explain
 from mesoslite.allocator.base import Demand, Quota
+from mesoslite.allocator.tiers import MAX_PRIORITY, MIN_PRIORITY, RoleTier
 from mesoslite.errors import ValidationError
-from mesoslite.master.registry.base import RegistrySnapshot, SetQuota, SetRoleWeight
+from mesoslite.master.registry.base import (
+    RegistrySnapshot,
+    SetQuota,
+    SetRoleTier,
+    SetRoleWeight,
+)
 from mesoslite.master.validation import ROLE_RE
 from mesoslite.resources import Resources
 
@@ -33,6 +40,7 @@ class RoleStatus:
     quota: Quota | None
     allocated: Resources
     frameworks: int
+    tier: RoleTier = RoleTier()
 
 
 # The shapes are shared with the CLI (`mesoslite.explain`); the master holds values. (Not
@@ -55,15 +63,44 @@ def check_role(field: str, role: str) -> None:
 
 
 class RoleBook:
-    """Operators' weights and quotas, by role."""
+    """Operators' weights, quotas and tiers, by role."""
 
     def __init__(self) -> None:
         self.weights: dict[str, float] = {}
         self.quotas: dict[str, Quota] = {}
+        self.tiers: dict[str, RoleTier] = {}
+        # role -> priority, for the allocator's view (kept beside `tiers`, rebuilt on change).
+        self.priorities: dict[str, int] = {}
 
     def recover(self, snap: RegistrySnapshot) -> None:
         self.weights = dict(snap.role_weights)
         self.quotas = dict(snap.quotas)
+        self.tiers = dict(snap.role_tiers)
+        self._index_tiers()
+
+    def set_tier(self, role: str, priority: int, preemptible: bool | None) -> SetRoleTier:
+        """Validate, change, and return the registry op; `preemptible` None keeps the
+        role's current setting. Raises `ValidationError`."""
+        check_role("role", role)
+        if isinstance(priority, bool) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            allowed = f"an integer in [{MIN_PRIORITY}, {MAX_PRIORITY}]"
+            raise ValidationError("priority", f"must be {allowed}, got {priority}")
+        if preemptible is None:
+            preemptible = self.tiers.get(role, RoleTier()).preemptible
+        op = SetRoleTier(role, RoleTier(int(priority), bool(preemptible)))
+        _put(self.tiers, role, None if op.tier.is_default else op.tier)
+        self._index_tiers()
+        return op
+
+    def undo_tier(self, op: SetRoleTier, before: RoleTier | None) -> None:
+        """Put back the tier `op` replaced (its write failed), unless changed again since."""
+        if self.tiers.get(op.role, RoleTier()) == op.tier:
+            _put(self.tiers, op.role, before)
+            self._index_tiers()
+
+    def _index_tiers(self) -> None:
+        # Zeros too: a sub-role at 0 does not inherit its parent's tier.
+        self.priorities = {r: t.priority for r, t in self.tiers.items()}
 
     def set_weight(self, role: str, weight: float) -> SetRoleWeight:
         """Validate, change, and return the registry op. Raises `ValidationError`."""
@@ -112,7 +149,7 @@ class RoleBook:
     def describe(self, held: Mapping[str, tuple[Resources, int]]) -> list[RoleStatus]:
         """Every role that has frameworks, a weight or a quota; `held` maps a role to what
         its frameworks hold and how many there are."""
-        names = sorted(set(held) | set(self.weights) | set(self.quotas))
+        names = sorted(set(held) | set(self.weights) | set(self.quotas) | set(self.tiers))
         return [
             RoleStatus(
                 role,
@@ -120,6 +157,7 @@ class RoleBook:
                 self.quotas.get(role),
                 held.get(role, (Resources.empty(), 0))[0],
                 held.get(role, (Resources.empty(), 0))[1],
+                self.tiers.get(role, RoleTier()),
             )
             for role in names
         ]

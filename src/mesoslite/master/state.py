@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from mesoslite.allocator.base import Allocator, Demand
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.master import accept as _accept  # `accept` names a method here
-from mesoslite.master import agents, allocation, frameworks
+from mesoslite.master import agents, allocation, frameworks, preemption
 from mesoslite.master import records as rec
 from mesoslite.master import tasks as _tasks  # `tasks` names a parameter here
 from mesoslite.master.agent_book import AgentBook
@@ -60,6 +60,7 @@ class MasterState:
         max_agent_ping_timeouts: int = 3,
         seed: int = 0,
         run_id: str | None = None,
+        preemption_grace_s: float = 0.0,
     ) -> None:
         self.allocator = allocator
         policy = getattr(allocator, "policy", allocator)
@@ -74,6 +75,8 @@ class MasterState:
         self.books = MasterBooks(agents, FrameworkBook(), OfferBook(run_id), offer_timeout_s)
         self._seed = seed
         self._rounds = 0
+        # How long a higher tier's work waits before lower tiers are preempted; 0: never.
+        self.books.preemption.grace_s = preemption_grace_s
 
     # ------------------------------------------------------------------ read-only views
 
@@ -184,6 +187,13 @@ class MasterState:
         shape. Offers to it are then sized to whole tasks; no demands means whole agents."""
         return frameworks.request(self.books, fid, demands)
 
+    def declare_waiting(
+        self, fid: FrameworkId, by_role: Mapping[str, tuple[Demand, ...]], now: float
+    ) -> list[Effect]:
+        """Replace what waits for room in each of the framework's roles (the jobs
+        framework says so; others' REQUEST demands count): it may preempt lower tiers."""
+        return preemption.declare_waiting(self.books, fid, by_role)
+
     def suppress(self, fid: FrameworkId, roles: Sequence[str] = ()) -> list[Effect]:
         """Offer the framework nothing in `roles` (all its roles if none) until it revives
         them. Raises `ValidationError` for a role it does not hold."""
@@ -231,6 +241,7 @@ class MasterState:
         effects = allocation.expire_offers(self.books, now)
         effects += frameworks.expire(self.books, now)
         effects += agents.expire(self.books, now)
+        effects += preemption.check(self.books, now)
         return effects
 
     def drain_agent(self, agent_id: AgentId, now: float) -> list[Effect]:
@@ -298,6 +309,22 @@ class MasterState:
 
         def undo() -> list[Effect]:
             roles.undo_quota(op, before)
+            return [AllocateSoon()]
+
+        return [PersistRegistry((op,), undo), AllocateSoon()]
+
+    def set_role_tier(self, role: str, priority: int, preemptible: bool | None) -> list[Effect]:
+        """`mesoslite role set-priority`; `preemptible` None keeps the current setting."""
+        roles = self.books.roles
+        before = roles.tiers.get(role)
+        op = roles.set_tier(role, priority, preemptible)
+        logger.info(
+            "role tier set role=%s priority=%d preemptible=%s",
+            role, op.tier.priority, op.tier.preemptible,
+        )
+
+        def undo() -> list[Effect]:
+            roles.undo_tier(op, before)
             return [AllocateSoon()]
 
         return [PersistRegistry((op,), undo), AllocateSoon()]

@@ -17,6 +17,7 @@ from mesoslite.master.events import (
     SendToFramework,
     UpdateEvent,
 )
+from mesoslite.master.preemption import mark_update
 from mesoslite.master.task_book import TaskKey as TaskKey
 from mesoslite.master.validation import check_duration
 from mesoslite.model import (
@@ -36,7 +37,7 @@ def status_updates(
     orphan_acks: list[tuple[FrameworkId, TaskId, bytes]] = []
     effects: list[Effect] = []
     for st in statuses:
-        st = _from_agent(st, agent_id)
+        st = mark_update(books, _from_agent(st, agent_id))
         fw = books.frameworks.get(st.framework_id)
         if fw is None:
             # Nobody will acknowledge an update of a removed framework: do it for them.

@@ -1,5 +1,5 @@
 """What an event of the master's stream calls on the `Scheduler`: the events that only
-carry data to a callback (OFFERS, RESCIND, MESSAGE, FAILURE) decoded into the callback's
+carry data to a callback (OFFERS, RESCIND, MESSAGE, FAILURE, PREEMPTION) decoded into the callback's
 name and arguments. The driver handles the events that change its own state (SUBSCRIBED,
 UPDATE, ERROR, HEARTBEAT)."""
 
@@ -12,7 +12,7 @@ from typing import Any
 from mesoslite import convert as c
 from mesoslite._proto.v1 import scheduler_pb2
 from mesoslite.errors import ValidationError
-from mesoslite.ids import AgentId, OfferId
+from mesoslite.ids import AgentId, OfferId, TaskId
 
 logger = logging.getLogger(__name__)
 
@@ -42,4 +42,7 @@ def plain_callback(event: scheduler_pb2.Event) -> Callback | None:
         return Callback("on_message", (AgentId(event.message.agent_id), event.message.data))
     if kind == Ev.FAILURE:
         return Callback("on_failure", (AgentId(event.failure.agent_id), event.failure.message))
+    if kind == Ev.PREEMPTION:
+        p = event.preemption
+        return Callback("on_preemption", ([TaskId(t) for t in p.task_ids], p.deadline))
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
-from mesoslite.ids import AgentId, FrameworkId, OfferId
+from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.model import MasterInfo, Offer, TaskStatus
 
 if TYPE_CHECKING:
@@ -43,6 +43,13 @@ class Scheduler(Protocol):
 
     def on_failure(self, driver: SchedulerDriver, agent_id: AgentId, message: str) -> Maybe:
         """An agent was lost; its tasks' updates follow."""
+
+    def on_preemption(
+        self, driver: SchedulerDriver, task_ids: list[TaskId], deadline: float
+    ) -> Maybe:
+        """These tasks will be killed by `deadline` (the master's clock, seconds since the
+        epoch) to make room for a higher priority tier; each then ends TASK_KILLED with
+        reason `PREEMPTED`. Checkpoint or hand work over before then."""
 
     def on_error(self, driver: SchedulerDriver, message: str) -> Maybe:
         """The master refused or ended the subscription for good; the driver stops."""

@@ -17,6 +17,12 @@ Design:
   end). `tick` (offer timeouts) runs with each pass: the simulated frameworks answer every
   offer at once, so there is nothing else for it to expire.
 - Metrics: `metrics.Recorder` integrates utilization between events and samples shares.
+- Tiers and preemption (#16): roles' `priority`/`preemptible` and the cluster's
+  `preemption_grace_s` go to the master as the CLI would set them. A `KillOnAgent` (a
+  preemption) ends the task at once with TASK_KILLED; its framework submits it again, and
+  its wait counts from the kill. Only frameworks with `demands: true` declare what waits,
+  so only they can preempt. While preemption is on and work waits, the master's tick runs
+  every `allocation_interval_s`, as the daemon's does.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from mesoslite.allocator.base import Demand
@@ -36,6 +42,7 @@ from mesoslite.master.constants import ALLOCATION_BATCH_S
 from mesoslite.master.events import (
     AllocateSoon,
     Effect,
+    KillOnAgent,
     LaunchOnAgent,
     OffersEvent,
     RescindEvent,
@@ -54,6 +61,7 @@ from mesoslite.model import (
 )
 from mesoslite.resources import Resources
 from mesoslite.sim.metrics import Recorder, SimResult
+from mesoslite.sim.tiers import tier_stats
 from mesoslite.sim.trace import ClusterSpec, FrameworkSpec, WorkloadSpec
 
 logger = logging.getLogger(__name__)
@@ -74,6 +82,8 @@ class _Group:
     interval_s: float
     submitted: int = 0
     launched: int = 0
+    # Preempted tasks to launch again, with when each was preempted (their wait's start).
+    again: list[float] | None = None
 
     def submit_time(self, k: int) -> float:
         return self.first_submit + k * self.interval_s
@@ -95,14 +105,16 @@ class SimFramework:
         self.suppressed = False
         self.pending_count = 0
         self.waits: list[float] = []
+        self.preempted = 0
+        self.launches = 0  # task ids are unique per launch (a preempted task runs again)
 
     def pending(self) -> int:
-        return sum(g.submitted - g.launched for g in self.groups)
+        return sum(g.submitted - g.launched + len(g.again or ()) for g in self.groups)
 
     def demands(self) -> list[Demand]:
         out: list[Demand] = []
         for g in self.groups:
-            n = g.submitted - g.launched
+            n = g.submitted - g.launched + len(g.again or ())
             if n <= 0:
                 continue
             if out and out[-1].resources == g.resources:
@@ -118,13 +130,21 @@ class SimFramework:
         tasks: list[TaskSpec] = []
         for g in self.groups:
             shape = g.resources
+            while g.again and left.contains(shape):
+                left = left - shape
+                tasks.append(self._task(g))
+                self.waits.append(now - g.again.pop(0))
             while g.launched < g.submitted and left.contains(shape):
                 k = g.launched
                 g.launched += 1
                 left = left - shape
-                tasks.append(TaskSpec(TaskId(f"g{g.index}-{k}"), COMMAND, shape))
+                tasks.append(self._task(g))
                 self.waits.append(now - g.submit_time(k))
         return tasks, left
+
+    def _task(self, g: _Group) -> TaskSpec:
+        self.launches += 1
+        return TaskSpec(TaskId(f"g{g.index}-{self.launches}"), COMMAND, g.resources)
 
 
 class Simulation:
@@ -158,12 +178,15 @@ class Simulation:
             agent_reregister_timeout_s=cluster.offer_timeout_s,
             seed=seed,
             run_id="sim",
+            preemption_grace_s=cluster.preemption_grace_s,
         )
         for role in cluster.roles:
             if role.weight != 1.0:
                 self.state.set_role_weight(role.name, role.weight)
             if not role.guarantee.is_empty() or role.limit is not None:
                 self.state.set_quota(role.name, role.guarantee, role.limit)
+            if role.priority or role.preemptible:
+                self.state.set_role_tier(role.name, role.priority, role.preemptible)
         total = Resources.empty()
         for group in cluster.agents:
             for i in range(group.count):
@@ -183,6 +206,10 @@ class Simulation:
         self.passes = 0
         self.pending = 0  # tasks submitted and not launched, over all frameworks
         self._allocation_wanted = False  # an `AllocateSoon` came since the last pass
+        # Running tasks: (framework, task) -> (agent, cancel its end, its group).
+        self._running: dict[
+            tuple[FrameworkId, TaskId], tuple[AgentId, Callable[[], None], _Group]
+        ] = {}
 
     # -- the event loop
 
@@ -222,7 +249,7 @@ class Simulation:
         self.recorder.advance(self.now, self)
         self.recorder.sample(self.now, self, force=True)  # the end state, for the plots
         wall = time.perf_counter() - started
-        return self.recorder.result(self, wall)
+        return replace(self.recorder.result(self, wall), tiers=tier_stats(self))
 
     def _work_left(self) -> bool:
         return self.pending > 0
@@ -254,6 +281,8 @@ class Simulation:
         """Whether waiting alone can change what a pass does (a filter or an offer ends)."""
         if len(self.state.offers):
             return True
+        if self.cluster.preemption_grace_s > 0 and self.pending:
+            return True  # the tick may preempt for waiting work
         return any(fw.filters for fw in self.state.frameworks.values())
 
     # -- frameworks
@@ -315,9 +344,37 @@ class Simulation:
         for task in effect.tasks:
             group = fw.groups[int(task.task_id[1 : task.task_id.index("-")])]
             self.recorder.launched(task.resources)
-            self.at(self.now + group.duration_s, partial(self._finish, effect.agent_id, fw, task))
+            cancel = self.clock.call_later(
+                group.duration_s, partial(self._finish, effect.agent_id, fw, task)
+            )
+            self._running[(fw.id, task.task_id)] = (effect.agent_id, cancel, group)
+
+    def _kill(self, effect: KillOnAgent) -> None:
+        """A preemption: the task ends at once, and its framework submits it again."""
+        running = self._running.pop((effect.framework_id, effect.task_id), None)
+        fw = self.by_id.get(effect.framework_id)
+        if running is None or fw is None:
+            return
+        agent_id, cancel, group = running
+        cancel()
+        status = TaskStatus(
+            effect.task_id, fw.id, agent_id, TaskState.KILLED,
+            source=StatusSource.AGENT, timestamp=self.now,
+        )
+        self._apply(self.state.status_updates(agent_id, [status], self.now))
+        fw.running -= 1
+        fw.preempted += 1
+        self.recorder.finished(group.resources, self.now)
+        group.again = [*(group.again or []), self.now]
+        self.pending += 1
+        fw.pending_count += 1
+        if fw.suppressed:
+            fw.suppressed = False
+            self._apply(self.state.revive(fw.id))
+        self._request(fw)
 
     def _finish(self, agent_id: AgentId, fw: SimFramework, task: TaskSpec) -> None:
+        self._running.pop((fw.id, task.task_id), None)
         status = TaskStatus(
             task.task_id, fw.id, agent_id, TaskState.FINISHED,
             source=StatusSource.AGENT, timestamp=self.now,
@@ -341,6 +398,8 @@ class Simulation:
                     pass  # the offer is gone; its resources return to the pool
             elif isinstance(effect, LaunchOnAgent):
                 self._launch(effect)
+            elif isinstance(effect, KillOnAgent):
+                self._kill(effect)
             # Registry writes, acknowledgements and the rest need no simulation.
         self._maybe_allocate()
 

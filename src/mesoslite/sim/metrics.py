@@ -58,6 +58,8 @@ class SimResult:
     shares: tuple[tuple[float, dict[str, float]], ...] = ()
     role_shares: tuple[tuple[float, dict[str, float]], ...] = ()
     utilization_series: tuple[tuple[float, dict[str, float]], ...] = field(default=())
+    # Per priority tier, highest first (`sim.tiers.TierStats`; #16).
+    tiers: tuple[Any, ...] = ()
 
     @property
     def launches_per_s(self) -> float:
@@ -85,6 +87,7 @@ class SimResult:
             "launches_per_wall_s": self.launches_per_s,
             "shares": [{"t": t, "shares": s} for t, s in self.shares],
             "role_shares": [{"t": t, "shares": s} for t, s in self.role_shares],
+            "tiers": [t.to_json() for t in self.tiers],
         }
 
 

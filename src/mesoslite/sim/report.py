@@ -45,12 +45,35 @@ def _groups(title: str, results: Sequence[SimResult], pick: str) -> list[str]:
     return _table(rows)
 
 
+def _tiers(results: Sequence[SimResult]) -> list[str]:
+    """Per priority tier (#16): waits and preemptions; nothing when all is one tier."""
+    priorities = sorted({t.priority for r in results for t in r.tiers}, reverse=True)
+    if len(priorities) < 2 and not any(t.preempted for r in results for t in r.tiers):
+        return []
+    header = ["TIER", "roles"]
+    for r in results:
+        header += [f"{r.allocator}:launched", "wait p50", "p99", "max", "preempted"]
+    rows = [header]
+    for p in priorities:
+        roles = sorted({x for r in results for t in r.tiers if t.priority == p for x in t.roles})
+        row = [str(p), ",".join(roles)]
+        for r in results:
+            t = next((t for t in r.tiers if t.priority == p), None)
+            row += ["-"] * 5 if t is None else [
+                f"{t.launched}/{t.tasks}", f"{t.wait_p50_s:.1f}s", f"{t.wait_p99_s:.1f}s",
+                f"{t.wait_max_s:.1f}s", str(t.preempted),
+            ]
+        rows.append(row)
+    return [*_table(rows), ""]
+
+
 def format_text(results: Sequence[SimResult]) -> str:
-    """Frameworks, roles and the whole run, one column group per allocator."""
+    """Frameworks, roles, priority tiers and the whole run, one column group per allocator."""
     lines = _groups("FRAMEWORK", results, "frameworks")
     lines.append("")
     lines += _groups("ROLE", results, "roles")
     lines.append("")
+    lines += _tiers(results)
     rows = [["RUN"] + [r.allocator for r in results]]
     resources = sorted({n for r in results for n in r.utilization})
     for n in resources:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from mesoslite.allocator.tiers import MAX_PRIORITY, MIN_PRIORITY
 from mesoslite.errors import ValidationError
 from mesoslite.limits import check_role
 from mesoslite.resources import Resources, parse_reserved_resources, parse_resources
@@ -37,6 +38,9 @@ class RoleSpec:
     weight: float = 1.0
     guarantee: Resources = field(default_factory=Resources.empty)
     limit: Resources | None = None
+    # Priority tier (#16): higher is served first; `preemptible` tasks may be preempted.
+    priority: int = 0
+    preemptible: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,8 @@ class ClusterSpec:
     roles: tuple[RoleSpec, ...] = ()
     allocation_interval_s: float = 1.0
     offer_timeout_s: float = 30.0
+    # The master's `--preemption-grace-s`; 0 (the default here) turns preemption off.
+    preemption_grace_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,13 +233,23 @@ def parse_cluster(data: Any, source: str = "cluster.yaml") -> ClusterSpec:
                 quota.path("guarantee"),
                 f"must be within the limit: {'; '.join(limit.shortfall(guarantee))}",
             )
-        roles.append(RoleSpec(str(name), weight, guarantee, limit))
+        priority = d.take("priority", 0, int)
+        if isinstance(priority, bool) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            raise ValidationError(
+                d.path("priority"),
+                f"must be an integer in [{MIN_PRIORITY}, {MAX_PRIORITY}], got {priority!r}",
+            )
+        preemptible = d.take("preemptible", False, bool)
+        roles.append(RoleSpec(str(name), weight, guarantee, limit, priority, preemptible))
         d.done()
     interval = doc.number("allocation_interval_s", 1.0)
     if interval <= 0:
         raise ValidationError(doc.path("allocation_interval_s"), f"must be > 0, got {interval:g}")
+    grace = doc.number("preemption_grace_s", 0.0)
+    if grace < 0:
+        raise ValidationError(doc.path("preemption_grace_s"), f"must be >= 0, got {grace:g}")
     spec = ClusterSpec(
-        tuple(groups), tuple(roles), interval, doc.number("offer_timeout_s", 30.0)
+        tuple(groups), tuple(roles), interval, doc.number("offer_timeout_s", 30.0), grace
     )
     doc.done()
     return spec

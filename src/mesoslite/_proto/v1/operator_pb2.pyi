@@ -187,7 +187,7 @@ class MarkAgentGoneResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class RoleInfo(_message.Message):
-    __slots__ = ("role", "weight", "guarantee", "limit", "has_limit", "allocated", "framework_count")
+    __slots__ = ("role", "weight", "guarantee", "limit", "has_limit", "allocated", "framework_count", "priority", "preemptible")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     GUARANTEE_FIELD_NUMBER: _ClassVar[int]
@@ -195,6 +195,8 @@ class RoleInfo(_message.Message):
     HAS_LIMIT_FIELD_NUMBER: _ClassVar[int]
     ALLOCATED_FIELD_NUMBER: _ClassVar[int]
     FRAMEWORK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    PREEMPTIBLE_FIELD_NUMBER: _ClassVar[int]
     role: str
     weight: float
     guarantee: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
@@ -202,7 +204,9 @@ class RoleInfo(_message.Message):
     has_limit: bool
     allocated: _containers.RepeatedCompositeFieldContainer[_common_pb2.Resource]
     framework_count: int
-    def __init__(self, role: _Optional[str] = ..., weight: _Optional[float] = ..., guarantee: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., limit: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., has_limit: _Optional[bool] = ..., allocated: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., framework_count: _Optional[int] = ...) -> None: ...
+    priority: int
+    preemptible: bool
+    def __init__(self, role: _Optional[str] = ..., weight: _Optional[float] = ..., guarantee: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., limit: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., has_limit: _Optional[bool] = ..., allocated: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., framework_count: _Optional[int] = ..., priority: _Optional[int] = ..., preemptible: _Optional[bool] = ...) -> None: ...
 
 class GetRolesRequest(_message.Message):
     __slots__ = ()
@@ -313,3 +317,19 @@ class RoleExplanation(_message.Message):
     quota: str
     last_reason: str
     def __init__(self, role: _Optional[str] = ..., weight: _Optional[float] = ..., dominant_share: _Optional[float] = ..., allocated: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., offered: _Optional[_Iterable[_Union[_common_pb2.Resource, _Mapping]]] = ..., suppressed: _Optional[bool] = ..., filters: _Optional[_Mapping[str, float]] = ..., quota: _Optional[str] = ..., last_reason: _Optional[str] = ...) -> None: ...
+
+class SetRolePriorityRequest(_message.Message):
+    __slots__ = ("role", "priority", "preemptible", "has_preemptible")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    PREEMPTIBLE_FIELD_NUMBER: _ClassVar[int]
+    HAS_PREEMPTIBLE_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    priority: int
+    preemptible: bool
+    has_preemptible: bool
+    def __init__(self, role: _Optional[str] = ..., priority: _Optional[int] = ..., preemptible: _Optional[bool] = ..., has_preemptible: _Optional[bool] = ...) -> None: ...
+
+class SetRolePriorityResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

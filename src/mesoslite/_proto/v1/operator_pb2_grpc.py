@@ -100,6 +100,11 @@ class OperatorStub:
                 request_serializer=mesoslite_dot_v1_dot_operator__pb2.ExplainFrameworkRequest.SerializeToString,
                 response_deserializer=mesoslite_dot_v1_dot_operator__pb2.ExplainFrameworkResponse.FromString,
                 _registered_method=True)
+        self.SetRolePriority = channel.unary_unary(
+                '/mesoslite.v1.Operator/SetRolePriority',
+                request_serializer=mesoslite_dot_v1_dot_operator__pb2.SetRolePriorityRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_operator__pb2.SetRolePriorityResponse.FromString,
+                _registered_method=True)
 
 
 class OperatorServicer:
@@ -183,6 +188,12 @@ class OperatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetRolePriority(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -250,6 +261,11 @@ def add_OperatorServicer_to_server(servicer, server):
                     servicer.ExplainFramework,
                     request_deserializer=mesoslite_dot_v1_dot_operator__pb2.ExplainFrameworkRequest.FromString,
                     response_serializer=mesoslite_dot_v1_dot_operator__pb2.ExplainFrameworkResponse.SerializeToString,
+            ),
+            'SetRolePriority': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRolePriority,
+                    request_deserializer=mesoslite_dot_v1_dot_operator__pb2.SetRolePriorityRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_operator__pb2.SetRolePriorityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -603,6 +619,33 @@ class Operator:
             '/mesoslite.v1.Operator/ExplainFramework',
             mesoslite_dot_v1_dot_operator__pb2.ExplainFrameworkRequest.SerializeToString,
             mesoslite_dot_v1_dot_operator__pb2.ExplainFrameworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRolePriority(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesoslite.v1.Operator/SetRolePriority',
+            mesoslite_dot_v1_dot_operator__pb2.SetRolePriorityRequest.SerializeToString,
+            mesoslite_dot_v1_dot_operator__pb2.SetRolePriorityResponse.FromString,
             options,
             channel_credentials,
             insecure,

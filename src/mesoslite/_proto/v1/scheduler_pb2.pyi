@@ -16,7 +16,7 @@ class SubscribeRequest(_message.Message):
     def __init__(self, framework_info: _Optional[_Union[_common_pb2.FrameworkInfo, _Mapping]] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("type", "subscribed", "offers", "rescind", "update", "message", "failure", "error")
+    __slots__ = ("type", "subscribed", "offers", "rescind", "update", "message", "failure", "error", "preemption")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         TYPE_UNSPECIFIED: _ClassVar[Event.Type]
@@ -28,6 +28,7 @@ class Event(_message.Message):
         FAILURE: _ClassVar[Event.Type]
         ERROR: _ClassVar[Event.Type]
         HEARTBEAT: _ClassVar[Event.Type]
+        PREEMPTION: _ClassVar[Event.Type]
     TYPE_UNSPECIFIED: Event.Type
     SUBSCRIBED: Event.Type
     OFFERS: Event.Type
@@ -37,6 +38,7 @@ class Event(_message.Message):
     FAILURE: Event.Type
     ERROR: Event.Type
     HEARTBEAT: Event.Type
+    PREEMPTION: Event.Type
     class Subscribed(_message.Message):
         __slots__ = ("framework_id", "heartbeat_interval_s", "master_info")
         FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +82,15 @@ class Event(_message.Message):
         MESSAGE_FIELD_NUMBER: _ClassVar[int]
         message: str
         def __init__(self, message: _Optional[str] = ...) -> None: ...
+    class Preemption(_message.Message):
+        __slots__ = ("task_ids", "deadline", "message")
+        TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+        DEADLINE_FIELD_NUMBER: _ClassVar[int]
+        MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        task_ids: _containers.RepeatedScalarFieldContainer[str]
+        deadline: float
+        message: str
+        def __init__(self, task_ids: _Optional[_Iterable[str]] = ..., deadline: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     OFFERS_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +99,7 @@ class Event(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    PREEMPTION_FIELD_NUMBER: _ClassVar[int]
     type: Event.Type
     subscribed: Event.Subscribed
     offers: Event.Offers
@@ -96,7 +108,8 @@ class Event(_message.Message):
     message: Event.Message
     failure: Event.Failure
     error: Event.Error
-    def __init__(self, type: _Optional[_Union[Event.Type, str]] = ..., subscribed: _Optional[_Union[Event.Subscribed, _Mapping]] = ..., offers: _Optional[_Union[Event.Offers, _Mapping]] = ..., rescind: _Optional[_Union[Event.Rescind, _Mapping]] = ..., update: _Optional[_Union[Event.Update, _Mapping]] = ..., message: _Optional[_Union[Event.Message, _Mapping]] = ..., failure: _Optional[_Union[Event.Failure, _Mapping]] = ..., error: _Optional[_Union[Event.Error, _Mapping]] = ...) -> None: ...
+    preemption: Event.Preemption
+    def __init__(self, type: _Optional[_Union[Event.Type, str]] = ..., subscribed: _Optional[_Union[Event.Subscribed, _Mapping]] = ..., offers: _Optional[_Union[Event.Offers, _Mapping]] = ..., rescind: _Optional[_Union[Event.Rescind, _Mapping]] = ..., update: _Optional[_Union[Event.Update, _Mapping]] = ..., message: _Optional[_Union[Event.Message, _Mapping]] = ..., failure: _Optional[_Union[Event.Failure, _Mapping]] = ..., error: _Optional[_Union[Event.Error, _Mapping]] = ..., preemption: _Optional[_Union[Event.Preemption, _Mapping]] = ...) -> None: ...
 
 class Operation(_message.Message):
     __slots__ = ("type", "launch", "reserve", "unreserve")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from mesoslite.allocator.base import Quota
+from mesoslite.allocator.tiers import RoleTier
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.model import AgentInfo, FrameworkInfo
 from mesoslite.resources import Resources
@@ -22,7 +23,7 @@ from mesoslite.resources import Resources
 # (kind, key). The kinds are the directories of the ZooKeeper layout.
 AGENTS = "agents"
 FRAMEWORKS = "frameworks"
-ROLES = "roles"  # a role's weight and quota
+ROLES = "roles"  # a role's weight, quota and tier
 RESERVATIONS = "reservations"  # per agent: role -> resources
 GONE = "gone"
 JOBS = "jobs"
@@ -46,6 +47,8 @@ class RegistrySnapshot:
     # framework owns the format, `mesoslite.jobs.state`), and the framework id it runs as.
     jobs: Mapping[str, str] = field(default_factory=dict)
     jobs_framework_id: str = ""
+    # Priority tiers (`mesoslite role set-priority`): role -> tier; the default is absent.
+    role_tiers: Mapping[str, RoleTier] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,23 @@ class SetQuota:
 
 
 @dataclass(frozen=True, slots=True)
+class SetRoleTier:
+    """Set a role's priority tier and preemptibility; the default tier removes the entry."""
+
+    role: str
+    tier: RoleTier
+
+    def keys(self) -> tuple[ObjectKey, ...]:
+        return ((ROLES, self.role),)
+
+    def apply(self, snap: RegistrySnapshot) -> RegistrySnapshot:
+        tiers = {k: v for k, v in snap.role_tiers.items() if k != self.role}
+        if not self.tier.is_default:
+            tiers[self.role] = self.tier
+        return replace(snap, role_tiers=tiers)
+
+
+@dataclass(frozen=True, slots=True)
 class SetReservation:
     """Set what is dynamically reserved for `role` on an agent; empty removes it."""
 
@@ -217,6 +237,7 @@ RegistryOp = (
     | PutJob
     | RemoveJob
     | SetJobsFrameworkId
+    | SetRoleTier
 )
 
 

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from mesoslite.allocator.base import Quota
+from mesoslite.allocator.tiers import RoleTier
 from mesoslite.errors import ValidationError
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.master.registry.base import (
@@ -35,6 +36,7 @@ from mesoslite.master.registry.base import (
     RegistrySnapshot,
     SetQuota,
     SetReservation,
+    SetRoleTier,
     SetRoleWeight,
 )
 from mesoslite.model import AgentInfo, FrameworkInfo
@@ -167,6 +169,9 @@ def encode_object(snap: RegistrySnapshot, key: ObjectKey) -> bytes | None:
             doc["weight"] = snap.role_weights[name]
         if name in snap.quotas:
             doc["quota"] = role_op_to_doc(SetQuota(name, snap.quotas[name]))[1]
+        if name in snap.role_tiers:
+            tier = snap.role_tiers[name]
+            doc["priority"], doc["preemptible"] = tier.priority, tier.preemptible
         return _dumps(doc) if doc else None
     if kind == RESERVATIONS:
         roles = snap.reservations.get(AgentId(name))
@@ -185,7 +190,7 @@ def all_keys(snap: RegistrySnapshot) -> list[ObjectKey]:
     """Every object of `snap`, `meta` last (its presence marks a complete layout)."""
     keys: list[ObjectKey] = [(AGENTS, a) for a in snap.agents]
     keys += [(FRAMEWORKS, f) for f in snap.frameworks]
-    keys += [(ROLES, r) for r in {*snap.role_weights, *snap.quotas}]
+    keys += [(ROLES, r) for r in {*snap.role_weights, *snap.quotas, *snap.role_tiers}]
     keys += [(RESERVATIONS, a) for a in snap.reservations]
     keys += [(GONE, a) for a in snap.gone_agents]
     keys += [(JOBS, j) for j in snap.jobs]
@@ -198,6 +203,7 @@ def decode_objects(records: Iterable[tuple[ObjectKey, bytes]]) -> RegistrySnapsh
     frameworks: dict[FrameworkId, FrameworkInfo] = {}
     weights: dict[str, float] = {}
     quotas: dict[str, Quota] = {}
+    tiers: dict[str, RoleTier] = {}
     reservations: dict[AgentId, dict[str, Resources]] = {}
     gone: set[AgentId] = set()
     jobs: dict[str, str] = {}
@@ -216,6 +222,8 @@ def decode_objects(records: Iterable[tuple[ObjectKey, bytes]]) -> RegistrySnapsh
                 weights[name] = float(doc["weight"])
             if "quota" in doc:
                 quotas[name] = quota_from_doc(doc["quota"])
+            if "priority" in doc:
+                tiers[name] = RoleTier(int(doc["priority"]), bool(doc.get("preemptible")))
         elif kind == RESERVATIONS:
             reservations[AgentId(name)] = {r: parse_resources(v) for r, v in doc.items()}
         elif kind == GONE:
@@ -225,7 +233,7 @@ def decode_objects(records: Iterable[tuple[ObjectKey, bytes]]) -> RegistrySnapsh
     return RegistrySnapshot(
         agents=agents, frameworks=frameworks, role_weights=weights, quotas=quotas,
         reservations=reservations, gone_agents=frozenset(gone), jobs=jobs,
-        jobs_framework_id=fw_id,
+        jobs_framework_id=fw_id, role_tiers=tiers,
     )
 
 
@@ -267,7 +275,10 @@ def without(snap: RegistrySnapshot, key: ObjectKey) -> RegistrySnapshot:
     if kind == FRAMEWORKS:
         return replace(snap, frameworks=drop(snap.frameworks))
     if kind == ROLES:
-        return replace(snap, role_weights=drop(snap.role_weights), quotas=drop(snap.quotas))
+        return replace(
+            snap, role_weights=drop(snap.role_weights), quotas=drop(snap.quotas),
+            role_tiers=drop(snap.role_tiers),
+        )
     if kind == RESERVATIONS:
         return replace(snap, reservations=drop(snap.reservations))
     if kind == GONE:
@@ -338,6 +349,9 @@ def snapshot_to_doc(snap: RegistrySnapshot) -> dict[str, Any]:
         "gone_agents": sorted(snap.gone_agents),
         "jobs": dict(snap.jobs),
         "jobs_framework_id": snap.jobs_framework_id,
+        "role_tiers": {
+            role: [t.priority, t.preemptible] for role, t in snap.role_tiers.items()
+        },
     }
 
 
@@ -357,6 +371,8 @@ def snapshot_from_doc(doc: Mapping[str, Any]) -> RegistrySnapshot:
             snap = SetReservation(AgentId(agent), role, parse_resources(res)).apply(snap)
     for agent in doc.get("gone_agents", []):
         snap = MarkAgentGone(AgentId(agent)).apply(snap)
+    for role, (priority, preemptible) in doc.get("role_tiers", {}).items():
+        snap = SetRoleTier(role, RoleTier(int(priority), bool(preemptible))).apply(snap)
     return replace(
         snap, jobs=dict(doc.get("jobs", {})), jobs_framework_id=doc.get("jobs_framework_id", "")
     )

@@ -1,4 +1,5 @@
-"""`mesoslite job submit|validate|list|status|history|kill|remove|update`: the jobs framework.
+"""`mesoslite job submit|validate|list|status|history|kill|remove|update`: the jobs framework
+(`plan|suspend|resume|run-now` are in `job_steer.py`).
 
 Like every noun module this imports only click and the standard library at its top; grpc,
 protobuf, YAML and the jobs views are imported inside the commands and helpers that use them.
@@ -13,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from mesoslite.cli import CliConfig
+from mesoslite.cli import CliConfig, job_steer
 from mesoslite.cli._args import checked
 
 if TYPE_CHECKING:
@@ -239,6 +240,11 @@ def remove(cfg: CliConfig, name: str) -> None:
     with BlockingOperatorClient(cfg.master) as client:
         client.remove_job(name)
     click.echo(f"removed job {name}")
+
+
+# Commands in modules of their own, one line each.
+for _command in (job_steer.plan, job_steer.suspend, job_steer.resume, job_steer.run_now):
+    job.add_command(_command)
 
 
 # ---------------------------------------------------------------------------- submit and wait

@@ -92,8 +92,9 @@ class _Cluster:
         fits = [a for a in agents if self.left[a.agent_id].contains(need)]
         if not fits:
             big = max(agents, key=lambda a: self.left[a.agent_id].scalar("cpus"))
+            most = format_resources(self.left[big.agent_id]) or "nothing"
             return (f"no agent has {format_resources(need)} free for role {role} now "
-                    f"(most free: {format_resources(self.left[big.agent_id])} on {big.hostname})")
+                    f"(most free: {most} on {big.hostname})")
         if spec.constraints:
             return explain_unplaceable(
                 spec.constraints, [(a.hostname, dict(a.attributes)) for a in fits], placed
@@ -101,8 +102,15 @@ class _Cluster:
         return ""
 
     def _with_allocator(self, why: str) -> str:
-        said = self.room.reasons.get(self.role, "")
+        said = allocator_reason(self.room, self.role)
         return f"{why}; allocator: {said}" if said else why
+
+
+def allocator_reason(room: ClusterRoom, role: str) -> str:
+    """The allocator's last word on the jobs framework in `role`, unless it was an offer
+    (which says nothing about why an instance waits)."""
+    said = room.reasons.get(role, "")
+    return "" if said.startswith("offered") else said
 
 
 def place_instances(
@@ -277,7 +285,7 @@ def pending_reasons(job: Job, room: ClusterRoom) -> dict[int, str]:
     waiting = [i.index for i in active[-1].instances if i.state == InstanceState.WAITING]
     if not waiting:
         return {}
-    said = room.reasons.get(job.spec.role, "")
+    said = allocator_reason(room, job.spec.role)
     out = {}
     for p in place_instances(job.spec, waiting, room, placed=placements(job)):
         if p.action == WAIT:

@@ -169,3 +169,10 @@ def test_an_instance_message_that_says_more_than_waiting_is_kept() -> None:
     job = core.jobs["crunch"]
     view = with_pending_reasons(job.view(), pending_reasons(job, ClusterRoom()))
     assert "exit code 3" in view.instances[0].message
+
+
+def test_an_allocator_reason_that_was_an_offer_is_not_given_as_why_an_instance_waits() -> None:
+    room = ClusterRoom(agents=(agent(1, "cpus:0;mem:0"),), reasons={"*": "offered 1 agent"})
+    [i] = plan(spec_text(instances=1), room).instances
+    assert i.reason == ("no agent has cpus:1;mem:64 free for role * now "
+                        "(most free: nothing on host-1)")

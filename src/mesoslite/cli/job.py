@@ -157,13 +157,15 @@ def list_jobs(cfg: CliConfig, as_json: bool) -> None:
 @click.pass_obj
 def status(cfg: CliConfig, name: str, as_json: bool) -> None:
     """Show a job: its state and message, its instances and their attempts, a cron job's
-    next run, and its latest runs with their exit codes. An unknown name exits 66.
+    next run, and its latest runs with their exit codes. A waiting instance says why it
+    waits (judged now, as `job plan` does), a failed one why it failed. An unknown name
+    exits 66.
 
     \b
     JSON keys: name, type ("batch", "service", "cron"), state ("PENDING", "RUNNING",
-    "DEPLOYING", "HEALTHY", "SCHEDULED", "SUCCEEDED", "FAILED", "KILLED"), spec_yaml,
-    instances_wanted, submitted_at, updated_at, version, message, next_run_at (null but
-    for cron), instances (index, state, attempt, task_id, agent_id, hostname, started_at,
+    "DEPLOYING", "HEALTHY", "SCHEDULED", "SUSPENDED", "SUCCEEDED", "FAILED", "KILLED"),
+    spec_yaml, instances_wanted, submitted_at, updated_at, version, message, next_run_at
+    (null but for cron), instances (index, state, attempt, task_id, agent_id, hostname, started_at,
     exit_code, healthy, next_attempt_at, message), runs (run_id, state, scheduled_at,
     started_at, finished_at, exit_codes, attempts, message), newest last, older_runs (the
     runs dropped past keep_runs, summed up). Times are Unix seconds.

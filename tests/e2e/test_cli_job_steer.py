@@ -83,6 +83,11 @@ def test_job_plan_shows_where_instances_would_go_and_changes_nothing(
     batch = write(tmp_path, "web3", SERVICE.replace("type: service", "type: batch"))
     refused = mesoslite("job", "plan", batch, master=master)
     assert refused.returncode == 65 and "type cannot change" in refused.stderr
+    huge = write(tmp_path, "huge", SERVICE.replace("name: web", "name: huge")
+                 .replace("cpus: 1", "cpus: 64"))
+    refused = mesoslite("job", "plan", huge, master=master)
+    assert refused.returncode == 2 and "no agent has cpus:64;mem:64 in all" in refused.stderr
+    assert [j["name"] for j in listed(mesoslite, master)] == ["web"]
 
 
 def test_suspend_resume_and_run_now_steer_a_cron_job(

@@ -33,12 +33,13 @@ def plan(cfg: CliConfig, spec_file: IO[str], as_json: bool) -> None:
     """Show what submitting FILE would do now, changing nothing.
 
     For a new job: where each instance would start (an agent), or why it would wait (its
-    role's quota, no agent big enough, no agent with that much free now, its constraints,
-    then the allocator's explanation). For a job of that name that has not ended: the
+    role's quota, no agent with that much free now, its constraints, then the allocator's
+    explanation). For a job of that name that has not ended: the
     update, i.e. the spec fields that change and what happens to each instance (a service's
     running instances are replaced; a batch job's keep running). An estimate on the
     master's current state: where tasks really go depends on the offers made. A spec
-    `submit` would refuse is refused the same way (exit 2, or 65 for a type change).
+    `submit` would refuse is refused the same way (exit 2, or 65 for a type change), a
+    task no agent could ever hold included.
 
     \b
     JSON keys: name, type, action ("create", "update", "resubmit"), version, changes

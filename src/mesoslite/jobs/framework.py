@@ -198,6 +198,7 @@ class JobsFramework:
         """What `submit` (or `update`, for a job that has not ended) would do now; raises
         what they would raise, and changes nothing."""
         spec = parse_job_spec(spec_yaml)
+        self._check_fits(spec.resources)
         old = self.core.jobs.get(spec.name)
         if old is not None and not old.state.terminal:
             self.core.check_update(spec)

@@ -292,7 +292,8 @@ def outcome(view: JobView) -> int | None:
         return EXIT_FAILURE
     if view.type is JobType.SERVICE and view.state is JobState.HEALTHY:
         return EXIT_OK
-    if view.type is JobType.CRON and view.state is JobState.SCHEDULED:
+    # A suspended cron job is where it will stay: waiting for it to be SCHEDULED would hang.
+    if view.type is JobType.CRON and view.state in (JobState.SCHEDULED, JobState.SUSPENDED):
         return EXIT_OK
     return None
 
@@ -350,7 +351,8 @@ def progress_line(view: JobView, now: float) -> str:
     """`web: 2/3 running, 1 waiting: hostname UNIQUE: ...`; once settled `web: SUCCEEDED`."""
     from mesoslite.jobs.model import JobState
 
-    settled = view.state.terminal or view.state in (JobState.HEALTHY, JobState.SCHEDULED)
+    settled = view.state.terminal or view.state in (
+        JobState.HEALTHY, JobState.SCHEDULED, JobState.SUSPENDED)
     if settled or not view.instances:
         text = f"{view.name}: {view.state.value}"
         if view.next_run_at is not None and not view.state.terminal:

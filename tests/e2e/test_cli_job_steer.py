@@ -152,4 +152,4 @@ def test_status_and_list_say_why_work_is_pending_and_why_a_launch_failed(
     assert "no agent has cpus:2;mem:64 free for role * now" in doc["instances"][0]["message"]
     assert doc["message"].startswith("instance 0: no agent has cpus:2;mem:64 free")
     text = ok(mesoslite("job", "status", "late", master=master)).stdout
-    assert "no agent has cpus:2;mem:64 free" in text
+    assert "no agent has cpus:2;mem:64 free" in text, text

@@ -34,9 +34,9 @@ from mesoslite.resources import Resources, format_resources
 
 # Instances of one job simulated at most (the rest wait for the same reason as the last).
 MAX_SIMULATED = 200
-# An instance message that says no more than "waiting" (`placement.why_unplaced`): `job
-# status` replaces it.
-_GENERIC = "waiting for offers"
+# Instance messages of `placement.why_unplaced`, about the last offers: `job status`
+# replaces them with the reason judged now (which also names the allocator's).
+_FROM_OFFERS = ("waiting for offers", "cannot be placed: ")
 
 LAUNCH, REPLACE, KEEP, STOP, WAIT = "launch", "replace", "keep", "stop", "wait"
 
@@ -298,18 +298,20 @@ def pending_reasons(job: Job, room: ClusterRoom) -> dict[int, str]:
 
 
 def with_pending_reasons(view: JobView, reasons: Mapping[int, str]) -> JobView:
-    """The view with each waiting instance's reason where it said nothing useful, and the
-    job's message from the first of them if it had none."""
+    """The view with each waiting instance's reason where it said nothing or spoke of the
+    last offers, and the job's message from the first of them if it had none or spoke of
+    offers too."""
     if not reasons:
         return view
     instances = tuple(
         dataclasses.replace(i, message=reasons[i.index])
-        if i.index in reasons and (not i.message or i.message.startswith(_GENERIC)) else i
+        if i.index in reasons and (not i.message or i.message.startswith(_FROM_OFFERS)) else i
         for i in view.instances
     )
     message = view.message
     first = next((i for i in instances if i.index in reasons), None)
-    if first is not None and (not message or _GENERIC in message):
+    about_offers = message.partition(": ")[2].startswith(_FROM_OFFERS)  # "instance N: ..."
+    if first is not None and (not message or about_offers):
         message = f"instance {first.index}: {first.message}"
     return dataclasses.replace(view, instances=instances, message=message)
 

@@ -176,3 +176,16 @@ def test_an_allocator_reason_that_was_an_offer_is_not_given_as_why_an_instance_w
     [i] = plan(spec_text(instances=1), room).instances
     assert i.reason == ("no agent has cpus:1;mem:64 free for role * now "
                         "(most free: nothing on host-1)")
+
+
+def test_a_message_about_the_last_offers_gives_way_to_the_reason_judged_now() -> None:
+    core = JobsCore()
+    submit(core, spec_text(instances=1))
+    launch_all(core, [offer(1, "cpus:0.5;mem:4096")], T0)  # too small: says so
+    job = core.jobs["crunch"]
+    core.refresh()
+    assert job.view().message.startswith("instance 0: cannot be placed: no offer has")
+    room = ClusterRoom(agents=(agent(1, "cpus:0.25;mem:4096"),))
+    view = with_pending_reasons(job.view(), pending_reasons(job, room))
+    assert view.instances[0].message.startswith("no agent has cpus:1;mem:64 free for role *")
+    assert view.message == f"instance 0: {view.instances[0].message}"

@@ -41,8 +41,8 @@ from mesoslite.cli._views import (
     TaskView,
 )
 from mesoslite.errors import DeadlineExceededError, MesosliteError, NotLeaderError, UnavailableError
-from mesoslite.jobs.convert import attempt_from_pb, job_from_pb
-from mesoslite.jobs.model import AttemptView, JobView
+from mesoslite.jobs.convert import attempt_from_pb, job_from_pb, plan_from_pb
+from mesoslite.jobs.model import AttemptView, JobPlan, JobView
 from mesoslite.resources import Resources
 from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc, parse_address
 
@@ -386,6 +386,17 @@ class BlockingOperatorClient(_Base):
 
     def job_status(self, name: str) -> JobView:
         return self._run(_Call("jobs.Status", jobs_pb2.JobStatusRequest(name=name), job_view))
+
+    def plan_job(self, spec_yaml: str, source: str = "") -> JobPlan:
+        """What submitting (or updating) the spec would do now; changes nothing."""
+        req = jobs_pb2.SubmitJobRequest(spec_yaml=spec_yaml, source=source)
+        return self._run(_Call("jobs.Plan", req, lambda r: plan_from_pb(r.plan)))
+
+    def steer_job(self, verb: str, name: str) -> JobView:
+        """`verb` a cron job: "Suspend", "Resume" or "RunNow"."""
+        requests = {"Suspend": jobs_pb2.SuspendJobRequest, "Resume": jobs_pb2.ResumeJobRequest,
+                    "RunNow": jobs_pb2.RunJobNowRequest}
+        return self._run(_Call(f"jobs.{verb}", requests[verb](name=name), job_view))
 
     def job_history(self, name: str) -> list[AttemptView]:
         return self._run(_Call("jobs.History", jobs_pb2.JobHistoryRequest(name=name),

@@ -1,4 +1,5 @@
-"""`mesoslite job submit|validate|list|status|history|kill|remove|update`: the jobs framework.
+"""`mesoslite job submit|validate|list|status|history|kill|remove|update`: the jobs framework
+(`plan|suspend|resume|run-now` are in `job_steer.py`).
 
 Like every noun module this imports only click and the standard library at its top; grpc,
 protobuf, YAML and the jobs views are imported inside the commands and helpers that use them.
@@ -13,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from mesoslite.cli import CliConfig
+from mesoslite.cli import CliConfig, job_steer
 from mesoslite.cli._args import checked
 
 if TYPE_CHECKING:
@@ -156,13 +157,15 @@ def list_jobs(cfg: CliConfig, as_json: bool) -> None:
 @click.pass_obj
 def status(cfg: CliConfig, name: str, as_json: bool) -> None:
     """Show a job: its state and message, its instances and their attempts, a cron job's
-    next run, and its latest runs with their exit codes. An unknown name exits 66.
+    next run, and its latest runs with their exit codes. A waiting instance says why it
+    waits (judged now, as `job plan` does), a failed one why it failed. An unknown name
+    exits 66.
 
     \b
     JSON keys: name, type ("batch", "service", "cron"), state ("PENDING", "RUNNING",
-    "DEPLOYING", "HEALTHY", "SCHEDULED", "SUCCEEDED", "FAILED", "KILLED"), spec_yaml,
-    instances_wanted, submitted_at, updated_at, version, message, next_run_at (null but
-    for cron), instances (index, state, attempt, task_id, agent_id, hostname, started_at,
+    "DEPLOYING", "HEALTHY", "SCHEDULED", "SUSPENDED", "SUCCEEDED", "FAILED", "KILLED"),
+    spec_yaml, instances_wanted, submitted_at, updated_at, version, message, next_run_at
+    (null but for cron), instances (index, state, attempt, task_id, agent_id, hostname, started_at,
     exit_code, healthy, next_attempt_at, message), runs (run_id, state, scheduled_at,
     started_at, finished_at, exit_codes, attempts, message), newest last, older_runs (the
     runs dropped past keep_runs, summed up). Times are Unix seconds.
@@ -241,6 +244,11 @@ def remove(cfg: CliConfig, name: str) -> None:
     click.echo(f"removed job {name}")
 
 
+# Commands in modules of their own, one line each.
+for _command in (job_steer.plan, job_steer.suspend, job_steer.resume, job_steer.run_now):
+    job.add_command(_command)
+
+
 # ---------------------------------------------------------------------------- submit and wait
 
 
@@ -284,7 +292,8 @@ def outcome(view: JobView) -> int | None:
         return EXIT_FAILURE
     if view.type is JobType.SERVICE and view.state is JobState.HEALTHY:
         return EXIT_OK
-    if view.type is JobType.CRON and view.state is JobState.SCHEDULED:
+    # A suspended cron job is where it will stay: waiting for it to be SCHEDULED would hang.
+    if view.type is JobType.CRON and view.state in (JobState.SCHEDULED, JobState.SUSPENDED):
         return EXIT_OK
     return None
 
@@ -342,7 +351,8 @@ def progress_line(view: JobView, now: float) -> str:
     """`web: 2/3 running, 1 waiting: hostname UNIQUE: ...`; once settled `web: SUCCEEDED`."""
     from mesoslite.jobs.model import JobState
 
-    settled = view.state.terminal or view.state in (JobState.HEALTHY, JobState.SCHEDULED)
+    settled = view.state.terminal or view.state in (
+        JobState.HEALTHY, JobState.SCHEDULED, JobState.SUSPENDED)
     if settled or not view.instances:
         text = f"{view.name}: {view.state.value}"
         if view.next_run_at is not None and not view.state.terminal:

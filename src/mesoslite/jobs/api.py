@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Protocol
 
-from mesoslite.jobs.model import AttemptView, JobView
+from mesoslite.jobs.model import AttemptView, JobPlan, JobView
 
 
 class JobsApi(Protocol):
@@ -30,3 +30,18 @@ class JobsApi(Protocol):
     def status(self, name: str) -> JobView: ...
 
     def history(self, name: str) -> builtins.list[AttemptView]: ...
+
+    def plan(self, spec_yaml: str) -> JobPlan:
+        """What submitting (or updating) the spec would do now; changes nothing."""
+        ...
+
+    async def suspend(self, name: str) -> JobView:
+        """Cron only (`ConflictError` otherwise): start no run until `resume`."""
+        ...
+
+    async def resume(self, name: str) -> JobView: ...
+
+    async def run_now(self, name: str) -> JobView:
+        """Cron only: one run now, under its concurrency policy (`ConflictError` if it
+        forbids one while a run is active)."""
+        ...

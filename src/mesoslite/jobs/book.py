@@ -122,7 +122,7 @@ class JobBook:
         if job.state.terminal:
             return
         if job.spec.type == JobType.CRON:
-            job.state = JobState.SCHEDULED
+            job.state = JobState.SCHEDULED if job.suspended_at is None else JobState.SUSPENDED
             job.message = ""
             return
         runs = job.active_runs()

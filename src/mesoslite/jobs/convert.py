@@ -16,9 +16,12 @@ from mesoslite.jobs.model import (
     AttemptView,
     InstanceState,
     InstanceView,
+    JobPlan,
     JobState,
     JobType,
     JobView,
+    PlanChange,
+    PlanInstance,
     RunState,
     RunTotals,
     RunView,
@@ -185,4 +188,38 @@ def job_from_pb(m: jobs_pb2.Job) -> JobView:
         runs=tuple(run_from_pb(r) for r in m.runs),
         older_runs=RunTotals(**{f.name: getattr(m.older_runs, f.name)
                                 for f in dataclasses.fields(RunTotals)}),
+    )
+
+
+# ---------------------------------------------------------------------------- job plans
+
+
+def plan_to_pb(p: JobPlan) -> jobs_pb2.JobPlan:
+    return jobs_pb2.JobPlan(
+        name=p.name,
+        type=enum_to_pb(p.type),  # type: ignore[arg-type]
+        action=p.action,
+        version=p.version,
+        changes=[jobs_pb2.PlanChange(field=c.field, old=c.old, new=c.new) for c in p.changes],
+        instances=[
+            jobs_pb2.PlanInstance(index=i.index, action=i.action, agent_id=i.agent_id,
+                                  hostname=i.hostname, reason=i.reason)
+            for i in p.instances
+        ],
+        next_run_at=p.next_run_at,
+        message=p.message,
+    )
+
+
+def plan_from_pb(m: jobs_pb2.JobPlan) -> JobPlan:
+    return JobPlan(
+        name=m.name,
+        type=enum_from_pb(JobType, m.type),
+        action=m.action,
+        version=m.version,
+        changes=tuple(PlanChange(c.field, c.old, c.new) for c in m.changes),
+        instances=tuple(PlanInstance(i.index, i.action, i.agent_id, i.hostname, i.reason)
+                        for i in m.instances),
+        next_run_at=_opt(m, "next_run_at"),
+        message=m.message,
     )

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from mesoslite.errors import AlreadyExistsError, ConflictError, NotFoundError
 from mesoslite.ids import AgentId, TaskId
-from mesoslite.jobs import placement, ticks, transitions
+from mesoslite.jobs import placement, steer, ticks, transitions
 from mesoslite.jobs.book import JobBook, Kill, cron_tz
 from mesoslite.jobs.documents import job_from_doc
 from mesoslite.jobs.model import JobSpec, JobState, JobType, RunState
@@ -213,7 +213,7 @@ class JobsCore:
         job.version += 1
         job.updated_at = now
         self.book.drop_schedule(job.name)
-        if spec.type == JobType.CRON:
+        if spec.type == JobType.CRON and job.suspended_at is None:
             job.next_run_at = self.book.schedule(job).next_after(
                 job.last_scheduled or now, cron_tz(job)
             )
@@ -233,6 +233,22 @@ class JobsCore:
         job.updated_at = now
         self.dirty.add(job.name)
         return job, kills
+
+    # ------------------------------------------------------------------ cron steering
+
+    def suspend(self, name: str, now: float) -> Job:
+        job = self.get(name)
+        steer.suspend(self.book, job, now)
+        return job
+
+    def resume(self, name: str, now: float) -> Job:
+        job = self.get(name)
+        steer.resume(self.book, job, now)
+        return job
+
+    def run_now(self, name: str, now: float) -> tuple[Job, list[Kill]]:
+        job = self.get(name)
+        return job, steer.run_now(self.book, job, now)
 
     # ------------------------------------------------------------------ offers
 

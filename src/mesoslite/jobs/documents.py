@@ -193,8 +193,12 @@ def _history_doc(h: AttemptView) -> dict[str, Any]:
 
 def job_to_doc(job: Job) -> str:
     o = job.older_runs
+    # Suspension (cron only) is written only when set: other jobs' documents are unchanged.
+    steer = {k: v for k, v in (("suspended_at", job.suspended_at),
+                               ("resumed_at", job.resumed_at)) if v is not None}
     return json.dumps(
         {
+            **steer,
             "spec_yaml": job.spec_yaml,
             "state": job.state.value,
             "submitted_at": job.submitted_at,
@@ -234,6 +238,8 @@ def job_from_doc(text: str) -> Job:
         run_counter=d["run_counter"],
         ended_at=d.get("ended_at", d["updated_at"] if state.terminal else None),
         older_runs=RunTotals(*d.get("older_runs", ())),
+        suspended_at=d.get("suspended_at"),
+        resumed_at=d.get("resumed_at"),
     )
     previous_version = "ended_at" not in d  # it kept every attempt, succeeded ones too
     for h in d["history"]:

@@ -27,7 +27,8 @@ from mesoslite.errors import MesosliteError, UnavailableError, ValidationError
 from mesoslite.ids import FrameworkId, OfferId
 from mesoslite.jobs.core import JobsCore, Kill, Placement
 from mesoslite.jobs.documents import job_to_doc
-from mesoslite.jobs.model import AttemptView, JobView
+from mesoslite.jobs.model import AttemptView, JobPlan, JobView
+from mesoslite.jobs.plan import pending_reasons, plan_job, with_pending_reasons
 from mesoslite.jobs.port import MasterPort
 from mesoslite.jobs.spec import parse_job_spec
 from mesoslite.jobs.waiting import WaitingByRole, check_priority, waiting_by_role
@@ -192,10 +193,40 @@ class JobsFramework:
 
     def list(self) -> builtins.list[JobView]:
         self.core.refresh()
-        return [j.view() for j in sorted(self.core.jobs.values(), key=lambda j: j.submitted_at)]
+        jobs = sorted(self.core.jobs.values(), key=lambda j: j.submitted_at)
+        room = self.port.cluster_room()
+        return [with_pending_reasons(j.view(), pending_reasons(j, room)) for j in jobs]
 
     def status(self, name: str) -> JobView:
-        return self.core.get(name).view()
+        job = self.core.get(name)
+        return with_pending_reasons(job.view(), pending_reasons(job, self.port.cluster_room()))
+
+    def plan(self, spec_yaml: str) -> JobPlan:
+        """What `submit` (or `update`, for a job that has not ended) would do now; raises
+        what they would raise, and changes nothing."""
+        spec = parse_job_spec(spec_yaml)
+        self._check_fits(spec.resources)
+        old = self.core.jobs.get(spec.name)
+        if old is not None and not old.state.terminal:
+            self.core.check_update(spec)
+        return plan_job(spec, old, self.port.cluster_room(), self.clock.now())
+
+    async def suspend(self, name: str) -> JobView:
+        job = self.core.suspend(name, self.clock.now())
+        await self._persist()
+        return job.view()
+
+    async def resume(self, name: str) -> JobView:
+        job = self.core.resume(name, self.clock.now())
+        await self._persist()
+        return job.view()
+
+    async def run_now(self, name: str) -> JobView:
+        job, kills = self.core.run_now(name, self.clock.now())
+        await self._persist()
+        await self._kill(kills)
+        await self._want_offers()
+        return job.view()
 
     def history(self, name: str) -> builtins.list[AttemptView]:
         return self.core.get(name).attempt_history()

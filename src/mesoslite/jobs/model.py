@@ -129,6 +129,7 @@ class JobState(enum.Enum):
     SUCCEEDED = "SUCCEEDED"  # batch: every instance succeeded
     FAILED = "FAILED"  # batch: an instance failed past its retries, or the deadline passed
     KILLED = "KILLED"  # `mesoslite job kill`
+    SUSPENDED = "SUSPENDED"  # cron: `mesoslite job suspend`, no run starts (runs may be active)
 
     @property
     def terminal(self) -> bool:
@@ -244,3 +245,35 @@ class JobView:
     instances: tuple[InstanceView, ...] = ()  # the current (cron: latest active) run's
     runs: tuple[RunView, ...] = ()  # newest last; cron keeps `keep_runs` finished ones
     older_runs: RunTotals = RunTotals()  # the runs dropped past `keep_runs`, summed up
+
+
+# ---------------------------------------------------------------------------- plans
+# `mesoslite job plan` (made by `jobs/plan.py`).
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChange:
+    field: str  # a dotted path of the parsed spec, e.g. `resources`, `cron.schedule`
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInstance:
+    index: int
+    action: str  # "launch", "replace", "keep" (runs on), "stop" or "wait"
+    agent_id: str = ""
+    hostname: str = ""
+    reason: str = ""  # why it would wait, or a note
+
+
+@dataclass(frozen=True, slots=True)
+class JobPlan:
+    name: str
+    type: JobType
+    action: str  # "create", "update" or "resubmit" (an ended job of that name is replaced)
+    version: int
+    changes: tuple[PlanChange, ...] = ()
+    instances: tuple[PlanInstance, ...] = ()
+    next_run_at: float | None = None  # cron
+    message: str = ""

@@ -25,6 +25,36 @@ class JobsState:
     framework_id: str = ""  # "" before the first subscription
 
 
+@dataclass(frozen=True, slots=True)
+class AgentRoom:
+    """An agent as the jobs framework could use it now: what is free for it (its own
+    outstanding offers count as free), unreserved and reserved per role."""
+
+    agent_id: str
+    hostname: str
+    attributes: Mapping[str, str]
+    total: Resources
+    free: Resources  # unreserved
+    reserved_free: Mapping[str, Resources] = field(default_factory=dict)  # role -> free
+
+    def room(self, role: str) -> Resources:
+        """What a task of `role` could use here."""
+        extra = self.reserved_free.get(role)
+        return self.free if extra is None else self.free + extra
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRoom:
+    """What `job plan` and a pending instance's reason are judged against: the active
+    agents, what each role's quota limit still allows, and the allocator's last word on the
+    jobs framework in each of its roles (`mesoslite framework explain`)."""
+
+    agents: tuple[AgentRoom, ...] = ()
+    # Roles with a quota limit: (the limit, what the role holds now but our offers).
+    quota: Mapping[str, tuple[Resources, Resources]] = field(default_factory=dict)
+    reasons: Mapping[str, str] = field(default_factory=dict)  # role -> allocator's reason
+
+
 class JobsEvents(Protocol):
     """What the master tells the jobs framework, in order, one call at a time."""
 
@@ -44,6 +74,10 @@ class MasterPort(Protocol):
 
     def agent_totals(self) -> list[Resources]:
         """Each registered agent's total resources (to refuse a spec no agent could run)."""
+        ...
+
+    def cluster_room(self) -> ClusterRoom:
+        """The cluster as the jobs framework could use it now (see `ClusterRoom`)."""
         ...
 
     async def persist(self, put: Mapping[str, str], remove: Sequence[str]) -> None:

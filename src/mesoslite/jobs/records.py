@@ -148,6 +148,10 @@ class Job:
     last_scheduled: float | None = None
     next_run_at: float | None = None
     run_counter: int = 0
+    # Cron: `job suspend` (None while next_run_at is unset), and the last `job resume`, so
+    # that the times missed in between are reported as such.
+    suspended_at: float | None = None
+    resumed_at: float | None = None
 
     @property
     def name(self) -> str:

@@ -73,6 +73,8 @@ def _cron(book: JobBook, job: Job, now: float) -> list[Kill]:
         late = now - s
         if cron.starting_deadline_s is not None and late > cron.starting_deadline_s:
             msg = f"missed by {late:.0f}s, more than starting_deadline_s"
+        elif job.resumed_at is not None and s <= job.resumed_at:
+            msg = "missed while suspended; a later time ran instead"
         else:
             msg = "missed while no master was leading; a later time ran instead"
         _skip(job, s, now, msg)

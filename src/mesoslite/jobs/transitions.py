@@ -227,4 +227,8 @@ def _describe(status: TaskStatus) -> str:
         text += f" (exit code {status.exit_code})"
     if status.reason and status.reason != "COMMAND_EXITED":
         text += f" {status.reason}"
+    # Why it failed, where the state alone does not say (a launch that failed, a signal),
+    # so that `job status` and `job list` show it, not only `job history` (#17).
+    if status.message and (status.reason != "COMMAND_EXITED" or (status.exit_code or 0) < 0):
+        text += f": {status.message}"
     return text

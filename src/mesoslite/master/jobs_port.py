@@ -17,8 +17,10 @@ from mesoslite.allocator.tiers import priority_of
 from mesoslite.clock import Clock
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.jobs.framework import JobsFramework
-from mesoslite.jobs.port import JobsEvents, JobsState
+from mesoslite.jobs.port import AgentRoom, ClusterRoom, JobsEvents, JobsState
+from mesoslite.master import records as rec
 from mesoslite.master.actor import CLOSE, Connection, MasterActor
+from mesoslite.master.allocation import reserved_on
 from mesoslite.master.events import ErrorEvent, OffersEvent, UpdateEvent
 from mesoslite.master.registry.base import PutJob, RegistryOp, RemoveJob, SetJobsFrameworkId
 from mesoslite.model import FrameworkInfo, TaskSpec, TaskStatus
@@ -43,6 +45,55 @@ class InProcessMasterPort:
 
     def agent_totals(self) -> list[Resources]:
         return [a.info.resources for a in self.actor.state.agents.values()]
+
+    def cluster_room(self) -> ClusterRoom:
+        books = self.actor.state.books
+        fw = books.frameworks.get(self._fid) if self._fid else None
+        mine: dict[AgentId, Resources] = {}  # our outstanding offers count as free
+        for offer in books.offers.of_framework(self._fid) if fw is not None else ():
+            mine[offer.agent_id] = mine.get(offer.agent_id, Resources.empty()) + offer.resources
+        agents = []
+        for agent in books.agents.values():
+            if agent.status != rec.AGENT_ACTIVE or agent.draining:
+                continue
+            info, reserved = agent.info, reserved_on(books, agent)
+            free, reserved_free = agent.free, dict[str, Resources]()
+            if reserved:
+                free, reserved_free = books.reservations.split(
+                    agent.id, info.resources, reserved, agent.used + agent.offered)
+            agents.append(AgentRoom(
+                agent_id=agent.id, hostname=info.hostname, attributes=dict(info.attributes),
+                total=info.resources, free=free + mine.get(agent.id, Resources.empty()),
+                reserved_free=reserved_free,
+            ))
+        return ClusterRoom(
+            agents=tuple(sorted(agents, key=lambda a: (a.hostname, a.agent_id))),
+            quota=self._quota_held(fw), reasons=self._reasons(fw),
+        )
+
+    def _quota_held(self, fw: rec.FrameworkRecord | None) -> dict[str, tuple[Resources, Resources]]:
+        books = self.actor.state.books
+        out = {}
+        for role, quota in books.roles.quotas.items():
+            if quota.limit is None:
+                continue
+            held = Resources.empty()
+            for other in books.frameworks.values():
+                if role in other.info.all_roles:
+                    held = held + (other.used_by_role.get(role, Resources.empty())
+                                   if other is fw else other.held(role))
+            out[role] = (quota.limit, held)
+        return out
+
+    def _reasons(self, fw: rec.FrameworkRecord | None) -> dict[str, str]:
+        if fw is None:
+            return {}
+        books = self.actor.state.books
+        per_role = dict(books.last_role_reasons.get(fw.id, {}))
+        roles = fw.info.all_roles
+        if len(roles) == 1 and fw.id in books.last_reasons:
+            per_role[roles[0]] = books.last_reasons[fw.id]
+        return per_role
 
     async def persist(self, put: Mapping[str, str], remove: Sequence[str]) -> None:
         ops: list[RegistryOp] = [RemoveJob(n) for n in remove]

@@ -74,6 +74,29 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         attempts = self._api().history(_name(request.name))
         return jobs_pb2.JobHistoryResponse(attempts=[convert.attempt_to_pb(a) for a in attempts])
 
+    @handle_errors
+    async def Plan(self, request: jobs_pb2.SubmitJobRequest, context: Ctx) -> Any:  # noqa: N802
+        plan = self._api().plan(request.spec_yaml)
+        return jobs_pb2.PlanJobResponse(plan=convert.plan_to_pb(plan))
+
+    @handle_errors
+    async def Suspend(self, request: jobs_pb2.SuspendJobRequest, context: Ctx) -> Any:  # noqa: N802
+        view = await self._api().suspend(_name(request.name))
+        logger.info("job suspended name=%s", view.name)
+        return jobs_pb2.JobResponse(job=convert.job_to_pb(view))
+
+    @handle_errors
+    async def Resume(self, request: jobs_pb2.ResumeJobRequest, context: Ctx) -> Any:  # noqa: N802
+        view = await self._api().resume(_name(request.name))
+        logger.info("job resumed name=%s", view.name)
+        return jobs_pb2.JobResponse(job=convert.job_to_pb(view))
+
+    @handle_errors
+    async def RunNow(self, request: jobs_pb2.RunJobNowRequest, context: Ctx) -> Any:  # noqa: N802
+        view = await self._api().run_now(_name(request.name))
+        logger.info("job run now name=%s", view.name)
+        return jobs_pb2.JobResponse(job=convert.job_to_pb(view))
+
 
 def _name(name: str) -> str:
     if not name:

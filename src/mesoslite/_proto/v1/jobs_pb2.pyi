@@ -26,6 +26,7 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_SUCCEEDED: _ClassVar[JobState]
     JOB_STATE_FAILED: _ClassVar[JobState]
     JOB_STATE_KILLED: _ClassVar[JobState]
+    JOB_STATE_SUSPENDED: _ClassVar[JobState]
 
 class InstanceState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -60,6 +61,7 @@ JOB_STATE_SCHEDULED: JobState
 JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_FAILED: JobState
 JOB_STATE_KILLED: JobState
+JOB_STATE_SUSPENDED: JobState
 INSTANCE_STATE_UNSPECIFIED: InstanceState
 INSTANCE_STATE_WAITING: InstanceState
 INSTANCE_STATE_BACKOFF: InstanceState
@@ -259,3 +261,71 @@ class JobHistoryResponse(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     attempts: _containers.RepeatedCompositeFieldContainer[JobAttempt]
     def __init__(self, attempts: _Optional[_Iterable[_Union[JobAttempt, _Mapping]]] = ...) -> None: ...
+
+class PlanChange(_message.Message):
+    __slots__ = ("field", "old", "new")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    OLD_FIELD_NUMBER: _ClassVar[int]
+    NEW_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    old: str
+    new: str
+    def __init__(self, field: _Optional[str] = ..., old: _Optional[str] = ..., new: _Optional[str] = ...) -> None: ...
+
+class PlanInstance(_message.Message):
+    __slots__ = ("index", "action", "agent_id", "hostname", "reason")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    action: str
+    agent_id: str
+    hostname: str
+    reason: str
+    def __init__(self, index: _Optional[int] = ..., action: _Optional[str] = ..., agent_id: _Optional[str] = ..., hostname: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class JobPlan(_message.Message):
+    __slots__ = ("name", "type", "action", "version", "changes", "instances", "next_run_at", "message")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RUN_AT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: JobType
+    action: str
+    version: int
+    changes: _containers.RepeatedCompositeFieldContainer[PlanChange]
+    instances: _containers.RepeatedCompositeFieldContainer[PlanInstance]
+    next_run_at: float
+    message: str
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[JobType, str]] = ..., action: _Optional[str] = ..., version: _Optional[int] = ..., changes: _Optional[_Iterable[_Union[PlanChange, _Mapping]]] = ..., instances: _Optional[_Iterable[_Union[PlanInstance, _Mapping]]] = ..., next_run_at: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
+
+class PlanJobResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: JobPlan
+    def __init__(self, plan: _Optional[_Union[JobPlan, _Mapping]] = ...) -> None: ...
+
+class SuspendJobRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ResumeJobRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RunJobNowRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...

@@ -70,6 +70,26 @@ class JobsStub:
                 request_serializer=mesoslite_dot_v1_dot_jobs__pb2.JobHistoryRequest.SerializeToString,
                 response_deserializer=mesoslite_dot_v1_dot_jobs__pb2.JobHistoryResponse.FromString,
                 _registered_method=True)
+        self.Plan = channel.unary_unary(
+                '/mesoslite.v1.Jobs/Plan',
+                request_serializer=mesoslite_dot_v1_dot_jobs__pb2.SubmitJobRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_jobs__pb2.PlanJobResponse.FromString,
+                _registered_method=True)
+        self.Suspend = channel.unary_unary(
+                '/mesoslite.v1.Jobs/Suspend',
+                request_serializer=mesoslite_dot_v1_dot_jobs__pb2.SuspendJobRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_jobs__pb2.JobResponse.FromString,
+                _registered_method=True)
+        self.Resume = channel.unary_unary(
+                '/mesoslite.v1.Jobs/Resume',
+                request_serializer=mesoslite_dot_v1_dot_jobs__pb2.ResumeJobRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_jobs__pb2.JobResponse.FromString,
+                _registered_method=True)
+        self.RunNow = channel.unary_unary(
+                '/mesoslite.v1.Jobs/RunNow',
+                request_serializer=mesoslite_dot_v1_dot_jobs__pb2.RunJobNowRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_jobs__pb2.JobResponse.FromString,
+                _registered_method=True)
 
 
 class JobsServicer:
@@ -124,6 +144,38 @@ class JobsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Plan(self, request, context):
+        """What submitting (or, for a job that has not ended, updating) the spec would do now,
+        changing nothing; the errors Submit and Update would give.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Suspend(self, request, context):
+        """Stop a cron job's runs from starting (the running ones go on); NOT_FOUND for an unknown
+        name, FAILED_PRECONDITION for a job that is not cron or has ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Resume(self, request, context):
+        """Start a suspended cron job's schedule again: the times missed while suspended follow the
+        starting deadline. Errors as Suspend.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunNow(self, request, context):
+        """Start one run of a cron job now, outside its schedule, under its concurrency policy:
+        FAILED_PRECONDITION if it forbids a second run while one runs. Errors as Suspend.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +213,26 @@ def add_JobsServicer_to_server(servicer, server):
                     servicer.History,
                     request_deserializer=mesoslite_dot_v1_dot_jobs__pb2.JobHistoryRequest.FromString,
                     response_serializer=mesoslite_dot_v1_dot_jobs__pb2.JobHistoryResponse.SerializeToString,
+            ),
+            'Plan': grpc.unary_unary_rpc_method_handler(
+                    servicer.Plan,
+                    request_deserializer=mesoslite_dot_v1_dot_jobs__pb2.SubmitJobRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_jobs__pb2.PlanJobResponse.SerializeToString,
+            ),
+            'Suspend': grpc.unary_unary_rpc_method_handler(
+                    servicer.Suspend,
+                    request_deserializer=mesoslite_dot_v1_dot_jobs__pb2.SuspendJobRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_jobs__pb2.JobResponse.SerializeToString,
+            ),
+            'Resume': grpc.unary_unary_rpc_method_handler(
+                    servicer.Resume,
+                    request_deserializer=mesoslite_dot_v1_dot_jobs__pb2.ResumeJobRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_jobs__pb2.JobResponse.SerializeToString,
+            ),
+            'RunNow': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunNow,
+                    request_deserializer=mesoslite_dot_v1_dot_jobs__pb2.RunJobNowRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_jobs__pb2.JobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +424,114 @@ class Jobs:
             '/mesoslite.v1.Jobs/History',
             mesoslite_dot_v1_dot_jobs__pb2.JobHistoryRequest.SerializeToString,
             mesoslite_dot_v1_dot_jobs__pb2.JobHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Plan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesoslite.v1.Jobs/Plan',
+            mesoslite_dot_v1_dot_jobs__pb2.SubmitJobRequest.SerializeToString,
+            mesoslite_dot_v1_dot_jobs__pb2.PlanJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Suspend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesoslite.v1.Jobs/Suspend',
+            mesoslite_dot_v1_dot_jobs__pb2.SuspendJobRequest.SerializeToString,
+            mesoslite_dot_v1_dot_jobs__pb2.JobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Resume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesoslite.v1.Jobs/Resume',
+            mesoslite_dot_v1_dot_jobs__pb2.ResumeJobRequest.SerializeToString,
+            mesoslite_dot_v1_dot_jobs__pb2.JobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunNow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesoslite.v1.Jobs/RunNow',
+            mesoslite_dot_v1_dot_jobs__pb2.RunJobNowRequest.SerializeToString,
+            mesoslite_dot_v1_dot_jobs__pb2.JobResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -249,6 +249,10 @@ cmd_down() {
         agents+=("agent$i")
         our_pid "agent$i" || continue
         n=$(awk -v h="agent$i" '$1 == h { print $2 }' <<<"$counts")
+        if [[ $n == 0 ]]; then
+            say "stopping agent$i (pid $(recorded_pid "agent$i")), with 0 tasks running"
+            continue
+        fi
         say "stopping agent$i (pid $(recorded_pid "agent$i")), with ${n:-its} tasks running:" \
             "it kills them (SIGTERM, SIGKILL after each task's grace period) and reports" \
             "them TASK_KILLED"

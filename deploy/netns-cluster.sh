@@ -81,10 +81,12 @@ save_settings() {
 daemon_comm() { [[ $1 == master ]] && echo mesoslite-maste || echo mesoslite-agent; }
 
 # The process's start time (clock ticks since boot): with the PID, it names one process.
+# Fails for a process that has exited (a zombie not yet reaped by this shell included).
 proc_start() {
     local stat
     stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
     stat=${stat##*) } # the fields after "(comm) "; comm itself may hold spaces
+    [[ ${stat:0:1} != Z ]] || return 1
     cut -d' ' -f20 <<<"$stat"
 }
 
@@ -93,9 +95,9 @@ our_pid() {
     local name=$1 pid start comm
     [[ -f $WORK/pids/$name.pid ]] || return 1
     read -r pid start <"$WORK/pids/$name.pid" || return 1
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    [[ $pid =~ ^[0-9]+$ && -n $start ]] || return 1
     comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-    [[ $comm == "$(daemon_comm "$name")" && $(proc_start "$pid") == "$start" ]]
+    [[ $comm == "$(daemon_comm "$name")" && "$(proc_start "$pid")" == "$start" ]]
 }
 
 recorded_pid() { local pid _; read -r pid _ <"$WORK/pids/$1.pid" && echo "$pid"; }
@@ -104,7 +106,7 @@ recorded_pid() { local pid _; read -r pid _ <"$WORK/pids/$1.pid" && echo "$pid";
 # writes its own PID before it execs (setsid may fork), and the PID is recorded only once
 # that process has become the daemon, so `our_pid` never sees setsid, ip or bash.
 start_daemon() {
-    local name=$1 spawned=$WORK/pids/$1.spawned pid="" i
+    local name=$1 spawned=$WORK/pids/$1.spawned pid="" start i
     shift
     echo "---- $(date -u +%FT%TZ) netns-cluster starting: $*" >>"$WORK/$name.log"
     rm -f "$spawned" "$WORK/pids/$name.pid"
@@ -113,12 +115,13 @@ start_daemon() {
         </dev/null >>"$WORK/$name.log" 2>&1 &
     for ((i = 0; i < 100; i++)); do
         [[ -z $pid && -f $spawned ]] && pid=$(<"$spawned")
-        if [[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null) == "$(daemon_comm "$name")" ]]; then
-            echo "$pid $(proc_start "$pid")" >"$WORK/pids/$name.pid"
+        if [[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null) == "$(daemon_comm "$name")" ]] &&
+            start=$(proc_start "$pid"); then
+            echo "$pid $start" >"$WORK/pids/$name.pid"
             rm -f "$spawned"
             return 0
         fi
-        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+        if [[ -n $pid ]] && ! proc_start "$pid" >/dev/null; then
             say "$name exited at start:"
             tail -n 20 "$WORK/$name.log" >&2
             return 1

@@ -22,9 +22,11 @@
 #   MESOSLITE_BIN       directory with mesoslite-master, mesoslite-agent, mesoslite
 #                       [the repository's .venv/bin if it exists, else from PATH]
 #
-# Processes are ended only by the PIDs this script recorded (agents first, so that they kill
-# their tasks, then the master), and after that any process still inside one of the
-# namespaces this script created (tasks an agent left behind). Needs root and iproute2.
+# Agents run with --recover cleanup, as under `mesoslite local`: `down` stops them with SIGTERM,
+# so each kills its tasks (SIGTERM, SIGKILL after the task's grace period) and reports them
+# TASK_KILLED to the master, which is stopped last. Processes are ended only by the PIDs this
+# script recorded, and after that any process still inside one of the namespaces this script
+# created (a task whose agent died). Needs root and iproute2.
 set -Eeuo pipefail
 
 WORK=${NETNS_WORK:-/tmp/mesoslite-netns}
@@ -74,40 +76,91 @@ save_settings() {
     } >"$STATE_FILE"
 }
 
-# True if the recorded PID is alive and is still the mesoslite daemon we started.
+# A daemon's /proc/PID/comm once it has exec'd: the kernel sets it at exec from the script's
+# file name, cut to 15 bytes. Before that exec it is bash's, setsid's or ip's.
+daemon_comm() { [[ $1 == master ]] && echo mesoslite-maste || echo mesoslite-agent; }
+
+# The process's start time (clock ticks since boot): with the PID, it names one process.
+# Fails for a process that has exited (a zombie not yet reaped by this shell included).
+proc_start() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) } # the fields after "(comm) "; comm itself may hold spaces
+    [[ ${stat:0:1} != Z ]] || return 1
+    cut -d' ' -f20 <<<"$stat"
+}
+
+# True if the daemon recorded in pids/NAME.pid ("PID START") is still that process.
 our_pid() {
-    local pidfile=$1 pid
-    [[ -f $pidfile ]] || return 1
-    pid=$(<"$pidfile")
-    [[ $pid =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] || return 1
-    [[ $(tr '\0' ' ' <"/proc/$pid/cmdline") =~ mesoslite-(master|agent) ]]
+    local name=$1 pid start comm
+    [[ -f $WORK/pids/$name.pid ]] || return 1
+    read -r pid start <"$WORK/pids/$name.pid" || return 1
+    [[ $pid =~ ^[0-9]+$ && -n $start ]] || return 1
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+    [[ $comm == "$(daemon_comm "$name")" && "$(proc_start "$pid")" == "$start" ]]
 }
 
-# Start a daemon detached from this shell (own session, stdin from /dev/null), record its PID.
+recorded_pid() { local pid _; read -r pid _ <"$WORK/pids/$1.pid" && echo "$pid"; }
+
+# Start a daemon detached from this shell (own session, stdin from /dev/null). The process
+# writes its own PID before it execs (setsid may fork), and the PID is recorded only once
+# that process has become the daemon, so `our_pid` never sees setsid, ip or bash.
 start_daemon() {
-    local name=$1; shift
+    local name=$1 spawned=$WORK/pids/$1.spawned pid="" start i
+    shift
     echo "---- $(date -u +%FT%TZ) netns-cluster starting: $*" >>"$WORK/$name.log"
-    setsid "$@" </dev/null >>"$WORK/$name.log" 2>&1 &
-    echo $! >"$WORK/pids/$name.pid"
+    rm -f "$spawned" "$WORK/pids/$name.pid"
+    # shellcheck disable=SC2016 # $$ and $@ are the inner shell's
+    setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$spawned" "$@" \
+        </dev/null >>"$WORK/$name.log" 2>&1 &
+    for ((i = 0; i < 100; i++)); do
+        [[ -z $pid && -f $spawned ]] && pid=$(<"$spawned")
+        if [[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null) == "$(daemon_comm "$name")" ]] &&
+            start=$(proc_start "$pid"); then
+            echo "$pid $start" >"$WORK/pids/$name.pid"
+            rm -f "$spawned"
+            return 0
+        fi
+        if [[ -n $pid ]] && ! proc_start "$pid" >/dev/null; then
+            say "$name exited at start:"
+            tail -n 20 "$WORK/$name.log" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+    say "$name did not start in 5s (see $WORK/$name.log)"
+    return 1
 }
 
-# Send SIGTERM to a recorded daemon, wait for it, SIGKILL it after STOP_TIMEOUT_S.
-stop_daemon() {
-    local name=$1 pidfile=$WORK/pids/$1.pid pid i
-    if our_pid "$pidfile"; then
-        pid=$(<"$pidfile")
-        say "stopping $name (pid $pid)"
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < STOP_TIMEOUT_S * 10; i++)); do
-            our_pid "$pidfile" || break
-            sleep 0.1
-        done
-        if our_pid "$pidfile"; then
-            say "$name did not stop in ${STOP_TIMEOUT_S}s: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
+# Send SIGTERM to the recorded daemons together, wait for each, SIGKILL what is left after
+# STOP_TIMEOUT_S.
+stop_daemons() {
+    local name pid i alive
+    local -a running=()
+    for name in "$@"; do
+        if our_pid "$name"; then
+            pid=$(recorded_pid "$name")
+            kill -TERM "$pid" 2>/dev/null || true
+            running+=("$name")
+        else
+            rm -f "$WORK/pids/$name.pid"
         fi
-    fi
-    rm -f "$pidfile"
+    done
+    for ((i = 0; i < STOP_TIMEOUT_S * 10; i++)); do
+        alive=0
+        for name in "${running[@]}"; do
+            if our_pid "$name"; then alive=1; fi
+        done
+        ((alive)) || break
+        sleep 0.1
+    done
+    for name in "${running[@]}"; do
+        if our_pid "$name"; then
+            say "$name did not stop in ${STOP_TIMEOUT_S}s: SIGKILL"
+            kill -KILL "$(recorded_pid "$name")" 2>/dev/null || true
+        fi
+        rm -f "$WORK/pids/$name.pid"
+    done
 }
 
 cmd_up() {
@@ -153,7 +206,7 @@ cmd_up() {
         --work-dir "$WORK/master"
     for ((i = 0; i < 100; i++)); do
         [[ -f $WORK/master/master.json ]] && break
-        our_pid "$WORK/pids/master.pid" || { tail -n 20 "$WORK/master.log" >&2; false; }
+        our_pid master || { tail -n 20 "$WORK/master.log" >&2; false; }
         sleep 0.1
     done
     [[ -f $WORK/master/master.json ]] || { say "master did not start in 10s"; false; }
@@ -163,14 +216,12 @@ cmd_up() {
         say "agent$i in namespace $ns at $(agent_ip "$i") (log $WORK/agent$i.log)"
         start_daemon "agent$i" ip netns exec "$ns" "$BIN/mesoslite-agent" \
             --master "$MASTER_ADDR" --hostname "agent$i" --work-dir "$WORK/agent$i" \
-            --resources "$AGENT_RESOURCES"
+            --resources "$AGENT_RESOURCES" --recover cleanup
     done
     local active=0 n
     for ((i = 0; i < 150; i++)); do
         for ((n = 1; n <= AGENTS; n++)); do
-            our_pid "$WORK/pids/agent$n.pid" && continue
-            sleep 0.2 # `ip netns exec` may not have exec'd the agent yet
-            our_pid "$WORK/pids/agent$n.pid" ||
+            our_pid "agent$n" ||
                 { say "agent$n exited:"; tail -n 5 "$WORK/agent$n.log" >&2; false; }
         done
         active=$("$BIN/mesoslite" --master "$MASTER_ADDR" agent list --json 2>/dev/null |
@@ -184,13 +235,36 @@ cmd_up() {
     echo "export MESOSLITE_MASTER=$MASTER_ADDR"
 }
 
+# "HOSTNAME TASKS" per agent, as the master counts them; nothing if it does not answer.
+task_counts() {
+    our_pid master || return 0
+    timeout 10 "$BIN/mesoslite" --master "$MASTER_ADDR" agent list --json 2>/dev/null |
+        python3 -c 'import json, sys
+for a in json.load(sys.stdin): print(a["hostname"], a["task_count"])' 2>/dev/null || true
+}
+
 cmd_down() {
     load_settings
-    local i ns pid left
+    local i ns pid left counts n
+    local -a agents=()
+    counts=$(task_counts)
     for ((i = 1; i <= AGENTS; i++)); do
-        stop_daemon "agent$i"
+        agents+=("agent$i")
+        our_pid "agent$i" || continue
+        n=$(awk -v h="agent$i" '$1 == h { print $2 }' <<<"$counts")
+        if [[ $n == 0 ]]; then
+            say "stopping agent$i (pid $(recorded_pid "agent$i")), with 0 tasks running"
+            continue
+        fi
+        say "stopping agent$i (pid $(recorded_pid "agent$i")), with ${n:-its} tasks running:" \
+            "it kills them (SIGTERM, SIGKILL after each task's grace period) and reports" \
+            "them TASK_KILLED"
     done
-    stop_daemon master
+    stop_daemons "${agents[@]}"
+    if our_pid master; then
+        say "stopping master (pid $(recorded_pid master))"
+    fi
+    stop_daemons master
     for ((i = 1; i <= AGENTS; i++)); do
         ns=$(ns_name "$i")
         if ns_exists "$ns"; then
@@ -207,20 +281,25 @@ cmd_down() {
     done
     ip link del "$BRIDGE" 2>/dev/null || true
     rm -f "$STATE_FILE"
+    rm -f "$WORK"/pids/*.spawned
     rmdir "$WORK/pids" 2>/dev/null || true
-    say "down: namespaces and links deleted; logs and daemon state kept in $WORK"
+    say "down: no task left running; namespaces and links deleted; logs and daemon state" \
+        "kept in $WORK"
+}
+
+daemon_status() {
+    if our_pid "$1"; then echo "pid $(recorded_pid "$1") running"; else echo "NOT running"; fi
 }
 
 cmd_status() {
     [[ -f $STATE_FILE ]] || { say "not up (no $STATE_FILE)"; return 3; }
     load_settings
-    echo "master  $MASTER_ADDR  $(our_pid "$WORK/pids/master.pid" && echo "pid $(<"$WORK/pids/master.pid") running" || echo "NOT running")"
+    echo "master  $MASTER_ADDR  $(daemon_status master)"
     local i ns
     for ((i = 1; i <= AGENTS; i++)); do
         ns=$(ns_name "$i")
         printf 'agent%s  %s  netns %s %s  %s\n' "$i" "$(agent_ip "$i")" "$ns" \
-            "$(ns_exists "$ns" && echo present || echo MISSING)" \
-            "$(our_pid "$WORK/pids/agent$i.pid" && echo "pid $(<"$WORK/pids/agent$i.pid") running" || echo "NOT running")"
+            "$(ns_exists "$ns" && echo present || echo MISSING)" "$(daemon_status "agent$i")"
     done
     echo
     "$BIN/mesoslite" --master "$MASTER_ADDR" agent list

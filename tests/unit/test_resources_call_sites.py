@@ -53,16 +53,3 @@ def test_offers_of_two_agents_with_the_same_ports_can_each_be_used() -> None:
         done = TaskStatus(TaskId(f"t{i}"), fid, offer.agent_id, TaskState.FINISHED, uuid=b"u%d" % i)
         h.state.status_updates(offer.agent_id, [done], h.now)
     assert not h.state.frameworks[fid].used
-
-
-def test_two_tasks_of_one_accept_asking_for_the_same_port_can_both_end() -> None:
-    # The master does not refuse this today (the tasks' sum merges the port), so the
-    # agent's `used` holds the port once; the second task's end must not crash the update.
-    h = Harness()
-    agent_id = h.agent("cpus:4;mem:1024;ports:[31000-31010]")
-    fid = h.framework()
-    h.launch(fid, h.offer_for(fid), "a", "b", resources="cpus:1;mem:64;ports:[31000-31000]")
-    for t in ("a", "b"):
-        done = TaskStatus(TaskId(t), fid, agent_id, TaskState.FINISHED, uuid=t.encode())
-        h.state.status_updates(agent_id, [done], h.now)
-    assert not h.state.agents[agent_id].used

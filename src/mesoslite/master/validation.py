@@ -161,3 +161,31 @@ def check_tasks(tasks: Sequence[TaskSpec], field: str = "tasks") -> None:
             _check_health_check(f"{where}.health_check", task.health_check)
         if task.allocation_role:
             check_role(f"{where}.allocation_role", task.allocation_role)
+    _check_no_shared_items(tasks, field)
+
+
+def _check_no_shared_items(tasks: Sequence[TaskSpec], field: str) -> None:
+    """Two tasks of one call may not both take a port (or a set item): the sum of their
+    resources would merge them into one, and the offer would look big enough for both."""
+    spans: dict[str, list[tuple[int, int, int]]] = {}
+    owners: dict[tuple[str, str], int] = {}
+    for i, task in enumerate(tasks):
+        for name, ranges in task.resources.ranges.items():
+            spans.setdefault(name, []).extend((b, e, i) for b, e in ranges)
+        for name, values in task.resources.sets.items():
+            for item in values:
+                if (name, item) in owners:
+                    _shared(field, i, f"{name} {item}", owners[(name, item)])
+                owners[(name, item)] = i
+    for name, items in spans.items():
+        items.sort()
+        for (_, end, first), (begin, _, second) in zip(items, items[1:]):
+            if begin <= end:
+                _shared(field, max(first, second), f"{name} {begin}", min(first, second))
+
+
+def _shared(field: str, i: int, what: str, other: int) -> None:
+    raise ValidationError(
+        f"{field}[{i}].resources",
+        f"{what} is also asked for by {field}[{other}] in this call; each task needs its own",
+    )

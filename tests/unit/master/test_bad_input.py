@@ -82,6 +82,20 @@ def test_asking_for_more_than_the_offer_holds(setup) -> None:  # type: ignore[no
              lambda: h.state.accept(owner, [offer.id], many, 0, h.now))
 
 
+def test_two_tasks_of_one_call_asking_for_the_same_port(setup) -> None:  # type: ignore[no-untyped-def]
+    # Summed, [31000-31000] twice merges into one port, which the offer holds: both tasks
+    # would be launched with the same port.
+    h, mine, theirs, offers = setup
+    owner = mine if mine in offers else theirs
+    offer = offers[owner][0]
+    same = [task("t1", "cpus:1;ports:[31000-31001]"), task("t2", "cpus:1;ports:[31001-31002]")]
+    err = rejected(h, ValidationError, r"ports 31001 is also asked for by tasks\[0\]",
+                   lambda: h.state.accept(owner, [offer.id], same, 0, h.now))
+    assert err.field == "tasks[1].resources"
+    apart = [task("t1", "cpus:1;ports:[31000-31001]"), task("t2", "cpus:1;ports:[31002-31002]")]
+    h.state.accept(owner, [offer.id], apart, 0, h.now)
+
+
 def test_duplicate_task_ids(setup) -> None:  # type: ignore[no-untyped-def]
     h, mine, theirs, offers = setup
     owner = mine if mine in offers else theirs

@@ -179,7 +179,7 @@ def _check_no_shared_items(tasks: Sequence[TaskSpec], field: str) -> None:
                 owners[(name, item)] = i
     for name, items in spans.items():
         items.sort()
-        for (_, end, first), (begin, _, second) in zip(items, items[1:]):
+        for (_, end, first), (begin, _, second) in zip(items, items[1:], strict=False):
             if begin <= end:
                 _shared(field, max(first, second), f"{name} {begin}", min(first, second))
 

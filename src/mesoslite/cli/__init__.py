@@ -32,6 +32,7 @@ _COMMANDS: dict[str, str] = {
     # ---- `mesoslite run`: cli/run.py, written separately. It is wired here, lazily: listed
     # ---- once the module exists, imported only when `run` (or the help) is asked for.
     "run": "mesoslite.cli.run:run",
+    "completion": "mesoslite.cli.completion:completion",
 }
 # Commands that talk to no master: they get no `--master` of their own (`cli/_globals.py`).
 _NO_MASTER = frozenset({"local", "simulate", "completion"})

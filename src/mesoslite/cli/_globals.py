@@ -22,15 +22,19 @@ _DONE = "_mesoslite_global_options"
 MASTER_HELP = "the master to talk to, as the global --master (given here, it wins)"
 
 
-def add_global_options(command: click.Command) -> click.Command:
-    """Give `command` and every command under it the global options; returns `command`."""
+def add_global_options(command: click.Command, group: str = "") -> click.Command:
+    """Give `command` and every command under it the global options, and ids completed
+    from the master (`cli/completion.py`); returns `command`. `group`: its group's name."""
     if getattr(command, _DONE, False):
         return command
     setattr(command, _DONE, True)
     if isinstance(command, click.Group):
         for sub in command.commands.values():
-            add_global_options(sub)
+            add_global_options(sub, command.name or "")
         return command
+    from mesoslite.cli.completion import add_id_completion
+
+    add_id_completion(command, group)
     json_param = next((p for p in command.params if "--json" in p.opts), None)
     if json_param is not None:
         json_param.callback = _merged_json(json_param.callback)

@@ -43,8 +43,12 @@ def add_global_options(command: click.Command, group: str = "") -> click.Command
         # group-level `--json` for a command that has no JSON output.
         command.params.append(
             click.Option(
-                ["--master"], metavar="HOST:PORT", default=None, expose_value=False,
-                help=MASTER_HELP, callback=_set_master if json_param else _set_master_no_json,
+                ["--master"],
+                metavar="HOST:PORT",
+                default=None,
+                expose_value=False,
+                help=MASTER_HELP,
+                callback=_set_master if json_param else _set_master_no_json,
             )
         )
     return command

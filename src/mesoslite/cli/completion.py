@@ -64,6 +64,11 @@ def _master(ctx: click.Context) -> str:
 
 def _completer(lister: Lister) -> Callable[[click.Context, click.Parameter, str], list[Any]]:
     def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        import logging
+
+        # Nothing may reach the terminal mid-line: kazoo, for one, logs an unreachable
+        # ZooKeeper as warnings (this process ends right after completing).
+        logging.disable(logging.CRITICAL)
         try:
             from mesoslite.cli._client import BlockingOperatorClient
 
@@ -71,8 +76,9 @@ def _completer(lister: Lister) -> Callable[[click.Context, click.Parameter, str]
                 items = lister(client)
         except Exception:  # noqa: BLE001 (anything: completion must stay silent)
             return []
-        return [CompletionItem(v, help=h or None) for v, h in sorted(items) if
-                v.startswith(incomplete)]
+        return [
+            CompletionItem(v, help=h or None) for v, h in sorted(items) if v.startswith(incomplete)
+        ]
 
     return complete
 

@@ -32,7 +32,10 @@ _COMMANDS: dict[str, str] = {
     # ---- `mesoslite run`: cli/run.py, written separately. It is wired here, lazily: listed
     # ---- once the module exists, imported only when `run` (or the help) is asked for.
     "run": "mesoslite.cli.run:run",
+    "completion": "mesoslite.cli.completion:completion",
 }
+# Commands that talk to no master: they get no `--master` of their own (`cli/_globals.py`).
+_NO_MASTER = frozenset({"local", "simulate", "completion"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,8 @@ class CliConfig:
     """
 
     master: str
+    # `--json` before the command: every command with a `--json` of its own prints JSON.
+    json: bool = False
 
 
 def _module_exists(name: str) -> bool:
@@ -62,6 +67,14 @@ class LazyGroup(click.Group):
         return sorted(set(lazy) | set(self.commands))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self._load(cmd_name)
+        if command is None or cmd_name in _NO_MASTER:
+            return command
+        from mesoslite.cli._globals import add_global_options
+
+        return add_global_options(command)
+
+    def _load(self, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:
             return self.commands[cmd_name]
         target = _COMMANDS.get(cmd_name)
@@ -97,17 +110,22 @@ class LazyGroup(click.Group):
     show_default=True,
     metavar="HOST:PORT",
     help=f"the master to talk to: HOST:PORT, a list HOST:PORT,HOST:PORT or "
-    f"zk://HOST:PORT[,...]/PATH [env {MASTER_ENV}]",
+    f"zk://HOST:PORT[,...]/PATH [env {MASTER_ENV}]; also accepted after the command, "
+    "where it wins",
+)
+@click.option(
+    "--json", "as_json", is_flag=True,
+    help="print JSON, as the command's own --json (refused by a command without it)",
 )
 @click.version_option(__version__, prog_name="mesoslite")
 @click.pass_context
-def cli(ctx: click.Context, master: str) -> None:
+def cli(ctx: click.Context, master: str, as_json: bool) -> None:
     """Run work on a mesoslite cluster and look inside it.
 
     Exit codes: 0 ok, 1 failure, 2 bad usage or input, 65 rejected by the master,
     66 not found, 69 master unavailable, 70 internal error, 75 timed out, 77 not permitted.
     """
-    ctx.obj = CliConfig(master=master)
+    ctx.obj = CliConfig(master=master, json=as_json)
 
 
 def main() -> None:

@@ -226,9 +226,9 @@ class _Base:
         return _Call("ReadFile", req, file_chunk)
 
     @staticmethod
-    def _kill_task(task_id: str, framework_id: str) -> _Call[str]:
+    def _kill_task(task_id: str, framework_id: str) -> _Call[tuple[str, str]]:
         req = operator_pb2.KillTaskRequest(task_id=task_id, framework_id=framework_id)
-        return _Call("KillTask", req, lambda r: str(r.framework_id))
+        return _Call("KillTask", req, lambda r: (str(r.framework_id), str(r.ended_state)))
 
     @staticmethod
     def _drain_agent(agent_id: str) -> _Call[None]:
@@ -340,8 +340,9 @@ class BlockingOperatorClient(_Base):
         """Read up to `length` bytes (0: the master's default) of a task's sandbox file."""
         return self._run(self._read_file(task_id, name, offset, length, framework_id))
 
-    def kill_task(self, task_id: str, *, framework_id: str = "") -> str:
-        """Ask the master to kill a task; returns the id of the task's framework."""
+    def kill_task(self, task_id: str, *, framework_id: str = "") -> tuple[str, str]:
+        """Ask the master to kill a task; returns the id of the task's framework and, if the
+        task had already ended (nothing was done), its state (`TASK_FINISHED`...), else ""."""
         return self._run(self._kill_task(task_id, framework_id))
 
     def drain_agent(self, agent_id: str) -> None:
@@ -473,9 +474,12 @@ class OperatorClient(_Base):
         """Read up to `length` bytes (0: the master's default) of a task's sandbox file."""
         return await self._run(self._read_file(task_id, name, offset, length, framework_id))
 
-    async def kill_task(self, task_id: str, *, framework_id: str = "") -> str:
-        """Ask the master to kill a task; returns the id of the task's framework."""
+    async def kill_task(self, task_id: str, *, framework_id: str = "") -> tuple[str, str]:
+        """As `BlockingOperatorClient.kill_task`."""
         return await self._run(self._kill_task(task_id, framework_id))
+
+    async def explain_framework(self, framework_id: str) -> ExplainView:
+        return await self._run(self._explain_framework(framework_id))
 
     async def follow_file(
         self, task_id: str, name: str = "stdout", offset: int = 0, *, framework_id: str = "",

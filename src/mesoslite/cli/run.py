@@ -28,6 +28,14 @@ if TYPE_CHECKING:
 RETRY_S = 0.2
 DRAIN_TIMEOUT_S = 10.0
 RUN_FAILOVER_S = 10.0
+# A task still pending after PENDING_EXPLAIN_S: say why (the allocator's reason, as
+# `framework explain` shows it), asking again every EXPLAIN_EVERY_S and saying it again only
+# when it changes. PENDING_DEMAND_S before that, `run` tells the master the task's shape
+# (a demand) and clears its filters, so that the reason is about the task, not about the
+# filters of the offers `run` declined because they were too small.
+PENDING_DEMAND_S = 1.5
+PENDING_EXPLAIN_S = 2.0
+EXPLAIN_EVERY_S = 0.5
 
 
 class _Refused(click.ClickException):
@@ -53,9 +61,25 @@ class _RunOne:
         self.accepted = asyncio.Event()
         self.terminal: asyncio.Future[TaskStatus] = asyncio.get_running_loop().create_future()
         self.agent_id = ""
+        # Set before `run` tears its framework down: offers still on their way are then
+        # left alone (the teardown returns them), not declined by a framework the master has
+        # removed, which failed with "framework ... was removed" (issue 17).
+        self.closing = False
 
     async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
+        from mesoslite.errors import MesosliteError
+
+        try:
+            await self._answer(driver, offers)
+        except MesosliteError:
+            if not self.closing:
+                raise
+            # A call that crossed our own teardown: the offers went back with the framework.
+
+    async def _answer(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
         for offer in offers:
+            if self.closing:
+                return
             if not self.launched.is_set() and offer.resources.contains(self.task.resources):
                 self.launched.set()
                 self.agent_id = offer.agent_id
@@ -165,6 +189,52 @@ async def _first(*aws: Any) -> asyncio.Future[Any]:
     return next(f for f in futures if f in done)
 
 
+async def _say_why_pending(
+    client: OperatorClient, driver: SchedulerDriver, framework: _RunOne
+) -> None:
+    """While the task waits for room: after `PENDING_EXPLAIN_S`, print the allocator's
+    reason on stderr, and again whenever it changes. Runs until cancelled."""
+    from mesoslite.errors import MesosliteError
+    from mesoslite.scheduler_api import Demand
+
+    await asyncio.sleep(PENDING_DEMAND_S)
+    await driver.request([Demand(framework.task.resources, 1)])
+    await driver.revive()
+    await asyncio.sleep(PENDING_EXPLAIN_S - PENDING_DEMAND_S)
+    said = ""
+    while True:
+        try:
+            reason = (await client.explain_framework(driver.framework_id)).last_reason
+        except MesosliteError:
+            reason = ""  # the master failing over: ask again, say nothing meanwhile
+        if reason and reason != said:
+            click.echo(
+                f"mesoslite run: task {framework.task.task_id} is pending: {reason}", err=True
+            )
+            said = reason
+        await asyncio.sleep(EXPLAIN_EVERY_S)
+
+
+async def _wait_launched(
+    client: OperatorClient, driver: SchedulerDriver, framework: _RunOne,
+    placement_timeout_s: float,
+) -> None:
+    """Wait for an offer that fits, saying why while there is none; `_Refused` after
+    `placement_timeout_s`."""
+    explaining = asyncio.ensure_future(_say_why_pending(client, driver, framework))
+    try:
+        await asyncio.wait_for(framework.launched.wait(), placement_timeout_s)
+    except TimeoutError:
+        raise _Refused(
+            f"no offer could fit the task within {placement_timeout_s:g}s: "
+            "the agents that could hold it are busy (see mesoslite agent list)",
+            exit_codes.EXIT_TEMPFAIL,
+        ) from None
+    finally:
+        explaining.cancel()
+        await asyncio.gather(explaining, return_exceptions=True)
+
+
 async def _check_fits(client: OperatorClient, wanted: Resources) -> None:
     """Fail at once when no agent could ever hold the task, instead of waiting for offers."""
     from mesoslite.resources import format_resources
@@ -217,14 +287,7 @@ async def _run(
     await driver.start()
     try:
         await asyncio.gather(_check_fits(client, task.resources), driver.wait_subscribed(10))
-        try:
-            await asyncio.wait_for(framework.launched.wait(), placement_timeout_s)
-        except TimeoutError:
-            raise _Refused(
-                f"no offer could fit the task within {placement_timeout_s:g}s: "
-                "the agents that could hold it are busy (see mesoslite agent list)",
-                exit_codes.EXIT_TEMPFAIL,
-            ) from None
+        await _wait_launched(client, driver, framework, placement_timeout_s)
         await _first(framework.accepted.wait(), framework.terminal)
         return await _follow(client, driver, framework, interrupted)
     except MesosliteError as e:
@@ -233,6 +296,7 @@ async def _run(
         raise _Refused(e.message, exit_code_for(e)) from None
     finally:
         # Tear the framework down: its task has ended (or is killed with it on an error).
+        framework.closing = True
         await driver.stop()
         await client.close()
 
@@ -257,8 +321,9 @@ async def _follow(
         stop.cancel()
         status = await framework.terminal
         await copying
+        signalled = status.exit_code is not None and status.exit_code < 0
         if status.state != TaskState.FINISHED and (
-            status.state != TaskState.FAILED or status.exit_code is None or killed
+            status.state != TaskState.FAILED or status.exit_code is None or killed or signalled
         ):
             click.echo(
                 f"mesoslite run: task {task.task_id} {status.state.label}"

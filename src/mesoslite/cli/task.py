@@ -179,10 +179,14 @@ def kill_task(cfg: CliConfig, task_id: str, framework_id: str) -> None:
     """Ask the master to kill a task (SIGTERM, then SIGKILL after its grace period).
 
     Returns once the master has accepted the request; watch `mesoslite task list --all`
-    for the task's end.
+    for the task's end. A task that had already ended is left as it is: the command says
+    so, with its state, and exits 0.
     """
     from mesoslite.cli._client import BlockingOperatorClient
 
     with BlockingOperatorClient(cfg.master) as client:
-        owner = client.kill_task(task_id, framework_id=framework_id)
-    click.echo(f"killing task {task_id} of framework {owner}")
+        owner, ended_state = client.kill_task(task_id, framework_id=framework_id)
+    if ended_state:
+        click.echo(f"task {task_id} of framework {owner} has already ended: {ended_state}")
+    else:
+        click.echo(f"killing task {task_id} of framework {owner}")

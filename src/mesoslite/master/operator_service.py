@@ -79,7 +79,9 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
         if record.state.terminal:
             # Kills race with exits: killing a task that already ended does nothing, even
             # after its framework is gone.
-            return operator_pb2.KillTaskResponse(framework_id=fid)
+            return operator_pb2.KillTaskResponse(
+                framework_id=fid, ended_state=record.state.label
+            )
         await self.actor.run(lambda _now: state.kill_task(fid, tid, 0.0))
         return operator_pb2.KillTaskResponse(framework_id=fid)
 

@@ -113,10 +113,12 @@ class KillTaskRequest(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., framework_id: _Optional[str] = ...) -> None: ...
 
 class KillTaskResponse(_message.Message):
-    __slots__ = ("framework_id",)
+    __slots__ = ("framework_id", "ended_state")
     FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDED_STATE_FIELD_NUMBER: _ClassVar[int]
     framework_id: str
-    def __init__(self, framework_id: _Optional[str] = ...) -> None: ...
+    ended_state: str
+    def __init__(self, framework_id: _Optional[str] = ..., ended_state: _Optional[str] = ...) -> None: ...
 
 class ReadFileRequest(_message.Message):
     __slots__ = ("task_id", "framework_id", "name", "offset", "length")

@@ -42,9 +42,7 @@ def alive_check(
     return alive
 
 
-def available_to(
-    free: Resources, pools: Mapping[str, Resources] | None, role: str
-) -> Resources:
+def available_to(free: Resources, pools: Mapping[str, Resources] | None, role: str) -> Resources:
     """What `role` may be granted on an agent: its free resources plus the pools reserved
     for `role` or a role above it."""
     if pools:

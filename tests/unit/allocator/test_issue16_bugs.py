@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from pathlib import Path
+
+import pytest
 
 from mesoslite.allocator.base import Quota
 from mesoslite.allocator.hierarchical import HierarchicalAllocator
 from mesoslite.allocator.loader import load_allocator
-from mesoslite.resources import parse_resources
-
+from mesoslite.allocator.quota import parse_limit
+from mesoslite.convert import limit_from_pb, resources_to_pb
+from mesoslite.errors import ValidationError
+from mesoslite.master.registry.base import RegistrySnapshot, SetQuota
+from mesoslite.master.registry.codec import role_op_from_doc, role_op_to_doc
+from mesoslite.master.registry.sqlite import SqliteRegistryStore
+from mesoslite.master.state import MasterState
+from mesoslite.resources import Resources, parse_resources
+from mesoslite.sim.trace import parse_cluster
 from tests.unit.allocator.harness import AllocatorHarness
 
 R = parse_resources
@@ -127,3 +138,67 @@ def test_issue15_an_allocation_pass_leaves_no_reference_cycle() -> None:
         garbage = _garbage_after(passes)
         assert garbage == [], f"{name}: {len(garbage)} objects in cycles"
 
+
+# -- a zero in a quota limit means none (#16)
+
+
+def test_issue16_a_zero_in_a_limit_is_kept_when_parsed() -> None:
+    assert parse_limit("cpus:0;mem:512").scalars == {"cpus": 0, "mem": 512_000}
+    bare = parse_limit("cpus:0")
+    assert bare.scalars == {"cpus": 0} and not bare.is_empty()
+    assert parse_limit("").is_empty()  # a limit of nothing at all, as before
+    assert str(parse_limit("mem:512;cpus:0")) == "cpus:0;mem:512"
+    with pytest.raises(ValidationError, match=r"--limit\.cpus: must be >= 0"):
+        parse_limit("cpus:-1", "--limit")
+
+
+def test_issue16_a_zero_limit_survives_the_wire_and_the_registry(tmp_path: Path) -> None:
+    limit = parse_limit("cpus:0;mem:512")
+    assert limit_from_pb(resources_to_pb(limit)) == limit
+    assert limit_from_pb(resources_to_pb(parse_limit("cpus:0"))).scalars == {"cpus": 0}
+    op = SetQuota("r", Quota(Resources.empty(), limit))
+    kind, doc = role_op_to_doc(op)
+    assert doc["limit"] == "cpus:0;mem:512"
+    assert role_op_from_doc(kind, "r", doc) == op
+
+    async def round_trip() -> RegistrySnapshot:
+        store = SqliteRegistryStore(tmp_path / "r.sqlite")
+        await store.apply([op])
+        await store.close()
+        return await SqliteRegistryStore(tmp_path / "r.sqlite").load()
+
+    assert asyncio.run(round_trip()).quotas == {"r": Quota(Resources.empty(), limit)}
+
+
+def test_issue16_the_master_keeps_a_zero_limit_and_holds_a_guarantee_within_it() -> None:
+    state = MasterState(
+        allocator=load_allocator("drf"), offer_timeout_s=30, agent_reregister_timeout_s=10
+    )
+    state.set_quota("r", Resources.empty(), parse_limit("cpus:0;mem:512"))
+    assert state.roles.quotas["r"].limit == parse_limit("cpus:0;mem:512")
+    with pytest.raises(ValidationError, match="guarantee: must be within the limit: cpus"):
+        state.set_quota("r", R("cpus:1"), parse_limit("cpus:0;mem:512"))
+    assert state.roles.quotas["r"].limit == parse_limit("cpus:0;mem:512")  # unchanged
+
+
+def test_issue16_the_allocator_gives_no_cpus_to_a_role_limited_to_cpus_0() -> None:
+    agents = "a1  cpus:4;mem:4096"
+    # A whole-agent offer is cut to the limit: memory only, no cpus.
+    limited = {"r": Quota(limit=parse_limit("cpus:0;mem:512"))}
+    h = AllocatorHarness(agents, "f  r  -", quotas=limited)
+    (grant,) = h.allocate().grants
+    assert grant.resources == R("mem:512")
+    # Sized to demands: no task that needs a cpu fits.
+    h = AllocatorHarness(agents, "f  r  -  demand=cpus:1;mem:64*3", quotas=limited)
+    assert h.allocate().grants == ()
+    # A bare cpus:0: the role holds its whole limit already, as a used-up `cpus:2` would.
+    h = AllocatorHarness(agents, "f  r  -", quotas={"r": Quota(limit=parse_limit("cpus:0"))})
+    assert h.allocate().grants == ()
+    assert h.reason("f") == "role r is at its quota limit"
+
+
+def test_issue16_a_simulated_cluster_keeps_a_zero_limit() -> None:
+    cluster = parse_cluster(
+        {"agents": [{"resources": "cpus:1"}], "roles": {"r": {"quota": {"limit": "cpus:0"}}}}
+    )
+    assert cluster.roles[0].limit is not None and cluster.roles[0].limit.scalars == {"cpus": 0}

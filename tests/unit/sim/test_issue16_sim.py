@@ -50,8 +50,18 @@ def test_issue16_simulate_prints_the_same_report_twice_byte_for_byte(tmp_path: P
     (tmp_path / "c.yaml").write_text(TIE_CLUSTER)
     (tmp_path / "w.yaml").write_text(TIE_WORKLOAD)
     argv = [
-        sys.executable, "-m", "mesoslite.cli", "simulate", "--cluster", str(tmp_path / "c.yaml"),
-        "--workload", str(tmp_path / "w.yaml"), "--allocator", "drf,fair", "--seed", "3",
+        sys.executable,
+        "-m",
+        "mesoslite.cli",
+        "simulate",
+        "--cluster",
+        str(tmp_path / "c.yaml"),
+        "--workload",
+        str(tmp_path / "w.yaml"),
+        "--allocator",
+        "drf,fair",
+        "--seed",
+        "3",
     ]
     runs = [subprocess.run(argv, capture_output=True, timeout=60) for _ in range(2)]
     assert all(r.returncode == 0 for r in runs), runs[0].stderr
@@ -67,8 +77,12 @@ def test_issue16_utilization_is_averaged_up_to_until_s() -> None:
         {
             "until_s": 60,
             "frameworks": [
-                {"name": n, "role": n.lower(), "demands": True,
-                 "tasks": [{"count": 30, "resources": r, "duration_s": 60}]}
+                {
+                    "name": n,
+                    "role": n.lower(),
+                    "demands": True,
+                    "tasks": [{"count": 30, "resources": r, "duration_s": 60}],
+                }
                 for n, r in (("A", "cpus:1;mem:4096"), ("B", "cpus:3;mem:1024"))
             ],
         }
@@ -84,8 +98,10 @@ def test_issue16_a_run_that_ends_before_until_s_is_averaged_over_until_s() -> No
     # One task of all 9 cpus for 10 s in a 20 s window: half the window busy.
     cluster = load_cluster(EXAMPLES / "drf-paper-cluster.yaml")
     workload = parse_workload(
-        {"until_s": 20, "frameworks": [
-            {"name": "A", "tasks": [{"resources": "cpus:9", "duration_s": 10}]}]}
+        {
+            "until_s": 20,
+            "frameworks": [{"name": "A", "tasks": [{"resources": "cpus:9", "duration_s": 10}]}],
+        }
     )
     result = Simulation(cluster, workload).run()
     assert abs(result.utilization["cpus"] - 0.5) < 0.01
@@ -96,15 +112,19 @@ def test_issue15_a_simulation_with_the_collector_off_leaves_no_cycles() -> None:
     # pass and everything it built), so memory grew with every pass.
     import yaml
 
-    cluster = parse_cluster(yaml.safe_load(
-        "agents:\n  - {count: 20, resources: 'cpus:4;mem:4096', attributes: {rack: r1}}\n"
-    ))
-    workload = parse_workload(yaml.safe_load("""
+    cluster = parse_cluster(
+        yaml.safe_load(
+            "agents:\n  - {count: 20, resources: 'cpus:4;mem:4096', attributes: {rack: r1}}\n"
+        )
+    )
+    workload = parse_workload(
+        yaml.safe_load("""
 frameworks:
   - {name: whole, role: a, tasks: [{count: 60, resources: 'cpus:1;mem:512', duration_s: 3}]}
   - {name: sized, role: b, demands: true,
      tasks: [{count: 60, resources: 'cpus:2;mem:256', duration_s: 2, interval_s: 0.5}]}
-"""))
+""")
+    )
     for allocator in ("drf", "ssf"):
         sim = Simulation(cluster, workload, allocator)
         gc.collect()

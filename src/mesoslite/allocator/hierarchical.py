@@ -148,7 +148,11 @@ class HierarchicalAllocator:
         return OrderedSorter(order)
 
     def explain(self, allocated: Resources, total: Resources) -> str:
+        # Said of a candidate given nothing: those ahead of it took what was free. Its own
+        # share is the higher one (or lost a tie), so "lower share" would be wrong (#16).
+        text = f"passed over: others came first in {self.name} order"
         explain = getattr(self.policy, "explain", None)
         if callable(explain):
-            return f"lower share than others: {explain(allocated, total)}"
-        return f"lower share than others in {self.name} order"
+            text += " (a lower share, or a tie won by id or name)"
+            return f"{text} and took what was free; its {explain(allocated, total)}"
+        return f"{text} and took what was free"

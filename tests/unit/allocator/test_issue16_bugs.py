@@ -236,3 +236,29 @@ def test_issue16_a_partly_used_offers_short_filter_holds_through_the_next_pass()
     assert h.allocate() == {}
     h.clock.advance(ALLOCATION_BATCH_S)
     assert fid in h.allocate()
+
+
+def test_issue16_explain_does_not_call_the_higher_share_the_lower_one() -> None:
+    # One agent: `low` (share 0) is offered it; `high` (share 0.5) is passed over. It was
+    # told "lower share than others: dominant share 0.50", the reverse of the truth.
+    h = AllocatorHarness(
+        agents="""
+        a1  cpus:4;mem:8
+        a2  cpus:4;mem:8  -
+        """,
+        frameworks="""
+        low   r  -
+        high  r  cpus:4
+        """,
+    )
+    assert h.offers(h.allocate()) == {"low": ["a1"]}
+    reason = h.reason("high")
+    assert "lower share than others" not in reason
+    assert reason.startswith("passed over: others came first in drf order (a lower share")
+    assert reason.endswith("its dominant share 0.50")
+    fair = AllocatorHarness(
+        "a1  cpus:4", "low  r  -\nhigh  r  cpus:1", allocator=load_allocator("fair")
+    )
+    fair.allocate()
+    assert "lower share than others" not in fair.reason("high")
+    assert fair.reason("high").startswith("passed over: others came first in fair order")

@@ -198,8 +198,9 @@ class Simulation:
 
     def run(self, max_events: int = MAX_EVENTS_DEFAULT) -> SimResult:
         # The cyclic GC rescans the ever larger set of live records (running tasks, the
-        # event heap) on every collection, which made long runs superlinear; the engine
-        # and `MasterState` make no reference cycles, so refcounting frees everything.
+        # event heap) on every collection, which made long runs superlinear; the engine,
+        # `MasterState` and the allocator make no reference cycles, so refcounting frees
+        # everything (an allocation pass did leave one, #15: `test_issue16_sim` checks).
         was_enabled = gc.isenabled()
         gc.disable()
         try:

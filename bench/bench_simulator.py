@@ -1,11 +1,15 @@
-"""Simulator speed: simulated task launches per second of wall time (a script, not a test).
+"""Simulator speed and memory: simulated task launches per second of wall time and peak RSS
+(a script, not a test).
 
     python bench/bench_simulator.py [--agents 10000] [--frameworks 1000] [--tasks 1000000]
-                                    [--allocator drf] [--profile]
+                                    [--allocator drf] [--mixed | --whole] [--profile]
+    python bench/bench_simulator.py --memory 100000,1000000 [--whole] [--agents 10000]
 
 The workload: every framework submits `tasks / frameworks` tasks of one of a few shapes at
-time 0, all declaring demands (--mixed: half), lasting 30-120 virtual seconds; agents have 16 cpus
-and 64 GB in 10 racks. Floor (issue #4): at least 10,000 launches per wall second.
+time 0, all declaring demands (--mixed: half; --whole: none, so offers carry whole agents,
+as in Mesos), lasting 30-120 virtual seconds; agents have 16 cpus and 64 GB in 10 racks.
+Floor (issue #4): at least 10,000 launches per wall second. Issue #15: peak memory flat as
+the run grows (--memory runs each size in a fresh process and reports its peak RSS).
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import resource
+import subprocess
+import sys
+from dataclasses import replace
 
 from mesoslite.resources import parse_resources
 from mesoslite.sim.engine import Simulation
@@ -53,9 +61,19 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--allocator", default="drf")
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--mixed", action="store_true", help="half the frameworks without demands")
+    offers = parser.add_mutually_exclusive_group()
+    offers.add_argument("--mixed", action="store_true", help="half the frameworks without demands")
+    offers.add_argument("--whole", action="store_true", help="no demands: whole-agent offers")
+    parser.add_argument(
+        "--memory", metavar="TASKS,...", help="peak RSS of one fresh run per task count"
+    )
     args = parser.parse_args()
+    if args.memory:
+        memory(args)
+        return
     cluster, workload = build(args.agents, args.frameworks, args.tasks, not args.mixed)
+    if args.whole:
+        workload = WorkloadSpec(tuple(replace(f, demands=False) for f in workload.frameworks))
     sim = Simulation(cluster, workload, args.allocator, sample_interval_s=10.0)
     if args.profile:
         profiler = cProfile.Profile()
@@ -69,7 +87,25 @@ def main() -> None:
         f" passes={result.passes} makespan={result.makespan_s:.0f}s wall={result.wall_s:.1f}s"
         f" launches/s={result.launches_per_s:,.0f} jain={result.jain_index:.3f}"
         f" util={ {k: round(v, 3) for k, v in result.utilization.items()} }"
+        f" peak_rss_mb={peak_rss_mb():.0f}"
     )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set so far (Linux reports `ru_maxrss` in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def memory(args: argparse.Namespace) -> None:
+    """One fresh process per task count, so that each peak is its own run's."""
+    for tasks in (int(n) for n in args.memory.split(",")):
+        argv = [
+            sys.executable, __file__, "--agents", str(args.agents), "--frameworks",
+            str(args.frameworks), "--tasks", str(tasks), "--allocator", args.allocator,
+        ]
+        argv += ["--whole"] if args.whole else ["--mixed"] if args.mixed else []
+        done = subprocess.run(argv, capture_output=True, text=True, check=True)
+        print(done.stdout.strip(), flush=True)
 
 
 if __name__ == "__main__":

@@ -369,3 +369,17 @@ def master_info_from_pb(msg: pb.MasterInfo) -> MasterInfo:
     return MasterInfo(
         id=msg.id, address=msg.address, version=msg.version, started_at=msg.started_at
     )
+
+
+def limit_from_pb(items: Iterable[pb.Resource], field: str = "limit") -> Resources:
+    """A quota limit: as `resources_from_pb`, but a scalar of 0 is kept (it means none of
+    it; left out it would mean no limit on it, #16; see `allocator.quota.limit_of`)."""
+    entries = list(items)
+    res = resources_from_pb(entries, field)
+    held = {
+        r.name: 0
+        for r in entries
+        if r.kind in (pb.Resource.KIND_UNSPECIFIED, pb.Resource.SCALAR)
+        and r.name not in res.scalars
+    }
+    return Resources({**res.scalars, **held}, res.ranges, res.sets) if held else res

@@ -22,7 +22,7 @@ from mesoslite.allocator.quota_stage import (
     tighter,
 )
 from mesoslite.allocator.reasons import Client, by_framework, client_reasons
-from mesoslite.allocator.reservations import available_to, take_reserved
+from mesoslite.allocator.reservations import alive_check, available_to, take_reserved
 from mesoslite.allocator.roles import RoleTree, ancestors
 from mesoslite.allocator.sorter import Sorter
 from mesoslite.allocator.tiers import split_by_tier
@@ -86,11 +86,13 @@ class AllocationPass:
         self.grants: dict[tuple[FrameworkId, str, AgentId], _Grant] = {}
         self.reasons: dict[Client, str] = {}
         self.why: dict[Client, str] = {}
-        alive = [a for a in self.agents.values() if self._alive(a.id)]
-        self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], self._alive)
+        # Not a bound method: the orders keep it, and must not keep the pass (#15).
+        is_alive = alive_check(self.free, self.reserved)
+        alive = [a for a in self.agents.values() if is_alive(a.id)]
+        self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], is_alive)
         ranker = getattr(owner.policy, "agent_ranker", None)
         self.ranker: Callable[[FrameworkView, int], Iterable[tuple[int, AgentId]]] | None = (
-            ranker(alive, view.seed, self._alive) if callable(ranker) else None
+            ranker(alive, view.seed, is_alive) if callable(ranker) else None
         )
         self.cursor: dict[tuple[object, ...], int] = {}
         # Unallocated scalars beyond what unmet guarantees need (None: no guarantee is owed).
@@ -120,7 +122,9 @@ class AllocationPass:
             guaranteed = guaranteed_roles(candidates, quotas, self.role_alloc)
             if guaranteed:
                 self._fill(guaranteed, guarantee=True)
-            self.spare, self.owed_roles = held_back(quotas, self.role_alloc, self.free.values())
+            self.spare, self.owed_roles = held_back(
+                quotas, self.role_alloc, self.free.values(), self.reserved
+            )
         self._fill_tiers(candidates)
         self.reasons.update(
             client_reasons(
@@ -296,13 +300,6 @@ class AllocationPass:
         if self.ranker is not None:
             return self.ranker(fw, begin)
         return self.order.iter_from(begin)
-
-    def _alive(self, agent_id: AgentId) -> bool:
-        # Asked of every agent a search steps on: `reservations.offerable`, inlined.
-        if allocatable(self.free[agent_id]):
-            return True
-        pools = self.reserved.get(agent_id)
-        return pools is not None and any(allocatable(p) for p in pools.values())
 
     # -- granting
 

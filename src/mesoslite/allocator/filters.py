@@ -34,3 +34,16 @@ def filtered_until(
         if earliest is None or until < earliest:
             earliest = until
     return earliest
+
+
+def filter_until(now: float, refuse_seconds: float, batch_s: float) -> float:
+    """When a filter made at `now` for `refuse_seconds` ends: not before the allocation
+    pass the decline asks for has run.
+
+    That pass comes `batch_s` later (the master coalesces changes over its batch), and a
+    filter ending exactly at a pass's `now` no longer applies in it (`is_filtered`), so a
+    filter lasts at least two batches. Mesos likewise keeps a filter until the next
+    allocation has run (MESOS-4302); without it, a decline for less than the batch was
+    offered the same agent again in the pass it set off (#16).
+    """
+    return now + max(refuse_seconds, 2 * batch_s)

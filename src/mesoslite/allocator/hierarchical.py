@@ -41,8 +41,9 @@ always gives the same round.
 
 Failure cases: a policy whose order omits or invents clients is repaired (`OrderedSorter`);
 an empty view gives an empty round. Duplicate agent or framework ids in a view are the
-caller's error; the first of each is used. Reservations count towards a guarantee only
-once allocated; the held-back headroom is counted over unreserved free resources.
+caller's error; the first of each is used. A role's unallocated reservations count
+towards its guarantee when the headroom is held back (as in Mesos); the held-back headroom
+is counted over unreserved free resources.
 
 Where the stages live: `allocation_pass` (one pass: stages 1, 2, 4 and the grants),
 `quota_stage` (3, and the room of each grant), `reservations` (5), `reasons` (6), `agents`
@@ -147,7 +148,11 @@ class HierarchicalAllocator:
         return OrderedSorter(order)
 
     def explain(self, allocated: Resources, total: Resources) -> str:
+        # Said of a candidate given nothing: those ahead of it took what was free. Its own
+        # share is the higher one (or lost a tie), so "lower share" would be wrong (#16).
+        text = f"passed over: others came first in {self.name} order"
         explain = getattr(self.policy, "explain", None)
         if callable(explain):
-            return f"lower share than others: {explain(allocated, total)}"
-        return f"lower share than others in {self.name} order"
+            text += " (a lower share, or a tie won by id or name)"
+            return f"{text} and took what was free; its {explain(allocated, total)}"
+        return f"{text} and took what was free"

@@ -5,11 +5,11 @@ Quota covers scalars (cpus, mem, disk, gpus); ranges and sets are not limited by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from mesoslite.allocator.base import Quota
 from mesoslite.allocator.roles import ancestors
-from mesoslite.resources import Resources
+from mesoslite.resources import Resources, parse_name_values, parse_resources
 
 
 def headroom(
@@ -91,3 +91,29 @@ def take(pool: Resources, wanted: Resources) -> Resources:
         if both:
             part = part + Resources({}, {}, {name: both})
     return part
+
+
+def limit_of(res: Resources, zeros: Iterable[str]) -> Resources:
+    """A quota limit: `res` with each scalar named in `zeros` held at 0.
+
+    `Resources` drops zero scalars (so that equal bundles compare equal), but in a limit a
+    zero means "none of it", while a name left out means "no limit on it" (#16).
+    """
+    held = {name: 0 for name in zeros if name not in res.scalars}
+    if not held:
+        return res
+    return Resources({**res.scalars, **held}, res.ranges, res.sets)
+
+
+def parse_limit(text: str, field: str = "limit") -> Resources:
+    """Parse a quota limit like `parse_resources`, keeping zeros: `cpus:0;mem:512` allows
+    no cpus and 512 MB; `cpus:0` no cpus (other resources unlimited); `""` nothing at all.
+
+    Raises:
+        ValidationError: naming the part that is wrong.
+    """
+    res = parse_resources(text, field)
+    scalar_names = [
+        name for name, value in parse_name_values(text, field) if not value.startswith(("[", "{"))
+    ]
+    return limit_of(res, scalar_names)

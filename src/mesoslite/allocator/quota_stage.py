@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from mesoslite.allocator.base import Quota
 from mesoslite.allocator.quota import unmet_guarantee
 from mesoslite.allocator.roles import ancestors
-from mesoslite.ids import FrameworkId
+from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.resources import Resources
 
 EMPTY = Resources.empty()
@@ -44,20 +44,27 @@ def held_back(
     quotas: Mapping[str, Quota],
     role_alloc: Mapping[str, Resources],
     free: Iterable[Resources],
+    pools: Mapping[AgentId, Mapping[str, Resources]] | None = None,
 ) -> tuple[dict[str, int] | None, set[str]]:
     """(the unallocated scalars beyond what unmet guarantees need, or None if no guarantee
     is owed; the roles owed one). What guarantees still lack (roles that asked for nothing
     this pass, or that the guarantee stage could not serve) is kept unallocated in the
     fair-share stage, so a role's guarantee is there when its frameworks come (Mesos's
-    quota headroom)."""
+    quota headroom).
+
+    A role's unallocated reservations (`pools`: agent -> role -> reserved free resources)
+    count towards its guarantee, as in Mesos: nobody else can take them, so holding
+    unreserved resources back for the same need would idle them (#16)."""
+    reserved = reserved_by_role(pools) if pools else {}
     owed: dict[str, int] = {}
+    owed_roles: set[str] = set()
     for role, quota in quotas.items():
-        held = role_alloc.get(role, EMPTY)
-        for name, milli in unmet_guarantee(quota, held).items():
+        held = role_alloc.get(role, EMPTY) + reserved.get(role, EMPTY)
+        lacking = unmet_guarantee(quota, held)
+        if lacking:
+            owed_roles.add(role)
+        for name, milli in lacking.items():
             owed[name] = owed.get(name, 0) + milli
-    owed_roles = {
-        role for role, q in quotas.items() if unmet_guarantee(q, role_alloc.get(role, EMPTY))
-    }
     if not owed:
         return None, owed_roles
     unallocated: dict[str, int] = {}
@@ -65,6 +72,16 @@ def held_back(
         for name in owed:
             unallocated[name] = unallocated.get(name, 0) + res.scalars.get(name, 0)
     return {name: max(0, unallocated[name] - owed[name]) for name in owed}, owed_roles
+
+
+def reserved_by_role(pools: Mapping[AgentId, Mapping[str, Resources]]) -> dict[str, Resources]:
+    """Role -> the unallocated reservations of its subtree (`eng` counts `eng/ml`'s)."""
+    out: dict[str, Resources] = {}
+    for by_role in pools.values():
+        for role, pool in by_role.items():
+            for path in ancestors(role):
+                out[path] = out.get(path, EMPTY) + pool
+    return out
 
 
 def spend_spare(spare: dict[str, int], taken: Resources, owed_roles: set[str], role: str) -> None:

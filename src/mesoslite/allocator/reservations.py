@@ -3,20 +3,46 @@ only to frameworks of that role or below it, beside the agent's unreserved free 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from mesoslite.allocator.agents import allocatable
 from mesoslite.allocator.quota import take
 from mesoslite.allocator.roles import ancestors
+from mesoslite.ids import AgentId
 from mesoslite.resources import Resources
 
 
-def offerable(free: Resources, pools: dict[str, Resources] | None) -> bool:
-    """True if an agent has anything worth offering, unreserved or in any role's pool."""
+def offerable(free: Resources, pools: Mapping[str, Resources] | None) -> bool:
+    """True if some role may be granted something worth offering on an agent: its
+    unreserved free resources, or those plus what one role may use of the pools (its own
+    and its ancestors'), taken together. A role's 0.005 reserved cpus beside 0.005
+    unreserved ones are worth 0.01 to it, though neither pool is alone (#16)."""
     if allocatable(free):
         return True
-    return pools is not None and any(allocatable(p) for p in pools.values())
+    if not pools:
+        return False
+    return any(allocatable(available_to(free, pools, role)) for role in pools)
 
 
-def available_to(free: Resources, pools: dict[str, Resources] | None, role: str) -> Resources:
+def alive_check(
+    free: Mapping[AgentId, Resources], reserved: Mapping[AgentId, Mapping[str, Resources]]
+) -> Callable[[AgentId], bool]:
+    """`offerable` for an agent id, reading the pass's (mutable) free and reserved maps.
+
+    A closure over the maps, not a bound method of the pass: the agent orders keep it, and
+    a pass referenced from its own order is a reference cycle that only the cyclic GC
+    frees, which the simulator turns off (#15)."""
+
+    def alive(agent_id: AgentId) -> bool:
+        # Asked of every agent a search steps on: the common case first, inlined.
+        if allocatable(free[agent_id]):
+            return True
+        return offerable(free[agent_id], reserved.get(agent_id))
+
+    return alive
+
+
+def available_to(free: Resources, pools: Mapping[str, Resources] | None, role: str) -> Resources:
     """What `role` may be granted on an agent: its free resources plus the pools reserved
     for `role` or a role above it."""
     if pools:

@@ -16,7 +16,7 @@ from mesoslite.cli._views import (
     RoleView,
     TaskView,
 )
-from mesoslite.convert import reserved_resources_from_pb
+from mesoslite.convert import limit_from_pb, reserved_resources_from_pb
 from mesoslite.jobs.convert import job_from_pb
 from mesoslite.jobs.model import JobView
 from mesoslite.model import TaskState
@@ -104,7 +104,7 @@ def role_view(r: Any) -> RoleView:
         role=r.role,
         weight=r.weight,
         guarantee=resources(r.guarantee),
-        limit=resources(r.limit) if r.has_limit else None,
+        limit=limit_from_pb(r.limit) if r.has_limit else None,
         allocated=resources(r.allocated),
         framework_count=r.framework_count,
         priority=r.priority,

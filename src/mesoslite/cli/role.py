@@ -101,7 +101,10 @@ def set_priority(
 @role.command("set-quota")
 @click.argument("role_name", metavar="ROLE", callback=checked("role", "role"))
 @click.option("--guarantee", default="", help="resources offered to ROLE first, e.g. cpus:4")
-@click.option("--limit", default=None, help="resources ROLE may never exceed, e.g. cpus:8")
+@click.option(
+    "--limit", default=None,
+    help="resources ROLE may never exceed, e.g. cpus:8 (cpus:0: none; '': nothing at all)",
+)
 @click.option("--clear", is_flag=True, help="remove ROLE's quota")
 @click.pass_obj
 def set_quota(
@@ -110,6 +113,7 @@ def set_quota(
     """Set ROLE's quota: a guarantee, met before anyone's fair share, and a limit, never
     exceeded (scalars only: cpus, mem, disk, gpus). The new quota replaces the old one
     whole: a guarantee or limit not given is removed."""
+    from mesoslite.allocator.quota import parse_limit
     from mesoslite.cli._client import BlockingOperatorClient
     from mesoslite.resources import Resources, parse_resources
 
@@ -118,7 +122,8 @@ def set_quota(
     if not clear and not guarantee and limit is None:
         raise click.UsageError("give --guarantee, --limit, or --clear")
     g = parse_resources(guarantee, "--guarantee") if guarantee else Resources.empty()
-    lim = parse_resources(limit, "--limit") if limit is not None else None
+    # A zero is kept: `cpus:0` means no cpus at all, not no limit on cpus (#16).
+    lim = parse_limit(limit, "--limit") if limit is not None else None
     with BlockingOperatorClient(cfg.master) as client:
         client.set_quota(role_name, g, lim)
     if clear:
@@ -126,5 +131,5 @@ def set_quota(
     else:
         click.echo(
             f"role {role_name} quota guarantee {g or 'none'}"
-            f" limit {'none' if lim is None else lim}"
+            f" limit {'none' if lim is None else (lim or 'nothing')}"
         )

@@ -49,7 +49,8 @@ def simulate(
 
     Reports per framework and role: tasks launched and finished, mean dominant share, task
     wait p50/p99; for the run: utilization of each resource, Jain's fairness index over the
-    frameworks' weighted shares, makespan. With several allocators, side by side. The file
+    frameworks' weighted shares, makespan. With several allocators, side by side. The same
+    files and --seed print the same report (the wall time goes to stderr). The file
     formats are in docs/simulator.md; examples in examples/sim/.
 
     \b
@@ -64,7 +65,7 @@ def simulate(
     from mesoslite.allocator.loader import parse_allocator_options
     from mesoslite.errors import ConfigError
     from mesoslite.sim.engine import Simulation
-    from mesoslite.sim.report import PLOT_HINT, format_text, plot
+    from mesoslite.sim.report import PLOT_HINT, format_text, format_wall_time, plot
     from mesoslite.sim.trace import load_cluster, load_workload
 
     names = [a.strip() for a in allocators.split(",") if a.strip()]
@@ -89,6 +90,7 @@ def simulate(
         click.echo(json.dumps([r.to_json() for r in results], indent=2))
     else:
         click.echo(format_text(results))
+        click.echo(format_wall_time(results), err=True)
     if plot_path:
         plot(results, Path(plot_path))
         if not as_json:

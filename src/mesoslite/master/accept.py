@@ -7,11 +7,13 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from mesoslite.allocator.base import Demand
+from mesoslite.allocator.filters import filter_until
 from mesoslite.errors import AlreadyExistsError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, OfferId
 from mesoslite.master import records as rec
 from mesoslite.master.allocation import rescind
 from mesoslite.master.books import MasterBooks
+from mesoslite.master.constants import ALLOCATION_BATCH_S
 from mesoslite.master.events import AllocateSoon, Effect, LaunchOnAgent, PersistRegistry
 from mesoslite.master.registry.base import SetReservation
 from mesoslite.master.roles import consume
@@ -73,7 +75,9 @@ def accept(
         op = SetReservation(agent_id, role, reservation)
         effects.append(_reserve(books, fw, op, launched, before))
     if refuse_seconds > 0 and not (offered - needed).is_empty():
-        fw.filters.setdefault(role, {})[agent_id] = now + refuse_seconds
+        fw.filters.setdefault(role, {})[agent_id] = filter_until(
+            now, refuse_seconds, ALLOCATION_BATCH_S
+        )
         fw.refused.setdefault(role, {})[agent_id] = offered - needed
     effects.append(AllocateSoon())
     if launched:
@@ -95,7 +99,10 @@ def decline(
         rescind(books, offer, notify=False)
         if refuse_seconds > 0:
             filters = fw.filters.setdefault(offer.allocation_role, {})
-            until = max(filters.get(offer.agent_id, 0.0), now + refuse_seconds)
+            until = max(
+                filters.get(offer.agent_id, 0.0),
+                filter_until(now, refuse_seconds, ALLOCATION_BATCH_S),
+            )
             filters[offer.agent_id] = until
             fw.refused.setdefault(offer.allocation_role, {})[offer.agent_id] = offer.resources
     return [AllocateSoon()]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from mesoslite.errors import ConflictError, UnknownFrameworkError, ValidationError
-from mesoslite.ids import FrameworkId
+from mesoslite.ids import FrameworkId, new_id
 from mesoslite.master import records as rec
 from mesoslite.master.constants import MAX_COMPLETED_FRAMEWORKS
 from mesoslite.master.registry.base import RegistrySnapshot
@@ -15,7 +15,8 @@ from mesoslite.master.registry.base import RegistrySnapshot
 class FrameworkBook(Mapping[FrameworkId, rec.FrameworkRecord]):
     """Owns the live framework records (the mapping) and the completed ones (`completed`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, new_ids: Callable[[], str] | None = None) -> None:
+        self._new_ids = new_ids
         self._frameworks: dict[FrameworkId, rec.FrameworkRecord] = {}
         self._completed: OrderedDict[FrameworkId, rec.FrameworkRecord] = OrderedDict()
 
@@ -27,6 +28,10 @@ class FrameworkBook(Mapping[FrameworkId, rec.FrameworkRecord]):
 
     def __len__(self) -> int:
         return len(self._frameworks)
+
+    def new_id(self) -> FrameworkId:
+        """A fresh framework id: random, unless the book was given a sequence."""
+        return FrameworkId(self._new_ids() if self._new_ids is not None else new_id("fw"))
 
     @property
     def completed(self) -> Mapping[FrameworkId, rec.FrameworkRecord]:

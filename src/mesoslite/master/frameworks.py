@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from mesoslite.allocator.base import Demand
 from mesoslite.errors import ValidationError
-from mesoslite.ids import AgentId, FrameworkId, new_id
+from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.master import records as rec
 from mesoslite.master import tasks
 from mesoslite.master.allocation import rescind
@@ -79,7 +79,7 @@ def subscribe(
                 effects.append(ReconcileOnAgent(agent_id, (fw.id,)))
         logger.info("framework re-subscribed framework_id=%s name=%r", fw.id, info.name)
     else:
-        fid = FrameworkId(new_id("fw"))
+        fid = books.frameworks.new_id()
         info = _with_framework_id(info, fid)
         added = rec.FrameworkRecord(info=info, status=rec.FRAMEWORK_CONNECTED, registered_at=now)
         books.frameworks.add(added)

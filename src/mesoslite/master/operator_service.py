@@ -9,7 +9,12 @@ from typing import Any
 import grpc
 
 from mesoslite._proto.v1 import operator_pb2, operator_pb2_grpc
-from mesoslite.convert import master_info_to_pb, resources_from_pb, status_to_pb
+from mesoslite.convert import (
+    limit_from_pb,
+    master_info_to_pb,
+    resources_from_pb,
+    status_to_pb,
+)
 from mesoslite.errors import MesosliteError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.limits import check_id, check_role
@@ -126,7 +131,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
         role = request.role
         check_role("role", role, allow_star=False)
         guarantee = resources_from_pb(request.guarantee, "guarantee")
-        limit = resources_from_pb(request.limit, "limit") if request.has_limit else None
+        limit = limit_from_pb(request.limit, "limit") if request.has_limit else None
         await self.actor.run(lambda now: self.actor.state.set_quota(role, guarantee, limit))
         return operator_pb2.SetQuotaResponse()
 

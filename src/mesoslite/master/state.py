@@ -23,7 +23,7 @@ Design:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from mesoslite.allocator.base import Allocator, Demand
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
@@ -61,6 +61,7 @@ class MasterState:
         seed: int = 0,
         run_id: str | None = None,
         preemption_grace_s: float = 0.0,
+        framework_ids: Callable[[], str] | None = None,
     ) -> None:
         self.allocator = allocator
         policy = getattr(allocator, "policy", allocator)
@@ -72,7 +73,10 @@ class MasterState:
             reregister_timeout_s=agent_reregister_timeout_s,
             silence_limit_s=agent_ping_timeout_s * max_agent_ping_timeouts,
         )
-        self.books = MasterBooks(agents, FrameworkBook(), OfferBook(run_id), offer_timeout_s)
+        # `framework_ids`: new frameworks' ids (default random); the simulator numbers them.
+        self.books = MasterBooks(
+            agents, FrameworkBook(framework_ids), OfferBook(run_id), offer_timeout_s
+        )
         self._seed = seed
         self._rounds = 0
         # How long a higher tier's work waits before lower tiers are preempted; 0: never.

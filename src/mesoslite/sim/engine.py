@@ -37,7 +37,7 @@ from functools import partial
 from mesoslite.allocator.base import Demand
 from mesoslite.allocator.loader import load_allocator
 from mesoslite.clock import VirtualClock
-from mesoslite.ids import AgentId, FrameworkId, TaskId
+from mesoslite.ids import AgentId, FrameworkId, IdSequence, TaskId
 from mesoslite.master.constants import ALLOCATION_BATCH_S
 from mesoslite.master.events import (
     AllocateSoon,
@@ -179,6 +179,9 @@ class Simulation:
             seed=seed,
             run_id="sim",
             preemption_grace_s=cluster.preemption_grace_s,
+            # Framework ids in arrival order, not random: DRF breaks ties by id, so random
+            # ids made two runs of one seed differ (#16).
+            framework_ids=IdSequence("fw", "sim"),
         )
         for role in cluster.roles:
             if role.weight != 1.0:
@@ -222,8 +225,9 @@ class Simulation:
 
     def run(self, max_events: int = MAX_EVENTS_DEFAULT) -> SimResult:
         # The cyclic GC rescans the ever larger set of live records (running tasks, the
-        # event heap) on every collection, which made long runs superlinear; the engine
-        # and `MasterState` make no reference cycles, so refcounting frees everything.
+        # event heap) on every collection, which made long runs superlinear; the engine,
+        # `MasterState` and the allocator make no reference cycles, so refcounting frees
+        # everything (an allocation pass did leave one, #15: `test_issue16_sim` checks).
         was_enabled = gc.isenabled()
         gc.disable()
         try:
@@ -246,6 +250,11 @@ class Simulation:
             events += self.clock.advance_to(when)
             if events >= max_events:
                 raise RuntimeError(f"simulation did not end within {max_events} events")
+        if until is not None and until > self.now:
+            # The run covers [start, until_s]: utilization is averaged up to it, not up to
+            # the last event (#16). No timer is left at or before it, so none fires.
+            self.recorder.advance(until, self)
+            self.clock.advance_to(until)
         self.recorder.advance(self.now, self)
         self.recorder.sample(self.now, self, force=True)  # the end state, for the plots
         wall = time.perf_counter() - started

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from mesoslite.allocator.quota import parse_limit
 from mesoslite.allocator.tiers import MAX_PRIORITY, MIN_PRIORITY
 from mesoslite.errors import ValidationError
 from mesoslite.limits import check_role
@@ -150,6 +151,14 @@ class _Doc:
             raise ValidationError(self.path(key), e.message) from None
         return res
 
+    def limit(self, key: str) -> Resources:
+        """A quota limit: zeros kept (`cpus:0` allows no cpus; #16)."""
+        value = self.take(key, ..., str)
+        try:
+            return parse_limit(value, self.path(key))
+        except ValidationError as e:
+            raise ValidationError(self.path(key), e.message) from None
+
     def reserved_resources(self, key: str) -> tuple[Resources, dict[str, Resources]]:
         value = self.take(key, ..., str)
         try:
@@ -226,7 +235,7 @@ def parse_cluster(data: Any, source: str = "cluster.yaml") -> ClusterSpec:
             raise ValidationError(d.path("weight"), f"must be > 0, got {weight:g}")
         quota = _Doc(d.take("quota", {}, dict), d.path("quota"))
         guarantee = quota.resources("guarantee", "") or Resources.empty()
-        limit = quota.resources("limit") if "limit" in quota.data else None
+        limit = quota.limit("limit") if "limit" in quota.data else None
         quota.done()
         if limit is not None and not limit.contains(guarantee):
             raise ValidationError(

@@ -140,6 +140,12 @@ def test_framework_offered_the_whole_free_resources_of_an_agent() -> None:
     assert grant.resources == R("cpus:2;mem:4;ports:[31500-31999]")
 
 
+PASSED_OVER = (
+    "passed over: others came first in drf order (a lower share, or a tie won by id or name)"
+    " and took what was free; its dominant share "
+)
+
+
 def test_role_weights_two_to_one_change_who_is_offered() -> None:
     # web holds 0.4 of the cluster, batch 0.3.
     agents = "a1  cpus:10  cpus:3"
@@ -152,7 +158,7 @@ def test_role_weights_two_to_one_change_who_is_offered() -> None:
     # web weight 2: web 0.4 / 2 = 0.2 < batch 0.3 / 1.
     h = AllocatorHarness(agents, frameworks, weights={"web": 2.0, "batch": 1.0})
     assert h.allocate().grants[0].framework_id == "w"
-    assert h.reason("b") == "lower share than others: dominant share 0.30"
+    assert h.reason("b") == PASSED_OVER + "0.30"
 
 
 def test_roles_are_compared_before_frameworks() -> None:
@@ -179,7 +185,7 @@ def test_ties_are_broken_by_framework_id() -> None:
         """,
     )
     assert h.offers(h.allocate()) == {"fa": ["a1"]}
-    assert h.reason("fb") == "lower share than others: dominant share 0.00"
+    assert h.reason("fb") == PASSED_OVER + "0.00"
 
 
 def test_ties_between_roles_are_broken_by_name() -> None:
@@ -283,7 +289,7 @@ def test_every_framework_gets_a_reason() -> None:
     h.allocate(now=1.0)
     assert dict(h.rounds[-1].reasons) == {
         "winner": "offered 1 agent",
-        "loser": "lower share than others: dominant share 0.50",
+        "loser": PASSED_OVER + "0.50",
         "quiet": "suppressed",
         "filtered": "filtered on all agents with free resources until 5.000 (4.000s from now)",
     }

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from mesoslite.allocator.base import Quota
+from mesoslite.allocator.quota import parse_limit
 from mesoslite.allocator.tiers import RoleTier
 from mesoslite.errors import ValidationError
 from mesoslite.ids import AgentId, FrameworkId
@@ -93,7 +94,7 @@ def quota_from_doc(doc: dict[str, Any]) -> Quota:
     guarantee = parse_resources(doc["guarantee"]) if doc["guarantee"] else Resources.empty()
     limit = None
     if doc["limit"] is not None:
-        limit = parse_resources(doc["limit"]) if doc["limit"] else Resources.empty()
+        limit = parse_limit(doc["limit"]) if doc["limit"] else Resources.empty()
     return Quota(guarantee, limit)
 
 

@@ -29,6 +29,7 @@ _COMMANDS: dict[str, str] = {
     "local": "mesoslite.cli.local:local",
     "simulate": "mesoslite.cli.simulate:simulate",
     "role": "mesoslite.cli.role:role",
+    "master": "mesoslite.cli.master:master",
     # ---- `mesoslite run`: cli/run.py, written separately. It is wired here, lazily: listed
     # ---- once the module exists, imported only when `run` (or the help) is asked for.
     "run": "mesoslite.cli.run:run",

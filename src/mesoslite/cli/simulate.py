@@ -76,12 +76,17 @@ def simulate(
     cluster = load_cluster(cluster_path)
     workload = load_workload(workload_path)
     options = parse_allocator_options(allocator_options, "--allocator-options")
+    from mesoslite.cli._progress import run_with_progress
+
     results = [
-        Simulation(
-            cluster, workload, name, seed=seed, sample_interval_s=sample_interval_s,
-            allocator_options=options,
-        ).run()
-        for name in names
+        run_with_progress(
+            Simulation(
+                cluster, workload, name, seed=seed, sample_interval_s=sample_interval_s,
+                allocator_options=options,
+            ),
+            f"simulate {name} [{i}/{len(names)}]", workload,
+        )
+        for i, name in enumerate(names, 1)
     ]
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2))

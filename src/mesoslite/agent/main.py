@@ -96,6 +96,9 @@ def main(config_path: str | None, print_config: bool, **flags: Any) -> None:
     --recover=cleanup the agent kills its tasks when it stops (SIGTERM, then SIGKILL after
     the grace period) and kills any it finds when it starts.
     """
+    from mesoslite.logging import quiet_grpc_core
+
+    quiet_grpc_core()
     run_daemon(
         AgentConfig, "agent", serve,
         flags=flags, config_path=config_path, print_config=print_config,

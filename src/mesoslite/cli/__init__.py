@@ -113,4 +113,7 @@ def cli(ctx: click.Context, master: str) -> None:
 
 def main() -> None:
     """The `mesoslite` console script."""
+    from mesoslite.logging import quiet_cli
+
+    quiet_cli()
     cli.main(prog_name="mesoslite")

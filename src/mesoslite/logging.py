@@ -57,7 +57,8 @@ def split_fields(template: str, args: tuple[Any, ...]) -> tuple[str, dict[str, A
     if index != len(args):
         return template % args, {}
     parts.append(template[pos:] % ())
-    return re.sub(r"\s{2,}", " ", "".join(parts)).strip(), fields
+    text = re.sub(r"\s+([:;,.)])", r"\1", "".join(parts))
+    return re.sub(r"\s{2,}", " ", text).strip(), fields
 
 
 def _value(arg: Any, spec: str) -> Any:

@@ -246,3 +246,23 @@ def test_a_port_in_use_is_one_clear_line_on_stderr(daemon: str, tmp_path: Path) 
     assert done.returncode == 2
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(expected), done.stderr
+
+
+def test_simulate_shows_progress_on_a_terminal_and_nothing_on_a_pipe(tmp_path: Path) -> None:
+    import pty
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "sim"
+    argv = [str(MESOSLITE), "simulate", "--cluster", str(examples / "drf-paper-cluster.yaml"),
+            "--workload", str(examples / "drf-paper-workload.yaml"), "--json"]
+    leader_fd, follower_fd = pty.openpty()
+    on_tty = subprocess.run(argv, stdout=subprocess.PIPE, stderr=follower_fd, timeout=60)
+    os.close(follower_fd)
+    progress = os.read(leader_fd, 65536).decode()
+    os.close(leader_fd)
+    assert on_tty.returncode == 0
+    assert "simulate drf [1/1]: t=" in progress and "of 60 tasks" in progress, progress
+    assert progress.endswith("\r\x1b[K")  # the line is wiped at the end
+    json.loads(on_tty.stdout)  # stdout is the results alone
+
+    piped = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and piped.stderr == ""

@@ -60,6 +60,7 @@ def simulate(
     import json
 
     from mesoslite.allocator.loader import parse_allocator_options
+    from mesoslite.cli._progress import run_with_progress
     from mesoslite.errors import ConfigError
     from mesoslite.sim.engine import Simulation
     from mesoslite.sim.report import PLOT_HINT, format_text, plot
@@ -76,14 +77,10 @@ def simulate(
     cluster = load_cluster(cluster_path)
     workload = load_workload(workload_path)
     options = parse_allocator_options(allocator_options, "--allocator-options")
-    from mesoslite.cli._progress import run_with_progress
-
     results = [
         run_with_progress(
-            Simulation(
-                cluster, workload, name, seed=seed, sample_interval_s=sample_interval_s,
-                allocator_options=options,
-            ),
+            Simulation(cluster, workload, name, seed=seed, sample_interval_s=sample_interval_s,
+                       allocator_options=options),
             f"simulate {name} [{i}/{len(names)}]", workload,
         )
         for i, name in enumerate(names, 1)

@@ -57,6 +57,10 @@ class ProbeHealth(health.aio.HealthServicer):
         await self.refresh()
         return await super().Check(request, context)
 
+    async def Watch(self, request: Any, context: Any) -> None:  # noqa: N802 - gRPC's name
+        await self.refresh()  # the first answer is the status now, not the default
+        await super().Watch(request, context)
+
     def start(self, clock: Clock, refresh_s: float = DEFAULT_REFRESH_S) -> None:
         """Refresh every `refresh_s` on `clock` (for Watch) until `stop()`."""
         import asyncio

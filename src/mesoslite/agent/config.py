@@ -71,6 +71,13 @@ def _check_master(text: str) -> str | None:
     return None
 
 
+def _check_grpc_address(text: str) -> str | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        return f"must be HOST:PORT with a port from 0 to 65535, got {text!r}"
+    return None
+
+
 def _check_hostname(text: str) -> str | None:
     return None if text.strip() else "must not be empty"
 
@@ -129,3 +136,9 @@ class AgentConfig:
     )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))
+    grpc_address: str = option(
+        "127.0.0.1:0",
+        "HOST:PORT where the agent serves gRPC health checking and reflection, for probes "
+        "(port 0 picks a free one, logged at start)",
+        check=_check_grpc_address,
+    )

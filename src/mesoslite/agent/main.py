@@ -25,6 +25,7 @@ async def serve(config: AgentConfig) -> None:
     from mesoslite.agent.actor import AgentActor
     from mesoslite.agent.master_link import MasterLink
     from mesoslite.agent.probe import probe_host
+    from mesoslite.grpc_probes import start_probe_server
     from mesoslite.resources import parse_reserved_resources
 
     work_dir = Path(config.work_dir)
@@ -45,14 +46,18 @@ async def serve(config: AgentConfig) -> None:
         reserved=parse_reserved_resources(config.resources)[1],
     )
     link = MasterLink(config.master, actor, backoff_max_s=config.reconnect_backoff_max_s)
+    # Health (SERVING once registered with a master) and reflection, for probes.
+    probes = await start_probe_server(config.grpc_address, lambda: actor.connected)
     actor.start(link)
     logger.info(
-        "agent starting agent_id=%s master=%s resources=%s attributes=%r work_dir=%s",
+        "agent starting agent_id=%s master=%s resources=%s attributes=%r work_dir=%s "
+        "grpc=%s",
         actor.agent_id or "(new)",
         link.address,
         resources,
         config.attributes,
         work_dir,
+        probes.address,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -67,6 +72,7 @@ async def serve(config: AgentConfig) -> None:
         runner.cancel()
         await link.close()
         await asyncio.gather(runner, return_exceptions=True)
+        await probes.stop()
     logger.info("agent stopped")
 
 
@@ -90,6 +96,9 @@ def main(config_path: str | None, print_config: bool, **flags: Any) -> None:
     --recover=cleanup the agent kills its tasks when it stops (SIGTERM, then SIGKILL after
     the grace period) and kills any it finds when it starts.
     """
+    from mesoslite.logging import quiet_grpc_core
+
+    quiet_grpc_core()
     run_daemon(
         AgentConfig, "agent", serve,
         flags=flags, config_path=config_path, print_config=print_config,

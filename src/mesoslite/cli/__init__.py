@@ -29,6 +29,7 @@ _COMMANDS: dict[str, str] = {
     "local": "mesoslite.cli.local:local",
     "simulate": "mesoslite.cli.simulate:simulate",
     "role": "mesoslite.cli.role:role",
+    "master": "mesoslite.cli.master:master",
     # ---- `mesoslite run`: cli/run.py, written separately. It is wired here, lazily: listed
     # ---- once the module exists, imported only when `run` (or the help) is asked for.
     "run": "mesoslite.cli.run:run",
@@ -130,4 +131,7 @@ def cli(ctx: click.Context, master: str, as_json: bool) -> None:
 
 def main() -> None:
     """The `mesoslite` console script."""
+    from mesoslite.logging import quiet_cli
+
+    quiet_cli()
     cli.main(prog_name="mesoslite")

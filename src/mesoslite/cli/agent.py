@@ -6,6 +6,7 @@ import click
 
 from mesoslite.cli import CliConfig
 from mesoslite.cli._args import checked
+from mesoslite.cli._watch import watchable
 
 AGENT_HEADERS = (
     "ID", "HOSTNAME", "STATUS", "CPUS", "MEM", "DISK", "TASKS", "PENDING", "ATTRIBUTES",
@@ -18,6 +19,7 @@ def agent() -> None:
 
 
 @agent.command("list")
+@watchable
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array (keys: see below)")
 @click.pass_obj
 def list_agents(cfg: CliConfig, as_json: bool) -> None:
@@ -67,8 +69,10 @@ def drain(cfg: CliConfig, agent_id: str) -> None:
     drained once it runs nothing.
     """
     from mesoslite.cli._client import BlockingOperatorClient
+    from mesoslite.cli._ids import resolve_agent
 
     with BlockingOperatorClient(cfg.master) as client:
+        agent_id = resolve_agent(client, agent_id)
         client.drain_agent(agent_id)
     click.echo(f"draining agent {agent_id}")
 
@@ -84,7 +88,9 @@ def gone(cfg: CliConfig, agent_id: str) -> None:
     stream closed.
     """
     from mesoslite.cli._client import BlockingOperatorClient
+    from mesoslite.cli._ids import resolve_agent
 
     with BlockingOperatorClient(cfg.master) as client:
+        agent_id = resolve_agent(client, agent_id)
         client.mark_agent_gone(agent_id)
     click.echo(f"agent {agent_id} marked gone")

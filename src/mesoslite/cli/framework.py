@@ -7,6 +7,7 @@ import click
 
 from mesoslite.cli import CliConfig
 from mesoslite.cli._args import checked
+from mesoslite.cli._watch import watchable
 
 FRAMEWORK_HEADERS = (
     "ID", "NAME", "ROLE", "STATUS", "TASKS", "ALLOCATED", "OFFERED", "SUPPRESSED",
@@ -19,6 +20,7 @@ def framework() -> None:
 
 
 @framework.command("list")
+@watchable
 @click.option("--all", "include_completed", is_flag=True, help="include completed frameworks")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array (keys: see below)")
 @click.pass_obj
@@ -75,9 +77,10 @@ def explain(cfg: CliConfig, framework_id: str, as_json: bool) -> None:
 
     from mesoslite.cli import _output as out
     from mesoslite.cli._client import BlockingOperatorClient
+    from mesoslite.cli._ids import resolve_framework
 
     with BlockingOperatorClient(cfg.master) as client:
-        e = client.explain_framework(framework_id)
+        e = client.explain_framework(resolve_framework(client, framework_id))
     if as_json:
         click.echo(json.dumps(e.to_json(), indent=2))
         return

@@ -487,3 +487,7 @@ def view_json(view: Any) -> dict[str, Any]:
 
 def job_json(view: JobView) -> dict[str, Any]:
     return view_json(view)
+
+
+# `job logs` and `job list --watch` live in cli/job_logs.py (issue 13).
+__import__("mesoslite.cli.job_logs", fromlist=["_"]).extend_job_group(job)

@@ -7,6 +7,7 @@ import click
 
 from mesoslite.cli import CliConfig
 from mesoslite.cli._args import checked
+from mesoslite.cli._watch import watchable
 
 ROLE_HEADERS = (
     "ROLE", "WEIGHT", "GUARANTEE", "LIMIT", "ALLOCATED", "FRAMEWORKS", "PRIORITY", "PREEMPTIBLE"
@@ -20,6 +21,7 @@ def role() -> None:
 
 
 @role.command("list")
+@watchable
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array (keys: see below)")
 @click.pass_obj
 def list_roles(cfg: CliConfig, as_json: bool) -> None:

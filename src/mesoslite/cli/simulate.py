@@ -63,6 +63,7 @@ def simulate(
     import json
 
     from mesoslite.allocator.loader import parse_allocator_options
+    from mesoslite.cli._progress import run_with_progress
     from mesoslite.errors import ConfigError
     from mesoslite.sim.engine import Simulation
     from mesoslite.sim.report import PLOT_HINT, format_text, format_wall_time, plot
@@ -80,11 +81,12 @@ def simulate(
     workload = load_workload(workload_path)
     options = parse_allocator_options(allocator_options, "--allocator-options")
     results = [
-        Simulation(
-            cluster, workload, name, seed=seed, sample_interval_s=sample_interval_s,
-            allocator_options=options,
-        ).run()
-        for name in names
+        run_with_progress(
+            Simulation(cluster, workload, name, seed=seed, sample_interval_s=sample_interval_s,
+                       allocator_options=options),
+            f"simulate {name} [{i}/{len(names)}]", workload,
+        )
+        for i, name in enumerate(names, 1)
     ]
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2))

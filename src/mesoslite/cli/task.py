@@ -10,6 +10,7 @@ import click
 
 from mesoslite.cli import CliConfig
 from mesoslite.cli._args import checked
+from mesoslite.cli._watch import watchable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,6 +37,7 @@ def task() -> None:
 
 
 @task.command("list")
+@watchable
 @click.option("--all", "include_completed", is_flag=True, help="include completed tasks")
 @click.option("--framework", "framework_id", default="", metavar="ID",
               callback=checked("framework id"),
@@ -55,8 +57,10 @@ def list_tasks(cfg: CliConfig, include_completed: bool, framework_id: str, as_js
     """
     from mesoslite.cli import _output as out
     from mesoslite.cli._client import BlockingOperatorClient
+    from mesoslite.cli._ids import resolve_framework
 
     with BlockingOperatorClient(cfg.master) as client:
+        framework_id = resolve_framework(client, framework_id)
         tasks = client.tasks(framework_id=framework_id, include_completed=include_completed)
     tasks.sort(key=lambda t: (t.updated_at, t.framework_id, t.id))
     if as_json:
@@ -103,7 +107,10 @@ def task_logs(
         stream.write(data)
         stream.flush()
 
+    from mesoslite.cli._ids import resolve_task_at
+
     name = "stderr" if use_stderr else "stdout"
+    task_id, framework_id = resolve_task_at(cfg.master, task_id, framework_id)
     try:
         if follow:
             import asyncio  # here, not at the top: `task list` should not pay for it
@@ -183,8 +190,10 @@ def kill_task(cfg: CliConfig, task_id: str, framework_id: str) -> None:
     so, with its state, and exits 0.
     """
     from mesoslite.cli._client import BlockingOperatorClient
+    from mesoslite.cli._ids import resolve_task
 
     with BlockingOperatorClient(cfg.master) as client:
+        task_id, framework_id = resolve_task(client, task_id, framework_id)
         owner, ended_state = client.kill_task(task_id, framework_id=framework_id)
     if ended_state:
         click.echo(f"task {task_id} of framework {owner} has already ended: {ended_state}")

@@ -67,7 +67,7 @@ class JobsCore:
             try:
                 job = job_from_doc(doc)
             except Exception as e:  # a document of an older or newer version, or corrupt
-                logger.error("cannot load job %s from the registry: %s", name, e)
+                logger.error("cannot load a job from the registry job=%s: %s", name, e)
                 bad.append(name)
                 continue
             self.jobs[name] = job

@@ -175,7 +175,7 @@ class JobsFramework:
         except MesosliteError:
             self.core.restore(job)
             raise
-        logger.info("job removed name=%s", name)
+        logger.info("job removed job=%s", name)
 
     async def _expire(self, now: float) -> None:
         jobs = [self.core.remove(name) for name in self.core.expired(now, self.job_retention_s)]
@@ -295,7 +295,7 @@ class JobsFramework:
             await self._persist()
         except MesosliteError as e:
             # Not acknowledged: the agent sends the update again.
-            logger.warning("cannot record an update of %s: %s", status.task_id, e)
+            logger.warning("cannot record an update task_id=%s: %s", status.task_id, e)
             return
         if status.uuid:
             await self._quietly(self.port.acknowledge(status))

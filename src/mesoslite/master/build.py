@@ -19,10 +19,20 @@ from typing import Any
 import grpc
 
 from mesoslite import __version__
-from mesoslite._proto.v1 import agent_pb2_grpc, jobs_pb2_grpc, operator_pb2_grpc, scheduler_pb2_grpc
+from mesoslite._proto.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    operator_pb2,
+    operator_pb2_grpc,
+    scheduler_pb2,
+    scheduler_pb2_grpc,
+)
 from mesoslite.allocator.loader import load_allocator, parse_allocator_options
 from mesoslite.clock import SystemClock
 from mesoslite.errors import ConfigError
+from mesoslite.grpc_probes import OpenToProbes, ProbeHealth, add_probe_services
 from mesoslite.master.actor import MasterActor
 from mesoslite.master.agent_service import AgentServicer
 from mesoslite.master.config import MasterConfig
@@ -65,12 +75,16 @@ class MasterServers:
     """The master's listening servers, started and stopped together."""
 
     grpc: grpc.aio.Server
+    # gRPC health checking: SERVING while this master leads (`grpc_probes`).
+    health: ProbeHealth
     # TODO(http): the HTTP server (web UI, /state, /metrics) goes here.
 
     async def start(self) -> None:
         await self.grpc.start()
+        self.health.start(SystemClock())
 
     async def stop(self, grace_s: float) -> None:
+        await self.health.stop()
         await self.grpc.stop(grace=grace_s)
 
 
@@ -102,7 +116,8 @@ def build_master(config: MasterConfig) -> Master:
     run_id = uuid.uuid4().hex[:8]
     leadership = Leadership(f"master-{run_id}")
     server = grpc.aio.server(
-        options=SERVER_OPTIONS, interceptors=[LeaderGuard(leadership), DecodeGuard()]
+        options=SERVER_OPTIONS,
+        interceptors=[OpenToProbes(LeaderGuard(leadership)), DecodeGuard()],
     )
     host, port = _bind(server, config)
     leadership.address = config.advertise_address or f"{host}:{port}"
@@ -132,7 +147,7 @@ def build_master(config: MasterConfig) -> Master:
         agent_ping_interval_s=config.agent_ping_interval_s,
     )
     jobs = JobsRunner(actor, config)
-    servers = _build_servers(server, actor, info, jobs)
+    servers = _build_servers(server, actor, info, jobs, lambda: leadership.leading)
     return Master(config, work_dir, info, leadership, actor, contender, servers, jobs, on_fenced)
 
 
@@ -185,10 +200,21 @@ def _election(
 
 
 def _build_servers(
-    server: grpc.aio.Server, actor: MasterActor, info: MasterInfo, jobs: JobsRunner
+    server: grpc.aio.Server,
+    actor: MasterActor,
+    info: MasterInfo,
+    jobs: JobsRunner,
+    leading: Callable[[], bool],
 ) -> MasterServers:
     scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(actor, info), server)
     agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(actor, info), server)
     operator_pb2_grpc.add_OperatorServicer_to_server(OperatorServicer(actor, info), server)
     jobs_pb2_grpc.add_JobsServicer_to_server(JobsServicer(lambda: jobs.jobs), server)
-    return MasterServers(server)
+    services = [
+        m.DESCRIPTOR.services_by_name[n].full_name
+        for m, n in (
+            (scheduler_pb2, "Scheduler"), (agent_pb2, "Agent"),
+            (operator_pb2, "Operator"), (jobs_pb2, "Jobs"),
+        )
+    ]
+    return MasterServers(server, add_probe_services(server, services, leading))

@@ -108,6 +108,9 @@ def main(config_path: str | None, print_config: bool, **flags: Any) -> None:
     Options are read from defaults, then --config YAML, then MESOSLITE_MASTER_* environment
     variables, then flags.
     """
+    from mesoslite.logging import quiet_grpc_core
+
+    quiet_grpc_core()
     # A deposed leader exits 1, so that a supervisor restarts it as a standby.
     run_daemon(
         MasterConfig, "master", serve,

@@ -138,7 +138,8 @@ def _check_reserved(
                 f" ({'; '.join(pool.shortfall(took))})"
             )
         on_reservation[key] = took
-        unreserved = unreserved - part
+        # Two pools may name the same port (generated views do): each part is checked above.
+        unreserved = unreserved.minus_clamped(part)
     return unreserved
 
 

@@ -64,19 +64,15 @@ def simulate(
 
     from mesoslite.allocator.loader import parse_allocator_options
     from mesoslite.cli._progress import run_with_progress
-    from mesoslite.errors import ConfigError
     from mesoslite.sim.engine import Simulation
-    from mesoslite.sim.report import PLOT_HINT, format_text, format_wall_time, plot
+    from mesoslite.sim.report import format_text, format_wall_time, plot
     from mesoslite.sim.trace import load_cluster, load_workload
 
     names = [a.strip() for a in allocators.split(",") if a.strip()]
     if not names:
         raise click.UsageError("--allocator: name at least one allocator")
     if plot_path:
-        import importlib.util
-
-        if importlib.util.find_spec("matplotlib") is None:
-            raise ConfigError(PLOT_HINT)
+        _check_matplotlib()
     cluster = load_cluster(cluster_path)
     workload = load_workload(workload_path)
     options = parse_allocator_options(allocator_options, "--allocator-options")
@@ -97,3 +93,14 @@ def simulate(
         plot(results, Path(plot_path))
         if not as_json:
             click.echo(f"plot written to {plot_path}")
+
+
+def _check_matplotlib() -> None:
+    """--plot needs matplotlib: say so before the run, not after it."""
+    import importlib.util
+
+    from mesoslite.errors import ConfigError
+    from mesoslite.sim.report import PLOT_HINT
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ConfigError(PLOT_HINT)

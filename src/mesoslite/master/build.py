@@ -65,12 +65,17 @@ class MasterServers:
     """The master's listening servers, started and stopped together."""
 
     grpc: grpc.aio.Server
-    # TODO(http): the HTTP server (web UI, /state, /metrics) goes here.
+    # The web UI, /state, /health, /metrics (`master/http/`); None with `--http-port -1`.
+    http: Any = None
 
     async def start(self) -> None:
         await self.grpc.start()
+        if self.http is not None:
+            await self.http.start()
 
     async def stop(self, grace_s: float) -> None:
+        if self.http is not None:
+            await self.http.stop()
         await self.grpc.stop(grace=grace_s)
 
 
@@ -132,6 +137,12 @@ def build_master(config: MasterConfig) -> Master:
     )
     jobs = JobsRunner(actor, config)
     servers = _build_servers(server, actor, info, jobs)
+    if config.http_port >= 0:
+        from mesoslite.master.http.server import MasterHttpServer
+        from mesoslite.master.http.state_json import StateSource
+
+        source = StateSource(actor, info, leadership, jobs)
+        servers.http = MasterHttpServer(source, config.host, config.http_port)
     return Master(config, work_dir, info, leadership, actor, contender, servers, jobs, on_fenced)
 
 

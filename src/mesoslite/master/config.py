@@ -116,5 +116,11 @@ class MasterConfig:
         "jobs framework removes it; 0 keeps ended jobs until `mesoslite job remove`",
         min=0, max=10 * 365 * 24 * 3600,
     )
+    http_port: int = option(
+        k.DEFAULT_HTTP_PORT,
+        "HTTP port on --host for the web UI, /state, /health and /metrics (0 picks a free one "
+        "and logs it; -1 serves no HTTP)",
+        min=-1, max=65535,
+    )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))

@@ -1,0 +1,108 @@
+"""The master's and agent's HTTP surface against real daemons (issue 13): /state against its
+documented schema, /metrics parsed by prometheus-client with counters moving as tasks run,
+a task's output followed over HTTP, and bad requests answered clearly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from mesoslite.testing.eventually import assert_eventually
+from mesoslite.testing.local_cluster import LocalCluster
+from tests.integration.http_support import SCHEMA, agent_http, get, get_json, samples
+
+MESOSLITE = Path(sys.executable).parent / "mesoslite"
+FINISHED = ("mesoslite_master_tasks_terminal_total", (("state", "TASK_FINISHED"),))
+
+
+@pytest.fixture
+def one_agent(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with LocalCluster(tmp_path / "cluster", agents=1) as cluster:
+        yield cluster
+
+
+def run(cluster: LocalCluster, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(MESOSLITE), "run", *argv], env=cluster.cli_env(),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_state_validates_against_its_schema_and_metrics_count_tasks_as_they_run(
+    one_agent: LocalCluster,
+) -> None:
+    base = one_agent.http_url().rstrip("/")
+    agent = agent_http(one_agent.agent_work_dirs[0])
+    before = samples(base + "/metrics")
+    agent_before = samples(agent + "/metrics")
+    assert before[("mesoslite_master_elected", ())] == 1.0
+    assert before[("mesoslite_master_agents", (("state", "active"),))] == 1.0
+    assert FINISHED not in before or before[FINISHED] == 0.0
+
+    for _ in range(2):
+        done = run(one_agent, "--", "true")
+        assert done.returncode == 0, done.stderr
+    assert run(one_agent, "--", "false").returncode != 0
+
+    def counted() -> bool:
+        return samples(base + "/metrics").get(FINISHED) == 2.0
+    assert_eventually(counted, timeout_s=10)
+    after = samples(base + "/metrics")
+    assert after[("mesoslite_master_tasks_terminal_total", (("state", "TASK_FAILED"),))] == 1.0
+    assert after[("mesoslite_master_allocation_pass_seconds_count", ())] > before[
+        ("mesoslite_master_allocation_pass_seconds_count", ())]
+    assert after[("mesoslite_master_registry_write_seconds_count", ())] > 0
+    agent_after = samples(agent + "/metrics")
+    key = ("mesoslite_agent_status_updates_total", (("state", "TASK_FINISHED"),))
+    assert agent_after[key] == 2.0 and agent_before.get(key, 0.0) == 0.0
+
+    state = get_json(base + "/state")
+    jsonschema.validate(state, json.loads(SCHEMA.read_text()))
+    assert state["master"]["leading"] and state["master"]["leader"] == one_agent.master_address
+    assert [a["status"] for a in state["agents"]] == ["active"]
+    ended = [t for t in state["tasks"] if t["terminal"]]
+    assert sorted(t["state"] for t in ended) == ["TASK_FAILED", "TASK_FINISHED", "TASK_FINISHED"]
+    assert get_json(base + "/state?completed=1")["tasks"] == ended[-1:]
+    # The same shapes as the CLI's --json views.
+    listed = subprocess.run([str(MESOSLITE), "agent", "list", "--json"], env=one_agent.cli_env(),
+                            capture_output=True, text=True, timeout=30)
+    assert json.loads(listed.stdout)[0].keys() == state["agents"][0].keys()
+    assert get(base + "/health") == (200, "leading\n")
+    assert get(agent + "/health") == (200, "registered\n")
+
+
+def test_a_running_tasks_output_is_followed_over_http_until_it_ends(
+    one_agent: LocalCluster,
+) -> None:
+    base = one_agent.http_url().rstrip("/")
+    script = "echo first; sleep 1; echo second"
+    runner = threading.Thread(target=run, args=(one_agent, "--name", "talker", "--", "sh", "-c",
+                                                script))
+    runner.start()
+    try:
+        def running() -> str | None:
+            tasks = get_json(base + "/state")["tasks"]
+            return next((t["id"] for t in tasks if t["name"] == "talker"), None)
+        assert_eventually(lambda: running() is not None, timeout_s=20)
+        status, body = get(f"{base}/tasks/{running()}/stdout?follow=1", timeout_s=20)
+        assert (status, body) == (200, "first\nsecond\n")
+    finally:
+        runner.join(timeout=60)
+
+
+def test_bad_http_requests_get_clear_errors(one_agent: LocalCluster) -> None:
+    base = one_agent.http_url().rstrip("/")
+    assert get(base + "/no/such/page")[0] == 404
+    assert get(base + "/tasks/no-such-task/stdout") == (404, "task 'no-such-task' is not known\n")
+    status, body = get(base + "/tasks/no-such-task/environ")
+    assert status == 404 and "a task has stdout and stderr" in body
+    assert get(base + "/state", method="POST")[0] == 405
+    assert get(base + "/metrics", method="DELETE")[0] == 405
+    assert get(base + "/state?completed=lots") == (
+        400, "completed: must be a whole number >= 0, got 'lots'\n")
+    status, body = get(base + "/tasks/x/stdout?offset=-3")
+    assert (status, body) == (400, "offset: must be a whole number >= 0, got '-3'\n")

@@ -67,10 +67,6 @@ def test_state_validates_against_its_schema_and_metrics_count_tasks_as_they_run(
     ended = [t for t in state["tasks"] if t["terminal"]]
     assert sorted(t["state"] for t in ended) == ["TASK_FAILED", "TASK_FINISHED", "TASK_FINISHED"]
     assert get_json(base + "/state?completed=1")["tasks"] == ended[-1:]
-    # The same shapes as the CLI's --json views.
-    listed = subprocess.run([str(MESOSLITE), "agent", "list", "--json"], env=one_agent.cli_env(),
-                            capture_output=True, text=True, timeout=30)
-    assert json.loads(listed.stdout)[0].keys() == state["agents"][0].keys()
     assert get(base + "/health") == (200, "leading\n")
     assert get(agent + "/health") == (200, "registered\n")
 
@@ -106,3 +102,34 @@ def test_bad_http_requests_get_clear_errors(one_agent: LocalCluster) -> None:
         400, "completed: must be a whole number >= 0, got 'lots'\n")
     status, body = get(base + "/tasks/x/stdout?offset=-3")
     assert (status, body) == (400, "offset: must be a whole number >= 0, got '-3'\n")
+
+
+def cli_json(cluster: LocalCluster, *argv: str) -> list[dict]:  # type: ignore[type-arg]
+    done = subprocess.run([str(MESOSLITE), *argv, "--json"], env=cluster.cli_env(),
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def test_state_holds_what_the_cli_json_views_print(one_agent: LocalCluster, tmp_path: Path) -> None:
+    base = one_agent.http_url().rstrip("/")
+    assert run(one_agent, "--name", "one", "--", "true").returncode == 0
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: nightly\ntype: cron\nschedule: '0 3 * * *'\n"
+                    "command: 'true'\nresources: {cpus: 0.1, mem: 16}\n")
+    submitted = subprocess.run([str(MESOSLITE), "job", "submit", str(spec)],
+                               env=one_agent.cli_env(), capture_output=True, text=True, timeout=30)
+    assert submitted.returncode == 0, submitted.stderr
+    state = get_json(base + "/state")
+    by_id = lambda docs: sorted(docs, key=lambda d: d.get("id") or d.get("name") or d["role"])  # noqa: E731
+    assert by_id(state["agents"]) == by_id(cli_json(one_agent, "agent", "list"))
+    assert by_id(state["tasks"]) == by_id(cli_json(one_agent, "task", "list", "--all"))
+    assert by_id(state["roles"]) == by_id(cli_json(one_agent, "role", "list"))
+    frameworks = [{k: v for k, v in f.items() if k != "dominant_share"}
+                  for f in state["frameworks"]]
+    assert by_id(frameworks) == by_id(cli_json(one_agent, "framework", "list"))
+    jobs = cli_json(one_agent, "job", "list")
+    assert [j["name"] for j in state["jobs"]] == [j["name"] for j in jobs] == ["nightly"]
+    assert state["jobs"][0].keys() == jobs[0].keys()
+    assert state["jobs"][0]["next_run_at"] == jobs[0]["next_run_at"] is not None
+    jsonschema.validate(state, json.loads(SCHEMA.read_text()))

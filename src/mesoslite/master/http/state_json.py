@@ -1,25 +1,28 @@
 """`/state`: the whole cluster as JSON, in the shapes of the CLI's `--json` views.
 
-The same conversion runs as for the CLI (records to Operator summaries to `cli._views`), so
-`/state`'s agents, frameworks, tasks, roles and jobs are what `mesoslite agent list --json`
-and friends print; `docs/state.schema.json` describes the document. A standby answers with
-empty lists and names the leader: it holds no authoritative state.
+The objects have the keys and value types of `mesoslite agent list --json`, `framework
+list`, `task list --all`, `role list` and `job list` (`cli/_views.py`), built here straight
+from the master's records: the master may not import the CLI (tests/unit/test_layering.py),
+and skipping the protobuf round trip keeps a busy page cheap. tests/integration/
+test_http_master.py holds the two to the same shapes; docs/state.schema.json describes
+the document. A standby answers with empty lists and names the leader.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from mesoslite.allocator.drf import dominant_share
-from mesoslite.cli import _convert as views
-from mesoslite.cli.job import view_json
-from mesoslite.master import convert as mc
+from mesoslite.master import records as rec
 from mesoslite.master.actor import MasterActor
 from mesoslite.master.leadership import Leadership
+from mesoslite.master.roles import RoleStatus
 from mesoslite.model import MasterInfo
-from mesoslite.resources import Resources
+from mesoslite.resources import Resources, format_ranges
 
 
 @dataclass(slots=True)
@@ -33,6 +36,23 @@ class StateSource:
     http_address: str = ""
 
 
+def resource_map(res: Resources) -> dict[str, float | str]:
+    """As the CLI's `resource_map`: scalars as floats, ranges and sets as text."""
+    out: dict[str, float | str] = {n: res.scalar(n) for n in res.scalars}
+    out.update({n: format_ranges(r) for n, r in res.ranges.items()})
+    out.update({n: "{" + ",".join(sorted(s)) + "}" for n, s in res.sets.items()})
+    return dict(sorted(out.items()))
+
+
+def plain(value: Any) -> Any:
+    """A jobs view as JSON, as `mesoslite job list --json` prints it: enums as their values."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [plain(x) for x in value]
+    return value
 def master_json(src: StateSource) -> dict[str, Any]:
     lead = src.leadership
     leader = src.info.address if lead.leading else lead.leader_address_of()
@@ -69,22 +89,66 @@ def cluster_json(src: StateSource, *, completed_limit: int | None = None) -> dic
         return doc
     state = src.actor.state
     agents = sorted(state.agents.values(), key=lambda a: a.info.hostname + a.id)
-    doc["agents"] = [views.agent_view(mc.agent_summary(a)).to_json() for a in agents]
+    doc["agents"] = [agent_json(a) for a in agents]
     total = Resources.empty()
     for a in agents:
         total = total + a.info.resources
     doc["frameworks"] = [_framework_json(f, total) for f in state.frameworks.values()]
     doc["tasks"] = _tasks_json(src, completed_limit)
-    doc["roles"] = [views.role_view(mc.role_info(r)).to_json() for r in state.role_statuses()]
+    doc["roles"] = [role_json(r) for r in state.role_statuses()]
     runner = src.jobs.jobs if src.jobs is not None else None
-    doc["jobs"] = [view_json(v) for v in runner.list()] if runner is not None else []
+    doc["jobs"] = [plain(v) for v in runner.list()] if runner is not None else []
     return doc
 
 
-def _framework_json(fw: Any, total: Resources) -> dict[str, Any]:
-    doc = views.framework_view(mc.framework_summary(fw)).to_json()
-    doc["dominant_share"] = dominant_share(fw.used, total)
-    return doc
+def agent_json(a: rec.AgentRecord) -> dict[str, Any]:
+    return {
+        "id": a.id, "hostname": a.info.hostname,
+        "status": ("drained" if not a.tasks else "draining") if a.draining else a.status,
+        "address": a.info.address, "version": a.info.version,
+        "registered_at": a.registered_at, "total": resource_map(a.info.resources),
+        "used": resource_map(a.used), "offered": resource_map(a.offered),
+        "task_count": len(a.tasks), "pending_updates": a.pending_updates,
+        "attributes": dict(sorted(a.info.attributes.items())),
+    }
+
+
+def _framework_json(fw: rec.FrameworkRecord, total: Resources) -> dict[str, Any]:
+    info = fw.info
+    roles = list(info.all_roles)
+    return {
+        "id": info.id, "name": info.name, "role": ",".join(roles), "user": info.user,
+        "principal": info.principal, "hostname": info.hostname, "status": fw.status,
+        "registered_at": fw.registered_at, "failover_timeout_s": info.failover_timeout_s,
+        "task_count": len(fw.tasks), "allocated": resource_map(fw.used),
+        "offered": resource_map(fw.offered), "suppressed": fw.suppressed,
+        "labels": dict(sorted(info.labels.items())), "roles": roles,
+        "dominant_share": dominant_share(fw.used, total),
+    }
+
+
+def task_json(t: rec.TaskRecord) -> dict[str, Any]:
+    spec, status = t.spec, t.status
+    cmd = spec.command
+    return {
+        "id": spec.task_id, "name": spec.name, "framework_id": t.framework_id,
+        "agent_id": status.agent_id or spec.agent_id, "state": status.state.label,
+        "terminal": status.state.terminal, "exit_code": status.exit_code,
+        "message": status.message, "reason": status.reason, "updated_at": status.timestamp,
+        "resources": resource_map(spec.resources),
+        "command": cmd.value if cmd.shell else " ".join(cmd.argv),
+        "labels": dict(sorted(spec.labels.items())),
+    }
+
+
+def role_json(r: RoleStatus) -> dict[str, Any]:
+    quota = r.quota
+    return {
+        "role": r.role, "weight": r.weight,
+        "guarantee": resource_map(quota.guarantee) if quota else {},
+        "limit": resource_map(quota.limit) if quota and quota.limit is not None else None,
+        "allocated": resource_map(r.allocated), "framework_count": r.frameworks,
+    }
 
 
 def _tasks_json(src: StateSource, completed_limit: int | None) -> list[dict[str, Any]]:
@@ -93,4 +157,4 @@ def _tasks_json(src: StateSource, completed_limit: int | None) -> list[dict[str,
     completed = list(state.completed_tasks.values())
     if completed_limit is not None:
         completed = completed[-completed_limit:] if completed_limit > 0 else []
-    return [views.task_view(mc.task_summary(t)).to_json() for t in records + completed]
+    return [task_json(t) for t in records + completed]

@@ -30,6 +30,8 @@ def test_health_is_200_on_the_leader_and_503_on_a_standby_whose_state_names_the_
         assert state["agents"] == [] and state["masters"][0] == {
             "id": "", "address": ha.addresses[leader], "leading": True}
         assert len(get_json(ha.http_url(leader) + "state")["agents"]) == 1
+        status, body = get(ha.http_url(standby) + "tasks/some-task/stdout")
+        assert status == 503 and f"leader is {ha.addresses[leader]}" in body, body
 
         ha.kill_master(leader)
         assert ha.wait_for_leader(other_than=leader) == standby

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter as Tally
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -63,7 +63,7 @@ class AgentHttpServer:
             registry=self.registry,
         )
         updates = actor.updates
-        add = updates.add
+        add: Callable[[TaskStatus, float], TaskStatus] = updates.add
 
         def counted_add(status: TaskStatus, now: float) -> TaskStatus:
             self.updates.labels(status.state.label).inc()

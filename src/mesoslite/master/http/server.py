@@ -59,7 +59,7 @@ class MasterHttpServer:
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/events", lambda r: state_events(r, src, self.observer))
-        app.router.add_get("/tasks/{task_id}/{name}", lambda r: task_file(r, src.actor))
+        app.router.add_get("/tasks/{task_id}/{name}", self._task_file)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         self._site: web.TCPSite | None = None
 
@@ -103,6 +103,11 @@ class MasterHttpServer:
         leader = lead.leader_address_of()
         where = f"; leader is {leader}" if leader and leader != self.src.info.address else ""
         return web.Response(status=503, text=f"not leading ({lead.reason}){where}\n")
+
+    async def _task_file(self, request: web.Request) -> web.StreamResponse:
+        if not self.src.leadership.leading:
+            raise self.src.leadership.error()  # 503, naming the leader
+        return await task_file(request, self.src.actor)
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
         body = generate_latest(self.registry)

@@ -32,16 +32,15 @@ async def state_events(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
-    sent_at_change, quiet = -1, 0
+    sent_at_change, intervals = -1, 0  # the intervals since the last event
     try:
         while True:
-            if observer.changes != sent_at_change or quiet >= KEEPALIVE_EVERY:
-                sent_at_change, quiet = observer.changes, 0
+            if observer.changes != sent_at_change or intervals >= KEEPALIVE_EVERY:
+                sent_at_change, intervals = observer.changes, 0
                 doc = cluster_json(src, completed_limit=UI_COMPLETED_TASKS)
                 await response.write(f"event: state\ndata: {json.dumps(doc)}\n\n".encode())
-            else:
-                quiet += 1
             await clock_sleep(src.actor.clock, interval_s)
+            intervals += 1
     except ConnectionError:
         pass  # the page went away
     return response

@@ -58,15 +58,17 @@ class MasterHttpServer:
         app.router.add_get("/state", self._state)
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/events", lambda r: state_events(r, src, self.observer))
+        app.router.add_get("/events", self._events)
         app.router.add_get("/tasks/{task_id}/{name}", self._task_file)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         self._site: web.TCPSite | None = None
 
     async def start(self) -> None:
         """Listen; with port 0 the port picked is in `self.port` (and logged)."""
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=0.5)
+        self._site = web.TCPSite(self._runner, self.host, self.port)
         try:
             await self._site.start()
         except OSError as e:
@@ -103,6 +105,9 @@ class MasterHttpServer:
         leader = lead.leader_address_of()
         where = f"; leader is {leader}" if leader and leader != self.src.info.address else ""
         return web.Response(status=503, text=f"not leading ({lead.reason}){where}\n")
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        return await state_events(request, self.src, self.observer)
 
     async def _task_file(self, request: web.Request) -> web.StreamResponse:
         if not self.src.leadership.leading:

@@ -83,3 +83,32 @@ def test_the_ui_shows_agents_and_a_cli_task_appearing_and_finishing_without_a_re
 
 def _row(chrome: Any, name: str) -> str:
     return next((line for line in text_of(chrome, "tasks").splitlines() if name in line), "")
+
+
+def test_mesoslite_local_prints_the_url_of_a_ui_that_answers(tmp_path: Path) -> None:
+    import re
+    import time
+    import urllib.request
+
+    from tests.e2e.conftest import stop_local
+
+    out = tmp_path / "local.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen(
+            [str(MESOSLITE), "local", "--agents", "1", "--port", "0", "--http-port", "0",
+             "--work-dir", str(tmp_path / "local")],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "Ctrl-C stops" not in out.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+        url = re.search(r"see the UI at (http://\S+)", out.read_text())
+        assert url, out.read_text()
+        with urllib.request.urlopen(url.group(1), timeout=10) as page:
+            assert "<title>mesoslite</title>" in page.read().decode()
+        with urllib.request.urlopen(url.group(1) + "health", timeout=10) as health:
+            assert health.status == 200
+    finally:
+        stop_local(proc)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import heapq
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,13 +79,16 @@ def masters_json(src: StateSource) -> list[dict[str, Any]]:
     return out
 
 
-def cluster_json(src: StateSource, *, completed_limit: int | None = None) -> dict[str, Any]:
-    """The document `/state` serves; `completed_limit` keeps only the newest ended tasks."""
+def cluster_json(
+    src: StateSource, *, completed_limit: int | None = None, active_limit: int | None = None
+) -> dict[str, Any]:
+    """The document `/state` serves. `completed_limit` keeps only the newest ended tasks,
+    `active_limit` the most recently updated tasks not ended (`task_counts` counts all)."""
     doc: dict[str, Any] = {
         "generated_at": time.time(),
         "master": master_json(src),
         "masters": masters_json(src),
-        "agents": [], "frameworks": [], "tasks": [], "roles": [], "jobs": [],
+        "agents": [], "frameworks": [], "tasks": [], "task_counts": {}, "roles": [], "jobs": [],
     }
     if not src.leadership.leading:
         return doc
@@ -94,7 +99,7 @@ def cluster_json(src: StateSource, *, completed_limit: int | None = None) -> dic
     for a in agents:
         total = total + a.info.resources
     doc["frameworks"] = [_framework_json(f, total) for f in state.frameworks.values()]
-    doc["tasks"] = _tasks_json(src, completed_limit)
+    doc["tasks"], doc["task_counts"] = _tasks_json(src, completed_limit, active_limit)
     doc["roles"] = [role_json(r) for r in state.role_statuses()]
     runner = src.jobs.jobs if src.jobs is not None else None
     doc["jobs"] = [plain(v) for v in runner.list()] if runner is not None else []
@@ -151,10 +156,17 @@ def role_json(r: RoleStatus) -> dict[str, Any]:
     }
 
 
-def _tasks_json(src: StateSource, completed_limit: int | None) -> list[dict[str, Any]]:
+def _tasks_json(
+    src: StateSource, completed_limit: int | None, active_limit: int | None
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
     state = src.actor.state
     records = [t for fw in state.frameworks.values() for t in fw.tasks.values()]
+    counts = Counter(t.state.label for t in records)
     completed = list(state.completed_tasks.values())
+    counts.update(t.state.label for t in completed)
+    if active_limit is not None and len(records) > active_limit:
+        # A page of thousands of rows helps nobody and costs the master on every event.
+        records = heapq.nlargest(active_limit, records, key=lambda t: t.status.timestamp)
     if completed_limit is not None:
         completed = completed[-completed_limit:] if completed_limit > 0 else []
-    return [task_json(t) for t in records + completed]
+    return [task_json(t) for t in records + completed], dict(sorted(counts.items()))

@@ -48,6 +48,11 @@ function render(s) {
     s.jobs.map((j) => [esc(j.name), esc(j.type), tag(j.state, j.state),
       `${j.instances.filter((i) => i.state === "RUNNING").length}/${j.instances_wanted}`,
       esc(j.runs.slice(-3).map((r) => r.state).join(", ")), esc(when(j.next_run_at))]));
+  const counts = Object.entries(s.task_counts || {});
+  const total = counts.reduce((n, [, c]) => n + c, 0);
+  $("task-counts").textContent = `${total} tasks: ` +
+    counts.map(([state, c]) => `${c} ${state}`).join(", ") +
+    (s.tasks.length < total ? ` (the ${s.tasks.length} latest shown)` : "");
   const tasks = [...s.tasks].sort((a, b) => (a.terminal - b.terminal) || (b.updated_at - a.updated_at));
   table("tasks", ["id", "name", "state", "agent", "command", "output"],
     tasks.map((t) => {

@@ -102,9 +102,9 @@ class StateCollector(Collector):
                      {(k,): v for k, v in fws.items()})
         yield _gauge("offers_outstanding", "offers made and not yet answered", [],
                      {(): float(len(state.offers))})
-        tasks = Tally(t.state.label for f in state.frameworks.values() for t in f.tasks.values())
+        tasks = Tally(t.status.state for f in state.frameworks.values() for t in f.tasks.values())
         yield _gauge("tasks", "tasks not ended, by state", ["state"],
-                     {(k,): v for k, v in tasks.items()})
+                     {(k.label,): v for k, v in tasks.items()})
         yield _gauge("status_updates_pending", "updates agents hold unacknowledged", [],
                      {(): float(sum(a.pending_updates for a in state.agents.values()))})
         yield from self._resources(state)

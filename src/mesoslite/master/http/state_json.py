@@ -83,7 +83,7 @@ def cluster_json(
     src: StateSource, *, completed_limit: int | None = None, active_limit: int | None = None
 ) -> dict[str, Any]:
     """The document `/state` serves. `completed_limit` keeps only the newest ended tasks,
-    `active_limit` the most recently updated tasks not ended (`task_counts` counts all)."""
+    `active_limit` the most recently updated tasks not ended (`task_counts` counts them all)."""
     doc: dict[str, Any] = {
         "generated_at": time.time(),
         "master": master_json(src),
@@ -161,9 +161,8 @@ def _tasks_json(
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     state = src.actor.state
     records = [t for fw in state.frameworks.values() for t in fw.tasks.values()]
-    counts = Counter(t.state.label for t in records)
+    counts = Counter(t.status.state.label for t in records)
     completed = list(state.completed_tasks.values())
-    counts.update(t.state.label for t in completed)
     if active_limit is not None and len(records) > active_limit:
         # A page of thousands of rows helps nobody and costs the master on every event.
         records = heapq.nlargest(active_limit, records, key=lambda t: t.status.timestamp)

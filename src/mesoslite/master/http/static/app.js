@@ -50,9 +50,10 @@ function render(s) {
       esc(j.runs.slice(-3).map((r) => r.state).join(", ")), esc(when(j.next_run_at))]));
   const counts = Object.entries(s.task_counts || {});
   const total = counts.reduce((n, [, c]) => n + c, 0);
-  $("task-counts").textContent = `${total} tasks: ` +
-    counts.map(([state, c]) => `${c} ${state}`).join(", ") +
-    (s.tasks.length < total ? ` (the ${s.tasks.length} latest shown)` : "");
+  const shown = s.tasks.filter((t) => !t.terminal).length;
+  $("task-counts").textContent = `${total} not ended` +
+    (counts.length ? ": " + counts.map(([state, c]) => `${c} ${state}`).join(", ") : "") +
+    (shown < total ? ` (the ${shown} latest updated shown)` : "");
   const tasks = [...s.tasks].sort((a, b) => (a.terminal - b.terminal) || (b.updated_at - a.updated_at));
   table("tasks", ["id", "name", "state", "agent", "command", "output"],
     tasks.map((t) => {

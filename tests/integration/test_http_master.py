@@ -134,3 +134,19 @@ def test_state_holds_what_the_cli_json_views_print(one_agent: LocalCluster, tmp_
     assert state["jobs"][0].keys() == jobs[0].keys()
     assert state["jobs"][0]["next_run_at"] == jobs[0]["next_run_at"] is not None
     jsonschema.validate(state, json.loads(SCHEMA.read_text()))
+
+
+def test_a_taken_http_port_ends_the_master_with_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [str(MESOSLITE.with_name("mesoslite-master")), "--port", "0", "--http-port",
+             str(port), "--work-dir", str(tmp_path / "m")],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"mesoslite-master: --http-port: cannot listen on 127.0.0.1:{port}")
+    assert "Traceback" not in done.stderr

@@ -8,6 +8,7 @@ agent makes them: `AgentHttpServer` wraps the one place every update passes thro
 from __future__ import annotations
 
 import logging
+import socket
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -78,18 +79,15 @@ class AgentHttpServer:
         )
 
     async def start(self) -> None:
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
         try:
-            await site.start()
+            sock = socket.create_server((self.host, self.port))
         except OSError as e:
-            await self._runner.cleanup()
             raise ConfigError(
                 f"--http-port: cannot listen on {self.host}:{self.port}: {e.strerror or e}"
             ) from None
-        sockets = getattr(site._server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self.port = sock.getsockname()[1]
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
         logger.info("http listening url=http://%s:%d/metrics", self.host, self.port)
 
     async def stop(self) -> None:

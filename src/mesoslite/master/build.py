@@ -71,7 +71,11 @@ class MasterServers:
     async def start(self) -> None:
         await self.grpc.start()
         if self.http is not None:
-            await self.http.start()
+            try:
+                await self.http.start()
+            except BaseException:
+                await self.grpc.stop(grace=0)  # a port taken: leave nothing half started
+                raise
 
     async def stop(self, grace_s: float) -> None:
         if self.http is not None:

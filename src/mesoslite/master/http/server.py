@@ -11,13 +11,14 @@ Routes: `/` (web UI), `/static/*`, `/state`, `/health`, `/metrics`, `/events`,
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mesoslite.errors import MesosliteError, ValidationError
+from mesoslite.errors import ConfigError, MesosliteError, ValidationError
 from mesoslite.master.http.events import state_events
 from mesoslite.master.http.files import task_file
 from mesoslite.master.http.metrics import new_metrics
@@ -45,6 +46,20 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.Response(status=status, text=e.message + "\n")
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket (so that the port picked for 0 is known without aiohttp's insides).
+
+    Raises:
+        ConfigError: naming `--http-port` when the address is taken or not available.
+    """
+    try:
+        return socket.create_server((host, port))
+    except OSError as e:
+        raise ConfigError(
+            f"--http-port: cannot listen on {host}:{port}: {e.strerror or e}"
+        ) from None
+
+
 class MasterHttpServer:
     """Started after the gRPC server, stopped before it (`build.MasterServers`)."""
 
@@ -63,25 +78,13 @@ class MasterHttpServer:
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
-        self._site: web.TCPSite | None = None
 
     async def start(self) -> None:
         """Listen; with port 0 the port picked is in `self.port` (and logged)."""
+        sock = listen(self.host, self.port)
+        self.port = sock.getsockname()[1]
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.host, self.port)
-        try:
-            await self._site.start()
-        except OSError as e:
-            await self._runner.cleanup()
-            from mesoslite.errors import ConfigError
-
-            raise ConfigError(
-                f"--http-port: cannot listen on {self.host}:{self.port}: {e.strerror or e}"
-            ) from None
-        server = self._site._server
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
         self.src.http_address = f"{self.src.info.address.rsplit(':', 1)[0]}:{self.port}"
         logger.info("http listening url=http://%s:%d/", self.host, self.port)
 

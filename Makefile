@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Install everything the tests need (ZooKeeper from Debian when missing), then run them.
+# Install everything the tests need (ZooKeeper, Chromium and its driver from Debian, each when
+# missing), then run them.
 test: $(BIN)/python
 	./scripts/install_test_deps.sh
 	$(BIN)/pip install -q --upgrade pip

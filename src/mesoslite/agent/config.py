@@ -134,6 +134,15 @@ class AgentConfig:
         "kills the tasks it finds, and on stop it kills its tasks",
         choices=("reconnect", "cleanup"),
     )
+    http_port: int = option(
+        k.DEFAULT_HTTP_PORT,
+        "HTTP port for /metrics and /health (0 picks a free one and logs it; -1 serves no HTTP)",
+        min=-1,
+        max=65535,
+    )
+    http_host: str = option(
+        "127.0.0.1", "address to bind --http-port on (0.0.0.0 for all interfaces)"
+    )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))
     grpc_address: str = option(

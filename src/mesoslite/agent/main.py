@@ -46,6 +46,14 @@ async def serve(config: AgentConfig) -> None:
         reserved=parse_reserved_resources(config.resources)[1],
     )
     link = MasterLink(config.master, actor, backoff_max_s=config.reconnect_backoff_max_s)
+    # Before the actor starts: a port in use ends the agent before it touches any task.
+    http = None
+    if config.http_port >= 0:
+        from mesoslite.agent.http import AgentHttpServer
+
+        http = AgentHttpServer(actor, config.http_host, config.http_port)
+        await http.start()
+        _write_http_port(work_dir, http.port)
     # Health (SERVING once registered with a master) and reflection, for probes.
     probes = await start_probe_server(config.grpc_address, lambda: actor.connected)
     actor.start(link)
@@ -68,12 +76,21 @@ async def serve(config: AgentConfig) -> None:
         await stop.wait()
     finally:
         logger.info("agent stopping")
+        if http is not None:
+            await http.stop()
         await actor.stop()
         runner.cancel()
         await link.close()
         await asyncio.gather(runner, return_exceptions=True)
         await probes.stop()
     logger.info("agent stopped")
+
+
+def _write_http_port(work_dir: Path, port: int) -> None:
+    """`http.json` in the work dir: the port `/metrics` and `/health` are on (0 picks one)."""
+    import json
+
+    (work_dir / "http.json").write_text(json.dumps({"port": port}))
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -42,6 +42,9 @@ def _check_resources(ctx: click.Context, param: click.Parameter, value: str | No
               help="how many agents to start")
 @click.option("--port", type=click.IntRange(0, 65535), default=5050, show_default=True,
               help="the master's port (0: any free port)")
+@click.option("--http-port", type=click.IntRange(0, 65535), default=5051, show_default=True,
+              help="the master's web UI, /state and /metrics (a free port if this one is "
+                   "taken; with --ha each master picks a free one)")
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
               help="where the daemons keep state and logs [default: a new temporary "
                    "directory, kept afterwards]")
@@ -55,7 +58,7 @@ def _check_resources(ctx: click.Context, param: click.Parameter, value: str | No
                    "(on free ports; a master that dies is started again as a standby)")
 @click.pass_context
 def local(
-    ctx: click.Context, agents: int, port: int, work_dir: str | None,
+    ctx: click.Context, agents: int, port: int, http_port: int, work_dir: str | None,
     agent_resources: str | None, log_level: str, ha: bool,
 ) -> None:
     """Run a master and agents on this host, in the foreground.
@@ -84,9 +87,14 @@ def local(
                    "stop what uses it or pick another with --port", err=True)
         ctx.exit(EXIT_FAILURE)
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="mesoslite-local-"))
+    if http_port and not _port_free("127.0.0.1", http_port):
+        click.echo(f"mesoslite local: HTTP port {http_port} is in use; the web UI takes a "
+                   "free one", err=True)
+        http_port = 0
     cluster = LocalCluster(
         work, agents, agent_resources=agent_resources or DEFAULT_AGENT_RESOURCES, port=port,
         log_level=log_level, agent_hostnames=[f"local-{i + 1}" for i in range(agents)],
+        http_port=http_port,
     )
 
     def start() -> None:
@@ -205,6 +213,8 @@ def _print_ha_banner(cluster: HACluster, url: str) -> None:
     rows += [(f"agent {i}", "", d.pid, d.log_path) for i, d in enumerate(cluster.agents)]
     leader = cluster.leader_index()
     click.echo(f"mesoslite local: ZooKeeper at {url}; master {leader} leads")
+    if leader is not None:
+        click.echo(f"mesoslite local: see the UI at {cluster.http_url(leader)}")
     click.echo(table(("DAEMON", "ADDRESS", "PID", "LOG"), rows))
     click.echo(
         "\nIn another shell:\n"
@@ -242,6 +252,7 @@ def _print_banner(cluster: LocalCluster) -> None:
     ):
         rows.append((f"agent {i}", aid, pid, work, log))
     click.echo(f"mesoslite local: master listening on {address}")
+    click.echo(f"mesoslite local: see the UI at {cluster.http_url()}")
     click.echo(table(("DAEMON", "ADDRESS/ID", "PID", "WORK DIR", "LOG"), rows))
     click.echo(
         "\nIn another shell:\n"

@@ -87,6 +87,8 @@ class ClusterBase:
         self.masters: list[Daemon] = []
         self.agents: list[Daemon] = []
         self._atexit = False
+        # The first master's `--http-port` (0 picks a free one); the others' pick their own.
+        self.http_port = 0
 
     # -- what subclasses say
 
@@ -158,8 +160,14 @@ class ClusterBase:
         work.mkdir(parents=True, exist_ok=True)
         return [
             "-m", "mesoslite.master.main", "--host", host, "--port", str(port),
-            "--work-dir", str(work), *extra, "--log-level", self.log_level, *self.master_args,
+            "--work-dir", str(work), "--http-port", str(self.http_port if i == 0 else 0),
+            *extra, "--log-level", self.log_level, *self.master_args,
         ]
+
+    def http_url(self, i: int = 0) -> str:
+        """`http://HOST:PORT/`: master `i`'s web UI as its `master.json` says ('' without)."""
+        address = read_json(self._master_dir(i) / "master.json").get("http_address")
+        return f"http://{address}/" if address else ""
 
     # -- agents
 
@@ -205,7 +213,7 @@ class ClusterBase:
         argv = [
             sys.executable, "-m", "mesoslite.agent.main", "--master", self._agent_master(),
             "--work-dir", str(work), "--resources", self._resources_of(i),
-            "--log-level", self.log_level,
+            "--log-level", self.log_level, "--http-port", "0",
         ]
         if self.agent_recover:
             argv += ["--recover", self.agent_recover]

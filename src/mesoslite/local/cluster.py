@@ -44,6 +44,8 @@ class LocalCluster(ClusterBase):
             lets tasks outlive their agent (`kill_agent` then `start_agent` re-adopts them).
         master_python_args: interpreter arguments put before `-m mesoslite.master.main`,
             e.g. `("-m", "cProfile", "-o", "master.prof")` to profile the master.
+        http_port: the master's `--http-port` (web UI, /state, /metrics); 0 picks a free one
+            (kept across `restart_master()`, see `http_url()`), -1 serves no HTTP.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class LocalCluster(ClusterBase):
         log_level: str = "info",
         master_python_args: Sequence[str] = (),
         agent_hostnames: Sequence[str] = (),
+        http_port: int = 0,
     ) -> None:
         super().__init__(
             work_dir, agents=agents, agent_resources=agent_resources, master_args=master_args,
@@ -71,6 +74,7 @@ class LocalCluster(ClusterBase):
         self.host = host
         self.port = port
         self.master_python_args = tuple(master_python_args)
+        self.http_port = http_port
         self._address = ""
         self._agent_ids: list[str] = []
 
@@ -110,6 +114,9 @@ class LocalCluster(ClusterBase):
         doc = self._start_master(0)
         self._address = str(doc["address"])
         self.port = int(self._address.rsplit(":", 1)[1])
+        http = str(doc.get("http_address") or "")
+        if http:
+            self.http_port = int(http.rsplit(":", 1)[1])
 
     def stop_master(self, sig: int = signal.SIGTERM) -> None:
         """Send `sig` to the master (SIGKILL after a grace period) and wait for it to exit."""

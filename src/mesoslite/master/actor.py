@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,6 +156,9 @@ class MasterActor:
         # What the registry held when this master started leading (the jobs framework reads
         # its own part from it).
         self.snapshot = RegistrySnapshot()
+        # Metrics and the web UI's live view (`master/http/metrics.py: MetricsObserver`):
+        # told of each effect carried out, each allocation pass and each registry write.
+        self.observer: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -255,6 +259,8 @@ class MasterActor:
             await asyncio.gather(*futures)
 
     def _execute_one(self, effect: Effect) -> None:
+        if self.observer is not None:
+            self.observer.effect(effect)
         if isinstance(effect, SendToFramework):
             conn = self.frameworks.get(effect.framework_id)
             if conn is not None:
@@ -303,11 +309,14 @@ class MasterActor:
             self._settle(batch, error)
 
     async def _try_apply(self, batch: list[_Write]) -> Exception | None:
+        started = time.perf_counter()
         try:
             await self.registry.apply([op for w in batch for op in w.effect.ops])
         except Exception as e:
             logger.error("registry write failed ops=%d: %s", len(batch), e)
             return e
+        if self.observer is not None:
+            self.observer.registry_written(time.perf_counter() - started)
         return None
 
     def _settle(self, batch: list[_Write], error: Exception | None) -> None:
@@ -337,7 +346,11 @@ class MasterActor:
         if self.paused:
             return
         self._allocation_wanted = False
-        self._execute(self.state.allocate(self.clock.now()))
+        started = time.perf_counter()
+        effects = self.state.allocate(self.clock.now())
+        if self.observer is not None:
+            self.observer.allocation_pass(time.perf_counter() - started)
+        self._execute(effects)
 
     def _periodic_allocation(self) -> None:
         self._allocation_wanted = True

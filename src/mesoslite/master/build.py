@@ -77,14 +77,23 @@ class MasterServers:
     grpc: grpc.aio.Server
     # gRPC health checking: SERVING while this master leads (`grpc_probes`).
     health: ProbeHealth
-    # TODO(http): the HTTP server (web UI, /state, /metrics) goes here.
+    # The web UI, /state, /health, /metrics (`master/http/`); None with `--http-port -1`.
+    http: Any = None
 
     async def start(self) -> None:
         await self.grpc.start()
+        if self.http is not None:
+            try:
+                await self.http.start()
+            except BaseException:
+                await self.grpc.stop(grace=0)  # a port taken: leave nothing half started
+                raise
         self.health.start(SystemClock())
 
     async def stop(self, grace_s: float) -> None:
         await self.health.stop()
+        if self.http is not None:
+            await self.http.stop()
         await self.grpc.stop(grace=grace_s)
 
 
@@ -148,6 +157,12 @@ def build_master(config: MasterConfig) -> Master:
     )
     jobs = JobsRunner(actor, config)
     servers = _build_servers(server, actor, info, jobs, lambda: leadership.leading)
+    if config.http_port >= 0:
+        from mesoslite.master.http.server import MasterHttpServer
+        from mesoslite.master.http.state_json import StateSource
+
+        source = StateSource(actor, info, leadership, jobs)
+        servers.http = MasterHttpServer(source, config.host, config.http_port)
     return Master(config, work_dir, info, leadership, actor, contender, servers, jobs, on_fenced)
 
 

@@ -121,5 +121,11 @@ class MasterConfig:
         "tasks of lower preemptible tiers are preempted for it (see `mesoslite role "
         "set-priority`); 0 disables preemption", min=0, max=86400,
     )
+    http_port: int = option(
+        k.DEFAULT_HTTP_PORT,
+        "HTTP port on --host for the web UI, /state, /health and /metrics (0 picks a free one "
+        "and logs it; -1 serves no HTTP)",
+        min=-1, max=65535,
+    )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))

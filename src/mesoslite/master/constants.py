@@ -6,6 +6,8 @@ from mesoslite.limits import MAX_DURATION_S as MAX_DURATION_S
 
 DEFAULT_PORT = 5050
 DEFAULT_HOST = "127.0.0.1"
+# The web UI, /state, /health and /metrics (master/http/).
+DEFAULT_HTTP_PORT = 5051
 DEFAULT_WORK_DIR = "/tmp/mesoslite/master"
 DEFAULT_ALLOCATOR = "drf"
 DEFAULT_ALLOCATION_INTERVAL_S = 1.0

@@ -52,7 +52,7 @@ async def serve(config: MasterConfig) -> None:
     if leadership.leading:
         await master.jobs.start()
     info_file = master.work_dir / "master.json"
-    _write_info(info_file, master.info, leadership.leading)
+    _write_info(info_file, master.info, leadership.leading, _http_address(master))
     logger.info(
         "master listening address=%s allocator=%s work_dir=%s zk=%s",
         master.info.address, config.allocator, master.work_dir, config.zk or "(standalone)",
@@ -60,7 +60,9 @@ async def serve(config: MasterConfig) -> None:
     follower = LeadershipFollower(
         master.contender, leadership, actor,
         start_leading=master.jobs.start,
-        changed=lambda: _write_info(info_file, master.info, leadership.leading),
+        changed=lambda: _write_info(
+            info_file, master.info, leadership.leading, _http_address(master)
+        ),
         watchdog=watchdog, stopping=stopping, session_timeout_s=config.zk_session_timeout_s,
     )
     loop = asyncio.get_running_loop()
@@ -86,11 +88,18 @@ async def serve(config: MasterConfig) -> None:
         raise LeadershipLostError(f"no longer leading: {stopping.lost[0]}; exiting")
 
 
-def _write_info(path: Path, info: MasterInfo, leading: bool) -> None:
-    """`master.json` in the work dir: where this master listens and whether it leads."""
+def _http_address(master: Any) -> str:
+    http = master.servers.http
+    return http.src.http_address if http is not None else ""
+
+
+def _write_info(path: Path, info: MasterInfo, leading: bool, http_address: str = "") -> None:
+    """`master.json` in the work dir: where this master listens (gRPC, and HTTP as
+    `http_address`, '' without) and whether it leads."""
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({
         "address": info.address, "pid": os.getpid(), "id": info.id, "leading": leading,
+        "http_address": http_address,
     }))
     tmp.replace(path)
 

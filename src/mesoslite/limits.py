@@ -193,4 +193,3 @@ def command_size_problem(
             f"(Linux execs argv and environment within ARG_MAX), got {env} bytes"
         )
     return None
-

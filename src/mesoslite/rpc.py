@@ -51,6 +51,7 @@ _CODE_TO_ERROR: dict[grpc.StatusCode, type[errors.MesosliteError]] = {
     grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExistsError,
     grpc.StatusCode.UNAVAILABLE: errors.UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: errors.DeadlineExceededError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhaustedError,
 }
 
 
@@ -66,7 +67,7 @@ def error_from_rpc(exc: grpc.RpcError) -> errors.MesosliteError:
     if cls is errors.ValidationError:
         return errors.ValidationError("", details)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in details:
-        return errors.MesosliteError(
+        return errors.ResourceExhaustedError(
             f"message too large: {details} bytes; a request is at most "
             f"{MAX_REQUEST_BYTES // 2**20} MB and a response {MAX_RESPONSE_BYTES // 2**20} MB "
             "(docs/limits.md): send fewer items per call"

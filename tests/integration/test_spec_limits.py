@@ -17,7 +17,7 @@ import grpc
 import pytest
 
 from mesoslite._proto.v1 import jobs_pb2, jobs_pb2_grpc
-from mesoslite.errors import MesosliteError, ValidationError
+from mesoslite.errors import ResourceExhaustedError, ValidationError
 from mesoslite.limits import MAX_COMMAND, MAX_SPEC_BYTES
 from mesoslite.rpc import MAX_REQUEST_BYTES
 from mesoslite.testing import LocalCluster
@@ -134,6 +134,6 @@ def test_an_oversized_grpc_request_gets_resource_exhausted_promptly(
         assert time.monotonic() - started < 10  # refused, not left to the deadline
     # mesoslite's own client refuses before sending, with the limit named.
     with cluster.client() as c:
-        with pytest.raises(MesosliteError, match=r"message too large: .* at most 16 MB"):
+        with pytest.raises(ResourceExhaustedError, match=r"message too large: .* at most 16 MB"):
             c.submit_job(big.spec_yaml)
         assert c.jobs() is not None  # the master still answers

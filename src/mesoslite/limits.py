@@ -173,7 +173,7 @@ def check_hostname(field: str, hostname: str) -> None:
 
 
 def utf8_size(value: str) -> int:
-    """Bytes of `value` in UTF-8, without encoding a short ASCII string."""
+    """Bytes of `value` in UTF-8; an ASCII string is not encoded to count them."""
     return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
 
 

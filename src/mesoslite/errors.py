@@ -97,3 +97,10 @@ class ConfigError(MesosliteError):
     """Raised when a daemon's configuration is invalid; the message names every problem."""
 
     status: ClassVar[str] = "INVALID_ARGUMENT"
+
+
+class ResourceExhaustedError(MesosliteError):
+    """Raised when a call is over a limit of size or rate, e.g. a message over gRPC's
+    maximum (`rpc.MAX_REQUEST_BYTES`); the message names the limit."""
+
+    status: ClassVar[str] = "RESOURCE_EXHAUSTED"

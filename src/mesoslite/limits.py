@@ -28,7 +28,13 @@ MAX_LABELS = 100
 MAX_ATTRIBUTE_NAME = 255
 MAX_ATTRIBUTE_VALUE = 1024
 MAX_ATTRIBUTES = 100
-MAX_COMMAND = 64 * 1024  # a shell string, or all of argv together
+# A command is exec'd: a shell string as one argument of `/bin/sh -c`, argv as given. Linux
+# refuses (E2BIG) one argument longer than MAX_ARG_STRLEN (128 KB, its NUL included) and
+# argv plus environment over ARG_MAX (a quarter of the stack limit, usually 2 MB), so a
+# command (the shell string, or all of argv) is under 128 KB and its environment under
+# 256 KB: with the agent's own environment they stay well inside ARG_MAX. In bytes (UTF-8).
+MAX_COMMAND = 128 * 1024 - 1
+MAX_ENV_BYTES = 256 * 1024  # all of a command's NAME=value pairs
 MAX_ARGV = 4096
 MAX_ENV_NAME = 255
 MAX_ENV_VALUE = 32 * 1024
@@ -56,7 +62,7 @@ MAX_DEMANDS = 1000
 MAX_DEMAND_COUNT = 1_000_000
 
 # Job specs.
-MAX_SPEC_BYTES = 1024 * 1024
+MAX_SPEC_BYTES = 1024 * 1024  # 1 MB, in UTF-8 bytes
 MAX_SPEC_DEPTH = 64  # nesting of YAML collections; a real spec needs 4
 
 # `\Z`, not `$`: `$` also matches before a trailing newline, so 'x\n' would pass.
@@ -164,3 +170,26 @@ def check_hostname(field: str, hostname: str) -> None:
     check_length(field, hostname, MAX_HOSTNAME)
     if "\n" in hostname or "\0" in hostname:
         raise ValidationError(field, f"must be one line, got {shown(hostname)}")
+
+
+def utf8_size(value: str) -> int:
+    """Bytes of `value` in UTF-8; an ASCII string is not encoded to count them."""
+    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+
+
+def command_size_problem(
+    value: str, argv: tuple[str, ...] | list[str], environment: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """The (field suffix, message) of a command too big to exec (see `MAX_COMMAND`), or None."""
+    limit = f"under 128 KB (at most {MAX_COMMAND} bytes: Linux execs no argument of 128 KB"
+    size = utf8_size(value) if value else sum(utf8_size(a) for a in argv)
+    if size > MAX_COMMAND:
+        what = "" if value else " (all of argv)"
+        return "", f"must be {limit} or more, MAX_ARG_STRLEN){what}, got {size} bytes"
+    env = sum(utf8_size(k) + utf8_size(v) + 1 for k, v in environment.items())
+    if env > MAX_ENV_BYTES:
+        return ".environment", (
+            f"must be at most {MAX_ENV_BYTES // 1024} KB of NAME=value in all "
+            f"(Linux execs argv and environment within ARG_MAX), got {env} bytes"
+        )
+    return None

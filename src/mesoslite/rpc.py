@@ -13,14 +13,24 @@ from mesoslite import errors
 
 logger = logging.getLogger(__name__)
 
+# The largest message each way (issue 14; docs/limits.md). A request (to the master: a call,
+# a job spec, an agent's registration or batch of updates) is at most 16 MB: room for the
+# largest single item, a 1 MB job spec, sixteen times over, and for an ACCEPT or an agent's
+# re-registration of some 50,000 tasks of typical size (a few hundred bytes each). A larger
+# batch must be split. A response (state, job list, a batch of launches to an agent) is at
+# most 64 MB: a list of all jobs carries each one's spec. gRPC refuses a bigger message
+# with RESOURCE_EXHAUSTED: the sender's side before it is sent, the receiver's on arrival.
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
 # Keepalives find a dead peer on an idle long-lived stream; large messages carry batches.
 CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", MAX_RESPONSE_BYTES),
+    ("grpc.max_send_message_length", MAX_REQUEST_BYTES),
     ("grpc.enable_retries", 0),
 ]
 SERVER_OPTIONS: list[tuple[str, Any]] = [
@@ -28,8 +38,8 @@ SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+    ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
     ("grpc.so_reuseport", 0),
 ]
 
@@ -41,6 +51,7 @@ _CODE_TO_ERROR: dict[grpc.StatusCode, type[errors.MesosliteError]] = {
     grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExistsError,
     grpc.StatusCode.UNAVAILABLE: errors.UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: errors.DeadlineExceededError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhaustedError,
 }
 
 
@@ -55,6 +66,12 @@ def error_from_rpc(exc: grpc.RpcError) -> errors.MesosliteError:
     cls = _CODE_TO_ERROR.get(code, errors.MesosliteError)
     if cls is errors.ValidationError:
         return errors.ValidationError("", details)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in details:
+        return errors.ResourceExhaustedError(
+            f"message too large: {details} bytes; a request is at most "
+            f"{MAX_REQUEST_BYTES // 2**20} MB and a response {MAX_RESPONSE_BYTES // 2**20} MB "
+            "(docs/limits.md): send fewer items per call"
+        )
     if code == grpc.StatusCode.UNAVAILABLE and details.startswith("not leading"):
         leader = details.rsplit(" ", 1)[-1] if "leader is" in details else ""
         return errors.NotLeaderError(details, leader)

@@ -158,7 +158,7 @@ def test_a_spec_nested_within_the_limit_is_parsed_as_usual() -> None:
 
 
 def test_a_spec_over_1mb_is_refused_before_parsing() -> None:
-    with pytest.raises(ValidationError, match="over the limit of 1048576"):
+    with pytest.raises(ValidationError, match=r"over the limit of 1 MB \(1048576 bytes\)"):
         parse_job_spec(SPEC + "#" + "x" * lim.MAX_SPEC_BYTES)
     # Counted in bytes: 300,000 three-byte characters are 900,000 bytes plus the rest.
     parse_job_spec(SPEC + "#" + "€" * 300_000)
@@ -169,3 +169,38 @@ def test_a_spec_over_1mb_is_refused_before_parsing() -> None:
 def test_a_job_name_with_a_trailing_newline_is_refused() -> None:
     with pytest.raises(ValidationError, match="DNS label"):
         parse_job_spec('name: "ok\\n"\ntype: batch\ncommand: "true"\n')
+
+
+def test_a_job_command_over_128kb_is_refused_naming_the_limit_and_its_size() -> None:
+    # issue 14: a 5 MB command was accepted and failed at launch, the reason only in history.
+    big = "echo " + "x" * 200_000
+    with pytest.raises(ValidationError, match=r"command: must be under 128 KB.*got 200005 bytes"):
+        parse_job_spec(SPEC.replace("'true'", big))
+    argv = "command: [echo, " + ", ".join(["x" * 50_000] * 3) + "]\n"
+    with pytest.raises(ValidationError, match=r"command: .*\(all of argv\), got 150004 bytes"):
+        parse_job_spec(SPEC.replace("command: 'true'\n", argv))
+    # Counted in bytes, as exec counts: 50,000 three-byte characters are 150,000 bytes.
+    with pytest.raises(ValidationError, match="got 150005 bytes"):
+        parse_job_spec(SPEC.replace("'true'", "echo " + "€" * 50_000))
+    parse_job_spec(SPEC.replace("'true'", "x" * lim.MAX_COMMAND))
+
+
+def test_a_job_environment_over_256kb_in_all_is_refused() -> None:
+    env = "env:\n" + "".join(f"  V{i}: {'x' * 30_000}\n" for i in range(9))
+    with pytest.raises(ValidationError, match=r"env: must be at most 256 KB .*ARG_MAX"):
+        parse_job_spec(SPEC + env)
+    parse_job_spec(SPEC + "env:\n" + "".join(f"  V{i}: {'x' * 30_000}\n" for i in range(8)))
+
+
+def test_a_task_command_is_held_to_the_same_byte_limit_as_a_job_command() -> None:
+    from mesoslite.master.validation import check_command
+    from mesoslite.model import CommandSpec
+
+    check_command("c", CommandSpec.of_shell("x" * lim.MAX_COMMAND))
+    with pytest.raises(ValidationError, match=r"c.value: must be under 128 KB.*got 131072"):
+        check_command("c", CommandSpec.of_shell("x" * (lim.MAX_COMMAND + 1)))
+    with pytest.raises(ValidationError, match=r"c.argv: must be under 128 KB"):
+        check_command("c", CommandSpec.of_argv(["echo", "€" * 44_000]))
+    env = {f"V{i}": "x" * 30_000 for i in range(9)}
+    with pytest.raises(ValidationError, match=r"^c.environment: must be at most 256 KB"):
+        check_command("c", CommandSpec.of_shell("true", environment=env))

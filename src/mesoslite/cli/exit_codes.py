@@ -42,6 +42,7 @@ _BY_STATUS = {
     "PERMISSION_DENIED": EXIT_NOPERM,
     "UNAVAILABLE": EXIT_UNAVAILABLE,
     "DEADLINE_EXCEEDED": EXIT_TEMPFAIL,
+    "RESOURCE_EXHAUSTED": EXIT_USAGE,  # a message over the size limit: send less
 }
 
 

@@ -25,7 +25,7 @@ from mesoslite.jobs.spec_values import (
     unknown_key,
 )
 from mesoslite.limits import JOB_NAME_RE as NAME_RE
-from mesoslite.limits import ROLE_RE
+from mesoslite.limits import ROLE_RE, command_size_problem
 from mesoslite.model import HEALTH_CHECK_KINDS, CommandSpec, HealthCheckSpec
 from mesoslite.resources import MAX_SCALAR, SCALE, Resources
 
@@ -62,6 +62,7 @@ def _command(value: Any, field: str) -> CommandSpec:
     if isinstance(value, str):
         if not value.strip():
             raise Invalid(field, "must not be empty")
+        _check_size(value, (), field)
         return CommandSpec.of_shell(value)
     if isinstance(value, list):
         if not value:
@@ -73,11 +74,26 @@ def _command(value: Any, field: str) -> CommandSpec:
             argv.append(str(arg))
         if not argv[0].strip():
             raise Invalid(f"{field}[0]", "the program must not be empty")
+        _check_size("", argv, field)
         return CommandSpec.of_argv(argv)
     raise Invalid(
         field,
         f"expected a shell string or a list of strings, got {kind_of(value)}{bool_hint(value)}",
     )
+
+
+def _check_size(value: str, argv: tuple[str, ...] | list[str], field: str) -> None:
+    problem = command_size_problem(value, argv, {})
+    if problem is not None:
+        raise Invalid(field + problem[0], problem[1])
+
+
+def _env(value: Any, field: str) -> dict[str, str]:
+    env = as_str_map(value, field, ENV_NAME_RE)
+    problem = command_size_problem("", (), env)
+    if problem is not None:
+        raise Invalid(field, problem[1])
+    return env
 
 
 def parse_resources_key(value: Any, field: str) -> Resources:
@@ -218,7 +234,7 @@ PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "resources": parse_resources_key,
     "instances": lambda v, f: as_integer(v, f, 1, MAX_INSTANCES),
     "role": _role,
-    "env": lambda v, f: as_str_map(v, f, ENV_NAME_RE),
+    "env": _env,
     "user": _user,
     "retries": _retries,
     "constraints": parse_constraints,

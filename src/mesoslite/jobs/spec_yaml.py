@@ -10,7 +10,7 @@ import yaml
 
 from mesoslite.errors import ValidationError
 from mesoslite.jobs.spec_values import kind_of
-from mesoslite.limits import MAX_SPEC_BYTES, MAX_SPEC_DEPTH
+from mesoslite.limits import MAX_SPEC_BYTES, MAX_SPEC_DEPTH, utf8_size
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -61,9 +61,11 @@ _StrictLoader.add_constructor(
 def load_spec_yaml(text: str, source: str) -> dict[str, Any]:
     """The spec's top-level mapping; raises `ValidationError` (field "") if it is not one."""
     where = source or "the job spec"
-    size = len(text) if len(text) * 4 <= MAX_SPEC_BYTES else len(text.encode())
+    size = len(text) if len(text) * 4 <= MAX_SPEC_BYTES else utf8_size(text)
     if size > MAX_SPEC_BYTES:
-        raise ValidationError("", f"{where} is {size} bytes, over the limit of {MAX_SPEC_BYTES}")
+        raise ValidationError(
+            "", f"{where} is {size} bytes, over the limit of 1 MB ({MAX_SPEC_BYTES} bytes)"
+        )
     try:
         doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as e:

@@ -28,6 +28,7 @@ from mesoslite.limits import (
     MAX_VERSION,
     ROLE_RE,
     TASK_ID_RE,
+    command_size_problem,
     check_count,
     check_duration,
     check_hostname,
@@ -119,11 +120,13 @@ def check_command(field: str, cmd: CommandSpec) -> None:
         raise ValidationError(f"{field}.value", "command is empty")
     if not cmd.shell and (not cmd.argv or not cmd.argv[0]):
         raise ValidationError(f"{field}.argv", "command is empty")
-    check_length(f"{field}.value", cmd.value, MAX_COMMAND)
     check_count(f"{field}.argv", len(cmd.argv), MAX_ARGV)
-    if sum(len(a) for a in cmd.argv) > MAX_COMMAND:
-        raise ValidationError(f"{field}.argv", f"must be at most {MAX_COMMAND} characters in all")
     check_string_map(f"{field}.environment", cmd.environment, MAX_ENV_NAME, MAX_ENV_VALUE, MAX_ENV)
+    # In bytes, as exec counts them (see `limits.MAX_COMMAND`).
+    problem = command_size_problem(cmd.value if cmd.shell else "", cmd.argv, cmd.environment)
+    if problem is not None:
+        where = problem[0] or (".value" if cmd.shell else ".argv")
+        raise ValidationError(field + where, problem[1])
     check_length(f"{field}.user", cmd.user, MAX_USER)
 
 

@@ -20,6 +20,7 @@ from mesoslite.cli import exit_codes as ec
         (errors.UnavailableError("down"), ec.EXIT_UNAVAILABLE),
         (errors.NotLeaderError("not leading", ""), ec.EXIT_UNAVAILABLE),
         (errors.DeadlineExceededError("slow"), ec.EXIT_TEMPFAIL),
+        (errors.ResourceExhaustedError("message too large"), ec.EXIT_USAGE),
         (errors.MesosliteError("boom"), ec.EXIT_INTERNAL),
     ],
 )

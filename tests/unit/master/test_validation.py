@@ -16,7 +16,7 @@ from mesoslite.master.validation import check_agent_info, check_framework_info, 
 from mesoslite.model import AgentInfo, CommandSpec, FrameworkInfo, HealthCheckSpec, TaskSpec
 from mesoslite.resources import parse_resources
 
-BIG = "x" * 100_000
+BIG = "x" * 200_000  # over every length limit, the 128 KB command too
 AGENT = AgentInfo(hostname="h1", resources=parse_resources("cpus:1;mem:64;ports:[31000-32000]"))
 FRAMEWORK = FrameworkInfo(name="fw")
 TASK = TaskSpec(TaskId("t1"), CommandSpec.of_shell("true"), parse_resources("cpus:0.1"))

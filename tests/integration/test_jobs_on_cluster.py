@@ -79,7 +79,7 @@ constraints: [[hostname, UNIQUE]]
         v = status(three_hosts, "spread4")
         states = sorted(i.state.value for i in v.instances)
         assert states == ["RUNNING", "RUNNING", "RUNNING", "WAITING"], states
-        assert "cannot be placed" in v.message and "hostname UNIQUE" in v.message, v.message
+        assert "hostname UNIQUE: all 3 agents already run an instance" in v.message, v.message
         return v
 
     v = assert_eventually(fourth_waits, timeout_s=20)

@@ -104,7 +104,9 @@ class _Cluster:
 
     def _with_allocator(self, why: str) -> str:
         said = allocator_reason(self.room, self.role)
-        return f"{why}; allocator: {said}" if said else why
+        # The framework's own decline filter says nothing more than `why` does, and its
+        # "until <time>" would make the reason change on every pass.
+        return f"{why}; allocator: {said}" if said and not said.startswith("filtered") else why
 
 
 def allocator_reason(room: ClusterRoom, role: str) -> str:

@@ -245,3 +245,35 @@ class LeadershipFollower:
         self.actor.pause()
         self.watchdog.arm(EXIT_GRACE_S, change.reason)
         self.stopping.lose(change.reason)
+
+
+async def hand_over(
+    leadership: Leadership,
+    actor: MasterActor,
+    contender: Contender,
+    *,
+    changed: Callable[[], None],
+    settle_s: float,
+) -> None:
+    """The first step of a master's orderly stop: give leadership up at once (issue #15).
+
+    Stop serving as leader (the guard refuses new calls, the actor stops allocating and
+    closes its streams so agents and frameworks look for the next leader), let the registry
+    writes in flight end (at most `settle_s`), then leave the election: a standby is elected
+    by its watch as soon as our znode goes, not a session timeout later. The slower steps
+    (gRPC grace, the jobs framework) come after. A write still running when the znode goes
+    is safe all the same: its transaction checks the znode, so it either committed first
+    (and the next leader reads it) or fails, and only a committed write is acknowledged.
+    """
+    started = time.monotonic()
+    was_leading = leadership.leading
+    leadership.leading, leadership.reason = False, "stopping"
+    actor.pause()
+    changed()
+    await actor.writes_settled(settle_s)
+    await contender.close()
+    if was_leading:
+        logger.info(
+            "handed leadership over master_id=%s in %.0f ms",
+            leadership.master_id, (time.monotonic() - started) * 1000,
+        )

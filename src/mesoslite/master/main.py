@@ -19,6 +19,9 @@ from mesoslite.errors import MesosliteError
 from mesoslite.master.config import MasterConfig
 from mesoslite.master.constants import EXIT_GRACE_S
 
+# How long an orderly stop waits for registry writes in flight before leaving the election.
+HANDOVER_SETTLE_S = 2.0
+
 if TYPE_CHECKING:
     from mesoslite.model import MasterInfo
 
@@ -32,13 +35,20 @@ class LeadershipLostError(MesosliteError):
 async def serve(config: MasterConfig) -> None:
     """Run the master until cancelled or signalled (or, in HA, until deposed)."""
     from mesoslite.master.build import build_master
-    from mesoslite.master.leadership import ExitWatchdog, LeadershipFollower, Stopping
+    from mesoslite.master.leadership import (
+        ExitWatchdog,
+        LeadershipFollower,
+        Stopping,
+        hand_over,
+    )
 
     master = build_master(config)
     leadership, actor = master.leadership, master.actor
     stopping, watchdog = Stopping(), ExitWatchdog()
 
     def fenced(reason: str) -> None:
+        if stopping.event.is_set() and not stopping.lost:
+            return  # our own hand-over deleted the znode: a write refused then is no loss
         leadership.leading = False
         stopping.lose(f"another master took the registry over ({reason})")
         watchdog.arm(EXIT_GRACE_S, stopping.lost[-1])
@@ -74,14 +84,18 @@ async def serve(config: MasterConfig) -> None:
         logger.info("master stopping")
         if stopping.lost:
             watchdog.arm(EXIT_GRACE_S, f"no longer leading: {stopping.lost[0]}")
-        leadership.leading = False
         following.cancel()
         await asyncio.gather(following, return_exceptions=True)
+        # Leadership goes first, so a standby leads at once (#15); then the slow steps.
+        await hand_over(
+            leadership, actor, master.contender, settle_s=HANDOVER_SETTLE_S,
+            changed=lambda: _write_info(info_file, master.info, False),
+        )
         await master.jobs.stop()
         await master.servers.stop(grace_s=1.0)
         await actor.stop()
-        await master.contender.close()
         info_file.unlink(missing_ok=True)
+        logger.info("master stopped")
     if stopping.lost:
         raise LeadershipLostError(f"no longer leading: {stopping.lost[0]}; exiting")
 

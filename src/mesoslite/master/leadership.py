@@ -281,6 +281,7 @@ async def hand_over(
     actor: MasterActor,
     contender: Contender,
     *,
+    was_leading: bool,
     changed: Callable[[], None],
     settle_s: float,
 ) -> None:
@@ -293,9 +294,10 @@ async def hand_over(
     (gRPC grace, the jobs framework) come after. A write still running when the znode goes
     is safe all the same: its transaction checks the znode, so it either committed first
     (and the next leader reads it) or fails, and only a committed write is acknowledged.
+    `was_leading`: whether we led when the stop began (the caller may already have
+    cleared `leadership.leading`).
     """
     started = time.monotonic()
-    was_leading = leadership.leading
     leadership.leading, leadership.reason = False, "stopping"
     actor.pause()
     changed()

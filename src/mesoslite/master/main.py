@@ -84,12 +84,13 @@ async def serve(config: MasterConfig) -> None:
         logger.info("master stopping")
         if stopping.lost:
             watchdog.arm(EXIT_GRACE_S, f"no longer leading: {stopping.lost[0]}")
+        # Leadership goes first, so a standby leads at once (#15); then the slow steps.
+        was_leading, leadership.leading = leadership.leading, False
         following.cancel()
         await asyncio.gather(following, return_exceptions=True)
-        # Leadership goes first, so a standby leads at once (#15); then the slow steps.
         await hand_over(
-            leadership, actor, master.contender, settle_s=HANDOVER_SETTLE_S,
-            changed=lambda: _write_info(info_file, master.info, False),
+            leadership, actor, master.contender, was_leading=was_leading,
+            settle_s=HANDOVER_SETTLE_S, changed=lambda: _write_info(info_file, master.info, False),
         )
         await master.jobs.stop()
         await master.servers.stop(grace_s=1.0)

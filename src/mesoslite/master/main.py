@@ -23,6 +23,7 @@ from mesoslite.master.constants import EXIT_GRACE_S
 HANDOVER_SETTLE_S = 2.0
 
 if TYPE_CHECKING:
+    from mesoslite.master.build import Master
     from mesoslite.model import MasterInfo
 
 logger = logging.getLogger("mesoslite.master")
@@ -35,12 +36,7 @@ class LeadershipLostError(MesosliteError):
 async def serve(config: MasterConfig) -> None:
     """Run the master until cancelled or signalled (or, in HA, until deposed)."""
     from mesoslite.master.build import build_master
-    from mesoslite.master.leadership import (
-        ExitWatchdog,
-        LeadershipFollower,
-        Stopping,
-        hand_over,
-    )
+    from mesoslite.master.leadership import ExitWatchdog, LeadershipFollower, Stopping
 
     master = build_master(config)
     leadership, actor = master.leadership, master.actor
@@ -84,21 +80,29 @@ async def serve(config: MasterConfig) -> None:
         logger.info("master stopping")
         if stopping.lost:
             watchdog.arm(EXIT_GRACE_S, f"no longer leading: {stopping.lost[0]}")
-        # Leadership goes first, so a standby leads at once (#15); then the slow steps.
-        was_leading, leadership.leading = leadership.leading, False
-        following.cancel()
-        await asyncio.gather(following, return_exceptions=True)
-        await hand_over(
-            leadership, actor, master.contender, was_leading=was_leading,
-            settle_s=HANDOVER_SETTLE_S, changed=lambda: _write_info(info_file, master.info, False),
-        )
-        await master.jobs.stop()
-        await master.servers.stop(grace_s=1.0)
-        await actor.stop()
-        info_file.unlink(missing_ok=True)
-        logger.info("master stopped")
+        await _shut_down(master, following, info_file)
     if stopping.lost:
         raise LeadershipLostError(f"no longer leading: {stopping.lost[0]}; exiting")
+
+
+async def _shut_down(master: Master, following: asyncio.Task[None], info_file: Path) -> None:
+    """The orderly stop: leadership goes first, so a standby leads at once (#15); then the
+    slow steps (the jobs framework, gRPC's grace, the actor)."""
+    from mesoslite.master.leadership import hand_over
+
+    leadership = master.leadership
+    was_leading, leadership.leading = leadership.leading, False
+    following.cancel()
+    await asyncio.gather(following, return_exceptions=True)
+    await hand_over(
+        leadership, master.actor, master.contender, was_leading=was_leading,
+        settle_s=HANDOVER_SETTLE_S, changed=lambda: _write_info(info_file, master.info, False),
+    )
+    await master.jobs.stop()
+    await master.servers.stop(grace_s=1.0)
+    await master.actor.stop()
+    info_file.unlink(missing_ok=True)
+    logger.info("master stopped")
 
 
 def _write_info(path: Path, info: MasterInfo, leading: bool) -> None:

@@ -195,6 +195,11 @@ class MasterActor:
         for conn in [*self.frameworks.values(), *self.agents.values()]:
             conn.close()
 
+    async def writes_settled(self, timeout_s: float) -> None:
+        """Wait (at most `timeout_s`) until the registry writes queued or in flight end."""
+        if self._writer is not None and not self._writer.done():
+            await asyncio.wait({self._writer}, timeout=timeout_s)
+
     def resume(self) -> None:
         """Act as leader again; disconnected agents and frameworks get a fresh window."""
         self.state.fresh_windows(self.clock.now())

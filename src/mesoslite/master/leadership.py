@@ -3,7 +3,8 @@
 While the master does not lead (a standby, not yet recovered, or suspended from
 ZooKeeper), `LeaderGuard` answers every RPC with UNAVAILABLE and
 `not leading (...); leader is HOST:PORT`, which clients parse (`rpc.error_from_rpc`) to
-follow the leader. Servicers never see a call that arrives while not leading.
+follow the leader. Servicers never see a call that arrives while not leading. A call that
+arrives while this master is elected but still recovering waits for that (bounded) instead.
 
 `ExitWatchdog` ends a master that lost leadership within a hard deadline, whatever it was
 doing (issue 11, item 5: a deposed leader sat in a registry call until ZooKeeper returned).
@@ -16,6 +17,7 @@ when leadership is lost for good.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -33,6 +35,9 @@ from mesoslite.master.election.base import Change, Contender, LeadershipChange
 
 logger = logging.getLogger(__name__)
 
+# How long a call to a master that is elected but still recovering waits for it to lead.
+RECOVERY_WAIT_S = 2.0
+
 
 @dataclass(slots=True)
 class Leadership:
@@ -43,6 +48,18 @@ class Leadership:
     leading: bool = False
     reason: str = "not elected yet"
     leader_address_of: Callable[[], str] = lambda: ""
+    # Set while elected and recovering from the registry; set() when that is over.
+    recovering: asyncio.Event | None = None
+
+    async def until_recovered(self) -> None:
+        """Wait (at most `RECOVERY_WAIT_S`) while this master is elected but recovering.
+
+        A client that found us in ZooKeeper the moment we were elected is then served as
+        soon as we lead, rather than refused and retried a backoff later (issue #15)."""
+        recovering = self.recovering
+        if recovering is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(recovering.wait(), RECOVERY_WAIT_S)
 
     def error(self) -> NotLeaderError:
         leader = self.leader_address_of()
@@ -65,6 +82,8 @@ class LeaderGuard(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
+        if not self.leadership.leading and handler is not None:
+            await self.leadership.until_recovered()
         if self.leadership.leading or handler is None:
             return handler
         err = self.leadership.error()
@@ -210,9 +229,19 @@ class LeadershipFollower:
 
     def _lead(self) -> None:
         self.leadership.leading, self.leadership.reason = True, ""
+        if self.leadership.recovering is not None:
+            self.leadership.recovering.set()  # calls held by the guard go on now
 
     async def _elected(self) -> bool:
         """Lead; False if the registry cannot be recovered (the master stops)."""
+        recovering = self.leadership.recovering = asyncio.Event()
+        try:
+            return await self._recover()
+        finally:
+            self.leadership.recovering = None
+            recovering.set()
+
+    async def _recover(self) -> bool:
         try:
             if not self.started:
                 await self.actor.start()
@@ -245,3 +274,37 @@ class LeadershipFollower:
         self.actor.pause()
         self.watchdog.arm(EXIT_GRACE_S, change.reason)
         self.stopping.lose(change.reason)
+
+
+async def hand_over(
+    leadership: Leadership,
+    actor: MasterActor,
+    contender: Contender,
+    *,
+    was_leading: bool,
+    changed: Callable[[], None],
+    settle_s: float,
+) -> None:
+    """The first step of a master's orderly stop: give leadership up at once (issue #15).
+
+    Stop serving as leader (the guard refuses new calls, the actor stops allocating and
+    closes its streams so agents and frameworks look for the next leader), let the registry
+    writes in flight end (at most `settle_s`), then leave the election: a standby is elected
+    by its watch as soon as our znode goes, not a session timeout later. The slower steps
+    (gRPC grace, the jobs framework) come after. A write still running when the znode goes
+    is safe all the same: its transaction checks the znode, so it either committed first
+    (and the next leader reads it) or fails, and only a committed write is acknowledged.
+    `was_leading`: whether we led when the stop began (the caller may already have
+    cleared `leadership.leading`).
+    """
+    started = time.monotonic()
+    leadership.leading, leadership.reason = False, "stopping"
+    actor.pause()
+    changed()
+    await actor.writes_settled(settle_s)
+    await contender.close()
+    if was_leading:
+        logger.info(
+            "handed leadership over master_id=%s in %.0f ms",
+            leadership.master_id, (time.monotonic() - started) * 1000,
+        )

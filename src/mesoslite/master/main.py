@@ -19,7 +19,11 @@ from mesoslite.errors import MesosliteError
 from mesoslite.master.config import MasterConfig
 from mesoslite.master.constants import EXIT_GRACE_S
 
+# How long an orderly stop waits for registry writes in flight before leaving the election.
+HANDOVER_SETTLE_S = 2.0
+
 if TYPE_CHECKING:
+    from mesoslite.master.build import Master
     from mesoslite.model import MasterInfo
 
 logger = logging.getLogger("mesoslite.master")
@@ -39,6 +43,8 @@ async def serve(config: MasterConfig) -> None:
     stopping, watchdog = Stopping(), ExitWatchdog()
 
     def fenced(reason: str) -> None:
+        if stopping.event.is_set() and not stopping.lost:
+            return  # our own hand-over deleted the znode: a write refused then is no loss
         leadership.leading = False
         stopping.lose(f"another master took the registry over ({reason})")
         watchdog.arm(EXIT_GRACE_S, stopping.lost[-1])
@@ -76,16 +82,30 @@ async def serve(config: MasterConfig) -> None:
         logger.info("master stopping")
         if stopping.lost:
             watchdog.arm(EXIT_GRACE_S, f"no longer leading: {stopping.lost[0]}")
-        leadership.leading = False
-        following.cancel()
-        await asyncio.gather(following, return_exceptions=True)
-        await master.jobs.stop()
-        await master.servers.stop(grace_s=1.0)
-        await actor.stop()
-        await master.contender.close()
-        info_file.unlink(missing_ok=True)
+        await _shut_down(master, following, info_file)
     if stopping.lost:
         raise LeadershipLostError(f"no longer leading: {stopping.lost[0]}; exiting")
+
+
+async def _shut_down(master: Master, following: asyncio.Task[None], info_file: Path) -> None:
+    """The orderly stop: leadership goes first, so a standby leads at once (#15); then the
+    slow steps (the jobs framework, gRPC's grace, the actor)."""
+    from mesoslite.master.leadership import hand_over
+
+    leadership = master.leadership
+    was_leading, leadership.leading = leadership.leading, False
+    following.cancel()
+    await asyncio.gather(following, return_exceptions=True)
+    await hand_over(
+        leadership, master.actor, master.contender, was_leading=was_leading,
+        settle_s=HANDOVER_SETTLE_S,
+        changed=lambda: _write_info(info_file, master.info, False, _http_address(master)),
+    )
+    await master.jobs.stop()
+    await master.servers.stop(grace_s=1.0)
+    await master.actor.stop()
+    info_file.unlink(missing_ok=True)
+    logger.info("master stopped")
 
 
 def _http_address(master: Any) -> str:

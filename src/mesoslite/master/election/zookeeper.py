@@ -12,6 +12,8 @@ Design:
   lead). If the connection comes back within the session (CONNECTED), it leads again
   (RESUMED); if not within the session timeout, or on LOST, it is DEPOSED for good.
 - A standby that loses its session joins again with a new znode once reconnected.
+- `close()` deletes our znode before it ends the session, so that on an orderly stop the
+  next master is elected at once by its watch, not after our session times out.
 - ZooKeeper that cannot be reached at start is retried forever with capped, jittered
   backoff, and each failed attempt is logged with the hosts and what to check.
 - Every ZooKeeper call is bounded: the client reconnects at most `ZK_RECONNECT_MAX_S` apart
@@ -103,8 +105,9 @@ class ZooKeeperContender:
             await asyncio.gather(self._task, return_exceptions=True)
         client, self.client = self.client, None
         if client is not None:
+            node = self.node_path
             try:
-                await asyncio.wait_for(asyncio.to_thread(_stop, client), CLOSE_TIMEOUT_S)
+                await asyncio.wait_for(asyncio.to_thread(_resign, client, node), CLOSE_TIMEOUT_S)
             except TimeoutError:
                 logger.warning("closing the ZooKeeper client took over %gs", CLOSE_TIMEOUT_S)
 
@@ -294,6 +297,21 @@ class ZooKeeperContender:
     def _watch(self, event: Any) -> None:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
+
+
+def _resign(client: Any, node_path: str) -> None:
+    """Delete our election znode, then end the session. In a thread.
+
+    The explicit delete fires the standbys' child watches one round trip before the session
+    close would, and does not depend on the close reaching the server (issue #15: SIGTERM
+    hands leadership over at once, not a session timeout later)."""
+    if node_path:
+        try:
+            zk_wait(client.delete_async(node_path), CLOSE_TIMEOUT_S)
+            logger.info("deleted our election znode node=%s", node_path)
+        except Exception as e:  # gone already, or ZooKeeper away: the close still ends it
+            logger.debug("deleting our election znode failed: %r", e)
+    _stop(client)
 
 
 def _stop(client: Any) -> None:

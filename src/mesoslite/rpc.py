@@ -72,6 +72,8 @@ def error_from_rpc(exc: grpc.RpcError) -> errors.MesosliteError:
             f"{MAX_REQUEST_BYTES // 2**20} MB and a response {MAX_RESPONSE_BYTES // 2**20} MB "
             "(docs/limits.md): send fewer items per call"
         )
+    if code == grpc.StatusCode.NOT_FOUND and details.startswith("offer '"):
+        return errors.UnknownOfferError(details)  # `master/offers.py` words it so
     if code == grpc.StatusCode.UNAVAILABLE and details.startswith("not leading"):
         leader = details.rsplit(" ", 1)[-1] if "leader is" in details else ""
         return errors.NotLeaderError(details, leader)

@@ -198,3 +198,37 @@ async def test_an_update_whose_callback_raised_is_not_acknowledged_and_comes_aga
             lambda: any(s.uuid == running.uuid for s in second.updates), timeout_s=20
         )
     # (leaving the block tore the framework down and killed the task)
+
+
+class StaleOfferOnce(OneTask):
+    """Declines its first offers, then accepts one of them anyway (gone: UnknownOfferError
+    from the master, not caught here), as a scheduler does when an offer is rescinded or
+    its master fails over between the offer and the accept; later it runs one task."""
+
+    def __init__(self) -> None:
+        super().__init__("true")
+        self.stale_tried = False
+
+    async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
+        if not self.stale_tried:
+            self.stale_tried = True
+            await driver.decline([o.id for o in offers], refuse_seconds=0)
+            await driver.accept([offers[0].id], [self.task])
+        await super().on_offers(driver, offers)
+
+    async def on_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
+        super().on_update(driver, status)
+        if status.state.terminal:
+            await driver.stop()
+
+
+def test_a_gone_offer_in_a_callback_does_not_stop_the_driver_under_the_raise_policy(
+    cluster: LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    framework = StaleOfferOnce()
+    driver = SchedulerDriver(framework, FrameworkInfo(name="stale"), master=cluster.master_address)
+    with caplog.at_level(logging.WARNING, logger="mesoslite.scheduler_api"):
+        driver.run()  # returns: the driver went on, the task ran, on_update stopped it
+    state = framework.state()
+    assert framework.stale_tried and state is not None and state.terminal
+    assert any("on_offers raised" in r.message for r in caplog.records), caplog.text

@@ -10,7 +10,14 @@ import math
 import warnings
 from typing import Any
 
-from mesoslite.errors import MesosliteError, ValidationError
+from mesoslite.errors import (
+    DeadlineExceededError,
+    MesosliteError,
+    NotLeaderError,
+    UnavailableError,
+    UnknownOfferError,
+    ValidationError,
+)
 from mesoslite.scheduler_api.events import KNOWN_CALLBACKS
 
 logger = logging.getLogger(__name__)
@@ -19,6 +26,10 @@ logger = logging.getLogger(__name__)
 RAISE = "raise"
 LOG = "log"
 CALLBACK_ERROR_POLICIES = (RAISE, LOG)
+# A call failing because the master changed (a failover, a standby) or an offer went away
+# (rescinded, timed out, used) is the cluster's weather, not a bug in the scheduler: under
+# either policy it is logged and the driver goes on (it re-subscribes; offers come again).
+TRANSIENT_ERRORS = (NotLeaderError, UnavailableError, DeadlineExceededError, UnknownOfferError)
 
 
 def unknown_callbacks(scheduler: object) -> list[str]:
@@ -76,8 +87,8 @@ async def invoke(
 ) -> Exception | None:
     """Call `scheduler.<name>(driver, *args)` if defined, awaiting a coroutine.
 
-    Returns the exception it raised if the driver must stop on it (`log_only` False), with a
-    note naming the callback; with `log_only`, logs it (today's "log and continue") and
+    Returns the exception it raised if the driver must stop on it (`log_only` False, and not
+    one of `TRANSIENT_ERRORS`), with a note naming the callback; otherwise logs it and
     returns None.
     """
     fn = getattr(scheduler, name, None)
@@ -88,7 +99,7 @@ async def invoke(
         if inspect.isawaitable(result):
             await result
     except Exception as e:
-        if not log_only:
+        if not log_only and not isinstance(e, TRANSIENT_ERRORS):
             e.add_note(f"raised by the scheduler callback {name}: the driver stopped")
             return e
         if isinstance(e, MesosliteError):

@@ -221,7 +221,7 @@ def test_json_logs_carry_ids_as_keys(tmp_path: Path, mesoslite: CliRunner) -> No
         assert master_lines
         for line in master_lines:
             json.loads(line)  # every line of the master's log is one JSON object
-        listening = [json.loads(ln) for ln in master_lines if "listening" in ln]
+        listening = [json.loads(ln) for ln in master_lines if "master listening" in ln]
         assert listening and listening[0]["address"] == c.master_address
 
 

@@ -47,15 +47,9 @@ async def serve(config: AgentConfig) -> None:
     )
     link = MasterLink(config.master, actor, backoff_max_s=config.reconnect_backoff_max_s)
     # Before the actor starts: a port in use ends the agent before it touches any task.
-    http = None
-    if config.http_port >= 0:
-        from mesoslite.agent.http import AgentHttpServer
-
-        http = AgentHttpServer(actor, config.http_host, config.http_port)
-        await http.start()
-        _write_http_port(work_dir, http.port)
     # Health (SERVING once registered with a master) and reflection, for probes.
     probes = await start_probe_server(config.grpc_address, lambda: actor.connected)
+    http = await _start_http(config, actor, work_dir)
     actor.start(link)
     logger.info(
         "agent starting agent_id=%s master=%s resources=%s attributes=%r work_dir=%s "
@@ -84,6 +78,18 @@ async def serve(config: AgentConfig) -> None:
         await asyncio.gather(runner, return_exceptions=True)
         await probes.stop()
     logger.info("agent stopped")
+
+
+async def _start_http(config: AgentConfig, actor: Any, work_dir: Path) -> Any:
+    """`/metrics` and `/health` on `--http-port` (None with -1)."""
+    if config.http_port < 0:
+        return None
+    from mesoslite.agent.http import AgentHttpServer
+
+    http = AgentHttpServer(actor, config.http_host, config.http_port)
+    await http.start()
+    _write_http_port(work_dir, http.port)
+    return http
 
 
 def _write_http_port(work_dir: Path, port: int) -> None:

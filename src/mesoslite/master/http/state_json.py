@@ -153,6 +153,7 @@ def role_json(r: RoleStatus) -> dict[str, Any]:
         "guarantee": resource_map(quota.guarantee) if quota else {},
         "limit": resource_map(quota.limit) if quota and quota.limit is not None else None,
         "allocated": resource_map(r.allocated), "framework_count": r.frameworks,
+        "priority": r.tier.priority, "preemptible": r.tier.preemptible,
     }
 
 

@@ -63,6 +63,11 @@ def snapshot(cluster: LocalCluster) -> Any:
     return agents, frameworks, tasks
 
 
+def _state_of(cluster: LocalCluster, task_id: str) -> str:
+    with cluster.client() as c:
+        return next((t.state for t in c.tasks() if t.id == task_id), "")
+
+
 def task(
     task_id: str = "t1", resources: Resources = GOOD, command: str = "sleep 30", agent_id: str = ""
 ) -> TaskSpec:
@@ -137,6 +142,8 @@ async def test_bad_inputs_are_refused_with_clear_errors_and_change_nothing(
     # The offer is still good after all that: launch t1 on it.
     await da.accept([mine], [task("t1")], refuse_seconds=0)
     del a.offers[mine]
+    # Settled (RUNNING) before the next snapshots, which must see only refusals' effects.
+    await assert_eventually_async(lambda: _state_of(cluster, "t1") == "TASK_RUNNING", timeout_s=20)
     await assert_eventually_async(lambda: len(a.offers) >= 1, timeout_s=10)
     again = next(o for o in a.offers.values() if o.agent_id == agent_of_mine)
     # A task id that already exists in the framework.

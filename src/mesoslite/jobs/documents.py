@@ -222,7 +222,7 @@ def job_from_doc(text: str) -> Job:
     """Read a document of this version or of the one before (every run with "instances",
     no "ended_at", every attempt in "history")."""
     d = json.loads(text)
-    spec = parse_job_spec(d["spec_yaml"])
+    spec = parse_job_spec(d["spec_yaml"], stored=True)
     state = JobState(d["state"])
     job = Job(
         spec=spec,

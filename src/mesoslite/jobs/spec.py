@@ -48,7 +48,7 @@ from typing import Any
 
 from mesoslite.errors import ValidationError
 from mesoslite.jobs.model import CronSpec, JobSpec, JobType, ServiceSpec
-from mesoslite.jobs.spec_fields import PARSERS, parse_resources_key
+from mesoslite.jobs.spec_fields import PARSERS, SIZE_LIMITS_APPLY, parse_resources_key
 from mesoslite.jobs.spec_values import Invalid, bool_hint, unknown_key
 from mesoslite.jobs.spec_yaml import load_spec_yaml
 from mesoslite.model import CommandSpec
@@ -180,12 +180,14 @@ def validate_job_spec(text: str, *, source: str = "") -> list[tuple[str, str]]:
     return _check(doc)[1]
 
 
-def parse_job_spec(text: str, *, source: str = "") -> JobSpec:
+def parse_job_spec(text: str, *, source: str = "", stored: bool = False) -> JobSpec:
     """Parse a YAML job spec (the module docstring lists the keys and their defaults).
 
     Args:
         text: the YAML text.
         source: where it came from (a file name), named in YAML-level errors.
+        stored: read back from the registry: the command and environment size limits
+            are not applied again (the spec was accepted under those of its day).
 
     Raises:
         ValidationError: `field` is the first bad path (e.g. `retries.limit`,
@@ -193,7 +195,11 @@ def parse_job_spec(text: str, *, source: str = "") -> JobSpec:
             text lists every problem, separated by "; ".
     """
     doc = load_spec_yaml(text, source)
-    spec, problems = _check(doc)
+    token = SIZE_LIMITS_APPLY.set(not stored)
+    try:
+        spec, problems = _check(doc)
+    finally:
+        SIZE_LIMITS_APPLY.reset(token)
     if spec is None:
         (field, message), rest = problems[0], problems[1:]
         raise ValidationError(field, "; ".join([message, *(f"{f}: {m}" for f, m in rest)]))

@@ -30,13 +30,15 @@ PURE = [
     SRC / "master" / "allocation.py",
     SRC / "master" / "frameworks.py",
     SRC / "master" / "agents.py",
+    SRC / "master" / "preemption.py",
+    SRC / "master" / "preemption_book.py",
     SRC / "resources.py",
     SRC / "model.py",
     # The jobs framework's decisions; its I/O is jobs/framework.py.
     *(SRC / "jobs" / f"{m}.py"
       for m in ("core", "records", "documents", "spec", "cron", "constraints", "model", "port",
                 "book", "placement", "transitions", "ticks", "spec_yaml", "spec_values",
-                "spec_fields", "spec_constraints")),
+                "spec_fields", "spec_constraints", "plan", "steer")),
 ]
 FORBIDDEN = {
     "grpc", "kazoo", "asyncio", "time", "random", "mesoslite._proto", "socket", "subprocess"

@@ -6,7 +6,6 @@ Registered on the `job` group by `extend_job_group`, which also gives `job list`
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -55,27 +54,15 @@ def logs(
     """
     from mesoslite.cli._client import BlockingOperatorClient
     from mesoslite.cli.exit_codes import EXIT_INTERRUPTED
-    from mesoslite.cli.task import copy_file, follow_file
+    from mesoslite.cli.task import print_task_file
 
     cfg: CliConfig = ctx.obj
-    stream = sys.stdout.buffer
-
-    def write(data: bytes) -> None:
-        stream.write(data)
-        stream.flush()
-
-    file = "stderr" if use_stderr else "stdout"
     try:
         with BlockingOperatorClient(cfg.master) as client:
             task_id = latest_attempt(name, client.job_history(name), instance)
-            if not follow:
-                copy_file(client, task_id, file, "", write)
-                return
-        import asyncio
-
-        asyncio.run(follow_file(cfg.master, task_id, file, "", write))
     except KeyboardInterrupt:
         ctx.exit(EXIT_INTERRUPTED)
+    print_task_file(ctx, cfg.master, task_id, "stderr" if use_stderr else "stdout", "", follow)
 
 
 def extend_job_group(group: click.Group) -> None:

@@ -97,27 +97,35 @@ def task_logs(
     With --follow, the master streams new output as the task writes it; the command exits 0
     once the task has ended and everything it wrote has been printed.
     """
+    from mesoslite.cli._ids import resolve_task_at
+
+    cfg: CliConfig = ctx.obj
+    name = "stderr" if use_stderr else "stdout"
+    task_id, framework_id = resolve_task_at(cfg.master, task_id, framework_id)
+    print_task_file(ctx, cfg.master, task_id, name, framework_id, follow)
+
+
+def print_task_file(
+    ctx: click.Context, master: str, task_id: str, name: str, framework_id: str, follow: bool
+) -> None:
+    """Write a task's `name` file to stdout byte for byte (with `follow`, until the task has
+    ended); Ctrl-C exits EXIT_INTERRUPTED. Shared by `task logs` and `job logs`."""
     from mesoslite.cli._client import BlockingOperatorClient
     from mesoslite.cli.exit_codes import EXIT_INTERRUPTED
 
-    cfg: CliConfig = ctx.obj
     stream = sys.stdout.buffer
 
     def write(data: bytes) -> None:
         stream.write(data)
         stream.flush()
 
-    from mesoslite.cli._ids import resolve_task_at
-
-    name = "stderr" if use_stderr else "stdout"
-    task_id, framework_id = resolve_task_at(cfg.master, task_id, framework_id)
     try:
         if follow:
             import asyncio  # here, not at the top: `task list` should not pay for it
 
-            asyncio.run(follow_file(cfg.master, task_id, name, framework_id, write))
+            asyncio.run(follow_file(master, task_id, name, framework_id, write))
             return
-        with BlockingOperatorClient(cfg.master) as client:
+        with BlockingOperatorClient(master) as client:
             copy_file(client, task_id, name, framework_id, write)
     except KeyboardInterrupt:
         ctx.exit(EXIT_INTERRUPTED)

@@ -50,6 +50,19 @@ def registry_rows(cluster: LocalCluster) -> dict[tuple[str, str], str]:
             .hexdigest() for k, key, doc in rows}
 
 
+def settled_rows(cluster: LocalCluster) -> dict[tuple[str, str], str]:
+    """The registry once the fresh cluster's own writes (an agent's record is written again
+    just after it registers) have stopped: two reads 0.3 s apart agree (bounded)."""
+    rows = registry_rows(cluster)
+    for _ in range(20):
+        time.sleep(0.3)
+        again = registry_rows(cluster)
+        if again == rows:
+            return rows
+        rows = again
+    raise AssertionError("the registry kept changing with no call made")
+
+
 def job_names(cluster: LocalCluster) -> list[str]:
     with cluster.client() as c:
         return sorted(v.name for v in c.jobs())
@@ -64,7 +77,7 @@ def padded(name: str, size: int) -> str:
 def test_a_2mb_spec_is_refused_naming_1mb_and_nothing_changes(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    before = (job_names(cluster), registry_rows(cluster))
+    before = (job_names(cluster), settled_rows(cluster))
     spec = padded("huge", 2 * MAX_SPEC_BYTES)
     path = tmp_path / "huge.yaml"
     path.write_text(spec)
@@ -86,7 +99,7 @@ def test_a_2mb_spec_is_refused_naming_1mb_and_nothing_changes(
 def test_a_200kb_command_is_refused_at_submit_naming_the_exec_limit(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    before = (job_names(cluster), registry_rows(cluster))
+    before = (job_names(cluster), settled_rows(cluster))
     spec = SPEC.format(name="longcmd", command="echo " + "x" * 200_000)
     path = tmp_path / "longcmd.yaml"
     path.write_text(spec)

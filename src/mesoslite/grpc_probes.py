@@ -133,13 +133,11 @@ async def start_probe_server(
     """
     from mesoslite.clock import SystemClock
     from mesoslite.rpc import SERVER_OPTIONS
+    from mesoslite.transport import add_port
 
     server = grpc.aio.server(options=SERVER_OPTIONS)
     health = add_probe_services(server, [], serving)
-    try:
-        port = server.add_insecure_port(address)
-    except RuntimeError:
-        port = 0
+    port = add_port(server, address)
     if not port:
         raise ConfigError(f"{flag}: cannot listen on {address}: address in use or not available")
     await server.start()

@@ -36,7 +36,8 @@ from mesoslite.clock import clock_sleep
 from mesoslite.errors import MesosliteError, NotLeaderError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.leader import LeaderFollower
-from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc
+from mesoslite.rpc import error_from_rpc
+from mesoslite.transport import open_channel
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ class MasterLink:
 
     async def _session(self) -> None:
         self.address = await self.leader.current()
-        channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        channel = open_channel(self.address)
         tasks: list[asyncio.Task[None]] = []
         try:
             stub = agent_pb2_grpc.AgentStub(channel)

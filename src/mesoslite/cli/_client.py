@@ -40,7 +40,8 @@ from mesoslite.errors import DeadlineExceededError, MesosliteError, NotLeaderErr
 from mesoslite.jobs.convert import attempt_from_pb, job_from_pb, plan_from_pb
 from mesoslite.jobs.model import AttemptView, JobPlan, JobView
 from mesoslite.resources import Resources
-from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc, parse_address
+from mesoslite.rpc import error_from_rpc, parse_address
+from mesoslite.transport import open_channel
 
 DEFAULT_TIMEOUT_S = 10.0
 # How many standby masters' redirects (or other masters of a list) to try before giving up.
@@ -194,7 +195,7 @@ class BlockingOperatorClient(_Base):
                 self._leader.pause_blocking()
                 self._lookup_again()
             if self._stub is None:
-                self._channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+                self._channel = open_channel(self.address, aio=False)
                 self._stub = _stub(self._channel)
             try:
                 reply = _method(self._stub, call.method)(call.request, timeout=self.timeout_s)
@@ -336,7 +337,7 @@ class OperatorClient(_Base):
             await self._leader.pause()
             await asyncio.to_thread(self._lookup_again)
         if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            self._channel = open_channel(self.address)
             self._stub = _stub(self._channel)
 
     async def _drop_channel(self) -> None:

@@ -45,6 +45,7 @@ from mesoslite.master.scheduler_service import SchedulerServicer
 from mesoslite.master.state import MasterState
 from mesoslite.model import MasterInfo
 from mesoslite.rpc import SERVER_OPTIONS, DecodeGuard
+from mesoslite.transport import add_port
 
 
 @dataclass(slots=True)
@@ -169,10 +170,7 @@ def build_master(config: MasterConfig) -> Master:
 def _bind(server: grpc.aio.Server, config: MasterConfig) -> tuple[str, int]:
     """Listen on `--host:--port`; returns the host to advertise and the port bound."""
     bind = f"{config.host}:{config.port}"
-    try:
-        port = server.add_insecure_port(bind)
-    except RuntimeError:
-        port = 0
+    port = add_port(server, bind)
     if not port:
         raise ConfigError(f"cannot listen on {bind}: address in use or not available")
     host = config.host if config.host not in ("0.0.0.0", "::", "") else socket.gethostname()

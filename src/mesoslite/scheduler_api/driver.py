@@ -43,12 +43,13 @@ from mesoslite.errors import (
 from mesoslite.ids import FrameworkId
 from mesoslite.leader import LeaderFollower
 from mesoslite.model import FrameworkInfo, MasterInfo, TaskStatus
-from mesoslite.rpc import CHANNEL_OPTIONS, error_from_rpc
+from mesoslite.rpc import error_from_rpc
 from mesoslite.scheduler_api import callbacks as cb
 from mesoslite.scheduler_api.dispatch import plain_callback
 from mesoslite.scheduler_api.driver_calls import DriverCalls
 from mesoslite.scheduler_api.events import Scheduler
 from mesoslite.scheduler_api.heartbeats import HeartbeatWatch
+from mesoslite.transport import open_channel
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ class SchedulerDriver(DriverCalls):
             return
         old = self._channel
         self.master = self._channel_address = address
-        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._channel = open_channel(address)
         self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
         if old is not None:
             await old.close(grace=1.0)

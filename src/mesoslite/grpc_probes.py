@@ -124,20 +124,23 @@ class ProbeServer:
 
 
 async def start_probe_server(
-    address: str, serving: Callable[[], bool], flag: str = "--grpc-address"
+    address: str, serving: Callable[[], bool], flag: str = "--grpc-address",
+    security: Any = None,
 ) -> ProbeServer:
     """Listen on `address` (HOST:PORT, port 0 picks one) and serve health and reflection.
+
+    `security` (a `transport.Security`): TLS as the daemon's own; plain text when None.
 
     Raises:
         ConfigError: naming `flag`, when the address cannot be bound.
     """
     from mesoslite.clock import SystemClock
     from mesoslite.rpc import SERVER_OPTIONS
-    from mesoslite.transport import add_port
+    from mesoslite.transport import PLAIN, add_port
 
     server = grpc.aio.server(options=SERVER_OPTIONS)
     health = add_probe_services(server, [], serving)
-    port = add_port(server, address)
+    port = add_port(server, address, security or PLAIN)
     if not port:
         raise ConfigError(f"{flag}: cannot listen on {address}: address in use or not available")
     await server.start()

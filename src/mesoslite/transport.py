@@ -49,11 +49,23 @@ def open_channel(
     """A channel to `address` (HOST:PORT): `grpc.aio.Channel` if `aio`, else `grpc.Channel`."""
     opts = CHANNEL_OPTIONS if options is None else options
     module: Any = grpc.aio if aio else grpc
+    if security.tls:
+        from mesoslite.security.tls import channel_credentials
+
+        return module.secure_channel(address, channel_credentials(security), options=opts)
     return module.insecure_channel(address, options=opts)
 
 
 def add_port(server: Any, address: str, security: Security = PLAIN) -> int:
     """Listen on `address` (HOST:PORT, port 0 picks one); the port bound, 0 if none."""
+    if security.tls:
+        from mesoslite.security.tls import server_credentials
+
+        credentials = server_credentials(security)  # a bad file is a ConfigError, not "0"
+        try:
+            return int(server.add_secure_port(address, credentials))
+        except RuntimeError:
+            return 0
     try:
         return int(server.add_insecure_port(address))
     except RuntimeError:

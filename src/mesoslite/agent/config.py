@@ -151,3 +151,17 @@ class AgentConfig:
         "(port 0 picks a free one, logged at start)",
         check=_check_grpc_address,
     )
+    # ---- TLS (issue 14; docs/security.md).
+    tls_cert: str = option(
+        "", "PEM certificate the agent presents to the master (mutual TLS) and serves its "
+        "probe gRPC and HTTP with"
+    )
+    tls_key: str = option("", "PEM private key of --tls-cert")
+    tls_ca: str = option(
+        "", "PEM CA certificate the master's certificate must be signed by (TLS to the "
+        "master on); probe clients must present a certificate it signed"
+    )
+    insecure: bool = option(
+        False, "allow plain text (no --tls-cert) when --grpc-address or --http-host is not "
+        "a loopback address"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -55,8 +56,11 @@ class AgentCollector(Collector):
 class AgentHttpServer:
     """Serves `/metrics` and `/health` for `actor` (an `AgentActor`) on `host:port`."""
 
-    def __init__(self, actor: Any, host: str, port: int) -> None:
+    def __init__(
+        self, actor: Any, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.actor, self.host, self.port = actor, host, port
+        self.ssl_context = ssl_context  # HTTPS when set (`security.tls.server_ssl_context`)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(AgentCollector(actor))
         self.updates = Counter(
@@ -87,8 +91,9 @@ class AgentHttpServer:
             ) from None
         self.port = sock.getsockname()[1]
         await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-        logger.info("http listening url=http://%s:%d/metrics", self.host, self.port)
+        await web.SockSite(self._runner, sock, ssl_context=self.ssl_context).start()
+        scheme = "https" if self.ssl_context is not None else "http"
+        logger.info("http listening url=%s://%s:%d/metrics", scheme, self.host, self.port)
 
     async def stop(self) -> None:
         await self._runner.cleanup()

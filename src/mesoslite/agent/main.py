@@ -27,7 +27,13 @@ async def serve(config: AgentConfig) -> None:
     from mesoslite.agent.probe import probe_host
     from mesoslite.grpc_probes import start_probe_server
     from mesoslite.resources import parse_reserved_resources
+    from mesoslite.security.tls import check_plain_text_bind, daemon_security
 
+    security = daemon_security(config)  # TLS files checked before anything listens
+    binds = [("--grpc-address", config.grpc_address.rpartition(":")[0])]
+    if config.http_port >= 0:
+        binds.append(("--http-host", config.http_host))
+    check_plain_text_bind(binds, security, config.insecure)
     work_dir = Path(config.work_dir)
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -45,11 +51,15 @@ async def serve(config: AgentConfig) -> None:
         sandbox_gc_age_s=config.sandbox_gc_age_s,
         reserved=parse_reserved_resources(config.resources)[1],
     )
-    link = MasterLink(config.master, actor, backoff_max_s=config.reconnect_backoff_max_s)
+    link = MasterLink(
+        config.master, actor, backoff_max_s=config.reconnect_backoff_max_s, security=security
+    )
     # Before the actor starts: a port in use ends the agent before it touches any task.
     # Health (SERVING once registered with a master) and reflection, for probes.
-    probes = await start_probe_server(config.grpc_address, lambda: actor.connected)
-    http = await _start_http(config, actor, work_dir)
+    probes = await start_probe_server(
+        config.grpc_address, lambda: actor.connected, security=security
+    )
+    http = await _start_http(config, actor, work_dir, security)
     actor.start(link)
     logger.info(
         "agent starting agent_id=%s master=%s resources=%s attributes=%r work_dir=%s "
@@ -80,13 +90,16 @@ async def serve(config: AgentConfig) -> None:
     logger.info("agent stopped")
 
 
-async def _start_http(config: AgentConfig, actor: Any, work_dir: Path) -> Any:
-    """`/metrics` and `/health` on `--http-port` (None with -1)."""
+async def _start_http(config: AgentConfig, actor: Any, work_dir: Path, security: Any) -> Any:
+    """`/metrics` and `/health` on `--http-port` (None with -1); HTTPS with TLS."""
     if config.http_port < 0:
         return None
     from mesoslite.agent.http import AgentHttpServer
+    from mesoslite.security.tls import server_ssl_context
 
-    http = AgentHttpServer(actor, config.http_host, config.http_port)
+    http = AgentHttpServer(
+        actor, config.http_host, config.http_port, server_ssl_context(security)
+    )
     await http.start()
     _write_http_port(work_dir, http.port)
     return http

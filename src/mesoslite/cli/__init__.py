@@ -118,15 +118,28 @@ class LazyGroup(click.Group):
     "--json", "as_json", is_flag=True,
     help="print JSON, as the command's own --json (refused by a command without it)",
 )
+@click.option("--tls-ca", envvar="MESOSLITE_TLS_CA", default="", metavar="PEM",
+              help="TLS: the CA the master's certificate must be signed by [env MESOSLITE_TLS_CA]")
+@click.option("--tls-cert", envvar="MESOSLITE_TLS_CERT", default="", metavar="PEM",
+              help="TLS: our certificate, for a master that requires one (mutual TLS) "
+              "[env MESOSLITE_TLS_CERT]")
+@click.option("--tls-key", envvar="MESOSLITE_TLS_KEY", default="", metavar="PEM",
+              help="TLS: the private key of --tls-cert [env MESOSLITE_TLS_KEY]")
 @click.version_option(__version__, prog_name="mesoslite")
 @click.pass_context
-def cli(ctx: click.Context, master: str, as_json: bool) -> None:
+def cli(
+    ctx: click.Context, master: str, as_json: bool, tls_ca: str, tls_cert: str, tls_key: str
+) -> None:
     """Run work on a mesoslite cluster and look inside it.
 
     Exit codes: 0 ok, 1 failure, 2 bad usage or input, 65 rejected by the master,
     66 not found, 69 master unavailable, 70 internal error, 75 timed out, 77 not permitted.
     """
     ctx.obj = CliConfig(master=master, json=as_json)
+    if tls_ca or tls_cert or tls_key:
+        from mesoslite.cli._globals import set_tls
+
+        set_tls(tls_ca, tls_cert, tls_key)
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ from mesoslite.jobs.convert import attempt_from_pb, job_from_pb, plan_from_pb
 from mesoslite.jobs.model import AttemptView, JobPlan, JobView
 from mesoslite.resources import Resources
 from mesoslite.rpc import error_from_rpc, parse_address
-from mesoslite.transport import open_channel
+from mesoslite.transport import Security, open_channel
 
 DEFAULT_TIMEOUT_S = 10.0
 # How many standby masters' redirects (or other masters of a list) to try before giving up.
@@ -121,9 +121,15 @@ class _Base(Requests):
     way the agent and the SDK find it) and how to follow a standby or ZooKeeper to the
     leader when a call fails."""
 
-    def __init__(self, address: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self, address: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+        security: Security | None = None,
+    ) -> None:
         from mesoslite.leader import LeaderFollower
+        from mesoslite.security.tls import client_security
 
+        # TLS: as given, else the CLI's --tls-* ($MESOSLITE_TLS_*), plain text if unset.
+        self.security = security if security is not None else client_security()
         self._leader = LeaderFollower(
             address, backoff_max_s=ZK_LOOKUP_INTERVAL_S, backoff_min_s=0.05,
             zk_timeout_s=min(timeout_s, ZK_TIMEOUT_S),
@@ -195,7 +201,7 @@ class BlockingOperatorClient(_Base):
                 self._leader.pause_blocking()
                 self._lookup_again()
             if self._stub is None:
-                self._channel = open_channel(self.address, aio=False)
+                self._channel = open_channel(self.address, self.security, aio=False)
                 self._stub = _stub(self._channel)
             try:
                 reply = _method(self._stub, call.method)(call.request, timeout=self.timeout_s)
@@ -337,7 +343,7 @@ class OperatorClient(_Base):
             await self._leader.pause()
             await asyncio.to_thread(self._lookup_again)
         if self._stub is None:
-            self._channel = open_channel(self.address)
+            self._channel = open_channel(self.address, self.security)
             self._stub = _stub(self._channel)
 
     async def _drop_channel(self) -> None:

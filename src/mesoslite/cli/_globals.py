@@ -78,3 +78,21 @@ def _set_master_no_json(ctx: click.Context, param: click.Parameter, value: str |
     if getattr(ctx.obj, "json", False):
         raise click.UsageError(f"--json: '{ctx.command_path}' has no JSON output", ctx)
     _set_master(ctx, param, value)
+
+
+def set_tls(tls_ca: str, tls_cert: str, tls_key: str) -> None:
+    """The group's `--tls-ca/--tls-cert/--tls-key`: every client this process opens uses them.
+
+    Raises:
+        click.UsageError: a certificate without its key or the reverse, or a file unreadable.
+    """
+    from mesoslite.errors import ConfigError
+    from mesoslite.security.tls import check_files, set_client_security
+    from mesoslite.transport import Security
+
+    security = Security(tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
+    try:
+        check_files(security)
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    set_client_security(security)

@@ -155,11 +155,12 @@ def health_of(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from mesoslite.security.tls import client_security
     from mesoslite.transport import open_channel
 
     if not address:
         return "UNREACHABLE"
-    with open_channel(address, aio=False, options=[]) as channel:
+    with open_channel(address, client_security(), aio=False, options=[]) as channel:
         stub: Any = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(

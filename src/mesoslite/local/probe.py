@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import grpc
 
 from mesoslite._proto.v1 import operator_pb2, operator_pb2_grpc
-from mesoslite.transport import open_channel
+from mesoslite.transport import PLAIN, Security, open_channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +24,12 @@ class AgentSeen:
     status: str
 
 
-def agents_seen(masters: Sequence[str], timeout_s: float = 2.0) -> list[AgentSeen]:
+def agents_seen(
+    masters: Sequence[str], timeout_s: float = 2.0, security: Security = PLAIN
+) -> list[AgentSeen]:
     """The agents the first master of `masters` that answers knows; [] if none answers."""
     for address in masters:
-        with open_channel(address, aio=False) as channel:
+        with open_channel(address, security, aio=False) as channel:
             stub = operator_pb2_grpc.OperatorStub(channel)
             try:
                 reply = stub.GetAgents(operator_pb2.GetAgentsRequest(), timeout=timeout_s)

@@ -45,7 +45,7 @@ from mesoslite.master.scheduler_service import SchedulerServicer
 from mesoslite.master.state import MasterState
 from mesoslite.model import MasterInfo
 from mesoslite.rpc import SERVER_OPTIONS, DecodeGuard
-from mesoslite.transport import add_port
+from mesoslite.transport import PLAIN, Security, add_port
 
 
 @dataclass(slots=True)
@@ -118,6 +118,10 @@ def build_master(config: MasterConfig) -> Master:
 
     The registry calls the functions in `Master.on_fenced` when another master took it over.
     """
+    from mesoslite.security.tls import check_plain_text_bind, daemon_security
+
+    security = daemon_security(config)  # TLS files checked before anything listens
+    check_plain_text_bind([("--host", config.host)], security, config.insecure)
     work_dir = Path(config.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     allocator = load_allocator(
@@ -129,7 +133,7 @@ def build_master(config: MasterConfig) -> Master:
         options=SERVER_OPTIONS,
         interceptors=[OpenToProbes(LeaderGuard(leadership)), DecodeGuard()],
     )
-    host, port = _bind(server, config)
+    host, port = _bind(server, config, security)
     leadership.address = config.advertise_address or f"{host}:{port}"
     info = MasterInfo(
         id=leadership.master_id, address=leadership.address, version=__version__,
@@ -161,16 +165,21 @@ def build_master(config: MasterConfig) -> Master:
     if config.http_port >= 0:
         from mesoslite.master.http.server import MasterHttpServer
         from mesoslite.master.http.state_json import StateSource
+        from mesoslite.security.tls import server_ssl_context
 
         source = StateSource(actor, info, leadership, jobs)
-        servers.http = MasterHttpServer(source, config.host, config.http_port)
+        servers.http = MasterHttpServer(
+            source, config.host, config.http_port, server_ssl_context(security)
+        )
     return Master(config, work_dir, info, leadership, actor, contender, servers, jobs, on_fenced)
 
 
-def _bind(server: grpc.aio.Server, config: MasterConfig) -> tuple[str, int]:
+def _bind(
+    server: grpc.aio.Server, config: MasterConfig, security: Security = PLAIN
+) -> tuple[str, int]:
     """Listen on `--host:--port`; returns the host to advertise and the port bound."""
     bind = f"{config.host}:{config.port}"
-    port = add_port(server, bind)
+    port = add_port(server, bind, security)
     if not port:
         raise ConfigError(f"cannot listen on {bind}: address in use or not available")
     host = config.host if config.host not in ("0.0.0.0", "::", "") else socket.gethostname()

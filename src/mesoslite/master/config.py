@@ -129,3 +129,17 @@ class MasterConfig:
     )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))
+    # ---- TLS and ZooKeeper auth (issue 14; docs/security.md).
+    tls_cert: str = option("", "PEM certificate to serve gRPC and HTTP with (TLS on)")
+    tls_key: str = option("", "PEM private key of --tls-cert")
+    tls_ca: str = option(
+        "", "PEM CA certificate: gRPC clients (agents, frameworks, the CLI) must present a "
+        "certificate it signed (mutual TLS)"
+    )
+    insecure: bool = option(
+        False, "allow plain text (no --tls-cert) when --host is not a loopback address"
+    )
+    zk_auth_file: str = option(
+        "", "file holding USER:PASSWORD for ZooKeeper digest auth; the registry's znodes are "
+        "then readable by that user only"
+    )

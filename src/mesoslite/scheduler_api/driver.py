@@ -49,7 +49,8 @@ from mesoslite.scheduler_api.dispatch import plain_callback
 from mesoslite.scheduler_api.driver_calls import DriverCalls
 from mesoslite.scheduler_api.events import Scheduler
 from mesoslite.scheduler_api.heartbeats import HeartbeatWatch
-from mesoslite.transport import open_channel
+from mesoslite.security.tls import client_security
+from mesoslite.transport import Security, open_channel
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,9 @@ class SchedulerDriver(DriverCalls):
             `"log"`: log it and go on with the next event.
         strict_callbacks: raise `ValidationError` instead of warning when `scheduler` has
             `on_…` methods that are not callbacks (e.g. `on_offer` for `on_offers`).
+        security: TLS to the master (`mesoslite.transport.Security`: CA, and certificate
+            and key for mutual TLS); None reads `$MESOSLITE_TLS_CA`, `$MESOSLITE_TLS_CERT`
+            and `$MESOSLITE_TLS_KEY`, plain text where unset.
 
     Raises:
         ValidationError: a bad option, or an unknown callback with `strict_callbacks`.
@@ -113,7 +117,10 @@ class SchedulerDriver(DriverCalls):
         rng: random.Random | None = None,
         on_callback_error: str = cb.RAISE,
         strict_callbacks: bool = False,
+        security: Security | None = None,
     ) -> None:
+        # TLS (issue 14): as given, else from $MESOSLITE_TLS_CA/_CERT/_KEY (plain if unset).
+        self.security = security if security is not None else client_security()
         cb.check_options(connect_timeout_s, on_callback_error)
         cb.check_callbacks(scheduler, strict=strict_callbacks)
         self.scheduler = scheduler
@@ -264,7 +271,7 @@ class SchedulerDriver(DriverCalls):
             return
         old = self._channel
         self.master = self._channel_address = address
-        self._channel = open_channel(address)
+        self._channel = open_channel(address, self.security)
         self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
         if old is not None:
             await old.close(grace=1.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -63,8 +64,11 @@ def listen(host: str, port: int) -> socket.socket:
 class MasterHttpServer:
     """Started after the gRPC server, stopped before it (`build.MasterServers`)."""
 
-    def __init__(self, src: StateSource, host: str, port: int) -> None:
+    def __init__(
+        self, src: StateSource, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.src, self.host, self.port = src, host, port
+        self.ssl_context = ssl_context  # HTTPS when set (`security.tls.server_ssl_context`)
         self.registry, self.observer = new_metrics(src)
         src.actor.observer = self.observer
         app = web.Application(middlewares=[_errors])
@@ -84,9 +88,10 @@ class MasterHttpServer:
         sock = listen(self.host, self.port)
         self.port = sock.getsockname()[1]
         await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
+        await web.SockSite(self._runner, sock, ssl_context=self.ssl_context).start()
         self.src.http_address = f"{self.src.info.address.rsplit(':', 1)[0]}:{self.port}"
-        logger.info("http listening url=http://%s:%d/", self.host, self.port)
+        scheme = "https" if self.ssl_context is not None else "http"
+        logger.info("http listening url=%s://%s:%d/", scheme, self.host, self.port)
 
     async def stop(self) -> None:
         await self._runner.cleanup()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
@@ -56,10 +56,14 @@ def _check_resources(ctx: click.Context, param: click.Parameter, value: str | No
 @click.option("--ha", is_flag=True,
               help="high availability: a ZooKeeper server and 3 masters electing a leader "
                    "(on free ports; a master that dies is started again as a standby)")
+@click.option("--tls", is_flag=True,
+              help="make a throwaway CA in WORK_DIR/tls and run every daemon with TLS "
+                   "(mutual TLS for agents and clients); prints the MESOSLITE_TLS_* lines "
+                   "a client needs")
 @click.pass_context
 def local(
     ctx: click.Context, agents: int, port: int, http_port: int, work_dir: str | None,
-    agent_resources: str | None, log_level: str, ha: bool,
+    agent_resources: str | None, log_level: str, ha: bool, tls: bool,
 ) -> None:
     """Run a master and agents on this host, in the foreground.
 
@@ -81,7 +85,7 @@ def local(
     from mesoslite.local.cluster import LocalCluster
 
     if ha:
-        ctx.exit(_run_ha(agents, work_dir, agent_resources, log_level))
+        ctx.exit(_run_ha(agents, work_dir, agent_resources, log_level, tls))
     if port and not _port_free("127.0.0.1", port):
         click.echo(f"mesoslite local: port {port} is in use (is a master already running?): "
                    "stop what uses it or pick another with --port", err=True)
@@ -94,7 +98,7 @@ def local(
     cluster = LocalCluster(
         work, agents, agent_resources=agent_resources or DEFAULT_AGENT_RESOURCES, port=port,
         log_level=log_level, agent_hostnames=[f"local-{i + 1}" for i in range(agents)],
-        http_port=http_port,
+        http_port=http_port, tls=tls,
     )
 
     def start() -> None:
@@ -155,7 +159,8 @@ def _run_until_stopped(
 
 
 def _run_ha(
-    agents: int, work_dir: str | None, agent_resources: str | None, log_level: str
+    agents: int, work_dir: str | None, agent_resources: str | None, log_level: str,
+    tls: bool = False,
 ) -> int:
     import tempfile
     from pathlib import Path
@@ -179,7 +184,7 @@ def _run_ha(
         cluster = HACluster(
             work, url, masters=3, agents=agents, session_timeout_s=2.0, log_level=log_level,
             agent_resources=agent_resources or DEFAULT_AGENT_RESOURCES,
-            agent_args=("--reconnect-backoff-max-s", "0.5"),
+            agent_args=("--reconnect-backoff-max-s", "0.5"), tls=tls,
         )
         started.append(cluster)
         cluster.start()
@@ -219,7 +224,8 @@ def _print_ha_banner(cluster: HACluster, url: str) -> None:
     click.echo(
         "\nIn another shell:\n"
         f"  export {MASTER_ENV}={url}\n"
-        "  mesoslite run -- echo hello\n"
+        + "".join(f"  {line}\n" for line in _tls_lines(cluster))
+        + "  mesoslite run -- echo hello\n"
         "  kill -9 <the leader's PID>     # a standby takes over; this one restarts\n"
         "Ctrl-C stops the cluster.",
     )
@@ -257,8 +263,14 @@ def _print_banner(cluster: LocalCluster) -> None:
     click.echo(
         "\nIn another shell:\n"
         f"  export {MASTER_ENV}={address}\n"
-        "  mesoslite run -- echo hello\n"
+        + "".join(f"  {line}\n" for line in _tls_lines(cluster))
+        + "  mesoslite run -- echo hello\n"
         "  mesoslite agent list\n"
         "Ctrl-C stops the cluster.",
     )
     sys.stdout.flush()
+
+
+def _tls_lines(cluster: Any) -> list[str]:
+    """With --tls: the `export MESOSLITE_TLS_*=...` lines a client needs."""
+    return cluster.tls.env_lines() if cluster.tls is not None else []

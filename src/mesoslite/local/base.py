@@ -21,11 +21,15 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, TYPE_CHECKING, Self
 
 from mesoslite.errors import MesosliteError
 from mesoslite.local.daemon import DEFAULT_STOP_GRACE_S, Daemon, read_json
 from mesoslite.local.probe import AgentSeen, agents_seen
+from mesoslite.transport import PLAIN
+
+if TYPE_CHECKING:
+    from mesoslite.local.tls import LocalTls
 
 DEFAULT_AGENT_RESOURCES = "cpus:4;mem:4096;disk:10000"
 # Agents on one host must not offer the same ports: agent i gets [31000+1000i, 31999+1000i].
@@ -58,6 +62,8 @@ class ClusterBase:
         log_level: the daemons' `--log-level`.
         agent_hostnames: agent i reports `agent_hostnames[i]` as its host name (where
             given), so that placement by host (`hostname UNIQUE`) can be tried on one machine.
+        tls: make a throwaway CA in `work_dir/tls` and run every daemon with TLS (mutual TLS
+            for agents and clients); `self.security` is then what a client connects with.
     """
 
     def __init__(
@@ -72,8 +78,18 @@ class ClusterBase:
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
         log_level: str = "info",
         agent_hostnames: Sequence[str] = (),
+        tls: bool = False,
     ) -> None:
         self.work_dir = Path(work_dir).resolve()
+        self.tls: LocalTls | None = None
+        self.security = PLAIN  # what this cluster's own clients connect with
+        if tls:
+            from mesoslite.local.tls import local_tls
+
+            self.tls = local_tls(self.work_dir)
+            master_args = (*self.tls.master_args, *master_args)
+            agent_args = (*self.tls.agent_args, *agent_args)
+            self.security = self.tls.client
         self.agent_count = agents
         self.agent_resources = agent_resources
         self.master_args = tuple(master_args)
@@ -165,9 +181,10 @@ class ClusterBase:
         ]
 
     def http_url(self, i: int = 0) -> str:
-        """`http://HOST:PORT/`: master `i`'s web UI as its `master.json` says ('' without)."""
+        """`http(s)://HOST:PORT/`: master `i`'s web UI as its `master.json` says ('' without)."""
         address = read_json(self._master_dir(i) / "master.json").get("http_address")
-        return f"http://{address}/" if address else ""
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{address}/" if address else ""
 
     # -- agents
 
@@ -230,7 +247,7 @@ class ClusterBase:
         return f"{self.agent_resources}{sep}ports:[{begin}-{begin + AGENT_PORTS_EACH - 1}]"
 
     def _agents_seen(self) -> list[AgentSeen]:
-        return agents_seen(self._master_addresses())
+        return agents_seen(self._master_addresses(), security=self.security)
 
     # -- inspection
 

@@ -46,6 +46,7 @@ class LocalCluster(ClusterBase):
             e.g. `("-m", "cProfile", "-o", "master.prof")` to profile the master.
         http_port: the master's `--http-port` (web UI, /state, /metrics); 0 picks a free one
             (kept across `restart_master()`, see `http_url()`), -1 serves no HTTP.
+        tls: every daemon with TLS from a throwaway CA (see `ClusterBase`).
     """
 
     def __init__(
@@ -64,12 +65,13 @@ class LocalCluster(ClusterBase):
         master_python_args: Sequence[str] = (),
         agent_hostnames: Sequence[str] = (),
         http_port: int = 0,
+        tls: bool = False,
     ) -> None:
         super().__init__(
             work_dir, agents=agents, agent_resources=agent_resources, master_args=master_args,
             agent_args=agent_args, agent_recover=agent_recover,
             start_timeout_s=start_timeout_s, log_level=log_level,
-            agent_hostnames=agent_hostnames,
+            agent_hostnames=agent_hostnames, tls=tls,
         )
         self.host = host
         self.port = port

@@ -59,10 +59,12 @@ class HACluster(ClusterBase):
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
         log_level: str = "info",
         master_zk_urls: Sequence[str] = (),
+        tls: bool = False,
     ) -> None:
         super().__init__(
             work_dir, agents=agents, agent_resources=agent_resources, master_args=master_args,
             agent_args=agent_args, start_timeout_s=start_timeout_s, log_level=log_level,
+            tls=tls,
         )
         self.zk_url = zk_url
         self.master_count = masters

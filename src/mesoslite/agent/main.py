@@ -29,11 +29,15 @@ async def serve(config: AgentConfig) -> None:
     from mesoslite.resources import parse_reserved_resources
     from mesoslite.security.tls import check_plain_text_bind, daemon_security
 
+    from mesoslite.transport import PLAIN
+
     security = daemon_security(config)  # TLS files checked before anything listens
+    # With --tls-ca alone the agent is a TLS client of the master but serves in plain text.
+    serving = security if security.tls_cert else PLAIN
     binds = [("--grpc-address", config.grpc_address.rpartition(":")[0])]
     if config.http_port >= 0:
         binds.append(("--http-host", config.http_host))
-    check_plain_text_bind(binds, security, config.insecure)
+    check_plain_text_bind(binds, serving, config.insecure)
     work_dir = Path(config.work_dir)
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -57,9 +61,9 @@ async def serve(config: AgentConfig) -> None:
     # Before the actor starts: a port in use ends the agent before it touches any task.
     # Health (SERVING once registered with a master) and reflection, for probes.
     probes = await start_probe_server(
-        config.grpc_address, lambda: actor.connected, security=security
+        config.grpc_address, lambda: actor.connected, security=serving
     )
-    http = await _start_http(config, actor, work_dir, security)
+    http = await _start_http(config, actor, work_dir, serving)
     actor.start(link)
     logger.info(
         "agent starting agent_id=%s master=%s resources=%s attributes=%r work_dir=%s "

@@ -42,11 +42,15 @@ class LocalCluster(_local.LocalCluster):
         """A client of the master's Operator service; close it (or use `with`)."""
         from mesoslite.cli._client import BlockingOperatorClient
 
-        return BlockingOperatorClient(self.master_address, timeout_s=5.0)
+        return BlockingOperatorClient(self.master_address, timeout_s=5.0, security=self.security)
 
     def cli_env(self) -> dict[str, str]:
-        """This process's environment with `MESOSLITE_MASTER` pointing at the cluster."""
-        return {**os.environ, "MESOSLITE_MASTER": self.master_address}
+        """This process's environment with `MESOSLITE_MASTER` pointing at the cluster (and,
+        with `tls=True`, `MESOSLITE_TLS_*` at its CA and client certificate)."""
+        env = {**os.environ, "MESOSLITE_MASTER": self.master_address}
+        if self.tls is not None:
+            env.update(line.removeprefix("export ").split("=", 1) for line in self.tls.env_lines())
+        return env
 
     def wait_for_agents(  # type: ignore[override]
         self, n: int, timeout_s: float | None = None

@@ -139,10 +139,14 @@ def contender_sequence(name: str) -> int:
 
 
 def bounded_zk_client(
-    hosts: str, *, session_timeout_s: float, reconnect_max_s: float = ZK_RECONNECT_MAX_S
+    hosts: str, *, session_timeout_s: float, reconnect_max_s: float = ZK_RECONNECT_MAX_S,
+    auth: Any = None,
 ) -> Any:
     """A kazoo client whose reconnect attempts, jitter included, wait at most
-    `reconnect_max_s` apart, retried forever (kazoo's default waits up to 60 s)."""
+    `reconnect_max_s` apart, retried forever (kazoo's default waits up to 60 s).
+
+    `auth` (a `security.zk_auth.ZkAuth`): digest auth on the session, and the znodes it
+    creates readable by that user only unless a create names its own ACL."""
     from kazoo.client import KazooClient
     from kazoo.retry import KazooRetry
 
@@ -151,6 +155,11 @@ def bounded_zk_client(
         max_tries=-1, delay=min(0.1, cap), backoff=2, max_jitter=_KAZOO_JITTER,
         max_delay=cap / (1 + _KAZOO_JITTER),
     )
+    if auth is not None:
+        return KazooClient(
+            hosts=hosts, timeout=session_timeout_s, connection_retry=retry,
+            auth_data=auth.auth_data, default_acl=auth.private_acl(),
+        )
     return KazooClient(hosts=hosts, timeout=session_timeout_s, connection_retry=retry)
 
 

@@ -122,6 +122,8 @@ def build_master(config: MasterConfig) -> Master:
 
     security = daemon_security(config)  # TLS files checked before anything listens
     check_plain_text_bind([("--host", config.host)], security, config.insecure)
+    if config.zk_auth_file and not config.zk:
+        raise ConfigError("--zk-auth-file: needs --zk (a standalone master uses no ZooKeeper)")
     work_dir = Path(config.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     allocator = load_allocator(
@@ -210,7 +212,12 @@ def _election(
             "id": info.id, "address": info.address, "host": host, "port": port,
             "version": __version__, "pid": os.getpid(),
         }
-        contender = ZooKeeperContender(url, doc, session_timeout_s=config.zk_session_timeout_s)
+        from mesoslite.security.zk_auth import read_zk_auth
+
+        auth = read_zk_auth(config.zk_auth_file) if config.zk_auth_file else None
+        contender = ZooKeeperContender(
+            url, doc, session_timeout_s=config.zk_session_timeout_s, auth=auth
+        )
         registry = ZooKeeperRegistryStore(
             contender, url, writer={"id": info.id, "address": info.address}, on_fenced=fenced
         )

@@ -56,8 +56,11 @@ class ZooKeeperContender:
         session_timeout_s: the ZooKeeper session timeout asked for.
     """
 
-    def __init__(self, url: ZkUrl, info: dict[str, Any], *, session_timeout_s: float) -> None:
+    def __init__(
+        self, url: ZkUrl, info: dict[str, Any], *, session_timeout_s: float, auth: Any = None
+    ) -> None:
         self.url = url
+        self.auth = auth  # `security.zk_auth.ZkAuth` or None (`--zk-auth-file`)
         self.info = info
         self.session_timeout_s = session_timeout_s
         self.client: Any = None
@@ -138,7 +141,7 @@ class ZooKeeperContender:
         while True:
             attempt += 1
             client = bounded_zk_client(
-                self.url.hosts_string, session_timeout_s=self.session_timeout_s
+                self.url.hosts_string, session_timeout_s=self.session_timeout_s, auth=self.auth
             )
             client.add_listener(self._listener)
             try:
@@ -176,6 +179,8 @@ class ZooKeeperContender:
                 client.create_async(
                     f"{self.url.election_path}/{CONTENDER_PREFIX}", data,
                     ephemeral=True, sequence=True, makepath=True,
+                    # With auth, still readable by all: agents and the CLI find the leader here.
+                    acl=self.auth.readable_acl() if self.auth is not None else None,
                 ),
                 timeout,
             )

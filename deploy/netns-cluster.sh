@@ -202,8 +202,11 @@ cmd_up() {
 
     say "master on $MASTER_ADDR (log $WORK/master.log)"
     rm -f "$WORK/master/master.json"
+    # --insecure: plain text on the bridge's address, which is not loopback (a daemon refuses
+    # that without TLS or --insecure). The bridge is private to this machine; for TLS, give
+    # --tls-cert/--tls-key/--tls-ca here and to the agents (docs/security.md).
     start_daemon master "$BIN/mesoslite-master" --host "$MASTER_IP" --port "$MASTER_PORT" \
-        --work-dir "$WORK/master"
+        --work-dir "$WORK/master" --insecure
     for ((i = 0; i < 100; i++)); do
         [[ -f $WORK/master/master.json ]] && break
         our_pid master || { tail -n 20 "$WORK/master.log" >&2; false; }

@@ -86,7 +86,8 @@ def server_credentials(security: Security) -> Any:
 
     if not (security.tls_cert and security.tls_key):
         raise ConfigError("--tls-ca: a TLS server also needs --tls-cert and --tls-key")
-    key, cert = _own_pair(security)
+    key = read_pem(security.tls_key, "--tls-key")
+    cert = read_pem(security.tls_cert, "--tls-cert")
     ca = read_pem(security.tls_ca, "--tls-ca") if security.tls_ca else None
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=ca, require_client_auth=ca is not None

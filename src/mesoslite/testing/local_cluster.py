@@ -49,7 +49,9 @@ class LocalCluster(_local.LocalCluster):
         with `tls=True`, `MESOSLITE_TLS_*` at its CA and client certificate)."""
         env = {**os.environ, "MESOSLITE_MASTER": self.master_address}
         if self.tls is not None:
-            env.update(line.removeprefix("export ").split("=", 1) for line in self.tls.env_lines())
+            for line in self.tls.env_lines():
+                name, _, value = line.removeprefix("export ").partition("=")
+                env[name] = value
         return env
 
     def wait_for_agents(  # type: ignore[override]

@@ -1,6 +1,7 @@
 """Launch benchmark: trivial tasks through a real local cluster, against bare fork/exec.
 
     .venv/bin/python bench/bench_launch.py [--tasks 2000] [--agents 4] [--runs 20] [--profile]
+                                           [--tls]
 
 Measures, in one run on this machine:
   1. bare spawn rate: `subprocess.Popen(["true"]).wait()` in a loop (the floor of the floor);
@@ -9,6 +10,8 @@ Measures, in one run on this machine:
   3. `mesoslite run -- true` wall time over R runs (p50, p95);
   4. where the time goes: CPU seconds used by the master, the agents and the framework
      during (2), and with `--profile` a cProfile of the master (top functions printed).
+With `--tls`, (2) and (3) run twice, on a plain-text cluster and then on one with mutual TLS
+(`LocalCluster(tls=True)`), so that the cost of TLS is read from one run.
 Prints a Markdown block to paste into bench/RESULTS.md.
 """
 
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import platform
 import pstats
 import subprocess
@@ -34,6 +36,7 @@ from run_n_tasks import RunNTasks  # noqa: E402
 
 from mesoslite.scheduler_api import FrameworkInfo, SchedulerDriver, parse_resources  # noqa: E402
 from mesoslite.testing import LocalCluster  # noqa: E402
+from mesoslite.transport import PLAIN, Security  # noqa: E402
 
 
 def bare_spawn_rate(n: int = 1000) -> float:
@@ -54,11 +57,15 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-async def end_to_end(address: str, count: int) -> tuple[float, int, float]:
+async def end_to_end(
+    address: str, count: int, security: Security = PLAIN
+) -> tuple[float, int, float]:
     framework = RunNTasks(count, "true", parse_resources("cpus:0.01;mem:4"), prefix="bench")
     me = psutil.Process()
     cpu_before = sum(me.cpu_times()[:2])
-    async with SchedulerDriver(framework, FrameworkInfo(name="bench"), master=address):
+    async with SchedulerDriver(
+        framework, FrameworkInfo(name="bench"), master=address, security=security
+    ):
         await asyncio.wait_for(framework.done.wait(), 600)
     cpu = sum(me.cpu_times()[:2]) - cpu_before
     assert framework.first_accept_at is not None and framework.last_terminal_at is not None
@@ -66,9 +73,9 @@ async def end_to_end(address: str, count: int) -> tuple[float, int, float]:
     return elapsed, framework.finished_count(), cpu
 
 
-def run_latency(address: str, runs: int) -> list[float]:
+def run_latency(cluster: LocalCluster, runs: int) -> list[float]:
     exe = Path(sys.executable).with_name("mesoslite")
-    env = {**os.environ, "MESOSLITE_MASTER": address}
+    env = cluster.cli_env()  # MESOSLITE_MASTER, and MESOSLITE_TLS_* with TLS
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -79,21 +86,37 @@ def run_latency(address: str, runs: int) -> list[float]:
     return times
 
 
+def call_times(cluster: LocalCluster, calls: int, connects: int) -> tuple[float, float]:
+    """Median seconds of a GetAgents call on a warm channel, and of a new channel's
+    connect (TCP, and the TLS handshake with TLS) plus its first call."""
+    from mesoslite._proto.v1 import operator_pb2, operator_pb2_grpc
+    from mesoslite.transport import open_channel
+
+    request = operator_pb2.GetAgentsRequest()
+
+    def one(channel: object) -> float:
+        started = time.perf_counter()
+        operator_pb2_grpc.OperatorStub(channel).GetAgents(request, timeout=10)
+        return time.perf_counter() - started
+
+    with open_channel(cluster.master_address, cluster.security, aio=False) as ch:
+        one(ch)
+        warm = [one(ch) for _ in range(calls)]
+    cold = []
+    for _ in range(connects):
+        with open_channel(cluster.master_address, cluster.security, aio=False) as ch:
+            cold.append(one(ch))
+    return percentile(warm, 50), percentile(cold, 50)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tasks", type=int, default=2000)
-    parser.add_argument("--agents", type=int, default=4)
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--profile", action="store_true", help="cProfile the master")
-    args = parser.parse_args()
-
-    bare = bare_spawn_rate()
-    print(f"bare Popen(['true']).wait(): {bare:.0f}/s", flush=True)
+def measure(args: argparse.Namespace, tls: bool) -> tuple[float, float, float, float, float]:
+    """(2) to (4) on a fresh cluster; returns (tasks/s, run p50 s, run p95 s, warm call s,
+    connect + first call s)."""
     with tempfile.TemporaryDirectory(prefix="mesoslite-bench-") as tmp:
         prof = Path(tmp) / "master.prof"
         master_prefix = ("-m", "cProfile", "-o", str(prof)) if args.profile else ()
@@ -102,35 +125,66 @@ def main() -> None:
             agents=args.agents,
             agent_resources="cpus:16;mem:16384;disk:10000;ports:[31000-32000]",
             master_python_args=master_prefix,
+            tls=tls,
         )
+        label = "TLS" if tls else "plain"
         with cluster:
             pids = {"master": [cluster.master_pid], "agents": list(cluster.agent_pids)}
             before = {k: cpu_seconds(v) for k, v in pids.items()}
-            elapsed, finished, fw_cpu = asyncio.run(end_to_end(cluster.master_address, args.tasks))
+            elapsed, finished, fw_cpu = asyncio.run(
+                end_to_end(cluster.master_address, args.tasks, cluster.security)
+            )
             cpu = {k: cpu_seconds(v) - before[k] for k, v in pids.items()}
             rate = finished / elapsed
             print(
-                f"end to end: {finished}/{args.tasks} tasks in {elapsed:.2f}s = {rate:.0f}/s",
+                f"[{label}] end to end: {finished}/{args.tasks} tasks in {elapsed:.2f}s = "
+                f"{rate:.0f}/s",
                 flush=True,
             )
             print(
-                "cpu seconds during the run: master {master:.2f}, agents {agents:.2f} "
-                "(incl. their tasks), framework {fw:.2f}".format(**cpu, fw=fw_cpu)
+                "[{label}] cpu seconds during the run: master {master:.2f}, agents {agents:.2f} "
+                "(incl. their tasks), framework {fw:.2f}".format(**cpu, fw=fw_cpu, label=label)
             )
-            times = run_latency(cluster.master_address, args.runs)
+            times = run_latency(cluster, args.runs)
             p50, p95 = percentile(times, 50), percentile(times, 95)
-            print(f"mesoslite run -- true: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+            print(f"[{label}] mesoslite run -- true: p50 {p50 * 1000:.0f} ms, "
+                  f"p95 {p95 * 1000:.0f} ms", flush=True)
+            warm, cold = call_times(cluster, calls=500, connects=50)
+            print(f"[{label}] GetAgents median: {warm * 1e3:.2f} ms on a warm channel, "
+                  f"{cold * 1e3:.2f} ms with a new channel's connect", flush=True)
         if args.profile and prof.exists():
-            print("\nmaster profile (top 25 by own time):")
+            print(f"\n[{label}] master profile (top 25 by own time):")
             pstats.Stats(str(prof)).sort_stats("tottime").print_stats(25)
+    return rate, p50, p95, warm, cold
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--profile", action="store_true", help="cProfile the master")
+    parser.add_argument(
+        "--tls", action="store_true", help="also measure a cluster with mutual TLS, after plain"
+    )
+    args = parser.parse_args()
+
+    bare = bare_spawn_rate()
+    print(f"bare Popen(['true']).wait(): {bare:.0f}/s", flush=True)
+    results = {mode: measure(args, mode == "TLS") for mode in (
+        ("plain", "TLS") if args.tls else ("plain",)
+    )}
     machine = f"{platform.machine()}, {psutil.cpu_count()} cpus, Python {platform.python_version()}"
     print("\n| figure | value |\n| --- | --- |")
     print(f"| bare spawn of `true` | {bare:.0f}/s |")
-    e2e = f"end to end, {args.tasks} `true` tasks, {args.agents} agents"
-    print(f"| {e2e} | {rate:.0f}/s ({rate / bare:.0%} of bare) |")
-    latency = f"{p50 * 1000:.0f} ms / {p95 * 1000:.0f} ms"
-    print(f"| `mesoslite run -- true` p50 / p95 ({args.runs} runs) | {latency} |")
+    for mode, (rate, p50, p95, warm, cold) in results.items():
+        tag = f" ({mode})" if args.tls else ""
+        e2e = f"end to end, {args.tasks} `true` tasks, {args.agents} agents{tag}"
+        print(f"| {e2e} | {rate:.0f}/s ({rate / bare:.0%} of bare) |")
+        latency = f"{p50 * 1000:.0f} ms / {p95 * 1000:.0f} ms"
+        print(f"| `mesoslite run -- true` p50 / p95 ({args.runs} runs){tag} | {latency} |")
+        calls = f"{warm * 1e3:.2f} ms / {cold * 1e3:.2f} ms"
+        print(f"| GetAgents median, warm channel / new channel{tag} | {calls} |")
     print(f"machine: {machine}; date {time.strftime('%Y-%m-%d')}")
 
 

@@ -121,3 +121,13 @@ def test_a_bad_auth_file_stops_the_master_without_showing_its_content(
     assert out.returncode != 0
     assert "--zk-auth-file" in out.stderr and "USER:PASSWORD" in out.stderr
     assert SECRET not in out.stdout + out.stderr
+
+
+def test_an_auth_file_without_zk_is_refused(tmp_path: Path, auth_file: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "mesoslite.master.main", "--port", "0", "--http-port", "-1",
+         "--work-dir", str(tmp_path / "m"), "--zk-auth-file", str(auth_file)],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert out.returncode == 2
+    assert "--zk-auth-file: needs --zk" in out.stderr and SECRET not in out.stderr

@@ -118,12 +118,9 @@ def build_master(config: MasterConfig) -> Master:
 
     The registry calls the functions in `Master.on_fenced` when another master took it over.
     """
-    from mesoslite.security.tls import check_plain_text_bind, daemon_security
+    from mesoslite.security.tls import master_security
 
-    security = daemon_security(config)  # TLS files checked before anything listens
-    check_plain_text_bind([("--host", config.host)], security, config.insecure)
-    if config.zk_auth_file and not config.zk:
-        raise ConfigError("--zk-auth-file: needs --zk (a standalone master uses no ZooKeeper)")
+    security = master_security(config)  # TLS, plain text off loopback, ZooKeeper auth
     work_dir = Path(config.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     allocator = load_allocator(

@@ -168,6 +168,25 @@ def daemon_security(config: Any) -> Security:
     return security
 
 
+def master_security(config: Any) -> Security:
+    """The master's `Security`, once every check that must pass before it listens has:
+    readable TLS files, no plain text off loopback without `--insecure`, and a readable
+    `--zk-auth-file` that goes with `--zk`.
+
+    Raises:
+        ConfigError: naming the flag at fault.
+    """
+    security = daemon_security(config)
+    check_plain_text_bind([("--host", config.host)], security, config.insecure)
+    if config.zk_auth_file:
+        from mesoslite.security.zk_auth import read_zk_auth
+
+        if not config.zk:
+            raise ConfigError("--zk-auth-file: needs --zk (a standalone master uses no ZooKeeper)")
+        read_zk_auth(config.zk_auth_file)
+    return security
+
+
 _client_override: Security | None = None
 
 

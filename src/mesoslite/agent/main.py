@@ -27,7 +27,8 @@ async def serve(config: AgentConfig) -> None:
     from mesoslite.agent.probe import probe_host
     from mesoslite.grpc_probes import start_probe_server
     from mesoslite.resources import parse_reserved_resources
-    from mesoslite.security.tls import check_plain_text_bind, daemon_security
+    from mesoslite.security.tls import check_plain_text_bind
+    from mesoslite.tls_settings import daemon_security
     from mesoslite.transport import PLAIN
 
     security = daemon_security(config)  # TLS files checked before anything listens

@@ -126,7 +126,7 @@ class _Base(Requests):
         security: Security | None = None,
     ) -> None:
         from mesoslite.leader import LeaderFollower
-        from mesoslite.security.tls import client_security
+        from mesoslite.tls_settings import client_security
 
         # TLS: as given, else the CLI's --tls-* ($MESOSLITE_TLS_*), plain text if unset.
         self.security = security if security is not None else client_security()

@@ -87,7 +87,8 @@ def set_tls(tls_ca: str, tls_cert: str, tls_key: str) -> None:
         click.UsageError: a certificate without its key or the reverse, or a file unreadable.
     """
     from mesoslite.errors import ConfigError
-    from mesoslite.security.tls import check_files, set_client_security
+    from mesoslite.security.tls import check_files
+    from mesoslite.tls_settings import set_client_security
     from mesoslite.transport import Security
 
     security = Security(tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)

@@ -155,7 +155,7 @@ def health_of(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    from mesoslite.security.tls import client_security
+    from mesoslite.tls_settings import client_security
     from mesoslite.transport import open_channel
 
     if not address:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mesoslite.security.tls import ENV_CA, ENV_CERT, ENV_KEY
 from mesoslite.security.tls_certs import TlsFiles, make_tls_dir
+from mesoslite.tls_settings import ENV_CA, ENV_CERT, ENV_KEY
 from mesoslite.transport import Security
 
 

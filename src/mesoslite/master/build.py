@@ -118,7 +118,7 @@ def build_master(config: MasterConfig) -> Master:
 
     The registry calls the functions in `Master.on_fenced` when another master took it over.
     """
-    from mesoslite.security.tls import master_security
+    from mesoslite.tls_settings import master_security
 
     security = master_security(config)  # TLS, plain text off loopback, ZooKeeper auth
     work_dir = Path(config.work_dir)

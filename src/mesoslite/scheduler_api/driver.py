@@ -49,7 +49,7 @@ from mesoslite.scheduler_api.dispatch import plain_callback
 from mesoslite.scheduler_api.driver_calls import DriverCalls
 from mesoslite.scheduler_api.events import Scheduler
 from mesoslite.scheduler_api.heartbeats import HeartbeatWatch
-from mesoslite.security.tls import client_security
+from mesoslite.tls_settings import client_security
 from mesoslite.transport import Security, open_channel
 
 logger = logging.getLogger(__name__)

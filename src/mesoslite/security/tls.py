@@ -10,19 +10,30 @@ the flag and the path, never the file's content (a key is a secret).
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from mesoslite.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mesoslite.transport import Security
+    import grpc
 
-# The environment a client (CLI, SDK users, `mesoslite local --tls` users) reads its TLS from.
-ENV_CA, ENV_CERT, ENV_KEY = "MESOSLITE_TLS_CA", "MESOSLITE_TLS_CERT", "MESOSLITE_TLS_KEY"
+
+class Security(Protocol):
+    """What these helpers read of a `mesoslite.transport.Security` (named here by shape: the
+    transport imports this module, never the reverse)."""
+
+    @property
+    def tls_ca(self) -> str: ...
+    @property
+    def tls_cert(self) -> str: ...
+    @property
+    def tls_key(self) -> str: ...
+    @property
+    def tls(self) -> bool: ...
+
 INSECURE_HINT = "give --tls-cert and --tls-key (and --tls-ca), or --insecure to allow plain text"
 
 
@@ -63,7 +74,7 @@ def _own_pair(security: Security) -> tuple[bytes | None, bytes | None]:
     return read_pem(security.tls_key, "--tls-key"), read_pem(security.tls_cert, "--tls-cert")
 
 
-def channel_credentials(security: Security) -> Any:
+def channel_credentials(security: Security) -> grpc.ChannelCredentials:
     """`grpc.ChannelCredentials`: trust `tls_ca` (the system's roots without one), and present
     our own certificate when we have one (mutual TLS)."""
     import grpc
@@ -75,7 +86,7 @@ def channel_credentials(security: Security) -> Any:
     )
 
 
-def server_credentials(security: Security) -> Any:
+def server_credentials(security: Security) -> grpc.ServerCredentials:
     """`grpc.ServerCredentials`: our certificate; with `tls_ca`, clients must present one
     signed by it (mutual TLS).
 
@@ -154,56 +165,3 @@ def check_plain_text_bind(binds: list[tuple[str, str]], security: Security, inse
                 f"{flag}: refusing plain text on {host or '(all interfaces)'}, which is not "
                 f"loopback: {INSECURE_HINT}"
             )
-
-
-def daemon_security(config: Any) -> Security:
-    """The `Security` of a daemon whose config has `tls_ca`, `tls_cert`, `tls_key`; the
-    files are checked now, so that a bad path stops the daemon before it listens."""
-    from mesoslite.transport import Security
-
-    security = Security(
-        tls_ca=config.tls_ca, tls_cert=config.tls_cert, tls_key=config.tls_key
-    )
-    check_files(security)
-    return security
-
-
-def master_security(config: Any) -> Security:
-    """The master's `Security`, once every check that must pass before it listens has:
-    readable TLS files, no plain text off loopback without `--insecure`, and a readable
-    `--zk-auth-file` that goes with `--zk`.
-
-    Raises:
-        ConfigError: naming the flag at fault.
-    """
-    security = daemon_security(config)
-    check_plain_text_bind([("--host", config.host)], security, config.insecure)
-    if config.zk_auth_file:
-        from mesoslite.security.zk_auth import read_zk_auth
-
-        if not config.zk:
-            raise ConfigError("--zk-auth-file: needs --zk (a standalone master uses no ZooKeeper)")
-        read_zk_auth(config.zk_auth_file)
-    return security
-
-
-_client_override: Security | None = None
-
-
-def set_client_security(security: Security | None) -> None:
-    """Set the TLS that `client_security()` answers in this process (the CLI's options)."""
-    global _client_override
-    _client_override = security
-
-
-def client_security(environ: Any = None) -> Security:
-    """The client TLS of this process: what `set_client_security` set, else
-    `$MESOSLITE_TLS_CA`, `$MESOSLITE_TLS_CERT`, `$MESOSLITE_TLS_KEY` (plain text if unset)."""
-    from mesoslite.transport import Security
-
-    if _client_override is not None:
-        return _client_override
-    env = os.environ if environ is None else environ
-    return Security(
-        tls_ca=env.get(ENV_CA, ""), tls_cert=env.get(ENV_CERT, ""), tls_key=env.get(ENV_KEY, "")
-    )

@@ -7,7 +7,7 @@ credentials ride on each call (issue 14). Callers say where to connect and with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -29,7 +29,7 @@ class Security:
     tls_cert: str = ""
     tls_key: str = ""
     principal: str = ""
-    secret: str = ""
+    secret: str = field(default="", repr=False)  # never in a log line or traceback
 
     @property
     def tls(self) -> bool:
@@ -37,6 +37,22 @@ class Security:
 
 
 PLAIN = Security()
+
+# The credentials a one-identity process (the CLI) presents on every channel whose
+# `Security` names no principal; set once from `--principal`/`--secret-file`.
+_process_credentials: tuple[str, str] = ("", "")
+
+
+def use_client_credentials(principal: str, secret: str) -> None:
+    """Present `principal`/`secret` on every channel opened from now on without its own."""
+    global _process_credentials
+    _process_credentials = (principal, secret)
+
+
+def _credentials(security: Security) -> tuple[str, str]:
+    if security.principal:
+        return security.principal, security.secret
+    return _process_credentials
 
 
 def open_channel(
@@ -47,9 +63,16 @@ def open_channel(
     options: list[tuple[str, Any]] | None = None,
 ) -> Any:
     """A channel to `address` (HOST:PORT): `grpc.aio.Channel` if `aio`, else `grpc.Channel`."""
+    from mesoslite.security import auth_client
+
     opts = CHANNEL_OPTIONS if options is None else options
-    module: Any = grpc.aio if aio else grpc
-    return module.insecure_channel(address, options=opts)
+    principal, secret = _credentials(security)
+    if aio:
+        return grpc.aio.insecure_channel(
+            address, options=opts, interceptors=auth_client.aio_interceptors(principal, secret)
+        )
+    channel = grpc.insecure_channel(address, options=opts)
+    return auth_client.intercept_blocking(channel, principal, secret)
 
 
 def add_port(server: Any, address: str, security: Security = PLAIN) -> int:

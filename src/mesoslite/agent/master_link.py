@@ -37,7 +37,7 @@ from mesoslite.errors import MesosliteError, NotLeaderError
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.leader import LeaderFollower
 from mesoslite.rpc import error_from_rpc
-from mesoslite.transport import open_channel
+from mesoslite.transport import PLAIN, Security, open_channel
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +95,9 @@ class MasterLink:
 
     def __init__(
         self, master: str, actor: AgentActor, *, backoff_max_s: float,
-        rng: random.Random | None = None,
+        rng: random.Random | None = None, security: Security = PLAIN,
     ) -> None:
+        self.security = security  # TLS files and credentials (#14)
         self.leader = LeaderFollower(
             master, backoff_max_s=backoff_max_s, backoff_min_s=k.RECONNECT_BACKOFF_MIN_S, rng=rng
         )
@@ -190,7 +191,7 @@ class MasterLink:
 
     async def _session(self) -> None:
         self.address = await self.leader.current()
-        channel = open_channel(self.address)
+        channel = open_channel(self.address, self.security)
         tasks: list[asyncio.Task[None]] = []
         try:
             stub = agent_pb2_grpc.AgentStub(channel)

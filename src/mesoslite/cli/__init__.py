@@ -34,9 +34,10 @@ _COMMANDS: dict[str, str] = {
     # ---- once the module exists, imported only when `run` (or the help) is asked for.
     "run": "mesoslite.cli.run:run",
     "completion": "mesoslite.cli.completion:completion",
+    "credentials": "mesoslite.cli.credentials:credentials",
 }
 # Commands that talk to no master: they get no `--master` of their own (`cli/_globals.py`).
-_NO_MASTER = frozenset({"local", "simulate", "completion"})
+_NO_MASTER = frozenset({"local", "simulate", "completion", "credentials"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,15 +119,30 @@ class LazyGroup(click.Group):
     "--json", "as_json", is_flag=True,
     help="print JSON, as the command's own --json (refused by a command without it)",
 )
+@click.option(
+    "--principal", envvar="MESOSLITE_PRINCIPAL", default="", metavar="NAME",
+    help="authenticate as this principal, to a master with --credentials "
+    "[env MESOSLITE_PRINCIPAL]",
+)
+@click.option(
+    "--secret-file", envvar="MESOSLITE_SECRET_FILE", default="", metavar="FILE",
+    help="file whose first line is the principal's secret [env MESOSLITE_SECRET_FILE]",
+)
 @click.version_option(__version__, prog_name="mesoslite")
 @click.pass_context
-def cli(ctx: click.Context, master: str, as_json: bool) -> None:
+def cli(
+    ctx: click.Context, master: str, as_json: bool, principal: str, secret_file: str
+) -> None:
     """Run work on a mesoslite cluster and look inside it.
 
     Exit codes: 0 ok, 1 failure, 2 bad usage or input, 65 rejected by the master,
     66 not found, 69 master unavailable, 70 internal error, 75 timed out, 77 not permitted.
     """
     ctx.obj = CliConfig(master=master, json=as_json)
+    if principal or secret_file:
+        from mesoslite.cli._globals import use_credentials
+
+        use_credentials(principal, secret_file)
 
 
 def main() -> None:

@@ -78,3 +78,19 @@ def _set_master_no_json(ctx: click.Context, param: click.Parameter, value: str |
     if getattr(ctx.obj, "json", False):
         raise click.UsageError(f"--json: '{ctx.command_path}' has no JSON output", ctx)
     _set_master(ctx, param, value)
+
+
+def use_credentials(principal: str, secret_file: str) -> None:
+    """`--principal`/`--secret-file` (#14): every channel this process opens presents them.
+
+    A bad pair is a usage error naming the flag; the secret is never echoed.
+    """
+    from mesoslite.errors import ConfigError
+    from mesoslite.security.auth_client import client_security
+    from mesoslite.transport import use_client_credentials
+
+    try:
+        security = client_security(principal, secret_file)
+    except ConfigError as e:
+        raise click.UsageError(e.message) from None
+    use_client_credentials(security.principal, security.secret)

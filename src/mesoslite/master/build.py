@@ -45,6 +45,7 @@ from mesoslite.master.scheduler_service import SchedulerServicer
 from mesoslite.master.state import MasterState
 from mesoslite.model import MasterInfo
 from mesoslite.rpc import SERVER_OPTIONS, DecodeGuard
+from mesoslite.security.authz import Authorizer
 from mesoslite.transport import add_port
 
 
@@ -111,6 +112,7 @@ class Master:
     servers: MasterServers
     jobs: JobsRunner
     on_fenced: list[Callable[[str], None]] = field(default_factory=list)
+    authz: Authorizer = field(default_factory=Authorizer)  # `--acls`; reloaded on SIGHUP
 
 
 def build_master(config: MasterConfig) -> Master:
@@ -125,9 +127,10 @@ def build_master(config: MasterConfig) -> Master:
     )
     run_id = uuid.uuid4().hex[:8]
     leadership = Leadership(f"master-{run_id}")
+    authz, credentials, auth_guard = _auth(config)
     server = grpc.aio.server(
         options=SERVER_OPTIONS,
-        interceptors=[OpenToProbes(LeaderGuard(leadership)), DecodeGuard()],
+        interceptors=[OpenToProbes(LeaderGuard(leadership)), *auth_guard, DecodeGuard()],
     )
     host, port = _bind(server, config)
     leadership.address = config.advertise_address or f"{host}:{port}"
@@ -157,14 +160,30 @@ def build_master(config: MasterConfig) -> Master:
         agent_ping_interval_s=config.agent_ping_interval_s,
     )
     jobs = JobsRunner(actor, config)
-    servers = _build_servers(server, actor, info, jobs, lambda: leadership.leading)
+    servers = _build_servers(server, actor, info, jobs, lambda: leadership.leading, authz)
     if config.http_port >= 0:
         from mesoslite.master.http.server import MasterHttpServer
         from mesoslite.master.http.state_json import StateSource
 
         source = StateSource(actor, info, leadership, jobs)
         servers.http = MasterHttpServer(source, config.host, config.http_port)
-    return Master(config, work_dir, info, leadership, actor, contender, servers, jobs, on_fenced)
+        servers.http.use_auth(credentials, authz)
+    return Master(
+        config, work_dir, info, leadership, actor, contender, servers, jobs, on_fenced, authz
+    )
+
+
+def _auth(config: MasterConfig) -> tuple[Authorizer, Any, list[grpc.aio.ServerInterceptor]]:
+    """`--credentials` and `--acls` (#14): the authorizer, the credentials (None: off) and
+    the interceptor that authenticates every call when they are on."""
+    authz = Authorizer(config.acls)
+    if not config.credentials:
+        return authz, None, []
+    from mesoslite.security.auth_server import AuthGuard
+    from mesoslite.security.credentials import load_credentials
+
+    credentials = load_credentials(config.credentials)
+    return authz, credentials, [AuthGuard(credentials)]
 
 
 def _bind(server: grpc.aio.Server, config: MasterConfig) -> tuple[str, int]:
@@ -218,11 +237,16 @@ def _build_servers(
     info: MasterInfo,
     jobs: JobsRunner,
     leading: Callable[[], bool],
+    authz: Authorizer,
 ) -> MasterServers:
-    scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(actor, info), server)
-    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(actor, info), server)
-    operator_pb2_grpc.add_OperatorServicer_to_server(OperatorServicer(actor, info), server)
-    jobs_pb2_grpc.add_JobsServicer_to_server(JobsServicer(lambda: jobs.jobs), server)
+    scheduler_pb2_grpc.add_SchedulerServicer_to_server(
+        SchedulerServicer(actor, info, authz), server
+    )
+    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(actor, info, authz), server)
+    operator_pb2_grpc.add_OperatorServicer_to_server(
+        OperatorServicer(actor, info, authz), server
+    )
+    jobs_pb2_grpc.add_JobsServicer_to_server(JobsServicer(lambda: jobs.jobs, authz), server)
     services = [
         m.DESCRIPTOR.services_by_name[n].full_name
         for m, n in (

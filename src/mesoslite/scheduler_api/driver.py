@@ -49,7 +49,7 @@ from mesoslite.scheduler_api.dispatch import plain_callback
 from mesoslite.scheduler_api.driver_calls import DriverCalls
 from mesoslite.scheduler_api.events import Scheduler
 from mesoslite.scheduler_api.heartbeats import HeartbeatWatch
-from mesoslite.transport import open_channel
+from mesoslite.transport import Security, open_channel
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,8 @@ class SchedulerDriver(DriverCalls):
             `"log"`: log it and go on with the next event.
         strict_callbacks: raise `ValidationError` instead of warning when `scheduler` has
             `on_…` methods that are not callbacks (e.g. `on_offer` for `on_offers`).
+        secret: the secret of `framework.principal`, for a master with `--credentials`
+            (every call carries both; refused: `join()` raises `UnauthenticatedError`).
 
     Raises:
         ValidationError: a bad option, or an unknown callback with `strict_callbacks`.
@@ -113,6 +115,7 @@ class SchedulerDriver(DriverCalls):
         rng: random.Random | None = None,
         on_callback_error: str = cb.RAISE,
         strict_callbacks: bool = False,
+        secret: str = "",
     ) -> None:
         cb.check_options(connect_timeout_s, on_callback_error)
         cb.check_callbacks(scheduler, strict=strict_callbacks)
@@ -128,6 +131,7 @@ class SchedulerDriver(DriverCalls):
         self.call_timeout_s = call_timeout_s
         self.reconnect_backoff_max_s = reconnect_backoff_max_s
         self._info = framework
+        self._security = Security(principal=framework.principal, secret=secret)
         self._master_info: MasterInfo | None = None
         self._channel: grpc.aio.Channel | None = None
         self._channel_address = ""
@@ -264,7 +268,7 @@ class SchedulerDriver(DriverCalls):
             return
         old = self._channel
         self.master = self._channel_address = address
-        self._channel = open_channel(address)
+        self._channel = open_channel(address, self._security)
         self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
         if old is not None:
             await old.close(grace=1.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 from pathlib import Path
 
 from aiohttp import web
@@ -67,7 +68,7 @@ class MasterHttpServer:
         self.src, self.host, self.port = src, host, port
         self.registry, self.observer = new_metrics(src)
         src.actor.observer = self.observer
-        app = web.Application(middlewares=[_errors])
+        app = self._app = web.Application(middlewares=[_errors])
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", STATIC)
         app.router.add_get("/state", self._state)
@@ -78,6 +79,12 @@ class MasterHttpServer:
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
+
+    def use_auth(self, credentials: Any, authz: Any) -> None:
+        """Authenticate requests (`--credentials`) and check read ACLs (#14; `http/auth.py`)."""
+        from mesoslite.master.http.auth import auth_middleware
+
+        self._app.middlewares.append(auth_middleware(credentials, authz, lambda: self.src.actor.state))
 
     async def start(self) -> None:
         """Listen; with port 0 the port picked is in `self.port` (and logged)."""

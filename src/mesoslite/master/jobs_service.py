@@ -43,7 +43,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         principal = caller_of(context).principal
         if principal is not None or self.authz.acls.rules:
             spec = parse_job_spec(spec_yaml)
-            az.authorize_job_submit(self.authz, principal, spec.role, spec.user)
+            az.authorize_job_submit(self.authz, principal, spec.role, spec.command.user)
         return az.with_owner(spec_yaml, keep_owner or principal)
 
     def _check_owner(self, context: Ctx, name: str, action: str = "kill_job") -> str:

@@ -46,12 +46,10 @@ def _with_auth(metadata: Any, value: str) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------- grpc.aio
 
 
-class _AioAuth(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
+class _AioAuth:
+    """Adds the credentials to a call's metadata. grpc.aio files each interceptor under the
+    first kind it is an instance of, so there is one subclass per kind (below)."""
+
     def __init__(self, value: str) -> None:
         self._value = value
 
@@ -61,15 +59,23 @@ class _AioAuth(
             d.credentials, d.wait_for_ready,
         )
 
+
+class _AioUnaryUnary(_AioAuth, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class _AioUnaryStream(_AioAuth, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class _AioStreamUnary(_AioAuth, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
         return await continuation(self._details(details), requests)
 
+
+class _AioStreamStream(_AioAuth, grpc.aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(
         self, continuation: Any, details: Any, requests: Any
     ) -> Any:
@@ -117,7 +123,11 @@ class _BlockingAuth(
 
 def aio_interceptors(principal: str, secret: str) -> list[Any]:
     """Interceptors for `grpc.aio.*_channel(interceptors=...)`; [] without a principal."""
-    return [_AioAuth(basic_value(principal, secret))] if principal else []
+    if not principal:
+        return []
+    value = basic_value(principal, secret)
+    kinds = (_AioUnaryUnary, _AioUnaryStream, _AioStreamUnary, _AioStreamStream)
+    return [kind(value) for kind in kinds]
 
 
 def intercept_blocking(channel: grpc.Channel, principal: str, secret: str) -> grpc.Channel:

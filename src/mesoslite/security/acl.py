@@ -76,9 +76,9 @@ class Decision:
 
     def reason(self, principal: str | None, action: str, obj: str) -> str:
         """Why a refusal happened, for PERMISSION_DENIED: who, what, on what, which rule."""
-        who = repr(principal) if principal is not None else "an unauthenticated caller"
+        who = f"principal {principal!r}" if principal is not None else "an unauthenticated caller"
         what = f" {obj[:128]!r}" if obj else ""
-        return f"principal {who} may not {action}{what}: {self.rule}"
+        return f"{who} may not {action}{what}: {self.rule}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,10 +170,10 @@ def test_calls_without_or_with_a_wrong_secret_are_unauthenticated_and_change_not
         (channel(cluster, "nobody", "x"), "invalid credentials for principal 'nobody'"),
     ):
         with ch:
-            code, details = code_and_details(lambda: operator(ch).SetRoleWeight(weight))
+            code, details = code_and_details(lambda ch=ch: operator(ch).SetRoleWeight(weight))
             assert code == grpc.StatusCode.UNAUTHENTICATED and words in details
             stream = scheduler_pb2_grpc.SchedulerStub(ch).Subscribe(subscribe, timeout=10)
-            code, details = code_and_details(lambda: next(iter(stream)))
+            code, details = code_and_details(lambda stream=stream: next(iter(stream)))
             assert code == grpc.StatusCode.UNAUTHENTICATED and words in details
     assert fingerprint(cluster) == before
 

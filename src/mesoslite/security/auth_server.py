@@ -60,7 +60,7 @@ class AuthGuard(grpc.aio.ServerInterceptor):
         parsed = parse_basic(str(value))
         if parsed is None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, MALFORMED)
-        principal, secret = parsed  # type: ignore[misc]
+        principal, secret = parsed
         ok = self.credentials.verified_fast(principal, secret)
         if ok is None:  # scrypt: tens of ms, kept off the loop
             ok = await asyncio.to_thread(self.credentials.verify, principal, secret)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -84,7 +84,8 @@ class MasterHttpServer:
         """Authenticate requests (`--credentials`) and check read ACLs (#14; `http/auth.py`)."""
         from mesoslite.master.http.auth import auth_middleware
 
-        self._app.middlewares.append(auth_middleware(credentials, authz, lambda: self.src.actor.state))
+        state_of = lambda: self.src.actor.state  # noqa: E731 - read at each request
+        self._app.middlewares.append(auth_middleware(credentials, authz, state_of))
 
     async def start(self) -> None:
         """Listen; with port 0 the port picked is in `self.port` (and logged)."""

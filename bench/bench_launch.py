@@ -1,6 +1,7 @@
 """Launch benchmark: trivial tasks through a real local cluster, against bare fork/exec.
 
     .venv/bin/python bench/bench_launch.py [--tasks 2000] [--agents 4] [--runs 20] [--profile]
+        [--auth]
 
 Measures, in one run on this machine:
   1. bare spawn rate: `subprocess.Popen(["true"]).wait()` in a loop (the floor of the floor);
@@ -9,6 +10,8 @@ Measures, in one run on this machine:
   3. `mesoslite run -- true` wall time over R runs (p50, p95);
   4. where the time goes: CPU seconds used by the master, the agents and the framework
      during (2), and with `--profile` a cProfile of the master (top functions printed).
+With `--auth` the master has `--credentials` and every client (agents, the framework,
+`mesoslite run`) authenticates: run it with and without to see what authentication costs.
 Prints a Markdown block to paste into bench/RESULTS.md.
 """
 
@@ -33,7 +36,9 @@ sys.path.insert(0, str(ROOT / "examples"))
 from run_n_tasks import RunNTasks  # noqa: E402
 
 from mesoslite.scheduler_api import FrameworkInfo, SchedulerDriver, parse_resources  # noqa: E402
+from mesoslite.security.credentials import hash_secret  # noqa: E402
 from mesoslite.testing import LocalCluster  # noqa: E402
+from mesoslite.transport import use_client_credentials  # noqa: E402
 
 
 def bare_spawn_rate(n: int = 1000) -> float:
@@ -54,11 +59,15 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-async def end_to_end(address: str, count: int) -> tuple[float, int, float]:
+async def end_to_end(
+    address: str, count: int, auth: dict[str, str] | None = None
+) -> tuple[float, int, float]:
     framework = RunNTasks(count, "true", parse_resources("cpus:0.01;mem:4"), prefix="bench")
     me = psutil.Process()
     cpu_before = sum(me.cpu_times()[:2])
-    async with SchedulerDriver(framework, FrameworkInfo(name="bench"), master=address):
+    info = FrameworkInfo(name="bench", principal=auth["principal"] if auth else "")
+    secret = auth["secret"] if auth else ""
+    async with SchedulerDriver(framework, info, master=address, secret=secret):
         await asyncio.wait_for(framework.done.wait(), 600)
     cpu = sum(me.cpu_times()[:2]) - cpu_before
     assert framework.first_accept_at is not None and framework.last_terminal_at is not None
@@ -66,9 +75,11 @@ async def end_to_end(address: str, count: int) -> tuple[float, int, float]:
     return elapsed, framework.finished_count(), cpu
 
 
-def run_latency(address: str, runs: int) -> list[float]:
+def run_latency(address: str, runs: int, auth: dict[str, str] | None = None) -> list[float]:
     exe = Path(sys.executable).with_name("mesoslite")
     env = {**os.environ, "MESOSLITE_MASTER": address}
+    if auth:
+        env.update(MESOSLITE_PRINCIPAL=auth["principal"], MESOSLITE_SECRET_FILE=auth["file"])
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -77,6 +88,16 @@ def run_latency(address: str, runs: int) -> list[float]:
         if out.returncode != 0:
             raise SystemExit(f"mesoslite run failed: {out.stderr.decode()}")
     return times
+
+
+def auth_setup(tmp: Path) -> tuple[dict[str, str], list[str], list[str]]:
+    """Credentials for one principal used by every client; the daemons' flags."""
+    secret = "bench-secret"
+    (tmp / "secret").write_text(secret + "\n")
+    (tmp / "credentials.yaml").write_text(f"bench: {hash_secret(secret)}\n")
+    auth = {"principal": "bench", "secret": secret, "file": str(tmp / "secret")}
+    agent_args = ["--principal", "bench", "--secret-file", auth["file"]]
+    return auth, ["--credentials", str(tmp / "credentials.yaml")], agent_args
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -90,6 +111,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--profile", action="store_true", help="cProfile the master")
+    parser.add_argument("--auth", action="store_true", help="authentication on (--credentials)")
     args = parser.parse_args()
 
     bare = bare_spawn_rate()
@@ -97,16 +119,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mesoslite-bench-") as tmp:
         prof = Path(tmp) / "master.prof"
         master_prefix = ("-m", "cProfile", "-o", str(prof)) if args.profile else ()
+        auth, master_args, agent_args = auth_setup(Path(tmp)) if args.auth else (None, [], [])
         cluster = LocalCluster(
-            Path(tmp),
+            Path(tmp) / "cluster",
             agents=args.agents,
             agent_resources="cpus:16;mem:16384;disk:10000;ports:[31000-32000]",
             master_python_args=master_prefix,
+            master_args=master_args,
+            agent_args=agent_args,
         )
+        if auth:  # this process's own polling of the master
+            use_client_credentials(auth["principal"], auth["secret"])
         with cluster:
             pids = {"master": [cluster.master_pid], "agents": list(cluster.agent_pids)}
             before = {k: cpu_seconds(v) for k, v in pids.items()}
-            elapsed, finished, fw_cpu = asyncio.run(end_to_end(cluster.master_address, args.tasks))
+            elapsed, finished, fw_cpu = asyncio.run(
+                end_to_end(cluster.master_address, args.tasks, auth)
+            )
             cpu = {k: cpu_seconds(v) - before[k] for k, v in pids.items()}
             rate = finished / elapsed
             print(
@@ -117,7 +146,7 @@ def main() -> None:
                 "cpu seconds during the run: master {master:.2f}, agents {agents:.2f} "
                 "(incl. their tasks), framework {fw:.2f}".format(**cpu, fw=fw_cpu)
             )
-            times = run_latency(cluster.master_address, args.runs)
+            times = run_latency(cluster.master_address, args.runs, auth)
             p50, p95 = percentile(times, 50), percentile(times, 95)
             print(f"mesoslite run -- true: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
         if args.profile and prof.exists():
@@ -131,7 +160,7 @@ def main() -> None:
     print(f"| {e2e} | {rate:.0f}/s ({rate / bare:.0%} of bare) |")
     latency = f"{p50 * 1000:.0f} ms / {p95 * 1000:.0f} ms"
     print(f"| `mesoslite run -- true` p50 / p95 ({args.runs} runs) | {latency} |")
-    print(f"machine: {machine}; date {time.strftime('%Y-%m-%d')}")
+    print(f"machine: {machine}; date {time.strftime('%Y-%m-%d')}; auth {args.auth}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ credentials ride on each call (issue 14). Callers say where to connect and with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
@@ -53,6 +53,28 @@ def _credentials(security: Security) -> tuple[str, str]:
     if security.principal:
         return security.principal, security.secret
     return _process_credentials
+
+
+def client_security(
+    principal: str, secret_file: str, base: Security | None = None
+) -> Security:
+    """The `transport.Security` for `--principal`/`--secret-file` (on top of `base`'s TLS
+    files). Raises `ConfigError` naming the flag when one is given without the other."""
+    from mesoslite.errors import ConfigError
+    from mesoslite.security.credentials import check_principal, read_secret_file
+
+    base = PLAIN if base is None else base
+    if not principal and not secret_file:
+        return base
+    if not principal:
+        raise ConfigError("--secret-file: given without --principal")
+    if not secret_file:
+        raise ConfigError("--principal: given without --secret-file (the secret's file)")
+    bad = check_principal(principal)
+    if bad:
+        raise ConfigError(f"--principal: {bad}")
+    secret = read_secret_file(secret_file)
+    return replace(base, principal=principal, secret=secret)
 
 
 def open_channel(

@@ -11,8 +11,8 @@ import pytest
 
 from mesoslite.errors import ConfigError
 from mesoslite.security import credentials as cr
-from mesoslite.security.auth_client import basic_value, client_security, parse_basic
-from mesoslite.transport import Security
+from mesoslite.security.auth_client import basic_value, parse_basic
+from mesoslite.transport import Security, client_security
 
 SALT = b"0123456789abcdef"
 

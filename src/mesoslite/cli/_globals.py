@@ -86,8 +86,7 @@ def use_credentials(principal: str, secret_file: str) -> None:
     A bad pair is a usage error naming the flag; the secret is never echoed.
     """
     from mesoslite.errors import ConfigError
-    from mesoslite.security.auth_client import client_security
-    from mesoslite.transport import use_client_credentials
+    from mesoslite.transport import client_security, use_client_credentials
 
     try:
         security = client_security(principal, secret_file)

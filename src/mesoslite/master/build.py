@@ -32,7 +32,12 @@ from mesoslite._proto.v1 import (
 from mesoslite.allocator.loader import load_allocator, parse_allocator_options
 from mesoslite.clock import SystemClock
 from mesoslite.errors import ConfigError
-from mesoslite.grpc_probes import OpenToProbes, ProbeHealth, add_probe_services
+from mesoslite.grpc_probes import (
+    PROBE_METHOD_PREFIXES,
+    OpenToProbes,
+    ProbeHealth,
+    add_probe_services,
+)
 from mesoslite.master.actor import MasterActor
 from mesoslite.master.agent_service import AgentServicer
 from mesoslite.master.config import MasterConfig
@@ -183,7 +188,7 @@ def _auth(config: MasterConfig) -> tuple[Authorizer, Any, list[grpc.aio.ServerIn
     from mesoslite.security.credentials import load_credentials
 
     credentials = load_credentials(config.credentials)
-    return authz, credentials, [AuthGuard(credentials)]
+    return authz, credentials, [AuthGuard(credentials, PROBE_METHOD_PREFIXES)]
 
 
 def _bind(server: grpc.aio.Server, config: MasterConfig) -> tuple[str, int]:

@@ -131,7 +131,9 @@ class SchedulerDriver(DriverCalls):
         self.call_timeout_s = call_timeout_s
         self.reconnect_backoff_max_s = reconnect_backoff_max_s
         self._info = framework
-        self._security = Security(principal=framework.principal, secret=secret)
+        # No secret: present nothing of its own (a process-wide default may apply, see
+        # `transport.use_client_credentials`).
+        self._security = Security(principal=framework.principal if secret else "", secret=secret)
         self._master_info: MasterInfo | None = None
         self._channel: grpc.aio.Channel | None = None
         self._channel_address = ""

@@ -136,25 +136,3 @@ def intercept_blocking(channel: grpc.Channel, principal: str, secret: str) -> gr
         return channel
     return grpc.intercept_channel(channel, _BlockingAuth(basic_value(principal, secret)))
 
-
-def client_security(principal: str, secret_file: str, base: Any = None) -> Any:
-    """The `transport.Security` for `--principal`/`--secret-file` (on top of `base`'s TLS
-    files). Raises `ConfigError` naming the flag when one is given without the other."""
-    import dataclasses
-
-    from mesoslite.errors import ConfigError
-    from mesoslite.security.credentials import check_principal, read_secret_file
-    from mesoslite.transport import PLAIN
-
-    base = PLAIN if base is None else base
-    if not principal and not secret_file:
-        return base
-    if not principal:
-        raise ConfigError("--secret-file: given without --principal")
-    if not secret_file:
-        raise ConfigError("--principal: given without --secret-file (the secret's file)")
-    bad = check_principal(principal)
-    if bad:
-        raise ConfigError(f"--principal: {bad}")
-    secret = read_secret_file(secret_file)
-    return dataclasses.replace(base, principal=principal, secret=secret)

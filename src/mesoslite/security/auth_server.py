@@ -1,8 +1,8 @@
 """The server's half of authentication: `AuthGuard` refuses a call without valid credentials.
 
-With `--credentials`, every call but health and reflection (`grpc_probes.PROBE_METHOD_PREFIXES`,
-which must answer anyone) needs either `authorization: Basic base64(principal:secret)`
-metadata whose secret matches the principal's hash, or a client certificate verified by
+With `--credentials`, every call but health and reflection (which must answer anyone; the
+master's build passes `grpc_probes.PROBE_METHOD_PREFIXES`) needs either
+`authorization: Basic base64(principal:secret)` metadata whose secret matches the principal's hash, or a client certificate verified by
 mutual TLS (its common name is the principal). Anything else is refused with
 UNAUTHENTICATED before the servicer runs, so a refused call changes nothing. The verified
 principal is bound for the call's handler, where `identity.caller_of` finds it.
@@ -21,7 +21,6 @@ from typing import Any
 
 import grpc
 
-from mesoslite.grpc_probes import PROBE_METHOD_PREFIXES
 from mesoslite.security.auth_client import AUTH_METADATA_KEY, parse_basic
 from mesoslite.security.credentials import Credentials
 from mesoslite.security.identity import bind_principal, certificate_principal
@@ -41,10 +40,12 @@ def _refused(principal: str) -> str:
 
 
 class AuthGuard(grpc.aio.ServerInterceptor):
-    """Authenticates every call but probes against `credentials`."""
+    """Authenticates every call against `credentials`, but those to methods starting with
+    one of `open_prefixes` (the probes': `grpc_probes.PROBE_METHOD_PREFIXES`)."""
 
-    def __init__(self, credentials: Credentials) -> None:
+    def __init__(self, credentials: Credentials, open_prefixes: tuple[str, ...] = ()) -> None:
         self.credentials = credentials
+        self.open_prefixes = open_prefixes
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     async def principal_of(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
@@ -78,7 +79,7 @@ class AuthGuard(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         method = handler_call_details.method
-        if method.startswith(PROBE_METHOD_PREFIXES):
+        if method.startswith(self.open_prefixes):
             return await continuation(handler_call_details)
         wrapped = self._wrapped.get(method)
         if wrapped is not None:

@@ -2,8 +2,9 @@
 
 With `--credentials`, every call but health and reflection (which must answer anyone; the
 master's build passes `grpc_probes.PROBE_METHOD_PREFIXES`) needs either
-`authorization: Basic base64(principal:secret)` metadata whose secret matches the principal's hash, or a client certificate verified by
-mutual TLS (its common name is the principal). Anything else is refused with
+`authorization: Basic base64(principal:secret)` metadata whose secret matches the
+principal's hash, or a client certificate verified by mutual TLS (its common name is the
+principal). Anything else is refused with
 UNAUTHENTICATED before the servicer runs, so a refused call changes nothing. The verified
 principal is bound for the call's handler, where `identity.caller_of` finds it.
 

@@ -90,6 +90,23 @@ def run_latency(address: str, runs: int, auth: dict[str, str] | None = None) -> 
     return times
 
 
+def call_cost(address: str, master_pid: int, n: int = 2000) -> tuple[float, float]:
+    """Mean wall time of one unary call (`GetMaster`, blocking, one channel) and the master's
+    CPU per call, in microseconds: what authentication adds to every call shows here."""
+    from mesoslite._proto.v1 import operator_pb2, operator_pb2_grpc
+    from mesoslite.transport import open_channel
+
+    with open_channel(address, aio=False) as channel:
+        call = operator_pb2_grpc.OperatorStub(channel).GetMaster
+        request = operator_pb2.GetMasterRequest()
+        call(request)  # connect (and, with --auth, the one slow scrypt) before timing
+        cpu_before, started = cpu_seconds([master_pid]), time.perf_counter()
+        for _ in range(n):
+            call(request)
+        wall = time.perf_counter() - started
+    return wall / n * 1e6, (cpu_seconds([master_pid]) - cpu_before) / n * 1e6
+
+
 def auth_setup(tmp: Path) -> tuple[dict[str, str], list[str], list[str]]:
     """Credentials for one principal used by every client; the daemons' flags."""
     secret = "bench-secret"
@@ -147,6 +164,9 @@ def main() -> None:
                 "(incl. their tasks), framework {fw:.2f}".format(**cpu, fw=fw_cpu)
             )
             times = run_latency(cluster.master_address, args.runs, auth)
+            assert cluster.master_pid is not None
+            call_us, master_us = call_cost(cluster.master_address, cluster.master_pid)
+            print(f"one unary call: {call_us:.0f} us wall, master CPU {master_us:.0f} us")
             p50, p95 = percentile(times, 50), percentile(times, 95)
             print(f"mesoslite run -- true: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
         if args.profile and prof.exists():
@@ -160,6 +180,8 @@ def main() -> None:
     print(f"| {e2e} | {rate:.0f}/s ({rate / bare:.0%} of bare) |")
     latency = f"{p50 * 1000:.0f} ms / {p95 * 1000:.0f} ms"
     print(f"| `mesoslite run -- true` p50 / p95 ({args.runs} runs) | {latency} |")
+    costs = f"{call_us:.0f} / {master_us:.0f} us"
+    print(f"| one unary call (`GetMaster`): wall / master CPU | {costs} |")
     print(f"machine: {machine}; date {time.strftime('%Y-%m-%d')}; auth {args.auth}")
 
 

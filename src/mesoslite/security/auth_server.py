@@ -32,6 +32,9 @@ MISSING = (
     "authentication required: this master has --credentials; present a principal and "
     "secret (--principal and --secret-file) or a client certificate"
 )
+# Header values already verified -> their principal: the per-call cost is one dict lookup
+# (`--credentials` is read once, so an entry never goes stale). Bounded: cleared when full.
+MAX_KNOWN_VALUES = 10_000
 MALFORMED = "malformed authorization metadata: expected 'Basic base64(principal:secret)'"
 
 
@@ -47,6 +50,7 @@ class AuthGuard(grpc.aio.ServerInterceptor):
     def __init__(self, credentials: Credentials, open_prefixes: tuple[str, ...] = ()) -> None:
         self.credentials = credentials
         self.open_prefixes = open_prefixes
+        self._known: dict[str, str] = {}
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     async def principal_of(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
@@ -59,6 +63,9 @@ class AuthGuard(grpc.aio.ServerInterceptor):
             if principal is None:
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, MISSING)
             return str(principal)
+        known = self._known.get(str(value))
+        if known is not None:
+            return known
         parsed = parse_basic(str(value))
         if parsed is None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, MALFORMED)
@@ -70,6 +77,9 @@ class AuthGuard(grpc.aio.ServerInterceptor):
             logger.info("authentication failed principal=%r peer=%s", principal[:64],
                         context.peer())
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, _refused(principal))
+        if len(self._known) >= MAX_KNOWN_VALUES:
+            self._known.clear()
+        self._known[str(value)] = principal
         return principal
 
     async def intercept_service(

@@ -1,7 +1,7 @@
 """Launch benchmark: trivial tasks through a real local cluster, against bare fork/exec.
 
     .venv/bin/python bench/bench_launch.py [--tasks 2000] [--agents 4] [--runs 20] [--profile]
-                                           [--tls]
+                                           [--tls] [--auth]
 
 Measures, in one run on this machine:
   1. bare spawn rate: `subprocess.Popen(["true"]).wait()` in a loop (the floor of the floor);
@@ -11,7 +11,9 @@ Measures, in one run on this machine:
   4. where the time goes: CPU seconds used by the master, the agents and the framework
      during (2), and with `--profile` a cProfile of the master (top functions printed).
 With `--tls`, (2) and (3) run twice, on a plain-text cluster and then on one with mutual TLS
-(`LocalCluster(tls=True)`), so that the cost of TLS is read from one run.
+(`LocalCluster(tls=True)`), so that the cost of TLS is read from one run. With `--auth` the
+master has `--credentials` and every client (agents, the framework, `mesoslite run`)
+authenticates: run it with and without to see what authentication costs.
 Prints a Markdown block to paste into bench/RESULTS.md.
 """
 
@@ -35,8 +37,9 @@ sys.path.insert(0, str(ROOT / "examples"))
 from run_n_tasks import RunNTasks  # noqa: E402
 
 from mesoslite.scheduler_api import FrameworkInfo, SchedulerDriver, parse_resources  # noqa: E402
+from mesoslite.security.credentials import hash_secret  # noqa: E402
 from mesoslite.testing import LocalCluster  # noqa: E402
-from mesoslite.transport import PLAIN, Security  # noqa: E402
+from mesoslite.transport import PLAIN, Security, use_client_credentials  # noqa: E402
 
 
 def bare_spawn_rate(n: int = 1000) -> float:
@@ -58,13 +61,15 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 async def end_to_end(
-    address: str, count: int, security: Security = PLAIN
+    address: str, count: int, security: Security = PLAIN, auth: dict[str, str] | None = None
 ) -> tuple[float, int, float]:
     framework = RunNTasks(count, "true", parse_resources("cpus:0.01;mem:4"), prefix="bench")
     me = psutil.Process()
     cpu_before = sum(me.cpu_times()[:2])
+    info = FrameworkInfo(name="bench", principal=auth["principal"] if auth else "")
+    secret = auth["secret"] if auth else ""
     async with SchedulerDriver(
-        framework, FrameworkInfo(name="bench"), master=address, security=security
+        framework, info, master=address, security=security, secret=secret
     ):
         await asyncio.wait_for(framework.done.wait(), 600)
     cpu = sum(me.cpu_times()[:2]) - cpu_before
@@ -73,9 +78,11 @@ async def end_to_end(
     return elapsed, framework.finished_count(), cpu
 
 
-def run_latency(cluster: LocalCluster, runs: int) -> list[float]:
+def run_latency(cluster: LocalCluster, runs: int, auth: dict[str, str] | None) -> list[float]:
     exe = Path(sys.executable).with_name("mesoslite")
     env = cluster.cli_env()  # MESOSLITE_MASTER, and MESOSLITE_TLS_* with TLS
+    if auth:
+        env.update(MESOSLITE_PRINCIPAL=auth["principal"], MESOSLITE_SECRET_FILE=auth["file"])
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -109,6 +116,16 @@ def call_times(cluster: LocalCluster, calls: int, connects: int) -> tuple[float,
     return percentile(warm, 50), percentile(cold, 50)
 
 
+def auth_setup(tmp: Path) -> tuple[dict[str, str], list[str], list[str]]:
+    """Credentials for one principal used by every client; the daemons' flags."""
+    secret = "bench-secret"
+    (tmp / "secret").write_text(secret + "\n")
+    (tmp / "credentials.yaml").write_text(f"bench: {hash_secret(secret)}\n")
+    auth = {"principal": "bench", "secret": secret, "file": str(tmp / "secret")}
+    agent_args = ["--principal", "bench", "--secret-file", auth["file"]]
+    return auth, ["--credentials", str(tmp / "credentials.yaml")], agent_args
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -120,19 +137,24 @@ def measure(args: argparse.Namespace, tls: bool) -> tuple[float, float, float, f
     with tempfile.TemporaryDirectory(prefix="mesoslite-bench-") as tmp:
         prof = Path(tmp) / "master.prof"
         master_prefix = ("-m", "cProfile", "-o", str(prof)) if args.profile else ()
+        auth, master_args, agent_args = auth_setup(Path(tmp)) if args.auth else (None, [], [])
         cluster = LocalCluster(
             Path(tmp),
             agents=args.agents,
             agent_resources="cpus:16;mem:16384;disk:10000;ports:[31000-32000]",
             master_python_args=master_prefix,
             tls=tls,
+            master_args=master_args,
+            agent_args=agent_args,
         )
-        label = "TLS" if tls else "plain"
+        if auth:  # this process's own polling of the master
+            use_client_credentials(auth["principal"], auth["secret"])
+        label = ("TLS" if tls else "plain") + (" + auth" if auth else "")
         with cluster:
             pids = {"master": [cluster.master_pid], "agents": list(cluster.agent_pids)}
             before = {k: cpu_seconds(v) for k, v in pids.items()}
             elapsed, finished, fw_cpu = asyncio.run(
-                end_to_end(cluster.master_address, args.tasks, cluster.security)
+                end_to_end(cluster.master_address, args.tasks, cluster.security, auth)
             )
             cpu = {k: cpu_seconds(v) - before[k] for k, v in pids.items()}
             rate = finished / elapsed
@@ -145,7 +167,7 @@ def measure(args: argparse.Namespace, tls: bool) -> tuple[float, float, float, f
                 "[{label}] cpu seconds during the run: master {master:.2f}, agents {agents:.2f} "
                 "(incl. their tasks), framework {fw:.2f}".format(**cpu, fw=fw_cpu, label=label)
             )
-            times = run_latency(cluster, args.runs)
+            times = run_latency(cluster, args.runs, auth)
             p50, p95 = percentile(times, 50), percentile(times, 95)
             print(f"[{label}] mesoslite run -- true: p50 {p50 * 1000:.0f} ms, "
                   f"p95 {p95 * 1000:.0f} ms", flush=True)
@@ -167,6 +189,7 @@ def main() -> None:
     parser.add_argument(
         "--tls", action="store_true", help="also measure a cluster with mutual TLS, after plain"
     )
+    parser.add_argument("--auth", action="store_true", help="authentication on (--credentials)")
     args = parser.parse_args()
 
     bare = bare_spawn_rate()

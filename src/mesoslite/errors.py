@@ -104,3 +104,9 @@ class ResourceExhaustedError(MesosliteError):
     maximum (`rpc.MAX_REQUEST_BYTES`); the message names the limit."""
 
     status: ClassVar[str] = "RESOURCE_EXHAUSTED"
+
+
+class UnauthenticatedError(MesosliteError):
+    """Raised when a call carries no valid credentials and the master requires them."""
+
+    status: ClassVar[str] = "UNAUTHENTICATED"

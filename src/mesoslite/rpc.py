@@ -52,6 +52,7 @@ _CODE_TO_ERROR: dict[grpc.StatusCode, type[errors.MesosliteError]] = {
     grpc.StatusCode.UNAVAILABLE: errors.UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: errors.DeadlineExceededError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhaustedError,
+    grpc.StatusCode.UNAUTHENTICATED: errors.UnauthenticatedError,
 }
 
 

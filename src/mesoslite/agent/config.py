@@ -143,6 +143,14 @@ class AgentConfig:
     http_host: str = option(
         "127.0.0.1", "address to bind --http-port on (0.0.0.0 for all interfaces)"
     )
+    # ---- authentication (#14, docs/security-auth.md)
+    principal: str = option(
+        "", "the principal this agent authenticates as to a master that has --credentials"
+    )
+    secret_file: str = option(
+        "", "file whose first line is --principal's secret (never put the secret itself in a "
+        "flag, env or config: they show in `ps` and --print-config)",
+    )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))
     grpc_address: str = option(

@@ -15,6 +15,7 @@ from mesoslite.agent.config import AgentConfig, parse_attributes
 from mesoslite.config import click_options
 from mesoslite.daemon import run_daemon
 from mesoslite.errors import ConfigError
+from mesoslite.transport import client_security
 
 logger = logging.getLogger("mesoslite.agent")
 
@@ -56,7 +57,8 @@ async def serve(config: AgentConfig) -> None:
         reserved=parse_reserved_resources(config.resources)[1],
     )
     link = MasterLink(
-        config.master, actor, backoff_max_s=config.reconnect_backoff_max_s, security=security
+        config.master, actor, backoff_max_s=config.reconnect_backoff_max_s,
+        security=client_security(config.principal, config.secret_file, base=security),
     )
     # Before the actor starts: a port in use ends the agent before it touches any task.
     # Health (SERVING once registered with a master) and reflection, for probes.

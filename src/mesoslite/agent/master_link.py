@@ -97,7 +97,7 @@ class MasterLink:
         self, master: str, actor: AgentActor, *, backoff_max_s: float,
         rng: random.Random | None = None, security: Security = PLAIN,
     ) -> None:
-        self.security = security  # TLS to the master (`--tls-*`)
+        self.security = security  # TLS files (`--tls-*`) and credentials (#14)
         self.leader = LeaderFollower(
             master, backoff_max_s=backoff_max_s, backoff_min_s=k.RECONNECT_BACKOFF_MIN_S, rng=rng
         )

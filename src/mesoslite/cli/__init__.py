@@ -34,9 +34,10 @@ _COMMANDS: dict[str, str] = {
     # ---- once the module exists, imported only when `run` (or the help) is asked for.
     "run": "mesoslite.cli.run:run",
     "completion": "mesoslite.cli.completion:completion",
+    "credentials": "mesoslite.cli.credentials:credentials",
 }
 # Commands that talk to no master: they get no `--master` of their own (`cli/_globals.py`).
-_NO_MASTER = frozenset({"local", "simulate", "completion"})
+_NO_MASTER = frozenset({"local", "simulate", "completion", "credentials"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +126,20 @@ class LazyGroup(click.Group):
               "[env MESOSLITE_TLS_CERT]")
 @click.option("--tls-key", envvar="MESOSLITE_TLS_KEY", default="", metavar="PEM",
               help="TLS: the private key of --tls-cert [env MESOSLITE_TLS_KEY]")
+@click.option(
+    "--principal", envvar="MESOSLITE_PRINCIPAL", default="", metavar="NAME",
+    help="authenticate as this principal, to a master with --credentials "
+    "[env MESOSLITE_PRINCIPAL]",
+)
+@click.option(
+    "--secret-file", envvar="MESOSLITE_SECRET_FILE", default="", metavar="FILE",
+    help="file whose first line is the principal's secret [env MESOSLITE_SECRET_FILE]",
+)
 @click.version_option(__version__, prog_name="mesoslite")
 @click.pass_context
 def cli(
-    ctx: click.Context, master: str, as_json: bool, tls_ca: str, tls_cert: str, tls_key: str
+    ctx: click.Context, master: str, as_json: bool, tls_ca: str, tls_cert: str, tls_key: str,
+    principal: str, secret_file: str,
 ) -> None:
     """Run work on a mesoslite cluster and look inside it.
 
@@ -140,6 +151,10 @@ def cli(
         from mesoslite.cli._globals import set_tls
 
         set_tls(tls_ca, tls_cert, tls_key)
+    if principal or secret_file:
+        from mesoslite.cli._globals import use_credentials
+
+        use_credentials(principal, secret_file)
 
 
 def main() -> None:

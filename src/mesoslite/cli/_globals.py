@@ -97,3 +97,18 @@ def set_tls(tls_ca: str, tls_cert: str, tls_key: str) -> None:
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
     set_client_security(security)
+
+
+def use_credentials(principal: str, secret_file: str) -> None:
+    """`--principal`/`--secret-file` (#14): every channel this process opens presents them.
+
+    A bad pair is a usage error naming the flag; the secret is never echoed.
+    """
+    from mesoslite.errors import ConfigError
+    from mesoslite.transport import client_security, use_client_credentials
+
+    try:
+        security = client_security(principal, secret_file)
+    except ConfigError as e:
+        raise click.UsageError(e.message) from None
+    use_client_credentials(security.principal, security.secret)

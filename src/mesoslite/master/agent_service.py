@@ -19,15 +19,20 @@ from mesoslite.master.convert import agent_message_to_pb
 from mesoslite.master.events import Effect
 from mesoslite.model import MasterInfo, TaskState, TaskStatus
 from mesoslite.rpc import status_code
+from mesoslite.security.authz import Authorizer
+from mesoslite.security.identity import caller_of
 
 logger = logging.getLogger(__name__)
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
 class AgentServicer(agent_pb2_grpc.AgentServicer):
-    def __init__(self, actor: MasterActor, master_info: MasterInfo) -> None:
+    def __init__(
+        self, actor: MasterActor, master_info: MasterInfo, authz: Authorizer | None = None
+    ) -> None:
         self.actor = actor
         self.master_info = master_info
+        self.authz = authz or Authorizer()
 
     async def Connect(self, request_iterator: Any, context: Ctx) -> None:  # noqa: N802
         first = await context.read()
@@ -40,6 +45,8 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                     "register", "the first message on the stream must be register"
                 )
             info = c.agent_from_pb(first.register.agent_info)
+            # Authorization (#14): before the agent is admitted or told anything.
+            self.authz.check(caller_of(context).principal, "register_agent", info.hostname)
             reported = []
             check_count("register.tasks", len(first.register.tasks), MAX_TASKS_PER_ACCEPT)
             for i, t in enumerate(first.register.tasks):

@@ -32,7 +32,12 @@ from mesoslite._proto.v1 import (
 from mesoslite.allocator.loader import load_allocator, parse_allocator_options
 from mesoslite.clock import SystemClock
 from mesoslite.errors import ConfigError
-from mesoslite.grpc_probes import OpenToProbes, ProbeHealth, add_probe_services
+from mesoslite.grpc_probes import (
+    PROBE_METHOD_PREFIXES,
+    OpenToProbes,
+    ProbeHealth,
+    add_probe_services,
+)
 from mesoslite.master.actor import MasterActor
 from mesoslite.master.agent_service import AgentServicer
 from mesoslite.master.config import MasterConfig
@@ -45,6 +50,7 @@ from mesoslite.master.scheduler_service import SchedulerServicer
 from mesoslite.master.state import MasterState
 from mesoslite.model import MasterInfo
 from mesoslite.rpc import SERVER_OPTIONS, DecodeGuard
+from mesoslite.security.authz import Authorizer
 from mesoslite.transport import PLAIN, Security, add_port
 
 
@@ -111,6 +117,7 @@ class Master:
     servers: MasterServers
     jobs: JobsRunner
     on_fenced: list[Callable[[str], None]] = field(default_factory=list)
+    authz: Authorizer = field(default_factory=Authorizer)  # `--acls`; reloaded on SIGHUP
 
 
 def build_master(config: MasterConfig) -> Master:
@@ -128,9 +135,10 @@ def build_master(config: MasterConfig) -> Master:
     )
     run_id = uuid.uuid4().hex[:8]
     leadership = Leadership(f"master-{run_id}")
+    authz, credentials, auth_guard = _auth(config)
     server = grpc.aio.server(
         options=SERVER_OPTIONS,
-        interceptors=[OpenToProbes(LeaderGuard(leadership)), DecodeGuard()],
+        interceptors=[OpenToProbes(LeaderGuard(leadership)), *auth_guard, DecodeGuard()],
     )
     host, port = _bind(server, config, security)
     leadership.address = config.advertise_address or f"{host}:{port}"
@@ -160,7 +168,7 @@ def build_master(config: MasterConfig) -> Master:
         agent_ping_interval_s=config.agent_ping_interval_s,
     )
     jobs = JobsRunner(actor, config)
-    servers = _build_servers(server, actor, info, jobs, lambda: leadership.leading)
+    servers = _build_servers(server, actor, info, jobs, lambda: leadership.leading, authz)
     if config.http_port >= 0:
         from mesoslite.master.http.server import MasterHttpServer
         from mesoslite.master.http.state_json import StateSource
@@ -170,7 +178,23 @@ def build_master(config: MasterConfig) -> Master:
         servers.http = MasterHttpServer(
             source, config.host, config.http_port, server_ssl_context(security)
         )
-    return Master(config, work_dir, info, leadership, actor, contender, servers, jobs, on_fenced)
+        servers.http.use_auth(credentials, authz)
+    return Master(
+        config, work_dir, info, leadership, actor, contender, servers, jobs, on_fenced, authz
+    )
+
+
+def _auth(config: MasterConfig) -> tuple[Authorizer, Any, list[grpc.aio.ServerInterceptor]]:
+    """`--credentials` and `--acls` (#14): the authorizer, the credentials (None: off) and
+    the interceptor that authenticates every call when they are on."""
+    authz = Authorizer(config.acls)
+    if not config.credentials:
+        return authz, None, []
+    from mesoslite.security.auth_server import AuthGuard
+    from mesoslite.security.credentials import load_credentials
+
+    credentials = load_credentials(config.credentials)
+    return authz, credentials, [AuthGuard(credentials, PROBE_METHOD_PREFIXES)]
 
 
 def _bind(
@@ -231,11 +255,16 @@ def _build_servers(
     info: MasterInfo,
     jobs: JobsRunner,
     leading: Callable[[], bool],
+    authz: Authorizer,
 ) -> MasterServers:
-    scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(actor, info), server)
-    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(actor, info), server)
-    operator_pb2_grpc.add_OperatorServicer_to_server(OperatorServicer(actor, info), server)
-    jobs_pb2_grpc.add_JobsServicer_to_server(JobsServicer(lambda: jobs.jobs), server)
+    scheduler_pb2_grpc.add_SchedulerServicer_to_server(
+        SchedulerServicer(actor, info, authz), server
+    )
+    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(actor, info, authz), server)
+    operator_pb2_grpc.add_OperatorServicer_to_server(
+        OperatorServicer(actor, info, authz), server
+    )
+    jobs_pb2_grpc.add_JobsServicer_to_server(JobsServicer(lambda: jobs.jobs, authz), server)
     services = [
         m.DESCRIPTOR.services_by_name[n].full_name
         for m, n in (

@@ -127,6 +127,15 @@ class MasterConfig:
         "and logs it; -1 serves no HTTP)",
         min=-1, max=65535,
     )
+    # ---- authentication and authorization (#14, docs/security-auth.md)
+    credentials: str = option(
+        "", "file of principals and their secret hashes (`mesoslite credentials hash`); set: "
+        "every call (gRPC, and HTTP but /health) must authenticate",
+    )
+    acls: str = option(
+        "", "YAML file of ACL rules (who may register in which role, run as which user, kill "
+        "what...); reloaded on SIGHUP, a bad file keeping the rules in force",
+    )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))
     # ---- TLS and ZooKeeper auth (issue 14; docs/security.md).

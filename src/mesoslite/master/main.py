@@ -74,6 +74,7 @@ async def serve(config: MasterConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.event.set)
+    loop.add_signal_handler(signal.SIGHUP, master.authz.reload)  # `--acls` (#14)
     await master.contender.start()
     following = asyncio.create_task(follower.run(), name="leadership")
     try:

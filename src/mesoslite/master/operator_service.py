@@ -24,15 +24,34 @@ from mesoslite.master.constants import MAX_READ_LENGTH
 from mesoslite.master.follow import FollowData
 from mesoslite.model import MasterInfo
 from mesoslite.rpc import handle_errors, status_code
+from mesoslite.security import authz_master as az
+from mesoslite.security.authz import Authorizer
+from mesoslite.security.identity import caller_of
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 FILE_NAMES = ("stdout", "stderr")
 
 
 class OperatorServicer(operator_pb2_grpc.OperatorServicer):
-    def __init__(self, actor: MasterActor, master_info: MasterInfo) -> None:
+    def __init__(
+        self, actor: MasterActor, master_info: MasterInfo, authz: Authorizer | None = None
+    ) -> None:
         self.actor = actor
         self.master_info = master_info
+        self.authz = authz or Authorizer()
+
+    def _check(self, context: Ctx, action: str, obj: str = "") -> None:
+        """Authorization (#14): raises `PermissionDeniedError` before anything is done."""
+        self.authz.check(caller_of(context).principal, action, obj)
+
+    def _check_task(self, context: Ctx, action: str, fid: FrameworkId) -> None:
+        self._check(context, action, az.framework_owner(self.actor.state, fid) or "")
+
+    def _check_files(self, context: Ctx, task_id: str, framework_id: str) -> None:
+        if caller_of(context).principal is None and not self.authz.acls.rules:
+            return  # nothing to check: leave the lookup (and its errors) to the read
+        record = self.actor.state.locate_task(TaskId(task_id), FrameworkId(framework_id) or None)
+        self._check_task(context, "read_files", record.framework_id)
 
     @handle_errors
     async def GetMaster(self, request: Any, context: Ctx) -> Any:  # noqa: N802
@@ -42,6 +61,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
 
     @handle_errors
     async def GetAgents(self, request: Any, context: Ctx) -> Any:  # noqa: N802
+        self._check(context, "read_state")
         agents = sorted(self.actor.state.agents.values(), key=lambda a: a.info.hostname + a.id)
         return operator_pb2.GetAgentsResponse(agents=[mc.agent_summary(a) for a in agents])
 
@@ -59,6 +79,8 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
 
     @handle_errors
     async def GetTasks(self, request: operator_pb2.GetTasksRequest, context: Ctx) -> Any:  # noqa: N802
+        self._check(context, "read_state")
+        self._check(context, "read_state")
         state = self.actor.state
         check_id("framework_id", request.framework_id, allow_empty=True)
         fid = FrameworkId(request.framework_id)
@@ -81,6 +103,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
             TaskId(request.task_id), FrameworkId(request.framework_id) or None
         )
         fid, tid = record.framework_id, record.spec.task_id
+        self._check_task(context, "kill_task", fid)
         if record.state.terminal:
             # Kills race with exits: killing a task that already ended does nothing, even
             # after its framework is gone.
@@ -96,11 +119,13 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
     ) -> Any:
         check_id("agent_id", request.agent_id)
         agent_id = AgentId(request.agent_id)
+        self._check(context, "drain_agent", az.agent_hostname(self.actor.state, agent_id))
         await self.actor.run(lambda now: self.actor.state.drain_agent(agent_id, now))
         return operator_pb2.DrainAgentResponse()
 
     @handle_errors
     async def GetRoles(self, request: Any, context: Ctx) -> Any:  # noqa: N802
+        self._check(context, "read_state")
         roles = self.actor.state.role_statuses()
         return operator_pb2.GetRolesResponse(roles=[mc.role_info(r) for r in roles])
 
@@ -111,6 +136,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
         role, weight = request.role, request.weight
         # Checked here too, so that a 1 MB role is refused before it reaches the registry.
         check_role("role", role, allow_star=False)
+        self._check(context, "set_weight", role)
         await self.actor.run(lambda now: self.actor.state.set_role_weight(role, weight))
         return operator_pb2.SetRoleWeightResponse()
 
@@ -120,6 +146,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
     ) -> Any:
         role, priority = request.role, request.priority
         check_role("role", role, allow_star=False)
+        self._check(context, "set_priority", role)
         preemptible = request.preemptible if request.has_preemptible else None
         await self.actor.run(
             lambda now: self.actor.state.set_role_tier(role, priority, preemptible)
@@ -130,6 +157,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
     async def SetQuota(self, request: operator_pb2.SetQuotaRequest, context: Ctx) -> Any:  # noqa: N802
         role = request.role
         check_role("role", role, allow_star=False)
+        self._check(context, "set_quota", role)
         guarantee = resources_from_pb(request.guarantee, "guarantee")
         limit = limit_from_pb(request.limit, "limit") if request.has_limit else None
         await self.actor.run(lambda now: self.actor.state.set_quota(role, guarantee, limit))
@@ -151,17 +179,20 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
     ) -> Any:
         check_id("agent_id", request.agent_id)
         agent_id = AgentId(request.agent_id)
+        self._check(context, "mark_agent_gone", az.agent_hostname(self.actor.state, agent_id))
         await self.actor.run(lambda now: self.actor.state.mark_agent_gone(agent_id, now))
         return operator_pb2.MarkAgentGoneResponse()
 
     @handle_errors
     async def ReadFile(self, request: operator_pb2.ReadFileRequest, context: Ctx) -> Any:  # noqa: N802
+        self._check(context, "read_state")
         name = request.name or "stdout"
         if name not in FILE_NAMES:
             raise ValidationError("name", f"must be one of {', '.join(FILE_NAMES)}, got {name!r}")
         check_id("task_id", request.task_id)
         check_id("framework_id", request.framework_id, allow_empty=True)
         length = min(request.length or 64 * 1024, MAX_READ_LENGTH)
+        self._check_files(context, request.task_id, request.framework_id)
         chunk = await self.actor.read_file(
             TaskId(request.task_id),
             FrameworkId(request.framework_id) or None,
@@ -183,6 +214,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
                 raise ValidationError(
                     "name", f"must be one of {', '.join(FILE_NAMES)}, got {name!r}"
                 )
+            self._check_files(context, request.task_id, request.framework_id)
             follow = self.actor.follows.follow(
                 self.actor,
                 TaskId(request.task_id),

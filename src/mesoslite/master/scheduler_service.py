@@ -30,6 +30,9 @@ from mesoslite.master.actor import CLOSE, HEARTBEAT, Connection, MasterActor
 from mesoslite.master.convert import HEARTBEAT_EVENT, event_to_pb
 from mesoslite.model import MasterInfo
 from mesoslite.rpc import handle_errors, status_code
+from mesoslite.security import authz_master as az
+from mesoslite.security.authz import Authorizer
+from mesoslite.security.identity import caller_of
 
 logger = logging.getLogger(__name__)
 OK = scheduler_pb2.CallResponse()
@@ -58,9 +61,22 @@ def _roles(values: Any) -> tuple[str, ...]:
 
 
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
-    def __init__(self, actor: MasterActor, master_info: MasterInfo) -> None:
+    def __init__(
+        self, actor: MasterActor, master_info: MasterInfo, authz: Authorizer | None = None
+    ) -> None:
         self.actor = actor
         self.master_info = master_info
+        self.authz = authz or Authorizer()
+
+    def _own(self, context: Ctx, fid: FrameworkId) -> None:
+        """Authorization (#14): only the framework's principal makes its calls."""
+        az.check_own_framework(caller_of(context).principal, self.actor.state, fid)
+
+    def _owned(self, context: Ctx, action: str, fid: FrameworkId) -> None:
+        """Authorization (#14): `action` on framework `fid`, judged by its owner."""
+        owner = az.framework_owner(self.actor.state, fid)
+        if owner is not None:
+            self.authz.check(caller_of(context).principal, action, owner)
 
     async def Subscribe(  # noqa: N802
         self, request: scheduler_pb2.SubscribeRequest, context: Ctx
@@ -68,6 +84,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         conn = Connection()
         try:
             info = c.framework_from_pb(request.framework_info)
+            info = az.authorize_subscribe(
+                self.authz, caller_of(context).principal, info, self.actor.state
+            )
             fid = await self.actor.subscribe(info, conn)
         except MesosliteError as e:
             await context.abort(status_code(e), e.message)
@@ -111,6 +130,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                 raise ValidationError(f"{where}.type", f"unsupported operation {op.type}")
         offer_ids = _offer_ids(request.offer_ids)
         refuse = request.filters.refuse_seconds
+        az.authorize_launch(
+            self.authz, caller_of(context).principal, self.actor.state, fid, tasks
+        )
         await self.actor.run(
             lambda now: self.actor.state.accept(
                 fid, offer_ids, tasks, refuse, now, reserve=reserve, unreserve=unreserve
@@ -121,6 +143,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Decline(self, request: scheduler_pb2.DeclineRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
+        self._own(context, fid)
         offer_ids = _offer_ids(request.offer_ids)
         refuse = request.filters.refuse_seconds if request.HasField("filters") else 5.0
         await self.actor.run(lambda now: self.actor.state.decline(fid, offer_ids, refuse, now))
@@ -129,6 +152,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Revive(self, request: scheduler_pb2.ReviveRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
+        self._own(context, fid)
         roles = _roles(request.roles)
         await self.actor.run(lambda now: self.actor.state.revive(fid, roles))
         return OK
@@ -136,6 +160,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Suppress(self, request: scheduler_pb2.SuppressRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
+        self._own(context, fid)
         roles = _roles(request.roles)
         await self.actor.run(lambda now: self.actor.state.suppress(fid, roles))
         return OK
@@ -143,6 +168,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Kill(self, request: scheduler_pb2.KillRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
+        self._owned(context, "kill_task", fid)
         check_id("task_id", request.task_id)
         check_id("agent_id", request.agent_id, allow_empty=True)
         task_id, grace = TaskId(request.task_id), request.kill_grace_period_s
@@ -154,6 +180,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         self, request: scheduler_pb2.AcknowledgeRequest, context: Ctx
     ) -> Any:
         fid = _fid(request.framework_id)
+        self._own(context, fid)
         check_count("acknowledgements", len(request.acknowledgements), MAX_IDS_PER_CALL)
         for i, a in enumerate(request.acknowledgements):
             check_id(f"acknowledgements[{i}].agent_id", a.agent_id)
@@ -166,6 +193,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Reconcile(self, request: scheduler_pb2.ReconcileRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
+        self._own(context, fid)
         check_count("tasks", len(request.tasks), MAX_IDS_PER_CALL)
         for i, t in enumerate(request.tasks):
             check_id(f"tasks[{i}].task_id", t.task_id)
@@ -177,6 +205,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Teardown(self, request: scheduler_pb2.TeardownRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
+        self._owned(context, "teardown_framework", fid)
         await self.actor.run(lambda now: self.actor.state.teardown(fid, now))
         return OK
 
@@ -191,6 +220,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @handle_errors
     async def Request(self, request: scheduler_pb2.RequestRequest, context: Ctx) -> Any:  # noqa: N802
         fid = _fid(request.framework_id)
+        self._own(context, fid)
         check_count("demands", len(request.demands), MAX_DEMANDS)
         for i, d in enumerate(request.demands):
             if d.count > MAX_DEMAND_COUNT:

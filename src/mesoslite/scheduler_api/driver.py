@@ -99,6 +99,8 @@ class SchedulerDriver(DriverCalls):
         security: TLS to the master (`mesoslite.transport.Security`: CA, and certificate
             and key for mutual TLS); None reads `$MESOSLITE_TLS_CA`, `$MESOSLITE_TLS_CERT`
             and `$MESOSLITE_TLS_KEY`, plain text where unset.
+        secret: the secret of `framework.principal`, for a master with `--credentials`
+            (every call carries both; refused: `join()` raises `UnauthenticatedError`).
 
     Raises:
         ValidationError: a bad option, or an unknown callback with `strict_callbacks`.
@@ -118,6 +120,7 @@ class SchedulerDriver(DriverCalls):
         on_callback_error: str = cb.RAISE,
         strict_callbacks: bool = False,
         security: Security | None = None,
+        secret: str = "",
     ) -> None:
         # TLS (issue 14): as given, else from $MESOSLITE_TLS_CA/_CERT/_KEY (plain if unset).
         self.security = security if security is not None else client_security()
@@ -135,6 +138,12 @@ class SchedulerDriver(DriverCalls):
         self.call_timeout_s = call_timeout_s
         self.reconnect_backoff_max_s = reconnect_backoff_max_s
         self._info = framework
+        # No secret: present nothing of its own (a process-wide default may apply, see
+        # `transport.use_client_credentials`).
+        self._security = (
+            replace(self.security, principal=framework.principal, secret=secret)
+            if secret else self.security
+        )
         self._master_info: MasterInfo | None = None
         self._channel: grpc.aio.Channel | None = None
         self._channel_address = ""
@@ -271,7 +280,7 @@ class SchedulerDriver(DriverCalls):
             return
         old = self._channel
         self.master = self._channel_address = address
-        self._channel = open_channel(address, self.security)
+        self._channel = open_channel(address, self._security)
         self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
         if old is not None:
             await old.close(grace=1.0)

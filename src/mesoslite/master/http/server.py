@@ -15,6 +15,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -71,7 +72,7 @@ class MasterHttpServer:
         self.ssl_context = ssl_context  # HTTPS when set (`security.tls.server_ssl_context`)
         self.registry, self.observer = new_metrics(src)
         src.actor.observer = self.observer
-        app = web.Application(middlewares=[_errors])
+        app = self._app = web.Application(middlewares=[_errors])
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", STATIC)
         app.router.add_get("/state", self._state)
@@ -82,6 +83,13 @@ class MasterHttpServer:
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
+
+    def use_auth(self, credentials: Any, authz: Any) -> None:
+        """Authenticate requests (`--credentials`) and check read ACLs (#14; `http/auth.py`)."""
+        from mesoslite.master.http.auth import auth_middleware
+
+        state_of = lambda: self.src.actor.state  # noqa: E731 - read at each request
+        self._app.middlewares.append(auth_middleware(credentials, authz, state_of))
 
     async def start(self) -> None:
         """Listen; with port 0 the port picked is in `self.port` (and logged)."""

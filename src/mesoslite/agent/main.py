@@ -28,17 +28,8 @@ async def serve(config: AgentConfig) -> None:
     from mesoslite.agent.probe import probe_host
     from mesoslite.grpc_probes import start_probe_server
     from mesoslite.resources import parse_reserved_resources
-    from mesoslite.security.tls import check_plain_text_bind
-    from mesoslite.tls_settings import daemon_security
-    from mesoslite.transport import PLAIN
 
-    security = daemon_security(config)  # TLS files checked before anything listens
-    # With --tls-ca alone the agent is a TLS client of the master but serves in plain text.
-    serving = security if security.tls_cert else PLAIN
-    binds = [("--grpc-address", config.grpc_address.rpartition(":")[0])]
-    if config.http_port >= 0:
-        binds.append(("--http-host", config.http_host))
-    check_plain_text_bind(binds, serving, config.insecure)
+    client, serving = _securities(config)
     work_dir = Path(config.work_dir)
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -58,7 +49,7 @@ async def serve(config: AgentConfig) -> None:
     )
     link = MasterLink(
         config.master, actor, backoff_max_s=config.reconnect_backoff_max_s,
-        security=client_security(config.principal, config.secret_file, base=security),
+        security=client,
     )
     # Before the actor starts: a port in use ends the agent before it touches any task.
     # Health (SERVING once registered with a master) and reflection, for probes.
@@ -68,13 +59,8 @@ async def serve(config: AgentConfig) -> None:
     http = await _start_http(config, actor, work_dir, serving)
     actor.start(link)
     logger.info(
-        "agent starting agent_id=%s master=%s resources=%s attributes=%r work_dir=%s "
-        "grpc=%s",
-        actor.agent_id or "(new)",
-        link.address,
-        resources,
-        config.attributes,
-        work_dir,
+        "agent starting agent_id=%s master=%s resources=%s attributes=%r work_dir=%s grpc=%s",
+        actor.agent_id or "(new)", link.address, resources, config.attributes, work_dir,
         probes.address,
     )
     stop = asyncio.Event()
@@ -94,6 +80,23 @@ async def serve(config: AgentConfig) -> None:
         await asyncio.gather(runner, return_exceptions=True)
         await probes.stop()
     logger.info("agent stopped")
+
+
+def _securities(config: AgentConfig) -> tuple[Any, Any]:
+    """The agent's `Security` towards the master (TLS and credentials) and for what it serves;
+    checked before anything listens (TLS files, plain text off loopback, credentials)."""
+    from mesoslite.security.tls import check_plain_text_bind
+    from mesoslite.tls_settings import daemon_security
+    from mesoslite.transport import PLAIN
+
+    security = daemon_security(config)
+    # With --tls-ca alone the agent is a TLS client of the master but serves in plain text.
+    serving = security if security.tls_cert else PLAIN
+    binds = [("--grpc-address", config.grpc_address.rpartition(":")[0])]
+    if config.http_port >= 0:
+        binds.append(("--http-host", config.http_host))
+    check_plain_text_bind(binds, serving, config.insecure)
+    return client_security(config.principal, config.secret_file, base=security), serving
 
 
 async def _start_http(config: AgentConfig, actor: Any, work_dir: Path, security: Any) -> Any:

@@ -130,10 +130,8 @@ def build_master(config: MasterConfig) -> Master:
     security = master_security(config)  # TLS, plain text off loopback, ZooKeeper auth
     work_dir = Path(config.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    allocator = load_allocator(
-        config.allocator, parse_allocator_options(config.allocator_options, "--allocator-options")
-    )
     run_id = uuid.uuid4().hex[:8]
+    state = _master_state(config, run_id)
     leadership = Leadership(f"master-{run_id}")
     authz, credentials, auth_guard = _auth(config)
     server = grpc.aio.server(
@@ -145,16 +143,6 @@ def build_master(config: MasterConfig) -> Master:
     info = MasterInfo(
         id=leadership.master_id, address=leadership.address, version=__version__,
         started_at=time.time(),
-    )
-    state = MasterState(
-        allocator=allocator,
-        offer_timeout_s=config.offer_timeout_s,
-        agent_reregister_timeout_s=config.agent_reregister_timeout_s,
-        agent_ping_timeout_s=config.agent_ping_timeout_s,
-        max_agent_ping_timeouts=config.max_agent_ping_timeouts,
-        seed=config.seed,
-        run_id=run_id,
-        preemption_grace_s=config.preemption_grace_s,
     )
     on_fenced: list[Callable[[str], None]] = []
     contender, registry = _election(config, info, host, port, work_dir, on_fenced)
@@ -181,6 +169,23 @@ def build_master(config: MasterConfig) -> Master:
         servers.http.use_auth(credentials, authz)
     return Master(
         config, work_dir, info, leadership, actor, contender, servers, jobs, on_fenced, authz
+    )
+
+
+def _master_state(config: MasterConfig, run_id: str) -> MasterState:
+    """The master's books and its allocator (a bad `--allocator` is a ConfigError here)."""
+    allocator = load_allocator(
+        config.allocator, parse_allocator_options(config.allocator_options, "--allocator-options")
+    )
+    return MasterState(
+        allocator=allocator,
+        offer_timeout_s=config.offer_timeout_s,
+        agent_reregister_timeout_s=config.agent_reregister_timeout_s,
+        agent_ping_timeout_s=config.agent_ping_timeout_s,
+        max_agent_ping_timeouts=config.max_agent_ping_timeouts,
+        seed=config.seed,
+        run_id=run_id,
+        preemption_grace_s=config.preemption_grace_s,
     )
 
 

@@ -45,6 +45,7 @@ from mesoslite.master.scheduler_service import SchedulerServicer
 from mesoslite.master.state import MasterState
 from mesoslite.model import MasterInfo
 from mesoslite.rpc import SERVER_OPTIONS, DecodeGuard
+from mesoslite.security.limits_interceptor import AdmissionGuard, AdmissionLimits, FrameworkCount
 from mesoslite.transport import add_port
 
 
@@ -125,9 +126,10 @@ def build_master(config: MasterConfig) -> Master:
     )
     run_id = uuid.uuid4().hex[:8]
     leadership = Leadership(f"master-{run_id}")
+    admission = AdmissionGuard(AdmissionLimits.of(config), SystemClock())
     server = grpc.aio.server(
         options=SERVER_OPTIONS,
-        interceptors=[OpenToProbes(LeaderGuard(leadership)), DecodeGuard()],
+        interceptors=[OpenToProbes(LeaderGuard(leadership)), DecodeGuard(), admission],
     )
     host, port = _bind(server, config)
     leadership.address = config.advertise_address or f"{host}:{port}"
@@ -155,6 +157,9 @@ def build_master(config: MasterConfig) -> Master:
         allocation_interval_s=config.allocation_interval_s,
         heartbeat_interval_s=config.framework_heartbeat_interval_s,
         agent_ping_interval_s=config.agent_ping_interval_s,
+    )
+    admission.frameworks = FrameworkCount(
+        lambda: len(state.frameworks), lambda fid: fid in state.frameworks
     )
     jobs = JobsRunner(actor, config)
     servers = _build_servers(server, actor, info, jobs, lambda: leadership.leading)

@@ -10,6 +10,8 @@ its message and as trailing metadata `retry-after-ms`, which mesoslite's clients
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import math
@@ -38,6 +40,8 @@ READ_METHODS = frozenset(
 )
 SUBSCRIBE = f"{SERVICE_PREFIX}Scheduler/Subscribe"
 ACCEPT = f"{SERVICE_PREFIX}Scheduler/Accept"
+# The longest a new framework near --max-frameworks waits for others in flight to settle.
+SETTLE_S = 5.0
 # At most one refusal per caller is logged in this many seconds: a flood must not flood the log.
 LOG_EVERY_S = 10.0
 
@@ -85,6 +89,7 @@ class AdmissionGuard(grpc.aio.ServerInterceptor):
         self.rates = RateLimiter({MUTATING: limits.mutating, READ: limits.read})
         self.streams = StreamCounter(limits.max_streams_per_caller)
         self._subscribing = 0  # new frameworks admitted whose Subscribe has not answered yet
+        self._settled = asyncio.Event()  # set (and replaced) each time one of those answers
         self._logged: dict[str, float] = {}
         self._wrapped: dict[str, Handler] = {}
 
@@ -158,6 +163,15 @@ class AdmissionGuard(grpc.aio.ServerInterceptor):
         fid = request.framework_info.id
         if fid and fw.known(fid):
             return False  # a re-subscription adds none
+        deadline = self.clock.now() + SETTLE_S
+        # Near the cap with others in flight: wait for them to register (or fail), so that
+        # neither are too many let in nor is one refused that would fit.
+        while fw.count() + self._subscribing >= cap and self._subscribing:
+            settled = self._settled
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled.wait(), max(0.0, deadline - self.clock.now()))
+            if self.clock.now() >= deadline:
+                break
         if fw.count() + self._subscribing >= cap:
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -166,6 +180,11 @@ class AdmissionGuard(grpc.aio.ServerInterceptor):
             )
         self._subscribing += 1
         return True
+
+    def _subscribed(self) -> None:
+        self._subscribing -= 1
+        self._settled.set()
+        self._settled = asyncio.Event()
 
     def _log(self, key: str, message: str) -> None:
         now = self.clock.now()
@@ -225,12 +244,12 @@ class AdmissionGuard(grpc.aio.ServerInterceptor):
                     new = await self._check_new_framework(request, context)
                 async for item in behavior(request, context):
                     if new:  # answered: the framework is in the book (or was refused)
-                        self._subscribing -= 1
+                        self._subscribed()
                         new = False
                     yield item
             finally:
                 if new:
-                    self._subscribing -= 1
+                    self._subscribed()
                 self.streams.close(key)
 
         return stream

@@ -48,16 +48,19 @@ def _known_id(draw: st.DrawFn) -> str:
     return draw(st.sampled_from(KNOWN_IDS)) if KNOWN_IDS else ""
 
 
-def hostile_text() -> st.SearchStrategy[str]:
-    """Text for any string field: mostly short, often path-ish, sometimes huge."""
-    return st.one_of(
+def hostile_text(huge: bool = True) -> st.SearchStrategy[str]:
+    """Text for any string field: mostly short, often path-ish, sometimes (`huge`) huge."""
+    texts = [
         st.sampled_from(PATHISH),
         st.text(max_size=40),
         st.text(alphabet="./\\\x00abc-_:*", max_size=30),
         _known_id(),
         st.builds(lambda a, b: a + b, st.sampled_from(PATHISH), st.sampled_from(PATHISH)),
-        st.sampled_from(["x" * HUGE, "../" * (HUGE // 3), "\x00" * 1000]),
-    )
+        st.sampled_from(["x" * 5000, "é" * 3000, "\x00" * 1000]),
+    ]
+    if huge:
+        texts.append(st.sampled_from(["x" * HUGE, "../" * (HUGE // 3)]))
+    return st.one_of(texts)
 
 
 def _numbers(kind: int) -> st.SearchStrategy[Any]:

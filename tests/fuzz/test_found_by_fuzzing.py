@@ -19,3 +19,14 @@ def test_deep_flow_nesting_is_refused_while_scanning_not_after_a_second(opener: 
     with pytest.raises(ValidationError, match="nested more than 64 levels deep"):
         load_spec_yaml(spec, "job.yaml")
     assert time.monotonic() - started < 0.3
+
+
+def test_a_status_message_is_cut_to_what_a_grpc_trailer_can_carry() -> None:
+    from mesoslite.security.limits_interceptor import MAX_DETAILS_BYTES, cut_details
+
+    assert cut_details("short") == "short"
+    long = "unknown key 'é" + "é" * 10_000
+    cut = cut_details(long)
+    assert cut.startswith("unknown key 'éé") and cut.endswith("more bytes cut)")
+    assert len(cut.encode()) <= MAX_DETAILS_BYTES + 40
+    assert "\ufffd" not in cut  # never a broken character at the cut

@@ -42,15 +42,19 @@ ATTACKS = [
     "name: x\ntype: batch\ncommand: " + "y" * 2_000_000,  # over the 1 MB spec limit
     "\x00", "---\n---\n---", "? [a, b]\n: c", "name: &x x\ntype: *x\ncommand: *x",
     "%YAML 9.9\n---\nname: x", "\ufeffname: x", "'" * 10_000,
+    # Every unknown key is named in the error: a 750 KB message lost in a too-large trailer.
+    "name: x\ntype: batch\ncommand: a\n" + "".join(f"k{i}{'y' * 30}: 1\n" for i in range(3000)),
+    "name: x\ntype: batch\ncommand: a\nrole: " + "é" * 100_000,
 ]
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70),
-    st.floats(allow_nan=True, allow_infinity=True), hostile_text(),
+    st.floats(allow_nan=True, allow_infinity=True), hostile_text(huge=False),
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(hostile_text(), inner, max_size=4),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(hostile_text(huge=False), inner, max_size=4),
     max_leaves=12,
 )
 # Commands a spec that happens to be valid may run on the agent: harmless ones only.
@@ -58,7 +62,7 @@ commands = st.sampled_from(["sleep 60", ["sleep", "60"], *PATHISH, [], [""], ["/
 spec_shaped = st.fixed_dictionaries(
     {
         "name": st.one_of(st.from_regex(r"[a-z][a-z0-9-]{0,20}[a-z0-9]", fullmatch=True),
-                          hostile_text()),
+                          hostile_text(huge=False)),
         "type": st.sampled_from(["batch", "service", "cron", "", "BATCH", 1]),
         "command": commands,
     },

@@ -40,6 +40,11 @@ READ_METHODS = frozenset(
 )
 SUBSCRIBE = f"{SERVICE_PREFIX}Scheduler/Subscribe"
 ACCEPT = f"{SERVICE_PREFIX}Scheduler/Accept"
+# A status message is cut to this many bytes of UTF-8: gRPC sends it percent-encoded in a
+# trailer, and a client refuses trailers over 8-16 KB, which loses the message altogether
+# ("Stream removed (received metadata size exceeds hard limit)": found by fuzzing job specs
+# whose every unknown key was echoed back whole).
+MAX_DETAILS_BYTES = 2000
 # The longest a new framework near --max-frameworks waits for others in flight to settle.
 SETTLE_S = 5.0
 # At most one refusal per caller is logged in this many seconds: a flood must not flood the log.
@@ -218,7 +223,7 @@ class AdmissionGuard(grpc.aio.ServerInterceptor):
     def _wrap_unary(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
         async def unary(request: Any, context: Ctx) -> Any:
             await self._admit(method, request, context)
-            return await behavior(request, context)
+            return await behavior(request, BoundedDetails(context))
 
         return unary
 
@@ -229,7 +234,7 @@ class AdmissionGuard(grpc.aio.ServerInterceptor):
                 key = await self._admit(method, request, context)
                 await self._open_stream(key, context)
                 try:
-                    return await behavior(request, context)
+                    return await behavior(request, BoundedDetails(context))
                 finally:
                     self.streams.close(key)
 
@@ -242,7 +247,7 @@ class AdmissionGuard(grpc.aio.ServerInterceptor):
             try:
                 if method == SUBSCRIBE:
                     new = await self._check_new_framework(request, context)
-                async for item in behavior(request, context):
+                async for item in behavior(request, BoundedDetails(context)):
                     if new:  # answered: the framework is in the book (or was refused)
                         self._subscribed()
                         new = False
@@ -253,3 +258,25 @@ class AdmissionGuard(grpc.aio.ServerInterceptor):
                 self.streams.close(key)
 
         return stream
+
+
+def cut_details(details: str, limit: int = MAX_DETAILS_BYTES) -> str:
+    """`details` if at most `limit` bytes of UTF-8, else its start and how much was cut."""
+    data = details.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return details
+    head = data[:limit].decode("utf-8", "ignore")
+    return f"{head}... ({len(data) - len(head.encode())} more bytes cut)"
+
+
+class BoundedDetails:
+    """A servicer context whose `abort` sends at most `MAX_DETAILS_BYTES` of message."""
+
+    def __init__(self, context: Ctx) -> None:
+        self._context = context
+
+    async def abort(self, code: grpc.StatusCode, details: str = "", *args: Any, **kw: Any) -> Any:
+        return await self._context.abort(code, cut_details(details), *args, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)

@@ -113,7 +113,8 @@ def main() -> None:
         tally = fuzz(cluster, args.examples, args.spec_examples, args.seed)
         dead = cluster.dead_daemons()
     wall = time.perf_counter() - started
-    print(f"### fuzz_rpcs ({platform.node()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"### fuzz_rpcs ({platform.node()}, {when})")
     print()
     print(f"`bench/fuzz_rpcs.py --examples {args.examples} --spec-examples "
           f"{args.spec_examples} --seed {args.seed}`: {len(METHODS)} RPCs, "

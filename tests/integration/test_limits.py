@@ -228,3 +228,28 @@ async def test_the_sdk_driver_waits_out_the_retry_after_and_its_calls_succeed(
             await driver.revive()
     finally:
         await driver.stop()
+
+
+async def test_the_sdk_driver_subscribes_after_waiting_out_a_rate_limited_subscribe(
+    tmp_path: Path,
+) -> None:
+    from mesoslite.scheduler_api import FrameworkInfo, SchedulerDriver
+
+    # One call per 4 s: the driver's Subscribe comes while the bucket is empty. (The driver
+    # already took RESOURCE_EXHAUSTED on Subscribe as transient: this guards that it stays so.)
+    flags = ["--rate-limit-qps", "0.25", "--rate-limit-burst", "1"]
+    with _cluster(tmp_path, flags) as cluster:
+        address = f"127.0.0.1:{_port(cluster)}"
+        channel = open_channel(address)
+        try:
+            await operator_pb2_grpc.OperatorStub(channel).SetRoleWeight(
+                operator_pb2.SetRoleWeightRequest(role="eng", weight=2), timeout=5
+            )
+        finally:
+            await channel.close()
+        driver = SchedulerDriver(object(), FrameworkInfo(name="late"), master=address)
+        await driver.start()
+        try:
+            await driver.wait_subscribed(15)
+        finally:
+            await driver.stop()

@@ -73,6 +73,12 @@ def error_from_rpc(exc: grpc.RpcError) -> errors.MesosliteError:
             f"{MAX_REQUEST_BYTES // 2**20} MB and a response {MAX_RESPONSE_BYTES // 2**20} MB "
             "(docs/limits.md): send fewer items per call"
         )
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        from mesoslite.security.retry_after import RateLimitedError, retry_after_s
+
+        wait_s = retry_after_s(exc)  # the master's rate limit (`security/limits*.py`)
+        if wait_s is not None:
+            return RateLimitedError(details, wait_s)
     if code == grpc.StatusCode.NOT_FOUND and details.startswith("offer '"):
         return errors.UnknownOfferError(details)  # `master/offers.py` words it so
     if code == grpc.StatusCode.UNAVAILABLE and details.startswith("not leading"):

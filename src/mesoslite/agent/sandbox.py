@@ -8,8 +8,9 @@ from pathlib import Path
 
 from mesoslite.agent.constants import SANDBOX_FILES, SANDBOXES_DIR
 
-# Ids become directory names: no separators, no leading dot (so never `.` or `..`).
-SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,254}$")
+# Ids become directory names: no separators, no leading dot (so never `.` or `..`). `\Z`,
+# not `$`, which also matches before a final newline ("t\n" was a name; found by fuzzing).
+SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,254}\Z")
 # The most one read returns (the master asks for at most 1 MiB).
 MAX_READ_BYTES = 4 * 1024 * 1024
 

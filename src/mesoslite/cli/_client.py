@@ -41,6 +41,7 @@ from mesoslite.jobs.convert import attempt_from_pb, job_from_pb, plan_from_pb
 from mesoslite.jobs.model import AttemptView, JobPlan, JobView
 from mesoslite.resources import Resources
 from mesoslite.rpc import error_from_rpc, parse_address
+from mesoslite.security.retry_after import rate_limited
 from mesoslite.transport import Security, open_channel
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -196,6 +197,7 @@ class BlockingOperatorClient(_Base):
     """
 
     def _run(self, call: _Call[T]) -> T:
+        waits = 0  # over the master's rate limit: wait as it says, a few times
         for _ in range(MAX_REDIRECTS + ZK_LOOKUPS + 1):
             if self._relookup:
                 self._leader.pause_blocking()
@@ -207,6 +209,10 @@ class BlockingOperatorClient(_Base):
                 reply = _method(self._stub, call.method)(call.request, timeout=self.timeout_s)
             except grpc.RpcError as exc:
                 err = _map_error(exc, self.address, self.timeout_s)
+                if (wait_s := rate_limited(err, waits)) is not None:
+                    waits += 1
+                    time.sleep(wait_s)
+                    continue
                 if self._redirect(err):
                     self._drop_channel()
                     continue
@@ -322,6 +328,7 @@ class OperatorClient(_Base):
     """
 
     async def _run(self, call: _Call[T]) -> T:
+        waits = 0
         for _ in range(MAX_REDIRECTS + ZK_LOOKUPS + 1):
             await self._prepare()
             try:
@@ -330,6 +337,10 @@ class OperatorClient(_Base):
                 )
             except grpc.RpcError as exc:
                 err = _map_error(exc, self.address, self.timeout_s)
+                if (wait_s := rate_limited(err, waits)) is not None:
+                    waits += 1
+                    await asyncio.sleep(wait_s)
+                    continue
                 if self._redirect(err):
                     await self._drop_channel()
                     continue

@@ -20,6 +20,15 @@ class _StrictLoader(yaml.SafeLoader):
 
     _depth = 0
 
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        # Refuse deep `[[[...` while scanning: PyYAML's scanner costs O(depth^2) per token
+        # in flow collections, so 1000 levels took ~1 s before the composer's check ran.
+        if self.flow_level >= MAX_SPEC_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None, None, f"nested more than {MAX_SPEC_DEPTH} levels deep", self.get_mark()
+            )
+        super().fetch_flow_collection_start(token_class)
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         self._depth += 1
         try:

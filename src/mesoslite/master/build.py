@@ -51,6 +51,7 @@ from mesoslite.master.state import MasterState
 from mesoslite.model import MasterInfo
 from mesoslite.rpc import SERVER_OPTIONS, DecodeGuard
 from mesoslite.security.authz import Authorizer
+from mesoslite.security.limits_interceptor import AdmissionGuard, AdmissionLimits, FrameworkCount
 from mesoslite.transport import PLAIN, Security, add_port
 
 
@@ -134,10 +135,10 @@ def build_master(config: MasterConfig) -> Master:
     state = _master_state(config, run_id)
     leadership = Leadership(f"master-{run_id}")
     authz, credentials, auth_guard = _auth(config)
-    server = grpc.aio.server(
-        options=SERVER_OPTIONS,
-        interceptors=[OpenToProbes(LeaderGuard(leadership)), *auth_guard, DecodeGuard()],
-    )
+    admission = AdmissionGuard(AdmissionLimits.of(config), SystemClock())
+    # Order: who leads, who calls (UNAUTHENTICATED), can it decode, is the caller over a limit.
+    guards = [OpenToProbes(LeaderGuard(leadership)), *auth_guard, DecodeGuard(), admission]
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=guards)
     host, port = _bind(server, config, security)
     leadership.address = config.advertise_address or f"{host}:{port}"
     info = MasterInfo(
@@ -154,6 +155,9 @@ def build_master(config: MasterConfig) -> Master:
         allocation_interval_s=config.allocation_interval_s,
         heartbeat_interval_s=config.framework_heartbeat_interval_s,
         agent_ping_interval_s=config.agent_ping_interval_s,
+    )
+    admission.frameworks = FrameworkCount(
+        lambda: len(state.frameworks), lambda fid: fid in state.frameworks
     )
     jobs = JobsRunner(actor, config)
     servers = _build_servers(server, actor, info, jobs, lambda: leadership.leading, authz)

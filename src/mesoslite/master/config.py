@@ -136,6 +136,36 @@ class MasterConfig:
         "", "YAML file of ACL rules (who may register in which role, run as which user, kill "
         "what...); reloaded on SIGHUP, a bad file keeping the rules in force",
     )
+    # Limits per caller (issue 14, docs/limits.md; `security/limits*.py`). Rate limits are
+    # off by default: without authentication every client of one host is one caller (its
+    # peer host), so any default would throttle all of a host's frameworks together.
+    rate_limit_qps: float = option(
+        0.0, "mutating calls per second each caller (principal, else peer host) may make; "
+        "over it: RESOURCE_EXHAUSTED with retry-after (0: no limit)", min=0, max=1e6,
+    )
+    rate_limit_burst: float = option(
+        0.0, "mutating calls a caller may make at once above --rate-limit-qps "
+        "(0: twice the qps)", min=0, max=1e7,
+    )
+    rate_limit_read_qps: float = option(
+        0.0, "read calls (state, files, job lists) per second per caller (0: no limit)",
+        min=0, max=1e6,
+    )
+    rate_limit_read_burst: float = option(
+        0.0, "read calls a caller may make at once (0: twice --rate-limit-read-qps)",
+        min=0, max=1e7,
+    )
+    max_frameworks: int = option(
+        10_000, "frameworks registered at once (0: no cap); a new one over it is refused "
+        "with RESOURCE_EXHAUSTED", min=0, max=10_000_000,
+    )
+    max_tasks_per_accept: int = option(
+        100_000, "tasks one Accept may launch; more is INVALID_ARGUMENT", min=1, max=100_000,
+    )
+    max_streams_per_caller: int = option(
+        1000, "open streams (subscriptions, file follows, agent links) per caller (0: no "
+        "cap); one more is RESOURCE_EXHAUSTED", min=0, max=1_000_000,
+    )
     log_level: str = option("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = option("text", "log format", choices=("text", "json"))
     # ---- TLS and ZooKeeper auth (issue 14; docs/security.md).

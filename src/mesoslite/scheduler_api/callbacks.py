@@ -19,6 +19,7 @@ from mesoslite.errors import (
     ValidationError,
 )
 from mesoslite.scheduler_api.events import KNOWN_CALLBACKS
+from mesoslite.security.retry_after import RateLimitedError
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,10 @@ CALLBACK_ERROR_POLICIES = (RAISE, LOG)
 # A call failing because the master changed (a failover, a standby) or an offer went away
 # (rescinded, timed out, used) is the cluster's weather, not a bug in the scheduler: under
 # either policy it is logged and the driver goes on (it re-subscribes; offers come again).
-TRANSIENT_ERRORS = (NotLeaderError, UnavailableError, DeadlineExceededError, UnknownOfferError)
+# A call still over the master's rate limit after the driver's waits (`retry_after`) is too.
+TRANSIENT_ERRORS = (
+    NotLeaderError, UnavailableError, DeadlineExceededError, UnknownOfferError, RateLimitedError
+)
 
 
 def unknown_callbacks(scheduler: object) -> list[str]:

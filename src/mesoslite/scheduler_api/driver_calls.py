@@ -3,6 +3,7 @@ unary RPC that returns once the master applied it; the base of `SchedulerDriver`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -17,6 +18,7 @@ from mesoslite.resources import Resources
 from mesoslite.rpc import error_from_rpc
 from mesoslite.scheduler_api import calls
 from mesoslite.scheduler_api.types import Demand
+from mesoslite.security.retry_after import rate_limited
 
 
 class DriverCalls:
@@ -133,9 +135,16 @@ class DriverCalls:
     async def _unary(self, method: str, request: Any) -> Any:
         if self._stub is None:
             raise ConflictError("the driver is not started")
-        try:
-            return await getattr(self._stub, method)(request, timeout=self.call_timeout_s)
-        except grpc.aio.AioRpcError as e:
-            raise error_from_rpc(e) from None
-        except grpc.aio.UsageError:
-            raise ConflictError(f"the driver is stopped: cannot {method.lower()}") from None
+        retries = 0
+        while True:
+            try:
+                return await getattr(self._stub, method)(request, timeout=self.call_timeout_s)
+            except grpc.aio.AioRpcError as e:
+                err = error_from_rpc(e)
+                wait_s = rate_limited(err, retries)  # over the master's rate limit: wait
+                if wait_s is None:
+                    raise err from None
+            except grpc.aio.UsageError:
+                raise ConflictError(f"the driver is stopped: cannot {method.lower()}") from None
+            retries += 1
+            await asyncio.sleep(wait_s)

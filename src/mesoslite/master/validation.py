@@ -28,7 +28,6 @@ from mesoslite.limits import (
     MAX_VERSION,
     ROLE_RE,
     TASK_ID_RE,
-    command_size_problem,
     check_count,
     check_duration,
     check_hostname,
@@ -38,6 +37,7 @@ from mesoslite.limits import (
     check_range,
     check_role,
     check_string_map,
+    command_size_problem,
     range_limit,
 )
 from mesoslite.model import AgentInfo, CommandSpec, FrameworkInfo, HealthCheckSpec, TaskSpec

@@ -18,7 +18,8 @@ from typing import Any
 
 # POSIX portable user names (plus a trailing `$`, as Samba machine accounts use), no
 # leading `-` (it would read as an option): what `useradd` accepts by default.
-USER_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}\$?$")
+USER_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$")
+MAX_USER_NAME = 32  # as `useradd` and the master (`CommandInfo.user`) allow
 # The environment variable through which the launcher asks the wrapper to switch the command
 # to a user: "UID GID G1,G2,...". The wrapper removes it before it runs the command.
 RUN_AS_ENV = "MESOSLITE_RUN_AS"
@@ -26,7 +27,7 @@ RUN_AS_ENV = "MESOSLITE_RUN_AS"
 
 def check_user_name(name: str) -> str | None:
     """Why `name` is not a valid user name, or None if it is."""
-    if not USER_NAME_RE.match(name):
+    if len(name) > MAX_USER_NAME or not USER_NAME_RE.match(name):
         return (
             f"expected a user name (letters, digits, _ . -, not starting with -, at most 32), "
             f"got {name!r}"

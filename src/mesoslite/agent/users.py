@@ -29,8 +29,8 @@ def check_user_name(name: str) -> str | None:
     """Why `name` is not a valid user name, or None if it is."""
     if len(name) > MAX_USER_NAME or not USER_NAME_RE.match(name):
         return (
-            f"expected a user name (letters, digits, _ . -, not starting with -, at most 32), "
-            f"got {name!r}"
+            f"expected a user name, got {name!r} (letters, digits, _ . -, not starting "
+            f"with -, at most {MAX_USER_NAME})"
         )
     return None
 

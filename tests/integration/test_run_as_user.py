@@ -253,10 +253,11 @@ async def test_a_sigkilled_agent_still_reports_the_exit_code_of_a_switched_task(
     await framework.subscribe_as("")
     # The gate is in its sandbox: the task's user cannot reach the test's tmp dir.
     await framework.launch(
-        as_user("t1", "while [ ! -e gate ]; do sleep 0.05; done; exit 7", TEST_USER)
+        as_user("t1", "echo up; while [ ! -e gate ]; do sleep 0.05; done; exit 7", TEST_USER)
     )
-    await framework.wait_state("t1", S.TASK_RUNNING)
-    agent.remember_descendants()
+    stdout = cluster.sandbox(framework.id, "t1") / "stdout"
+    await assert_eventually(lambda: stdout.exists() and stdout.read_text() == "up\n")
+    agent.remember_descendants()  # the wrapper and its command: ended by pid if we fail
     agent.signal(signal.SIGKILL)
     agent.wait(10)
     (cluster.sandbox(framework.id, "t1") / "gate").touch()  # it ends while no agent runs

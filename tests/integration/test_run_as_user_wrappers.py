@@ -15,7 +15,7 @@ import pytest
 
 from mesoslite.agent.launcher import WRAPPER_PERL, LaunchedTask, TaskLauncher, find_wrapper
 from mesoslite.agent.sandbox import read_sandbox_file
-from mesoslite.agent.users import RUN_AS_ENV, RunAsPolicy
+from mesoslite.agent.users import RUN_AS_ENV, RunAsPolicy, UserRefused
 from mesoslite.ids import FrameworkId, TaskId
 from mesoslite.model import CommandSpec, TaskSpec
 from mesoslite.resources import parse_resources
@@ -109,3 +109,19 @@ def test_sandbox_reads_never_follow_a_symlink_or_block_on_a_fifo(tmp_path: Path)
     assert (data, size) == (b"", 0) and "cannot read stdout of task 't1'" in error
     data, size, error = read_sandbox_file(tmp_path, FW, "t1", "stderr", 0, 100)
     assert (data, size, error) == (b"", 0, "stderr of task 't1' is not a regular file")
+
+
+def test_the_policy_decides_who_runs_each_task_without_running_anything() -> None:
+    as_nobody = RunAsPolicy(agent_uid=NOBODY.pw_uid)  # an agent that is not root
+    assert as_nobody.resolve("") is None and as_nobody.resolve("nobody") is None
+    with pytest.raises(UserRefused, match="cannot run the task as user 'root'.*not root"):
+        as_nobody.resolve("root")
+    root = RunAsPolicy(agent_uid=0, allow_root_tasks=False)
+    user = root.resolve("nobody")
+    assert user is not None and (user.uid, user.gid) == (NOBODY.pw_uid, NOBODY.pw_gid)
+    assert user.wrapper_env() == f"{NOBODY.pw_uid} {NOBODY.pw_gid} {NOBODY.pw_gid}"
+    for name, says in [("root", "uid 0"), ("", "names no user"), ("-x", "expected a user")]:
+        with pytest.raises(UserRefused, match=says):
+            root.resolve(name)
+    assert RunAsPolicy(agent_uid=0, allow_root_tasks=True).resolve("root") is None
+    assert RunAsPolicy(agent_uid=0, switch_user=False).resolve("nobody") is None

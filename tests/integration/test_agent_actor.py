@@ -247,7 +247,7 @@ async def test_an_unknown_user_is_task_failed_naming_it(
     cmd = CommandSpec.of_shell("true", user="no-such-user-xyz")
     actor.launch_tasks(FW, [TaskSpec(TaskId("t1"), cmd, SMALL)])
     done = await terminal(master, "t1")
-    assert done.state == (TaskState.FAILED if os.geteuid() == 0 else TaskState.ERROR)
+    assert done.state == TaskState.FAILED
     assert "'no-such-user-xyz'" in done.message
 
 

@@ -42,6 +42,7 @@ from mesoslite.agent.messages import FileChunkOut, MasterSender, Outgoing, Statu
 from mesoslite.agent.sandbox import read_sandbox_file
 from mesoslite.agent.state import AgentState, AgentTask
 from mesoslite.agent.status_updates import StatusUpdateManager
+from mesoslite.agent.users import RunAsPolicy
 from mesoslite.clock import Clock, SystemClock
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.model import AgentInfo, TaskSpec, TaskState
@@ -68,6 +69,7 @@ class AgentActor:
         sandbox_gc_age_s: float = 0.0,
         reserved: dict[str, Resources] | None = None,
         clock: Clock | None = None,
+        users: RunAsPolicy | None = None,
     ) -> None:
         self.work_dir = work_dir
         self.clock: Clock = clock or SystemClock()
@@ -85,7 +87,7 @@ class AgentActor:
             reserved=reserved,
         )
         self._loop = asyncio.get_running_loop()
-        self.launcher = TaskLauncher(work_dir, self._on_exit)
+        self.launcher = TaskLauncher(work_dir, self._on_exit, users)
         self.launcher.agent_id = self.state.agent_id
         # The process of each task that has one, from spawn (or adoption) until it exits.
         self.processes: dict[TaskKey, LaunchedTask] = {}
@@ -397,11 +399,14 @@ class AgentActor:
         launched = self.processes.get(effect.key)
         if launched is None:
             return
-        check = self._loop.create_task(self._health_check(effect, launched.sandbox))
+        task = self.tasks.get(effect.key)
+        user = task.spec.command.user if task is not None else ""
+        check = self._loop.create_task(self._health_check(effect, launched.sandbox, user))
         self._checks[effect.key] = check
 
-    async def _health_check(self, effect: fx.RunHealthCheck, sandbox: Path) -> None:
-        ok, detail = await run_health_check(effect.spec, sandbox)
+    async def _health_check(self, effect: fx.RunHealthCheck, sandbox: Path, user: str) -> None:
+        # A command check runs as the task's user, like the task.
+        ok, detail = await run_health_check(effect.spec, sandbox, self.launcher.users, user)
         self._checks.pop(effect.key, None)
         self._perform(self.state.health_result(effect.key, ok, detail, self.clock.now()))
 

@@ -173,3 +173,13 @@ class AgentConfig:
         False, "allow plain text (no --tls-cert) when --grpc-address or --http-host is not "
         "a loopback address"
     )
+    switch_user: bool = option(
+        True,
+        "run each task as the user it names (CommandInfo.user, else its framework's user); "
+        "needs an agent running as root. --no-switch-user runs every task as the agent's user",
+    )
+    allow_root_tasks: bool = option(
+        False,
+        "let a root agent that switches users run tasks as root: tasks naming root, and "
+        "tasks naming no user; without it they fail (TASK_FAILED) saying why",
+    )

@@ -20,30 +20,43 @@ import signal
 from pathlib import Path
 
 from mesoslite.agent.health_state import HealthState as HealthState  # re-exported
+from mesoslite.agent.users import RunAsPolicy, TaskUser, UserRefused
 from mesoslite.model import HealthCheckSpec
 
 logger = logging.getLogger(__name__)
 
 
-async def run_health_check(spec: HealthCheckSpec, sandbox: Path) -> tuple[bool, str]:
-    """Run one check of `spec`, bounded by its `timeout_s`; returns (healthy, detail)."""
+async def run_health_check(
+    spec: HealthCheckSpec, sandbox: Path, users: RunAsPolicy | None = None, user: str = ""
+) -> tuple[bool, str]:
+    """Run one check of `spec`, bounded by its `timeout_s`; returns (healthy, detail).
+    A command check runs as the task's `user`, resolved by `users` as the launch was."""
     try:
-        return await asyncio.wait_for(_check(spec, sandbox), spec.timeout_s)
+        run_as = users.resolve(user) if users is not None and spec.kind == "command" else None
+    except UserRefused as e:
+        return False, e.message
+    try:
+        return await asyncio.wait_for(_check(spec, sandbox, run_as), spec.timeout_s)
     except TimeoutError:
         return False, f"no answer within {spec.timeout_s:g}s"
     except OSError as e:
         return False, e.strerror or str(e)
 
 
-async def _check(spec: HealthCheckSpec, sandbox: Path) -> tuple[bool, str]:
+async def _check(
+    spec: HealthCheckSpec, sandbox: Path, run_as: TaskUser | None
+) -> tuple[bool, str]:
     if spec.kind == "command":
-        return await _command(spec, sandbox)
+        return await _command(spec, sandbox, run_as)
     if spec.kind == "http":
         return await _http(spec)
     return await _tcp(spec)
 
 
-async def _command(spec: HealthCheckSpec, sandbox: Path) -> tuple[bool, str]:
+async def _command(
+    spec: HealthCheckSpec, sandbox: Path, run_as: TaskUser | None
+) -> tuple[bool, str]:
+    switch = run_as.popen_kwargs() if run_as is not None else {}
     proc = await asyncio.create_subprocess_exec(
         "/bin/sh",
         "-c",
@@ -53,6 +66,7 @@ async def _command(spec: HealthCheckSpec, sandbox: Path) -> tuple[bool, str]:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
+        **switch,
     )
     try:
         code = await proc.wait()

@@ -15,6 +15,13 @@ Design:
   status, and an agent that was down when the task ended reads it from the file. The
   wrapper leads the process group: a group SIGKILL ends it too (no file then; the agent,
   if alive, still reaps -9). Without perl, commands run unwrapped (no recovered exit codes).
+- A task run as another user (`users.py`): the wrapper stays root and switches only the
+  command it forks (`setgroups`, `setgid`, `setuid` in the child, from `$MESOSLITE_RUN_AS`).
+  So the task cannot forge or delete its exit status (the file is root's, in a root-only
+  dir), cannot kill its wrapper (another uid) and cannot leave its cgroups, and the fast C
+  wrapper in the root-only work dir is usable; a Popen that switches user would also lose
+  vfork. Unwrapped, Popen switches the command itself. Its sandbox and output files are
+  chowned to it (`sandbox.py`).
 - Tasks outlive the agent: after a restart `adopt` watches a surviving wrapper again through
   a pidfd (it is no longer our child: init reaps it) and reads its exit status file.
 - Reaping takes no thread and no SIGCHLD handler: `os.pidfd_open(pid)` becomes readable when
@@ -33,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -42,10 +48,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from mesoslite.agent.checkpoint import read_exit_status
-from mesoslite.agent.sandbox import sandbox_path
+from mesoslite.agent.sandbox import give_to, make_sandbox, sandbox_path
+from mesoslite.agent.users import RUN_AS_ENV, RunAsPolicy, TaskUser, UserRefused
 from mesoslite.ids import FrameworkId, TaskId
 from mesoslite.model import REASON_LAUNCH_FAILED, REASON_TASK_INVALID, TaskSpec, TaskState
 
@@ -111,27 +117,23 @@ class TaskLauncher:
         work_dir: the agent's work dir; sandboxes go under `sandboxes/`.
         on_exit: called on the loop with the task and its exit code (or -signal) once its
             process has exited and the rest of its process group was killed.
+        users: which user each task runs as (see `users.py`).
     """
 
-    def __init__(self, work_dir: Path, on_exit: ExitCallback) -> None:
+    def __init__(
+        self, work_dir: Path, on_exit: ExitCallback, users: RunAsPolicy | None = None
+    ) -> None:
         self.work_dir = work_dir
         self.agent_id = ""
+        self.users = users or RunAsPolicy()
         self._on_exit = on_exit
         self._loop = asyncio.get_running_loop()
         self._base_env = dict(os.environ)
-        self._euid = os.geteuid()
-        try:
-            self._user = pwd.getpwuid(self._euid).pw_name
-        except KeyError:
-            self._user = str(self._euid)
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self._framework_dirs: set[str] = set()
         self.running: dict[int, LaunchedTask] = {}
         # The command prefix that runs the wrapper; None: tasks run unwrapped.
         self.wrapper: list[str] | None = find_wrapper(work_dir)
-        # For tasks run as another user, who may not reach the work dir's compiled wrapper.
-        perl = shutil.which("perl")
-        self.user_wrapper = [perl, "-e", WRAPPER_PERL] if perl is not None else self.wrapper
 
     def close(self) -> None:
         """Stop watching processes (they are not killed) and release the launcher's fds."""
@@ -165,15 +167,14 @@ class TaskLauncher:
                 "cannot name a sandbox directory",
             )
         args, env = self._command(framework_id, task, sandbox)
-        identity = self._identity(task.command.user, env)
-        self._make_sandbox(sandbox, framework_id, identity)
-        if identity and exit_file is not None:
-            _chown_quietly(exit_file.parent, identity)
-        wrapper = self.user_wrapper if identity else self.wrapper
-        if wrapper is not None:
+        user = self._user_of(task.command.user, env)
+        self._make_sandbox(sandbox, framework_id, user)
+        if self.wrapper is not None:
             procs = " ".join(os.path.join(c, "cgroup.procs") for c in cgroups)
-            args = [*wrapper, str(exit_file or ""), procs, *args]
-        popen = self._popen(args, sandbox, env, identity)
+            args = [*self.wrapper, str(exit_file or ""), procs, *args]
+            if user is not None:
+                env[RUN_AS_ENV] = user.wrapper_env()  # the wrapper switches the command
+        popen = self._popen(args, sandbox, env, user)
         try:
             pidfd = os.pidfd_open(popen.pid)
         except OSError:
@@ -218,14 +219,18 @@ class TaskLauncher:
         return args, env
 
     def _popen(
-        self, args: list[str], sandbox: Path, env: dict[str, str], identity: dict[str, Any]
+        self, args: list[str], sandbox: Path, env: dict[str, str], user: TaskUser | None
     ) -> subprocess.Popen[bytes]:
         """Start the process in its own session, its output into the sandbox."""
         out = err = -1
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        # NOFOLLOW: the sandbox may be the task user's, who could plant a symlink in it.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+        # Unwrapped, Popen switches the command itself (the wrapper does it otherwise).
+        switch = user.popen_kwargs() if user is not None and self.wrapper is None else {}
         try:
             out = os.open(sandbox / "stdout", flags, 0o644)
             err = os.open(sandbox / "stderr", flags, 0o644)
+            give_to(user, out, err)
             return subprocess.Popen(
                 args,
                 stdin=self._devnull,
@@ -235,7 +240,7 @@ class TaskLauncher:
                 env=env,
                 close_fds=True,
                 start_new_session=True,
-                **identity,
+                **switch,
             )
         except FileNotFoundError as e:
             if e.filename is not None and str(e.filename) == str(sandbox):
@@ -289,39 +294,22 @@ class TaskLauncher:
         self._loop.add_reader(pidfd, self._reap, launched)
         return launched
 
-    def _identity(self, user: str, env: dict[str, str]) -> dict[str, Any]:
-        """Popen arguments to run as `user` (empty: as the agent); fills HOME/USER in `env`."""
-        if not user or user == self._user:
-            return {}
-        if self._euid != 0:
-            raise LaunchError(
-                TaskState.ERROR,
-                REASON_TASK_INVALID,
-                f"running as another user is not supported yet: the task asks for {user!r}, "
-                f"the agent runs as {self._user!r} and is not root",
-            )
+    def _user_of(self, name: str, env: dict[str, str]) -> TaskUser | None:
+        """The user to switch the task to (None: it runs as the agent); sets HOME, USER and
+        LOGNAME in `env` for it. Raises a `LaunchError` (TASK_FAILED) naming the user."""
+        env.pop(RUN_AS_ENV, None)  # only the launcher sets it, never a task's environment
         try:
-            pw = pwd.getpwnam(user)
-        except KeyError:
-            raise _failed(f"user {user!r} does not exist on this agent") from None
-        env.update(HOME=pw.pw_dir, USER=pw.pw_name, LOGNAME=pw.pw_name)
-        return {
-            "user": pw.pw_uid,
-            "group": pw.pw_gid,
-            "extra_groups": os.getgrouplist(pw.pw_name, pw.pw_gid),
-        }
+            user = self.users.resolve(name)
+        except UserRefused as e:
+            raise _failed(e.message) from None
+        if user is not None:
+            env.update(HOME=user.home, USER=user.name, LOGNAME=user.name)
+        return user
 
-    def _make_sandbox(self, sandbox: Path, framework_id: str, identity: dict[str, Any]) -> None:
+    def _make_sandbox(self, sandbox: Path, framework_id: str, user: TaskUser | None) -> None:
         try:
-            if framework_id not in self._framework_dirs:
-                sandbox.parent.mkdir(parents=True, exist_ok=True)
-                self._framework_dirs.add(framework_id)
-            try:
-                sandbox.mkdir()
-            except FileExistsError:
-                pass  # a task id used again: its new run overwrites stdout and stderr
-            if identity:
-                os.chown(sandbox, identity["user"], identity["group"])
+            make_sandbox(sandbox, user, parent_known=framework_id in self._framework_dirs)
+            self._framework_dirs.add(framework_id)
         except OSError as e:
             raise _failed(f"cannot create sandbox {sandbox}: {e.strerror or e}") from None
 
@@ -445,13 +433,6 @@ def _check_executable(name: str, path: str) -> None:
             raise _failed(f"permission denied executing {name!r}")
     elif shutil.which(name, path=path) is None:
         raise _failed(f"executable not found: {name!r}")
-
-
-def _chown_quietly(path: Path, identity: dict[str, Any]) -> None:
-    try:
-        os.chown(path, identity["user"], identity["group"])
-    except OSError:
-        pass
 
 
 def _failed(message: str) -> LaunchError:

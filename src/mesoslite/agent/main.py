@@ -26,6 +26,7 @@ async def serve(config: AgentConfig) -> None:
     from mesoslite.agent.actor import AgentActor
     from mesoslite.agent.master_link import MasterLink
     from mesoslite.agent.probe import probe_host
+    from mesoslite.agent.users import RunAsPolicy
     from mesoslite.grpc_probes import start_probe_server
     from mesoslite.resources import parse_reserved_resources
 
@@ -46,6 +47,7 @@ async def serve(config: AgentConfig) -> None:
         recover=config.recover,
         sandbox_gc_age_s=config.sandbox_gc_age_s,
         reserved=parse_reserved_resources(config.resources)[1],
+        users=RunAsPolicy(config.switch_user, config.allow_root_tasks),
     )
     link = MasterLink(
         config.master, actor, backoff_max_s=config.reconnect_backoff_max_s,

@@ -376,6 +376,13 @@ def _check_options(
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="environment variable")
 @click.option("--shell", is_flag=True, help="run the arguments joined as one /bin/sh -c string")
 @click.option(
+    "--user",
+    default="",
+    metavar="NAME",
+    help="run the task as this user on the agent (default: the agent's user; an agent "
+    "running as root refuses root unless started with --allow-root-tasks)",
+)
+@click.option(
     "--placement-timeout",
     "placement_timeout_s",
     type=float,
@@ -401,6 +408,7 @@ def run(
     name: str,
     env: tuple[str, ...],
     shell: bool,
+    user: str,
     placement_timeout_s: float,
     grace_s: float,
     command: tuple[str, ...],
@@ -417,16 +425,23 @@ def run(
       mesoslite run -- echo hello
       mesoslite run --cpus 0.5 --mem 64 --name sleepy -- sh -c 'sleep 2; exit 3'
       mesoslite run --shell -- 'echo $HOSTNAME; ls'
+      mesoslite run --user nobody -- id -u
     """
     import uuid
 
     from mesoslite.model import CommandSpec
 
     resources, environment = _check_options(cpus, mem, disk, env, placement_timeout_s, grace_s)
+    if user:
+        from mesoslite.agent.users import check_user_name
+
+        problem = check_user_name(user)
+        if problem is not None:
+            raise click.UsageError(f"--user: {problem}")
     cmd = (
-        CommandSpec.of_shell(" ".join(command), environment=environment)
+        CommandSpec.of_shell(" ".join(command), environment=environment, user=user)
         if shell
-        else CommandSpec.of_argv(list(command), environment=environment)
+        else CommandSpec.of_argv(list(command), environment=environment, user=user)
     )
     task_id = f"run-{uuid.uuid4().hex[:10]}"
     task_args = {

@@ -132,9 +132,13 @@ def _role(value: Any, field: str) -> str:
 
 
 def _user(value: Any, field: str) -> str:
+    """The user the job's tasks run as on the agents (#14); "" runs them as the agent's."""
+    from mesoslite.agent.users import check_user_name  # pure: names only, no host lookup
+
     user = as_string(value, field)
-    if any(c.isspace() or c == ":" for c in user):
-        raise Invalid(field, f"expected a user name, got {user!r}")
+    problem = check_user_name(user) if user else None
+    if problem is not None:
+        raise Invalid(field, problem)
     return user
 
 

@@ -160,7 +160,11 @@ def _to_launch(
             raise AlreadyExistsError(
                 f"tasks[{i}].task_id: task {task.task_id!r} already exists in framework {fw.id}"
             )
-        launched.append(replace(task, agent_id=agent_id, allocation_role=role))
+        # A task names its user, else it runs as its framework's (#14): the agent sees one.
+        command = task.command
+        if not command.user and fw.info.user:
+            command = replace(command, user=fw.info.user)
+        launched.append(replace(task, agent_id=agent_id, allocation_role=role, command=command))
     return launched
 
 

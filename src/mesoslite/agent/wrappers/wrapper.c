@@ -1,10 +1,34 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* $MESOSLITE_RUN_AS="UID GID G1,G2,...": the wrapper stays root (it keeps the exit status
+   file out of the task's reach) and switches only the command it forks. */
+static int switch_user(const char *spec) {
+  char *end;
+  long uid = strtol(spec, &end, 10);
+  long gid = strtol(end, &end, 10);
+  size_t n = 0, cap = 1;
+  for (const char *p = end; *p; p++) cap += *p == ',';
+  gid_t *groups = malloc(cap * sizeof *groups);
+  if (!groups) return -1;
+  while (*end == ' ' || *end == ',') {
+    char *next;
+    long g = strtol(end + 1, &next, 10);
+    if (next == end + 1) break;
+    groups[n++] = (gid_t)g;
+    end = next;
+  }
+  if (uid <= 0 || gid < 0) { errno = EINVAL; return -1; }
+  if (setgroups(n, groups) < 0 || setgid((gid_t)gid) < 0 || setuid((uid_t)uid) < 0) return -1;
+  return 0;
+}
 
 int main(int argc, char **argv) {
   if (argc < 4) {
@@ -17,12 +41,18 @@ int main(int argc, char **argv) {
     int fd = open(p, O_WRONLY | O_APPEND);
     if (fd >= 0) { if (write(fd, pid, strlen(pid)) < 0) {} close(fd); }
   }
+  char *run_as = getenv("MESOSLITE_RUN_AS");
+  if (run_as) { run_as = strdup(run_as); unsetenv("MESOSLITE_RUN_AS"); }
   int sigs[] = {SIGTERM, SIGINT, SIGHUP};
   for (int i = 0; i < 3; i++) signal(sigs[i], SIG_IGN);
   pid_t child = fork();
   if (child < 0) { perror("mesoslite: cannot fork"); return 127; }
   if (child == 0) {
     for (int i = 0; i < 3; i++) signal(sigs[i], SIG_DFL);
+    if (run_as && switch_user(run_as) < 0) {
+      fprintf(stderr, "mesoslite: cannot switch to %s: %s\n", run_as, strerror(errno));
+      _exit(127);
+    }
     execvp(argv[3], argv + 3);
     fprintf(stderr, "mesoslite: cannot execute %s: %s\n", argv[3], strerror(errno));
     _exit(127);

@@ -5,6 +5,3 @@ import os
 
 os.environ.setdefault("MESOSLITE_MASTER_HTTP_PORT", "0")
 os.environ.setdefault("MESOSLITE_AGENT_HTTP_PORT", "0")
-# Tests run as root here: a root agent refuses tasks that would run as root unless allowed
-# (#14). The tests of that refusal start their agents without this variable.
-os.environ.setdefault("MESOSLITE_AGENT_ALLOW_ROOT_TASKS", "true")

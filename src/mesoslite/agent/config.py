@@ -179,7 +179,9 @@ class AgentConfig:
         "needs an agent running as root. --no-switch-user runs every task as the agent's user",
     )
     allow_root_tasks: bool = option(
-        False,
-        "let a root agent that switches users run tasks as root: tasks naming root, and "
-        "tasks naming no user; without it they fail (TASK_FAILED) saying why",
+        True,
+        "let a root agent run tasks as root (tasks naming root, and tasks naming no user) "
+        "when the master allows it (its run_as ACL refuses root by default once "
+        "authentication is on); --no-allow-root-tasks refuses them here whatever the master "
+        "says: they fail (TASK_FAILED) saying why",
     )

@@ -67,8 +67,8 @@ class TaskUser:
 class RunAsPolicy:
     """How the agent treats the user a task names.
 
-    The defaults suit an agent embedded in tests; the daemon's flags default
-    `allow_root_tasks` to False.
+    The defaults are the daemon's: root is allowed here, and decided by the master's run_as
+    ACL (which refuses root by default once authentication is on).
     """
 
     switch_user: bool = True

@@ -4,6 +4,7 @@ they are tried, and the cluster total they add up to."""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 
 from mesoslite.allocator.base import AgentView
 from mesoslite.resources import Range, Resources
@@ -37,12 +38,18 @@ def agent_order(agents: list[AgentView], seed: int) -> list[AgentView]:
 
 def sum_resources(bundles: list[Resources]) -> Resources:
     """The sum of many bundles; equal to folding `+`, but merges each range list once."""
+    # Agents often share one `Resources` object for their totals: count each object once,
+    # and merge its ranges and sets once (a union), multiplying only its scalars (#15).
+    # (`bundles` keeps every object alive, so no id is reused meanwhile.)
+    counts = Counter(map(id, bundles))
+    distinct = {id(res): res for res in bundles}
     scalars: dict[str, int] = {}
     ranges: dict[str, list[Range]] = {}
     sets: dict[str, set[str]] = {}
-    for res in bundles:
+    for key, res in distinct.items():
+        times = counts[key]
         for name, milli in res.scalars.items():
-            scalars[name] = scalars.get(name, 0) + milli
+            scalars[name] = scalars.get(name, 0) + milli * times
         for name, rs in res.ranges.items():
             ranges.setdefault(name, []).extend(rs)
         for name, items in res.sets.items():

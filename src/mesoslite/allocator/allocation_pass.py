@@ -6,10 +6,11 @@ doc for the stages and invariants. The quota steps are in `quota_stage`, reserva
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 from mesoslite.allocator.agents import agent_order, allocatable, sum_resources
+from mesoslite.allocator.arith import minus, plus
 from mesoslite.allocator.base import AgentView, ClusterView, FrameworkView, OfferGrant, Policy
 from mesoslite.allocator.filters import filtered_until
 from mesoslite.allocator.live import LiveOrder
@@ -64,7 +65,16 @@ class _Grant:
 class AllocationPass:
     """The mutable state of one `allocate` call."""
 
-    def __init__(self, owner: SorterSource, view: ClusterView, now: float) -> None:
+    def __init__(
+        self,
+        owner: SorterSource,
+        view: ClusterView,
+        now: float,
+        only: Collection[AgentId] | None = None,
+    ) -> None:
+        """`only`: offer just these agents' resources (an incremental pass, Mesos's
+        `allocate(agentIds)`); the cluster total, the frameworks' allocations and the quota
+        headroom are still the whole view's. None: every agent (a full pass)."""
         self.owner = owner
         self.view = view
         self.now = now
@@ -75,9 +85,17 @@ class AllocationPass:
         for agent in view.agents:
             self.agents.setdefault(agent.id, agent)
         self.total = sum_resources([a.total for a in self.agents.values()])
-        self.free = {a.id: a.free for a in self.agents.values()}
+        # Only the agents in scope can be granted from, so only theirs are copied; quota's
+        # headroom reads the rest from the view (`_unallocated`).
+        scope = (
+            self.agents.values()
+            if only is None
+            else [self.agents[a] for a in dict.fromkeys(only) if a in self.agents]
+        )
+        self.full = only is None
+        self.free = {a.id: a.free for a in scope}
         self.reserved: dict[AgentId, dict[str, Resources]] = {
-            a.id: dict(a.reserved) for a in self.agents.values() if a.reserved
+            a.id: dict(a.reserved) for a in scope if a.reserved
         }
         self.fw_alloc = {key: f.allocated for key, f in self.frameworks.items()}
         self.quotas_apply = bool(view.quotas)
@@ -88,7 +106,7 @@ class AllocationPass:
         self.why: dict[Client, str] = {}
         # Not a bound method: the orders keep it, and must not keep the pass (#15).
         is_alive = alive_check(self.free, self.reserved)
-        alive = [a for a in self.agents.values() if is_alive(a.id)]
+        alive = [a for a in scope if is_alive(a.id)]
         self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], is_alive)
         ranker = getattr(owner.policy, "agent_ranker", None)
         self.ranker: Callable[[FrameworkView, int], Iterable[tuple[int, AgentId]]] | None = (
@@ -123,7 +141,7 @@ class AllocationPass:
             if guaranteed:
                 self._fill(guaranteed, guarantee=True)
             self.spare, self.owed_roles = held_back(
-                quotas, self.role_alloc, self.free.values(), self.reserved
+                quotas, self.role_alloc, self._unallocated(), self._pools()
             )
         self._fill_tiers(candidates)
         self.reasons.update(
@@ -134,6 +152,23 @@ class AllocationPass:
                 lambda key: self.owner.explain(self.fw_alloc[key], self.total),
             )
         )
+
+    def _unallocated(self) -> list[Resources]:
+        """Every agent's free resources: the pass's own for agents in scope, else the view's."""
+        if self.full:
+            return list(self.free.values())
+        free = self.free
+        return [free.get(a.id, a.free) for a in self.agents.values()]
+
+    def _pools(self) -> Mapping[AgentId, Mapping[str, Resources]]:
+        """Every agent's reservation pools, as `_unallocated` does for free resources."""
+        if self.full:
+            return self.reserved
+        pools: dict[AgentId, Mapping[str, Resources]] = {
+            a.id: a.reserved for a in self.agents.values() if a.reserved
+        }
+        pools.update(self.reserved)
+        return pools
 
     def _fill_tiers(self, candidates: Mapping[str, list[FrameworkId]]) -> None:
         """Stage 4, tier by tier (`tiers.py`): a lower tier gets only what is left."""
@@ -307,25 +342,25 @@ class AllocationPass:
         self, fw: FrameworkView, agent_id: AgentId, resources: Resources, tasks: int
     ) -> None:
         reserved, left = take_reserved(self.reserved.get(agent_id), resources, fw.role)
-        self.free[agent_id] = self.free[agent_id] - left
+        self.free[agent_id] = minus(self.free[agent_id], left)
         if self.spare is not None:
             spend_spare(self.spare, left, self.owed_roles, fw.role)
         grant = self.grants.get((fw.id, fw.role, agent_id))
         if grant is None:
             self.grants[(fw.id, fw.role, agent_id)] = _Grant(resources, reserved, tasks)
         else:
-            grant.resources = grant.resources + resources
+            grant.resources = plus(grant.resources, resources)
             for path, part in reserved.items():
                 grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
             grant.tasks += tasks
-        self.fw_alloc[(fw.id, fw.role)] = self.fw_alloc[(fw.id, fw.role)] + resources
+        self.fw_alloc[(fw.id, fw.role)] = plus(self.fw_alloc[(fw.id, fw.role)], resources)
         if self.quotas_apply:
             # Only quota (guarantees, limits, the held-back headroom and the second stage's
             # role tree) reads these during a pass: without quotas, skip two `Resources`
             # additions per grant (the role tree keeps its own sums).
-            self.leaf_alloc[fw.role] = self.leaf_alloc[fw.role] + resources
+            self.leaf_alloc[fw.role] = plus(self.leaf_alloc[fw.role], resources)
             for path in ancestors(fw.role):
-                self.role_alloc[path] = self.role_alloc[path] + resources
+                self.role_alloc[path] = plus(self.role_alloc[path], resources)
         if tasks:
             for entry in self.demands[fw.id]:
                 if entry[0] == resources and isinstance(entry[1], int) and entry[1] > 0:

@@ -53,7 +53,7 @@ Where the stages live: `allocation_pass` (one pass: stages 1, 2, 4 and the grant
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from mesoslite.allocator.agents import (
     MIN_ALLOCATABLE_CPUS,
@@ -65,7 +65,7 @@ from mesoslite.allocator.agents import (
 from mesoslite.allocator.allocation_pass import AllocationPass
 from mesoslite.allocator.base import AllocationRound, ClusterView, Policy
 from mesoslite.allocator.sorter import KeyedPolicy, KeyedSorter, OrderedSorter, Sorter
-from mesoslite.ids import FrameworkId
+from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.resources import Resources
 
 # `agents`' helpers were defined here first; they are still importable from here.
@@ -103,7 +103,20 @@ class HierarchicalAllocator:
         return f"HierarchicalAllocator({self.policy!r})"
 
     def allocate(self, view: ClusterView, now: float) -> AllocationRound:
-        run = AllocationPass(self, view, now)
+        return self._round(AllocationPass(self, view, now))
+
+    def allocate_agents(
+        self, view: ClusterView, now: float, agent_ids: Collection[AgentId]
+    ) -> AllocationRound:
+        """An incremental pass: offer only `agent_ids`' free resources (the agents added or
+        whose resources were recovered since the last pass), as Mesos's
+        `allocate(agentIds)` does. Shares, totals and quota headroom are the whole view's,
+        so it makes the same round as `allocate` when every other agent has nothing to
+        offer; ids not in the view are ignored."""
+        return self._round(AllocationPass(self, view, now, only=agent_ids))
+
+    def _round(self, run: AllocationPass) -> AllocationRound:
+        view = run.view
         run.run()
         logger.debug(
             "allocation round allocator=%s seed=%s agents=%d frameworks=%d grants=%d",

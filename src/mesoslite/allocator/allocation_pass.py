@@ -53,6 +53,24 @@ def _shape_key(shape: Resources) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(shape.scalars.items()))
 
 
+class _Want:
+    """What a framework still wants this pass: `count` tasks of `shape` (None: a whole
+    agent's free resources), and the shape's cursor key (`_shape_key`), computed once."""
+
+    __slots__ = ("shape", "count", "key")
+
+    def __init__(
+        self, shape: Resources | None, count: int, key: tuple[tuple[str, int], ...] | None
+    ) -> None:
+        self.shape = shape
+        self.count = count
+        self.key = key
+
+
+# What a framework without demands is placed for: a whole agent's free resources, once.
+_WHOLE_AGENT = (_Want(None, 1, None),)
+
+
 class _Grant:
     __slots__ = ("resources", "reserved", "tasks")
 
@@ -100,7 +118,7 @@ class AllocationPass:
         self.fw_alloc = {key: f.allocated for key, f in self.frameworks.items()}
         self.quotas_apply = bool(view.quotas)
         self._sum_allocations()
-        self.demands: dict[FrameworkId, list[list[object]]] = {}
+        self.demands: dict[FrameworkId, list[_Want]] = {}
         self.grants: dict[tuple[FrameworkId, str, AgentId], _Grant] = {}
         self.reasons: dict[Client, str] = {}
         self.why: dict[Client, str] = {}
@@ -190,7 +208,11 @@ class AllocationPass:
                 self.reasons[key] = "suppressed"
                 continue
             if fw.demands:
-                remaining = [[d.resources, d.count] for d in fw.demands if d.count > 0]
+                remaining = [
+                    _Want(d.resources, d.count, _shape_key(d.resources))
+                    for d in fw.demands
+                    if d.count > 0
+                ]
                 if not remaining:
                     self.reasons[key] = "no outstanding demand"
                     continue
@@ -287,13 +309,11 @@ class AllocationPass:
         for the same thing stopped.
         """
         demands = self.demands.get(fw.id)
-        wanted: list[tuple[Resources | None, int]] = (
-            [(None, 1)] if demands is None else [(d[0], d[1]) for d in demands]  # type: ignore[misc]
-        )
-        for shape, count in wanted:
-            if count <= 0 or (shape is not None and not fits(shape, room)):
+        for entry in _WHOLE_AGENT if demands is None else demands:
+            shape = entry.shape
+            if entry.count <= 0 or (shape is not None and not fits(shape, room)):
                 continue
-            shape_key = None if shape is None else _shape_key(shape)
+            shape_key = entry.key
             # Reservations make what fits depend on the role; without any, only on the shape.
             scope = fw.role if self.reserved else ""
             key = (fw.id, fw.role, shape_key) if shape is None or fw.filters else (shape_key, scope)
@@ -341,7 +361,11 @@ class AllocationPass:
     def _grant(
         self, fw: FrameworkView, agent_id: AgentId, resources: Resources, tasks: int
     ) -> None:
-        reserved, left = take_reserved(self.reserved.get(agent_id), resources, fw.role)
+        pools = self.reserved.get(agent_id)
+        if pools:
+            reserved, left = take_reserved(pools, resources, fw.role)
+        else:
+            reserved, left = {}, resources
         self.free[agent_id] = minus(self.free[agent_id], left)
         if self.spare is not None:
             spend_spare(self.spare, left, self.owed_roles, fw.role)
@@ -363,8 +387,9 @@ class AllocationPass:
                 self.role_alloc[path] = plus(self.role_alloc[path], resources)
         if tasks:
             for entry in self.demands[fw.id]:
-                if entry[0] == resources and isinstance(entry[1], int) and entry[1] > 0:
-                    entry[1] -= 1
+                shape = entry.shape
+                if (shape is resources or shape == resources) and entry.count > 0:
+                    entry.count -= 1
                     break
 
     # -- results

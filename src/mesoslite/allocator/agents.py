@@ -7,7 +7,7 @@ import hashlib
 from collections import Counter
 
 from mesoslite.allocator.base import AgentView
-from mesoslite.resources import Range, Resources
+from mesoslite.resources import SCALE, Range, Resources
 
 # Mesos's MIN_CPUS and MIN_MEM: free resources with less than both are not offered, so that
 # nobody is offered (and then declines, filtering the agent) a leftover no task can use.
@@ -18,7 +18,11 @@ MIN_ALLOCATABLE_MEM = 32.0
 def allocatable(free: Resources) -> bool:
     """True if `free` is worth offering: at least `MIN_ALLOCATABLE_CPUS` cpus or
     `MIN_ALLOCATABLE_MEM` MB of memory."""
-    return free.scalar("cpus") >= MIN_ALLOCATABLE_CPUS or free.scalar("mem") >= MIN_ALLOCATABLE_MEM
+    scalars = free.scalars  # `Resources.scalar`, inlined: asked of every agent each pass
+    return (
+        scalars.get("cpus", 0) / SCALE >= MIN_ALLOCATABLE_CPUS
+        or scalars.get("mem", 0) / SCALE >= MIN_ALLOCATABLE_MEM
+    )
 
 
 def agent_order(agents: list[AgentView], seed: int) -> list[AgentView]:

@@ -124,7 +124,8 @@ class AllocationPass:
         self.why: dict[Client, str] = {}
         # Not a bound method: the orders keep it, and must not keep the pass (#15).
         is_alive = alive_check(self.free, self.reserved)
-        alive = [a for a in scope if is_alive(a.id)]
+        # Nothing free and no reservation: spent (most agents in a busy cluster), said cheaply.
+        alive = [a for a in scope if (a.free.scalars or a.reserved) and is_alive(a.id)]
         self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], is_alive)
         ranker = getattr(owner.policy, "agent_ranker", None)
         self.ranker: Callable[[FrameworkView, int], Iterable[tuple[int, AgentId]]] | None = (

@@ -26,6 +26,12 @@ Stages of one pass, `allocate(view, now)`:
      that role or below it, together with the agent's unreserved free resources.
   6. Reasons: every framework in the view gets one ("offered 2 agents", "suppressed", ...).
 
+Incremental passes (#15): `allocate_agents(view, now, agent_ids)` runs the same stages with
+only those agents on offer (Mesos allocates so on agent-added and resources-recovered
+events); totals, shares and quota headroom are still the whole view's. A full pass passes
+over agents with nothing free at the cost of one check each, so the two agree whenever the
+agents left out have nothing to offer (`tests/unit/allocator/test_incremental.py`).
+
 Several roles (Mesos's MULTI_ROLE): a framework with roles [a, b] is in the view once per
 role (`FrameworkView`s with the same id). Each is a separate client: in a's sorter with what
 the framework holds in a, in b's with what it holds in b; suppression, filters, reservations

@@ -24,7 +24,7 @@ def _bundle(rng: random.Random) -> Resources:
 def test_plus_minus_and_sum_equal_the_resources_operators(seed: int) -> None:
     rng = random.Random(seed)
     bundles = [_bundle(rng) for _ in range(200)]
-    for a, b in zip(bundles, bundles[1:]):
+    for a, b in zip(bundles, bundles[1:], strict=False):
         assert plus(a, b) == a + b
         assert plus(a + b, b) == a + b + b
     for a in bundles:

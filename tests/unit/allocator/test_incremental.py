@@ -80,9 +80,7 @@ def random_view(seed: int) -> ClusterView:
         quotas["web"] = Quota(Resources.of({"cpus": rng.randint(0, 30)}))
     weights = {"web": rng.choice([1.0, 2.0]), "eng": rng.choice([1.0, 3.0])}
     priorities = {"batch": 1} if rng.random() < 0.3 else {}
-    return ClusterView(
-        tuple(agents), tuple(frameworks), weights, seed, quotas, priorities
-    )
+    return ClusterView(tuple(agents), tuple(frameworks), weights, seed, quotas, priorities)
 
 
 def _offerable(view: ClusterView) -> list[AgentId]:
@@ -115,9 +113,7 @@ def _apply(view: ClusterView, round: AllocationRound) -> ClusterView:
         free[g.agent_id] = free[g.agent_id] - g.resources
         held[(g.framework_id, g.role)] = held[(g.framework_id, g.role)] + g.resources
     agents = tuple(AgentView(a.id, a.hostname, a.total, free[a.id]) for a in view.agents)
-    frameworks = tuple(
-        FrameworkView(f.id, f.role, held[(f.id, f.role)]) for f in view.frameworks
-    )
+    frameworks = tuple(FrameworkView(f.id, f.role, held[(f.id, f.role)]) for f in view.frameworks)
     return ClusterView(agents, frameworks, view.role_weights, view.seed + 1)
 
 

@@ -2,10 +2,14 @@
 
     python bench/bench_allocator.py [--repeat N] [--policy drf|fair|ssf|drf-order-only|all]
                                     [--agents 1000,10000] [--frameworks 10,100,1000]
+                                    [--changed N]
 
 Clusters are described by profiles (`AgentProfile`, `FrameworkProfile`), as Mesos's
 `hierarchical_allocator_benchmarks.cpp` does; each pass sees every agent with some free
 resources, so every pass makes one grant per agent (the worst case for progressive filling).
+With `--changed N`, also the steady state the master is usually in (#15): only N agents have
+free resources (added, or resources recovered), timed with a full pass and with an
+incremental pass over those N (`HierarchicalAllocator.allocate_agents`).
 Agents are in 20 racks and 4 zones; a third of the frameworks prefer a rack (for `ssf`).
 
 # after Mesos `hierarchical_allocator_benchmarks.cpp`, Nomad `scheduler/benchmarks/`
@@ -17,10 +21,17 @@ import argparse
 import random
 import statistics
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from functools import partial
 
-from mesoslite.allocator.base import AgentView, Allocator, ClusterView, FrameworkView, Policy
+from mesoslite.allocator.base import (
+    AgentView,
+    AllocationRound,
+    ClusterView,
+    FrameworkView,
+    Policy,
+)
 from mesoslite.allocator.drf import DRFPolicy
 from mesoslite.allocator.fair import FairPolicy
 from mesoslite.allocator.hierarchical import HierarchicalAllocator
@@ -98,15 +109,29 @@ def build_view(agents: AgentProfile, frameworks: FrameworkProfile, seed: int = 1
     return ClusterView(agent_views, tuple(framework_views), weights, seed=seed)
 
 
-def time_pass(allocator: Allocator, view: ClusterView, repeat: int) -> tuple[float, int]:
-    """Median milliseconds per pass, and the number of grants of a pass."""
-    grants = len(allocator.allocate(view, 0.0).grants)  # warm-up
-    samples = []
+def steady_view(
+    view: ClusterView, changed: int, seed: int = 1
+) -> tuple[ClusterView, list[AgentId]]:
+    """`view` in a steady state: every agent's free resources offered or used (free empty)
+    but `changed` agents' (added, or resources recovered since the last pass)."""
+    ids = [a.id for a in view.agents]
+    keep = set(random.Random(seed).sample(ids, min(changed, len(ids))))
+    empty = Resources.empty()
+    agents = tuple(a if a.id in keep else replace(a, free=empty) for a in view.agents)
+    return replace(view, agents=agents), sorted(keep)
+
+
+def time_pass(run: Callable[[], AllocationRound], repeat: int) -> tuple[float, float, int]:
+    """Median wall and CPU milliseconds per pass (CPU: this process's own time, which a
+    machine shared with other work inflates less), and the number of grants of a pass."""
+    grants = len(run().grants)  # warm-up
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
-        allocator.allocate(view, 0.0)
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples), grants
+        start, cpu = time.perf_counter(), time.process_time()
+        run()
+        walls.append((time.perf_counter() - start) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+    return statistics.median(walls), statistics.median(cpus), grants
 
 
 def main() -> None:
@@ -117,6 +142,13 @@ def main() -> None:
     )
     parser.add_argument("--agents", default="1000,10000")
     parser.add_argument("--frameworks", default="10,100,1000")
+    parser.add_argument(
+        "--changed",
+        type=int,
+        default=0,
+        help="also time a steady state where only N agents have free resources: a full"
+        " pass and an incremental one (allocate_agents) over those N",
+    )
     args = parser.parse_args()
     policies: list[Policy] = []
     if args.policy in ("drf", "all"):
@@ -129,13 +161,35 @@ def main() -> None:
         policies.append(OrderOnlyDRF())
     agent_counts = [int(x) for x in args.agents.split(",")]
     framework_counts = [int(x) for x in args.frameworks.split(",")]
-    print(f"{'policy':<16} {'agents':>7} {'frameworks':>10} {'grants':>7} {'ms/pass':>9}")
+    print(
+        f"{'policy':<16} {'pass':<12} {'agents':>7} {'frameworks':>10} {'grants':>7}"
+        f" {'ms/pass':>9} {'cpu ms':>9}"
+    )
     for policy in policies:
         for n_agents in agent_counts:
             for n_frameworks in framework_counts:
                 view = build_view(AgentProfile(n_agents), FrameworkProfile(n_frameworks))
-                ms, grants = time_pass(HierarchicalAllocator(policy), view, args.repeat)
-                print(f"{policy.name:<16} {n_agents:>7} {n_frameworks:>10} {grants:>7} {ms:>9.2f}")
+                for kind, run in passes(HierarchicalAllocator(policy), view, args.changed):
+                    ms, cpu, grants = time_pass(run, args.repeat)
+                    print(
+                        f"{policy.name:<16} {kind:<12} {n_agents:>7} {n_frameworks:>10}"
+                        f" {grants:>7} {ms:>9.2f} {cpu:>9.2f}"
+                    )
+
+
+def passes(
+    allocator: HierarchicalAllocator, view: ClusterView, changed: int
+) -> list[tuple[str, Callable[[], AllocationRound]]]:
+    """The passes to time: a full pass over `view`, and with `changed`, a full and an
+    incremental pass over its steady state."""
+    out: list[tuple[str, Callable[[], AllocationRound]]] = [
+        ("full", partial(allocator.allocate, view, 0.0))
+    ]
+    if changed:
+        steady, ids = steady_view(view, changed)
+        out.append((f"full/{changed}", partial(allocator.allocate, steady, 0.0)))
+        out.append((f"incr/{changed}", partial(allocator.allocate_agents, steady, 0.0, ids)))
+    return out
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import pstats
 import resource
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 from mesoslite.resources import parse_resources
@@ -75,6 +76,7 @@ def main() -> None:
     if args.whole:
         workload = WorkloadSpec(tuple(replace(f, demands=False) for f in workload.frameworks))
     sim = Simulation(cluster, workload, args.allocator, sample_interval_s=10.0)
+    cpu = time.process_time()
     if args.profile:
         profiler = cProfile.Profile()
         result = profiler.runcall(sim.run)
@@ -87,7 +89,7 @@ def main() -> None:
         f" passes={result.passes} makespan={result.makespan_s:.0f}s wall={result.wall_s:.1f}s"
         f" launches/s={result.launches_per_s:,.0f} jain={result.jain_index:.3f}"
         f" util={ {k: round(v, 3) for k, v in result.utilization.items()} }"
-        f" peak_rss_mb={peak_rss_mb():.0f}"
+        f" peak_rss_mb={peak_rss_mb():.0f} cpu={time.process_time() - cpu:.1f}s"
     )
 
 

@@ -4,9 +4,10 @@ they are tried, and the cluster total they add up to."""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 
 from mesoslite.allocator.base import AgentView
-from mesoslite.resources import Range, Resources
+from mesoslite.resources import SCALE, Range, Resources
 
 # Mesos's MIN_CPUS and MIN_MEM: free resources with less than both are not offered, so that
 # nobody is offered (and then declines, filtering the agent) a leftover no task can use.
@@ -17,7 +18,11 @@ MIN_ALLOCATABLE_MEM = 32.0
 def allocatable(free: Resources) -> bool:
     """True if `free` is worth offering: at least `MIN_ALLOCATABLE_CPUS` cpus or
     `MIN_ALLOCATABLE_MEM` MB of memory."""
-    return free.scalar("cpus") >= MIN_ALLOCATABLE_CPUS or free.scalar("mem") >= MIN_ALLOCATABLE_MEM
+    scalars = free.scalars  # `Resources.scalar`, inlined: asked of every agent each pass
+    return (
+        scalars.get("cpus", 0) / SCALE >= MIN_ALLOCATABLE_CPUS
+        or scalars.get("mem", 0) / SCALE >= MIN_ALLOCATABLE_MEM
+    )
 
 
 def agent_order(agents: list[AgentView], seed: int) -> list[AgentView]:
@@ -37,12 +42,18 @@ def agent_order(agents: list[AgentView], seed: int) -> list[AgentView]:
 
 def sum_resources(bundles: list[Resources]) -> Resources:
     """The sum of many bundles; equal to folding `+`, but merges each range list once."""
+    # Agents often share one `Resources` object for their totals: count each object once,
+    # and merge its ranges and sets once (a union), multiplying only its scalars (#15).
+    # (`bundles` keeps every object alive, so no id is reused meanwhile.)
+    counts = Counter(map(id, bundles))
+    distinct = {id(res): res for res in bundles}
     scalars: dict[str, int] = {}
     ranges: dict[str, list[Range]] = {}
     sets: dict[str, set[str]] = {}
-    for res in bundles:
+    for key, res in distinct.items():
+        times = counts[key]
         for name, milli in res.scalars.items():
-            scalars[name] = scalars.get(name, 0) + milli
+            scalars[name] = scalars.get(name, 0) + milli * times
         for name, rs in res.ranges.items():
             ranges.setdefault(name, []).extend(rs)
         for name, items in res.sets.items():

@@ -6,10 +6,11 @@ doc for the stages and invariants. The quota steps are in `quota_stage`, reserva
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 from mesoslite.allocator.agents import agent_order, allocatable, sum_resources
+from mesoslite.allocator.arith import minus, plus
 from mesoslite.allocator.base import AgentView, ClusterView, FrameworkView, OfferGrant, Policy
 from mesoslite.allocator.filters import filtered_until
 from mesoslite.allocator.live import LiveOrder
@@ -52,6 +53,24 @@ def _shape_key(shape: Resources) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(shape.scalars.items()))
 
 
+class _Want:
+    """What a framework still wants this pass: `count` tasks of `shape` (None: a whole
+    agent's free resources), and the shape's cursor key (`_shape_key`), computed once."""
+
+    __slots__ = ("shape", "count", "key")
+
+    def __init__(
+        self, shape: Resources | None, count: int, key: tuple[tuple[str, int], ...] | None
+    ) -> None:
+        self.shape = shape
+        self.count = count
+        self.key = key
+
+
+# What a framework without demands is placed for: a whole agent's free resources, once.
+_WHOLE_AGENT = (_Want(None, 1, None),)
+
+
 class _Grant:
     __slots__ = ("resources", "reserved", "tasks")
 
@@ -64,7 +83,16 @@ class _Grant:
 class AllocationPass:
     """The mutable state of one `allocate` call."""
 
-    def __init__(self, owner: SorterSource, view: ClusterView, now: float) -> None:
+    def __init__(
+        self,
+        owner: SorterSource,
+        view: ClusterView,
+        now: float,
+        only: Collection[AgentId] | None = None,
+    ) -> None:
+        """`only`: offer just these agents' resources (an incremental pass, Mesos's
+        `allocate(agentIds)`); the cluster total, the frameworks' allocations and the quota
+        headroom are still the whole view's. None: every agent (a full pass)."""
         self.owner = owner
         self.view = view
         self.now = now
@@ -75,20 +103,29 @@ class AllocationPass:
         for agent in view.agents:
             self.agents.setdefault(agent.id, agent)
         self.total = sum_resources([a.total for a in self.agents.values()])
-        self.free = {a.id: a.free for a in self.agents.values()}
+        # Only the agents in scope can be granted from, so only theirs are copied; quota's
+        # headroom reads the rest from the view (`_unallocated`).
+        scope = (
+            self.agents.values()
+            if only is None
+            else [self.agents[a] for a in dict.fromkeys(only) if a in self.agents]
+        )
+        self.full = only is None
+        self.free = {a.id: a.free for a in scope}
         self.reserved: dict[AgentId, dict[str, Resources]] = {
-            a.id: dict(a.reserved) for a in self.agents.values() if a.reserved
+            a.id: dict(a.reserved) for a in scope if a.reserved
         }
         self.fw_alloc = {key: f.allocated for key, f in self.frameworks.items()}
         self.quotas_apply = bool(view.quotas)
         self._sum_allocations()
-        self.demands: dict[FrameworkId, list[list[object]]] = {}
+        self.demands: dict[FrameworkId, list[_Want]] = {}
         self.grants: dict[tuple[FrameworkId, str, AgentId], _Grant] = {}
         self.reasons: dict[Client, str] = {}
         self.why: dict[Client, str] = {}
         # Not a bound method: the orders keep it, and must not keep the pass (#15).
         is_alive = alive_check(self.free, self.reserved)
-        alive = [a for a in self.agents.values() if is_alive(a.id)]
+        # Nothing free and no reservation: spent (most agents in a busy cluster), said cheaply.
+        alive = [a for a in scope if (a.free.scalars or a.reserved) and is_alive(a.id)]
         self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], is_alive)
         ranker = getattr(owner.policy, "agent_ranker", None)
         self.ranker: Callable[[FrameworkView, int], Iterable[tuple[int, AgentId]]] | None = (
@@ -123,7 +160,7 @@ class AllocationPass:
             if guaranteed:
                 self._fill(guaranteed, guarantee=True)
             self.spare, self.owed_roles = held_back(
-                quotas, self.role_alloc, self.free.values(), self.reserved
+                quotas, self.role_alloc, self._unallocated(), self._pools()
             )
         self._fill_tiers(candidates)
         self.reasons.update(
@@ -134,6 +171,23 @@ class AllocationPass:
                 lambda key: self.owner.explain(self.fw_alloc[key], self.total),
             )
         )
+
+    def _unallocated(self) -> list[Resources]:
+        """Every agent's free resources: the pass's own for agents in scope, else the view's."""
+        if self.full:
+            return list(self.free.values())
+        free = self.free
+        return [free.get(a.id, a.free) for a in self.agents.values()]
+
+    def _pools(self) -> Mapping[AgentId, Mapping[str, Resources]]:
+        """Every agent's reservation pools, as `_unallocated` does for free resources."""
+        if self.full:
+            return self.reserved
+        pools: dict[AgentId, Mapping[str, Resources]] = {
+            a.id: a.reserved for a in self.agents.values() if a.reserved
+        }
+        pools.update(self.reserved)
+        return pools
 
     def _fill_tiers(self, candidates: Mapping[str, list[FrameworkId]]) -> None:
         """Stage 4, tier by tier (`tiers.py`): a lower tier gets only what is left."""
@@ -155,7 +209,11 @@ class AllocationPass:
                 self.reasons[key] = "suppressed"
                 continue
             if fw.demands:
-                remaining = [[d.resources, d.count] for d in fw.demands if d.count > 0]
+                remaining = [
+                    _Want(d.resources, d.count, _shape_key(d.resources))
+                    for d in fw.demands
+                    if d.count > 0
+                ]
                 if not remaining:
                     self.reasons[key] = "no outstanding demand"
                     continue
@@ -252,13 +310,11 @@ class AllocationPass:
         for the same thing stopped.
         """
         demands = self.demands.get(fw.id)
-        wanted: list[tuple[Resources | None, int]] = (
-            [(None, 1)] if demands is None else [(d[0], d[1]) for d in demands]  # type: ignore[misc]
-        )
-        for shape, count in wanted:
-            if count <= 0 or (shape is not None and not fits(shape, room)):
+        for entry in _WHOLE_AGENT if demands is None else demands:
+            shape = entry.shape
+            if entry.count <= 0 or (shape is not None and not fits(shape, room)):
                 continue
-            shape_key = None if shape is None else _shape_key(shape)
+            shape_key = entry.key
             # Reservations make what fits depend on the role; without any, only on the shape.
             scope = fw.role if self.reserved else ""
             key = (fw.id, fw.role, shape_key) if shape is None or fw.filters else (shape_key, scope)
@@ -306,30 +362,35 @@ class AllocationPass:
     def _grant(
         self, fw: FrameworkView, agent_id: AgentId, resources: Resources, tasks: int
     ) -> None:
-        reserved, left = take_reserved(self.reserved.get(agent_id), resources, fw.role)
-        self.free[agent_id] = self.free[agent_id] - left
+        pools = self.reserved.get(agent_id)
+        if pools:
+            reserved, left = take_reserved(pools, resources, fw.role)
+        else:
+            reserved, left = {}, resources
+        self.free[agent_id] = minus(self.free[agent_id], left)
         if self.spare is not None:
             spend_spare(self.spare, left, self.owed_roles, fw.role)
         grant = self.grants.get((fw.id, fw.role, agent_id))
         if grant is None:
             self.grants[(fw.id, fw.role, agent_id)] = _Grant(resources, reserved, tasks)
         else:
-            grant.resources = grant.resources + resources
+            grant.resources = plus(grant.resources, resources)
             for path, part in reserved.items():
                 grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
             grant.tasks += tasks
-        self.fw_alloc[(fw.id, fw.role)] = self.fw_alloc[(fw.id, fw.role)] + resources
+        self.fw_alloc[(fw.id, fw.role)] = plus(self.fw_alloc[(fw.id, fw.role)], resources)
         if self.quotas_apply:
             # Only quota (guarantees, limits, the held-back headroom and the second stage's
             # role tree) reads these during a pass: without quotas, skip two `Resources`
             # additions per grant (the role tree keeps its own sums).
-            self.leaf_alloc[fw.role] = self.leaf_alloc[fw.role] + resources
+            self.leaf_alloc[fw.role] = plus(self.leaf_alloc[fw.role], resources)
             for path in ancestors(fw.role):
-                self.role_alloc[path] = self.role_alloc[path] + resources
+                self.role_alloc[path] = plus(self.role_alloc[path], resources)
         if tasks:
             for entry in self.demands[fw.id]:
-                if entry[0] == resources and isinstance(entry[1], int) and entry[1] > 0:
-                    entry[1] -= 1
+                shape = entry.shape
+                if (shape is resources or shape == resources) and entry.count > 0:
+                    entry.count -= 1
                     break
 
     # -- results

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 
 from mesoslite.ids import FrameworkId
-from mesoslite.resources import Resources
+from mesoslite.resources import SCALE, Resources
 
 DEFAULT_WEIGHT = 1.0
 
@@ -101,9 +101,19 @@ class DRFPolicy(ShareOrdering):
             self._total_quantities = tuple(
                 (n, q) for n in sorted(total.names()) if (q := total.quantity(n)) > 0
             )
+        # Called twice per grant (framework and role sorters): scalars are read directly,
+        # and `quantity` (range and set counts) only for bundles that have any (#15).
         best = 0.0
+        scalars = allocated.scalars
+        counted = bool(allocated.ranges or allocated.sets)
         for name, whole in self._total_quantities:
-            share = allocated.quantity(name) / whole
+            milli = scalars.get(name)
+            if milli is not None:
+                share = milli / SCALE / whole
+            elif counted:
+                share = allocated.quantity(name) / whole
+            else:
+                continue
             if share > best:
                 best = share
         return best

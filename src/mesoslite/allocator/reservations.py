@@ -35,9 +35,11 @@ def alive_check(
 
     def alive(agent_id: AgentId) -> bool:
         # Asked of every agent a search steps on: the common case first, inlined.
-        if allocatable(free[agent_id]):
+        res = free[agent_id]
+        if allocatable(res):
             return True
-        return offerable(free[agent_id], reserved.get(agent_id))
+        pools = reserved.get(agent_id)
+        return bool(pools) and offerable(res, pools)
 
     return alive
 

@@ -14,6 +14,7 @@ import bisect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol, runtime_checkable
 
+from mesoslite.allocator.arith import plus
 from mesoslite.ids import FrameworkId
 from mesoslite.resources import Resources
 
@@ -85,7 +86,7 @@ class KeyedSorter:
         bisect.insort(self._order, (key, client))
 
     def allocate(self, client: str, resources: Resources) -> None:
-        allocated = self._allocated[client] + resources
+        allocated = plus(self._allocated[client], resources)
         self._allocated[client] = allocated
         old = (self._keys[client], client)
         index = bisect.bisect_left(self._order, old)
@@ -141,7 +142,7 @@ class OrderedSorter:
         self._order = None
 
     def allocate(self, client: str, resources: Resources) -> None:
-        self._allocated[client] = self._allocated[client] + resources
+        self._allocated[client] = plus(self._allocated[client], resources)
         self._order = None
 
     def allocation(self, client: str) -> Resources:

@@ -68,6 +68,7 @@ logger = logging.getLogger(__name__)
 
 COMMAND = CommandSpec.of_shell("true")
 MAX_EVENTS_DEFAULT = 50_000_000
+_UNBOUNDED = 2**62
 
 
 @dataclass(slots=True)
@@ -87,6 +88,39 @@ class _Group:
 
     def submit_time(self, k: int) -> float:
         return self.first_submit + k * self.interval_s
+
+
+def _copies(have: Resources, shape: Resources) -> int:
+    """How many `shape`s `have` holds at once (as many `contains` and `-` would find):
+    integer division per scalar; shapes with ranges or sets are counted one by one."""
+    if shape.ranges or shape.sets:
+        n = 0
+        while have.contains(shape):
+            have, n = have - shape, n + 1
+        return n
+    scalars = have.scalars
+    fit: int | None = None
+    for name, milli in shape.scalars.items():
+        k = scalars.get(name, 0) // milli
+        if fit is None or k < fit:
+            fit = k
+    return _UNBOUNDED if fit is None else fit  # an empty shape fits any number of times
+
+
+def _less(have: Resources, shape: Resources, n: int) -> Resources:
+    """`have` less `n` times `shape` (which it holds), equal to subtracting it `n` times."""
+    if n == 1 or shape.ranges or shape.sets:
+        for _ in range(n):
+            have = have - shape
+        return have
+    scalars = dict(have.scalars)
+    for name, milli in shape.scalars.items():
+        left = scalars[name] - n * milli
+        if left:
+            scalars[name] = left
+        else:
+            del scalars[name]
+    return Resources(scalars, have.ranges, have.sets)
 
 
 class SimFramework:
@@ -134,12 +168,14 @@ class SimFramework:
                 left = left - shape
                 tasks.append(self._task(g))
                 self.waits.append(now - g.again.pop(0))
-            while g.launched < g.submitted and left.contains(shape):
-                k = g.launched
-                g.launched += 1
-                left = left - shape
-                tasks.append(self._task(g))
-                self.waits.append(now - g.submit_time(k))
+            n = min(g.submitted - g.launched, _copies(left, shape))
+            if n <= 0:
+                continue
+            first = g.launched
+            g.launched += n
+            left = _less(left, shape, n)
+            tasks.extend(self._task(g) for _ in range(n))
+            self.waits.extend(now - g.submit_time(k) for k in range(first, first + n))
         return tasks, left
 
     def _task(self, g: _Group) -> TaskSpec:

@@ -405,7 +405,7 @@ class JobsFramework:
                 if not w.done():
                     w.set_result(None)
             if acks:
-                await self._quietly(self.port.acknowledge(acks))
+                await self._quietly(self.port.acknowledge(newest_per_task(acks)))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -443,3 +443,14 @@ class JobsFramework:
             await call
         except MesosliteError as e:
             logger.warning("jobs framework call failed: %s", e)
+
+
+def newest_per_task(statuses: builtins.list[TaskStatus]) -> builtins.list[TaskStatus]:
+    """Each task's newest update of a batch: acknowledgements are cumulative per task (the
+    agent drops the older updates of a task with the one acknowledged), so RUNNING and
+    FINISHED of a short task cost the agent one acknowledgement, not two."""
+    newest: dict[tuple[str, str], TaskStatus] = {}
+    for status in statuses:  # in the order the agent sent them, oldest first
+        newest.pop((status.agent_id, status.task_id), None)
+        newest[(status.agent_id, status.task_id)] = status
+    return builtins.list(newest.values())

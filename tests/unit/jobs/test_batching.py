@@ -130,9 +130,20 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
 
 
 def finished(framework_id: str, agent_id: AgentId, tasks: list[TaskSpec]) -> list[TaskStatus]:
-    return [TaskStatus(t.task_id, framework_id, agent_id, TaskState.FINISHED,  # type: ignore[arg-type]
-                       source=StatusSource.AGENT, uuid=f"u-{t.task_id}".encode(), exit_code=0)
-            for t in tasks]
+    """Each task's RUNNING and FINISHED, as an agent sends a short task's in one message."""
+    return [TaskStatus(t.task_id, framework_id, agent_id, state,  # type: ignore[arg-type]
+                       source=StatusSource.AGENT, uuid=f"{state.name}-{t.task_id}".encode(),
+                       exit_code=0 if state == TaskState.FINISHED else None)
+            for t in tasks for state in (TaskState.RUNNING, TaskState.FINISHED)]
+
+
+def acked(ack: AckOnAgent) -> list[tuple[str, bytes]]:
+    return sorted((t, u) for _, t, u in ack.acks)
+
+
+def newest(tasks: list[TaskSpec]) -> list[tuple[str, bytes]]:
+    """Acknowledgements are cumulative per task: FINISHED's alone drops RUNNING's too."""
+    return sorted((t.task_id, f"FINISHED-{t.task_id}".encode()) for t in tasks)
 
 
 def refuse_job_writes(db: Path, refuse: bool) -> None:
@@ -158,7 +169,7 @@ async def test_a_batch_of_updates_is_one_registry_write_and_one_acknowledgement(
 
     ack = await next_of(cluster.agent, AckOnAgent, cluster.clock)
     # All N in one message, sent once they were durable: the registry has the job done.
-    assert sorted(t for _, t, _ in ack.acks) == sorted(t.task_id for t in tasks)
+    assert acked(ack) == newest(tasks)
     assert (await cluster.stored()).state == JobState.SUCCEEDED
     [(puts, ok)] = cluster.store.job_writes(before)  # one write held the whole batch
     assert ok and job_from_doc(puts[-1].doc).state == JobState.SUCCEEDED
@@ -189,7 +200,7 @@ async def test_a_refused_write_acknowledges_nothing_and_the_batch_is_written_aga
     refuse_job_writes(cluster.db, False)
     await cluster.report(updates)
     ack = await next_of(cluster.agent, AckOnAgent, cluster.clock)
-    assert sorted(t for _, t, _ in ack.acks) == sorted(t.task_id for t in tasks)
+    assert acked(ack) == newest(tasks)
     stored = await cluster.stored()
     assert stored.state == JobState.SUCCEEDED
     assert all(i.state == InstanceState.SUCCEEDED for i in stored.runs[-1].instances)

@@ -1,12 +1,17 @@
 """Jobs benchmark: the built-in jobs framework on a real local cluster.
 
-    .venv/bin/python bench/bench_jobs.py [--instances 1000] [--agents 4] [--kills 10] [--profile]
+    .venv/bin/python bench/bench_jobs.py [--instances 1000] [--agents 4] [--kills 10]
+        [--poll-s 0.5] [--profile]
 
 Measures, in one run on this machine:
-  1. a batch job of N instances of `true`: wall time from `submit` to SUCCEEDED, and the
-     rate in instances per second (compare with bench_launch.py's framework rate: the jobs
-     framework writes every launch and every status change to the registry first);
-  2. the size of that job's registry document, and the master's CPU seconds during (1);
+  0. the bare fork/exec rate (`subprocess.Popen(["true"]).wait()` N times, as
+     bench_launch.py does), before the cluster starts: the rate the job is compared with;
+  1. a batch job of N instances of `true`: wall time from `submit` to SUCCEEDED (its status
+     polled every `--poll-s`, as `job submit --wait` does every 0.5 s), the rate in
+     instances per second and its share of the bare rate (the jobs framework writes every
+     launch and every status change to the registry first, in batches);
+  2. the size of that job's registry document, and the master's and the agents' CPU
+     seconds (the agents' include their tasks) during (1);
   3. a 3-instance service: the time from SIGKILL of an instance's process to its
      replacement running, over K kills (p50, max).
 With --profile, the master runs under cProfile and its top functions are printed.
@@ -21,6 +26,7 @@ import platform
 import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,9 +38,25 @@ from mesoslite.jobs.model import InstanceState, JobState
 from mesoslite.testing import LocalCluster, assert_eventually
 
 
-def batch(cluster: LocalCluster, n: int) -> tuple[float, float, int]:
-    master = psutil.Process(cluster.master_pid or 0)
-    cpu0 = sum(master.cpu_times()[:2])
+def bare_spawn_rate(n: int) -> float:
+    started = time.perf_counter()
+    for _ in range(n):
+        subprocess.Popen(["true"]).wait()
+    return n / (time.perf_counter() - started)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU of these processes and their children that ended (tasks the agents reaped)."""
+    total = 0.0
+    for pid in pids:
+        t = psutil.Process(pid).cpu_times()
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def batch(cluster: LocalCluster, n: int, poll_s: float) -> tuple[float, float, float, int]:
+    master, agents = [cluster.master_pid or 0], list(cluster.agent_pids)
+    cpu0 = cpu_seconds(master), cpu_seconds(agents)
     with cluster.client() as c:
         started = time.perf_counter()
         c.submit_job(f"""
@@ -48,15 +70,15 @@ instances: {n}
             view = c.job_status("many")
             if view.state.terminal:
                 break
-            time.sleep(0.1)  # the CLI polls every 0.5 s
+            time.sleep(poll_s)  # each status of a 1,000-instance job costs the master ~25 ms
         wall = time.perf_counter() - started
     assert view.state == JobState.SUCCEEDED, (view.state, view.message)
-    cpu = sum(master.cpu_times()[:2]) - cpu0
+    cpu, agents_cpu = cpu_seconds(master) - cpu0[0], cpu_seconds(agents) - cpu0[1]
     db = sqlite3.connect(cluster.work_dir / "master" / "registry.sqlite")
     query = "SELECT length(doc) FROM objects WHERE kind='jobs' AND key='many'"
     (size,) = db.execute(query).fetchone()
     db.close()
-    return wall, cpu, int(size)
+    return wall, cpu, agents_cpu, int(size)
 
 
 def service_recovery(cluster: LocalCluster, kills: int, pid_dir: Path) -> list[float]:
@@ -102,8 +124,11 @@ def main() -> None:
     ap.add_argument("--instances", type=int, default=1000)
     ap.add_argument("--agents", type=int, default=4)
     ap.add_argument("--kills", type=int, default=10)
+    ap.add_argument("--poll-s", type=float, default=0.5)
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
+    load = os.getloadavg()[0]
+    bare = bare_spawn_rate(args.instances)
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
         pids = Path(tmp) / "pids"
         pids.mkdir()
@@ -113,7 +138,7 @@ def main() -> None:
                           master_args=("--allocation-interval-s", "0.2"),
                           master_python_args=("-m", "cProfile", "-o", str(prof))
                           if args.profile else ()) as cluster:
-            wall, cpu, size = batch(cluster, args.instances)
+            wall, cpu, agents_cpu, size = batch(cluster, args.instances, args.poll_s)
             recovery = service_recovery(cluster, args.kills, pids)
         if args.profile:
             import pstats
@@ -122,10 +147,15 @@ def main() -> None:
     print(f"### Jobs ({time.strftime('%Y-%m-%d')}, {platform.node()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()})\n")
     print(f"`{' '.join([os.path.basename(sys.executable), *sys.argv])}`\n")
+    rate = args.instances / wall
+    print(f"load average at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f}\n")
     print("| measure | figure |\n| --- | --- |")
+    print(f"| bare fork/exec of `true` ({args.instances}), same run | {bare:.0f}/s |")
     print(f"| batch job of {args.instances} `true` instances on {args.agents} agents, "
-          f"submit to SUCCEEDED | {wall:.2f} s ({args.instances / wall:.0f} instances/s) |")
-    print(f"| master CPU during it | {cpu:.2f} s |")
+          f"submit to SUCCEEDED | {wall:.2f} s ({rate:.0f} instances/s, "
+          f"{rate / bare:.2f} of bare) |")
+    print(f"| master CPU during it / agents' (with their tasks) | {cpu:.2f} s / "
+          f"{agents_cpu:.2f} s |")
     print(f"| that job's registry document | {size / 1024:.0f} KiB |")
     print(f"| service instance SIGKILLed to its replacement RUNNING, {len(recovery)} kills | "
           f"p50 {statistics.median(recovery) * 1000:.0f} ms, "

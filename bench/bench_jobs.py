@@ -15,12 +15,20 @@ Measures, in one run on this machine:
   3. a 3-instance service: the time from SIGKILL of an instance's process to its
      replacement running, over K kills (p50, max).
 With --profile, the master runs under cProfile and its top functions are printed.
+
+With --master-only, no daemons at all: the master's actor, its SQLite registry and the jobs
+framework run in this process, and a stand-in agent on the actor's agent stream answers
+every launch at once with RUNNING and FINISHED, `--batch` updates per message (as an agent's
+status-update flush sends them). It measures the master's own CPU per instance (submit to
+SUCCEEDED), free of the agents' spawning and of the machine's load; with --profile, its
+top functions.
 Prints a Markdown block to paste into bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import signal
@@ -34,7 +42,16 @@ from pathlib import Path
 
 import psutil
 
+from mesoslite.allocator.loader import load_allocator
+from mesoslite.clock import SystemClock
 from mesoslite.jobs.model import InstanceState, JobState
+from mesoslite.master.actor import CLOSE, Connection, MasterActor
+from mesoslite.master.events import AckOnAgent, LaunchOnAgent
+from mesoslite.master.jobs_port import new_jobs_framework
+from mesoslite.master.registry.sqlite import SqliteRegistryStore
+from mesoslite.master.state import MasterState
+from mesoslite.model import AgentInfo, StatusSource, TaskState, TaskStatus
+from mesoslite.resources import parse_resources
 from mesoslite.testing import LocalCluster, assert_eventually
 
 
@@ -119,6 +136,68 @@ retries: {{backoff_s: 0.1}}
     return times
 
 
+async def master_only(n: int, batch: int, db: Path) -> tuple[float, float, int]:
+    """(wall s, CPU s of this process, agent messages acknowledged) for one batch job of
+    `n` instances on the in-process master (see the module docstring)."""
+    state = MasterState(allocator=load_allocator("drf"), offer_timeout_s=30,
+                        agent_reregister_timeout_s=10)
+    actor = MasterActor(state, SqliteRegistryStore(db), SystemClock(), allocation_interval_s=0.2,
+                        heartbeat_interval_s=3600, agent_ping_interval_s=3600)
+    await actor.start()
+    jobs = new_jobs_framework(actor, actor.clock, ("*",), 0)
+    await jobs.start()
+    conn = Connection()
+    info = AgentInfo(hostname="h1", resources=parse_resources(f"cpus:{n};mem:{8 * n}"))
+    agent_id = await actor.register_agent(info, [], conn)
+    acks = 0
+
+    async def agent() -> None:
+        nonlocal acks
+        while (item := await conn.queue.get()) is not CLOSE:
+            acks += isinstance(item, AckOnAgent)
+            if not isinstance(item, LaunchOnAgent):
+                continue
+            updates = [TaskStatus(t.task_id, item.framework_id, agent_id, st,
+                                  source=StatusSource.AGENT, uuid=f"{st.name}{t.task_id}".encode(),
+                                  exit_code=0 if st == TaskState.FINISHED else None)
+                       for t in item.tasks for st in (TaskState.RUNNING, TaskState.FINISHED)]
+            for i in range(0, len(updates), batch):
+                part = updates[i:i + batch]
+                await actor.run(lambda now, p=part: actor.state.status_updates(agent_id, p, now))
+                await asyncio.sleep(0)
+
+    player = asyncio.create_task(agent())
+    cpu0, started = time.process_time(), time.perf_counter()
+    await jobs.submit(f'name: many\ntype: batch\ncommand: "true"\n'
+                      f'resources: {{cpus: 0.01, mem: 4}}\ninstances: {n}\n')
+    while not jobs.core.get("many").state.terminal:  # not `status`: no view of 1,000
+        await asyncio.sleep(0.01)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+    assert jobs.status("many").state == JobState.SUCCEEDED
+    player.cancel()
+    await jobs.stop()
+    await actor.stop()
+    return wall, cpu, acks
+
+
+def main_master_only(args: argparse.Namespace) -> None:
+    import cProfile
+    import pstats
+
+    with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
+        prof = cProfile.Profile() if args.profile else None
+        if prof is not None:
+            prof.enable()
+        wall, cpu, acks = asyncio.run(master_only(args.instances, args.batch,
+                                                  Path(tmp) / "r.sqlite"))
+        if prof is not None:
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+    print(f"| in-process master, batch job of {args.instances} instances, {args.batch} "
+          f"updates per agent message | {wall:.2f} s wall, {cpu:.2f} s CPU "
+          f"({cpu / args.instances * 1e6:.0f} us per instance), {acks} ack messages |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--instances", type=int, default=1000)
@@ -126,7 +205,12 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--poll-s", type=float, default=0.5)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--master-only", action="store_true")
+    ap.add_argument("--batch", type=int, default=20, help="with --master-only")
     args = ap.parse_args()
+    if args.master_only:
+        main_master_only(args)
+        return
     load = os.getloadavg()[0]
     bare = bare_spawn_rate(args.instances)
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:

@@ -1,26 +1,40 @@
 """Jobs benchmark: the built-in jobs framework on a real local cluster.
 
-    .venv/bin/python bench/bench_jobs.py [--instances 1000] [--agents 4] [--kills 10] [--profile]
+    .venv/bin/python bench/bench_jobs.py [--instances 1000] [--agents 4] [--kills 10]
+        [--poll-s 0.5] [--profile]
 
 Measures, in one run on this machine:
-  1. a batch job of N instances of `true`: wall time from `submit` to SUCCEEDED, and the
-     rate in instances per second (compare with bench_launch.py's framework rate: the jobs
-     framework writes every launch and every status change to the registry first);
-  2. the size of that job's registry document, and the master's CPU seconds during (1);
+  0. the bare fork/exec rate (`subprocess.Popen(["true"]).wait()` N times, as
+     bench_launch.py does), before the cluster starts: the rate the job is compared with;
+  1. a batch job of N instances of `true`: wall time from `submit` to SUCCEEDED (its status
+     polled every `--poll-s`, as `job submit --wait` does every 0.5 s), the rate in
+     instances per second and its share of the bare rate (the jobs framework writes every
+     launch and every status change to the registry first, in batches);
+  2. the size of that job's registry document, and the master's and the agents' CPU
+     seconds (the agents' include their tasks) during (1);
   3. a 3-instance service: the time from SIGKILL of an instance's process to its
      replacement running, over K kills (p50, max).
 With --profile, the master runs under cProfile and its top functions are printed.
+
+With --master-only, no daemons at all: the master's actor, its SQLite registry and the jobs
+framework run in this process, and a stand-in agent on the actor's agent stream answers
+every launch at once with RUNNING and FINISHED, `--batch` updates per message (as an agent's
+status-update flush sends them). It measures the master's own CPU per instance (submit to
+SUCCEEDED), free of the agents' spawning and of the machine's load; with --profile, its
+top functions.
 Prints a Markdown block to paste into bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,13 +42,38 @@ from pathlib import Path
 
 import psutil
 
+from mesoslite.allocator.loader import load_allocator
+from mesoslite.clock import SystemClock
 from mesoslite.jobs.model import InstanceState, JobState
+from mesoslite.master.actor import CLOSE, Connection, MasterActor
+from mesoslite.master.events import AckOnAgent, LaunchOnAgent
+from mesoslite.master.jobs_port import new_jobs_framework
+from mesoslite.master.registry.sqlite import SqliteRegistryStore
+from mesoslite.master.state import MasterState
+from mesoslite.model import AgentInfo, StatusSource, TaskState, TaskStatus
+from mesoslite.resources import parse_resources
 from mesoslite.testing import LocalCluster, assert_eventually
 
 
-def batch(cluster: LocalCluster, n: int) -> tuple[float, float, int]:
-    master = psutil.Process(cluster.master_pid or 0)
-    cpu0 = sum(master.cpu_times()[:2])
+def bare_spawn_rate(n: int) -> float:
+    started = time.perf_counter()
+    for _ in range(n):
+        subprocess.Popen(["true"]).wait()
+    return n / (time.perf_counter() - started)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU of these processes and their children that ended (tasks the agents reaped)."""
+    total = 0.0
+    for pid in pids:
+        t = psutil.Process(pid).cpu_times()
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def batch(cluster: LocalCluster, n: int, poll_s: float) -> tuple[float, float, float, int]:
+    master, agents = [cluster.master_pid or 0], list(cluster.agent_pids)
+    cpu0 = cpu_seconds(master), cpu_seconds(agents)
     with cluster.client() as c:
         started = time.perf_counter()
         c.submit_job(f"""
@@ -48,15 +87,15 @@ instances: {n}
             view = c.job_status("many")
             if view.state.terminal:
                 break
-            time.sleep(0.1)  # the CLI polls every 0.5 s
+            time.sleep(poll_s)  # each status of a 1,000-instance job costs the master ~25 ms
         wall = time.perf_counter() - started
     assert view.state == JobState.SUCCEEDED, (view.state, view.message)
-    cpu = sum(master.cpu_times()[:2]) - cpu0
+    cpu, agents_cpu = cpu_seconds(master) - cpu0[0], cpu_seconds(agents) - cpu0[1]
     db = sqlite3.connect(cluster.work_dir / "master" / "registry.sqlite")
     query = "SELECT length(doc) FROM objects WHERE kind='jobs' AND key='many'"
     (size,) = db.execute(query).fetchone()
     db.close()
-    return wall, cpu, int(size)
+    return wall, cpu, agents_cpu, int(size)
 
 
 def service_recovery(cluster: LocalCluster, kills: int, pid_dir: Path) -> list[float]:
@@ -97,13 +136,83 @@ retries: {{backoff_s: 0.1}}
     return times
 
 
+async def master_only(n: int, batch: int, db: Path) -> tuple[float, float, int]:
+    """(wall s, CPU s of this process, agent messages acknowledged) for one batch job of
+    `n` instances on the in-process master (see the module docstring)."""
+    state = MasterState(allocator=load_allocator("drf"), offer_timeout_s=30,
+                        agent_reregister_timeout_s=10)
+    actor = MasterActor(state, SqliteRegistryStore(db), SystemClock(), allocation_interval_s=0.2,
+                        heartbeat_interval_s=3600, agent_ping_interval_s=3600)
+    await actor.start()
+    jobs = new_jobs_framework(actor, actor.clock, ("*",), 0)
+    await jobs.start()
+    conn = Connection()
+    info = AgentInfo(hostname="h1", resources=parse_resources(f"cpus:{n};mem:{8 * n}"))
+    agent_id = await actor.register_agent(info, [], conn)
+    acks = 0
+
+    async def agent() -> None:
+        nonlocal acks
+        while (item := await conn.queue.get()) is not CLOSE:
+            acks += isinstance(item, AckOnAgent)
+            if not isinstance(item, LaunchOnAgent):
+                continue
+            updates = [TaskStatus(t.task_id, item.framework_id, agent_id, st,
+                                  source=StatusSource.AGENT, uuid=f"{st.name}{t.task_id}".encode(),
+                                  exit_code=0 if st == TaskState.FINISHED else None)
+                       for t in item.tasks for st in (TaskState.RUNNING, TaskState.FINISHED)]
+            for i in range(0, len(updates), batch):
+                part = updates[i:i + batch]
+                await actor.run(lambda now, p=part: actor.state.status_updates(agent_id, p, now))
+                await asyncio.sleep(0)
+
+    player = asyncio.create_task(agent())
+    cpu0, started = time.process_time(), time.perf_counter()
+    await jobs.submit(f'name: many\ntype: batch\ncommand: "true"\n'
+                      f'resources: {{cpus: 0.01, mem: 4}}\ninstances: {n}\n')
+    while not jobs.core.get("many").state.terminal:  # not `status`: no view of 1,000
+        await asyncio.sleep(0.01)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+    assert jobs.status("many").state == JobState.SUCCEEDED
+    player.cancel()
+    await jobs.stop()
+    await actor.stop()
+    return wall, cpu, acks
+
+
+def main_master_only(args: argparse.Namespace) -> None:
+    import cProfile
+    import pstats
+
+    with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
+        prof = cProfile.Profile() if args.profile else None
+        if prof is not None:
+            prof.enable()
+        wall, cpu, acks = asyncio.run(master_only(args.instances, args.batch,
+                                                  Path(tmp) / "r.sqlite"))
+        if prof is not None:
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+    print(f"| in-process master, batch job of {args.instances} instances, {args.batch} "
+          f"updates per agent message | {wall:.2f} s wall, {cpu:.2f} s CPU "
+          f"({cpu / args.instances * 1e6:.0f} us per instance), {acks} ack messages |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--instances", type=int, default=1000)
     ap.add_argument("--agents", type=int, default=4)
     ap.add_argument("--kills", type=int, default=10)
+    ap.add_argument("--poll-s", type=float, default=0.5)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--master-only", action="store_true")
+    ap.add_argument("--batch", type=int, default=20, help="with --master-only")
     args = ap.parse_args()
+    if args.master_only:
+        main_master_only(args)
+        return
+    load = os.getloadavg()[0]
+    bare = bare_spawn_rate(args.instances)
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
         pids = Path(tmp) / "pids"
         pids.mkdir()
@@ -113,7 +222,7 @@ def main() -> None:
                           master_args=("--allocation-interval-s", "0.2"),
                           master_python_args=("-m", "cProfile", "-o", str(prof))
                           if args.profile else ()) as cluster:
-            wall, cpu, size = batch(cluster, args.instances)
+            wall, cpu, agents_cpu, size = batch(cluster, args.instances, args.poll_s)
             recovery = service_recovery(cluster, args.kills, pids)
         if args.profile:
             import pstats
@@ -122,10 +231,15 @@ def main() -> None:
     print(f"### Jobs ({time.strftime('%Y-%m-%d')}, {platform.node()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()})\n")
     print(f"`{' '.join([os.path.basename(sys.executable), *sys.argv])}`\n")
+    rate = args.instances / wall
+    print(f"load average at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f}\n")
     print("| measure | figure |\n| --- | --- |")
+    print(f"| bare fork/exec of `true` ({args.instances}), same run | {bare:.0f}/s |")
     print(f"| batch job of {args.instances} `true` instances on {args.agents} agents, "
-          f"submit to SUCCEEDED | {wall:.2f} s ({args.instances / wall:.0f} instances/s) |")
-    print(f"| master CPU during it | {cpu:.2f} s |")
+          f"submit to SUCCEEDED | {wall:.2f} s ({rate:.0f} instances/s, "
+          f"{rate / bare:.2f} of bare) |")
+    print(f"| master CPU during it / agents' (with their tasks) | {cpu:.2f} s / "
+          f"{agents_cpu:.2f} s |")
     print(f"| that job's registry document | {size / 1024:.0f} KiB |")
     print(f"| service instance SIGKILLed to its replacement RUNNING, {len(recovery)} kills | "
           f"p50 {statistics.median(recovery) * 1000:.0f} ms, "

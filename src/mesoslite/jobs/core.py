@@ -266,6 +266,12 @@ class JobsCore:
         self.unconfirmed.discard(status.task_id)
         return transitions.on_update(self.book, status, now)
 
+    def on_updates(self, statuses: Sequence[TaskStatus], now: float) -> list[Kill]:
+        """Apply a batch of updates in order (see `transitions.on_updates`)."""
+        for status in statuses:
+            self.unconfirmed.discard(status.task_id)
+        return transitions.on_updates(self.book, statuses, now)
+
     # ------------------------------------------------------------------ time
 
     def tick(self, now: float) -> list[Kill]:

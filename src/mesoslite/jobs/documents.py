@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mesoslite.jobs.doc_cache import instance_text
 from mesoslite.jobs.model import AttemptView, InstanceState, JobState, RunState, RunTotals
 from mesoslite.jobs.records import (
     Attempt,
@@ -138,8 +139,24 @@ def _ended_from(job: str, run_id: str, d: dict[str, Any]) -> list[Instance]:
 # ---------------------------------------------------------------------------- runs and jobs
 
 
-def _run_doc(job: str, r: Run) -> dict[str, Any]:
-    d: dict[str, Any] = {
+def _run_json(job: str, r: Run) -> str:
+    """The run's JSON text: as `json.dumps` of its whole document would give it, with an
+    active run's instances from the memo (`doc_cache`)."""
+    if r.summary is not None or (
+        r.state != RunState.RUNNING and not any(i.active for i in r.instances)
+    ):
+        return _dumps(_run_doc(job, r))
+    head = _dumps(_run_head(r))
+    instances = ",".join(instance_text(i, _instance_doc) for i in r.instances)
+    return f'{head[:-1]},"instances":[{instances}]}}'
+
+
+def _dumps(d: Any) -> str:
+    return json.dumps(d, separators=(",", ":"))
+
+
+def _run_head(r: Run) -> dict[str, Any]:
+    return {
         "run_id": r.run_id,
         "state": r.state.value,
         "scheduled_at": r.scheduled_at,
@@ -147,6 +164,10 @@ def _run_doc(job: str, r: Run) -> dict[str, Any]:
         "finished_at": r.finished_at,
         "message": r.message,
     }
+
+
+def _run_doc(job: str, r: Run) -> dict[str, Any]:
+    d = _run_head(r)
     if r.summary is not None:
         s = r.summary
         d["summary"] = [list(s.exit_codes), s.attempts, s.succeeded, s.failed]
@@ -196,26 +217,27 @@ def job_to_doc(job: Job) -> str:
     # Suspension (cron only) is written only when set: other jobs' documents are unchanged.
     steer = {k: v for k, v in (("suspended_at", job.suspended_at),
                                ("resumed_at", job.resumed_at)) if v is not None}
-    return json.dumps(
-        {
-            **steer,
-            "spec_yaml": job.spec_yaml,
-            "state": job.state.value,
-            "submitted_at": job.submitted_at,
-            "updated_at": job.updated_at,
-            "ended_at": job.ended_at,
-            "version": job.version,
-            "message": job.message,
-            "last_scheduled": job.last_scheduled,
-            "next_run_at": job.next_run_at,
-            "run_counter": job.run_counter,
-            "runs": [_run_doc(job.name, r) for r in job.runs],
-            "older_runs": [o.runs, o.succeeded, o.failed, o.killed, o.skipped,
-                           o.instances_succeeded, o.instances_failed, o.attempts],
-            "history": [_history_doc(h) for h in job.history],
-        },
-        separators=(",", ":"),
-    )
+    head = _dumps({
+        **steer,
+        "spec_yaml": job.spec_yaml,
+        "state": job.state.value,
+        "submitted_at": job.submitted_at,
+        "updated_at": job.updated_at,
+        "ended_at": job.ended_at,
+        "version": job.version,
+        "message": job.message,
+        "last_scheduled": job.last_scheduled,
+        "next_run_at": job.next_run_at,
+        "run_counter": job.run_counter,
+    })
+    tail = _dumps({
+        "older_runs": [o.runs, o.succeeded, o.failed, o.killed, o.skipped,
+                       o.instances_succeeded, o.instances_failed, o.attempts],
+        "history": [_history_doc(h) for h in job.history],
+    })
+    # The text `json.dumps` of the whole would give, with the runs spliced in (`_run_json`).
+    runs = ",".join(_run_json(job.name, r) for r in job.runs)
+    return f'{head[:-1]},"runs":[{runs}],{tail[1:]}'
 
 
 def job_from_doc(text: str) -> Job:

@@ -79,6 +79,9 @@ class JobsFramework:
         # Batched persistence: changes made while one write runs go in the next one.
         self._flush_waiters: builtins.list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
+        # Updates to acknowledge, all in one call, once the write holding their changes is
+        # durable (one write per batch of transitions; a failed one acknowledges nothing).
+        self._acks: builtins.list[TaskStatus] = []
         self._background: set[asyncio.Task[None]] = set()
 
     async def _hold_role(self, role: str) -> None:
@@ -286,19 +289,21 @@ class JobsFramework:
                 self._suppressed = True
                 await self._quietly(self.port.suppress())
 
-    async def on_update(self, status: TaskStatus) -> None:
-        kills = self.core.on_update(status, self.clock.now())
-        self._spawn(self._after_update(status, kills))
+    async def on_updates(self, statuses: builtins.list[TaskStatus]) -> None:
+        kills = self.core.on_updates(statuses, self.clock.now())
+        self._acks += [s for s in statuses if s.uuid]
+        self._spawn(self._after_updates(statuses, kills))
 
-    async def _after_update(self, status: TaskStatus, kills: builtins.list[Kill]) -> None:
+    async def _after_updates(
+        self, statuses: builtins.list[TaskStatus], kills: builtins.list[Kill]
+    ) -> None:
         try:
-            await self._persist()
+            await self._persist()  # the flush acknowledges them once written
         except MesosliteError as e:
-            # Not acknowledged: the agent sends the update again.
-            logger.warning("cannot record an update task_id=%s: %s", status.task_id, e)
+            # Not acknowledged: the agents send the updates again.
+            logger.warning("cannot record %d updates (first task_id=%s): %s",
+                           len(statuses), statuses[0].task_id if statuses else "-", e)
             return
-        if status.uuid:
-            await self._quietly(self.port.acknowledge(status))
         await self._kill(kills)
         await self._want_offers()
 
@@ -379,11 +384,15 @@ class JobsFramework:
         while self._flush_waiters:
             await asyncio.sleep(0)  # let the rest of this loop turn's changes join
             waiters, self._flush_waiters = self._flush_waiters, []
+            # Taken with the changes: what an update changed is in this write or in one
+            # before it (this loop writes one at a time), so it is durable when this is.
+            acks, self._acks = self._acks, []
             removed, jobs = self.core.take_removed(), self.core.take_dirty()
             try:
                 await self.port.persist({j.name: job_to_doc(j) for j in jobs}, removed)
             except Exception as e:
-                # Written again with the next change; the waiters' callers do not act.
+                # Written again with the next change; the waiters' callers do not act, and
+                # nothing is acknowledged (the agents send those updates again).
                 self.core.dirty.update(j.name for j in jobs)
                 self.core.removed.update(n for n in removed if n not in self.core.jobs)
                 if not isinstance(e, MesosliteError):
@@ -395,6 +404,8 @@ class JobsFramework:
             for w in waiters:
                 if not w.done():
                     w.set_result(None)
+            if acks:
+                await self._quietly(self.port.acknowledge(newest_per_task(acks)))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -432,3 +443,14 @@ class JobsFramework:
             await call
         except MesosliteError as e:
             logger.warning("jobs framework call failed: %s", e)
+
+
+def newest_per_task(statuses: builtins.list[TaskStatus]) -> builtins.list[TaskStatus]:
+    """Each task's newest update of a batch: acknowledgements are cumulative per task (the
+    agent drops the older updates of a task with the one acknowledged), so RUNNING and
+    FINISHED of a short task cost the agent one acknowledgement, not two."""
+    newest: dict[tuple[str, str], TaskStatus] = {}
+    for status in statuses:  # in the order the agent sent them, oldest first
+        newest.pop((status.agent_id, status.task_id), None)
+        newest[(status.agent_id, status.task_id)] = status
+    return builtins.list(newest.values())

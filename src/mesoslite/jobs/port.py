@@ -60,7 +60,9 @@ class JobsEvents(Protocol):
 
     async def on_offers(self, offers: list[Offer]) -> None: ...
 
-    async def on_update(self, status: TaskStatus) -> None: ...
+    async def on_updates(self, statuses: list[TaskStatus]) -> None:
+        """A batch of status updates, in order (one agent message's, or several's)."""
+        ...
 
     async def on_error(self, message: str) -> None:
         """The master ended the subscription for good (e.g. torn down)."""
@@ -102,7 +104,9 @@ class MasterPort(Protocol):
 
     async def kill(self, task_id: TaskId, agent_id: AgentId) -> None: ...
 
-    async def acknowledge(self, status: TaskStatus) -> None: ...
+    async def acknowledge(self, statuses: Sequence[TaskStatus]) -> None:
+        """Acknowledge these updates, in one call (one message per agent)."""
+        ...
 
     async def reconcile(self, tasks: Sequence[tuple[TaskId, AgentId]] = ()) -> None:
         """Ask for the latest state of these tasks, or of every task of ours if empty."""

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from mesoslite.allocator.base import Demand
 from mesoslite.allocator.tiers import priority_of
@@ -124,8 +125,9 @@ class InProcessMasterPort:
             self.actor.framework_stream_closed(self._fid, conn)
 
     async def _deliver(self, conn: Connection, events: JobsEvents) -> None:
+        held: Any = None  # taken off the queue while gathering updates, handled next
         while True:
-            item = await conn.queue.get()
+            item, held = (held, None) if held is not None else (await conn.queue.get(), None)
             if item is CLOSE:
                 self._replaced.discard(id(conn))
                 return
@@ -133,8 +135,16 @@ class InProcessMasterPort:
                 if isinstance(item, OffersEvent):
                     await events.on_offers(list(item.offers))
                 elif isinstance(item, UpdateEvent):
-                    for status in item.statuses:
-                        await events.on_update(status)
+                    # The updates queued back to back (several agents' messages) go as one
+                    # batch: one registry write and one acknowledgement per agent for all.
+                    statuses = list(item.statuses)
+                    while held is None and not conn.queue.empty():
+                        nxt = conn.queue.get_nowait()
+                        if isinstance(nxt, UpdateEvent):
+                            statuses += nxt.statuses
+                        else:
+                            held = nxt
+                    await events.on_updates(statuses)
                 elif isinstance(item, ErrorEvent) and id(conn) not in self._replaced:
                     await events.on_error(item.message)
             except Exception:
@@ -155,9 +165,11 @@ class InProcessMasterPort:
         # Grace 0: the task's own kill_grace_period_s.
         await self.actor.run(lambda _now: self.actor.state.kill_task(fid, task_id, 0.0))
 
-    async def acknowledge(self, status: TaskStatus) -> None:
-        fid, ack = self._fid, (status.agent_id, status.task_id, status.uuid)
-        await self.actor.run(lambda now: self.actor.state.acknowledge(fid, [ack]))
+    async def acknowledge(self, statuses: Sequence[TaskStatus]) -> None:
+        fid = self._fid
+        acks = [(s.agent_id, s.task_id, s.uuid) for s in statuses if s.uuid]
+        if acks:  # one `AckOnAgent` per agent for the lot
+            await self.actor.run(lambda now: self.actor.state.acknowledge(fid, acks))
 
     async def reconcile(self, tasks: Sequence[tuple[TaskId, AgentId]] = ()) -> None:
         fid, wanted = self._fid, list(tasks)

@@ -50,14 +50,12 @@ async def serve(config: AgentConfig) -> None:
         users=RunAsPolicy(config.switch_user, config.allow_root_tasks),
     )
     link = MasterLink(
-        config.master, actor, backoff_max_s=config.reconnect_backoff_max_s,
-        security=client,
+        config.master, actor, backoff_max_s=config.reconnect_backoff_max_s, security=client
     )
     # Before the actor starts: a port in use ends the agent before it touches any task.
     # Health (SERVING once registered with a master) and reflection, for probes.
     probes = await start_probe_server(
-        config.grpc_address, lambda: actor.connected, security=serving
-    )
+        config.grpc_address, lambda: actor.connected, security=serving)
     http = await _start_http(config, actor, work_dir, serving)
     actor.start(link)
     logger.info(

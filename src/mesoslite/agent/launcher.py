@@ -10,13 +10,16 @@ Design:
   dir when a C compiler is there (~0.3 ms a task), else `wrappers/wrapper.pl` (perl-base is in every
   Debian-like system; ~2 ms a task, where Python would take ~20). It joins the task's
   cgroups, forks the command, ignores SIGTERM/SIGINT/SIGHUP itself (the command does not),
-  waits, writes the command's exit code (or -signal) to the task's `exit_status` file, and
-  ends the same way as the command. So the agent reaping the wrapper sees the command's own
-  status, and an agent that was down when the task ended reads it from the file. The
+  waits, appends the command's exit code (or -signal) under the launch's tag to the agent's
+  exit log (`exit_log.py`), and ends the same way as the command. So the agent reaping the
+  wrapper sees the command's own status, and an agent that was down when the task ended
+  reads it from the log. The
   wrapper leads the process group: a group SIGKILL ends it too (no file then; the agent,
   if alive, still reaps -9). Without perl, commands run unwrapped (no recovered exit codes).
+  Why a second process per task is kept (issue 15): only a parent learns a process's exit
+  status, and the agent, the parent, may be dead when the task ends; see bench/RESULTS.md.
 - Tasks outlive the agent: after a restart `adopt` watches a surviving wrapper again through
-  a pidfd (it is no longer our child: init reaps it) and reads its exit status file.
+  a pidfd (it is no longer our child: init reaps it) and reads its code from the exit log.
 - Reaping takes no thread and no SIGCHLD handler: `os.pidfd_open(pid)` becomes readable when
   the process exits; the loop watches it with `add_reader`, then `waitpid(WNOHANG)` collects
   the status. Between those two the task is a zombie, so its pid (and process group id)
@@ -44,7 +47,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from mesoslite.agent.checkpoint import read_exit_status
+from mesoslite.agent.exit_log import ExitSink, read_exit_status
 from mesoslite.agent.sandbox import sandbox_path
 from mesoslite.ids import FrameworkId, TaskId
 from mesoslite.model import REASON_LAUNCH_FAILED, REASON_TASK_INVALID, TaskSpec, TaskState
@@ -59,8 +62,8 @@ def _wrapper_source(name: str) -> str:
 
 
 # The task wrapper (see the module docstring), shipped as package data in `wrappers/`.
-# Arguments: exit status file, cgroup.procs files separated by spaces (may be empty), then
-# the command's argv.
+# Arguments: the exit log, the launch's tag, cgroup.procs files separated by spaces (may be
+# empty), then the command's argv.
 WRAPPER_C = _wrapper_source("wrapper.c")
 WRAPPER_PERL = _wrapper_source("wrapper.pl")
 
@@ -91,7 +94,7 @@ class LaunchedTask:
     # None for a task adopted after an agent restart (not our child any more).
     popen: subprocess.Popen[bytes] | None
     pidfd: int
-    exit_file: Path | None = None
+    exit_file: ExitSink | None = None
     start_ticks: int = 0
     cgroups: tuple[str, ...] = ()
     exit_code: int | None = None
@@ -147,11 +150,11 @@ class TaskLauncher:
         self,
         framework_id: FrameworkId,
         task: TaskSpec,
-        exit_file: Path | None = None,
+        exit_file: ExitSink | None = None,
         cgroups: tuple[str, ...] = (),
     ) -> LaunchedTask:
-        """Start `task` in its sandbox, under the wrapper that writes `exit_file` and joins
-        `cgroups` (directories whose `cgroup.procs` it writes its pid to).
+        """Start `task` in its sandbox, under the wrapper that writes its exit code to
+        `exit_file` and joins `cgroups` (directories whose `cgroup.procs` it writes its pid to).
 
         Raises:
             LaunchError: the task could not be started; nothing is left running.
@@ -168,11 +171,12 @@ class TaskLauncher:
         identity = self._identity(task.command.user, env)
         self._make_sandbox(sandbox, framework_id, identity)
         if identity and exit_file is not None:
-            _chown_quietly(exit_file.parent, identity)
+            exit_file = _private_sink(exit_file, identity)
         wrapper = self.user_wrapper if identity else self.wrapper
         if wrapper is not None:
             procs = " ".join(os.path.join(c, "cgroup.procs") for c in cgroups)
-            args = [*wrapper, str(exit_file or ""), procs, *args]
+            sink = ("", "") if exit_file is None else (str(exit_file.path), exit_file.tag)
+            args = [*wrapper, *sink, procs, *args]
         popen = self._popen(args, sandbox, env, identity)
         try:
             pidfd = os.pidfd_open(popen.pid)
@@ -258,7 +262,7 @@ class TaskLauncher:
         task_id: TaskId,
         pid: int,
         start_ticks: int,
-        exit_file: Path | None,
+        exit_file: ExitSink | None,
         cgroups: tuple[str, ...] = (),
     ) -> LaunchedTask | None:
         """Watch a task process that survived an agent restart; None if it is gone (or its
@@ -447,11 +451,20 @@ def _check_executable(name: str, path: str) -> None:
         raise _failed(f"executable not found: {name!r}")
 
 
-def _chown_quietly(path: Path, identity: dict[str, Any]) -> None:
+def _private_sink(sink: ExitSink, identity: dict[str, Any]) -> ExitSink:
+    """A file of the task's own for its exit code: it runs as a user who may not write the
+    agent's exit log (nor forge another task's code there)."""
+    private = sink.private()
     try:
-        os.chown(path, identity["user"], identity["group"])
-    except OSError:
-        pass
+        private.path.parent.mkdir(mode=0o711, exist_ok=True)
+        fd = os.open(private.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchown(fd, identity["user"], identity["group"])
+        finally:
+            os.close(fd)
+    except OSError as e:
+        logger.warning("cannot make the task's exit file path=%s: %s", private.path, e)
+    return private
 
 
 def _failed(message: str) -> LaunchError:

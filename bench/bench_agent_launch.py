@@ -1,6 +1,6 @@
 """How many trivial tasks per second the agent's launcher alone runs (a script, not a test).
 
-    python bench/bench_agent_launch.py [--tasks N] [--shell] [--full]
+    python bench/bench_agent_launch.py [--tasks N] [--shell] [--full] [--unwrapped]
 
 Launches N `true` tasks through `TaskLauncher` (sandbox, output files, Popen in a new
 session, pidfd reaping) on one asyncio loop, LAUNCH_CHUNK per loop iteration like the agent
@@ -10,7 +10,8 @@ one at a time) measured in the same run.
 With `--full`, each task also pays what the agent adds around the launcher (issue 15): its
 checkpoint (`CheckpointStore`: launch record, RUNNING and FINISHED updates, their
 acknowledgements, removal) and its cgroups (`detect_isolator`: made or taken from the pool,
-OOM check, given back), in the order `AgentActor` does them.
+OOM check, given back), in the order `AgentActor` does them. With `--unwrapped`, tasks run
+without the wrapper process (what the wrapper costs: issue 15).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class AgentPath:
 
 
 async def launcher_rate(
-    n: int, shell: bool, work_dir: Path, full: bool = False
+    n: int, shell: bool, work_dir: Path, full: bool = False, unwrapped: bool = False
 ) -> tuple[float, float, float]:
     """Tasks per second, and CPU ms per task spent by the agent and by its children (the
     CPU figures hold up on a loaded machine; the rate does not)."""
@@ -100,6 +101,8 @@ async def launcher_rate(
 
     launcher = TaskLauncher(work_dir, on_exit)
     launcher.agent_id = "bench"
+    if unwrapped:
+        launcher.wrapper = None
     command = CommandSpec.of_shell("true") if shell else CommandSpec.of_argv(["/bin/true"])
     resources = parse_resources("cpus:0.01;mem:1")
     tasks = [TaskSpec(TaskId(f"t{i}"), command, resources) for i in range(n)]
@@ -135,11 +138,14 @@ def main() -> None:
     parser.add_argument(
         "--full", action="store_true", help="add the agent's checkpoints and cgroups per task"
     )
+    parser.add_argument("--unwrapped", action="store_true", help="run tasks without the wrapper")
     args = parser.parse_args()
     bare = bare_rate(min(args.tasks, 1000))
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp:
         rates = [
-            asyncio.run(launcher_rate(args.tasks, args.shell, Path(tmp) / str(i), args.full))
+            asyncio.run(
+                launcher_rate(args.tasks, args.shell, Path(tmp) / str(i), args.full, args.unwrapped)
+            )
             for i in range(3)
         ]
     best = max(r for r, _, _ in rates)
@@ -148,6 +154,8 @@ def main() -> None:
     kind = "sh -c true" if args.shell else "/bin/true"
     if args.full:
         kind += " with checkpoints and cgroups"
+    if args.unwrapped:
+        kind += ", unwrapped"
     print(f"bare posix_spawn+waitpid of /bin/true: {bare:.0f}/s")
     print(
         f"TaskLauncher, {args.tasks} x {kind}: {best:.0f} tasks/s best of 3 "

@@ -21,9 +21,8 @@ import asyncio
 import os
 import tempfile
 import time
-from pathlib import Path
-
 from collections.abc import Callable
+from pathlib import Path
 
 try:  # the agent's checkpoint log (issue 15), else the directory per task it replaced
     from mesoslite.agent.checkpoint_log import CheckpointLog as CheckpointStore
@@ -48,8 +47,15 @@ def bare_rate(n: int) -> float:
 
 def _status(launched: LaunchedTask, state: TaskState) -> TaskStatus:
     return TaskStatus(
-        launched.task_id, launched.framework_id, AgentId("bench"), state, "", "",
-        StatusSource.AGENT, new_update_uuid(), time.time(),
+        launched.task_id,
+        launched.framework_id,
+        AgentId("bench"),
+        state,
+        "",
+        "",
+        StatusSource.AGENT,
+        new_update_uuid(),
+        time.time(),
     )
 
 

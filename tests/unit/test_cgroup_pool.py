@@ -43,7 +43,8 @@ def test_a_slot_is_reused_and_only_changed_limits_are_written(tmp_path: Path) ->
     assert pool.take(0, 2) == slot  # another shape: every limit reset
     assert (mem / "memory.limit_in_bytes").read_text() == "-1"
     assert ((cpu / "cpu.cfs_quota_us").read_text(), (cpu / "cpu.shares").read_text()) == (
-        "200000", "2048"
+        "200000",
+        "2048",
     )
 
 

@@ -47,7 +47,10 @@ def test_records_reach_the_file_only_when_flushed_and_read_back_in_order(tmp_pat
     [r] = CheckpointLog(tmp_path).recover()
     assert (r.spec, r.pid, r.start_ticks, r.cgroups) == (spec("t1"), 100, 7, ["/cg/t1"])
     assert (r.updates, r.pending, r.kill_requested, r.exit_status) == (
-        [running, done], [done], True, 3
+        [running, done],
+        [done],
+        True,
+        3,
     )
     log.remove(FW, "t1")
     log.flush()
@@ -136,7 +139,10 @@ def test_exit_codes_are_found_by_tag_in_the_shared_or_a_private_file(tmp_path: P
     (tmp_path / "exits.d").mkdir()
     (tmp_path / "exits.d" / "cc").write_text("cc 12\n")
     assert [exits.read(ExitSink(exits.path, t)) for t in ("aa", "bb", "cc", "dd")] == [
-        3, -9, 12, None
+        3,
+        -9,
+        12,
+        None,
     ]
     assert read_exit_status(ExitSink(exits.path, "cc").private()) == 12
     exits.forget("cc")

@@ -108,3 +108,24 @@ def _res(text: str):  # type: ignore[no-untyped-def]
     from mesoslite.resources import parse_resources
 
     return parse_resources(text)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_on_real_cgroups_slots_an_earlier_agent_left_are_skipped_then_removed(
+    tmp_path: Path,
+) -> None:
+    killed = detect_isolator(tmp_path)  # an agent SIGKILLed with a free slot: no close
+    if killed.pool is None or "memory" not in killed.bases:
+        killed.close()
+        pytest.skip("no cgroup v1 memory hierarchy")
+    left = killed.prepare("fw", "a", _res("cpus:0.5;mem:64"))
+    iso = detect_isolator(tmp_path)
+    try:
+        assert iso.pool is not None
+        taken = iso.prepare("fw", "b", _res("cpus:0.5;mem:64"))
+        assert taken and not set(taken) & set(left)
+        iso.remove(taken)
+    finally:
+        iso.close()
+    assert not any(Path(d).exists() for d in (*left, *taken))
+    assert not any(b.exists() for b in iso.bases.values())

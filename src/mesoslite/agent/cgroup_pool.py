@@ -76,10 +76,17 @@ class CgroupPool:
         return True
 
     def close(self) -> None:
-        """Remove the free slots (slots of running tasks stay, for the next agent)."""
+        """Remove the free slots, and the empty ones an earlier agent left (the kernel
+        refuses to remove a slot that holds a process: a running task's stays, for the
+        next agent)."""
         for slot in self._free:
             self._remove(slot)
         self._free.clear()
+        for base in self.bases.values():
+            with contextlib.suppress(OSError):
+                for d in (base / POOL_DIR).iterdir():
+                    with contextlib.suppress(OSError):
+                        os.rmdir(d)
 
     def _make(self) -> tuple[str, ...]:
         for _ in range(1000):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 from mesoslite._proto.v1 import common_pb2, scheduler_pb2
+from mesoslite.agent.checkpoint_log import read_checkpoints
 from mesoslite.agent.launcher import kill_cgroup_members, process_start_ticks
 
 from .agent_support import (
@@ -62,12 +62,11 @@ class Cluster:
     def task_pids(self) -> list[int]:
         """The wrapper pid (= process group) of every checkpointed task, remembered."""
         pids = []
-        for path in sorted((self.agent_dir / "meta").glob("*/*/task.json")):
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                doc = json.loads(path.read_text())
-                self.wrappers.add((doc["pid"], doc["start_ticks"]))
-                self.cgroups.update(doc["cgroups"])
-                pids.append(doc["pid"])
+        for task in read_checkpoints(self.agent_dir):
+            if task.spec is not None:
+                self.wrappers.add((task.pid, task.start_ticks))
+                self.cgroups.update(task.cgroups)
+                pids.append(task.pid)
         return pids
 
     def end_tasks(self) -> None:
@@ -368,7 +367,9 @@ async def test_a_task_being_killed_when_its_agent_dies_is_still_reported_killed(
     await assert_eventually(lambda: out.exists() and out.read_text() == "ready\n")
     [pid] = cluster.task_pids()
     await framework.kill("k")
-    await assert_eventually(lambda: list((cluster.agent_dir / "meta").glob("*/k/killing")))
+    await assert_eventually(
+        lambda: any(t.kill_requested for t in read_checkpoints(cluster.agent_dir))
+    )
     cluster.kill_agent(signal.SIGKILL)
     assert alive(pid)
     cluster.start_agent()

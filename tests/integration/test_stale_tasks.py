@@ -6,7 +6,6 @@ gone, the framework sees it end TASK_KILLED (never running again), the replaceme
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mesoslite._proto.v1 import common_pb2
+from mesoslite.agent.checkpoint_log import read_checkpoints
 from mesoslite.agent.launcher import kill_cgroup_members, process_start_ticks
 
 from .agent_support import Daemon, Framework, alive, assert_eventually, shell_task, start_master
@@ -41,11 +41,11 @@ class Daemons:
 
     def task_pid(self, agent: str, task_id: str) -> int:
         """The wrapper pid (= process group) of a checkpointed task, remembered for teardown."""
-        for path in (self.tmp / agent / "meta").glob(f"*/{task_id}/task.json"):
-            doc = json.loads(path.read_text())
-            self.wrappers.add((doc["pid"], doc["start_ticks"]))
-            self.cgroups.update(doc["cgroups"])
-            return int(doc["pid"])
+        for task in read_checkpoints(self.tmp / agent):
+            if task.task_id == task_id and task.spec is not None:
+                self.wrappers.add((task.pid, task.start_ticks))
+                self.cgroups.update(task.cgroups)
+                return task.pid
         raise AssertionError(f"no checkpoint of {task_id} on {agent}")
 
     def stop(self) -> None:

@@ -33,8 +33,9 @@ from typing import Any
 from mesoslite.agent import constants as k
 from mesoslite.agent import effects as fx
 from mesoslite.agent import gc
-from mesoslite.agent.checkpoint import EXIT_STATUS_FILE, CheckpointStore, read_exit_status
+from mesoslite.agent.checkpoint_log import CheckpointLog
 from mesoslite.agent.effects import Effect, TaskKey
+from mesoslite.agent.exit_log import ExitSink, read_exit_status
 from mesoslite.agent.health import run_health_check
 from mesoslite.agent.isolation import WATCH_INTERVAL_S, detect_isolator, tree_rss_bytes
 from mesoslite.agent.launcher import LaunchedTask, LaunchError, TaskLauncher
@@ -74,7 +75,8 @@ class AgentActor:
         self.work_dir = work_dir
         self.clock: Clock = clock or SystemClock()
         self.sandbox_gc_age_s = sandbox_gc_age_s
-        self.store = CheckpointStore(work_dir)
+        # Records made in one loop iteration go to disk in one write (issue 15).
+        self.store = CheckpointLog(work_dir, schedule=asyncio.get_running_loop().call_soon)
         self.isolator = detect_isolator(work_dir)
         self.state = AgentState(
             agent_id=AgentId(self._load_agent_id()),
@@ -106,7 +108,7 @@ class AgentActor:
             fx.SignalTask: self._signal,
             fx.RunHealthCheck: self._run_health_check,
             fx.StopHealthCheck: self._stop_health_check,
-            fx.SendUpdates: lambda e: self._send(StatusUpdatesOut(e.statuses)),
+            fx.SendUpdates: self._send_updates,
             fx.CheckpointUpdate: lambda e: self.store.append_update(e.status),
             fx.CheckpointAck: lambda e: self.store.append_ack(e.key[0], e.key[1], e.update_uuid),
             fx.CheckpointKilling: lambda e: self.store.mark_killing(*e.key),
@@ -199,6 +201,7 @@ class AgentActor:
                     len(self.launcher.running),
                 )
         self.launcher.close()
+        self.store.close()
         # A task killed just now may not be reaped yet (its cgroup is busy): a moment, once.
         for _ in range(10):
             self.isolator.remove(())
@@ -317,9 +320,14 @@ class AgentActor:
         cancel_ref = [self.clock.call_later(interval_s, run)]
         self._periodic.append(cancel_ref[0])
 
+    def _send_updates(self, effect: fx.SendUpdates) -> None:
+        self.store.flush()  # an update is on disk before it is sent
+        self._send(StatusUpdatesOut(effect.statuses))
+
     def _signal(self, effect: fx.SignalTask) -> None:
         launched = self.processes.get(effect.key)
         if launched is not None:
+            self.store.flush()  # the `killing` mark before the signal
             self.launcher.signal(launched, signal.SIGKILL if effect.force else signal.SIGTERM)
 
     def _send(self, item: Outgoing) -> None:
@@ -340,17 +348,21 @@ class AgentActor:
 
     def _launch_some(self) -> None:
         self._launch_handle = None
+        chunk: list[tuple[TaskKey, TaskSpec, ExitSink | None]] = []
         for _ in range(min(k.LAUNCH_CHUNK, len(self._launch_queue))):
             key = self._launch_queue.popleft()
             spec = self.state.wants_start(key)
             if spec is not None:  # else killed while it waited
-                self._launch(key, spec)
+                chunk.append((key, spec, self.store.prepare_launch(*key)))
+        self.store.flush()  # the chunk's launch intents, in one write, before any spawn
+        for key, spec, exit_file in chunk:
+            self._launch(key, spec, exit_file)
+        self.store.flush()  # and their pids
         if self._launch_queue:
             self._launch_handle = self._loop.call_soon(self._launch_some)
 
-    def _launch(self, key: TaskKey, spec: TaskSpec) -> None:
+    def _launch(self, key: TaskKey, spec: TaskSpec, exit_file: ExitSink | None) -> None:
         framework_id, task_id = key
-        exit_file = self.store.prepare_launch(framework_id, task_id)
         cgroups = self.isolator.prepare(framework_id, task_id, spec.resources)
         try:
             launched = self.launcher.launch(framework_id, spec, exit_file, cgroups)
@@ -368,8 +380,7 @@ class AgentActor:
 
     def _adopt(self, effect: fx.AdoptProcess) -> None:
         framework_id, task_id = effect.key
-        task_dir = self.store.task_dir(framework_id, task_id)
-        exit_file = task_dir / EXIT_STATUS_FILE if task_dir is not None else None
+        exit_file = self.store.exit_sink(framework_id, task_id)
         launched = self.launcher.adopt(
             framework_id, task_id, effect.pid, effect.start_ticks, exit_file, effect.cgroups
         )

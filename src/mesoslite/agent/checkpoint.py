@@ -1,4 +1,6 @@
-"""`CheckpointStore`: what the agent launched and the updates it owes, on disk in its work dir.
+"""`CheckpointStore`: the old checkpoint layout, read once to migrate it to the agent's
+checkpoint log (`checkpoint_log.py`, which replaced it: issue 15); and the JSON forms of task
+specs and updates both use.
 
 Layout, one directory per task: `WORK/meta/<framework_id>/<task_id>/`
 - `task.json`: the task's spec, the pid of its wrapper process (also its process group id),
@@ -164,6 +166,7 @@ class CheckpointStore:
                     task.updates.append(status_from_json(entry["u"]))
                 elif "a" in entry:
                     uuid = bytes.fromhex(entry["a"])
+                    task.acked.append(uuid)
                     for i, st in enumerate(task.updates):
                         if st.uuid == uuid:
                             acked = max(acked, i + 1)

@@ -5,7 +5,8 @@ Design:
 - Found once at start (`detect_isolator`): for each of the v1 `memory` and `cpu`
   controllers, the agent's own cgroup (`/proc/self/cgroup`) under the controller's mount
   (`/proc/self/mountinfo`), and in it a directory `mesoslite-<hash of the work dir>` the agent
-  can create. Each task gets `<that>/<framework_id>/<task_id>` per controller, with
+  can create. Each task gets a cgroup per controller, taken from a pool of reused ones
+  (`<that>/pool/<n>`, `cgroup_pool.py`; v2 makes `<framework_id>/<task_id>`), with
   `memory.limit_in_bytes` (and `memory.memsw.limit_in_bytes` where swap accounting exists)
   from its `mem`, `cpu.cfs_quota_us` and `cpu.shares` from its `cpus`. The task's wrapper
   writes its own pid to their `cgroup.procs` before it forks the command, so nothing the
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import psutil
 
+from mesoslite.agent.cgroup_pool import CgroupPool
 from mesoslite.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ class Isolator:
         # yet); tried again at the next removal and at close. A leak costs every later
         # launch: thousands of dead memory cgroups made mkdir several times slower.
         self._leftover: set[str] = set()
+        # v1: task cgroups are reused across tasks (`cgroup_pool.py`, issue 15).
+        self.pool = CgroupPool(bases) if bases and not v2 else None
 
     @property
     def kind(self) -> str:
@@ -77,6 +81,8 @@ class Isolator:
         cpus = resources.scalar("cpus")
         if self.v2:
             return self._prepare_v2(framework_id, task_id, mem_mb, cpus)
+        if self.pool is not None:
+            return self.pool.take(mem_mb, cpus)
         out: list[str] = []
         for controller, base in self.bases.items():
             d = base / framework_id / task_id
@@ -143,7 +149,10 @@ class Isolator:
         return False
 
     def remove(self, cgroups: tuple[str, ...]) -> None:
-        """Remove the task's cgroups (empty by now: the launcher killed what was left)."""
+        """Give the task's cgroups back to the pool, or remove them (empty by now: the
+        launcher killed what was left)."""
+        if self.pool is not None and self.pool.give_back(cgroups):
+            cgroups = ()
         retry, self._leftover = self._leftover, set()
         for cg in (*cgroups, *retry):
             try:
@@ -164,6 +173,8 @@ class Isolator:
     def close(self) -> None:
         """Remove the agent's empty cgroup directories (those of running tasks stay, for the
         next agent to find)."""
+        if self.pool is not None:
+            self.pool.close()
         self.remove(())
         for base in set(self.bases.values()):
             try:

@@ -10,20 +10,22 @@ Design:
   dir when a C compiler is there (~0.3 ms a task), else `wrappers/wrapper.pl` (perl-base is in every
   Debian-like system; ~2 ms a task, where Python would take ~20). It joins the task's
   cgroups, forks the command, ignores SIGTERM/SIGINT/SIGHUP itself (the command does not),
-  waits, writes the command's exit code (or -signal) to the task's `exit_status` file, and
-  ends the same way as the command. So the agent reaping the wrapper sees the command's own
-  status, and an agent that was down when the task ended reads it from the file. The
-  wrapper leads the process group: a group SIGKILL ends it too (no file then; the agent,
+  waits, appends the command's exit code (or -signal) under the launch's tag to the agent's
+  exit log (`exit_log.py`), and ends the same way as the command. So the agent reaping the
+  wrapper sees the command's own status, and an agent that was down when the task ended
+  reads it from the log. The wrapper leads the process group: a group SIGKILL ends it too (no file then; the agent,
   if alive, still reaps -9). Without perl, commands run unwrapped (no recovered exit codes).
 - A task run as another user (`users.py`): the wrapper stays root and switches only the
   command it forks (`setgroups`, `setgid`, `setuid` in the child, from `$MESOSLITE_RUN_AS`).
-  So the task cannot forge or delete its exit status (the file is root's, in a root-only
-  dir), cannot kill its wrapper (another uid) and cannot leave its cgroups, and the fast C
-  wrapper in the root-only work dir is usable; a Popen that switches user would also lose
-  vfork. Unwrapped, Popen switches the command itself. Its sandbox and output files are
-  chowned to it (`sandbox.py`).
+  So the task cannot forge or delete its exit code (the exit log is root's, in a
+  root-only dir), cannot kill its wrapper (another uid) and cannot leave its cgroups, and
+  the fast C wrapper in the root-only work dir is usable; a Popen that switches user would
+  also lose vfork. Unwrapped, Popen switches the command itself. Its sandbox and output
+  files are chowned to it (`sandbox.py`).
+- Why a second process per task is kept (issue 15): only a parent learns a process's exit
+  status, and the agent, the parent, may be dead when the task ends; see bench/RESULTS.md.
 - Tasks outlive the agent: after a restart `adopt` watches a surviving wrapper again through
-  a pidfd (it is no longer our child: init reaps it) and reads its exit status file.
+  a pidfd (it is no longer our child: init reaps it) and reads its code from the exit log.
 - Reaping takes no thread and no SIGCHLD handler: `os.pidfd_open(pid)` becomes readable when
   the process exits; the loop watches it with `add_reader`, then `waitpid(WNOHANG)` collects
   the status. Between those two the task is a zombie, so its pid (and process group id)
@@ -49,7 +51,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from mesoslite.agent.checkpoint import read_exit_status
+from mesoslite.agent.exit_log import ExitSink, read_exit_status
 from mesoslite.agent.sandbox import give_to, make_sandbox, sandbox_path
 from mesoslite.agent.users import RUN_AS_ENV, RunAsPolicy, TaskUser, UserRefused
 from mesoslite.ids import FrameworkId, TaskId
@@ -65,8 +67,8 @@ def _wrapper_source(name: str) -> str:
 
 
 # The task wrapper (see the module docstring), shipped as package data in `wrappers/`.
-# Arguments: exit status file, cgroup.procs files separated by spaces (may be empty), then
-# the command's argv.
+# Arguments: the exit log, the launch's tag, cgroup.procs files separated by spaces (may be
+# empty), then the command's argv.
 WRAPPER_C = _wrapper_source("wrapper.c")
 WRAPPER_PERL = _wrapper_source("wrapper.pl")
 
@@ -97,7 +99,7 @@ class LaunchedTask:
     # None for a task adopted after an agent restart (not our child any more).
     popen: subprocess.Popen[bytes] | None
     pidfd: int
-    exit_file: Path | None = None
+    exit_file: ExitSink | None = None
     start_ticks: int = 0
     cgroups: tuple[str, ...] = ()
     exit_code: int | None = None
@@ -149,11 +151,11 @@ class TaskLauncher:
         self,
         framework_id: FrameworkId,
         task: TaskSpec,
-        exit_file: Path | None = None,
+        exit_file: ExitSink | None = None,
         cgroups: tuple[str, ...] = (),
     ) -> LaunchedTask:
-        """Start `task` in its sandbox, under the wrapper that writes `exit_file` and joins
-        `cgroups` (directories whose `cgroup.procs` it writes its pid to).
+        """Start `task` in its sandbox, under the wrapper that writes its exit code to
+        `exit_file` and joins `cgroups` (directories whose `cgroup.procs` it writes its pid to).
 
         Raises:
             LaunchError: the task could not be started; nothing is left running.
@@ -171,7 +173,8 @@ class TaskLauncher:
         self._make_sandbox(sandbox, framework_id, user)
         if self.wrapper is not None:
             procs = " ".join(os.path.join(c, "cgroup.procs") for c in cgroups)
-            args = [*self.wrapper, str(exit_file or ""), procs, *args]
+            sink = ("", "") if exit_file is None else (str(exit_file.path), exit_file.tag)
+            args = [*self.wrapper, *sink, procs, *args]
             if user is not None:
                 env[RUN_AS_ENV] = user.wrapper_env()  # the wrapper switches the command
         popen = self._popen(args, sandbox, env, user)
@@ -263,7 +266,7 @@ class TaskLauncher:
         task_id: TaskId,
         pid: int,
         start_ticks: int,
-        exit_file: Path | None,
+        exit_file: ExitSink | None,
         cgroups: tuple[str, ...] = (),
     ) -> LaunchedTask | None:
         """Watch a task process that survived an agent restart; None if it is gone (or its
@@ -362,7 +365,7 @@ def find_wrapper(work_dir: Path) -> list[str] | None:
     """The compiled C wrapper (built into `work_dir/bin` once), else perl's, else None."""
     import hashlib
 
-    digest = hashlib.sha1(WRAPPER_C.encode()).hexdigest()[:10]
+    digest = hashlib.sha1(("static\n" + WRAPPER_C).encode()).hexdigest()[:10]
     binary = work_dir / "bin" / f"mesoslite-wrapper-{digest}"
     if os.access(binary, os.X_OK):
         return [str(binary)]
@@ -373,12 +376,7 @@ def find_wrapper(work_dir: Path) -> list[str] | None:
             src = binary.with_suffix(".c")
             src.write_text(WRAPPER_C)
             tmp = binary.with_suffix(".tmp")
-            subprocess.run(
-                [cc, "-O2", "-o", str(tmp), str(src)],
-                check=True,
-                capture_output=True,
-                timeout=60,
-            )
+            _compile(cc, src, tmp)
             tmp.replace(binary)
             return [str(binary)]
         except (OSError, subprocess.SubprocessError) as e:
@@ -391,6 +389,20 @@ def find_wrapper(work_dir: Path) -> list[str] | None:
         "that ends while the agent is down is lost"
     )
     return None
+
+
+def _compile(cc: str, src: Path, out: Path) -> None:
+    """Link statically where the host has a static libc: no dynamic loader at each task's
+    exec, ~0.2-0.4 ms of CPU less per task on our machines (bench/RESULTS.md, issue 15)."""
+    for flags in (["-O2", "-static"], ["-O2"]):
+        try:
+            subprocess.run(
+                [cc, *flags, "-o", str(out), str(src)], check=True, capture_output=True, timeout=60
+            )
+            return
+        except subprocess.CalledProcessError:
+            if "-static" not in flags:
+                raise
 
 
 def process_start_ticks(pid: int) -> int | None:

@@ -21,6 +21,8 @@ class RecoveredTask:
     # Every update made, oldest first, and the unacknowledged tail of it.
     updates: list[TaskStatus] = field(default_factory=list)
     pending: list[TaskStatus] = field(default_factory=list)
+    # The acknowledged uuids, in the order the acknowledgements came.
+    acked: list[bytes] = field(default_factory=list)
     exit_status: int | None = None
     kill_requested: bool = False
 

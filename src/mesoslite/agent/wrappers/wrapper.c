@@ -8,8 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* $MESOSLITE_RUN_AS="UID GID G1,G2,...": the wrapper stays root (it keeps the exit status
-   file out of the task's reach) and switches only the command it forks. */
+/* mesoslite task wrapper: EXIT_LOG TAG CGROUP_PROCS ARGV... (see agent/launcher.py). */
+
+/* $MESOSLITE_RUN_AS="UID GID G1,G2,...": the wrapper stays root (it keeps the exit log
+   out of the task's reach) and switches only the command it forks. */
 static int switch_user(const char *spec) {
   char *end;
   long uid = strtol(spec, &end, 10);
@@ -31,13 +33,13 @@ static int switch_user(const char *spec) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 4) {
-    fputs("mesoslite wrapper: STATUS_FILE CGROUP_PROCS ARGV...\n", stderr);
+  if (argc < 5) {
+    fputs("mesoslite wrapper: EXIT_LOG TAG CGROUP_PROCS ARGV...\n", stderr);
     return 127;
   }
   char pid[32];
   snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-  for (char *p = strtok(argv[2], " "); p; p = strtok(NULL, " ")) {
+  for (char *p = strtok(argv[3], " "); p; p = strtok(NULL, " ")) {
     int fd = open(p, O_WRONLY | O_APPEND);
     if (fd >= 0) { if (write(fd, pid, strlen(pid)) < 0) {} close(fd); }
   }
@@ -53,8 +55,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "mesoslite: cannot switch to %s: %s\n", run_as, strerror(errno));
       _exit(127);
     }
-    execvp(argv[3], argv + 3);
-    fprintf(stderr, "mesoslite: cannot execute %s: %s\n", argv[3], strerror(errno));
+    execvp(argv[4], argv + 4);
+    fprintf(stderr, "mesoslite: cannot execute %s: %s\n", argv[4], strerror(errno));
     _exit(127);
   }
   int st;
@@ -62,10 +64,11 @@ int main(int argc, char **argv) {
   int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
   int code = sig ? -sig : WEXITSTATUS(st);
   if (argv[1][0]) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
-    FILE *f = fopen(tmp, "w");
-    if (f) { fprintf(f, "%d\n", code); fclose(f); rename(tmp, argv[1]); }
+    /* One O_APPEND write: lines of concurrent wrappers never mix. */
+    char line[128];
+    int n = snprintf(line, sizeof line, "%.64s %d\n", argv[2], code);
+    int fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) { if (write(fd, line, n) < 0) {} close(fd); }
   }
   if (sig) { signal(sig, SIG_DFL); kill(getpid(), sig); return 128 + sig; }
   return code;

@@ -1,4 +1,4 @@
-my ($f, $cg) = splice(@ARGV, 0, 2);
+my ($f, $tag, $cg) = splice(@ARGV, 0, 3);
 for my $p (split / /, $cg) { if (open(my $h, ">>", $p)) { print $h "$$\n"; close $h } }
 my $ra = delete $ENV{MESOSLITE_RUN_AS};
 my @sigs = qw(TERM INT HUP);
@@ -19,6 +19,6 @@ if ($pid == 0) {
 }
 waitpid($pid, 0);
 my $s = $?; my $sig = $s & 127; my $code = $sig ? -$sig : $s >> 8;
-if (length $f && open(my $h, ">", "$f.tmp")) { print $h "$code\n"; close $h; rename("$f.tmp", $f) }
+if (length $f && open(my $h, ">>", $f)) { syswrite($h, "$tag $code\n"); close $h }
 if ($sig) { $SIG{$_} = "DEFAULT" for @sigs; kill $sig, $$; exit(128 + $sig) }
 exit($s >> 8);

@@ -44,17 +44,17 @@ def test_the_wrapper_switches_the_command_and_writes_its_exit_status_as_root(
     tmp_path: Path, kind: str
 ) -> None:
     wrapper = wrapper_of(kind, tmp_path)
-    status = tmp_path / "exit_status"
+    status = tmp_path / "exits"
     env = {**os.environ, RUN_AS_ENV: f"{NOBODY.pw_uid} {NOBODY.pw_gid} {NOBODY.pw_gid}"}
     script = f'id -u; id -g; id -G; echo "run_as=${RUN_AS_ENV}"; exit 5'
     done = subprocess.run(
-        [*wrapper, str(status), "", "/bin/sh", "-c", script],
+        [*wrapper, str(status), "t1", "", "/bin/sh", "-c", script],
         env=env, capture_output=True, text=True, timeout=30,
     )
     assert done.returncode == 5, done.stderr
     uid, gid, groups = str(NOBODY.pw_uid), str(NOBODY.pw_gid), str(NOBODY.pw_gid)
     assert done.stdout.split() == [uid, gid, groups, "run_as="]  # no root groups kept
-    assert status.read_text() == "5\n" and status.stat().st_uid == 0
+    assert status.read_text() == "t1 5\n" and status.stat().st_uid == 0
 
 
 @root_only
@@ -63,7 +63,7 @@ def test_the_wrapper_never_switches_to_root(tmp_path: Path, kind: str) -> None:
     wrapper = wrapper_of(kind, tmp_path)
     env = {**os.environ, RUN_AS_ENV: "0 0 0"}
     done = subprocess.run(
-        [*wrapper, "", "", "/bin/sh", "-c", "echo ran"],
+        [*wrapper, "", "", "", "/bin/sh", "-c", "echo ran"],
         env=env, capture_output=True, text=True, timeout=30,
     )
     assert (done.returncode, done.stdout) == (127, "")

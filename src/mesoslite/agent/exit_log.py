@@ -3,9 +3,10 @@ down still reports its real code.
 
 Each wrapper (`wrappers/`) appends one line `<tag> <code>\\n` (code: the exit status, or
 -signal) to `WORK/meta/exits` when its command ends; the tag is the launch's, from the
-checkpoint log's `L` record. One small `O_APPEND` write per task, no file of its own. A task
-run as another user cannot write the agent's file: its wrapper appends to a file of its own,
-`exits.d/<tag>`, made for it before the launch.
+checkpoint log's `L` record. One small `O_APPEND` write per task, no file of its own. The
+wrapper of a task run as another user stays root (only its command is switched, `users.py`),
+so it appends here too. A file of a task's own, `exits.d/<tag>`, is still read and removed,
+but the launcher no longer makes one: it is left from before that merge, to be dropped.
 
 The agent reads the file only for tasks it did not reap itself (adopted after a restart): the
 codes of its own children come from `waitpid`. So the file is rotated (`exits` renamed to

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import grpc
 
 
-class Security(Protocol):
+class TlsSettings(Protocol):
     """What these helpers read of a `mesoslite.transport.Security` (named here by shape: the
     transport imports this module, never the reverse)."""
 
@@ -33,6 +33,7 @@ class Security(Protocol):
     def tls_key(self) -> str: ...
     @property
     def tls(self) -> bool: ...
+
 
 INSECURE_HINT = "give --tls-cert and --tls-key (and --tls-ca), or --insecure to allow plain text"
 
@@ -52,7 +53,7 @@ def read_pem(path: str, flag: str) -> bytes:
     return data
 
 
-def check_files(security: Security) -> None:
+def check_files(security: TlsSettings) -> None:
     """Refuse an incomplete or unreadable TLS setup before any port or channel opens.
 
     Raises:
@@ -68,13 +69,13 @@ def check_files(security: Security) -> None:
             read_pem(path, flag)
 
 
-def _own_pair(security: Security) -> tuple[bytes | None, bytes | None]:
+def _own_pair(security: TlsSettings) -> tuple[bytes | None, bytes | None]:
     if not security.tls_cert:
         return None, None
     return read_pem(security.tls_key, "--tls-key"), read_pem(security.tls_cert, "--tls-cert")
 
 
-def channel_credentials(security: Security) -> grpc.ChannelCredentials:
+def channel_credentials(security: TlsSettings) -> grpc.ChannelCredentials:
     """`grpc.ChannelCredentials`: trust `tls_ca` (the system's roots without one), and present
     our own certificate when we have one (mutual TLS)."""
     import grpc
@@ -86,7 +87,7 @@ def channel_credentials(security: Security) -> grpc.ChannelCredentials:
     )
 
 
-def server_credentials(security: Security) -> grpc.ServerCredentials:
+def server_credentials(security: TlsSettings) -> grpc.ServerCredentials:
     """`grpc.ServerCredentials`: our certificate; with `tls_ca`, clients must present one
     signed by it (mutual TLS).
 
@@ -105,7 +106,7 @@ def server_credentials(security: Security) -> grpc.ServerCredentials:
     )
 
 
-def server_ssl_context(security: Security) -> ssl.SSLContext | None:
+def server_ssl_context(security: TlsSettings) -> ssl.SSLContext | None:
     """The HTTP server's context (None: plain HTTP). Client certificates are not required
     on HTTP (browsers and Prometheus rarely have one); they are verified when given."""
     if not security.tls:
@@ -123,7 +124,7 @@ def server_ssl_context(security: Security) -> ssl.SSLContext | None:
     return ctx
 
 
-def client_ssl_context(security: Security) -> ssl.SSLContext:
+def client_ssl_context(security: TlsSettings) -> ssl.SSLContext:
     """An HTTPS client's context: verify the server against `tls_ca`, present our cert."""
     ctx = ssl.create_default_context(cafile=security.tls_ca or None)
     if security.tls_cert:
@@ -148,7 +149,9 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
-def check_plain_text_bind(binds: list[tuple[str, str]], security: Security, insecure: bool) -> None:
+def check_plain_text_bind(
+    binds: list[tuple[str, str]], security: TlsSettings, insecure: bool
+) -> None:
     """Refuse plain text on an address other than loopback unless `--insecure` is given.
 
     Args:

@@ -88,7 +88,10 @@ class ChaosCluster(HACluster):
         d = super()._master_daemon(i)
         if self.advertise_host:
             # click keeps the last value of a repeated option: these override `--host`.
-            d.argv += ["--host", "0.0.0.0", "--advertise-address", self.advertised[i]]
+            # --insecure: plain text off loopback, on the test's own private bridge.
+            d.argv += [
+                "--host", "0.0.0.0", "--advertise-address", self.advertised[i], "--insecure",
+            ]
         return d
 
     def add_agent(self) -> int:

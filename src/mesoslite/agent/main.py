@@ -15,7 +15,6 @@ from mesoslite.agent.config import AgentConfig, parse_attributes
 from mesoslite.config import click_options
 from mesoslite.daemon import run_daemon
 from mesoslite.errors import ConfigError
-from mesoslite.transport import client_security
 
 logger = logging.getLogger("mesoslite.agent")
 
@@ -28,6 +27,7 @@ async def serve(config: AgentConfig) -> None:
     from mesoslite.agent.probe import probe_host
     from mesoslite.grpc_probes import start_probe_server
     from mesoslite.resources import parse_reserved_resources
+    from mesoslite.transport import client_security
 
     work_dir = Path(config.work_dir)
     try:

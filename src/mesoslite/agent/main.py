@@ -15,7 +15,6 @@ from mesoslite.agent.config import AgentConfig, parse_attributes
 from mesoslite.config import click_options
 from mesoslite.daemon import run_daemon
 from mesoslite.errors import ConfigError
-from mesoslite.transport import client_security
 
 logger = logging.getLogger("mesoslite.agent")
 
@@ -29,6 +28,7 @@ async def serve(config: AgentConfig) -> None:
     from mesoslite.agent.users import RunAsPolicy
     from mesoslite.grpc_probes import start_probe_server
     from mesoslite.resources import parse_reserved_resources
+    from mesoslite.transport import client_security
 
     client, serving = _securities(config)
     work_dir = Path(config.work_dir)

@@ -12,6 +12,7 @@ import click
 
 from mesoslite import __version__
 from mesoslite.agent.config import AgentConfig, parse_attributes
+from mesoslite.agent.users import RunAsPolicy
 from mesoslite.config import click_options
 from mesoslite.daemon import run_daemon
 from mesoslite.errors import ConfigError
@@ -25,7 +26,6 @@ async def serve(config: AgentConfig) -> None:
     from mesoslite.agent.actor import AgentActor
     from mesoslite.agent.master_link import MasterLink
     from mesoslite.agent.probe import probe_host
-    from mesoslite.agent.users import RunAsPolicy
     from mesoslite.grpc_probes import start_probe_server
     from mesoslite.resources import parse_reserved_resources
     from mesoslite.transport import client_security

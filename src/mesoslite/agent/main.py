@@ -28,7 +28,6 @@ async def serve(config: AgentConfig) -> None:
     from mesoslite.agent.probe import probe_host
     from mesoslite.grpc_probes import start_probe_server
     from mesoslite.resources import parse_reserved_resources
-    from mesoslite.transport import client_security
 
     client, serving = _securities(config)
     work_dir = Path(config.work_dir)
@@ -87,7 +86,7 @@ def _securities(config: AgentConfig) -> tuple[Any, Any]:
     checked before anything listens (TLS files, plain text off loopback, credentials)."""
     from mesoslite.security.tls import check_plain_text_bind
     from mesoslite.tls_settings import daemon_security
-    from mesoslite.transport import PLAIN
+    from mesoslite.transport import PLAIN, client_security
 
     security = daemon_security(config)
     # With --tls-ca alone the agent is a TLS client of the master but serves in plain text.

@@ -1,5 +1,5 @@
-"""`python -m mesoslite.cli`: the same as the `mesoslite` console script."""
+"""`python -m mesoslite.cli`: the same as the `mesoslite` console script (`run` fast path too)."""
 
-from mesoslite.cli import main
+from mesoslite.fastrun import main
 
 main()

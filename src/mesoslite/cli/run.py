@@ -278,7 +278,10 @@ async def _run(
     framework = _RunOne(task)
     # A short failover timeout: a master restart or a network blip must not kill the task,
     # but if this process dies without a word, the master kills it soon after.
-    info = FrameworkInfo(name=f"mesoslite-run {task.name}", failover_timeout_s=RUN_FAILOVER_S)
+    info = FrameworkInfo(
+        name=f"mesoslite-run {task.name}", role=task_args["role"],
+        failover_timeout_s=RUN_FAILOVER_S,
+    )
     driver = SchedulerDriver(framework, info, master=master, connect_timeout_s=5.0)
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()
@@ -375,6 +378,8 @@ def _check_options(
 @click.option("--name", default="", help="task name (default: the command)")
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="environment variable")
 @click.option("--shell", is_flag=True, help="run the arguments joined as one /bin/sh -c string")
+@click.option("--role", default="*", show_default=True, help="the role the task's resources are "
+              "allocated to (its weight, quota and reservations apply)")
 @click.option(
     "--placement-timeout",
     "placement_timeout_s",
@@ -401,6 +406,7 @@ def run(
     name: str,
     env: tuple[str, ...],
     shell: bool,
+    role: str,
     placement_timeout_s: float,
     grace_s: float,
     command: tuple[str, ...],
@@ -434,6 +440,7 @@ def run(
         "command": cmd,
         "resources": resources,
         "name": name or " ".join(command)[:200],
+        "role": role,
     }
     from mesoslite.discovery import check_master_spec
 

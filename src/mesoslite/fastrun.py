@@ -117,10 +117,10 @@ def _valid(opts: dict[str, object]) -> bool:
     numbers = [opts[k] for k in ("cpus", "mem", "disk", "placement_timeout_s", "kill_grace_s")]
     if any(not isinstance(n, float) for n in numbers):
         return False
-    cpus, mem, disk, timeout_s, grace_s = numbers  # type: ignore[misc]
-    if not (0 < cpus <= 1e9 and 0 < mem <= 1e9 and 0 <= disk <= 1e9):  # type: ignore[operator]
+    cpus, mem, disk, timeout_s, grace_s = (float(n) for n in numbers)  # type: ignore[arg-type]
+    if not (0 < cpus <= 1e9 and 0 < mem <= 1e9 and 0 <= disk <= 1e9):
         return False
-    if not (timeout_s > 0 and grace_s >= 0):  # type: ignore[operator]
+    if not (timeout_s > 0 and grace_s >= 0):
         return False
     if any(not item.partition("=")[1] or item.startswith("=") for item in opts["env"]):  # type: ignore[attr-defined]
         return False

@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import struct
-import sys
 
 FALLBACK = None
 EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERNAL, EXIT_NOPERM = 2, 69, 70, 77
@@ -68,7 +67,7 @@ def _post(endpoint: str, path: str, body: bytes) -> socket.socket:
     host, _, port = endpoint.rpartition(":")
     # Bytes, not str: a str host goes through the `idna` codec, an import of its own.
     address = (host.strip("[]").encode(), int(port))
-    sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT_S)
+    sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT_S)  # type: ignore[arg-type]
     sock.settimeout(None)
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {endpoint}\r\nContent-Type: application/json\r\n"

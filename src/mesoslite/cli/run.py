@@ -418,6 +418,9 @@ def run(
     130 after Ctrl-C; 65 if it could not run or no agent can ever fit it; 75 if no agent had
     room within --placement-timeout; 69 if the master cannot be reached.
 
+    Most runs go through a light client to the master's HTTP port (POST /run), which
+    behaves the same; see docs/cli.md, "The fast path".
+
     \b
     Examples:
       mesoslite run -- echo hello

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, replace
+from functools import partial
 
 from mesoslite.allocator.base import AllocationRound, Demand
 from mesoslite.clock import Clock
@@ -81,7 +82,11 @@ def place_now(state: MasterState, fid: FrameworkId, now: float) -> list[Effect]:
 async def _sleep(clock: Clock, delay_s: float) -> None:
     """Sleep on the injected clock (virtual in tests)."""
     fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    cancel = clock.call_later(delay_s, lambda: fut.done() or fut.set_result(None))
+    def wake() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    cancel = clock.call_later(delay_s, wake)
     try:
         await fut
     finally:
@@ -209,9 +214,9 @@ class Run:
         for offer in offers:
             if not self.offered.is_set() and offer.resources.contains(self.task.resources):
                 self.offered.set()
-                tasks, ids = [self.task], [offer.id]
                 try:
-                    await self.actor.run(lambda now: state.accept(fid, ids, tasks, 3600, now))
+                    accept = partial(state.accept, fid, [offer.id], [self.task], 3600.0)
+                    await self.actor.run(accept)
                 except MesosliteError as e:
                     # E.g. the offer was rescinded meanwhile: wait for the next one.
                     logger.info("run accept failed task_id=%s: %s", self.task.task_id, e)
@@ -220,8 +225,8 @@ class Run:
                 self.accepted.set()
                 await self.actor.run(lambda now: state.suppress(fid))
             else:
-                refuse_s, ids = (3600.0 if self.offered.is_set() else 1.0), [offer.id]
-                await self.actor.run(lambda now: state.decline(fid, ids, refuse_s, now))
+                refuse_s = 3600.0 if self.offered.is_set() else 1.0
+                await self.actor.run(partial(state.decline, fid, [offer.id], refuse_s))
 
     async def _updates(self, statuses: tuple[TaskStatus, ...]) -> None:
         acks = [(s.agent_id, s.task_id, s.uuid) for s in statuses if s.uuid]
@@ -267,7 +272,9 @@ class Run:
         cancel = clock.call_later(self.timeout_s, timed_out.set)
         explaining = asyncio.create_task(self._say_why_pending())
         try:
-            waits = [asyncio.ensure_future(e.wait()) for e in (self.accepted, timed_out)]
+            waits: list[asyncio.Future[object]] = [
+                asyncio.ensure_future(e.wait()) for e in (self.accepted, timed_out)
+            ]
             waits.append(asyncio.ensure_future(asyncio.shield(self.terminal)))
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
@@ -308,7 +315,8 @@ class Run:
         offset, deadline = 0, None
         clock = self.actor.clock
         while True:
-            follow = self.actor.follows.follow(self.actor, self.task.task_id, self.fid, name, offset)
+            follows, task_id = self.actor.follows, self.task.task_id
+            follow = follows.follow(self.actor, task_id, self.fid, name, offset)
             try:
                 async with contextlib.aclosing(follow):
                     async for item in follow:

@@ -1,5 +1,5 @@
-"""`python -m mesoslite.cli`: the same as the `mesoslite` console script (`run` fast path too)."""
+"""`python -m mesoslite.cli`: the same as the `mesoslite` console script."""
 
-from mesoslite.fastrun import main
+from mesoslite.cli import main
 
 main()

@@ -43,7 +43,7 @@ def run_on_master(master: str, request: dict[str, object]) -> int | None:
             sock.close()
             continue
         if endpoint != cached and status != 503:
-            _cache_put(master, endpoint)
+            cache_put(master, endpoint)
         return _answer(sock, status, reader, endpoint, str(request["task_id"]))
     return FALLBACK
 
@@ -230,7 +230,8 @@ def _cache_get(master: str) -> str | None:
     return None
 
 
-def _cache_put(master: str, endpoint: str) -> None:
+def cache_put(master: str, endpoint: str) -> None:
+    """Remember `endpoint` as `master`'s HTTP address (the click path calls this too)."""
     path = _cache_path()
     try:
         with open(path) as f:

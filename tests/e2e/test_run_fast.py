@@ -60,11 +60,15 @@ def _argv(*args: str) -> list[str]:
     return [sys.executable, "-X", "importtime", str(MESOSLITE), *args]
 
 
+def _imported(stderr: str) -> set[str]:
+    return {ln.rsplit("|", 1)[-1].strip() for ln in stderr.splitlines()
+            if ln.startswith("import time:")}
+
+
 def _split(stderr: str) -> str:
     """The run's own stderr; fails if the click path's imports are among the rest."""
-    imported = [ln.rsplit("|", 1)[-1].strip() for ln in stderr.splitlines()
-                if ln.startswith("import time:")]
-    slow = [m for m in imported if m.split(".")[0] in SLOW_IMPORTS or m in SLOW_IMPORTS]
+    imported = _imported(stderr)
+    slow = sorted(m for m in imported if m.split(".")[0] in SLOW_IMPORTS or m in SLOW_IMPORTS)
     assert not slow, f"took the slow path: imported {slow[:5]}"
     return "".join(ln + "\n" for ln in stderr.splitlines() if not ln.startswith("import time:"))
 
@@ -191,5 +195,17 @@ def test_an_endpoint_that_is_not_the_masters_falls_back_to_the_click_path(fast) 
     out = subprocess.run(_argv("run", "--", "echo", "slow"), env=env, capture_output=True,
                          text=True, timeout=30)
     assert (out.returncode, out.stdout) == (0, "slow\n")
-    imported = {ln.rsplit("|", 1)[-1].strip() for ln in out.stderr.splitlines()}
-    assert "grpc" in imported  # it did take the click path
+    assert "grpc" in _imported(out.stderr)  # it did take the click path
+
+
+def test_the_click_path_caches_the_http_port_for_the_next_runs(tmp_path: Path) -> None:
+    # An HTTP port no convention finds: the first run takes the click path, which asks the
+    # master for it (`GetMaster.http_address`); the second run is fast.
+    with LocalCluster(tmp_path / "cluster", agents=1, http_port=0) as cluster:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MESOSLITE_")}
+        env.update(MESOSLITE_MASTER=cluster.master_address, XDG_CACHE_HOME=str(tmp_path / "c"))
+        first = subprocess.run(_argv("run", "--", "echo", "one"), env=env, capture_output=True,
+                               text=True, timeout=30)
+        assert (first.returncode, first.stdout) == (0, "one\n"), first.stderr
+        assert "grpc" in _imported(first.stderr)
+        assert _run(env, "--", "echo", "two") == (0, "two\n", "")

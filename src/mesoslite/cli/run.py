@@ -258,6 +258,23 @@ async def _check_fits(client: OperatorClient, wanted: Resources) -> None:
         )
 
 
+async def _remember_http(client: OperatorClient, master: str) -> None:
+    """Cache the master's HTTP port, so that the next runs take the fast path
+    (`mesoslite/fastrun_http.py`) even where no convention finds it."""
+    from mesoslite.errors import MesosliteError
+    from mesoslite.fastrun_http import cache_put
+
+    host, sep, port = master.rpartition(":")
+    if not sep or not port.isdigit() or "," in master or "/" in master:
+        return  # a zk:// or multi-master spec: the fast path does not take those
+    try:
+        http = await client._run(client._master_http_address())
+    except MesosliteError:
+        return  # an old master, or a failover: the next run asks again
+    if http:
+        cache_put(master, f"{host}:{http.rsplit(':', 1)[1]}")
+
+
 async def _run(
     master: str, task_args: dict[str, Any], placement_timeout_s: float, grace_s: float
 ) -> int:
@@ -289,7 +306,10 @@ async def _run(
         loop.add_signal_handler(sig, interrupted.set)
     await driver.start()
     try:
-        await asyncio.gather(_check_fits(client, task.resources), driver.wait_subscribed(10))
+        await asyncio.gather(
+            _check_fits(client, task.resources), driver.wait_subscribed(10),
+            _remember_http(client, master),
+        )
         await _wait_launched(client, driver, framework, placement_timeout_s)
         await _first(framework.accepted.wait(), framework.terminal)
         return await _follow(client, driver, framework, interrupted)

@@ -88,6 +88,7 @@ class MasterHttpServer:
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
         self.src.http_address = f"{self.src.info.address.rsplit(':', 1)[0]}:{self.port}"
+        self.src.actor.http_address = self.src.http_address  # `GetMaster` tells it
         logger.info("http listening url=http://%s:%d/", self.host, self.port)
 
     async def stop(self) -> None:

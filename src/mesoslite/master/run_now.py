@@ -40,12 +40,13 @@ from mesoslite.resources import format_resources
 logger = logging.getLogger(__name__)
 
 # As the slow path (`cli/run.py`): the same exit codes, the same waits.
-EXIT_REJECTED, EXIT_UNAVAILABLE, EXIT_TEMPFAIL = 65, 69, 75
+EXIT_REJECTED, EXIT_UNAVAILABLE, EXIT_INTERNAL, EXIT_TEMPFAIL = 65, 69, 70, 75
 RUN_FAILOVER_S = 10.0
 PENDING_EXPLAIN_S = 2.0
 EXPLAIN_EVERY_S = 0.5
 RETRY_S = 0.2
 DRAIN_TIMEOUT_S = 10.0
+FILES = ("stdout", "stderr")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,7 @@ class Run:
         # The terminal status; None if the run ended without one (killed before it launched).
         self.terminal: asyncio.Future[TaskStatus | None] = loop.create_future()
         self._tasks: list[asyncio.Task[None]] = []
+        self.offsets = dict.fromkeys(FILES, 0)  # bytes of each file passed on
 
     def say(self, text: str) -> None:
         self.frames.put_nowait(Frame("message", f"mesoslite run: {text}\n".encode()))
@@ -242,12 +244,18 @@ class Run:
         try:
             if not await self._placed():
                 return
-            copying = [asyncio.create_task(self._copy(name)) for name in ("stdout", "stderr")]
+            copying = [asyncio.create_task(self._copy(name)) for name in FILES]
             status = await self.terminal
             await asyncio.gather(*copying)
         except MesosliteError as e:
             self.say(e.message)
             self._exit(EXIT_UNAVAILABLE)
+            return
+        except Exception:
+            # The client must always get an exit code, never wait for one forever.
+            logger.exception("run failed task_id=%s", self.task.task_id)
+            self.say("the master failed running the task (see its log)")
+            self._exit(EXIT_INTERNAL)
             return
         if status is None:
             self._exit(130 if self.killed else EXIT_REJECTED)
@@ -312,19 +320,19 @@ class Run:
     async def _copy(self, name: str) -> None:
         """Relay one file to its end; a broken follow is followed again from where it got to,
         until `DRAIN_TIMEOUT_S` after the task ended."""
-        offset, deadline = 0, None
+        deadline = None
         clock = self.actor.clock
         while True:
             follows, task_id = self.actor.follows, self.task.task_id
-            follow = follows.follow(self.actor, task_id, self.fid, name, offset)
+            follow = follows.follow(self.actor, task_id, self.fid, name, self.offsets[name])
             try:
                 async with contextlib.aclosing(follow):
                     async for item in follow:
                         if isinstance(item, FollowData):
-                            data = item.data[max(0, offset - item.offset):]
+                            data = item.data[max(0, self.offsets[name] - item.offset):]
                             if data:
                                 self.frames.put_nowait(Frame(name, data))
-                                offset += len(data)
+                                self.offsets[name] += len(data)
                         elif isinstance(item, FollowEnd):
                             return
                 error = f"the stream of {name} ended early"

@@ -31,6 +31,7 @@ from mesoslite.errors import MesosliteError
 from mesoslite.ids import FrameworkId, TaskId
 from mesoslite.master import allocation
 from mesoslite.master.actor import CLOSE, Connection, MasterActor
+from mesoslite.master.constants import MAX_READ_LENGTH
 from mesoslite.master.events import Effect, ErrorEvent, OffersEvent, UpdateEvent
 from mesoslite.master.follow import FollowData, FollowEnd
 from mesoslite.master.state import MasterState
@@ -246,6 +247,8 @@ class Run:
                 return
             copying = [asyncio.create_task(self._copy(name)) for name in FILES]
             status = await self.terminal
+            if status is not None:
+                copying = await self._read_rest(copying)
             await asyncio.gather(*copying)
         except MesosliteError as e:
             self.say(e.message)
@@ -316,6 +319,32 @@ class Run:
                     self.say(f"task {self.task.task_id} is pending: {reason}")
                     said = reason
             await _sleep(clock, EXPLAIN_EVERY_S)
+
+    async def _read_rest(self, copying: list[asyncio.Task[None]]) -> list[asyncio.Task[None]]:
+        """The task has ended: read the rest of its files now rather than wait for the
+        follows to end (an agent looks for a followed file's end only every 20 ms,
+        `agent/follow.py: POLL_S`). A follow still going is stopped and the file read from
+        where it got to; if a read fails, the file is followed again instead. Returns the
+        copies still to wait for."""
+        still = []
+        for name, copy in zip(FILES, copying, strict=True):
+            if copy.done():
+                still.append(copy)
+                continue
+            copy.cancel()
+            await asyncio.gather(copy, return_exceptions=True)
+            try:
+                while True:
+                    chunk = await self.actor.read_file(
+                        self.task.task_id, self.fid, name, self.offsets[name], MAX_READ_LENGTH
+                    )
+                    if not chunk.data:
+                        break
+                    self.frames.put_nowait(Frame(name, chunk.data))
+                    self.offsets[name] += len(chunk.data)
+            except MesosliteError:
+                still.append(asyncio.create_task(self._copy(name)))
+        return still
 
     async def _copy(self, name: str) -> None:
         """Relay one file to its end; a broken follow is followed again from where it got to,

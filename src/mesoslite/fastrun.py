@@ -7,7 +7,7 @@ imports none of them: it parses `run`'s options itself and posts the task to the
 messages, the exit code) as it streams. Anything it does not handle the same way as the
 click command falls back to it, unchanged: options it does not know or values it would
 refuse (click then prints its own error), `--help`, a zk:// or multi-master `--master`,
-TLS or credentials (`MESOSLITE_TLS_CA`, `MESOSLITE_PRINCIPAL`, `MESOSLITE_SECRET_FILE`), a
+TLS or credentials (`MESOSLITE_TLS_*`, `MESOSLITE_PRINCIPAL`, `MESOSLITE_SECRET_FILE`), a
 master whose HTTP endpoint cannot be found or that is not leading. `MESOSLITE_NO_FASTRUN=1`
 always takes the click path.
 
@@ -23,7 +23,10 @@ from __future__ import annotations
 import os
 import sys
 
-GATING_ENV = ("MESOSLITE_TLS_CA", "MESOSLITE_PRINCIPAL", "MESOSLITE_SECRET_FILE")
+GATING_ENV = (
+    "MESOSLITE_TLS_CA", "MESOSLITE_TLS_CERT", "MESOSLITE_TLS_KEY", "MESOSLITE_PRINCIPAL",
+    "MESOSLITE_SECRET_FILE",
+)
 DEFAULT_MASTER = "127.0.0.1:5050"
 DEFAULT_HTTP_PORT = 5051
 FALLBACK = None  # what `try_fast` returns to hand over to the click command

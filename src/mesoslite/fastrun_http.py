@@ -14,7 +14,7 @@ import socket
 import struct
 
 FALLBACK = None
-EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERNAL, EXIT_NOPERM = 2, 69, 70, 77
+EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERNAL = 2, 69, 70
 CONNECT_TIMEOUT_S = 2.0
 CACHE_NAME = "http-endpoints"
 
@@ -42,7 +42,7 @@ def run_on_master(master: str, request: dict[str, object]) -> int | None:
         if status in (404, 405, 421):  # an older master, or another master's HTTP port
             sock.close()
             continue
-        if endpoint != cached and status != 503:
+        if endpoint != cached and status not in (401, 403, 503):
             cache_put(master, endpoint)
         return _answer(sock, status, reader, endpoint, str(request["task_id"]))
     return FALLBACK
@@ -141,9 +141,11 @@ def _answer(
     if status != 200:
         text = _rest(reader).decode(errors="replace").strip()
         sock.close()
-        if status == 503:
-            return FALLBACK  # not leading: the click path finds the leader
-        code = {400: EXIT_USAGE, 403: EXIT_NOPERM, 409: 65, 404: 66}.get(status, EXIT_INTERNAL)
+        if status in (401, 403, 503):
+            # Not leading (the click path finds the leader), or the master wants credentials
+            # this client does not send: the click path sends them, or reports the refusal.
+            return FALLBACK
+        code = {400: EXIT_USAGE, 409: 65, 404: 66}.get(status, EXIT_INTERNAL)
         _err(f"mesoslite run: {text}\n".encode())
         return code
     return _copy(sock, reader, endpoint, task_id)

@@ -1,9 +1,15 @@
 """`mesoslite run` latency: wall time of R runs of `mesoslite run -- true` on a local cluster.
 
 Usage: python bench/bench_run_latency.py [--runs 20] [--command 'true'] [--compare-src DIR]
+       [--paths fast,slow] [--profile]
 
 Prints p50 and p95. It measures the whole CLI: start-up, subscribe, offer, launch, the output
-streams and the exit, against one agent, so that `run`'s own path is what is timed. With
+streams and the exit, against one agent, so that `run`'s own path is what is timed.
+`--paths` times the fast path (`mesoslite/fastrun.py` to `POST /run`, the default) and the
+click/gRPC path (`MESOSLITE_NO_FASTRUN=1`) alternately on the same cluster. `--profile` adds
+where the fast path's time goes: the interpreter's start, the client's imports, the request
+itself (the same call in this process: the master's and the agent's share), and a bare
+fork/exec of the command, each as a p50 over the same number of runs. With
 `--compare-src` (e.g. `git archive main src | tar -x -C /tmp/base` then `/tmp/base/src`) a
 second cluster and CLI run that source tree (through PYTHONPATH), and runs alternate between
 the two, so that the machine's load weighs on both alike.
@@ -23,6 +29,9 @@ from pathlib import Path
 from mesoslite.testing import LocalCluster
 
 WARM_UP_RUNS = 2
+
+
+PATH_ENV = {"fast": {}, "slow": {"MESOSLITE_NO_FASTRUN": "1"}}
 
 
 def run_once(env: dict[str, str], command: list[str]) -> float:
@@ -52,7 +61,45 @@ def start_cluster(work: Path, src: str) -> tuple[LocalCluster, dict[str, str]]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return cluster, {**env, "MESOSLITE_MASTER": cluster.master_address}
+    http = cluster.http_url()[len("http://"):].rstrip("/")
+    return cluster, {**env, "MESOSLITE_MASTER": cluster.master_address,
+                     "MESOSLITE_MASTER_HTTP": http}
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, capture_output=True, check=True)
+    return time.perf_counter() - started
+
+
+def profile(env: dict[str, str], command: list[str], runs: int) -> dict[str, float]:
+    """p50 seconds of each part of a fast `mesoslite run` (see the module docstring)."""
+    from mesoslite.fastrun import parse_run
+    from mesoslite.fastrun_http import run_on_master
+
+    py = sys.executable
+    parts: dict[str, list[float]] = {"interpreter start (python -c pass)": [],
+                                     "+ client imports (fastrun, fastrun_http)": [],
+                                     "request in process (master + agent + task)": [],
+                                     "bare fork/exec of the command": []}
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        for _ in range(runs):
+            values = list(parts.values())
+            values[0].append(timed([py, "-c", "pass"]))
+            values[1].append(timed([py, "-c", "import mesoslite.fastrun, mesoslite.fastrun_http"]))
+            parsed = parse_run(["run", "--", *command], env["MESOSLITE_MASTER"])
+            master, request = parsed or ("", {})
+            started = time.perf_counter()
+            if run_on_master(master, request) != 0:
+                raise SystemExit("the in-process fast run failed (or fell back)")
+            values[2].append(time.perf_counter() - started)
+            values[3].append(timed(command))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return {name: percentile(v, 50) for name, v in parts.items()}
 
 
 def main() -> None:
@@ -60,12 +107,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--command", default="true", help="the task's command line")
     parser.add_argument("--compare-src", default="", help="another src/ tree to run alongside")
+    parser.add_argument("--paths", default="fast", help="fast, slow or fast,slow")
+    parser.add_argument("--profile", action="store_true", help="where the fast path's time goes")
     args = parser.parse_args()
     command = shlex.split(args.command)
+    paths = [p for p in args.paths.split(",") if p]
+    if not paths or any(p not in PATH_ENV for p in paths):
+        parser.error(f"--paths: fast, slow or both, got {args.paths!r}")
     sources = {"this tree": ""}
     if args.compare_src:
         sources[args.compare_src] = args.compare_src
-    times: dict[str, list[float]] = {name: [] for name in sources}
+    times: dict[str, list[float]] = {
+        f"{name} ({path})": [] for name in sources for path in paths
+    }
+    parts: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="mesoslite-bench-") as tmp:
         clusters = {
             name: start_cluster(Path(tmp) / str(i), src)
@@ -74,9 +129,12 @@ def main() -> None:
         try:
             for i in range(WARM_UP_RUNS + args.runs):
                 for name, (_, env) in clusters.items():
-                    elapsed = run_once(env, command)
-                    if i >= WARM_UP_RUNS:
-                        times[name].append(elapsed)
+                    for path in paths:
+                        elapsed = run_once({**env, **PATH_ENV[path]}, command)
+                        if i >= WARM_UP_RUNS:
+                            times[f"{name} ({path})"].append(elapsed)
+            if args.profile:
+                parts = profile(clusters["this tree"][1], command, args.runs)
         finally:
             for cluster, _ in clusters.values():
                 cluster.stop()
@@ -84,6 +142,8 @@ def main() -> None:
         p50, p95 = percentile(values, 50), percentile(values, 95)
         print(f"{name}: mesoslite run -- {args.command}: {args.runs} runs, "
               f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+    for part, seconds in parts.items():
+        print(f"  profile p50: {part}: {seconds * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

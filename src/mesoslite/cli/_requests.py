@@ -48,6 +48,12 @@ class Requests:
                      lambda r: str(r.master_info.address))
 
     @staticmethod
+    def _master_http_address() -> _Call[str]:
+        """The leading master's HTTP host:port ('' without HTTP, or from an older master)."""
+        return _Call("GetMaster", operator_pb2.GetMasterRequest(),
+                     lambda r: str(r.http_address))
+
+    @staticmethod
     def _agents() -> _Call[list[AgentView]]:
         return _Call("GetAgents", operator_pb2.GetAgentsRequest(),
                      lambda r: [agent_view(a) for a in r.agents])

@@ -258,6 +258,23 @@ async def _check_fits(client: OperatorClient, wanted: Resources) -> None:
         )
 
 
+async def _remember_http(client: OperatorClient, master: str) -> None:
+    """Cache the master's HTTP port, so that the next runs take the fast path
+    (`mesoslite/fastrun_http.py`) even where no convention finds it."""
+    from mesoslite.errors import MesosliteError
+    from mesoslite.fastrun_http import cache_put
+
+    host, sep, port = master.rpartition(":")
+    if not sep or not port.isdigit() or "," in master or "/" in master:
+        return  # a zk:// or multi-master spec: the fast path does not take those
+    try:
+        http = await client._run(client._master_http_address())
+    except MesosliteError:
+        return  # an old master, or a failover: the next run asks again
+    if http:
+        cache_put(master, f"{host}:{http.rsplit(':', 1)[1]}")
+
+
 async def _run(
     master: str, task_args: dict[str, Any], placement_timeout_s: float, grace_s: float
 ) -> int:
@@ -278,7 +295,10 @@ async def _run(
     framework = _RunOne(task)
     # A short failover timeout: a master restart or a network blip must not kill the task,
     # but if this process dies without a word, the master kills it soon after.
-    info = FrameworkInfo(name=f"mesoslite-run {task.name}", failover_timeout_s=RUN_FAILOVER_S)
+    info = FrameworkInfo(
+        name=f"mesoslite-run {task.name}", role=task_args["role"],
+        failover_timeout_s=RUN_FAILOVER_S,
+    )
     driver = SchedulerDriver(framework, info, master=master, connect_timeout_s=5.0)
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()
@@ -286,7 +306,10 @@ async def _run(
         loop.add_signal_handler(sig, interrupted.set)
     await driver.start()
     try:
-        await asyncio.gather(_check_fits(client, task.resources), driver.wait_subscribed(10))
+        await asyncio.gather(
+            _check_fits(client, task.resources), driver.wait_subscribed(10),
+            _remember_http(client, master),
+        )
         await _wait_launched(client, driver, framework, placement_timeout_s)
         await _first(framework.accepted.wait(), framework.terminal)
         return await _follow(client, driver, framework, interrupted)
@@ -375,6 +398,8 @@ def _check_options(
 @click.option("--name", default="", help="task name (default: the command)")
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="environment variable")
 @click.option("--shell", is_flag=True, help="run the arguments joined as one /bin/sh -c string")
+@click.option("--role", default="*", show_default=True, help="the role the task's resources are "
+              "allocated to (its weight, quota and reservations apply)")
 @click.option(
     "--user",
     default="",
@@ -409,6 +434,7 @@ def run(
     env: tuple[str, ...],
     shell: bool,
     user: str,
+    role: str,
     placement_timeout_s: float,
     grace_s: float,
     command: tuple[str, ...],
@@ -419,6 +445,9 @@ def run(
     Exit status: the task's own code; 128+N if signal N ended it (143 if it was killed);
     130 after Ctrl-C; 65 if it could not run or no agent can ever fit it; 75 if no agent had
     room within --placement-timeout; 69 if the master cannot be reached.
+
+    Most runs go through a light client to the master's HTTP port (POST /run), which
+    behaves the same; see docs/cli.md, "The fast path".
 
     \b
     Examples:
@@ -449,6 +478,7 @@ def run(
         "command": cmd,
         "resources": resources,
         "name": name or " ".join(command)[:200],
+        "role": role,
     }
     from mesoslite.discovery import check_master_spec
 

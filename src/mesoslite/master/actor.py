@@ -159,6 +159,9 @@ class MasterActor:
         # Metrics and the web UI's live view (`master/http/metrics.py: MetricsObserver`):
         # told of each effect carried out, each allocation pass and each registry write.
         self.observer: Any = None
+        # The HTTP server's host:port once it listens ('' without HTTP): `GetMaster` tells
+        # it, for `mesoslite run`'s fast path (`master/http/run.py`).
+        self.http_address = ""
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -56,7 +56,8 @@ class OperatorServicer(operator_pb2_grpc.OperatorServicer):
     @handle_errors
     async def GetMaster(self, request: Any, context: Ctx) -> Any:  # noqa: N802
         return operator_pb2.GetMasterResponse(
-            master_info=master_info_to_pb(self.master_info), leading=True
+            master_info=master_info_to_pb(self.master_info), leading=True,
+            http_address=self.actor.http_address,
         )
 
     @handle_errors

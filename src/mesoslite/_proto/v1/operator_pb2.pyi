@@ -13,12 +13,14 @@ class GetMasterRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetMasterResponse(_message.Message):
-    __slots__ = ("master_info", "leading")
+    __slots__ = ("master_info", "leading", "http_address")
     MASTER_INFO_FIELD_NUMBER: _ClassVar[int]
     LEADING_FIELD_NUMBER: _ClassVar[int]
+    HTTP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     master_info: _common_pb2.MasterInfo
     leading: bool
-    def __init__(self, master_info: _Optional[_Union[_common_pb2.MasterInfo, _Mapping]] = ..., leading: _Optional[bool] = ...) -> None: ...
+    http_address: str
+    def __init__(self, master_info: _Optional[_Union[_common_pb2.MasterInfo, _Mapping]] = ..., leading: _Optional[bool] = ..., http_address: _Optional[str] = ...) -> None: ...
 
 class GetAgentsRequest(_message.Message):
     __slots__ = ()

@@ -5,7 +5,7 @@ aiohttp rather than a server of our own: HTTP/1.1 parsing, keep-alive, streaming
 runs on the loop that owns the master's state, so handlers read state without locks.
 
 Routes: `/` (web UI), `/static/*`, `/state`, `/health`, `/metrics`, `/events`,
-`/tasks/{task_id}/{stdout|stderr}`. See docs/http.md.
+`/tasks/{task_id}/{stdout|stderr}`, `/run` (`http/run.py`). See docs/http.md.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from mesoslite.errors import ConfigError, MesosliteError, ValidationError
 from mesoslite.master.http.events import state_events
 from mesoslite.master.http.files import task_file
 from mesoslite.master.http.metrics import new_metrics
+from mesoslite.master.http.run import add_run_routes
 from mesoslite.master.http.state_json import StateSource, cluster_json
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class MasterHttpServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/events", self._events)
         app.router.add_get("/tasks/{task_id}/{name}", self._task_file)
+        add_run_routes(app, src)  # `mesoslite run`'s fast path (master/http/run.py)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
@@ -98,6 +100,7 @@ class MasterHttpServer:
         await self._runner.setup()
         await web.SockSite(self._runner, sock, ssl_context=self.ssl_context).start()
         self.src.http_address = f"{self.src.info.address.rsplit(':', 1)[0]}:{self.port}"
+        self.src.actor.http_address = self.src.http_address  # `GetMaster` tells it
         scheme = "https" if self.ssl_context is not None else "http"
         logger.info("http listening url=%s://%s:%d/", scheme, self.host, self.port)
 

@@ -14,7 +14,8 @@ Design:
   exit log (`exit_log.py`), and ends the same way as the command. So the agent reaping the
   wrapper sees the command's own status, and an agent that was down when the task ended
   reads it from the log. The wrapper leads the process group: a group SIGKILL ends it too
-  (no line then; the agent, if alive, still reaps -9). Without perl, commands run unwrapped (no recovered exit codes).
+  (no line then; the agent, if alive, still reaps -9). Without perl, commands run
+  unwrapped (no recovered exit codes).
 - A task run as another user (`users.py`): the wrapper stays root and switches only the
   command it forks (`setgroups`, `setgid`, `setuid` in the child, from `$MESOSLITE_RUN_AS`).
   So the task cannot forge or delete its exit code (the exit log is root's, in a

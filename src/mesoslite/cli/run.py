@@ -388,6 +388,16 @@ def _check_options(
         raise click.UsageError(e.message) from None
 
 
+def _check_user(user: str) -> None:
+    """A usage error (exit 2) for a malformed `--user` name."""
+    if user:
+        from mesoslite.agent.users import check_user_name
+
+        problem = check_user_name(user)
+        if problem is not None:
+            raise click.UsageError(f"--user: {problem}")
+
+
 @click.command(
     context_settings={"ignore_unknown_options": True},
     short_help="Run one command as a task; exit with its exit code.",
@@ -461,12 +471,7 @@ def run(
     from mesoslite.model import CommandSpec
 
     resources, environment = _check_options(cpus, mem, disk, env, placement_timeout_s, grace_s)
-    if user:
-        from mesoslite.agent.users import check_user_name
-
-        problem = check_user_name(user)
-        if problem is not None:
-            raise click.UsageError(f"--user: {problem}")
+    _check_user(user)
     cmd = (
         CommandSpec.of_shell(" ".join(command), environment=environment, user=user)
         if shell

@@ -471,3 +471,30 @@ def test_secrets_never_appear_in_logs_state_or_registry(
     for where, text in texts.items():
         for secret in SECRETS.values():
             assert secret not in text, f"a secret in {where}"
+
+
+def test_the_run_fast_path_refuses_while_authentication_is_on(
+    cluster: LocalCluster, files: Path
+) -> None:
+    # POST /run skips the scheduler API's role and run_as checks, so even an authenticated
+    # principal is refused there (403) and nothing runs; `mesoslite run` then falls back to
+    # the gRPC path, where the ACLs apply, and still works.
+    before = settled_fingerprint(cluster)
+    token = base64.b64encode(f"alice:{SECRETS['alice']}".encode()).decode()
+    body = json.dumps({"argv": ["id", "-u"], "user": "root"}).encode()
+    request = urllib.request.Request(
+        cluster.http_url() + "run", data=body, method="POST",
+        headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 403 and "authentication is on" in info.value.read().decode()
+    assert fingerprint(cluster) == before
+    exe = Path(sys.executable).with_name("mesoslite")
+    env = {**os.environ, "MESOSLITE_MASTER": cluster.master_address,
+           "MESOSLITE_PRINCIPAL": "alice", "MESOSLITE_SECRET_FILE": str(files / "alice.secret")}
+    done = subprocess.run(
+        [str(exe), "run", "--user", "nobody", "--", "echo", "ran"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert (done.returncode, done.stdout) == (0, "ran\n"), done.stderr

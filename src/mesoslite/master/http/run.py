@@ -35,14 +35,21 @@ KINDS = {"stdout": b"o", "stderr": b"e", "message": b"m", "exit": b"x", "heartbe
 MAX_BODY_BYTES = 1 << 20
 
 
+# Set on the app when authentication is on: /run refuses, so that every task of an
+# authenticated principal passes the scheduler API's ACL checks (role, run_as).
+FAST_RUN_OFF = "mesoslite.fast_run_off"
+
+
 def add_run_routes(app: web.Application, src: StateSource) -> None:
     """Route the fast path's two calls to a `RunNow` of the master's actor."""
     runs = RunNow(src.actor)
 
     async def run(request: web.Request) -> web.StreamResponse:
+        _check_allowed(request)
         return await _run(request, src, runs)
 
     async def kill(request: web.Request) -> web.StreamResponse:
+        _check_allowed(request)
         _check_leading(src)
         task_id = request.match_info["task_id"]
         check_id("task_id", task_id)
@@ -52,6 +59,14 @@ def add_run_routes(app: web.Application, src: StateSource) -> None:
 
     app.router.add_post("/run", run)
     app.router.add_post("/run/{task_id}/kill", kill)
+
+
+def _check_allowed(request: web.Request) -> None:
+    if request.app.get(FAST_RUN_OFF):
+        raise web.HTTPForbidden(
+            text="POST /run is off while authentication is on: use the gRPC API "
+            "(mesoslite run falls back to it by itself)\n"
+        )
 
 
 def _check_leading(src: StateSource) -> None:

@@ -92,6 +92,12 @@ class MasterHttpServer:
 
         state_of = lambda: self.src.actor.state  # noqa: E731 - read at each request
         self._app.middlewares.append(auth_middleware(credentials, authz, state_of))
+        if credentials is not None:
+            # /run does not make the scheduler API's register_framework and run_as checks:
+            # with authentication on it refuses (403), and the client takes the gRPC path.
+            from mesoslite.master.http.run import FAST_RUN_OFF
+
+            self._app[FAST_RUN_OFF] = True
 
     async def start(self) -> None:
         """Listen; with port 0 the port picked is in `self.port` (and logged)."""

@@ -143,7 +143,7 @@ class AgentConfig:
     http_host: str = option(
         "127.0.0.1", "address to bind --http-port on (0.0.0.0 for all interfaces)"
     )
-    # ---- authentication (#14, docs/security-auth.md)
+    # ---- authentication (#14, docs/security.md)
     principal: str = option(
         "", "the principal this agent authenticates as to a master that has --credentials"
     )

@@ -127,7 +127,7 @@ class MasterConfig:
         "and logs it; -1 serves no HTTP)",
         min=-1, max=65535,
     )
-    # ---- authentication and authorization (#14, docs/security-auth.md)
+    # ---- authentication and authorization (#14, docs/security.md)
     credentials: str = option(
         "", "file of principals and their secret hashes (`mesoslite credentials hash`); set: "
         "every call (gRPC, and HTTP but /health) must authenticate",

@@ -2,7 +2,7 @@
 
 Added by client interceptors in `transport.open_channel`, so it rides on plain and TLS
 channels, aio and blocking alike. The secret is in clear inside the call: use TLS off
-loopback (docs/security-auth.md).
+loopback (docs/security.md).
 """
 
 from __future__ import annotations

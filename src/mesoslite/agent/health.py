@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 from pathlib import Path
+from typing import Any
 
 from mesoslite.agent.health_state import HealthState as HealthState  # re-exported
 from mesoslite.agent.users import RunAsPolicy, TaskUser, UserRefused
@@ -56,11 +58,9 @@ async def _check(
 async def _command(
     spec: HealthCheckSpec, sandbox: Path, run_as: TaskUser | None
 ) -> tuple[bool, str]:
-    switch = run_as.popen_kwargs() if run_as is not None else {}
+    argv, switch = _as_user(["/bin/sh", "-c", spec.command], run_as)
     proc = await asyncio.create_subprocess_exec(
-        "/bin/sh",
-        "-c",
-        spec.command,
+        *argv,
         cwd=sandbox if sandbox.is_dir() else None,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
@@ -75,6 +75,21 @@ async def _command(
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
     return code == 0, f"command exited with status {code}"
+
+
+def _as_user(argv: list[str], run_as: TaskUser | None) -> tuple[list[str], dict[str, Any]]:
+    """`argv` run as `run_as`: through util-linux's `setpriv` when there is one, else with
+    Popen's own switch. Popen's switch makes CPython fork() instead of vfork(), and a fork of
+    the agent (gRPC's threads and fork handlers in it) was seen to die with SIGSEGV."""
+    if run_as is None:
+        return argv, {}
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return argv, run_as.popen_kwargs()
+    groups = ",".join(str(g) for g in run_as.groups)
+    group_flag = f"--groups={groups}" if groups else "--clear-groups"
+    ids = [f"--reuid={run_as.uid}", f"--regid={run_as.gid}", group_flag]
+    return [setpriv, *ids, "--", *argv], {}
 
 
 async def _http(spec: HealthCheckSpec) -> tuple[bool, str]:

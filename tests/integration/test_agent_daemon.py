@@ -255,6 +255,14 @@ async def test_the_agent_notices_a_silent_master_and_registers_again(
 ) -> None:
     agents = await assert_eventually(framework.agents, what="an agent")
     agent_id = agents[0].agent_info.id
+    # The master lists the agent before its registration reply reaches the agent: stopping
+    # the master in between leaves the agent waiting for that reply, not for pings (CI
+    # caught that race). Stop it once the agent itself says it is registered.
+    await assert_eventually(
+        lambda: "registered with the master" in daemons.agent_log(),
+        timeout_s=10,
+        what="the agent registered",
+    )
     await framework.close()
     # A stopped master keeps its TCP connections open but sends no pings (every 0.5 s).
     daemons.master.signal(signal.SIGSTOP)

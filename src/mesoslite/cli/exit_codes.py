@@ -9,6 +9,7 @@ apart.
 
 from __future__ import annotations
 
+from mesoslite import run_exit
 from mesoslite.errors import MesosliteError
 
 EXIT_OK = 0
@@ -20,15 +21,15 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 # EX_DATAERR: the master understood the request and refused it given its state
 # (FAILED_PRECONDITION, ALREADY_EXISTS), e.g. a duplicate task id.
-EXIT_REJECTED = 65
+EXIT_REJECTED = run_exit.EXIT_REJECTED
 # EX_NOINPUT: the named task, framework or agent does not exist (NOT_FOUND).
 EXIT_NOT_FOUND = 66
 # EX_UNAVAILABLE: the master cannot be reached, or is not leading (UNAVAILABLE).
-EXIT_UNAVAILABLE = 69
+EXIT_UNAVAILABLE = run_exit.EXIT_UNAVAILABLE
 # EX_SOFTWARE: the master failed internally (INTERNAL, UNKNOWN); a bug to report.
-EXIT_INTERNAL = 70
+EXIT_INTERNAL = run_exit.EXIT_INTERNAL
 # EX_TEMPFAIL: a deadline passed (DEADLINE_EXCEEDED); trying again may work.
-EXIT_TEMPFAIL = 75
+EXIT_TEMPFAIL = run_exit.EXIT_TEMPFAIL
 # EX_NOPERM: the principal may not do this (PERMISSION_DENIED).
 EXIT_NOPERM = 77
 # 128 + SIGINT, as shells report a command stopped by Ctrl-C.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mesoslite.cli import exit_codes
+from mesoslite.run_exit import exit_code_of
 
 if TYPE_CHECKING:
     from mesoslite.cli._client import OperatorClient
@@ -98,22 +99,6 @@ class _RunOne:
         if not self.terminal.done():
             error = _Refused(f"the master ended the run: {message}", exit_codes.EXIT_REJECTED)
             self.terminal.set_exception(error)
-
-
-def _exit_code(status: TaskStatus) -> int:
-    from mesoslite.model import TaskState
-
-    code = status.exit_code
-    if code is not None and code < 0:
-        return 128 - code  # killed by a signal: 128 + signal, as a shell reports it
-    if status.state == TaskState.KILLED:
-        # It exited by itself on SIGTERM; still, it was killed, not finished.
-        return 128 + signal.SIGTERM
-    if code is not None:
-        return min(code, 255)
-    if status.state in (TaskState.ERROR, TaskState.DROPPED, TaskState.FAILED):
-        return exit_codes.EXIT_REJECTED
-    return exit_codes.EXIT_UNAVAILABLE  # lost, gone, unreachable
 
 
 class _OutputFollower:
@@ -353,7 +338,7 @@ async def _follow(
                 f"{': ' + status.message if status.message else ''}",
                 err=True,
             )
-        return 130 if killed else _exit_code(status)
+        return exit_code_of(status, killed)
     finally:
         copying.cancel()  # ends the output streams (the agents stop following)
         await asyncio.gather(copying, return_exceptions=True)

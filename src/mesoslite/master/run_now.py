@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -37,11 +36,17 @@ from mesoslite.master.follow import FollowData, FollowEnd
 from mesoslite.master.state import MasterState
 from mesoslite.model import FrameworkInfo, Offer, TaskSpec, TaskState, TaskStatus
 from mesoslite.resources import format_resources
+from mesoslite.run_exit import (
+    EXIT_INTERNAL,
+    EXIT_REJECTED,
+    EXIT_TEMPFAIL,
+    EXIT_UNAVAILABLE,
+    exit_code_of,
+)
 
 logger = logging.getLogger(__name__)
 
 # As the slow path (`cli/run.py`): the same exit codes, the same waits.
-EXIT_REJECTED, EXIT_UNAVAILABLE, EXIT_INTERNAL, EXIT_TEMPFAIL = 65, 69, 70, 75
 RUN_FAILOVER_S = 10.0
 PENDING_EXPLAIN_S = 2.0
 EXPLAIN_EVERY_S = 0.5
@@ -93,22 +98,6 @@ async def _sleep(clock: Clock, delay_s: float) -> None:
         await fut
     finally:
         cancel()
-
-
-def exit_code_of(status: TaskStatus, killed: bool) -> int:
-    """The code `mesoslite run` exits with for the task's terminal status."""
-    code = status.exit_code
-    if killed:
-        return 130
-    if code is not None and code < 0:
-        return 128 - code  # killed by a signal: 128 + signal, as a shell reports it
-    if status.state == TaskState.KILLED:
-        return 128 + signal.SIGTERM
-    if code is not None:
-        return min(code, 255)
-    if status.state in (TaskState.ERROR, TaskState.DROPPED, TaskState.FAILED):
-        return EXIT_REJECTED
-    return EXIT_UNAVAILABLE
 
 
 def fit_problem(state: MasterState, task: TaskSpec) -> tuple[str, int] | None:

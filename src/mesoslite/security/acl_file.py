@@ -16,6 +16,7 @@ from typing import Any
 
 from mesoslite.errors import ConfigError
 from mesoslite.security.acl import ACTIONS, ANY, Acls, Rule
+from mesoslite.security.yaml_doc import load_yaml
 
 RULE_KEYS = ("name", "principals", "actions", "objects", "effect")
 MAX_RULES = 10_000
@@ -68,14 +69,7 @@ def _rule(i: int, doc: Any, source: str, problems: list[str]) -> Rule | None:
 
 def parse_acls(text: str, source: str) -> Acls:
     """The rules in `text` (YAML). Raises `ConfigError` listing every problem, by path."""
-    import yaml
-
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}: not valid YAML{where}") from None
+    doc = load_yaml(text, source)
     if doc is None:
         return Acls()
     if not isinstance(doc, dict) or set(doc) - {"rules"}:

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from mesoslite.errors import ConfigError
+from mesoslite.security.yaml_doc import load_yaml
 
 # scrypt's cost: n=2**14, r=8 takes 16 MB and ~50 ms; an attacker holding the file pays
 # that per guess. Stored in each hash, so that raising it later keeps old hashes valid.
@@ -136,14 +137,7 @@ class Credentials:
 def parse_credentials(text: str, source: str) -> Credentials:
     """Credentials from the file's text. Raises `ConfigError` naming `source` and each bad
     entry by its principal, never quoting a value."""
-    import yaml
-
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}: not valid YAML{where}") from None
+    doc = load_yaml(text, source)
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):

@@ -129,7 +129,7 @@ class CheckpointLog:
 
     def remove(self, framework_id: str, task_id: str) -> None:
         key = (framework_id, task_id)
-        self.exits.forget(self._tags.pop(key, ""))
+        self._tags.pop(key, None)
         self._adopted.discard(key)
         records = self._live.pop(key, None)
         if records is not None:

@@ -5,8 +5,7 @@ Each wrapper (`wrappers/`) appends one line `<tag> <code>\\n` (code: the exit st
 -signal) to `WORK/meta/exits` when its command ends; the tag is the launch's, from the
 checkpoint log's `L` record. One small `O_APPEND` write per task, no file of its own. The
 wrapper of a task run as another user stays root (only its command is switched, `users.py`),
-so it appends here too. A file of a task's own, `exits.d/<tag>`, is still read and removed,
-but the launcher no longer makes one: it is left from before that merge, to be dropped.
+so it appends here too.
 
 The agent reads the file only for tasks it did not reap itself (adopted after a restart): the
 codes of its own children come from `waitpid`. So the file is rotated (`exits` renamed to
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EXITS_FILE = "exits"
-PRIVATE_DIR = "exits.d"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +31,6 @@ class ExitSink:
     path: Path
     tag: str
 
-    def private(self) -> ExitSink:
-        """The same tag in a file of its own (for a task run as another user)."""
-        return ExitSink(self.path.parent / PRIVATE_DIR / self.tag, self.tag)
-
 
 class ExitLog:
     """Reads the codes the wrappers wrote (see the module docstring)."""
@@ -44,7 +38,6 @@ class ExitLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.old = path.with_name(path.name + ".old")
-        self.private_dir = path.parent / PRIVATE_DIR
 
     def read(self, sink: ExitSink) -> int | None:
         """The code written for `sink`, None if none was (yet)."""
@@ -52,7 +45,7 @@ class ExitLog:
             return _whole_file_code(sink.path)
         if sink.path != self.path:
             return _codes(sink.path).get(sink.tag)
-        for path in (self.path, self.old, self.private_dir / sink.tag):
+        for path in (self.path, self.old):
             code = _codes(path).get(sink.tag)
             if code is not None:
                 return code
@@ -63,25 +56,12 @@ class ExitLog:
         with contextlib.suppress(FileNotFoundError):
             os.replace(self.path, self.old)
 
-    def forget(self, tag: str) -> None:
-        """Remove a task's private file, if it had one."""
-        if tag and self.private_dir.is_dir():
-            with contextlib.suppress(OSError):
-                os.unlink(self.private_dir / tag)
-
 
 def read_exit_status(sink: ExitSink | None) -> int | None:
     """The code the task's wrapper wrote (or -signal), None if it wrote none."""
     if sink is None:
         return None
-    return ExitLog(sink.path if sink.tag == "" else _shared(sink)).read(sink)
-
-
-def _shared(sink: ExitSink) -> Path:
-    """The shared file a sink belongs to (its own path, or the one beside `exits.d`)."""
-    if sink.path.parent.name == PRIVATE_DIR:
-        return sink.path.parent.parent / EXITS_FILE
-    return sink.path
+    return ExitLog(sink.path).read(sink)
 
 
 def _codes(path: Path) -> dict[str, int]:

@@ -377,3 +377,26 @@ def snapshot_from_doc(doc: Mapping[str, Any]) -> RegistrySnapshot:
     return replace(
         snap, jobs=dict(doc.get("jobs", {})), jobs_framework_id=doc.get("jobs_framework_id", "")
     )
+
+
+def with_object(snap: RegistrySnapshot, key: ObjectKey, data: bytes | None) -> RegistrySnapshot:
+    """`snap` with object `key` read anew from its record `data` (None: removed), as
+    `decode_objects` would have read it among the others. A standby follows the registry
+    object by object this way (`registry.standby`), not by decoding it all again."""
+    snap = without(snap, key)
+    if data is None:
+        return snap
+    one = decode_objects([(key, data)])
+    if key[0] == META:
+        return replace(snap, jobs_framework_id=one.jobs_framework_id)
+    return replace(
+        snap,
+        agents={**snap.agents, **one.agents},
+        frameworks={**snap.frameworks, **one.frameworks},
+        role_weights={**snap.role_weights, **one.role_weights},
+        quotas={**snap.quotas, **one.quotas},
+        role_tiers={**snap.role_tiers, **one.role_tiers},
+        reservations={**snap.reservations, **one.reservations},
+        gone_agents=snap.gone_agents | one.gone_agents,
+        jobs={**snap.jobs, **one.jobs},
+    )

@@ -22,12 +22,16 @@ between them leaves the write in doubt, see below).
 
 - `load()` (on election) reads every object and claims the registry with a write of its
   own (an `elected` record), so a late write of the previous leader fails from then on.
+  A standby that ran `keep_warm()` has followed the registry while it waited
+  (`registry.standby`): its `load()` is the claim alone, made at the version it followed,
+  and falls back to the full read if the registry moved on meanwhile (#15).
   A layout-1 registry (the whole snapshot as JSON in `PATH/registry`) is first copied to
   `PATH/registry-v1`, written out as objects, and `registry-v1` is deleted by the claim.
 - A write refused by 1 or 2 calls `on_fenced(reason)`: this master must stop. A write that
   fails otherwise raises `RegistryError` and leaves the store in doubt: before the next
   write it reads the registry again and, if the newest history record is its own, carries
   on from there; if another master's, it is fenced.
+- A write that changes no object (a framework re-subscribing as it was) writes nothing.
 - Every call is bounded (`BoundedCalls`): no `load`, write, resync or trim waits past
   `timeout_s` (default: the election's session timeout) for ZooKeeper.
 """
@@ -41,7 +45,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote, unquote
 
 from mesoslite.discovery import ZkUrl
 from mesoslite.errors import RegistryError
@@ -63,6 +66,8 @@ from mesoslite.master.registry.codec import (
     snapshot_from_doc,
     snapshot_to_doc,
 )
+from mesoslite.master.registry.layout import object_path, read_objects
+from mesoslite.master.registry.standby import MirrorView, RegistryMirror
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +85,6 @@ CLAIM_ATTEMPTS = 5
 MAX_TX_BYTES = 256 * 1024
 MAX_TX_OPS = 1000
 DEFAULT_TIMEOUT_S = 10.0
-
-
-def node_name(key: str) -> str:
-    # A role may be `eng/ml`; `.` and `..` are not znode names.
-    return quote(key, safe="").replace(".", "%2E")
 
 
 class ElectionSession(Protocol):
@@ -152,15 +152,56 @@ class ZooKeeperRegistryStore:
         self._version = -1
         self._in_doubt = False
         self._writes = 0
+        self._mirror: RegistryMirror | None = None
+        self._loading = False  # `keep_warm` starts no mirror once `load` began
+        self._trim: asyncio.Future[None] | None = None
+        # How the last `load()` went: "warm" (claim only) or "cold" (read, then claim).
+        self.loaded_from = ""
+
+    async def keep_warm(self) -> None:
+        """Follow the registry while this master is a standby, so that `load()` is a claim
+        (`registry.standby`). Returns when `load()` begins; cancel it to stop earlier."""
+        while self.session.client is None:  # the election has not connected yet
+            if self._loading:
+                return
+            await asyncio.sleep(0.05)
+        if self._loading:
+            return
+        self._mirror = RegistryMirror(self, self.session.client, self.timeout_s)
+        await self._mirror.run()
 
     async def load(self) -> RegistrySnapshot:
+        self._loading = True
         self.client = self.session.client
         self.fence_path = self.session.node_path
         self.epoch = self.session.epoch
         self._zk = BoundedCalls(self.client, self.timeout_s)
+        started = time.monotonic()
+        mirror, self._mirror = self._mirror, None
+        view = await mirror.stop() if mirror is not None else None
+        snap = await self._claim_or_read(view)
+        logger.info(
+            "registry claimed from=%s version=%d in %.0f ms", self.loaded_from, self._version,
+            (time.monotonic() - started) * 1000,
+        )
+        self._trim = asyncio.ensure_future(
+            asyncio.to_thread(self._trim_history, self.zk.deadline(), True)
+        )
+        return snap
+
+    async def _claim_or_read(self, view: MirrorView | None) -> RegistrySnapshot:
+        if view is not None:
+            try:
+                snap = await asyncio.to_thread(self._claim, view)
+                self.loaded_from = "warm"
+                return snap
+            except _Conflict as e:
+                logger.info("registry moved on since this standby followed it (%s): reading it", e)
         for _ in range(CLAIM_ATTEMPTS):
             try:
-                return await asyncio.to_thread(self._load)
+                snap = await asyncio.to_thread(self._load)
+                self.loaded_from = "cold"
+                return snap
             except _Conflict as e:
                 # The previous leader was still writing as we read: read again.
                 logger.warning("registry changed while claiming it: %s; reading again", e)
@@ -174,7 +215,9 @@ class ZooKeeperRegistryStore:
             raise RegistryError(f"registry write refused, another master leads: {e}") from None
 
     async def close(self) -> None:
-        return None  # the client belongs to the contender
+        # The client belongs to the contender; only our own background trim is waited for.
+        if self._trim is not None:
+            await asyncio.gather(self._trim, return_exceptions=True)
 
     async def history(self) -> list[dict[str, Any]]:
         """The write history, oldest first (for tests and operators)."""
@@ -196,7 +239,7 @@ class ZooKeeperRegistryStore:
         self._version = int(stat.version)
         if head:
             self._set_legacy_aside(head, deadline)
-        objects = self._read_objects(deadline)
+        objects = read_objects(self.zk, self.path, deadline)
         try:
             snap = decode_objects(objects.items())
         except (ValueError, KeyError, TypeError) as e:
@@ -209,8 +252,15 @@ class ZooKeeperRegistryStore:
         extra = [_Write(self.legacy_path, None, True, "registry-v1")] if legacy else []
         self._commit_changes(changes, lambda k: k in objects, "elected", deadline, extra)
         self._snapshot, self._in_doubt = snap, False
-        self._trim_history(deadline, quiet=True)
         return snap
+
+    def _claim(self, view: MirrorView) -> RegistrySnapshot:
+        """Claim the registry as the standby's mirror saw it: the transaction sets the head
+        only at the mirror's version, so a mirror that missed a write raises `_Conflict`."""
+        self._version = view.version
+        self._commit([], {"ops": "elected"}, self.zk.deadline())
+        self._snapshot, self._in_doubt = view.snapshot, False
+        return view.snapshot
 
     def _apply(self, ops: list[RegistryOp]) -> None:
         deadline = self.zk.deadline()
@@ -218,6 +268,9 @@ class ZooKeeperRegistryStore:
             self._resync(deadline)
         before = self._snapshot
         after, changes = plan_write(before, ops)  # refuses an oversized object: nothing written
+        if not changes:  # nothing to make durable (e.g. a re-subscription as it was, #15)
+            self._snapshot = after
+            return
 
         def exists(key: ObjectKey) -> bool:
             return encode_object(before, key) is not None
@@ -228,27 +281,8 @@ class ZooKeeperRegistryStore:
         if self._writes % TRIM_EVERY == 0:
             self._trim_history(deadline, quiet=True)
 
-    def _read_objects(self, deadline: float) -> dict[ObjectKey, bytes]:
-        from kazoo.exceptions import NoNodeError
-
-        kinds = self.zk.wait_all(
-            [self.client.get_children_async(f"{self.path}/{k}") for k in KINDS],
-            deadline, "list the registry", (NoNodeError,),
-        )
-        keys: list[ObjectKey] = [(META, "")]
-        for kind, names in zip(KINDS, kinds, strict=True):
-            if not isinstance(names, Exception):
-                keys += [(kind, unquote(n)) for n in names]
-        results = [self.client.get_async(self._object_path(k)) for k in keys]
-        values = self.zk.wait_all(results, deadline, "read the registry", (NoNodeError,))
-        return {
-            key: bytes(v[0] or b"")
-            for key, v in zip(keys, values, strict=True) if not isinstance(v, Exception)
-        }
-
-    def _object_path(self, key: ObjectKey) -> str:
-        kind, name = key
-        return f"{self.path}/meta" if kind == META else f"{self.path}/{kind}/{node_name(name)}"
+    def object_path(self, key: ObjectKey) -> str:
+        return object_path(self.path, key)
 
     # -------------------------------------------------------------- the layout-1 registry
 
@@ -295,7 +329,7 @@ class ZooKeeperRegistryStore:
         deadline: float, extra: Iterable[_Write] = (),
     ) -> None:
         writes = [
-            _Write(self._object_path(k), d, exists(k), f"{k[0]}/{k[1]}")
+            _Write(self.object_path(k), d, exists(k), f"{k[0]}/{k[1]}")
             for k, d in changes.items()
         ]
         chunks = _chunks([*writes, *extra])
@@ -366,7 +400,7 @@ class ZooKeeperRegistryStore:
     def _resync(self, deadline: float) -> None:
         """After a write in doubt: take the registry as it is if we were its last writer."""
         _, stat = self.zk.get(self.path, deadline)
-        objects = self._read_objects(deadline)
+        objects = read_objects(self.zk, self.path, deadline)
         left = max(0.001, deadline - time.monotonic())
         history = read_history(self.client, self.url, last=1, timeout_s=left)
         last = history[-1] if history else {}

@@ -14,6 +14,10 @@ Design:
 - A standby that loses its session joins again with a new znode once reconnected.
 - `close()` deletes our znode before it ends the session, so that on an orderly stop the
   next master is elected at once by its watch, not after our session times out.
+- ZooKeeper grants a session timeout within its `minSessionTimeout`..`maxSessionTimeout`
+  (by default 2 and 20 ticks), which may not be the one asked for. The granted one is what
+  decides when a dead leader's znode goes, so it is logged (a warning if it differs) and
+  is the one our own step-down timer uses (`granted_session_timeout_s`).
 - ZooKeeper that cannot be reached at start is retried forever with capped, jittered
   backoff, and each failed attempt is logged with the hosts and what to check.
 - Every ZooKeeper call is bounded: the client reconnects at most `ZK_RECONNECT_MAX_S` apart
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from mesoslite.discovery import (
@@ -76,6 +81,12 @@ class ZooKeeperContender:
         self._suspended = False
         self._deposed = False
         self._suspend_timer: asyncio.TimerHandle | None = None
+        self._granted_s = 0.0
+
+    @property
+    def granted_session_timeout_s(self) -> float:
+        """The session timeout ZooKeeper granted (0 until the first session)."""
+        return self._granted_s
 
     @property
     def leader_address(self) -> str:
@@ -144,6 +155,7 @@ class ZooKeeperContender:
                 self.url.hosts_string, session_timeout_s=self.session_timeout_s, auth=self.auth
             )
             client.add_listener(self._listener)
+            _on_granted_timeout(client, self._granted_threadsafe)
             try:
                 await asyncio.to_thread(client.start, self.session_timeout_s + 1.0)
             except Exception as e:
@@ -255,10 +267,11 @@ class ZooKeeperContender:
                     LeadershipChange(Change.SUSPENDED, "lost contact with ZooKeeper")
                 )
                 assert self._loop is not None
+                timeout_s = self._granted_s or self.session_timeout_s
                 self._suspend_timer = self._loop.call_later(
-                    self.session_timeout_s, self._depose,
+                    timeout_s, self._depose,
                     f"no contact with ZooKeeper for the session timeout "
-                    f"({self.session_timeout_s:g}s): the session has expired",
+                    f"({timeout_s:g}s): the session has expired",
                 )
         elif state == "CONNECTED":
             self._connected.set()
@@ -275,6 +288,19 @@ class ZooKeeperContender:
             else:
                 self.node = ""
         self._wake.set()
+
+    def _granted(self, granted_s: float) -> None:
+        if granted_s == self._granted_s:
+            return
+        self._granted_s = granted_s
+        if abs(granted_s - self.session_timeout_s) > 0.001:
+            logger.warning(
+                "ZooKeeper granted a session timeout of %gs, not the %gs asked (its "
+                "minSessionTimeout/maxSessionTimeout): a dead leader is replaced after %gs",
+                granted_s, self.session_timeout_s, granted_s,
+            )
+        else:
+            logger.info("ZooKeeper granted session_timeout_s=%g", granted_s)
 
     def _depose(self, reason: str) -> None:
         if self._deposed:
@@ -302,6 +328,30 @@ class ZooKeeperContender:
     def _watch(self, event: Any) -> None:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _granted_threadsafe(self, granted_s: float) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._granted, granted_s)
+
+
+def _on_granted_timeout(client: Any, report: Callable[[float], None]) -> None:
+    """Call `report(seconds)` with the session timeout ZooKeeper grants, at each connect.
+
+    kazoo does not keep it: its connection's `_connect` returns a read timeout of 2/3 of it
+    and moves on, so that method is wrapped (on this client only). Without that private
+    method (another kazoo), nothing is reported and the asked timeout is used."""
+    connection: Any = getattr(client, "_connection", None)
+    connect = getattr(connection, "_connect", None)
+    if connect is None:
+        logger.debug("cannot learn the granted session timeout from this kazoo")
+        return
+
+    def connect_and_report(*args: Any, **kwargs: Any) -> Any:
+        read_timeout_ms, connect_timeout_ms = connect(*args, **kwargs)
+        report(round(read_timeout_ms * 1.5) / 1000.0)
+        return read_timeout_ms, connect_timeout_ms
+
+    connection._connect = connect_and_report
 
 
 def _resign(client: Any, node_path: str) -> None:

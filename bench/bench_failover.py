@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import platform
 import signal
 import statistics
@@ -36,6 +38,7 @@ import grpc
 
 from mesoslite._proto.v1 import operator_pb2, operator_pb2_grpc
 from mesoslite.cli._client import BlockingOperatorClient
+from mesoslite.local.zookeeper import DEFAULT_TICK_MS
 from mesoslite.scheduler_api import (
     FrameworkId,
     FrameworkInfo,
@@ -106,7 +109,10 @@ async def one_run(
     zk: ZooKeeperCluster, work: Path, session_s: float, sig: signal.Signals
 ) -> tuple[float, ...]:
     url = zk.chroot_url()
-    ha = HACluster(work, url, masters=3, agents=2, session_timeout_s=session_s)
+    ha = HACluster(
+        work, url, masters=3, agents=2, session_timeout_s=session_s,
+        log_level=os.environ.get("BENCH_LOG_LEVEL", "info"),
+    )
     with ha:
         old = ha.wait_for_leader()
         watcher = Watcher()
@@ -154,10 +160,13 @@ def goal(sig: str, s: float, cols: list[tuple[float, ...]]) -> tuple[str, str]:
     return f"(c) ≤ {s + 0.5:g} s", "yes" if max(cols[3]) <= s + 0.5 else "NO"
 
 
-async def main_async(timeouts: list[float], runs: int, signals: list[str]) -> str:
+async def main_async(
+    timeouts: list[float], runs: int, signals: list[str], tick_ms: int, keep: str
+) -> str:
     rows, since_rows = [], []
-    with tempfile.TemporaryDirectory(prefix="bench-failover-") as tmp:
-        with ZooKeeperCluster(Path(tmp) / "zk") as zk:
+    with contextlib.ExitStack() as stack:
+        tmp = keep or stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-failover-"))
+        with ZooKeeperCluster(Path(tmp) / "zk", tick_ms=tick_ms) as zk:
             for sig in signals:
                 for s in timeouts:
                     results = []
@@ -181,7 +190,8 @@ async def main_async(timeouts: list[float], runs: int, signals: list[str]) -> st
                     )
     header = (
         f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
-        f"Python {platform.python_version()}; {runs} runs each; median / worst.\n\n"
+        f"Python {platform.python_version()}; ZooKeeper tickTime {tick_ms} ms; "
+        f"{runs} runs each; median / worst; load average {os.getloadavg()[0]:.1f}.\n\n"
         "| signal | session timeout | (e) new leader's election, s | (a) its master.json "
         "says leading, s | (b) agents re-registered, s | (c) framework offered by it, s "
         "| goal | met |\n"
@@ -201,13 +211,18 @@ def main() -> None:
     p.add_argument("--timeouts", default="2,10", help="session timeouts in seconds")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--signals", default="kill,term", help="kill and/or term, comma-separated")
+    p.add_argument("--tick-ms", type=int, default=DEFAULT_TICK_MS,
+                   help="ZooKeeper's tickTime (its session expiry granularity)")
+    p.add_argument("--keep", default="", help="keep the daemons' logs in this directory")
     args = p.parse_args()
+    if args.tick_ms < 10:
+        p.error(f"--tick-ms: must be >= 10, got {args.tick_ms}")
     timeouts = [float(t) for t in args.timeouts.split(",")]
     signals = [x.strip() for x in args.signals.split(",")]
     unknown = [x for x in signals if x not in SIGNALS]
     if unknown:
         p.error(f"--signals: unknown {', '.join(unknown)}; allowed: kill, term")
-    print(asyncio.run(main_async(timeouts, args.runs, signals)))
+    print(asyncio.run(main_async(timeouts, args.runs, signals, args.tick_ms, args.keep)))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,18 @@ in tests/integration/test_zk_*.py."""
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
+
+import pytest
 
 from mesoslite.allocator.loader import load_allocator
 from mesoslite.clock import VirtualClock
+from mesoslite.master import leadership as leadership_mod
 from mesoslite.master.actor import MasterActor
 from mesoslite.master.election.base import Change, LeadershipChange
 from mesoslite.master.leadership import ExitWatchdog, Leadership, LeadershipFollower, Stopping
+from mesoslite.master.registry.base import RegistrySnapshot
 from mesoslite.master.state import MasterState
 
 from .test_actor_timers import MemoryRegistry
@@ -93,3 +99,67 @@ async def test_the_follower_leads_pauses_resumes_and_stops_when_deposed() -> Non
         await asyncio.gather(running, return_exceptions=True)
         await actor.stop()
     assert exits == []
+
+
+class WarmRegistry(MemoryRegistry):
+    """Records what a standby's registry is asked: `keep_warm` until cancelled, then load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def keep_warm(self) -> None:
+        self.calls.append("keep_warm")
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.calls.append("cancelled")
+            raise
+
+    async def load(self) -> RegistrySnapshot:
+        self.calls.append("load")
+        return await super().load()
+
+
+async def test_a_standby_keeps_warm_until_elected_then_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A module only a leader would import, which nothing has imported yet.
+    (tmp_path / "leader_only_probe.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "leader_only_probe", raising=False)
+    monkeypatch.setattr(leadership_mod, "LEADER_ONLY_MODULES", ("leader_only_probe",))
+    state = MasterState(
+        allocator=load_allocator("drf"), offer_timeout_s=30, agent_reregister_timeout_s=10
+    )
+    registry = WarmRegistry()
+    actor = MasterActor(
+        state, registry, VirtualClock(), allocation_interval_s=1,
+        heartbeat_interval_s=1, agent_ping_interval_s=1,
+    )
+    contender, leadership = PlayedContender(), Leadership("master-test")
+    watchdog, stopping = ExitWatchdog(exit=lambda code: None), Stopping()
+
+    async def start_leading() -> None:
+        pass
+
+    follower = LeadershipFollower(
+        contender, leadership, actor, start_leading=start_leading, changed=lambda: None,
+        watchdog=watchdog, stopping=stopping, session_timeout_s=10.0,
+    )
+    running = asyncio.create_task(follower.run())
+    try:
+        for _ in range(200):  # the import runs in a thread
+            if "leader_only_probe" in sys.modules:
+                break
+            await asyncio.sleep(0.01)
+        assert "leader_only_probe" in sys.modules
+        assert registry.calls == ["keep_warm"] and not leadership.leading
+        contender.play(Change.ELECTED)
+        await settle()
+        assert leadership.leading and registry.calls == ["keep_warm", "load"]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await actor.stop()
+    assert registry.calls == ["keep_warm", "load", "cancelled"]

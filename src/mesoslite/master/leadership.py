@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # How long a call to a master that is elected but still recovering waits for it to lead.
 RECOVERY_WAIT_S = 2.0
+# How long a call to a standby waits for a change of leader ZooKeeper has reported to it.
+SETTLE_WAIT_S = 0.5
 # Imported lazily when a master first leads (`build.JobsRunner`); a standby imports them
 # while it waits, so that its election is not followed by their imports.
 LEADER_ONLY_MODULES = ("mesoslite.master.jobs_port",)
@@ -57,16 +59,29 @@ class Leadership:
     leader_address_of: Callable[[], str] = lambda: ""
     # Set while elected and recovering from the registry; set() when that is over.
     recovering: asyncio.Event | None = None
+    # From the contender (`LeadershipFollower` sets them): wait until a change ZooKeeper
+    # reported is acted on; whether it has elected us (the follower may not have begun).
+    settled_of: Callable[[float], Awaitable[None]] | None = None
+    elected_of: Callable[[], bool] = lambda: False
 
     async def until_recovered(self) -> None:
-        """Wait (at most `RECOVERY_WAIT_S`) while this master is elected but recovering.
+        """Wait (at most `RECOVERY_WAIT_S`) while this master is being elected or recovering.
 
-        A client that found us in ZooKeeper the moment we were elected is then served as
-        soon as we lead, rather than refused and retried a backoff later (issue #15)."""
-        recovering = self.recovering
-        if recovering is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(recovering.wait(), RECOVERY_WAIT_S)
+        A client that found us in ZooKeeper the moment the old leader's znode went is then
+        served as soon as we lead, rather than refused (or sent to the dead leader) and
+        retried a backoff later (issue #15)."""
+        deadline = time.monotonic() + RECOVERY_WAIT_S
+        if self.settled_of is not None:
+            await self.settled_of(SETTLE_WAIT_S)
+        while not self.leading and time.monotonic() < deadline:
+            recovering = self.recovering
+            if recovering is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(recovering.wait(), deadline - time.monotonic())
+                return
+            if not self.elected_of():
+                return
+            await asyncio.sleep(0.005)  # elected: the follower begins on its next turn
 
     def error(self) -> NotLeaderError:
         leader = self.leader_address_of()
@@ -216,6 +231,10 @@ class LeadershipFollower:
         self.stopping = stopping
         self.session_timeout_s = session_timeout_s
         self.started = leadership.leading
+        settled = getattr(contender, "settled", None)  # ZooKeeper's contender has these
+        if settled is not None:
+            leadership.settled_of = settled
+        leadership.elected_of = lambda: bool(getattr(contender, "elected", False))
 
     async def run(self) -> None:
         warm = self._keep_warm() if not self.started else []

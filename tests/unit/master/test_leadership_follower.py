@@ -163,3 +163,55 @@ async def test_a_standby_keeps_warm_until_elected_then_recovers(
         await asyncio.gather(running, return_exceptions=True)
         await actor.stop()
     assert registry.calls == ["keep_warm", "load", "cancelled"]
+
+
+class ObservingContender(PlayedContender):
+    """A contender whose watch has fired but which has not acted on it yet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elected = False
+        self.observed = asyncio.Event()
+
+    async def settled(self, timeout_s: float) -> None:
+        await asyncio.wait_for(self.observed.wait(), timeout_s)
+
+
+async def test_a_call_that_beats_our_own_election_waits_for_it_instead_of_being_refused() -> None:
+    # A client found this master in ZooKeeper as the old leader's znode went, before this
+    # master's own watch made it leader (#15): the guard waits for the election to settle.
+    state = MasterState(
+        allocator=load_allocator("drf"), offer_timeout_s=30, agent_reregister_timeout_s=10
+    )
+    actor = MasterActor(
+        state, MemoryRegistry(), VirtualClock(), allocation_interval_s=1,
+        heartbeat_interval_s=1, agent_ping_interval_s=1,
+    )
+    contender, leadership = ObservingContender(), Leadership("master-test")
+    watchdog, stopping = ExitWatchdog(exit=lambda code: None), Stopping()
+
+    async def start_leading() -> None:
+        pass
+
+    follower = LeadershipFollower(
+        contender, leadership, actor, start_leading=start_leading, changed=lambda: None,
+        watchdog=watchdog, stopping=stopping, session_timeout_s=10.0,
+    )
+    running = asyncio.create_task(follower.run())
+    call = asyncio.create_task(leadership.until_recovered())
+    try:
+        await settle()
+        assert not call.done()  # held while the contender acts on what ZooKeeper said
+        contender.elected = True  # ...which elects us
+        contender.play(Change.ELECTED)
+        contender.observed.set()
+        await asyncio.wait_for(call, 1.0)
+        assert leadership.leading  # the call goes on to a leader, not a redirect
+        # A standby with nothing pending refuses at once, as before.
+        other = Leadership("master-standby")
+        await asyncio.wait_for(other.until_recovered(), 0.1)
+        assert not other.leading
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await actor.stop()

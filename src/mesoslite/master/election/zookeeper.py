@@ -28,6 +28,7 @@ Design:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -82,6 +83,25 @@ class ZooKeeperContender:
         self._deposed = False
         self._suspend_timer: asyncio.TimerHandle | None = None
         self._granted_s = 0.0
+        # A watch fired and `_observe` has not acted on it yet (see `settled`).
+        self._observing = False
+        self._observed = asyncio.Event()
+        self._observed.set()
+
+    @property
+    def elected(self) -> bool:
+        """True from our election (before the master has recovered) until suspended."""
+        return self._leading
+
+    async def settled(self, timeout_s: float) -> None:
+        """Wait (at most `timeout_s`) until a change ZooKeeper has reported is acted on.
+
+        A client that found this master in ZooKeeper the moment the leader's znode went can
+        call before our own watch has made us leader; the guard waits for this first rather
+        than redirect it to the dead leader (and have it wait a backoff, #15)."""
+        if self._observing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._observed.wait(), timeout_s)
 
     @property
     def granted_session_timeout_s(self) -> float:
@@ -140,6 +160,7 @@ class ZooKeeperContender:
             except Exception as e:
                 # Connection loss mid-call: wait for the next state change and look again.
                 logger.debug("election step failed: %s", e)
+                self._settle()
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), 1.0)
@@ -230,6 +251,7 @@ class ZooKeeperContender:
         ours = [c for c in children if c.startswith(CONTENDER_PREFIX)]
         if self.node not in ours:
             # Our znode is gone: the session that owned it expired.
+            self._settle()
             if self._leading or self._suspended:
                 self._depose("our election znode is gone (the ZooKeeper session expired)")
                 return
@@ -252,7 +274,17 @@ class ZooKeeperContender:
             if address != self._leader_address:
                 logger.info("leader is %s node=%s", address or "unknown", lowest)
             self._leader_address = address
+        self._settle()
         await self._wake.wait()
+
+    def _changed(self) -> None:
+        self._observing = True
+        self._observed.clear()
+        self._wake.set()
+
+    def _settle(self) -> None:
+        self._observing = False
+        self._observed.set()
 
     def _on_state(self, state: str) -> None:
         if self._deposed:
@@ -327,7 +359,7 @@ class ZooKeeperContender:
 
     def _watch(self, event: Any) -> None:
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._changed)
 
     def _granted_threadsafe(self, granted_s: float) -> None:
         if self._loop is not None:

@@ -17,6 +17,7 @@ tests need (expiring a session, a proxy to cut one client off).
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import socket
 import time
@@ -33,7 +34,14 @@ DEBIAN_JARS = ("/usr/share/java/zookeeper.jar",)
 # A logging binding, so the server's log goes to its log file rather than nowhere.
 DEBIAN_LOG_JARS = ("/usr/share/java/slf4j-simple.jar", "/usr/share/java/slf4j-nop.jar")
 MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
-DEFAULT_TICK_MS = 250
+# ZooKeeper expires sessions in buckets of one tick: a dead leader's znode goes up to one
+# tick after its session timeout, so the tick bounds how late a failover begins (#15).
+DEFAULT_TICK_MS = 100
+# initLimit and syncLimit count ticks; these keep them in seconds whatever the tick.
+INIT_LIMIT_S = 10.0
+SYNC_LIMIT_S = 5.0
+# Sessions may last 2 ticks to this (ZooKeeper's own maximum is only 20 ticks).
+MAX_SESSION_TIMEOUT_MS = 60_000
 # Sized from bench/bench_registry.py (bench/RESULTS.md, "Registry"). ZooKeeper keeps its
 # last 500 writes in memory (its commit log; `zookeeper.commitLogCount` cannot go lower),
 # each ~3x its size: 600 writes of 136 KB job documents held 200 MB of a 256 MB heap (the
@@ -133,7 +141,7 @@ class ZooKeeperCluster:
     Args:
         work_dir: where each server keeps its config, data and log (`server-<i>/`).
         size: how many servers; 1 runs standalone.
-        tick_ms: ZooKeeper's `tickTime`; sessions may last 2 to 240 ticks.
+        tick_ms: ZooKeeper's `tickTime`; sessions may last 2 ticks to 60 s.
         start_timeout_s: how long a server (or the ensemble's quorum) may take to serve.
     """
 
@@ -265,13 +273,13 @@ class ZooKeeperCluster:
         s.data_dir.mkdir(parents=True, exist_ok=True)
         lines = [
             f"tickTime={self.tick_ms}",
-            "initLimit=40",
-            "syncLimit=20",
+            f"initLimit={math.ceil(INIT_LIMIT_S * 1000 / self.tick_ms)}",
+            f"syncLimit={math.ceil(SYNC_LIMIT_S * 1000 / self.tick_ms)}",
             f"dataDir={s.data_dir}",
             f"clientPort={s.client_port}",
             "clientPortAddress=127.0.0.1",
             f"minSessionTimeout={2 * self.tick_ms}",
-            f"maxSessionTimeout={240 * self.tick_ms}",
+            f"maxSessionTimeout={max(MAX_SESSION_TIMEOUT_MS, 2 * self.tick_ms)}",
             "maxClientCnxns=0",
             "admin.enableServer=false",
             "4lw.commands.whitelist=*",

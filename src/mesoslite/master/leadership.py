@@ -41,8 +41,9 @@ logger = logging.getLogger(__name__)
 
 # How long a call to a master that is elected but still recovering waits for it to lead.
 RECOVERY_WAIT_S = 2.0
-# How long a call to a standby waits for a change of leader ZooKeeper has reported to it.
+# How long a call to a standby waits for it to read the election again (#15).
 SETTLE_WAIT_S = 0.5
+STOPPING = "stopping"  # `Leadership.reason` once the orderly stop began
 # Imported lazily when a master first leads (`build.JobsRunner`); a standby imports them
 # while it waits, so that its election is not followed by their imports.
 LEADER_ONLY_MODULES = ("mesoslite.master.jobs_port",)
@@ -63,6 +64,7 @@ class Leadership:
     # reported is acted on; whether it has elected us (the follower may not have begun).
     settled_of: Callable[[float], Awaitable[None]] | None = None
     elected_of: Callable[[], bool] = lambda: False
+    look_again_of: Callable[[], None] = lambda: None
 
     async def until_recovered(self) -> None:
         """Wait (at most `RECOVERY_WAIT_S`) while this master is being elected or recovering.
@@ -71,7 +73,8 @@ class Leadership:
         served as soon as we lead, rather than refused (or sent to the dead leader) and
         retried a backoff later (issue #15)."""
         deadline = time.monotonic() + RECOVERY_WAIT_S
-        if self.settled_of is not None:
+        if self.settled_of is not None and self.recovering is None and self.reason != STOPPING:
+            self.look_again_of()
             await self.settled_of(SETTLE_WAIT_S)
         while not self.leading and time.monotonic() < deadline:
             recovering = self.recovering
@@ -234,6 +237,7 @@ class LeadershipFollower:
         settled = getattr(contender, "settled", None)  # ZooKeeper's contender has these
         if settled is not None:
             leadership.settled_of = settled
+            leadership.look_again_of = getattr(contender, "look_again", lambda: None)
         leadership.elected_of = lambda: bool(getattr(contender, "elected", False))
 
     async def run(self) -> None:
@@ -351,7 +355,7 @@ async def hand_over(
     cleared `leadership.leading`).
     """
     started = time.monotonic()
-    leadership.leading, leadership.reason = False, "stopping"
+    leadership.leading, leadership.reason = False, STOPPING
     actor.pause()
     changed()
     await actor.writes_settled(settle_s)

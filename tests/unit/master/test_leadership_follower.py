@@ -172,6 +172,10 @@ class ObservingContender(PlayedContender):
         super().__init__()
         self.elected = False
         self.observed = asyncio.Event()
+        self.looked_again = 0
+
+    def look_again(self) -> None:
+        self.looked_again += 1
 
     async def settled(self, timeout_s: float) -> None:
         await asyncio.wait_for(self.observed.wait(), timeout_s)
@@ -207,6 +211,7 @@ async def test_a_call_that_beats_our_own_election_waits_for_it_instead_of_being_
         contender.observed.set()
         await asyncio.wait_for(call, 1.0)
         assert leadership.leading  # the call goes on to a leader, not a redirect
+        assert contender.looked_again == 1  # it had the contender read ZooKeeper again
         # A standby with nothing pending refuses at once, as before.
         other = Leadership("master-standby")
         await asyncio.wait_for(other.until_recovered(), 0.1)
@@ -215,3 +220,11 @@ async def test_a_call_that_beats_our_own_election_waits_for_it_instead_of_being_
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await actor.stop()
+
+
+async def test_a_stopping_master_refuses_at_once_without_reading_the_election_again() -> None:
+    contender = ObservingContender()  # never settles: a stopping master must not wait on it
+    leadership = Leadership("master-old", reason="stopping")
+    leadership.settled_of, leadership.look_again_of = contender.settled, contender.look_again
+    await asyncio.wait_for(leadership.until_recovered(), 0.1)
+    assert not leadership.leading and contender.looked_again == 0

@@ -90,16 +90,23 @@ class ZooKeeperContender:
 
     @property
     def elected(self) -> bool:
-        """True from our election (before the master has recovered) until suspended."""
-        return self._leading
+        """True from our election (before the master has recovered) until suspended or
+        closed."""
+        return self._leading and not self._deposed
+
+    def look_again(self) -> None:
+        """Read the election again now (a client called us as if we led, see `settled`)."""
+        if self._connected.is_set() and not self._deposed:
+            self._changed()
 
     async def settled(self, timeout_s: float) -> None:
-        """Wait (at most `timeout_s`) until a change ZooKeeper has reported is acted on.
+        """Wait (at most `timeout_s`) until the election as ZooKeeper has it is acted on.
 
         A client that found this master in ZooKeeper the moment the leader's znode went can
-        call before our own watch has made us leader; the guard waits for this first rather
-        than redirect it to the dead leader (and have it wait a backoff, #15)."""
-        if self._observing:
+        call before our own watch has made us leader; the guard has us `look_again` and
+        waits for this first, rather than redirect it to the dead leader (and have it wait
+        a backoff, #15)."""
+        if self._observing and not self._deposed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._observed.wait(), timeout_s)
 

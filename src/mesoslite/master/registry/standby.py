@@ -72,6 +72,7 @@ class RegistryMirror:
         self.full_reads = 0
         self.partial_reads = 0
         self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
         self._stopping = False
         self._done: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -95,8 +96,8 @@ class RegistryMirror:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL_S)
-                if not self._stopping:
-                    await asyncio.sleep(SETTLE_S)
+                with contextlib.suppress(TimeoutError):  # `stop()` ends the pause at once
+                    await asyncio.wait_for(self._stop.wait(), SETTLE_S)
         finally:
             self._done.set()
 
@@ -104,6 +105,7 @@ class RegistryMirror:
         """Stop following (after the catch-up in flight, if any) and return the view."""
         self._stopping = True
         self._wake.set()
+        self._stop.set()
         if self._done is not None:
             await self._done.wait()
         return self.view()

@@ -21,15 +21,12 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mesoslite.master.registry.base import KINDS, META, ObjectKey, RegistrySnapshot
 from mesoslite.master.registry.bounded import BoundedCalls
 from mesoslite.master.registry.codec import decode_objects, with_object
 from mesoslite.master.registry.layout import object_path, read_objects
-
-if TYPE_CHECKING:
-    from mesoslite.master.registry.zookeeper import ZooKeeperRegistryStore
 
 logger = logging.getLogger(__name__)
 
@@ -54,16 +51,19 @@ class MirrorView:
 
 
 class RegistryMirror:
-    """Follows the registry of `store` through `client` until `stop()`; see the module doc.
+    """Follows the registry at `path` through `client` until `stop()`; see the module doc.
 
     Args:
-        store: the store whose layout (paths) is followed.
+        path: the registry's head (`PATH/registry`); `log_path` its history, `legacy_path`
+            where a layout-1 registry is set aside while migrated.
         client: a started kazoo client (the election's).
         timeout_s: the longest one catch-up waits for ZooKeeper.
     """
 
-    def __init__(self, store: ZooKeeperRegistryStore, client: Any, timeout_s: float) -> None:
-        self.store = store
+    def __init__(
+        self, path: str, log_path: str, legacy_path: str, client: Any, timeout_s: float
+    ) -> None:
+        self.path, self.log_path, self.legacy_path = path, log_path, legacy_path
         self.client = client
         self.zk = BoundedCalls(client, timeout_s)
         self.version = -1  # the head version `objects` are at; -1: not read (or unusable)
@@ -116,7 +116,7 @@ class RegistryMirror:
         """Bring the mirror to the head's current version (blocking)."""
         deadline = self.zk.deadline()
         data, stat = self.zk.wait(
-            self.client.get_async(self.store.path, watch=self._watch), deadline, "get the head"
+            self.client.get_async(self.path, watch=self._watch), deadline, "get the head"
         )
         if data:  # layout 1: the elected master migrates it, cold
             self.version = -1
@@ -131,8 +131,8 @@ class RegistryMirror:
             self._read_some(keys, head, deadline)
 
     def _read_all(self, head: int, deadline: float) -> None:
-        objects = read_objects(self.zk, self.store.path, deadline)
-        if (META, "") not in objects or self.zk.exists(self.store.legacy_path, deadline):
+        objects = read_objects(self.zk, self.path, deadline)
+        if (META, "") not in objects or self.zk.exists(self.legacy_path, deadline):
             self.version = -1  # not written out as objects yet: the elected master does it
             return
         self.snapshot = decode_objects(objects.items())
@@ -143,7 +143,7 @@ class RegistryMirror:
         from kazoo.exceptions import NoNodeError
 
         order = sorted(keys)
-        results = [self.client.get_async(object_path(self.store.path, k)) for k in order]
+        results = [self.client.get_async(object_path(self.path, k)) for k in order]
         values = self.zk.wait_all(results, deadline, "read changed objects", (NoNodeError,))
         snap = self.snapshot
         for key, value in zip(order, values, strict=True):
@@ -161,7 +161,7 @@ class RegistryMirror:
         if it cannot tell (a record missing or cut short)."""
         from kazoo.exceptions import NoNodeError
 
-        log = self.store.log_path
+        log = self.log_path
         names = sorted(self.zk.children(log, deadline))
         recent = names[-(head - self.version + HISTORY_SLACK):]
         results = [self.client.get_async(f"{log}/{n}") for n in recent]

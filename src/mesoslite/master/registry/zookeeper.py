@@ -167,7 +167,9 @@ class ZooKeeperRegistryStore:
             await asyncio.sleep(0.05)
         if self._loading:
             return
-        self._mirror = RegistryMirror(self, self.session.client, self.timeout_s)
+        self._mirror = RegistryMirror(
+            self.path, self.log_path, self.legacy_path, self.session.client, self.timeout_s
+        )
         await self._mirror.run()
 
     async def load(self) -> RegistrySnapshot:

@@ -267,8 +267,8 @@ class AllocationPass:
                 sorters[role].remove(fid)
                 continue
             agent_id, resources, tasks = placed
-            self._grant(fw, agent_id, resources, tasks)
-            sorters[role].allocate(fid, resources)
+            # One sum per grant for the framework, shared by the pass and its sorter (#15).
+            sorters[role].update(fid, self._grant(fw, agent_id, resources, tasks))
             tree.allocate(role, resources)
 
     def _room(
@@ -334,12 +334,15 @@ class AllocationPass:
     ) -> tuple[AgentId, Resources, int] | None:
         """The first agent from `key`'s cursor on with room for `shape` (None: whatever
         is free, capped to `room`); the cursor is left there."""
+        filters, now, free, reserved = fw.filters, self.now, self.free, self.reserved
         for index, agent_id in self._indexed(fw, self.cursor.get(key, 0)):
-            if agent_id in fw.filters and fw.filters[agent_id] > self.now:
+            if filters and agent_id in filters and filters[agent_id] > now:
                 continue
-            available = available_to(self.free[agent_id], self.reserved.get(agent_id), fw.role)
+            available = free[agent_id]
+            if reserved:
+                available = available_to(available, reserved.get(agent_id), fw.role)
             if shape is None:
-                offer = cap(available, room)
+                offer = available if room is None else cap(available, room)
                 if not allocatable(offer):
                     continue
                 found = (agent_id, offer, 0)
@@ -361,24 +364,28 @@ class AllocationPass:
 
     def _grant(
         self, fw: FrameworkView, agent_id: AgentId, resources: Resources, tasks: int
-    ) -> None:
-        pools = self.reserved.get(agent_id)
+    ) -> Resources:
+        """Record the grant; returns what the framework holds in its role now."""
+        pools = self.reserved.get(agent_id) if self.reserved else None
         if pools:
             reserved, left = take_reserved(pools, resources, fw.role)
         else:
             reserved, left = {}, resources
-        self.free[agent_id] = minus(self.free[agent_id], left)
+        free = self.free
+        free[agent_id] = minus(free[agent_id], left)
         if self.spare is not None:
             spend_spare(self.spare, left, self.owed_roles, fw.role)
-        grant = self.grants.get((fw.id, fw.role, agent_id))
+        fkey = (fw.id, fw.role)
+        gkey = (fw.id, fw.role, agent_id)
+        grant = self.grants.get(gkey)
         if grant is None:
-            self.grants[(fw.id, fw.role, agent_id)] = _Grant(resources, reserved, tasks)
+            self.grants[gkey] = _Grant(resources, reserved, tasks)
         else:
             grant.resources = plus(grant.resources, resources)
             for path, part in reserved.items():
                 grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
             grant.tasks += tasks
-        self.fw_alloc[(fw.id, fw.role)] = plus(self.fw_alloc[(fw.id, fw.role)], resources)
+        held = self.fw_alloc[fkey] = plus(self.fw_alloc[fkey], resources)
         if self.quotas_apply:
             # Only quota (guarantees, limits, the held-back headroom and the second stage's
             # role tree) reads these during a pass: without quotas, skip two `Resources`
@@ -392,6 +399,7 @@ class AllocationPass:
                 if (shape is resources or shape == resources) and entry.count > 0:
                     entry.count -= 1
                     break
+        return held
 
     # -- results
 

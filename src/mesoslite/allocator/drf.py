@@ -10,7 +10,9 @@ import math
 from collections.abc import Mapping
 
 from mesoslite.ids import FrameworkId
-from mesoslite.resources import SCALE, Resources
+from mesoslite.resources import SCALE, Range, Resources
+
+_MAX_COUNTS = 4096  # range lists whose counts `DRFPolicy` keeps
 
 DEFAULT_WEIGHT = 1.0
 
@@ -88,6 +90,7 @@ class DRFPolicy(ShareOrdering):
         # The cluster total is the same for every key of one pass; cache its quantities.
         self._total: Resources | None = None
         self._total_quantities: tuple[tuple[str, float], ...] = ()
+        self._counts: dict[int, tuple[tuple[Range, ...], float]] = {}
 
     def explain(self, allocated: Resources, total: Resources) -> str:
         return f"dominant share {self.share(allocated, total):.2f}"
@@ -102,18 +105,35 @@ class DRFPolicy(ShareOrdering):
                 (n, q) for n in sorted(total.names()) if (q := total.quantity(n)) > 0
             )
         # Called twice per grant (framework and role sorters): scalars are read directly,
-        # and `quantity` (range and set counts) only for bundles that have any (#15).
+        # and range and set counts only for bundles that have any, once per range list (#15).
         best = 0.0
         scalars = allocated.scalars
-        counted = bool(allocated.ranges or allocated.sets)
+        ranges = allocated.ranges
+        counted = bool(ranges or allocated.sets)
         for name, whole in self._total_quantities:
             milli = scalars.get(name)
             if milli is not None:
                 share = milli / SCALE / whole
             elif counted:
-                share = allocated.quantity(name) / whole
+                rs = ranges.get(name)
+                share = (
+                    self._range_count(rs) if rs is not None else allocated.quantity(name)
+                ) / whole
             else:
                 continue
             if share > best:
                 best = share
         return best
+
+    def _range_count(self, ranges: tuple[Range, ...]) -> float:
+        """`Resources.quantity` of a range list: a grant's `plus` keeps the list it already
+        had, so most calls are for a list counted before (kept with its count: an id alone
+        could be reused)."""
+        hit = self._counts.get(id(ranges))
+        if hit is not None and hit[0] is ranges:
+            return hit[1]
+        if len(self._counts) >= _MAX_COUNTS:
+            self._counts.clear()
+        count = float(sum(end - begin + 1 for begin, end in ranges))
+        self._counts[id(ranges)] = (ranges, count)
+        return count

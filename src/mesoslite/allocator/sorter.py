@@ -49,6 +49,11 @@ class Sorter(Protocol):
         """Add `resources` to `client`'s allocation and move it to its new place."""
         ...
 
+    def update(self, client: str, allocated: Resources) -> None:
+        """`client` now holds `allocated` (its allocation plus a grant, summed once by the
+        caller, #15): move it to its new place."""
+        ...
+
     def allocation(self, client: str) -> Resources: ...
 
     def remove(self, client: str) -> None:
@@ -86,17 +91,32 @@ class KeyedSorter:
         bisect.insort(self._order, (key, client))
 
     def allocate(self, client: str, resources: Resources) -> None:
-        allocated = plus(self._allocated[client], resources)
+        self.update(client, plus(self._allocated[client], resources))
+
+    def update(self, client: str, allocated: Resources) -> None:
         self._allocated[client] = allocated
-        old = (self._keys[client], client)
-        index = bisect.bisect_left(self._order, old)
-        if index >= len(self._order) or self._order[index][1] != client:
-            # A key that does not compare consistently (NaN): find the client the slow way.
-            index = next(i for i, (_, c) in enumerate(self._order) if c == client)
-        del self._order[index]
+        keys, order = self._keys, self._order
+        old = keys[client]
         key = self._key(client, allocated)
-        self._keys[client] = key
-        bisect.insort(self._order, (key, client))
+        keys[client] = key
+        index = bisect.bisect_left(order, (old, client))
+        if index >= len(order) or order[index][1] != client:
+            # A key that does not compare consistently (NaN): find the client the slow way.
+            index = next(i for i, (_, c) in enumerate(order) if c == client)
+        if key == old:
+            return  # same key, same place (a share capped at 1, say)
+        if key > old:
+            # A grant raises a key (DRF, fair): the new place is at or after the old one, so
+            # search there only; the same slot is overwritten in place.
+            new = bisect.bisect_left(order, (key, client), index + 1) - 1
+            if new == index:
+                order[index] = (key, client)
+                return
+            del order[index]
+            order.insert(new, (key, client))
+            return
+        del order[index]
+        bisect.insort(order, (key, client))
 
     def allocation(self, client: str) -> Resources:
         return self._allocated[client]
@@ -142,7 +162,10 @@ class OrderedSorter:
         self._order = None
 
     def allocate(self, client: str, resources: Resources) -> None:
-        self._allocated[client] = plus(self._allocated[client], resources)
+        self.update(client, plus(self._allocated[client], resources))
+
+    def update(self, client: str, allocated: Resources) -> None:
+        self._allocated[client] = allocated
         self._order = None
 
     def allocation(self, client: str) -> Resources:

@@ -32,12 +32,15 @@ def agent_order(agents: list[AgentView], seed: int) -> list[AgentView]:
     `random` (STYLE rule 6), and this order does not depend on the order of `view.agents`.
     """
     prefix = f"{seed}\0".encode()
+    blake2b = hashlib.blake2b
+    # Sorted by (digest, id); ids are unique in a pass, so the views are never compared.
+    keyed = [(blake2b(prefix + a.id.encode(), digest_size=8).digest(), a.id, a) for a in agents]
+    keyed.sort(key=_digest_and_id)
+    return [a for _, _, a in keyed]
 
-    def key(agent: AgentView) -> tuple[bytes, str]:
-        digest = hashlib.blake2b(prefix + agent.id.encode(), digest_size=8).digest()
-        return (digest, agent.id)
 
-    return sorted(agents, key=key)
+def _digest_and_id(item: tuple[bytes, str, AgentView]) -> tuple[bytes, str]:
+    return (item[0], item[1])
 
 
 def sum_resources(bundles: list[Resources]) -> Resources:

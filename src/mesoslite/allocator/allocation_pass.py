@@ -310,6 +310,9 @@ class AllocationPass:
         for the same thing stopped.
         """
         demands = self.demands.get(fw.id)
+        if demands is None and room is None and self.ranker is None and not self.reserved:
+            # The common case, a whole agent with no quota room and no reservations (#15).
+            return self._search_whole(fw, (fw.id, fw.role, None))
         for entry in _WHOLE_AGENT if demands is None else demands:
             shape = entry.shape
             if entry.count <= 0 or (shape is not None and not fits(shape, room)):
@@ -352,6 +355,25 @@ class AllocationPass:
                 continue
             self.cursor[key] = index
             return found
+        self.cursor[key] = _END
+        return None
+
+    def _search_whole(
+        self, fw: FrameworkView, key: tuple[object, ...]
+    ) -> tuple[AgentId, Resources, int] | None:
+        """`_search` for a whole agent's free resources, uncapped, on a pass without
+        reservations or a ranker: every live agent is worth offering (`alive_check` said
+        `allocatable`), so the first live one not filtered is the grant."""
+        order, filters, now = self.order, fw.filters, self.now
+        ids, end = order.ids, len(order.ids)
+        index = order.next_live(self.cursor.get(key, 0))
+        while index < end:
+            agent_id = ids[index]
+            if not filters or agent_id not in filters or filters[agent_id] <= now:
+                self.cursor[key] = index
+                order.spend(index)  # granted all it has (the caller grants what is found)
+                return (agent_id, self.free[agent_id], 0)
+            index = order.next_live(index + 1)
         self.cursor[key] = _END
         return None
 

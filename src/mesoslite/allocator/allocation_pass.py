@@ -99,10 +99,19 @@ class AllocationPass:
         self.frameworks: dict[Client, FrameworkView] = {}
         for fw in view.frameworks:
             self.frameworks.setdefault((fw.id, fw.role), fw)
-        self.agents: dict[AgentId, AgentView] = {}
-        for agent in view.agents:
-            self.agents.setdefault(agent.id, agent)
-        self.total = sum_resources([a.total for a in self.agents.values()])
+        self.agents: Mapping[AgentId, AgentView]
+        if view.agents_by_id is not None:
+            self.agents = view.agents_by_id
+        else:
+            agents: dict[AgentId, AgentView] = {}
+            for agent in view.agents:
+                agents.setdefault(agent.id, agent)
+            self.agents = agents
+        self.total = (
+            view.total
+            if view.total is not None
+            else sum_resources([a.total for a in self.agents.values()])
+        )
         # Only the agents in scope can be granted from, so only theirs are copied; quota's
         # headroom reads the rest from the view (`_unallocated`).
         scope = (

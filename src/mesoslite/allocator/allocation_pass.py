@@ -34,6 +34,7 @@ EMPTY = Resources.empty()
 _END = 2**62  # a cursor past every position
 _AT_LIMIT = "role {role} is at its quota limit"
 _HELD = "what is left is held for unmet quota guarantees"
+_NO_ROOM = "no agent has room for a task of its demands"
 _HIGHER_TIER = "higher priority tiers were served first (this role's priority is {p})"
 
 
@@ -151,10 +152,11 @@ class AllocationPass:
         self.role_alloc: dict[str, Resources] = {}
         self.leaf_alloc: dict[str, Resources] = {}
         for fw in self.frameworks.values():
-            self.leaf_alloc[fw.role] = self.leaf_alloc.get(fw.role, EMPTY) + fw.allocated
+            # `plus`: frameworks' allocations often carry the same port ranges (#15).
+            self.leaf_alloc[fw.role] = plus(self.leaf_alloc.get(fw.role, EMPTY), fw.allocated)
             if self.quotas_apply:
                 for path in ancestors(fw.role):
-                    self.role_alloc[path] = self.role_alloc.get(path, EMPTY) + fw.allocated
+                    self.role_alloc[path] = plus(self.role_alloc.get(path, EMPTY), fw.allocated)
 
     # -- driving
 
@@ -274,11 +276,23 @@ class AllocationPass:
             placed = self._place(fw, room)
             if placed is None:
                 sorters[role].remove(fid)
+                if not limited and self.order.next_live(0) >= len(self.order):
+                    # Nothing is left anywhere (an incremental pass over a few agents
+                    # gets here after a few grants): the others would fail alike (#15).
+                    self._nothing_left(sorters)
+                    return
                 continue
             agent_id, resources, tasks = placed
             # One sum per grant for the framework, shared by the pass and its sorter (#15).
             sorters[role].update(fid, self._grant(fw, agent_id, resources, tasks))
             tree.allocate(role, resources)
+
+    def _nothing_left(self, sorters: Mapping[str, Sorter]) -> None:
+        """What `_place` says of each client still waiting when no agent has anything."""
+        for role, sorter in sorters.items():
+            for fid in sorter:
+                if FrameworkId(fid) in self.demands:
+                    self.why.setdefault((FrameworkId(fid), role), _NO_ROOM)
 
     def _room(
         self, role: str, fid: FrameworkId, sorter: Sorter, *, guarantee: bool
@@ -334,7 +348,7 @@ class AllocationPass:
             if found is not None:
                 return found
         if demands is not None:
-            self.why.setdefault((fw.id, fw.role), "no agent has room for a task of its demands")
+            self.why.setdefault((fw.id, fw.role), _NO_ROOM)
         return None
 
     def _search(

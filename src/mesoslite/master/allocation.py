@@ -256,5 +256,7 @@ def _filters(
 
 
 def _locality(labels: Mapping[str, str]) -> tuple[str, ...]:
+    if not labels:
+        return ()  # asked of every framework each pass: the common case first
     hints = labels.get(LOCALITY_LABEL, "")
     return tuple(h.strip() for h in hints.split(",") if h.strip())

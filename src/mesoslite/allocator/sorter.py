@@ -14,7 +14,7 @@ import bisect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol, runtime_checkable
 
-from mesoslite.allocator.arith import plus
+from mesoslite.allocator.arith import add_into, plus
 from mesoslite.ids import FrameworkId
 from mesoslite.resources import Resources
 
@@ -74,11 +74,13 @@ class Sorter(Protocol):
 class KeyedSorter:
     """Clients kept sorted by `key(client, allocated)`."""
 
-    __slots__ = ("_key", "_allocated", "_keys", "_order")
+    __slots__ = ("_key", "_allocated", "_keys", "_order", "_owned")
 
     def __init__(self, key: Callable[[str, Resources], SortKey]) -> None:
         self._key = key
         self._allocated: dict[str, Resources] = {}
+        # Clients whose allocation is a bundle this sorter made (`arith.add_into`).
+        self._owned: set[str] = set()
         self._keys: dict[str, SortKey] = {}
         self._order: list[tuple[SortKey, str]] = []
 
@@ -91,9 +93,13 @@ class KeyedSorter:
         bisect.insort(self._order, (key, client))
 
     def allocate(self, client: str, resources: Resources) -> None:
-        self.update(client, plus(self._allocated[client], resources))
+        owned = self._owned
+        self.update(client, add_into(self._allocated[client], resources, client in owned))
+        owned.add(client)
 
     def update(self, client: str, allocated: Resources) -> None:
+        if allocated is not self._allocated[client]:
+            self._owned.discard(client)  # the caller's bundle, not ours to change
         self._allocated[client] = allocated
         keys, order = self._keys, self._order
         old = keys[client]
@@ -119,11 +125,15 @@ class KeyedSorter:
         bisect.insort(order, (key, client))
 
     def allocation(self, client: str) -> Resources:
-        return self._allocated[client]
+        held = self._allocated[client]
+        if client in self._owned:  # later grants change it in place: give a snapshot
+            return Resources(dict(held.scalars), held.ranges, held.sets)
+        return held
 
     def remove(self, client: str) -> None:
         old = (self._keys.pop(client), client)
         del self._allocated[client]
+        self._owned.discard(client)
         index = bisect.bisect_left(self._order, old)
         if index >= len(self._order) or self._order[index][1] != client:
             index = next(i for i, (_, c) in enumerate(self._order) if c == client)
@@ -165,7 +175,10 @@ class OrderedSorter:
         self.update(client, plus(self._allocated[client], resources))
 
     def update(self, client: str, allocated: Resources) -> None:
-        self._allocated[client] = allocated
+        # A snapshot: a pass may sum into its bundle in place, and the policy sees a mapping.
+        self._allocated[client] = Resources(
+            dict(allocated.scalars), allocated.ranges, allocated.sets
+        )
         self._order = None
 
     def allocation(self, client: str) -> Resources:

@@ -46,7 +46,8 @@ def build(n_agents: int, n_frameworks: int, full: bool) -> tuple[MasterState, li
     )
     for i in range(n_agents):
         info = AgentInfo(
-            hostname=f"host{i}", resources=parse_resources(AGENT),
+            hostname=f"host{i}",
+            resources=parse_resources(AGENT),
             attributes={"rack": f"r{i % 20}", "zone": f"z{i % 4}"},
         )
         state.register_agent(info, [], 0.0)

@@ -31,16 +31,20 @@ def agent_order(agents: list[AgentView], seed: int) -> list[AgentView]:
     A keyed hash rather than `random.Random(seed).shuffle`: `allocator/` must not import
     `random` (STYLE rule 6), and this order does not depend on the order of `view.agents`.
     """
-    prefix = f"{seed}\0".encode()
-    blake2b = hashlib.blake2b
-    # Sorted by (digest, id); ids are unique in a pass, so the views are never compared.
-    keyed = [(blake2b(prefix + a.id.encode(), digest_size=8).digest(), a.id, a) for a in agents]
-    keyed.sort(key=_digest_and_id)
-    return [a for _, _, a in keyed]
-
-
-def _digest_and_id(item: tuple[bytes, str, AgentView]) -> tuple[bytes, str]:
-    return (item[0], item[1])
+    # Asked of every agent each pass (#15): the seed's hash state is copied rather than
+    # rebuilt, and the 8-byte digests compared as integers (big-endian: the bytes' order).
+    base = hashlib.blake2b(f"{seed}\0".encode(), digest_size=8)
+    from_bytes = int.from_bytes
+    keys = []
+    for agent in agents:
+        h = base.copy()
+        h.update(agent.id.encode())
+        keys.append(from_bytes(h.digest(), "big"))
+    if len(set(keys)) == len(keys):
+        return [agents[i] for i in sorted(range(len(agents)), key=keys.__getitem__)]
+    # Two digests alike (not seen in practice): ties go by id.
+    ranked = sorted(range(len(agents)), key=lambda i: (keys[i], agents[i].id))
+    return [agents[i] for i in ranked]
 
 
 def sum_resources(bundles: list[Resources]) -> Resources:

@@ -7,13 +7,13 @@ doc for the stages and invariants. The quota steps are in `quota_stage`, reserva
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import fields
 from typing import Protocol
 
 from mesoslite.allocator.agents import agent_order, allocatable, sum_resources
 from mesoslite.allocator.arith import add_into, minus, plus
 from mesoslite.allocator.base import AgentView, ClusterView, FrameworkView, OfferGrant, Policy
 from mesoslite.allocator.filters import filtered_until
+from mesoslite.allocator.grants import Grant, new_grant
 from mesoslite.allocator.live import LiveOrder
 from mesoslite.allocator.quota import cap, fits, headroom
 from mesoslite.allocator.quota_stage import (
@@ -37,40 +37,6 @@ _AT_LIMIT = "role {role} is at its quota limit"
 _HELD = "what is left is held for unmet quota guarantees"
 _NO_ROOM = "no agent has room for a task of its demands"
 _HIGHER_TIER = "higher priority tiers were served first (this role's priority is {p})"
-
-
-def _grant_maker() -> Callable[..., OfferGrant]:
-    """`OfferGrant(...)` at half the cost, for a pass's thousands of grants (#15): a frozen
-    dataclass's `__init__` sets each field through `object.__setattr__`; this sets its
-    slots directly. Same object (`tests/unit/allocator/test_pass_parts.py`)."""
-    names = [f.name for f in fields(OfferGrant)]
-    setters = [getattr(OfferGrant, name).__set__ for name in names]
-    make = object.__new__
-    if len(setters) != 6:
-        return OfferGrant
-    s0, s1, s2, s3, s4, s5 = setters
-
-    def new(
-        framework_id: FrameworkId,
-        agent_id: AgentId,
-        resources: Resources,
-        reserved: Mapping[str, Resources],
-        tasks: int,
-        role: str,
-    ) -> OfferGrant:
-        grant: OfferGrant = make(OfferGrant)
-        s0(grant, framework_id)
-        s1(grant, agent_id)
-        s2(grant, resources)
-        s3(grant, reserved)
-        s4(grant, tasks)
-        s5(grant, role)
-        return grant
-
-    return new
-
-
-new_grant = _grant_maker()
 
 
 class SorterSource(Protocol):
@@ -107,13 +73,19 @@ class _Want:
 _WHOLE_AGENT = (_Want(None, 1, None),)
 
 
-class _Grant:
-    __slots__ = ("resources", "reserved", "tasks")
-
-    def __init__(self, resources: Resources, reserved: dict[str, Resources], tasks: int) -> None:
-        self.resources = resources
-        self.reserved = reserved
-        self.tasks = tasks
+def _agents_and_total(view: ClusterView) -> tuple[Mapping[AgentId, AgentView], Resources]:
+    """The view's agents by id (the first of each id) and their totals' sum: the view's
+    own when its caller keeps them (`ClusterView.total`, `agents_by_id`), else computed."""
+    agents = view.agents_by_id
+    if agents is None:
+        by_id: dict[AgentId, AgentView] = {}
+        for agent in view.agents:
+            by_id.setdefault(agent.id, agent)
+        agents = by_id
+    total = view.total
+    if total is None:
+        total = sum_resources([a.total for a in agents.values()])
+    return agents, total
 
 
 class AllocationPass:
@@ -135,19 +107,7 @@ class AllocationPass:
         self.frameworks: dict[Client, FrameworkView] = {}
         for fw in view.frameworks:
             self.frameworks.setdefault((fw.id, fw.role), fw)
-        self.agents: Mapping[AgentId, AgentView]
-        if view.agents_by_id is not None:
-            self.agents = view.agents_by_id
-        else:
-            agents: dict[AgentId, AgentView] = {}
-            for agent in view.agents:
-                agents.setdefault(agent.id, agent)
-            self.agents = agents
-        self.total = (
-            view.total
-            if view.total is not None
-            else sum_resources([a.total for a in self.agents.values()])
-        )
+        self.agents, self.total = _agents_and_total(view)
         # Only the agents in scope can be granted from, so only theirs are copied; quota's
         # headroom reads the rest from the view (`_unallocated`).
         scope = (
@@ -166,7 +126,7 @@ class AllocationPass:
         self.quotas_apply = bool(view.quotas)
         self._sum_allocations()
         self.demands: dict[FrameworkId, list[_Want]] = {}
-        self.grants: dict[tuple[FrameworkId, str, AgentId], _Grant] = {}
+        self.grants: dict[tuple[FrameworkId, str, AgentId], Grant] = {}
         self.reasons: dict[Client, str] = {}
         self.why: dict[Client, str] = {}
         # Not a bound method: the orders keep it, and must not keep the pass (#15).
@@ -292,25 +252,39 @@ class AllocationPass:
         sorters: dict[str, Sorter] = {}
         for role, members in roles.items():
             sorter = owner.framework_sorter(self.total)
-            for fid in members:
-                sorter.add(fid, self.fw_alloc[(fid, role)])
+            for member in members:
+                sorter.add(member, self.fw_alloc[(member, role)])
             sorters[role] = sorter
+        fid: FrameworkId
         limited = bool(self.view.quotas) or guarantee or self.spare is not None
+        # Whole agents, uncapped, no reservations, no ranker: searched and granted without
+        # the general steps (most grants of a busy pass, #15).
+        whole = not limited and not self.reserved and self.ranker is None
+        demands, frameworks = self.demands, self.frameworks
         while (next_role := tree.first()) is not None:
             role = next_role
             fid_s = sorters[role].first()
             if fid_s is None:
                 tree.remove(role)
                 continue
-            fid: FrameworkId = fid_s  # type: ignore[assignment]  # a NewType: no call per grant
+            fid = fid_s  # type: ignore[assignment]  # a NewType: no call per grant
             room = None
             if limited:
                 open_, room = self._room(role, fid, sorters[role], guarantee=guarantee)
                 if not open_:
                     tree.remove(role)
                     continue
-            fw = self.frameworks[(fid, role)]
-            placed = self._place(fw, room)
+            fw = frameworks[(fid, role)]
+            if whole and fid not in demands:
+                found = self._search_whole(fw, (fid, role, None))
+                if found is not None:
+                    resources = found[1]
+                    sorters[role].update(fid, self._grant_whole(fw, found[0], resources))
+                    tree.allocate(role, resources)
+                    continue
+                placed = None
+            else:
+                placed = self._place(fw, room)
             if placed is None:
                 sorters[role].remove(fid)
                 if not limited and self.order.next_live(0) >= len(self.order):
@@ -444,6 +418,22 @@ class AllocationPass:
 
     # -- granting
 
+    def _grant_whole(self, fw: FrameworkView, agent_id: AgentId, resources: Resources) -> Resources:
+        """`_grant` of an agent's whole free `resources`, in a pass without reservations,
+        quota or held-back headroom; returns what the framework holds in its role now."""
+        self.free[agent_id] = EMPTY
+        fkey = (fw.id, fw.role)
+        gkey = (fw.id, fw.role, agent_id)
+        grant = self.grants.get(gkey)
+        if grant is None:
+            self.grants[gkey] = Grant(resources, {}, 0)
+        else:  # not seen: a framework without demands gets an agent once (spent after)
+            grant.resources = plus(grant.resources, resources)
+        owned = self.owned_alloc
+        held = self.fw_alloc[fkey] = add_into(self.fw_alloc[fkey], resources, fkey in owned)
+        owned.add(fkey)
+        return held
+
     def _grant(
         self, fw: FrameworkView, agent_id: AgentId, resources: Resources, tasks: int
     ) -> Resources:
@@ -461,7 +451,7 @@ class AllocationPass:
         gkey = (fw.id, fw.role, agent_id)
         grant = self.grants.get(gkey)
         if grant is None:
-            self.grants[gkey] = _Grant(resources, reserved, tasks)
+            self.grants[gkey] = Grant(resources, reserved, tasks)
         else:
             grant.resources = plus(grant.resources, resources)
             for path, part in reserved.items():

@@ -14,6 +14,7 @@ agent book's order, as `allocation.view` lists them, and so are their totals' su
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from mesoslite.allocator.base import AgentView
 from mesoslite.ids import AgentId
@@ -48,7 +49,7 @@ class RunningTotal:
         self._value = None
 
     @staticmethod
-    def _count(counter: Counter[tuple[str, object]], key: tuple[str, object], sign: int) -> None:
+    def _count(counter: Counter[Any], key: tuple[str, object], sign: int) -> None:
         left = counter[key] + sign
         if left:
             counter[key] = left
@@ -102,9 +103,9 @@ class AgentViews:
         if not self._built:
             book.changed.clear()
             self._built = True
-            for record in book.values():
-                if record.status == rec.AGENT_ACTIVE:
-                    self._put(books, record)
+            for each in book.values():
+                if each.status == rec.AGENT_ACTIVE:
+                    self._put(books, each)
             self._renumber()
             return list(self.by_id)
         ids = [*book.changed, *(self._always - book.changed)]

@@ -33,9 +33,7 @@ def view(books: MasterBooks, now: float, seed: int, locality_aware: bool) -> Clu
     """What the allocator sees: the active agents' free resources and, per role, the
     connected frameworks. `locality_aware`: the policy ranks agents (`ssf`)."""
     free = {a.id: a.free for a in books.agents.values() if a.status == rec.AGENT_ACTIVE}
-    agents = tuple(
-        agent_view(books, a, free[a.id]) for a in books.agents.values() if a.id in free
-    )
+    agents = tuple(agent_view(books, a, free[a.id]) for a in books.agents.values() if a.id in free)
     return ClusterView(
         agents,
         framework_views(books, now, free, locality_aware),

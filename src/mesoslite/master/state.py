@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from mesoslite.allocator.base import Allocator, AllocationRound, ClusterView, Demand
+from mesoslite.allocator.base import AllocationRound, Allocator, ClusterView, Demand
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.master import accept as _accept  # `accept` names a method here
 from mesoslite.master import agents, allocation, frameworks, preemption
@@ -285,9 +285,7 @@ class MasterState:
         agents changed since the last pass alone when nothing else changed (the same offers
         as a full pass, see `pass_scope.py`), else over every agent (#15)."""
         if not self.incremental_allocation:
-            view = allocation.view(
-                self.books, now, self._seed + self._rounds, self._locality_aware
-            )
+            view = allocation.view(self.books, now, self._seed + self._rounds, self._locality_aware)
             if not view.agents or not view.frameworks:
                 return []
             self._rounds += 1
@@ -302,9 +300,7 @@ class MasterState:
     def _allocate_incrementally(self, now: float) -> list[Effect]:
         views, scope = self._agent_views, self._scope
         changed = views.refresh(self.books)
-        frameworks = allocation.framework_views(
-            self.books, now, views.free, self._locality_aware
-        )
+        frameworks = allocation.framework_views(self.books, now, views.free, self._locality_aware)
         if not views.by_id or not frameworks:
             scope.want_full = True  # what changed meanwhile was offered to nobody
             return []
@@ -315,8 +311,14 @@ class MasterState:
             return []  # a full pass would offer nothing either
         roles = self.books.roles
         view = ClusterView(
-            views.agents, frameworks, roles.weights, seed, roles.quotas, roles.priorities,
-            total=views.total.value(), agents_by_id=views.by_id,
+            views.agents,
+            frameworks,
+            roles.weights,
+            seed,
+            roles.quotas,
+            roles.priorities,
+            total=views.total.value(),
+            agents_by_id=views.by_id,
         )
         scope.want_full = True  # until this pass is done: a failed pass forgets nothing
         if full or self._allocate_agents is None:

@@ -18,7 +18,7 @@ from mesoslite.allocator.base import AllocationRound, ClusterView, Demand
 from mesoslite.allocator.hierarchical import HierarchicalAllocator
 from mesoslite.allocator.loader import load_allocator
 from mesoslite.errors import MesosliteError
-from mesoslite.ids import AgentId, FrameworkId, TaskId
+from mesoslite.ids import AgentId, TaskId
 from mesoslite.master.events import Effect, OffersEvent, SendToFramework
 from mesoslite.master.state import MasterState
 from mesoslite.model import (
@@ -133,8 +133,20 @@ class Twins:
     def step(self) -> None:
         rng, s = self.rng, self.incr
         kind = rng.choices(
-            ["agent", "framework", "request", "accept", "decline", "finish", "suppress",
-             "revive", "bounce", "drain", "time", "weight"],
+            [
+                "agent",
+                "framework",
+                "request",
+                "accept",
+                "decline",
+                "finish",
+                "suppress",
+                "revive",
+                "bounce",
+                "drain",
+                "time",
+                "weight",
+            ],
             weights=[4, 2, 2, 8, 5, 8, 1, 2, 1, 1, 3, 1],
         )[0]
         if kind == "agent" or not s.agents:
@@ -164,13 +176,18 @@ class Twins:
         elif kind == "finish":
             running = sorted(
                 (t.agent_id, t.framework_id, t.spec.task_id)
-                for fw in s.frameworks.values() for t in fw.tasks.values()
+                for fw in s.frameworks.values()
+                for t in fw.tasks.values()
             )
             if running:
                 agent_id, fid, task_id = rng.choice(running)
                 update = TaskStatus(
-                    TaskId(task_id), fid, agent_id, TaskState.FINISHED,
-                    source=StatusSource.AGENT, uuid=b"u" + task_id.encode(),
+                    TaskId(task_id),
+                    fid,
+                    agent_id,
+                    TaskState.FINISHED,
+                    source=StatusSource.AGENT,
+                    uuid=b"u" + task_id.encode(),
                 )
                 self.both(lambda st: st.status_updates(agent_id, [update], self.now))
         elif kind in ("suppress", "revive"):
@@ -183,7 +200,8 @@ class Twins:
                 agent = s.agents[agent_id]
                 reported = [
                     (t.framework_id, t.spec, TaskState.RUNNING)
-                    for fw in s.frameworks.values() for t in fw.tasks.values()
+                    for fw in s.frameworks.values()
+                    for t in fw.tasks.values()
                     if t.agent_id == agent_id
                 ]
                 info = agent.info

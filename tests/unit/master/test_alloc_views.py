@@ -45,7 +45,9 @@ def test_kept_agent_views_equal_views_built_from_scratch() -> None:
     rng = random.Random(5)
     # Full passes: the state's own kept views must not take the changed agents from ours.
     state = MasterState(
-        allocator=load_allocator("drf"), offer_timeout_s=30.0, agent_reregister_timeout_s=60.0,
+        allocator=load_allocator("drf"),
+        offer_timeout_s=30.0,
+        agent_reregister_timeout_s=60.0,
         incremental_allocation=False,
     )
     books = state.books

@@ -9,7 +9,8 @@ recovered: the event; not timed) and `MasterState.allocate` runs (timed: the vie
 pass and `make_offers`), which offers those agents again. `--full`: the state makes only
 full passes (`incremental_allocation=False`, what the master did before #15); on code
 without that option (an older tree on `PYTHONPATH`) it is what runs anyway. Prints the
-median and fewest CPU ms (this process's own time) and wall ms per pass.
+median and fewest CPU ms (this process's own time) and wall ms per pass; on code with
+incremental passes, also the periodic pass (full, over every agent) after the same event.
 """
 
 from __future__ import annotations
@@ -82,12 +83,17 @@ def main() -> None:
     rng = random.Random(1)
     outstanding = {o.id: o for o in offers}
     now = 1.0
-    for changed in [int(x) for x in args.changed.split(",")]:
+    rounds = [(int(x), False) for x in args.changed.split(",")]
+    if hasattr(state, "want_full_pass") and not args.full:
+        rounds.append((rounds[-1][0], True))  # the periodic pass: full, over every agent
+    for changed, periodic in rounds:
         cpus, walls, made = [], [], []
         for _ in range(args.repeat + 1):  # the first round warms up
             for offer_id in rng.sample(sorted(outstanding), changed):
                 offer = outstanding.pop(offer_id)
                 state.decline(offer.framework_id, [offer.id], 0.0, now)
+            if periodic:
+                state.want_full_pass()
             cpu, wall = time.process_time(), time.perf_counter()
             new = offers_of(state.allocate(now))
             cpus.append((time.process_time() - cpu) * 1000)
@@ -96,8 +102,9 @@ def main() -> None:
             outstanding.update((o.id, o) for o in new)
             now += 1.0
         cpus, walls = cpus[1:], walls[1:]
+        kind = "full" if args.full else "periodic (full)" if periodic else "default"
         print(
-            f"{'full' if args.full else 'default'} changed={changed}: offers/pass"
+            f"{kind} changed={changed}: offers/pass"
             f" {statistics.median(made[1:]):.0f}, cpu ms median {statistics.median(cpus):.2f}"
             f" min {min(cpus):.2f}, wall ms median {statistics.median(walls):.2f}"
         )

@@ -31,13 +31,20 @@ def agent_order(agents: list[AgentView], seed: int) -> list[AgentView]:
     A keyed hash rather than `random.Random(seed).shuffle`: `allocator/` must not import
     `random` (STYLE rule 6), and this order does not depend on the order of `view.agents`.
     """
-    prefix = f"{seed}\0".encode()
-
-    def key(agent: AgentView) -> tuple[bytes, str]:
-        digest = hashlib.blake2b(prefix + agent.id.encode(), digest_size=8).digest()
-        return (digest, agent.id)
-
-    return sorted(agents, key=key)
+    # Asked of every agent each pass (#15): the seed's hash state is copied rather than
+    # rebuilt, and the 8-byte digests compared as integers (big-endian: the bytes' order).
+    base = hashlib.blake2b(f"{seed}\0".encode(), digest_size=8)
+    from_bytes = int.from_bytes
+    keys = []
+    for agent in agents:
+        h = base.copy()
+        h.update(agent.id.encode())
+        keys.append(from_bytes(h.digest(), "big"))
+    if len(set(keys)) == len(keys):
+        return [agents[i] for i in sorted(range(len(agents)), key=keys.__getitem__)]
+    # Two digests alike (not seen in practice): ties go by id.
+    ranked = sorted(range(len(agents)), key=lambda i: (keys[i], agents[i].id))
+    return [agents[i] for i in ranked]
 
 
 def sum_resources(bundles: list[Resources]) -> Resources:

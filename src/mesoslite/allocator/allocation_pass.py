@@ -10,9 +10,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 from mesoslite.allocator.agents import agent_order, allocatable, sum_resources
-from mesoslite.allocator.arith import minus, plus
+from mesoslite.allocator.arith import add_into, minus, plus
 from mesoslite.allocator.base import AgentView, ClusterView, FrameworkView, OfferGrant, Policy
 from mesoslite.allocator.filters import filtered_until
+from mesoslite.allocator.grants import Grant, new_grant
 from mesoslite.allocator.live import LiveOrder
 from mesoslite.allocator.quota import cap, fits, headroom
 from mesoslite.allocator.quota_stage import (
@@ -34,6 +35,7 @@ EMPTY = Resources.empty()
 _END = 2**62  # a cursor past every position
 _AT_LIMIT = "role {role} is at its quota limit"
 _HELD = "what is left is held for unmet quota guarantees"
+_NO_ROOM = "no agent has room for a task of its demands"
 _HIGHER_TIER = "higher priority tiers were served first (this role's priority is {p})"
 
 
@@ -71,13 +73,19 @@ class _Want:
 _WHOLE_AGENT = (_Want(None, 1, None),)
 
 
-class _Grant:
-    __slots__ = ("resources", "reserved", "tasks")
-
-    def __init__(self, resources: Resources, reserved: dict[str, Resources], tasks: int) -> None:
-        self.resources = resources
-        self.reserved = reserved
-        self.tasks = tasks
+def _agents_and_total(view: ClusterView) -> tuple[Mapping[AgentId, AgentView], Resources]:
+    """The view's agents by id (the first of each id) and their totals' sum: the view's
+    own when its caller keeps them (`ClusterView.total`, `agents_by_id`), else computed."""
+    agents = view.agents_by_id
+    if agents is None:
+        by_id: dict[AgentId, AgentView] = {}
+        for agent in view.agents:
+            by_id.setdefault(agent.id, agent)
+        agents = by_id
+    total = view.total
+    if total is None:
+        total = sum_resources([a.total for a in agents.values()])
+    return agents, total
 
 
 class AllocationPass:
@@ -99,10 +107,7 @@ class AllocationPass:
         self.frameworks: dict[Client, FrameworkView] = {}
         for fw in view.frameworks:
             self.frameworks.setdefault((fw.id, fw.role), fw)
-        self.agents: dict[AgentId, AgentView] = {}
-        for agent in view.agents:
-            self.agents.setdefault(agent.id, agent)
-        self.total = sum_resources([a.total for a in self.agents.values()])
+        self.agents, self.total = _agents_and_total(view)
         # Only the agents in scope can be granted from, so only theirs are copied; quota's
         # headroom reads the rest from the view (`_unallocated`).
         scope = (
@@ -116,10 +121,12 @@ class AllocationPass:
             a.id: dict(a.reserved) for a in scope if a.reserved
         }
         self.fw_alloc = {key: f.allocated for key, f in self.frameworks.items()}
+        # Clients whose `fw_alloc` is a bundle this pass made and may sum into in place.
+        self.owned_alloc: set[Client] = set()
         self.quotas_apply = bool(view.quotas)
         self._sum_allocations()
         self.demands: dict[FrameworkId, list[_Want]] = {}
-        self.grants: dict[tuple[FrameworkId, str, AgentId], _Grant] = {}
+        self.grants: dict[tuple[FrameworkId, str, AgentId], Grant] = {}
         self.reasons: dict[Client, str] = {}
         self.why: dict[Client, str] = {}
         # Not a bound method: the orders keep it, and must not keep the pass (#15).
@@ -142,10 +149,11 @@ class AllocationPass:
         self.role_alloc: dict[str, Resources] = {}
         self.leaf_alloc: dict[str, Resources] = {}
         for fw in self.frameworks.values():
-            self.leaf_alloc[fw.role] = self.leaf_alloc.get(fw.role, EMPTY) + fw.allocated
+            # `plus`: frameworks' allocations often carry the same port ranges (#15).
+            self.leaf_alloc[fw.role] = plus(self.leaf_alloc.get(fw.role, EMPTY), fw.allocated)
             if self.quotas_apply:
                 for path in ancestors(fw.role):
-                    self.role_alloc[path] = self.role_alloc.get(path, EMPTY) + fw.allocated
+                    self.role_alloc[path] = plus(self.role_alloc.get(path, EMPTY), fw.allocated)
 
     # -- driving
 
@@ -244,32 +252,58 @@ class AllocationPass:
         sorters: dict[str, Sorter] = {}
         for role, members in roles.items():
             sorter = owner.framework_sorter(self.total)
-            for fid in members:
-                sorter.add(fid, self.fw_alloc[(fid, role)])
+            for member in members:
+                sorter.add(member, self.fw_alloc[(member, role)])
             sorters[role] = sorter
+        fid: FrameworkId
         limited = bool(self.view.quotas) or guarantee or self.spare is not None
+        # Whole agents, uncapped, no reservations, no ranker: searched and granted without
+        # the general steps (most grants of a busy pass, #15).
+        whole = not limited and not self.reserved and self.ranker is None
+        demands, frameworks = self.demands, self.frameworks
         while (next_role := tree.first()) is not None:
             role = next_role
             fid_s = sorters[role].first()
             if fid_s is None:
                 tree.remove(role)
                 continue
-            fid = FrameworkId(fid_s)
+            fid = fid_s  # type: ignore[assignment]  # a NewType: no call per grant
             room = None
             if limited:
                 open_, room = self._room(role, fid, sorters[role], guarantee=guarantee)
                 if not open_:
                     tree.remove(role)
                     continue
-            fw = self.frameworks[(fid, role)]
-            placed = self._place(fw, room)
+            fw = frameworks[(fid, role)]
+            if whole and fid not in demands:
+                found = self._search_whole(fw, (fid, role, None))
+                if found is not None:
+                    resources = found[1]
+                    sorters[role].update(fid, self._grant_whole(fw, found[0], resources))
+                    tree.allocate(role, resources)
+                    continue
+                placed = None
+            else:
+                placed = self._place(fw, room)
             if placed is None:
                 sorters[role].remove(fid)
+                if not limited and self.order.next_live(0) >= len(self.order):
+                    # Nothing is left anywhere (an incremental pass over a few agents
+                    # gets here after a few grants): the others would fail alike (#15).
+                    self._nothing_left(sorters)
+                    return
                 continue
             agent_id, resources, tasks = placed
-            self._grant(fw, agent_id, resources, tasks)
-            sorters[role].allocate(fid, resources)
+            # One sum per grant for the framework, shared by the pass and its sorter (#15).
+            sorters[role].update(fid, self._grant(fw, agent_id, resources, tasks))
             tree.allocate(role, resources)
+
+    def _nothing_left(self, sorters: Mapping[str, Sorter]) -> None:
+        """What `_place` says of each client still waiting when no agent has anything."""
+        for role, sorter in sorters.items():
+            for fid in sorter:
+                if FrameworkId(fid) in self.demands:
+                    self.why.setdefault((FrameworkId(fid), role), _NO_ROOM)
 
     def _room(
         self, role: str, fid: FrameworkId, sorter: Sorter, *, guarantee: bool
@@ -310,6 +344,9 @@ class AllocationPass:
         for the same thing stopped.
         """
         demands = self.demands.get(fw.id)
+        if demands is None and room is None and self.ranker is None and not self.reserved:
+            # The common case, a whole agent with no quota room and no reservations (#15).
+            return self._search_whole(fw, (fw.id, fw.role, None))
         for entry in _WHOLE_AGENT if demands is None else demands:
             shape = entry.shape
             if entry.count <= 0 or (shape is not None and not fits(shape, room)):
@@ -322,7 +359,7 @@ class AllocationPass:
             if found is not None:
                 return found
         if demands is not None:
-            self.why.setdefault((fw.id, fw.role), "no agent has room for a task of its demands")
+            self.why.setdefault((fw.id, fw.role), _NO_ROOM)
         return None
 
     def _search(
@@ -334,12 +371,15 @@ class AllocationPass:
     ) -> tuple[AgentId, Resources, int] | None:
         """The first agent from `key`'s cursor on with room for `shape` (None: whatever
         is free, capped to `room`); the cursor is left there."""
+        filters, now, free, reserved = fw.filters, self.now, self.free, self.reserved
         for index, agent_id in self._indexed(fw, self.cursor.get(key, 0)):
-            if agent_id in fw.filters and fw.filters[agent_id] > self.now:
+            if filters and agent_id in filters and filters[agent_id] > now:
                 continue
-            available = available_to(self.free[agent_id], self.reserved.get(agent_id), fw.role)
+            available = free[agent_id]
+            if reserved:
+                available = available_to(available, reserved.get(agent_id), fw.role)
             if shape is None:
-                offer = cap(available, room)
+                offer = available if room is None else cap(available, room)
                 if not allocatable(offer):
                     continue
                 found = (agent_id, offer, 0)
@@ -352,6 +392,25 @@ class AllocationPass:
         self.cursor[key] = _END
         return None
 
+    def _search_whole(
+        self, fw: FrameworkView, key: tuple[object, ...]
+    ) -> tuple[AgentId, Resources, int] | None:
+        """`_search` for a whole agent's free resources, uncapped, on a pass without
+        reservations or a ranker: every live agent is worth offering (`alive_check` said
+        `allocatable`), so the first live one not filtered is the grant."""
+        order, filters, now = self.order, fw.filters, self.now
+        ids, end = order.ids, len(order.ids)
+        index = order.next_live(self.cursor.get(key, 0))
+        while index < end:
+            agent_id = ids[index]
+            if not filters or agent_id not in filters or filters[agent_id] <= now:
+                self.cursor[key] = index
+                order.spend(index)  # granted all it has (the caller grants what is found)
+                return (agent_id, self.free[agent_id], 0)
+            index = order.next_live(index + 1)
+        self.cursor[key] = _END
+        return None
+
     def _indexed(self, fw: FrameworkView, begin: int) -> Iterable[tuple[int, AgentId]]:
         if self.ranker is not None:
             return self.ranker(fw, begin)
@@ -359,26 +418,49 @@ class AllocationPass:
 
     # -- granting
 
+    def _grant_whole(self, fw: FrameworkView, agent_id: AgentId, resources: Resources) -> Resources:
+        """`_grant` of an agent's whole free `resources`, in a pass without reservations,
+        quota or held-back headroom; returns what the framework holds in its role now."""
+        self.free[agent_id] = EMPTY
+        fkey = (fw.id, fw.role)
+        gkey = (fw.id, fw.role, agent_id)
+        grant = self.grants.get(gkey)
+        if grant is None:
+            self.grants[gkey] = Grant(resources, {}, 0)
+        else:  # not seen: a framework without demands gets an agent once (spent after)
+            grant.resources = plus(grant.resources, resources)
+        owned = self.owned_alloc
+        held = self.fw_alloc[fkey] = add_into(self.fw_alloc[fkey], resources, fkey in owned)
+        owned.add(fkey)
+        return held
+
     def _grant(
         self, fw: FrameworkView, agent_id: AgentId, resources: Resources, tasks: int
-    ) -> None:
-        pools = self.reserved.get(agent_id)
+    ) -> Resources:
+        """Record the grant; returns what the framework holds in its role now."""
+        pools = self.reserved.get(agent_id) if self.reserved else None
         if pools:
             reserved, left = take_reserved(pools, resources, fw.role)
         else:
             reserved, left = {}, resources
-        self.free[agent_id] = minus(self.free[agent_id], left)
+        free = self.free
+        free[agent_id] = minus(free[agent_id], left)
         if self.spare is not None:
             spend_spare(self.spare, left, self.owed_roles, fw.role)
-        grant = self.grants.get((fw.id, fw.role, agent_id))
+        fkey = (fw.id, fw.role)
+        gkey = (fw.id, fw.role, agent_id)
+        grant = self.grants.get(gkey)
         if grant is None:
-            self.grants[(fw.id, fw.role, agent_id)] = _Grant(resources, reserved, tasks)
+            self.grants[gkey] = Grant(resources, reserved, tasks)
         else:
             grant.resources = plus(grant.resources, resources)
             for path, part in reserved.items():
                 grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
             grant.tasks += tasks
-        self.fw_alloc[(fw.id, fw.role)] = plus(self.fw_alloc[(fw.id, fw.role)], resources)
+        # Summed in place once the pass has its own copy (`add_into`, #15).
+        owned = self.owned_alloc
+        held = self.fw_alloc[fkey] = add_into(self.fw_alloc[fkey], resources, fkey in owned)
+        owned.add(fkey)
         if self.quotas_apply:
             # Only quota (guarantees, limits, the held-back headroom and the second stage's
             # role tree) reads these during a pass: without quotas, skip two `Resources`
@@ -392,12 +474,13 @@ class AllocationPass:
                 if (shape is resources or shape == resources) and entry.count > 0:
                     entry.count -= 1
                     break
+        return held
 
     # -- results
 
     def grant_list(self) -> tuple[OfferGrant, ...]:
         return tuple(
-            OfferGrant(fid, agent_id, g.resources, dict(g.reserved), g.tasks, role)
+            new_grant(fid, agent_id, g.resources, dict(g.reserved), g.tasks, role)
             for (fid, role, agent_id), g in self.grants.items()
         )
 

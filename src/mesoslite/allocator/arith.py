@@ -46,3 +46,20 @@ def minus(have: Resources, taken: Resources) -> Resources:
     if taken is have:
         return EMPTY
     return have - taken
+
+
+def add_into(held: Resources, added: Resources, owned: bool) -> Resources:
+    """`held + added`, summing the scalars into `held` itself when the caller `owned` it
+    (a bundle only this pass sees, made here) and `added` brings no range or set it lacks;
+    otherwise a new bundle the caller then owns. Saves a bundle per grant and level (#15).
+
+    An owned bundle's scalars change in place: it must not leave the pass (equal values,
+    but a reader keeping it would see it grow).
+    """
+    if owned and (not (added.ranges or added.sets) or _same_ranges_and_sets(held, added)):
+        scalars = held.scalars
+        for name, v in added.scalars.items():
+            scalars[name] = scalars.get(name, 0) + v  # type: ignore[index]
+        return held
+    total = plus(held, added)
+    return Resources(dict(total.scalars), total.ranges, total.sets)

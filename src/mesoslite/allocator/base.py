@@ -82,6 +82,11 @@ class ClusterView:
     quotas: Mapping[str, Quota] = field(default_factory=dict)
     # Role -> priority tier (`allocator.tiers`); higher tiers are served strictly first.
     role_priorities: Mapping[str, int] = field(default_factory=dict)
+    # Optional, for a caller that keeps them between passes (the master, #15): the sum of
+    # `agents`' totals, and `agents` by id. They must agree with `agents`; None: a pass
+    # computes them (at a cost proportional to the cluster).
+    total: Resources | None = None
+    agents_by_id: Mapping[AgentId, AgentView] | None = None
 
 
 @dataclass(frozen=True, slots=True)

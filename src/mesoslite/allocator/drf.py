@@ -10,7 +10,13 @@ import math
 from collections.abc import Mapping
 
 from mesoslite.ids import FrameworkId
-from mesoslite.resources import SCALE, Resources
+from mesoslite.resources import SCALE, Range, Resources
+
+_MAX_COUNTS = 4096  # range and set maps whose shares `DRFPolicy` keeps
+# (the range map, the set map, and their (name, share)s), see `DRFPolicy._counted_shares`.
+_Counted = tuple[
+    Mapping[str, tuple[Range, ...]], Mapping[str, frozenset[str]], tuple[tuple[str, float], ...]
+]
 
 DEFAULT_WEIGHT = 1.0
 
@@ -88,6 +94,7 @@ class DRFPolicy(ShareOrdering):
         # The cluster total is the same for every key of one pass; cache its quantities.
         self._total: Resources | None = None
         self._total_quantities: tuple[tuple[str, float], ...] = ()
+        self._counts: dict[tuple[int, int], _Counted] = {}
 
     def explain(self, allocated: Resources, total: Resources) -> str:
         return f"dominant share {self.share(allocated, total):.2f}"
@@ -101,19 +108,42 @@ class DRFPolicy(ShareOrdering):
             self._total_quantities = tuple(
                 (n, q) for n in sorted(total.names()) if (q := total.quantity(n)) > 0
             )
-        # Called twice per grant (framework and role sorters): scalars are read directly,
-        # and `quantity` (range and set counts) only for bundles that have any (#15).
+            self._counts.clear()
+        # Called twice per grant (framework and role sorters): scalars are read directly;
+        # the shares of ranges and sets are worked out once per range and set map (#15).
         best = 0.0
         scalars = allocated.scalars
-        counted = bool(allocated.ranges or allocated.sets)
         for name, whole in self._total_quantities:
             milli = scalars.get(name)
             if milli is not None:
                 share = milli / SCALE / whole
-            elif counted:
-                share = allocated.quantity(name) / whole
-            else:
-                continue
-            if share > best:
-                best = share
+                if share > best:
+                    best = share
+        if allocated.ranges or allocated.sets:
+            # `quantity` of a name without a scalar: its range count, else its set size.
+            for name, share in self._counted_shares(allocated):
+                if share > best and name not in scalars:
+                    best = share
         return best
+
+    def _counted_shares(self, allocated: Resources) -> tuple[tuple[str, float], ...]:
+        """(name, share) of `allocated`'s ranges and sets. A grant's `plus` keeps the maps
+        a bundle already had, so most calls are for maps seen before (kept with their
+        result: an id alone could be reused)."""
+        ranges, sets = allocated.ranges, allocated.sets
+        key = (id(ranges), id(sets))
+        hit = self._counts.get(key)
+        if hit is not None and hit[0] is ranges and hit[1] is sets:
+            return hit[2]
+        if len(self._counts) >= _MAX_COUNTS:
+            self._counts.clear()
+        out = []
+        for name, whole in self._total_quantities:
+            rs = ranges.get(name)
+            if rs is not None:
+                out.append((name, sum(end - begin + 1 for begin, end in rs) / whole))
+            elif name in sets:
+                out.append((name, len(sets[name]) / whole))
+        shares = tuple(out)
+        self._counts[key] = (ranges, sets, shares)
+        return shares

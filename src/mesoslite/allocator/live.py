@@ -47,5 +47,27 @@ class LiveOrder:
                 nxt[i] = i + 1
                 i = self._find(i + 1)
 
+    def next_live(self, start: int) -> int:
+        """The index of the first live agent from `start` on (`len(self)` if none): what
+        `iter_from` yields first, without a generator (a pass asks once per grant)."""
+        ids, nxt, alive = self.ids, self._next, self.alive
+        end = len(ids)
+        i = start
+        while i < end:
+            if nxt[i] != i:
+                i = self._find(i)
+                if i >= end:
+                    break
+            if alive(ids[i]):
+                return i
+            nxt[i] = i + 1
+            i += 1
+        return end
+
+    def spend(self, index: int) -> None:
+        """The agent at `index` has nothing left this pass (its whole free resources were
+        granted): skip it from now on without asking `alive`."""
+        self._next[index] = index + 1
+
     def __len__(self) -> int:
         return len(self.ids)

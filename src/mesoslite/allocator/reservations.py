@@ -33,6 +33,13 @@ def alive_check(
     a pass referenced from its own order is a reference cycle that only the cyclic GC
     frees, which the simulator turns off (#15)."""
 
+    if not reserved:
+
+        def unreserved_alive(agent_id: AgentId) -> bool:
+            return allocatable(free[agent_id])
+
+        return unreserved_alive
+
     def alive(agent_id: AgentId) -> bool:
         # Asked of every agent a search steps on: the common case first, inlined.
         res = free[agent_id]

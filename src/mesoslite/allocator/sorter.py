@@ -14,7 +14,7 @@ import bisect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol, runtime_checkable
 
-from mesoslite.allocator.arith import plus
+from mesoslite.allocator.arith import add_into, plus
 from mesoslite.ids import FrameworkId
 from mesoslite.resources import Resources
 
@@ -49,6 +49,11 @@ class Sorter(Protocol):
         """Add `resources` to `client`'s allocation and move it to its new place."""
         ...
 
+    def update(self, client: str, allocated: Resources) -> None:
+        """`client` now holds `allocated` (its allocation plus a grant, summed once by the
+        caller, #15): move it to its new place."""
+        ...
+
     def allocation(self, client: str) -> Resources: ...
 
     def remove(self, client: str) -> None:
@@ -69,11 +74,13 @@ class Sorter(Protocol):
 class KeyedSorter:
     """Clients kept sorted by `key(client, allocated)`."""
 
-    __slots__ = ("_key", "_allocated", "_keys", "_order")
+    __slots__ = ("_key", "_allocated", "_keys", "_order", "_owned")
 
     def __init__(self, key: Callable[[str, Resources], SortKey]) -> None:
         self._key = key
         self._allocated: dict[str, Resources] = {}
+        # Clients whose allocation is a bundle this sorter made (`arith.add_into`).
+        self._owned: set[str] = set()
         self._keys: dict[str, SortKey] = {}
         self._order: list[tuple[SortKey, str]] = []
 
@@ -86,24 +93,47 @@ class KeyedSorter:
         bisect.insort(self._order, (key, client))
 
     def allocate(self, client: str, resources: Resources) -> None:
-        allocated = plus(self._allocated[client], resources)
+        owned = self._owned
+        self.update(client, add_into(self._allocated[client], resources, client in owned))
+        owned.add(client)
+
+    def update(self, client: str, allocated: Resources) -> None:
+        if allocated is not self._allocated[client]:
+            self._owned.discard(client)  # the caller's bundle, not ours to change
         self._allocated[client] = allocated
-        old = (self._keys[client], client)
-        index = bisect.bisect_left(self._order, old)
-        if index >= len(self._order) or self._order[index][1] != client:
-            # A key that does not compare consistently (NaN): find the client the slow way.
-            index = next(i for i, (_, c) in enumerate(self._order) if c == client)
-        del self._order[index]
+        keys, order = self._keys, self._order
+        old = keys[client]
         key = self._key(client, allocated)
-        self._keys[client] = key
-        bisect.insort(self._order, (key, client))
+        keys[client] = key
+        index = bisect.bisect_left(order, (old, client))
+        if index >= len(order) or order[index][1] != client:
+            # A key that does not compare consistently (NaN): find the client the slow way.
+            index = next(i for i, (_, c) in enumerate(order) if c == client)
+        if key == old:
+            return  # same key, same place (a share capped at 1, say)
+        if key > old:
+            # A grant raises a key (DRF, fair): the new place is at or after the old one, so
+            # search there only; the same slot is overwritten in place.
+            new = bisect.bisect_left(order, (key, client), index + 1) - 1
+            if new == index:
+                order[index] = (key, client)
+                return
+            del order[index]
+            order.insert(new, (key, client))
+            return
+        del order[index]
+        bisect.insort(order, (key, client))
 
     def allocation(self, client: str) -> Resources:
-        return self._allocated[client]
+        held = self._allocated[client]
+        if client in self._owned:  # later grants change it in place: give a snapshot
+            return Resources(dict(held.scalars), held.ranges, held.sets)
+        return held
 
     def remove(self, client: str) -> None:
         old = (self._keys.pop(client), client)
         del self._allocated[client]
+        self._owned.discard(client)
         index = bisect.bisect_left(self._order, old)
         if index >= len(self._order) or self._order[index][1] != client:
             index = next(i for i, (_, c) in enumerate(self._order) if c == client)
@@ -142,7 +172,13 @@ class OrderedSorter:
         self._order = None
 
     def allocate(self, client: str, resources: Resources) -> None:
-        self._allocated[client] = plus(self._allocated[client], resources)
+        self.update(client, plus(self._allocated[client], resources))
+
+    def update(self, client: str, allocated: Resources) -> None:
+        # A snapshot: a pass may sum into its bundle in place, and the policy sees a mapping.
+        self._allocated[client] = Resources(
+            dict(allocated.scalars), allocated.ranges, allocated.sets
+        )
         self._order = None
 
     def allocation(self, client: str) -> Resources:

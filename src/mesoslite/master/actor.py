@@ -361,6 +361,8 @@ class MasterActor:
         self._execute(effects)
 
     def _periodic_allocation(self) -> None:
+        # Full: it catches what no event told of (a filter that expired, #15).
+        self.state.want_full_pass()
         self._allocation_wanted = True
         self._maybe_allocate()
 

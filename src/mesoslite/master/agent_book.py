@@ -27,6 +27,9 @@ class AgentBook(Mapping[AgentId, rec.AgentRecord]):
         self._ids = IdSequence("ag", run_id)
         self.reregister_timeout_s = reregister_timeout_s
         self.silence_limit_s = silence_limit_s
+        # Agents added, removed, or whose record's allocation fields were set since the
+        # allocation pass last took this set (`MasterState.allocate`, #15).
+        self.changed: set[AgentId] = set()
 
     def __getitem__(self, agent_id: AgentId) -> rec.AgentRecord:
         return self._agents[agent_id]
@@ -62,17 +65,24 @@ class AgentBook(Mapping[AgentId, rec.AgentRecord]):
 
     def add(self, agent: rec.AgentRecord) -> None:
         self._agents[agent.id] = agent
+        self._watch(agent)
 
     def remove(self, agent_id: AgentId, *, gone: bool = False) -> None:
         """Forget the agent; `gone`: it may not register again with this id."""
         del self._agents[agent_id]
+        self.changed.add(agent_id)
         if gone:
             self._gone.add(agent_id)
 
     def restore(self, agent: rec.AgentRecord) -> None:
         """Take back an agent `remove(gone=True)` dropped (its registry write failed)."""
         self._agents[agent.id] = agent
+        self._watch(agent)
         self._gone.discard(agent.id)
+
+    def _watch(self, agent: rec.AgentRecord) -> None:
+        agent.changed = self.changed
+        self.changed.add(agent.id)
 
     def seen(self, agent_id: AgentId, now: float) -> None:
         """A message came from the agent: it is alive (see `agents.expire`)."""
@@ -99,6 +109,7 @@ class AgentBook(Mapping[AgentId, rec.AgentRecord]):
             self._agents[info.id] = rec.AgentRecord(
                 info=info, status=rec.AGENT_DISCONNECTED, registered_at=now, disconnected_at=now
             )
+            self._watch(self._agents[info.id])
 
     def missed_reregistration(self, now: float) -> list[rec.AgentRecord]:
         """Disconnected agents whose re-registration window has passed."""

@@ -33,9 +33,22 @@ def view(books: MasterBooks, now: float, seed: int, locality_aware: bool) -> Clu
     """What the allocator sees: the active agents' free resources and, per role, the
     connected frameworks. `locality_aware`: the policy ranks agents (`ssf`)."""
     free = {a.id: a.free for a in books.agents.values() if a.status == rec.AGENT_ACTIVE}
-    agents = tuple(
-        _agent_view(books, a, free[a.id]) for a in books.agents.values() if a.id in free
+    agents = tuple(agent_view(books, a, free[a.id]) for a in books.agents.values() if a.id in free)
+    return ClusterView(
+        agents,
+        framework_views(books, now, free, locality_aware),
+        books.roles.weights,
+        seed,
+        books.roles.quotas,
+        books.roles.priorities,
     )
+
+
+def framework_views(
+    books: MasterBooks, now: float, free: Mapping[AgentId, Resources], locality_aware: bool
+) -> tuple[FrameworkView, ...]:
+    """The connected frameworks as the allocator sees them, one view per role; `free`:
+    the active agents' free resources (for which filters still apply)."""
     frameworks = []
     for fw in books.frameworks.values():
         if not fw.connected:
@@ -59,14 +72,7 @@ def view(books: MasterBooks, now: float, seed: int, locality_aware: bool) -> Clu
                     running_on,
                 )
             )
-    return ClusterView(
-        agents,
-        tuple(frameworks),
-        books.roles.weights,
-        seed,
-        books.roles.quotas,
-        books.roles.priorities,
-    )
+    return tuple(frameworks)
 
 
 def make_offers(books: MasterBooks, result: AllocationRound, now: float) -> list[Effect]:
@@ -200,7 +206,8 @@ def reserved_on(books: MasterBooks, agent: rec.AgentRecord) -> dict[str, Resourc
     return reserved
 
 
-def _agent_view(books: MasterBooks, agent: rec.AgentRecord, free: Resources) -> AgentView:
+def agent_view(books: MasterBooks, agent: rec.AgentRecord, free: Resources) -> AgentView:
+    """The agent as the allocator sees it, given its free resources (`agent.free`)."""
     info = agent.info
     if not info.reserved and agent.id not in books.dynamic_reservations:
         return AgentView(agent.id, info.hostname, info.resources, free, info.attributes)
@@ -247,5 +254,7 @@ def _filters(
 
 
 def _locality(labels: Mapping[str, str]) -> tuple[str, ...]:
+    if not labels:
+        return ()  # asked of every framework each pass: the common case first
     hints = labels.get(LOCALITY_LABEL, "")
     return tuple(h.strip() for h in hints.split(",") if h.strip())

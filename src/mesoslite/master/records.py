@@ -32,6 +32,11 @@ class TaskRecord:
         return self.status.state
 
 
+# What an allocation pass reads of an agent record: setting one of these marks the agent
+# changed in its book's `changed` set, so the next pass looks again at it alone (#15).
+_ALLOCATION_FIELDS = frozenset({"info", "status", "used", "offered", "draining"})
+
+
 @dataclass(slots=True)
 class AgentRecord:
     info: AgentInfo
@@ -48,6 +53,16 @@ class AgentRecord:
     last_seen_at: float | None = None
     # `mesoslite agent drain`: offered no more, its tasks killed.
     draining: bool = False
+    # The agent book's set of agents changed since the last allocation pass (`AgentBook`
+    # links it when it takes the record); None: not in a book.
+    changed: set[AgentId] | None = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name in _ALLOCATION_FIELDS:
+            changed = getattr(self, "changed", None)  # unset while `__init__` runs
+            if changed is not None:
+                changed.add(self.info.id)
 
     @property
     def id(self) -> AgentId:

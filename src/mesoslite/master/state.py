@@ -25,18 +25,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from mesoslite.allocator.base import Allocator, Demand
+from mesoslite.allocator.base import AllocationRound, Allocator, ClusterView, Demand
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.master import accept as _accept  # `accept` names a method here
 from mesoslite.master import agents, allocation, frameworks, preemption
 from mesoslite.master import records as rec
 from mesoslite.master import tasks as _tasks  # `tasks` names a parameter here
 from mesoslite.master.agent_book import AgentBook
+from mesoslite.master.agent_views import AgentViews
 from mesoslite.master.allocation import LOCALITY_LABEL as LOCALITY_LABEL  # for sim/engine.py
 from mesoslite.master.books import MasterBooks
 from mesoslite.master.events import AllocateSoon, Effect, PersistRegistry
 from mesoslite.master.framework_book import FrameworkBook
 from mesoslite.master.offers import OfferBook
+from mesoslite.master.pass_scope import PassScope
 from mesoslite.master.registry.base import RegistrySnapshot
 from mesoslite.master.reservations import ReservationBook
 from mesoslite.master.roles import Explanation, RoleBook, RoleStatus
@@ -62,6 +64,7 @@ class MasterState:
         run_id: str | None = None,
         preemption_grace_s: float = 0.0,
         framework_ids: Callable[[], str] | None = None,
+        incremental_allocation: bool = True,
     ) -> None:
         self.allocator = allocator
         policy = getattr(allocator, "policy", allocator)
@@ -79,6 +82,13 @@ class MasterState:
         )
         self._seed = seed
         self._rounds = 0
+        # Incremental passes (#15): the agents' views kept between passes, and what decides
+        # whether a pass may offer only the agents changed since the last one.
+        self.incremental_allocation = incremental_allocation
+        self._agent_views = AgentViews()
+        self._scope = PassScope()
+        self._allocate_agents: Callable[[ClusterView, float, list[AgentId]], AllocationRound] | None
+        self._allocate_agents = getattr(allocator, "allocate_agents", None)
         # How long a higher tier's work waits before lower tiers are preempted; 0: never.
         self.books.preemption.grace_s = preemption_grace_s
 
@@ -132,6 +142,8 @@ class MasterState:
         self.books.dynamic_reservations = {a: dict(r) for a, r in snap.reservations.items()}
         self.books.agents.recover(snap, now)
         self.books.frameworks.recover(snap, now)
+        self._agent_views.reset()  # records are new: the first pass views them all, in full
+        self._scope.want_full = True
 
     def fresh_windows(self, now: float) -> None:
         """The master leads again after a pause: disconnected agents and frameworks get
@@ -269,12 +281,52 @@ class MasterState:
         self.books.agents.pending_updates(agent_id, pending_updates)
 
     def allocate(self, now: float) -> list[Effect]:
-        """Run the allocator over the current free resources and make its offers."""
-        view = allocation.view(self.books, now, self._seed + self._rounds, self._locality_aware)
-        if not view.agents or not view.frameworks:
+        """Run the allocator over the current free resources and make its offers: over the
+        agents changed since the last pass alone when nothing else changed (the same offers
+        as a full pass, see `pass_scope.py`), else over every agent (#15)."""
+        if not self.incremental_allocation:
+            view = allocation.view(self.books, now, self._seed + self._rounds, self._locality_aware)
+            if not view.agents or not view.frameworks:
+                return []
+            self._rounds += 1
+            return allocation.make_offers(self.books, self.allocator.allocate(view, now), now)
+        return self._allocate_incrementally(now)
+
+    def want_full_pass(self) -> None:
+        """Make the next pass offer every agent (the periodic pass: it catches anything no
+        event told of)."""
+        self._scope.want_full = True
+
+    def _allocate_incrementally(self, now: float) -> list[Effect]:
+        views, scope = self._agent_views, self._scope
+        changed = views.refresh(self.books)
+        frameworks = allocation.framework_views(self.books, now, views.free, self._locality_aware)
+        if not views.by_id or not frameworks:
+            scope.want_full = True  # what changed meanwhile was offered to nobody
             return []
+        full = scope.must_be_full(self.books, frameworks, changed)
+        seed = self._seed + self._rounds
         self._rounds += 1
-        return allocation.make_offers(self.books, self.allocator.allocate(view, now), now)
+        if not full and not changed:
+            return []  # a full pass would offer nothing either
+        roles = self.books.roles
+        view = ClusterView(
+            views.agents,
+            frameworks,
+            roles.weights,
+            seed,
+            roles.quotas,
+            roles.priorities,
+            total=views.total.value(),
+            agents_by_id=views.by_id,
+        )
+        scope.want_full = True  # until this pass is done: a failed pass forgets nothing
+        if full or self._allocate_agents is None:
+            result = self.allocator.allocate(view, now)
+        else:
+            result = self._allocate_agents(view, now, changed)
+        scope.want_full = False
+        return allocation.make_offers(self.books, result, now)
 
     # ------------------------------------------------------------------ queries
 

@@ -48,6 +48,11 @@ class AgentRecord:
     last_seen_at: float | None = None
     # `mesoslite agent drain`: offered no more, its tasks killed.
     draining: bool = False
+    # `free`'s last answer and the bundles it came from: every allocation pass reads every
+    # agent's free resources, and most agents did not change since the last pass (#15).
+    _free_cache: tuple[Resources, Resources, Resources, Resources] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def id(self) -> AgentId:
@@ -55,7 +60,14 @@ class AgentRecord:
 
     @property
     def free(self) -> Resources:
-        return self.info.resources.minus_clamped(self.used + self.offered)  # re-registered smaller
+        total, used, offered = self.info.resources, self.used, self.offered
+        cached = self._free_cache
+        # Bundles are immutable, so the same three objects give the same answer.
+        if cached is not None and cached[0] is total and cached[1] is used and cached[2] is offered:
+            return cached[3]
+        free = total.minus_clamped(used + offered)  # re-registered smaller
+        self._free_cache = (total, used, offered, free)
+        return free
 
 
 @dataclass(slots=True)

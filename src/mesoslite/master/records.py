@@ -115,28 +115,51 @@ class FrameworkRecord:
         empty = Resources.empty()
         return self.used_by_role.get(role, empty) + self.offered_by_role.get(role, empty)
 
+    # A framework in one role holds everything in it: its total and its role's entry are
+    # one object, and each change below computes it once, not twice (#15). Sharing is
+    # by identity, so it never changes a value: equal inputs, equal results.
     def add_used(self, role: str, resources: Resources) -> None:
-        self.used = self.used + resources
-        self.used_by_role[role] = self.used_by_role.get(role, Resources.empty()) + resources
+        self.used, self.used_by_role[role] = _add(self.used, self.used_by_role, role, resources)
 
     def remove_used(self, role: str, resources: Resources) -> None:
-        self.used = self.used.minus_clamped(resources)  # see `_subtract`
-        _subtract(self.used_by_role, role, resources)
+        self.used = _subtract(self.used, self.used_by_role, role, resources)
 
     def add_offered(self, role: str, resources: Resources) -> None:
-        self.offered = self.offered + resources
-        self.offered_by_role[role] = self.offered_by_role.get(role, Resources.empty()) + resources
+        self.offered, self.offered_by_role[role] = _add(
+            self.offered, self.offered_by_role, role, resources
+        )
 
     def remove_offered(self, role: str, resources: Resources) -> None:
-        self.offered = self.offered.minus_clamped(resources)  # see `_subtract`
-        _subtract(self.offered_by_role, role, resources)
+        self.offered = _subtract(self.offered, self.offered_by_role, role, resources)
 
 
-def _subtract(by_role: dict[str, Resources], role: str, resources: Resources) -> None:
-    # Clamped: a framework's totals merge the ranges and sets of all its agents, so two
-    # agents' `ports:[31000-31010]` are held once there, and the second removal finds none.
-    left = by_role.get(role, Resources.empty()).minus_clamped(resources)
+def _add(
+    total: Resources, by_role: dict[str, Resources], role: str, resources: Resources
+) -> tuple[Resources, Resources]:
+    """(the new total, the role's new entry)."""
+    new_total = total + resources
+    in_role = by_role.get(role, _EMPTY)
+    if in_role is total:
+        return new_total, new_total
+    return new_total, in_role + resources
+
+
+def _subtract(
+    total: Resources, by_role: dict[str, Resources], role: str, resources: Resources
+) -> Resources:
+    """The new total; the role's entry changed in `by_role`. Clamped: a framework's totals
+    merge the ranges and sets of all its agents, so two agents' `ports:[31000-31010]` are
+    held once there, and the second removal finds none."""
+    new_total = total.minus_clamped(resources)
+    if new_total.is_empty():
+        new_total = _EMPTY  # the shared empty bundle, which `_add` recognises
+    in_role = by_role.get(role, _EMPTY)
+    left = new_total if in_role is total else in_role.minus_clamped(resources)
     if left.is_empty():
         by_role.pop(role, None)
     else:
         by_role[role] = left
+    return new_total
+
+
+_EMPTY = Resources.empty()

@@ -7,8 +7,9 @@ Design:
   reads a wall clock, so a run is deterministic for a seed.
 - Agents are simulated by answering `LaunchOnAgent` with a `TASK_FINISHED` update after the
   task's duration. Tasks of one agent that end at the same time end in one batch of
-  updates (one `status_updates` call and one timer), as a real agent sends its updates. Frameworks are simulated by `SimFramework`: launch as many pending tasks as
-  fit in each offer (in submission order), decline what no task fits with their
+  updates (one `status_updates` call and one timer), as a real agent sends its updates.
+  Frameworks are simulated by `SimFramework`: launch as many pending tasks as fit in each
+  offer (in submission order), decline what no task fits with their
   `refuse_seconds`, suppress when nothing is pending and revive when tasks come, and, if
   they declare demands, send a REQUEST with their pending tasks whenever that changes.
 - Allocation passes are paced as `MasterActor` paces them: after any change whose effects
@@ -432,7 +433,8 @@ class Simulation:
         if running is None or fw is None:
             return
         ending, group = running
-        ending.tasks = [(f, t) for f, t in ending.tasks if f is not fw or t.task_id != effect.task_id]
+        task_id = effect.task_id
+        ending.tasks = [(f, t) for f, t in ending.tasks if f is not fw or t.task_id != task_id]
         if not ending.tasks:
             ending.cancel()
             del self._endings[ending.key]

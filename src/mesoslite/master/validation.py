@@ -171,8 +171,7 @@ def _plainly_valid(task: TaskSpec) -> bool:
         and not value.isspace()
         and len(command.user) <= MAX_USER
         and bool(res.scalars)
-        and not res.ranges
-        and not res.sets
+        and not res.ranges  # (sets have no per-task check; shared items are looked at below)
         and 0.0 <= task.kill_grace_period_s <= MAX_DURATION_S
         and len(task.name) <= MAX_NAME
         and not task.labels

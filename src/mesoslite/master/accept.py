@@ -18,7 +18,7 @@ from mesoslite.master.events import AllocateSoon, Effect, LaunchOnAgent, Persist
 from mesoslite.master.registry.base import SetReservation
 from mesoslite.master.roles import consume
 from mesoslite.master.validation import check_duration, check_tasks
-from mesoslite.model import TaskSpec, TaskState, TaskStatus
+from mesoslite.model import TaskSpec, TaskState
 from mesoslite.resources import Resources
 
 V = TypeVar("V")
@@ -99,8 +99,7 @@ def _record(
     fw_tasks, agent_tasks = fw.tasks, agent.tasks
     for task in launched:
         task_id = task.task_id
-        status = TaskStatus(task_id, fid, agent_id, TaskState.STAGING, timestamp=now)
-        fw_tasks[task_id] = rec.TaskRecord(fid, task, agent_id, status, now)
+        fw_tasks[task_id] = rec.TaskRecord(fid, task, agent_id, None, now)  # TASK_STAGING
         agent_tasks.add((fid, task_id))
         if pools:
             books.reservations.launched(agent_id, fid, task_id, task.resources, pools)

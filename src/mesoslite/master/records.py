@@ -23,9 +23,25 @@ class TaskRecord:
     framework_id: FrameworkId
     spec: TaskSpec
     agent_id: AgentId
-    status: TaskStatus
+    # Its latest status (`status`). None: TASK_STAGING since `launched_at`, made when first
+    # read; most launches' is never read, their next update replaces it (#15).
+    _status: TaskStatus | None
     # When this master launched it (or first saw it, re-registered): for preemption (#16).
     launched_at: float = 0.0
+
+    @property
+    def status(self) -> TaskStatus:
+        status = self._status
+        if status is None:
+            status = self._status = TaskStatus(
+                self.spec.task_id, self.framework_id, self.agent_id, TaskState.STAGING,
+                timestamp=self.launched_at,
+            )
+        return status
+
+    @status.setter
+    def status(self, status: TaskStatus) -> None:
+        self._status = status
 
     @property
     def state(self) -> TaskState:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mesoslite.errors import ConflictError, UnknownOfferError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, IdSequence, OfferId
 from mesoslite.model import Offer
 
 
-@dataclass(frozen=True, slots=True)
-class OfferEntry:
+class OfferEntry(NamedTuple):
+    # A tuple, not a frozen dataclass: one is made per offer, and a task is an offer (#15).
     offer: Offer
     created_at: float
 

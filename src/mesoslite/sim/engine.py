@@ -64,6 +64,8 @@ from mesoslite.model import (
 )
 from mesoslite.resources import Resources
 from mesoslite.sim.metrics import Recorder, SimResult
+from mesoslite.sim.shapes import copies as _copies
+from mesoslite.sim.shapes import less as _less
 from mesoslite.sim.tiers import tier_stats
 from mesoslite.sim.trace import ClusterSpec, FrameworkSpec, WorkloadSpec
 
@@ -71,7 +73,6 @@ logger = logging.getLogger(__name__)
 
 COMMAND = CommandSpec.of_shell("true")
 MAX_EVENTS_DEFAULT = 50_000_000
-_UNBOUNDED = 2**62
 
 
 @dataclass(slots=True)
@@ -91,39 +92,6 @@ class _Group:
 
     def submit_time(self, k: int) -> float:
         return self.first_submit + k * self.interval_s
-
-
-def _copies(have: Resources, shape: Resources) -> int:
-    """How many `shape`s `have` holds at once (as many `contains` and `-` would find):
-    integer division per scalar; shapes with ranges or sets are counted one by one."""
-    if shape.ranges or shape.sets:
-        n = 0
-        while have.contains(shape):
-            have, n = have - shape, n + 1
-        return n
-    scalars = have.scalars
-    fit: int | None = None
-    for name, milli in shape.scalars.items():
-        k = scalars.get(name, 0) // milli
-        if fit is None or k < fit:
-            fit = k
-    return _UNBOUNDED if fit is None else fit  # an empty shape fits any number of times
-
-
-def _less(have: Resources, shape: Resources, n: int) -> Resources:
-    """`have` less `n` times `shape` (which it holds), equal to subtracting it `n` times."""
-    if n == 1 or shape.ranges or shape.sets:
-        for _ in range(n):
-            have = have - shape
-        return have
-    scalars = dict(have.scalars)
-    for name, milli in shape.scalars.items():
-        left = scalars[name] - n * milli
-        if left:
-            scalars[name] = left
-        else:
-            del scalars[name]
-    return Resources(scalars, have.ranges, have.sets)
 
 
 class _Ending:

@@ -34,7 +34,10 @@ class TaskRecord:
         status = self._status
         if status is None:
             status = self._status = TaskStatus(
-                self.spec.task_id, self.framework_id, self.agent_id, TaskState.STAGING,
+                self.spec.task_id,
+                self.framework_id,
+                self.agent_id,
+                TaskState.STAGING,
                 timestamp=self.launched_at,
             )
         return status

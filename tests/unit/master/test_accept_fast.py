@@ -35,8 +35,15 @@ def test_an_accepted_task_is_launched_with_every_field_it_was_given() -> None:
     # `_to_launch` copies `TaskSpec` field by field (not `dataclasses.replace`): a new field
     # must be copied there too, and this list updated.
     assert [f.name for f in fields(TaskSpec)] == [
-        "task_id", "command", "resources", "name", "agent_id", "kill_grace_period_s",
-        "labels", "health_check", "allocation_role",
+        "task_id",
+        "command",
+        "resources",
+        "name",
+        "agent_id",
+        "kill_grace_period_s",
+        "labels",
+        "health_check",
+        "allocation_role",
     ], "TaskSpec changed: copy the new field in master/accept.py `_to_launch`"
     h = Harness()
     h.agent()

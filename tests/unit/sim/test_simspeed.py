@@ -14,9 +14,15 @@ from mesoslite.sim.trace import parse_cluster, parse_workload
 def _run(max_events: int) -> Simulation:
     cluster = parse_cluster({"agents": [{"resources": "cpus:64;mem:65536"}]})
     workload = parse_workload(
-        {"frameworks": [{"name": "a", "demands": True,
-                         "tasks": [{"count": 64, "resources": "cpus:1;mem:64",
-                                    "duration_s": 10}]}]}
+        {
+            "frameworks": [
+                {
+                    "name": "a",
+                    "demands": True,
+                    "tasks": [{"count": 64, "resources": "cpus:1;mem:64", "duration_s": 10}],
+                }
+            ]
+        }
     )
     sim = Simulation(cluster, workload, "drf")
     sim.run(max_events=max_events)
@@ -44,17 +50,32 @@ def test_preempted_tasks_leave_their_batch_and_the_rest_still_end(allocator: str
     # A low tier fills the agent with tasks that end together; a high tier arrives and
     # preempts some of them. The batch's other tasks end on time, the preempted ones
     # run again, and every task of both tiers finishes.
-    cluster = parse_cluster({
-        "agents": [{"resources": "cpus:8;mem:8192"}],
-        "roles": {"hi": {"priority": 10}, "lo": {"preemptible": True}},
-        "preemption_grace_s": 1,
-    })
-    workload = parse_workload({"frameworks": [
-        {"name": "lo", "role": "lo", "demands": True,
-         "tasks": [{"count": 8, "resources": "cpus:1;mem:64", "duration_s": 100}]},
-        {"name": "hi", "role": "hi", "demands": True, "arrive_s": 5,
-         "tasks": [{"count": 2, "resources": "cpus:1;mem:64", "duration_s": 10}]},
-    ]})
+    cluster = parse_cluster(
+        {
+            "agents": [{"resources": "cpus:8;mem:8192"}],
+            "roles": {"hi": {"priority": 10}, "lo": {"preemptible": True}},
+            "preemption_grace_s": 1,
+        }
+    )
+    workload = parse_workload(
+        {
+            "frameworks": [
+                {
+                    "name": "lo",
+                    "role": "lo",
+                    "demands": True,
+                    "tasks": [{"count": 8, "resources": "cpus:1;mem:64", "duration_s": 100}],
+                },
+                {
+                    "name": "hi",
+                    "role": "hi",
+                    "demands": True,
+                    "arrive_s": 5,
+                    "tasks": [{"count": 2, "resources": "cpus:1;mem:64", "duration_s": 10}],
+                },
+            ]
+        }
+    )
     sim = Simulation(cluster, workload, allocator)
     was_enabled = gc.isenabled()
     result = sim.run()

@@ -131,9 +131,10 @@ class Resources:
             if not osc:
                 return self
             sc = dict(self.scalars)
+            get = sc.get
             for name, v in osc.items():
-                sc[name] = sc.get(name, 0) + v
-            return Resources(sc, self.ranges, self.sets)
+                sc[name] = get(name, 0) + v
+            return _make(sc, self.ranges, self.sets)
         if self.is_empty():
             return other
         sc = dict(self.scalars)
@@ -167,7 +168,7 @@ class Resources:
             # The common case (cpus, mem): share the immutable range and set maps.
             if not other.scalars:
                 return self
-            return Resources(self._minus_scalars(other, clamp), self.ranges, self.sets)
+            return _make(self._minus_scalars(other, clamp), self.ranges, self.sets)
         sc = self._minus_scalars(other, clamp)
         rg = dict(self.ranges)
         for name, r in other.ranges.items():
@@ -193,8 +194,9 @@ class Resources:
 
     def _minus_scalars(self, other: Resources, clamp: bool) -> dict[str, int]:
         sc = dict(self.scalars)
+        get = sc.get
         for name, v in other.scalars.items():
-            left = sc.get(name, 0) - v
+            left = get(name, 0) - v
             if left > 0:
                 sc[name] = left
             elif left == 0 or clamp:
@@ -225,9 +227,12 @@ class Resources:
 
     def contains(self, other: Resources) -> bool:
         """True when every part of `other` is available in `self`."""
+        get = self.scalars.get
         for name, v in other.scalars.items():
-            if self.scalars.get(name, 0) < v:
+            if get(name, 0) < v:
                 return False
+        if not other.ranges and not other.sets:
+            return True
         for name, r in other.ranges.items():
             if not _ranges_contain(self.ranges.get(name, ()), r):
                 return False
@@ -278,6 +283,26 @@ class Resources:
 
 
 _EMPTY = Resources({}, {}, {})
+
+# What the dataclass's frozen `__init__` does, without its per-field `object.__setattr__`
+# lookups: the arithmetic's fast paths build many bundles per task (#15). Callers pass
+# maps they own and never change again, as `__init__`'s callers do.
+_new = object.__new__
+_set_scalars = Resources.__dict__["scalars"].__set__
+_set_ranges = Resources.__dict__["ranges"].__set__
+_set_sets = Resources.__dict__["sets"].__set__
+
+
+def _make(
+    scalars: Mapping[str, int],
+    ranges: Mapping[str, tuple[Range, ...]],
+    sets: Mapping[str, frozenset[str]],
+) -> Resources:
+    res: Resources = _new(Resources)
+    _set_scalars(res, scalars)
+    _set_ranges(res, ranges)
+    _set_sets(res, sets)
+    return res
 
 
 def _check_name(name: str) -> None:

@@ -18,10 +18,12 @@ from mesoslite.master.events import AllocateSoon, Effect, LaunchOnAgent, Persist
 from mesoslite.master.registry.base import SetReservation
 from mesoslite.master.roles import consume
 from mesoslite.master.validation import check_duration, check_tasks
-from mesoslite.model import TaskSpec, TaskState, TaskStatus
+from mesoslite.model import TaskSpec, TaskState
 from mesoslite.resources import Resources
 
 V = TypeVar("V")
+# Effects are immutable values: one instance serves every accept.
+_ALLOCATE_SOON = AllocateSoon()
 
 
 def accept(
@@ -41,37 +43,36 @@ def accept(
     offers = books.offers.owned(fw.id, offer_ids)
     agent_id = offers[0].agent_id
     role = offers[0].allocation_role
-    offered = _sum(o.resources for o in offers)
+    offered = offers[0].resources if len(offers) == 1 else _sum(o.resources for o in offers)
     reservation = _check_reservation(books, role, agent_id, offered, reserve, unreserve)
     launched = _to_launch(fw, tasks, agent_id, role)
-    needed = _sum(t.resources for t in launched)
+    needed = launched[0].resources if len(launched) == 1 else _sum(t.resources for t in launched)
     if not offered.contains(needed):
         raise ValidationError(
             "tasks",
             "the tasks need more than the offers hold: " + "; ".join(offered.shortfall(needed)),
         )
     # Valid: change books.
+    before = None
+    if reservation is not None:
+        before = _Before(
+            fw.demands,
+            fw.filters.get(role, {}).get(agent_id),
+            fw.refused.get(role, {}).get(agent_id),
+        )
     pools: dict[str, Resources] = {}
     for offer in offers:
-        for role, part in books.reservations.rescinded(offer.id).items():
-            pools[role] = pools.get(role, Resources.empty()) + part
+        for pool_role, part in books.reservations.rescinded(offer.id).items():
+            pools[pool_role] = pools.get(pool_role, Resources.empty()) + part
         rescind(books, offer, notify=False)
     agent = books.agents[agent_id]
-    for task in launched:
-        status = TaskStatus(task.task_id, fid, agent_id, TaskState.STAGING, timestamp=now)
-        record = rec.TaskRecord(fid, task, agent_id, status, now)
-        fw.tasks[task.task_id] = record
-        agent.tasks.add((fid, task.task_id))
-        books.reservations.launched(agent_id, fid, task.task_id, task.resources, pools)
+    _record(books, fw, agent, launched, pools, now)
     agent.used = agent.used + needed
     fw.add_used(role, needed)
-    before = _Before(
-        fw.demands, fw.filters.get(role, {}).get(agent_id), fw.refused.get(role, {}).get(agent_id)
-    )
     if fw.demands:
         fw.demands = consume(fw.demands, (t.resources for t in launched))
     effects: list[Effect] = []
-    if reservation is not None:
+    if reservation is not None and before is not None:
         op = SetReservation(agent_id, role, reservation)
         effects.append(_reserve(books, fw, op, launched, before))
     if refuse_seconds > 0 and not (offered - needed).is_empty():
@@ -79,10 +80,29 @@ def accept(
             now, refuse_seconds, ALLOCATION_BATCH_S
         )
         fw.refused.setdefault(role, {})[agent_id] = offered - needed
-    effects.append(AllocateSoon())
+    effects.append(_ALLOCATE_SOON)
     if launched:
         effects.append(LaunchOnAgent(agent_id, fid, tuple(launched)))
     return effects
+
+
+def _record(
+    books: MasterBooks,
+    fw: rec.FrameworkRecord,
+    agent: rec.AgentRecord,
+    launched: Sequence[TaskSpec],
+    pools: dict[str, Resources],
+    now: float,
+) -> None:
+    """The launched tasks' records, on their framework's and agent's books."""
+    fid, agent_id = fw.id, agent.id
+    fw_tasks, agent_tasks = fw.tasks, agent.tasks
+    for task in launched:
+        task_id = task.task_id
+        fw_tasks[task_id] = rec.TaskRecord(fid, task, agent_id, None, now)  # TASK_STAGING
+        agent_tasks.add((fid, task_id))
+        if pools:
+            books.reservations.launched(agent_id, fid, task_id, task.resources, pools)
 
 
 def decline(
@@ -164,7 +184,22 @@ def _to_launch(
         command = task.command
         if not command.user and fw.info.user:
             command = replace(command, user=fw.info.user)
-        launched.append(replace(task, agent_id=agent_id, allocation_role=role, command=command))
+        # `replace(task, agent_id=..., allocation_role=..., command=...)`, field by field:
+        # `replace` looks every field up by name, per task (#15). `test_accept_fast`
+        # fails if `TaskSpec` gains a field this does not copy.
+        launched.append(
+            TaskSpec(
+                task.task_id,
+                command,
+                task.resources,
+                task.name,
+                agent_id,
+                task.kill_grace_period_s,
+                task.labels,
+                task.health_check,
+                role,
+            )
+        )
     return launched
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, Mapping, ValuesView
+from typing import Any
 
 from mesoslite.errors import UnknownAgentError
 from mesoslite.ids import AgentId, IdSequence
@@ -39,6 +40,20 @@ class AgentBook(Mapping[AgentId, rec.AgentRecord]):
 
     def __len__(self) -> int:
         return len(self._agents)
+
+    # The dict's own lookups, not `Mapping`'s (a `__getitem__` call and a `KeyError` each):
+    # the master looks records up several times per task (#15).
+    def get(self, key: AgentId, default: Any = None) -> Any:
+        return self._agents.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._agents
+
+    def values(self) -> ValuesView[rec.AgentRecord]:
+        return self._agents.values()
+
+    def items(self) -> ItemsView[AgentId, rec.AgentRecord]:
+        return self._agents.items()
 
     @property
     def gone(self) -> frozenset[AgentId]:

@@ -94,19 +94,14 @@ def make_offers(books: MasterBooks, result: AllocationRound, now: float) -> list
                 " framework_id=%s role=%r", fw.id, grant.role,
             )
             continue
-        if not agent.free.contains(grant.resources):
+        if not _fits(agent, grant.resources):
             # The allocator broke its contract; refuse rather than overcommit.
             logger.error("allocator granted more than free agent_id=%s", agent.id)
             continue
+        info = agent.info
         offer = Offer(
-            id=books.offers.new_id(),
-            framework_id=fw.id,
-            agent_id=agent.id,
-            hostname=agent.info.hostname,
-            resources=grant.resources,
-            attributes=agent.info.attributes,
-            reserved=grant.reserved,
-            allocation_role=role,
+            books.offers.new_id(), fw.id, agent.id, info.hostname, grant.resources,
+            info.attributes, grant.reserved, role,
         )
         books.offers.add(offer, now)
         books.reservations.offered(offer.id, agent.id, grant.reserved)
@@ -116,6 +111,21 @@ def make_offers(books: MasterBooks, result: AllocationRound, now: float) -> list
         fw.add_offered(role, offer.resources)
         by_framework.setdefault(fw.id, []).append(offer)
     return [SendToFramework(fid, OffersEvent(tuple(o))) for fid, o in by_framework.items()]
+
+
+def _fits(agent: rec.AgentRecord, resources: Resources) -> bool:
+    """`agent.free.contains(resources)`; for scalars alone, without building `free` (its
+    cache would be spent by the next grant on the agent, #15)."""
+    if resources.ranges or resources.sets:
+        return agent.free.contains(resources)
+    total = agent.info.resources.scalars
+    used = agent.used.scalars
+    offered = agent.offered.scalars
+    for name, want in resources.scalars.items():
+        # `free` clamps at 0: for `want` > 0, comparing unclamped is the same.
+        if want > 0 and total.get(name, 0) - used.get(name, 0) - offered.get(name, 0) < want:
+            return False
+    return True
 
 
 def rescind(books: MasterBooks, offer: Offer, *, notify: bool) -> list[Effect]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
+from typing import Any
 
 from mesoslite.errors import ConflictError, UnknownFrameworkError, ValidationError
 from mesoslite.ids import FrameworkId, new_id
@@ -28,6 +29,20 @@ class FrameworkBook(Mapping[FrameworkId, rec.FrameworkRecord]):
 
     def __len__(self) -> int:
         return len(self._frameworks)
+
+    # The dict's own lookups, not `Mapping`'s (a `__getitem__` call and a `KeyError` each):
+    # the master looks records up several times per task (#15).
+    def get(self, key: FrameworkId, default: Any = None) -> Any:
+        return self._frameworks.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._frameworks
+
+    def values(self) -> ValuesView[rec.FrameworkRecord]:
+        return self._frameworks.values()
+
+    def items(self) -> ItemsView[FrameworkId, rec.FrameworkRecord]:
+        return self._frameworks.items()
 
     def new_id(self) -> FrameworkId:
         """A fresh framework id: random, unless the book was given a sequence."""

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mesoslite.errors import ConflictError, UnknownOfferError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, IdSequence, OfferId
 from mesoslite.model import Offer
 
 
-@dataclass(frozen=True, slots=True)
-class OfferEntry:
+class OfferEntry(NamedTuple):
+    # A tuple, not a frozen dataclass: one is made per offer, and a task is an offer (#15).
     offer: Offer
     created_at: float
 
@@ -55,24 +55,26 @@ class OfferBook:
         of one agent and one role, as they are used as one pool."""
         if not offer_ids:
             raise ValidationError("offer_ids", "must name at least one offer")
+        if len(offer_ids) == 1:
+            # The common case: nothing to compare the offer with.
+            return [self._owned(fid, offer_ids[0])]
         if len(set(offer_ids)) != len(offer_ids):
             raise ValidationError("offer_ids", "names the same offer twice")
-        offers = []
-        for oid in offer_ids:
-            offer = self.get(oid)
-            if offer is None:
-                raise UnknownOfferError(
-                    f"offer {oid!r} is not outstanding: it was never made, was rescinded, "
-                    "or was already used"
-                )
-            if offer.framework_id != fid:
-                raise ConflictError(
-                    f"offer {oid!r} is not yours: it was made to another framework"
-                )
-            offers.append(offer)
+        offers = [self._owned(fid, oid) for oid in offer_ids]
         if together:
             _check_one_pool(offers)
         return offers
+
+    def _owned(self, fid: FrameworkId, oid: OfferId) -> Offer:
+        entry = self._offers.get(oid)
+        if entry is None:
+            raise UnknownOfferError(
+                f"offer {oid!r} is not outstanding: it was never made, was rescinded, "
+                "or was already used"
+            )
+        if entry.offer.framework_id != fid:
+            raise ConflictError(f"offer {oid!r} is not yours: it was made to another framework")
+        return entry.offer
 
     def __len__(self) -> int:
         return len(self._offers)

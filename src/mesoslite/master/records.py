@@ -23,9 +23,28 @@ class TaskRecord:
     framework_id: FrameworkId
     spec: TaskSpec
     agent_id: AgentId
-    status: TaskStatus
+    # Its latest status (`status`). None: TASK_STAGING since `launched_at`, made when first
+    # read; most launches' is never read, their next update replaces it (#15).
+    _status: TaskStatus | None
     # When this master launched it (or first saw it, re-registered): for preemption (#16).
     launched_at: float = 0.0
+
+    @property
+    def status(self) -> TaskStatus:
+        status = self._status
+        if status is None:
+            status = self._status = TaskStatus(
+                self.spec.task_id,
+                self.framework_id,
+                self.agent_id,
+                TaskState.STAGING,
+                timestamp=self.launched_at,
+            )
+        return status
+
+    @status.setter
+    def status(self, status: TaskStatus) -> None:
+        self._status = status
 
     @property
     def state(self) -> TaskState:
@@ -64,13 +83,26 @@ class AgentRecord:
             if changed is not None:
                 changed.add(self.info.id)
 
+    # `free`'s last answer and the bundles it came from: every allocation pass reads every
+    # agent's free resources, and most agents did not change since the last pass (#15).
+    _free_cache: tuple[Resources, Resources, Resources, Resources] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
     @property
     def id(self) -> AgentId:
         return self.info.id
 
     @property
     def free(self) -> Resources:
-        return self.info.resources.minus_clamped(self.used + self.offered)  # re-registered smaller
+        total, used, offered = self.info.resources, self.used, self.offered
+        cached = self._free_cache
+        # Bundles are immutable, so the same three objects give the same answer.
+        if cached is not None and cached[0] is total and cached[1] is used and cached[2] is offered:
+            return cached[3]
+        free = total.minus_clamped(used + offered)  # re-registered smaller
+        self._free_cache = (total, used, offered, free)
+        return free
 
 
 @dataclass(slots=True)
@@ -118,28 +150,51 @@ class FrameworkRecord:
         empty = Resources.empty()
         return self.used_by_role.get(role, empty) + self.offered_by_role.get(role, empty)
 
+    # A framework in one role holds everything in it: its total and its role's entry are
+    # one object, and each change below computes it once, not twice (#15). Sharing is
+    # by identity, so it never changes a value: equal inputs, equal results.
     def add_used(self, role: str, resources: Resources) -> None:
-        self.used = self.used + resources
-        self.used_by_role[role] = self.used_by_role.get(role, Resources.empty()) + resources
+        self.used, self.used_by_role[role] = _add(self.used, self.used_by_role, role, resources)
 
     def remove_used(self, role: str, resources: Resources) -> None:
-        self.used = self.used.minus_clamped(resources)  # see `_subtract`
-        _subtract(self.used_by_role, role, resources)
+        self.used = _subtract(self.used, self.used_by_role, role, resources)
 
     def add_offered(self, role: str, resources: Resources) -> None:
-        self.offered = self.offered + resources
-        self.offered_by_role[role] = self.offered_by_role.get(role, Resources.empty()) + resources
+        self.offered, self.offered_by_role[role] = _add(
+            self.offered, self.offered_by_role, role, resources
+        )
 
     def remove_offered(self, role: str, resources: Resources) -> None:
-        self.offered = self.offered.minus_clamped(resources)  # see `_subtract`
-        _subtract(self.offered_by_role, role, resources)
+        self.offered = _subtract(self.offered, self.offered_by_role, role, resources)
 
 
-def _subtract(by_role: dict[str, Resources], role: str, resources: Resources) -> None:
-    # Clamped: a framework's totals merge the ranges and sets of all its agents, so two
-    # agents' `ports:[31000-31010]` are held once there, and the second removal finds none.
-    left = by_role.get(role, Resources.empty()).minus_clamped(resources)
+def _add(
+    total: Resources, by_role: dict[str, Resources], role: str, resources: Resources
+) -> tuple[Resources, Resources]:
+    """(the new total, the role's new entry)."""
+    new_total = total + resources
+    in_role = by_role.get(role, _EMPTY)
+    if in_role is total:
+        return new_total, new_total
+    return new_total, in_role + resources
+
+
+def _subtract(
+    total: Resources, by_role: dict[str, Resources], role: str, resources: Resources
+) -> Resources:
+    """The new total; the role's entry changed in `by_role`. Clamped: a framework's totals
+    merge the ranges and sets of all its agents, so two agents' `ports:[31000-31010]` are
+    held once there, and the second removal finds none."""
+    new_total = total.minus_clamped(resources)
+    if new_total.is_empty():
+        new_total = _EMPTY  # the shared empty bundle, which `_add` recognises
+    in_role = by_role.get(role, _EMPTY)
+    left = new_total if in_role is total else in_role.minus_clamped(resources)
     if left.is_empty():
         by_role.pop(role, None)
     else:
         by_role[role] = left
+    return new_total
+
+
+_EMPTY = Resources.empty()

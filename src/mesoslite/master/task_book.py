@@ -34,10 +34,12 @@ class TaskBook(Mapping[TaskKey, rec.TaskRecord]):
 
     def remember(self, record: rec.TaskRecord) -> None:
         key = (record.framework_id, record.spec.task_id)
-        self._completed[key] = record
-        self._completed.move_to_end(key)
-        while len(self._completed) > MAX_COMPLETED_TASKS:
-            self._completed.popitem(last=False)
+        completed = self._completed
+        if key in completed:
+            completed.move_to_end(key)
+        completed[key] = record
+        while len(completed) > MAX_COMPLETED_TASKS:
+            completed.popitem(last=False)
 
     def forget(self, record: rec.TaskRecord) -> None:
         """Drop `record` (a task that is live again), if it is still the one kept."""

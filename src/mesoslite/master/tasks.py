@@ -29,15 +29,22 @@ from mesoslite.model import (
 )
 from mesoslite.resources import Resources
 
+# Effects are immutable values: one instance serves every batch of updates.
+_ALLOCATE_SOON = AllocateSoon()
+
 
 def status_updates(
     books: MasterBooks, agent_id: AgentId, statuses: Iterable[TaskStatus], now: float
 ) -> list[Effect]:
     by_framework: dict[FrameworkId, list[TaskStatus]] = {}
     orphan_acks: list[tuple[FrameworkId, TaskId, bytes]] = []
-    effects: list[Effect] = []
+    freed = False  # a task ended: one `AllocateSoon` for the batch
+    preempted = books.preemption.preempted
     for st in statuses:
-        st = mark_update(books, _from_agent(st, agent_id))
+        if st.agent_id != agent_id or st.source != StatusSource.AGENT:
+            st = _from_agent(st, agent_id)
+        if preempted:
+            st = mark_update(books, st)
         fw = books.frameworks.get(st.framework_id)
         if fw is None:
             # Nobody will acknowledge an update of a removed framework: do it for them.
@@ -51,7 +58,8 @@ def status_updates(
         if record is not None and record.agent_id == agent_id:
             record.status = st
             if st.state.terminal:
-                effects += finish(books, fw, record)
+                _finish(books, fw, record)
+                freed = True
         elif _stale(books, fw, st, agent_id):
             # The master ended this task (killed as stale, see `agents._kill_stale`): the
             # framework must not see it run again. Acknowledge for it, so that the agent's
@@ -65,6 +73,7 @@ def status_updates(
                 done.status = st
         if fw.connected:
             by_framework.setdefault(fw.id, []).append(st)
+    effects: list[Effect] = [_ALLOCATE_SOON] if freed else []
     effects += [
         SendToFramework(fid, UpdateEvent(tuple(items))) for fid, items in by_framework.items()
     ]
@@ -162,15 +171,21 @@ def finish(
 ) -> list[Effect]:
     """The task ended: off its framework's and agent's books, into the completed tasks.
     Returns `[AllocateSoon()]`: its resources are free."""
-    del fw.tasks[record.spec.task_id]
-    books.reservations.finished(fw.id, record.spec.task_id)
-    fw.remove_used(record.spec.allocation_role, record.spec.resources)
+    _finish(books, fw, record)
+    return [AllocateSoon()]
+
+
+def _finish(books: MasterBooks, fw: rec.FrameworkRecord, record: rec.TaskRecord) -> None:
+    spec = record.spec
+    task_id = spec.task_id
+    del fw.tasks[task_id]
+    books.reservations.finished(fw.id, task_id)
+    fw.remove_used(spec.allocation_role, spec.resources)
     agent = books.agents.get(record.agent_id)
     if agent is not None:
-        agent.tasks.discard((fw.id, record.spec.task_id))
-        agent.used = agent.used.minus_clamped(record.spec.resources)  # ports may overlap
+        agent.tasks.discard((fw.id, task_id))
+        agent.used = agent.used.minus_clamped(spec.resources)  # ports may overlap
     books.tasks.remember(record)
-    return [AllocateSoon()]
 
 
 @dataclass(frozen=True, slots=True)

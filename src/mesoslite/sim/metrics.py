@@ -9,17 +9,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mesoslite.allocator.drf import dominant_share
-from mesoslite.resources import Resources
+from mesoslite.resources import SCALE, Resources
 
 if TYPE_CHECKING:
     from mesoslite.sim.engine import Simulation
 
 
-def percentile(values: list[float], p: float) -> float:
+def percentile(values: Sequence[float], p: float) -> float:
     """The `p`-th percentile (0-100) by nearest rank; 0.0 for no values."""
     if not values:
         return 0.0
@@ -112,13 +113,16 @@ class Recorder:
                 self.integral[n] += self.used[n] * dt
             self.last_t = when
 
+    # `res.scalar(n)` written out: twice per task (#15).
     def launched(self, res: Resources) -> None:
+        used, get = self.used, res.scalars.get
         for n in self.names:
-            self.used[n] += res.scalar(n)
+            used[n] += get(n, 0) / SCALE
 
     def finished(self, res: Resources, now: float) -> None:
+        used, get = self.used, res.scalars.get
         for n in self.names:
-            self.used[n] -= res.scalar(n)
+            used[n] -= get(n, 0) / SCALE
         self.last_finish = now
 
     def sample(self, now: float, sim: Simulation, *, force: bool = False) -> None:
@@ -172,7 +176,7 @@ class Recorder:
                 GroupStats(
                     fw.spec.name, fw.spec.role, fw.total_tasks,
                     sum(g.launched for g in fw.groups), fw.finished,
-                    percentile(fw.waits, 50), percentile(fw.waits, 99), mean,
+                    percentile(fw.wait_times, 50), percentile(fw.wait_times, 99), mean,
                 )
             )
         roles = self._role_stats(sim)
@@ -201,7 +205,7 @@ class Recorder:
         # shares are split by role exactly.
         for role in sorted({r for fw in sim.frameworks for r in fw.spec.all_roles}):
             members = [fw for fw in sim.frameworks if role in fw.spec.all_roles]
-            waits = [w for fw in members for w in fw.waits]
+            waits = [w for fw in members for w in fw.wait_times]
             series = [s.get(role, 0.0) for _, s in self.role_shares if role in s]
             roles.append(
                 GroupStats(

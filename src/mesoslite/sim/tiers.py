@@ -48,7 +48,7 @@ def tier_stats(sim: Simulation) -> tuple[TierStats, ...]:
     out = []
     for priority in sorted(by_tier, reverse=True):
         members = by_tier[priority]
-        waits = [w for fw in members for w in fw.waits]
+        waits = [w for fw in members for w in fw.wait_times]
         out.append(
             TierStats(
                 priority,

@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from mesoslite.cli import CliConfig, job_steer
+from mesoslite.cli import CliConfig, job_steer, job_wait
 from mesoslite.cli._args import checked
 
 if TYPE_CHECKING:
@@ -274,7 +274,8 @@ def _submit(
         if not wait:
             return
         try:
-            code = wait_for(client, view.name, timeout_s=timeout_s, tty=sys.stderr.isatty())
+            code = job_wait.wait_for(client, view.name, timeout_s=timeout_s,
+                                     tty=sys.stderr.isatty())
         except KeyboardInterrupt:
             click.echo(f"\nstopped waiting; job {view.name} keeps running", err=True)
             code = EXIT_INTERRUPTED
@@ -338,12 +339,20 @@ def _count(instances: tuple[InstanceView, ...], state: str) -> int:
 
 def progress_counts(view: JobView) -> str:
     """`2/3 running (1 unhealthy), 1 waiting`."""
-    running = f"{_count(view.instances, 'RUNNING')}/{view.instances_wanted} running"
+    counts: dict[str, int] = {}
+    for i in view.instances:
+        counts[i.state.value] = counts.get(i.state.value, 0) + 1
     unhealthy = sum(1 for i in view.instances
                     if i.state.value == "RUNNING" and i.healthy is False)
+    return counts_text(counts, view.instances_wanted, unhealthy)
+
+
+def counts_text(counts: dict[str, int], wanted: int, unhealthy: int) -> str:
+    """`progress_counts` from instance counts by state name (also `job_wait`'s)."""
+    running = f"{counts.get('RUNNING', 0)}/{wanted} running"
     if unhealthy:
         running += f" ({unhealthy} unhealthy)"
-    others = [f"{n} {s.lower()}" for s in _COUNTED if (n := _count(view.instances, s))]
+    others = [f"{n} {s.lower()}" for s in _COUNTED if (n := counts.get(s, 0))]
     return ", ".join([running, *others])
 
 

@@ -119,7 +119,9 @@ def why_unplaced(job: Job, offers: Sequence[Offer]) -> str:
             f"(largest: {format_resources(biggest.resources)} on {biggest.hostname})"
         )
     agents = [(o.hostname, dict(o.attributes)) for o in fits]
-    return "cannot be placed: " + explain_unplaceable(spec.constraints, agents, placements(job))
+    # Where its instances run matters only to constraints (a scan of every instance).
+    placed = placements(job) if spec.constraints else []
+    return "cannot be placed: " + explain_unplaceable(spec.constraints, agents, placed)
 
 
 def launch(book: JobBook, job: Job, run: Run, inst: Instance, offer: Offer, now: float) -> TaskSpec:

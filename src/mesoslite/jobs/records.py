@@ -115,8 +115,17 @@ class RunSummary:
     failed: int = 0
 
 
+class _AgentTable:
+    """The agents a live run's document names by position (`documents`): append-only for
+    the life of the run object, so that an instance's kept text stays right. A slot outside
+    the dataclass's fields, as `_Memo`'s."""
+
+    __slots__ = ("agent_table",)
+    agent_table: dict[tuple[str, str], int]
+
+
 @dataclass(slots=True)
-class Run:
+class Run(_AgentTable):
     run_id: str
     state: RunState = RunState.RUNNING
     scheduled_at: float | None = None

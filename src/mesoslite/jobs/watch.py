@@ -2,10 +2,11 @@
 
 Polling `job status` every 0.5 s cost the master a view of every instance per poll, and
 the waiter up to 0.5 s after the job ended. A watch is woken by the framework's registry
-writes instead, and reports the job's state as last *written*: a
-terminal state reaches the waiter as soon as it is durable, never before, so a master that
-fails over right after cannot contradict it (`JobsFramework.durable_state`). The counts are live; they are sent at most
-every `min_interval_s` while the state stays the same.
+writes instead, and reports the job's state as last *written*
+(`JobsFramework.durable_state`): a terminal state reaches the waiter as soon as it is
+durable, never before, so a master that fails over right after cannot contradict it. The
+counts are live; they are sent at most every `min_interval_s` while the state stays the
+same.
 """
 
 from __future__ import annotations

@@ -51,13 +51,22 @@ def place(book: JobBook, offers: Sequence[Offer], now: float) -> Placement:
     # jobs with constraints look).
     placed: dict[str, list[dict[str, str]]] = {}
     launched: dict[str, Job] = {}
+    # Jobs without constraints one instance of which found no room: no later one will
+    # (the same resources, and room only shrinks), so they are not tried (issue 15: 1,000
+    # waiting instances were each tried against every offer, every offer event).
+    full: set[str] = set()
     for job, run, inst in list(waiting(book, now)):
         spec = job.spec
+        if job.name in full:
+            unplaced[job.name].append(inst)
+            continue
         if spec.constraints and job.name not in placed:
             placed[job.name] = placements(job)
         chosen = _choose(job, offers, left, placed.get(job.name, []))
         if chosen is None:
             unplaced.setdefault(job.name, []).append(inst)
+            if not spec.constraints:
+                full.add(job.name)
             continue
         left[chosen.id] = left[chosen.id] - spec.resources
         tasks.setdefault(chosen.id, []).append(launch(book, job, run, inst, chosen, now))

@@ -129,6 +129,7 @@ class JobsFramework:
 
     async def stop(self) -> None:
         self._running = False
+        self.written.fire()  # watches end: this master no longer answers for the jobs
         for cancel in self._cancel_timers.values():
             cancel()
         self._cancel_timers.clear()
@@ -249,6 +250,10 @@ class JobsFramework:
         """The job's summaries as they change, ending after a terminal state (`jobs.watch`)."""
         self.core.get(name)  # NotFoundError now, before the stream starts
         return watch_job(self, name, min_interval_s)
+
+    @property
+    def running(self) -> bool:
+        return self._running
 
     def job(self, name: str) -> Job:
         return self.core.get(name)

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from mesoslite.clock import Clock
+from mesoslite.errors import UnavailableError
 from mesoslite.jobs.model import InstanceState, JobState
 from mesoslite.jobs.plan import _FROM_OFFERS, pending_reasons
 from mesoslite.jobs.port import ClusterRoom
@@ -58,6 +59,9 @@ class Watched(Protocol):
     clock: Clock
     written: WriteSignal
 
+    @property
+    def running(self) -> bool: ...
+
     def job(self, name: str) -> Job: ...  # raises NotFoundError
 
     def durable_state(self, job: Job) -> tuple[JobState, bool]: ...
@@ -69,10 +73,13 @@ async def watch_job(
     fw: Watched, name: str, min_interval_s: float = DEFAULT_MIN_INTERVAL_S
 ) -> AsyncIterator[JobSummary]:
     """Summaries of job `name`: one at once, then each change (see the module docstring),
-    ending after a terminal one. Raises `NotFoundError` for an unknown or removed job."""
+    ending after a terminal one. Raises `NotFoundError` for an unknown or removed job,
+    `UnavailableError` once the jobs framework stops (this master lost leadership)."""
     last: JobSummary | None = None
     sent_at = float("-inf")
     while True:
+        if not fw.running:  # stopped (a failover): the waiter finds the new leader
+            raise UnavailableError("the jobs framework stopped on this master")
         job = fw.job(name)
         state, durable = fw.durable_state(job)
         # Compared without judging why instances wait (a placement on the cluster as it is

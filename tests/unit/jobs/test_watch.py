@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from mesoslite.errors import NotFoundError
+from mesoslite.errors import NotFoundError, UnavailableError
 from mesoslite.jobs.model import InstanceState, JobState
 from mesoslite.testing import assert_eventually_async
 
@@ -57,3 +57,18 @@ async def test_a_terminal_state_is_told_once_it_is_durable_and_progress_waits_it
 async def test_watching_an_unknown_job_is_refused_at_once(cluster: Cluster) -> None:  # noqa: F811
     with pytest.raises(NotFoundError, match="no job named 'nope'"):
         cluster.jobs.watch("nope")
+
+
+async def test_a_watch_ends_unavailable_when_the_jobs_framework_stops(
+    cluster: Cluster,  # noqa: F811
+) -> None:
+    """A master that lost leadership stops its jobs framework: its watches must end (the
+    CLI then finds the new leader), not report a frozen job forever."""
+    await cluster.launched()
+    watch = cluster.jobs.watch("many")
+    await asyncio.wait_for(anext(watch), 5)
+    nxt = asyncio.ensure_future(anext(watch))
+    await asyncio.sleep(0.05)
+    await cluster.jobs.stop()
+    with pytest.raises(UnavailableError, match="stopped on this master"):
+        await asyncio.wait_for(nxt, 5)

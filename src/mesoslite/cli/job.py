@@ -7,7 +7,6 @@ protobuf, YAML and the jobs views are imported inside the commands and helpers t
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from typing import IO, TYPE_CHECKING, Any
@@ -297,37 +296,6 @@ def outcome(view: JobView) -> int | None:
     if view.type is JobType.CRON and view.state in (JobState.SCHEDULED, JobState.SUSPENDED):
         return EXIT_OK
     return None
-
-
-def wait_for(
-    client: BlockingOperatorClient, name: str, *, timeout_s: float = 0, tty: bool = False,
-    interval_s: float | None = None,
-) -> int:
-    """Poll the job's status until `outcome` says it is done, showing `progress_line` on
-    stderr; returns the exit code (75 if `timeout_s` passed first)."""
-    from mesoslite.cli.exit_codes import EXIT_TEMPFAIL
-
-    deadline = time.monotonic() + timeout_s if timeout_s else None
-    last = ""
-    while True:
-        view = client.job_status(name)
-        line = progress_line(view, time.time())
-        if tty:
-            width = shutil.get_terminal_size().columns - 1
-            click.echo("\r" + line[:width] + "\x1b[K", err=True, nl=False)
-        elif line != last:
-            click.echo(line, err=True)
-        last = line
-        code = outcome(view)
-        if code is not None or (deadline is not None and time.monotonic() >= deadline):
-            if tty:
-                click.echo("", err=True)
-            if code is None:
-                click.echo(f"mesoslite: job {name} is still {view.state.value} after "
-                           f"{timeout_s:g}s", err=True)
-                return EXIT_TEMPFAIL
-            return code
-        time.sleep(WAIT_INTERVAL_S if interval_s is None else interval_s)
 
 
 # ---------------------------------------------------------------------------- formatting

@@ -3,7 +3,7 @@
 The master streams the job's summary as it changes (`Jobs.Watch`): counts per instance
 state and its state once durable, not a view of every instance, and the last word as soon
 as the job ended rather than at the next poll. A master without `Watch` (older) is polled
-with `job status` as before (`job.wait_for`). A stream that breaks (the master failing
+with `job status` as before (`poll_for`). A stream that breaks (the master failing
 over) is opened again on the leader, found through `job status` and its redirects.
 """
 
@@ -112,6 +112,30 @@ class _Progress:
             click.echo("", err=True)
 
 
+def poll_for(
+    client: BlockingOperatorClient, name: str, *, timeout_s: float = 0, tty: bool = False,
+) -> int:
+    """`wait_for` for a master without `Watch`: ask for the job's status every
+    `job.WAIT_INTERVAL_S` until `job.outcome` says it is done."""
+    from mesoslite.cli import job as job_cli
+    from mesoslite.cli.exit_codes import EXIT_TEMPFAIL
+
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    progress = _Progress(tty)
+    while True:
+        view = client.job_status(name)
+        progress.show(job_cli.progress_line(view, time.time()))
+        code = job_cli.outcome(view)
+        if code is not None or (deadline is not None and time.monotonic() >= deadline):
+            progress.end()
+            if code is None:
+                click.echo(f"mesoslite: job {name} is still {view.state.value} after "
+                           f"{timeout_s:g}s", err=True)
+                return EXIT_TEMPFAIL
+            return code
+        time.sleep(job_cli.WAIT_INTERVAL_S)
+
+
 def wait_for(
     client: BlockingOperatorClient, name: str, *, timeout_s: float = 0, tty: bool = False,
 ) -> int:
@@ -135,7 +159,7 @@ def wait_for(
                     progress.end()
                     return code
         except NoWatch:
-            return job_cli.wait_for(client, name, timeout_s=timeout_s, tty=tty)
+            return poll_for(client, name, timeout_s=timeout_s, tty=tty)
         except StillGoing:
             progress.end()
             click.echo(f"mesoslite: job {name} is still {state} after {timeout_s:g}s",

@@ -86,8 +86,7 @@ class JobsFramework:
         # durable (one write per batch of transitions; a failed one acknowledges nothing).
         self._acks: builtins.list[TaskStatus] = []
         self._background: set[asyncio.Task[None]] = set()
-        # Each job's state as last written to the registry, and a signal after each write:
-        # what `watch` reports and waits on.
+        # Each job's state as last written, and a signal after each write (for `watch`).
         self._durable_states: dict[str, JobState] = {
             name: job.state for name, job in self.core.jobs.items()}
         self._writing: set[str] = set()
@@ -259,9 +258,9 @@ class JobsFramework:
         return self.core.get(name)
 
     def durable_state(self, job: Job) -> tuple[JobState, bool]:
-        """The job's state as the registry has it, and whether that is its state now. A
-        job with no change left to write has its state now (the derived ones, RUNNING or
-        HEALTHY, follow from what was written); else the state its last write held."""
+        """The job's state as written, and whether that is its state now: its state if no
+        change is left to write (RUNNING, HEALTHY follow from what was), else its last
+        write's."""
         if job.name not in self.core.dirty and job.name not in self._writing:
             return job.state, True
         written = self._durable_states.get(job.name)

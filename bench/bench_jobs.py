@@ -1,13 +1,14 @@
 """Jobs benchmark: the built-in jobs framework on a real local cluster.
 
     .venv/bin/python bench/bench_jobs.py [--instances 1000] [--agents 4] [--kills 10]
-        [--poll-s 0.5] [--profile]
+        [--poll-s 0.5] [--cli] [--profile]
 
 Measures, in one run on this machine:
   0. the bare fork/exec rate (`subprocess.Popen(["true"]).wait()` N times, as
      bench_launch.py does), before the cluster starts: the rate the job is compared with;
   1. a batch job of N instances of `true`: wall time from `submit` to SUCCEEDED (its status
-     polled every `--poll-s`, as `job submit --wait` does every 0.5 s), the rate in
+     polled every `--poll-s`; with --cli, `mesoslite job submit --wait` itself, its start
+     included, as the side-by-side runs it), the rate in
      instances per second and its share of the bare rate (the jobs framework writes every
      launch and every status change to the registry first, in batches);
   2. the size of that job's registry document, and the master's and the agents' CPU
@@ -71,24 +72,47 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def batch(cluster: LocalCluster, n: int, poll_s: float) -> tuple[float, float, float, int]:
-    master, agents = [cluster.master_pid or 0], list(cluster.agent_pids)
-    cpu0 = cpu_seconds(master), cpu_seconds(agents)
-    with cluster.client() as c:
-        started = time.perf_counter()
-        c.submit_job(f"""
+SPEC = """
 name: many
 type: batch
 command: ["true"]
 resources: {{cpus: 0.01, mem: 4}}
 instances: {n}
-""")
-        while True:
+"""
+
+
+def submit_wait_cli(cluster: LocalCluster, spec: str) -> float:
+    """`mesoslite job submit --wait` as a user runs it (its start included): wall seconds."""
+    path = cluster.work_dir / "many.yaml"
+    path.write_text(spec)
+    cli = str(Path(sys.executable).with_name("mesoslite"))
+    started = time.perf_counter()
+    done = subprocess.run([cli, "job", "submit", "--wait", str(path)], env=cluster.cli_env(),
+                          capture_output=True, text=True, timeout=600)
+    wall = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    return wall
+
+
+def batch(
+    cluster: LocalCluster, n: int, poll_s: float, cli: bool = False
+) -> tuple[float, float, float, int]:
+    master, agents = [cluster.master_pid or 0], list(cluster.agent_pids)
+    cpu0 = cpu_seconds(master), cpu_seconds(agents)
+    with cluster.client() as c:
+        started = time.perf_counter()
+        if cli:
+            wall = submit_wait_cli(cluster, SPEC.format(n=n))
+        else:
+            c.submit_job(SPEC.format(n=n))
+        while not cli:
             view = c.job_status("many")
             if view.state.terminal:
                 break
             time.sleep(poll_s)  # each status of a 1,000-instance job costs the master ~25 ms
-        wall = time.perf_counter() - started
+        if not cli:
+            wall = time.perf_counter() - started
+        view = c.job_status("many")
     assert view.state == JobState.SUCCEEDED, (view.state, view.message)
     cpu, agents_cpu = cpu_seconds(master) - cpu0[0], cpu_seconds(agents) - cpu0[1]
     db = sqlite3.connect(cluster.work_dir / "master" / "registry.sqlite")
@@ -204,6 +228,8 @@ def main() -> None:
     ap.add_argument("--agents", type=int, default=4)
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--poll-s", type=float, default=0.5)
+    ap.add_argument("--cli", action="store_true",
+                    help="submit with `mesoslite job submit --wait` (its start included)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--master-only", action="store_true")
     ap.add_argument("--batch", type=int, default=20, help="with --master-only")
@@ -222,8 +248,8 @@ def main() -> None:
                           master_args=("--allocation-interval-s", "0.2"),
                           master_python_args=("-m", "cProfile", "-o", str(prof))
                           if args.profile else ()) as cluster:
-            wall, cpu, agents_cpu, size = batch(cluster, args.instances, args.poll_s)
-            recovery = service_recovery(cluster, args.kills, pids)
+            wall, cpu, agents_cpu, size = batch(cluster, args.instances, args.poll_s, args.cli)
+            recovery = service_recovery(cluster, args.kills, pids) if args.kills else []
         if args.profile:
             import pstats
 
@@ -239,11 +265,13 @@ def main() -> None:
           f"submit to SUCCEEDED | {wall:.2f} s ({rate:.0f} instances/s, "
           f"{rate / bare:.2f} of bare) |")
     print(f"| master CPU during it / agents' (with their tasks) | {cpu:.2f} s / "
-          f"{agents_cpu:.2f} s |")
+          f"{agents_cpu:.2f} s ({cpu / args.instances * 1e3:.2f} / "
+          f"{agents_cpu / args.instances * 1e3:.2f} ms per instance) |")
     print(f"| that job's registry document | {size / 1024:.0f} KiB |")
-    print(f"| service instance SIGKILLed to its replacement RUNNING, {len(recovery)} kills | "
-          f"p50 {statistics.median(recovery) * 1000:.0f} ms, "
-          f"max {max(recovery) * 1000:.0f} ms |")
+    if recovery:
+        print(f"| service instance SIGKILLed to its replacement RUNNING, {len(recovery)} kills"
+              f" | p50 {statistics.median(recovery) * 1000:.0f} ms, "
+              f"max {max(recovery) * 1000:.0f} ms |")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,9 @@ class RunNTasks:
         self.exit_codes: dict[TaskId, int | None] = {}
         self.updates: list[TaskStatus] = []
         self.done = asyncio.Event()
+        # Counted as updates come: counting `states` per update made a run O(n^2).
+        self.terminal = 0
+        self.finished = 0
         self.first_accept_at: float | None = None
         self.last_terminal_at: float | None = None
 
@@ -66,10 +69,12 @@ class RunNTasks:
             await driver.suppress()
 
     async def on_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
+        calls = []
+        unused = []
         for offer in offers:
             n = min(fits(offer.resources, self.resources), self.count - self.launched)
             if n <= 0:
-                await driver.decline([offer.id], refuse_seconds=30.0)
+                unused.append(offer.id)
                 continue
             tasks = []
             for _ in range(n):
@@ -79,7 +84,11 @@ class RunNTasks:
                 tasks.append(TaskSpec(task_id, CommandSpec.of_shell(self.command), self.resources))
             if self.first_accept_at is None:
                 self.first_accept_at = time.monotonic()
-            await driver.accept([offer.id], tasks, refuse_seconds=0.0)
+            calls.append(driver.accept([offer.id], tasks, refuse_seconds=0.0))
+        if unused:
+            calls.append(driver.decline(unused, refuse_seconds=30.0))
+        # One round trip for all the offers of the event, not one after the other.
+        await asyncio.gather(*calls)
         if self.launched >= self.count:
             await driver.suppress()
 
@@ -90,10 +99,12 @@ class RunNTasks:
             return  # a repeat of an update we already have (delivery is at least once)
         self.states[status.task_id] = status.state
         if status.state.terminal:
+            self.terminal += 1
+            self.finished += status.state == TaskState.FINISHED
             self.exit_codes[status.task_id] = status.exit_code
             if status.state != TaskState.FINISHED:
                 logging.warning("%s %s: %s", status.task_id, status.state.label, status.message)
-            if self.terminal_count() == self.count:
+            if self.terminal == self.count:
                 self.last_terminal_at = time.monotonic()
                 self.done.set()
 
@@ -102,10 +113,10 @@ class RunNTasks:
         self.done.set()
 
     def terminal_count(self) -> int:
-        return sum(1 for s in self.states.values() if s.terminal)
+        return self.terminal
 
     def finished_count(self) -> int:
-        return sum(1 for s in self.states.values() if s == TaskState.FINISHED)
+        return self.finished
 
 
 async def main_async(args: argparse.Namespace) -> int:

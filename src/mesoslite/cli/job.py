@@ -7,14 +7,13 @@ protobuf, YAML and the jobs views are imported inside the commands and helpers t
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from mesoslite.cli import CliConfig, job_steer
+from mesoslite.cli import CliConfig, job_steer, job_wait
 from mesoslite.cli._args import checked
 
 if TYPE_CHECKING:
@@ -274,7 +273,8 @@ def _submit(
         if not wait:
             return
         try:
-            code = wait_for(client, view.name, timeout_s=timeout_s, tty=sys.stderr.isatty())
+            code = job_wait.wait_for(client, view.name, timeout_s=timeout_s,
+                                     tty=sys.stderr.isatty())
         except KeyboardInterrupt:
             click.echo(f"\nstopped waiting; job {view.name} keeps running", err=True)
             code = EXIT_INTERRUPTED
@@ -298,37 +298,6 @@ def outcome(view: JobView) -> int | None:
     return None
 
 
-def wait_for(
-    client: BlockingOperatorClient, name: str, *, timeout_s: float = 0, tty: bool = False,
-    interval_s: float | None = None,
-) -> int:
-    """Poll the job's status until `outcome` says it is done, showing `progress_line` on
-    stderr; returns the exit code (75 if `timeout_s` passed first)."""
-    from mesoslite.cli.exit_codes import EXIT_TEMPFAIL
-
-    deadline = time.monotonic() + timeout_s if timeout_s else None
-    last = ""
-    while True:
-        view = client.job_status(name)
-        line = progress_line(view, time.time())
-        if tty:
-            width = shutil.get_terminal_size().columns - 1
-            click.echo("\r" + line[:width] + "\x1b[K", err=True, nl=False)
-        elif line != last:
-            click.echo(line, err=True)
-        last = line
-        code = outcome(view)
-        if code is not None or (deadline is not None and time.monotonic() >= deadline):
-            if tty:
-                click.echo("", err=True)
-            if code is None:
-                click.echo(f"mesoslite: job {name} is still {view.state.value} after "
-                           f"{timeout_s:g}s", err=True)
-                return EXIT_TEMPFAIL
-            return code
-        time.sleep(WAIT_INTERVAL_S if interval_s is None else interval_s)
-
-
 # ---------------------------------------------------------------------------- formatting
 
 
@@ -338,12 +307,20 @@ def _count(instances: tuple[InstanceView, ...], state: str) -> int:
 
 def progress_counts(view: JobView) -> str:
     """`2/3 running (1 unhealthy), 1 waiting`."""
-    running = f"{_count(view.instances, 'RUNNING')}/{view.instances_wanted} running"
+    counts: dict[str, int] = {}
+    for i in view.instances:
+        counts[i.state.value] = counts.get(i.state.value, 0) + 1
     unhealthy = sum(1 for i in view.instances
                     if i.state.value == "RUNNING" and i.healthy is False)
+    return counts_text(counts, view.instances_wanted, unhealthy)
+
+
+def counts_text(counts: dict[str, int], wanted: int, unhealthy: int) -> str:
+    """`progress_counts` from instance counts by state name (also `job_wait`'s)."""
+    running = f"{counts.get('RUNNING', 0)}/{wanted} running"
     if unhealthy:
         running += f" ({unhealthy} unhealthy)"
-    others = [f"{n} {s.lower()}" for s in _COUNTED if (n := _count(view.instances, s))]
+    others = [f"{n} {s.lower()}" for s in _COUNTED if (n := counts.get(s, 0))]
     return ", ".join([running, *others])
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 from mesoslite.jobs.model import AttemptView, JobPlan, JobView
+from mesoslite.jobs.summary import JobSummary
 
 
 class JobsApi(Protocol):
@@ -44,4 +46,10 @@ class JobsApi(Protocol):
     async def run_now(self, name: str) -> JobView:
         """Cron only: one run now, under its concurrency policy (`ConflictError` if it
         forbids one while a run is active)."""
+        ...
+
+    def watch(self, name: str, min_interval_s: float) -> AsyncIterator[JobSummary]:
+        """The job's summaries as they change, ending after a terminal state
+        (`jobs.watch`); `NotFoundError` at once for an unknown name. Optional: the Jobs
+        service answers UNIMPLEMENTED for an api without it, and the CLI polls `status`."""
         ...

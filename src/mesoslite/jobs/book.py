@@ -36,6 +36,9 @@ class JobBook:
         # Set when an instance may have become WAITING: the shell then asks for offers.
         self.work_added = False
         self.kill_sent: dict[str, float] = {}
+        # id(run) -> (the run, how many of its leading instances are SUCCEEDED), so that a
+        # batch of successes does not scan every instance (`transitions._settle_success`).
+        self.succeeded_upto: dict[int, tuple[Run, int]] = {}
         self._schedules: dict[str, tuple[str, CronSchedule]] = {}
 
     # ------------------------------------------------------------------ the task index
@@ -92,6 +95,7 @@ class JobBook:
         self, job: Job, run: Run, state: RunState, message: str, now: float, why: str
     ) -> list[Kill]:
         run.state, run.finished_at, run.message = state, now, message
+        self.succeeded_upto.pop(id(run), None)
         kills = []
         for inst in run.instances:
             if inst.active and inst.current is not None:

@@ -26,6 +26,7 @@ from mesoslite.jobs.model import (
     RunTotals,
     RunView,
 )
+from mesoslite.jobs.summary import JobSummary
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -227,4 +228,38 @@ def plan_from_pb(m: jobs_pb2.JobPlan) -> JobPlan:
                         for i in m.instances),
         next_run_at=_opt(m, "next_run_at"),
         message=m.message,
+    )
+
+
+# ---------------------------------------------------------------------------- job summaries
+
+
+def summary_to_pb(s: JobSummary) -> jobs_pb2.JobSummary:
+    return jobs_pb2.JobSummary(
+        name=s.name,
+        type=enum_to_pb(s.type),  # type: ignore[arg-type]
+        state=enum_to_pb(s.state),  # type: ignore[arg-type]
+        message=s.message,
+        instances_wanted=s.instances_wanted,
+        next_run_at=s.next_run_at,
+        instances=[
+            jobs_pb2.InstanceCount(state=_INSTANCE_STATE_PB[k], count=n)  # type: ignore[arg-type]
+            for k, n in s.counts.items() if n
+        ],
+        unhealthy=s.unhealthy,
+        durable=s.durable,
+    )
+
+
+def summary_from_pb(m: jobs_pb2.JobSummary) -> JobSummary:
+    return JobSummary(
+        name=m.name,
+        type=enum_from_pb(JobType, m.type),
+        state=enum_from_pb(JobState, m.state),
+        message=m.message,
+        instances_wanted=m.instances_wanted,
+        next_run_at=_opt(m, "next_run_at"),
+        counts={enum_from_pb(InstanceState, c.state): c.count for c in m.instances},
+        unhealthy=m.unhealthy,
+        durable=m.durable,
     )

@@ -1,10 +1,13 @@
-"""The JSON text of an active instance in a job's document, memoised (issue 15).
+"""The JSON text of an active instance in a job's document, kept with the instance (issue 15).
 
 A job's document is rewritten whole on every registry write of it, and a write holds a
 batch of changes: of a 1,000-instance job's instances, a write typically changes a few
-dozen. Encoding the other ones again was most of the master's CPU per instance. The text
-is a pure function of the instance's fields, so it is memoised by those fields: a stale
-entry can never be returned, only one equal in every field read.
+dozen. Encoding the other ones again was most of the master's CPU per instance, and so
+was a memo keyed by every field (a key of ~20 values per instance per write). The text is
+kept on the instance instead (`Instance.doc_memo`), which any assignment to one of its
+fields drops; with it the attempt's change count (`Attempt.changes`, which any assignment
+to one of its fields raises) and a copy of the attempt's attributes (a dict, which could be
+changed in place). A kept text is used only if all three still match: never a stale one.
 """
 
 from __future__ import annotations
@@ -15,31 +18,18 @@ from typing import Any
 
 from mesoslite.jobs.records import Instance
 
-# Bounded: cleared when full (a few MB), then refilled by the next writes.
-MAX_ENTRIES = 50_000
-
-_texts: dict[tuple[Any, ...], str] = {}
-
-
-def _key(i: Instance) -> tuple[Any, ...]:
-    """Every field `documents._instance_doc` reads. Within a position the types do not
-    vary (an exit code is an int or None, `healthy` a bool or None), so equal keys give
-    equal text."""
-    a = i.current
-    attempt = None if a is None else (
-        a.task_id, a.number, a.agent_id, a.hostname, tuple(a.attributes.items()), a.state,
-        a.launched_at, a.finished_at, a.exit_code, a.healthy, a.message,
-    )
-    return (i.index, i.state, i.version, i.attempts, i.failures, attempt, i.next_attempt_at,
-            i.message, i.killing_for)
+# One encoder for all: `json.dumps` with separators builds one per call. Same text.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def instance_text(i: Instance, doc: Callable[[Instance], dict[str, Any]]) -> str:
-    """`json.dumps(doc(i))` in the document's separators, from the memo when it has it."""
-    key = _key(i)
-    text = _texts.get(key)
-    if text is None:
-        if len(_texts) >= MAX_ENTRIES:
-            _texts.clear()
-        text = _texts[key] = json.dumps(doc(i), separators=(",", ":"))
+    """`json.dumps(doc(i))` in the document's separators, kept while `i` is unchanged."""
+    a = i.current
+    memo = i.doc_memo  # always set: the dataclass's `__init__` assigns fields
+    if memo is not None and memo[1] is a and (
+        a is None or (a.changes == memo[2] and a.attributes == memo[3])
+    ):
+        return memo[0]
+    text = _ENCODER.encode(doc(i))
+    i.doc_memo = (text, a, a.changes if a else 0, dict(a.attributes) if a else None)
     return text

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from mesoslite.clock import Clock
@@ -27,11 +27,14 @@ from mesoslite.errors import MesosliteError, UnavailableError, ValidationError
 from mesoslite.ids import FrameworkId, OfferId
 from mesoslite.jobs.core import JobsCore, Kill, Placement
 from mesoslite.jobs.documents import job_to_doc
-from mesoslite.jobs.model import AttemptView, JobPlan, JobView
+from mesoslite.jobs.model import AttemptView, JobPlan, JobState, JobView
 from mesoslite.jobs.plan import pending_reasons, plan_job, with_pending_reasons
-from mesoslite.jobs.port import MasterPort
+from mesoslite.jobs.port import ClusterRoom, MasterPort
+from mesoslite.jobs.records import Job
 from mesoslite.jobs.spec import parse_job_spec
+from mesoslite.jobs.summary import JobSummary
 from mesoslite.jobs.waiting import WaitingByRole, check_priority, waiting_by_role
+from mesoslite.jobs.watch import DEFAULT_MIN_INTERVAL_S, WriteSignal, watch_job
 from mesoslite.model import FrameworkInfo, Offer, TaskStatus
 from mesoslite.resources import format_resources
 
@@ -83,6 +86,11 @@ class JobsFramework:
         # durable (one write per batch of transitions; a failed one acknowledges nothing).
         self._acks: builtins.list[TaskStatus] = []
         self._background: set[asyncio.Task[None]] = set()
+        # Each job's state as last written, and a signal after each write (for `watch`).
+        self._durable_states: dict[str, JobState] = {
+            name: job.state for name, job in self.core.jobs.items()}
+        self._writing: set[str] = set()
+        self.written = WriteSignal()
 
     async def _hold_role(self, role: str) -> None:
         """Take `role` on (subscribing again with it) before a job in it is accepted."""
@@ -120,6 +128,7 @@ class JobsFramework:
 
     async def stop(self) -> None:
         self._running = False
+        self.written.fire()  # watches end: this master no longer answers for the jobs
         for cancel in self._cancel_timers.values():
             cancel()
         self._cancel_timers.clear()
@@ -233,6 +242,32 @@ class JobsFramework:
 
     def history(self, name: str) -> builtins.list[AttemptView]:
         return self.core.get(name).attempt_history()
+
+    def watch(
+        self, name: str, min_interval_s: float = DEFAULT_MIN_INTERVAL_S
+    ) -> AsyncIterator[JobSummary]:
+        """The job's summaries as they change, ending after a terminal state (`jobs.watch`)."""
+        self.core.get(name)  # NotFoundError now, before the stream starts
+        return watch_job(self, name, min_interval_s)
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def job(self, name: str) -> Job:
+        return self.core.get(name)
+
+    def durable_state(self, job: Job) -> tuple[JobState, bool]:
+        """The job's state as written, and whether that is its state now: its state if no
+        change is left to write (RUNNING, HEALTHY follow from what was), else its last
+        write's."""
+        if job.name not in self.core.dirty and job.name not in self._writing:
+            return job.state, True
+        written = self._durable_states.get(job.name)
+        return (job.state, False) if written is None else (written, written == job.state)
+
+    def cluster_room(self) -> ClusterRoom:
+        return self.port.cluster_room()
 
     def _check_fits(self, resources: Any) -> None:
         """Refuse a spec no agent could ever run (there must be agents to judge by)."""
@@ -388,9 +423,13 @@ class JobsFramework:
             # before it (this loop writes one at a time), so it is durable when this is.
             acks, self._acks = self._acks, []
             removed, jobs = self.core.take_removed(), self.core.take_dirty()
+            states = {j.name: j.state for j in jobs}
+            self._writing = {*states, *removed}
             try:
                 await self.port.persist({j.name: job_to_doc(j) for j in jobs}, removed)
             except Exception as e:
+                self._writing = set()
+                self.written.fire()
                 # Written again with the next change; the waiters' callers do not act, and
                 # nothing is acknowledged (the agents send those updates again).
                 self.core.dirty.update(j.name for j in jobs)
@@ -401,6 +440,11 @@ class JobsFramework:
                     if not w.done():
                         w.set_exception(e)
                 continue
+            self._writing = set()
+            for name in removed:
+                self._durable_states.pop(name, None)
+            self._durable_states.update(states)
+            self.written.fire()
             for w in waiters:
                 if not w.done():
                     w.set_result(None)

@@ -51,13 +51,22 @@ def place(book: JobBook, offers: Sequence[Offer], now: float) -> Placement:
     # jobs with constraints look).
     placed: dict[str, list[dict[str, str]]] = {}
     launched: dict[str, Job] = {}
+    # Jobs without constraints one instance of which found no room: no later one will
+    # (the same resources, and room only shrinks), so they are not tried (issue 15: 1,000
+    # waiting instances were each tried against every offer, every offer event).
+    full: set[str] = set()
     for job, run, inst in list(waiting(book, now)):
         spec = job.spec
+        if job.name in full:
+            unplaced[job.name].append(inst)
+            continue
         if spec.constraints and job.name not in placed:
             placed[job.name] = placements(job)
         chosen = _choose(job, offers, left, placed.get(job.name, []))
         if chosen is None:
             unplaced.setdefault(job.name, []).append(inst)
+            if not spec.constraints:
+                full.add(job.name)
             continue
         left[chosen.id] = left[chosen.id] - spec.resources
         tasks.setdefault(chosen.id, []).append(launch(book, job, run, inst, chosen, now))
@@ -119,7 +128,9 @@ def why_unplaced(job: Job, offers: Sequence[Offer]) -> str:
             f"(largest: {format_resources(biggest.resources)} on {biggest.hostname})"
         )
     agents = [(o.hostname, dict(o.attributes)) for o in fits]
-    return "cannot be placed: " + explain_unplaceable(spec.constraints, agents, placements(job))
+    # Where its instances run matters only to constraints (a scan of every instance).
+    placed = placements(job) if spec.constraints else []
+    return "cannot be placed: " + explain_unplaceable(spec.constraints, agents, placed)
 
 
 def launch(book: JobBook, job: Job, run: Run, inst: Instance, offer: Offer, now: float) -> TaskSpec:

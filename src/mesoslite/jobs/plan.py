@@ -279,13 +279,15 @@ def _text(value: object) -> str:
 # ---------------------------------------------------------------------------- job status
 
 
-def pending_reasons(job: Job, room: ClusterRoom) -> dict[int, str]:
+def pending_reasons(job: Job, room: ClusterRoom, limit: int | None = None) -> dict[int, str]:
     """Why each WAITING instance of the job's current run has not started: where it would
-    fit now (then it waits for an offer there) or why it cannot (see `place_instances`)."""
+    fit now (then it waits for an offer there) or why it cannot (see `place_instances`);
+    `limit`: only the first that many."""
     active = job.active_runs()
     if job.state.terminal or not active:
         return {}
     waiting = [i.index for i in active[-1].instances if i.state == InstanceState.WAITING]
+    waiting = waiting[:limit]
     if not waiting:
         return {}
     said = allocator_reason(room, job.spec.role)

@@ -38,8 +38,36 @@ def job_of_task(task_id: str) -> str:
     return task_id.split(".", 1)[0]
 
 
+class _Counted:
+    """Counts every assignment to a field (`changes`), so that `doc_cache` can tell that a
+    text it kept is still this object's without comparing every field (issue 15). A slot
+    outside the dataclass's fields: not in `fields()`, equality or `replace`."""
+
+    __slots__ = ("changes",)
+    changes: int
+
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name != "changes":
+            object.__setattr__(self, "changes", getattr(self, "changes", 0) + 1)
+
+
+class _Memo:
+    """Holds `doc_cache`'s text of an instance (`doc_memo`), dropped by every assignment to
+    a field of the instance; a slot outside the dataclass's fields, as `_Counted`'s."""
+
+    __slots__ = ("doc_memo",)
+    # (text, the attempt, its `changes`, a copy of its attributes), see `doc_cache`.
+    doc_memo: tuple[str, Attempt | None, int, dict[str, str] | None] | None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name != "doc_memo":
+            object.__setattr__(self, "doc_memo", None)
+
+
 @dataclass(slots=True)
-class Attempt:
+class Attempt(_Counted):
     """One task launched for an instance."""
 
     task_id: str
@@ -59,7 +87,7 @@ class Attempt:
 
 
 @dataclass(slots=True)
-class Instance:
+class Instance(_Memo):
     index: int
     state: InstanceState = InstanceState.WAITING
     version: int = 1  # the spec version its current attempt runs
@@ -87,8 +115,17 @@ class RunSummary:
     failed: int = 0
 
 
+class _AgentTable:
+    """The agents a live run's document names by position (`documents`): append-only for
+    the life of the run object, so that an instance's kept text stays right. A slot outside
+    the dataclass's fields, as `_Memo`'s."""
+
+    __slots__ = ("agent_table",)
+    agent_table: dict[tuple[str, str], int]
+
+
 @dataclass(slots=True)
-class Run:
+class Run(_AgentTable):
     run_id: str
     state: RunState = RunState.RUNNING
     scheduled_at: float | None = None

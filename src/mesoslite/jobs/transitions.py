@@ -38,8 +38,28 @@ def on_updates(book: JobBook, statuses: Iterable[TaskStatus], now: float) -> lis
     for status in statuses:
         kills += on_update(book, status, now, settle_later=later)
     for job, run in later.values():
-        kills += settle(book, job, run, now)
+        kills += _settle_success(book, job, run, now)
     return kills
+
+
+def _settle_success(book: JobBook, job: Job, run: Run, now: float) -> list[Kill]:
+    """`settle` after instances succeeded, without scanning every instance each batch: the
+    run's leading instances known SUCCEEDED are counted (`book.succeeded_upto`), and only
+    the ones after them are looked at. Once every one looks SUCCEEDED (or one FAILED),
+    `settle` judges the run on all of them, so a count gone wrong (instances removed by a
+    scale-down) can delay nothing, only cost that scan."""
+    if run.state != RunState.RUNNING:
+        return settle(book, job, run, now)
+    held = book.succeeded_upto.get(id(run))
+    k = held[1] if held is not None and held[0] is run else 0
+    instances = run.instances
+    while k < len(instances) and instances[k].state == InstanceState.SUCCEEDED:
+        k += 1
+    book.succeeded_upto[id(run)] = (run, k)
+    if k == len(instances) or instances[k].state == InstanceState.FAILED:
+        return settle(book, job, run, now)
+    book.prune(job)  # as `settle` would, the run going on
+    return []
 
 
 def on_update(
@@ -254,6 +274,8 @@ def settle(book: JobBook, job: Job, run: Run, now: float) -> list[Kill]:
         job.message = run.message
         if job.ended_at is None:
             job.ended_at = now
+    if run.state != RunState.RUNNING:
+        book.succeeded_upto.pop(id(run), None)
     book.prune(job)
     return kills
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any
 
 import grpc
 
 from mesoslite._proto.v1 import jobs_pb2, jobs_pb2_grpc
-from mesoslite.errors import UnavailableError, ValidationError
+from mesoslite.errors import MesosliteError, UnavailableError, ValidationError
 from mesoslite.jobs import convert
 from mesoslite.jobs.api import JobsApi
 from mesoslite.limits import MAX_JOB_NAME, check_length
-from mesoslite.rpc import handle_errors
+from mesoslite.rpc import handle_errors, status_code
 from mesoslite.security import authz_master as az
 from mesoslite.security.authz import Authorizer
 from mesoslite.security.identity import caller_of
@@ -21,6 +22,7 @@ from mesoslite.security.identity import caller_of
 logger = logging.getLogger(__name__)
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
+WATCH_DEFAULT_INTERVAL_S = 0.5
 NOT_RUNNING = "the jobs framework is not running on this master (started with --no-jobs?)"
 
 
@@ -133,6 +135,31 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         view = await self._api().run_now(_name(request.name))
         logger.info("job run now name=%s", view.name)
         return jobs_pb2.JobResponse(job=convert.job_to_pb(view))
+
+    async def Watch(  # noqa: N802
+        self, request: jobs_pb2.WatchJobRequest, context: Ctx
+    ) -> AsyncIterator[jobs_pb2.JobSummary]:
+        """The job's summaries as they change (`JobsFramework.watch`), for `--wait`."""
+        try:
+            self._check(context, "read_state")
+            name, interval = _name(request.name), _interval(request.min_interval_s)
+            watch = getattr(self._api(), "watch", None)
+            if watch is None:
+                await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no watch: poll Status")
+            # `aclosing`: a cancelled call (the client has what it waited for) ends the
+            # watch now, not whenever the generator is collected.
+            async with aclosing(watch(name, interval)) as summaries:
+                async for summary in summaries:
+                    yield convert.summary_to_pb(summary)
+        except MesosliteError as e:
+            await context.abort(status_code(e), e.message)
+
+
+def _interval(value: float) -> float:
+    """`min_interval_s`: 0 means the default; at most an hour."""
+    if not 0 <= value <= 3600:  # also refuses NaN
+        raise ValidationError("min_interval_s", f"must be in [0, 3600], got {value:g}")
+    return value or WATCH_DEFAULT_INTERVAL_S
 
 
 def _name(name: str) -> str:

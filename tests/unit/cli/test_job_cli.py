@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from mesoslite._proto.v1 import jobs_pb2_grpc
 from mesoslite.cli import cli
 from mesoslite.cli import job as job_cli
+from mesoslite.cli import job_wait
 from mesoslite.cli.exit_codes import (
     EXIT_FAILURE,
     EXIT_NOT_FOUND,
@@ -41,6 +42,7 @@ from mesoslite.jobs.model import (
     RunState,
     RunView,
 )
+from mesoslite.jobs.summary import JobSummary
 from mesoslite.master.jobs_service import JobsServicer
 from mesoslite.rpc import SERVER_OPTIONS
 
@@ -141,10 +143,39 @@ class Master:
         return await asyncio.to_thread(runner.invoke, cli, argv, input=stdin)
 
 
-@pytest.fixture
-async def master(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Master]:
+@dataclass
+class WatchingJobs(FakeJobs):
+    """`FakeJobs` with `watch` (a master that streams summaries): one summary per scripted
+    state, as `status` would report them; `status` calls are counted."""
+
+    status_calls: int = 0
+    intervals: list[float] = field(default_factory=list)
+
+    def status(self, name: str) -> JobView:
+        self.status_calls += 1
+        return super().status(name)
+
+    async def watch(self, name: str, min_interval_s: float) -> AsyncIterator[JobSummary]:
+        self.intervals.append(min_interval_s)
+        while True:
+            view = FakeJobs.status(self, name)
+            counts: dict[InstanceState, int] = {}
+            for i in view.instances:
+                counts[i.state] = counts.get(i.state, 0) + 1
+            yield JobSummary(name=view.name, type=view.type, state=view.state,
+                             message=view.message, instances_wanted=view.instances_wanted,
+                             counts=counts)
+            if view.state.terminal:
+                return
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture(params=[FakeJobs, WatchingJobs], ids=["polls-status", "watches"])
+async def master(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> AsyncIterator[Master]:
     monkeypatch.setattr(job_cli, "WAIT_INTERVAL_S", 0.01)
-    jobs = FakeJobs()
+    jobs = request.param()
     enabled = [True]
     api: Callable[[], JobsApi | None] = lambda: jobs if enabled[0] else None  # noqa: E731
     server = grpc.aio.server(options=SERVER_OPTIONS)
@@ -210,6 +241,9 @@ async def test_submit_wait_follows_the_job_and_exits_with_its_outcome(
     if "RUNNING" in states:
         assert "b: 1/3 running, 2 waiting: hostname UNIQUE: all agents already run an instance" \
             in progress_lines
+    if isinstance(master.jobs, WatchingJobs):  # followed on the stream, never polled
+        assert master.jobs.status_calls == 0
+        assert master.jobs.intervals == [job_wait.SUMMARY_INTERVAL_S]
 
 
 async def test_submit_wait_gives_up_after_its_timeout(master: Master, tmp_path: Path) -> None:

@@ -329,3 +329,41 @@ class RunJobNowRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class WatchJobRequest(_message.Message):
+    __slots__ = ("name", "min_interval_s")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MIN_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    min_interval_s: float
+    def __init__(self, name: _Optional[str] = ..., min_interval_s: _Optional[float] = ...) -> None: ...
+
+class InstanceCount(_message.Message):
+    __slots__ = ("state", "count")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    state: InstanceState
+    count: int
+    def __init__(self, state: _Optional[_Union[InstanceState, str]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class JobSummary(_message.Message):
+    __slots__ = ("name", "type", "state", "message", "instances_wanted", "next_run_at", "instances", "unhealthy", "durable")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_WANTED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RUN_AT_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    UNHEALTHY_FIELD_NUMBER: _ClassVar[int]
+    DURABLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: JobType
+    state: JobState
+    message: str
+    instances_wanted: int
+    next_run_at: float
+    instances: _containers.RepeatedCompositeFieldContainer[InstanceCount]
+    unhealthy: int
+    durable: bool
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[JobType, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., message: _Optional[str] = ..., instances_wanted: _Optional[int] = ..., next_run_at: _Optional[float] = ..., instances: _Optional[_Iterable[_Union[InstanceCount, _Mapping]]] = ..., unhealthy: _Optional[int] = ..., durable: _Optional[bool] = ...) -> None: ...

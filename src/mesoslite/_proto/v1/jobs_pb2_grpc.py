@@ -90,6 +90,11 @@ class JobsStub:
                 request_serializer=mesoslite_dot_v1_dot_jobs__pb2.RunJobNowRequest.SerializeToString,
                 response_deserializer=mesoslite_dot_v1_dot_jobs__pb2.JobResponse.FromString,
                 _registered_method=True)
+        self.Watch = channel.unary_stream(
+                '/mesoslite.v1.Jobs/Watch',
+                request_serializer=mesoslite_dot_v1_dot_jobs__pb2.WatchJobRequest.SerializeToString,
+                response_deserializer=mesoslite_dot_v1_dot_jobs__pb2.JobSummary.FromString,
+                _registered_method=True)
 
 
 class JobsServicer:
@@ -176,6 +181,18 @@ class JobsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Watch(self, request, context):
+        """A job's progress as it changes, in a few numbers (what `job submit --wait` shows),
+        without building its instances: the summary at once, then each change, at most one
+        every `min_interval_s` while the job's state stays the same (a new state is sent as soon
+        as it is in the registry). The stream ends after a terminal state; NOT_FOUND for an
+        unknown name (or a job removed meanwhile). Older masters answer UNIMPLEMENTED: poll
+        Status then.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +250,11 @@ def add_JobsServicer_to_server(servicer, server):
                     servicer.RunNow,
                     request_deserializer=mesoslite_dot_v1_dot_jobs__pb2.RunJobNowRequest.FromString,
                     response_serializer=mesoslite_dot_v1_dot_jobs__pb2.JobResponse.SerializeToString,
+            ),
+            'Watch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Watch,
+                    request_deserializer=mesoslite_dot_v1_dot_jobs__pb2.WatchJobRequest.FromString,
+                    response_serializer=mesoslite_dot_v1_dot_jobs__pb2.JobSummary.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -532,6 +554,33 @@ class Jobs:
             '/mesoslite.v1.Jobs/RunNow',
             mesoslite_dot_v1_dot_jobs__pb2.RunJobNowRequest.SerializeToString,
             mesoslite_dot_v1_dot_jobs__pb2.JobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Watch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mesoslite.v1.Jobs/Watch',
+            mesoslite_dot_v1_dot_jobs__pb2.WatchJobRequest.SerializeToString,
+            mesoslite_dot_v1_dot_jobs__pb2.JobSummary.FromString,
             options,
             channel_credentials,
             insecure,

@@ -218,3 +218,34 @@ def test_the_click_path_caches_the_http_port_for_the_next_runs(tmp_path: Path) -
         assert (first.returncode, first.stdout) == (0, "one\n"), first.stderr
         assert "grpc" in _imported(first.stderr)
         assert _run(env, "--", "echo", "two") == (0, "two\n", "")
+
+
+def _sleeping(marker: str) -> bool:
+    import psutil
+
+    return any(p.info["cmdline"] == ["sleep", marker]
+               for p in psutil.process_iter(["cmdline"]))
+
+
+def test_a_run_s_framework_is_not_in_the_registry_and_a_new_master_kills_its_task(fast) -> None:  # type: ignore[no-untyped-def]
+    # No registry write for a run (issue 15): a restarted master does not know its framework,
+    # so the agent's re-registration reports a task of an unknown framework, which is killed
+    # at once (it is not kept waiting for a client that has gone: it exited 69).
+    cluster, env = fast
+    marker = str(6000 + os.getpid() % 1000)
+    proc = subprocess.Popen(_argv("run", "--name", "abandoned", "--", "sleep", marker),
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert_eventually(lambda: _state_of(env, "abandoned") == "TASK_RUNNING", timeout_s=20)
+        cluster.stop_master(signal.SIGKILL)  # no time to tear the run down
+        cluster.start_master()
+        _, stderr = proc.communicate(timeout=20)
+        assert proc.returncode == exit_codes.EXIT_UNAVAILABLE, stderr
+        assert_eventually(lambda: not _sleeping(marker), timeout_s=8)
+    finally:
+        proc.kill()
+        proc.wait()
+    out = subprocess.run([str(MESOSLITE), "framework", "list", "--all", "--json"], env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert [f for f in json.loads(out.stdout) if "abandoned" in str(f)] == []

@@ -7,12 +7,15 @@ Prints p50 and p95. It measures the whole CLI: start-up, subscribe, offer, launc
 streams and the exit, against one agent, so that `run`'s own path is what is timed.
 `--paths` times the fast path (`mesoslite/fastrun.py` to `POST /run`, the default) and the
 click/gRPC path (`MESOSLITE_NO_FASTRUN=1`) alternately on the same cluster. `--profile` adds
-where the fast path's time goes: the interpreter's start, the client's imports, the request
-itself (the same call in this process: the master's and the agent's share), and a bare
-fork/exec of the command, each as a p50 over the same number of runs. With
+where the fast path's time goes: the interpreter's start (with `site` and, as the launcher
+runs it, without), the client's imports, the launcher's sh, the request itself (the same
+call in this process: the master's and the agent's share), and a bare fork/exec of the
+command, each as a p50 over the same number of runs. With
 `--compare-src` (e.g. `git archive main src | tar -x -C /tmp/base` then `/tmp/base/src`) a
 second cluster and CLI run that source tree (through PYTHONPATH), and runs alternate between
-the two, so that the machine's load weighs on both alike.
+the two, so that the machine's load weighs on both alike. Its CLI is started as its own
+install would start it: its `scripts/mesoslite` launcher without `site` if it has one, else
+the console script pip generates for an entry point (which imports `re`).
 """
 
 from __future__ import annotations
@@ -34,10 +37,34 @@ WARM_UP_RUNS = 2
 PATH_ENV = {"fast": {}, "slow": {"MESOSLITE_NO_FASTRUN": "1"}}
 
 
-def run_once(env: dict[str, str], command: list[str]) -> float:
-    exe = Path(sys.executable).with_name("mesoslite")
+# pip's console script for `mesoslite = "mesoslite.fastrun:main"` (before the launcher).
+PIP_CONSOLE_SCRIPT = """#!{python}
+# -*- coding: utf-8 -*-
+import re
+import sys
+from mesoslite.fastrun import main
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit(main())
+"""
+
+
+def cli_for(src: str, work: Path) -> list[str]:
+    """The `mesoslite` command to time: this install's, or `src`'s as its install runs it."""
+    if not src:
+        return [str(Path(sys.executable).with_name("mesoslite"))]
+    launcher = Path(src).parent / "scripts" / "mesoslite"
+    if launcher.exists():
+        return [sys.executable, "-S", str(launcher)]
+    script = work / "mesoslite"
+    script.write_text(PIP_CONSOLE_SCRIPT.format(python=sys.executable))
+    script.chmod(0o755)
+    return [str(script)]
+
+
+def run_once(cli: list[str], env: dict[str, str], command: list[str]) -> float:
     started = time.perf_counter()
-    out = subprocess.run([str(exe), "run", "--", *command], env=env, capture_output=True)
+    out = subprocess.run([*cli, "run", "--", *command], env=env, capture_output=True)
     if out.returncode != 0:
         raise SystemExit(f"mesoslite run failed: {out.stderr.decode()}")
     return time.perf_counter() - started
@@ -48,8 +75,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def start_cluster(work: Path, src: str) -> tuple[LocalCluster, dict[str, str]]:
-    """A one-agent cluster whose daemons (and CLI) run `src` if given, else this tree."""
+def start_cluster(work: Path, src: str) -> tuple[LocalCluster, dict[str, str], list[str]]:
+    """A one-agent cluster whose daemons (and CLI) run `src` if given, else this tree; its
+    CLI's environment and command."""
     env = {**os.environ}
     if src:
         env["PYTHONPATH"] = src
@@ -62,8 +90,8 @@ def start_cluster(work: Path, src: str) -> tuple[LocalCluster, dict[str, str]]:
         os.environ.clear()
         os.environ.update(saved)
     http = cluster.http_url()[len("http://"):].rstrip("/")
-    return cluster, {**env, "MESOSLITE_MASTER": cluster.master_address,
-                     "MESOSLITE_MASTER_HTTP": http}
+    env = {**env, "MESOSLITE_MASTER": cluster.master_address, "MESOSLITE_MASTER_HTTP": http}
+    return cluster, env, cli_for(src, work)
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
@@ -78,8 +106,15 @@ def profile(env: dict[str, str], command: list[str], runs: int) -> dict[str, flo
     from mesoslite.fastrun_http import run_on_master
 
     py = sys.executable
-    parts: dict[str, list[float]] = {"interpreter start (python -c pass)": [],
-                                     "+ client imports (fastrun, fastrun_http)": [],
+    import mesoslite
+
+    home = str(Path(mesoslite.__file__).parents[1])
+    imports = (f"import sys; sys.path.append({home!r}); "
+               "import mesoslite.fastrun, mesoslite.fastrun_http")
+    parts: dict[str, list[float]] = {"interpreter start with site (python -c pass)": [],
+                                     "interpreter start without site (python -S -c pass)": [],
+                                     "+ client imports, without site (fastrun, fastrun_http)": [],
+                                     "sh start (the launcher's sh half runs first: sh -c :)": [],
                                      "request in process (master + agent + task)": [],
                                      "bare fork/exec of the command": []}
     saved = dict(os.environ)
@@ -88,14 +123,16 @@ def profile(env: dict[str, str], command: list[str], runs: int) -> dict[str, flo
         for _ in range(runs):
             values = list(parts.values())
             values[0].append(timed([py, "-c", "pass"]))
-            values[1].append(timed([py, "-c", "import mesoslite.fastrun, mesoslite.fastrun_http"]))
+            values[1].append(timed([py, "-S", "-c", "pass"]))
+            values[2].append(timed([py, "-S", "-c", imports]))
+            values[3].append(timed(["/bin/sh", "-c", ":"]))
             parsed = parse_run(["run", "--", *command], env["MESOSLITE_MASTER"])
             master, request = parsed or ("", {})
             started = time.perf_counter()
             if run_on_master(master, request) != 0:
                 raise SystemExit("the in-process fast run failed (or fell back)")
-            values[2].append(time.perf_counter() - started)
-            values[3].append(timed(command))
+            values[4].append(time.perf_counter() - started)
+            values[5].append(timed(command))
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -128,15 +165,15 @@ def main() -> None:
         }
         try:
             for i in range(WARM_UP_RUNS + args.runs):
-                for name, (_, env) in clusters.items():
+                for name, (_, env, cli) in clusters.items():
                     for path in paths:
-                        elapsed = run_once({**env, **PATH_ENV[path]}, command)
+                        elapsed = run_once(cli, {**env, **PATH_ENV[path]}, command)
                         if i >= WARM_UP_RUNS:
                             times[f"{name} ({path})"].append(elapsed)
             if args.profile:
                 parts = profile(clusters["this tree"][1], command, args.runs)
         finally:
-            for cluster, _ in clusters.values():
+            for cluster, _, _ in clusters.values():
                 cluster.stop()
     for name, values in times.items():
         p50, p95 = percentile(values, 50), percentile(values, 95)

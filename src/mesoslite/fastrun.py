@@ -11,6 +11,11 @@ TLS or credentials (`MESOSLITE_TLS_*`, `MESOSLITE_PRINCIPAL`, `MESOSLITE_SECRET_
 master whose HTTP endpoint cannot be found or that is not leading. `MESOSLITE_NO_FASTRUN=1`
 always takes the click path.
 
+What it imports is what a bare interpreter has already loaded (`sys`, `posix`) and, for the
+request, `_socket` and `_signal` (`fastrun_http.py`): not `os`, `socket`, `signal` or `enum`,
+which cost more than the request's own parts. The `mesoslite` command (`scripts/mesoslite`)
+runs it without `site`, and hands over to the click CLI with `site` when it falls back.
+
 The HTTP endpoint is found from the gRPC address the user gives: `MESOSLITE_MASTER_HTTP`
 if set, else the one cached for that address (`$XDG_CACHE_HOME/mesoslite/http-endpoints`),
 else the conventions (the gRPC port + 1, then the default 5051, on the same host). The
@@ -18,9 +23,7 @@ master refuses (421) a request naming a gRPC port that is not its own, so a wron
 runs nothing.
 """
 
-from __future__ import annotations
-
-import os
+import posix
 import sys
 
 GATING_ENV = (
@@ -33,23 +36,35 @@ FALLBACK = None  # what `try_fast` returns to hand over to the click command
 
 
 def main() -> None:
-    """The `mesoslite` console script."""
-    argv = sys.argv[1:]
-    if "run" in argv[:3] and not os.environ.get("MESOSLITE_NO_FASTRUN"):
-        code = try_fast(argv)
-        if code is not FALLBACK:
-            sys.exit(code)
+    """`mesoslite` run with `site` (`python -m`, or `python scripts/mesoslite`)."""
+    code = try_fast_argv(sys.argv[1:])
+    if code is not FALLBACK:
+        sys.exit(code)
     from mesoslite.cli import main as cli_main
 
     cli_main()
 
 
+def env(name: str) -> str | None:
+    """`os.environ.get(name)` without `os` (the same decoding)."""
+    value = posix.environ.get(name.encode())
+    return None if value is None else value.decode(sys.getfilesystemencoding(), "surrogateescape")
+
+
+def try_fast_argv(argv: list[str]) -> int | None:
+    """`mesoslite ARGV` on the fast path if it is a `run` for it: its exit code, or
+    `FALLBACK` when the click command must handle it."""
+    if "run" not in argv[:3] or env("MESOSLITE_NO_FASTRUN"):
+        return FALLBACK
+    return try_fast(argv)
+
+
 def try_fast(argv: list[str]) -> int | None:
     """Run `argv` (`[--master M] run OPTIONS -- CMD`) on the fast path; its exit code, or
     `FALLBACK` when the click command must handle it."""
-    if any(os.environ.get(name) for name in GATING_ENV):
+    if any(env(name) for name in GATING_ENV):
         return FALLBACK
-    parsed = parse_run(argv, os.environ.get("MESOSLITE_MASTER") or DEFAULT_MASTER)
+    parsed = parse_run(argv, env("MESOSLITE_MASTER") or DEFAULT_MASTER)
     if parsed is None:
         return FALLBACK
     from mesoslite.fastrun_http import run_on_master
@@ -103,7 +118,7 @@ def parse_run(argv: list[str], master: str) -> tuple[str, dict[str, object]] | N
     for item in opts.pop("env"):  # type: ignore[attr-defined]
         key, _, value = item.partition("=")
         env[key] = value
-    opts.update(argv=command, env=env, task_id="run-" + os.urandom(5).hex())
+    opts.update(argv=command, env=env, task_id="run-" + posix.urandom(5).hex())
     return str(opts.pop("master")), opts
 
 

@@ -1,17 +1,16 @@
 """The fast path's HTTP client: `POST /run` over a plain socket, the framed answer copied out.
 
-Plain `socket` rather than `http.client` (which imports the `email` package) or `json`
-(whose decoder imports `re`): this runs on every `mesoslite run`, where each import is
-paid for again. The protocol is `master/http/run.py`'s: one request, one chunked response
-of frames (kind byte, 4-byte big-endian length, payload).
+The C modules `_socket` and `_signal` rather than `socket` and `signal` (which import `enum`,
+`selectors`, `collections`...), let alone `http.client` (the `email` package) or `json`
+(whose decoder imports `re`): this runs on every `mesoslite run`, where each import is paid
+for again, and `posix` rather than `os`, which a start without `site` has not loaded. The
+protocol is `master/http/run.py`'s: one request, one chunked response of frames (kind
+byte, 4-byte big-endian length, payload).
 """
 
-from __future__ import annotations
-
-import os
-import signal
-import socket
-import struct
+import _signal  # type: ignore[import-not-found,unused-ignore]  # no stub: `signal` without enum
+import _socket
+import posix
 
 FALLBACK = None
 EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERNAL = 2, 69, 70
@@ -49,7 +48,7 @@ def run_on_master(master: str, request: dict[str, object]) -> int | None:
 
 
 def _candidates(master: str, host: str, grpc_port: int, cached: str | None) -> list[str]:
-    given = os.environ.get("MESOSLITE_MASTER_HTTP")
+    given = _env("MESOSLITE_MASTER_HTTP")
     if given:
         return [given]
     out = [cached] if cached else []
@@ -63,12 +62,27 @@ def _candidates(master: str, host: str, grpc_port: int, cached: str | None) -> l
 DEFAULT_HTTP_PORT = 5051
 
 
-def _post(endpoint: str, path: str, body: bytes) -> socket.socket:
+def _connect(host: bytes, port: int) -> _socket.socket:
+    """`socket.create_connection`: each address of `host` in turn."""
+    error: OSError = OSError(f"no address for {host.decode(errors='replace')}")
+    addresses = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)
+    for family, kind, proto, _, address in addresses:
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(CONNECT_TIMEOUT_S)
+            sock.connect(address)
+            sock.settimeout(None)
+            return sock
+        except OSError as e:
+            sock.close()
+            error = e
+    raise error
+
+
+def _post(endpoint: str, path: str, body: bytes) -> _socket.socket:
     host, _, port = endpoint.rpartition(":")
     # Bytes, not str: a str host goes through the `idna` codec, an import of its own.
-    address = (host.strip("[]").encode(), int(port))
-    sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT_S)  # type: ignore[arg-type]
-    sock.settimeout(None)
+    sock = _connect(host.strip("[]").encode(), int(port))
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {endpoint}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -80,7 +94,7 @@ def _post(endpoint: str, path: str, body: bytes) -> socket.socket:
 class _Reader:
     """Reads a chunked HTTP body from a socket (or a plain one up to its close)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock, self.buf, self.chunked, self.left = sock, b"", False, -1
 
     def _fill(self) -> bool:
@@ -120,7 +134,7 @@ class _Reader:
         return out
 
 
-def _status(sock: socket.socket) -> tuple[int, _Reader]:
+def _status(sock: _socket.socket) -> tuple[int, _Reader]:
     reader = _Reader(sock)
     parts = reader.line().split(b" ", 2)
     if len(parts) < 2 or not parts[1].isdigit():
@@ -136,7 +150,7 @@ def _status(sock: socket.socket) -> tuple[int, _Reader]:
 
 
 def _answer(
-    sock: socket.socket, status: int, reader: _Reader, endpoint: str, task_id: str
+    sock: _socket.socket, status: int, reader: _Reader, endpoint: str, task_id: str
 ) -> int | None:
     if status != 200:
         text = _rest(reader).decode(errors="replace").strip()
@@ -162,7 +176,7 @@ def _rest(reader: _Reader) -> bytes:
     return reader.buf
 
 
-def _copy(sock: socket.socket, reader: _Reader, endpoint: str, task_id: str) -> int:
+def _copy(sock: _socket.socket, reader: _Reader, endpoint: str, task_id: str) -> int:
     """Copy the frames to stdout/stderr until the exit code; Ctrl-C (or SIGTERM) asks the
     master to kill the task and goes on reading its end."""
     killing: list[bool] = []
@@ -178,11 +192,12 @@ def _copy(sock: socket.socket, reader: _Reader, endpoint: str, task_id: str) -> 
         except (OSError, _Moved):
             sock.close()  # the master kills the task of a run whose client went away
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, interrupted)
+    for sig in (_signal.SIGINT, _signal.SIGTERM):
+        _signal.signal(sig, interrupted)
     try:
         while True:
-            kind, n = struct.unpack(">cI", reader.body(5))
+            head = reader.body(5)
+            kind, n = head[:1], int.from_bytes(head[1:], "big")
             data = reader.body(n) if n else b""
             if kind == b"o":
                 _write(1, data)
@@ -202,7 +217,7 @@ def _copy(sock: socket.socket, reader: _Reader, endpoint: str, task_id: str) -> 
 def _write(fd: int, data: bytes) -> None:
     try:
         while data:
-            data = data[os.write(fd, data):]
+            data = data[posix.write(fd, data):]
     except BrokenPipeError:
         pass
 
@@ -214,9 +229,21 @@ def _err(data: bytes) -> None:
 # ---------------------------------------------------------------------- the endpoint cache
 
 
+def _env(name: str) -> str:
+    value = posix.environ.get(name.encode(), b"")
+    return value.decode("utf-8", "surrogateescape")
+
+
 def _cache_path() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "mesoslite", CACHE_NAME)
+    base = _env("XDG_CACHE_HOME") or (_env("HOME") or _home()) + "/.cache"
+    return f"{base}/mesoslite/{CACHE_NAME}"
+
+
+def _home() -> str:
+    """`os.path.expanduser("~")` where HOME is unset (`pwd` is only imported then)."""
+    import pwd
+
+    return pwd.getpwuid(posix.getuid()).pw_dir
 
 
 def _cache_get(master: str) -> str | None:
@@ -242,13 +269,24 @@ def cache_put(master: str, endpoint: str) -> None:
         lines = []
     lines = [*lines[-63:], f"{master} {endpoint}"]
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}"
+        _makedirs(path.rpartition("/")[0])
+        tmp = f"{path}.{posix.getpid()}"
         with open(tmp, "w") as f:
             f.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
+        posix.rename(tmp, path)
     except OSError:
         pass  # a cache we cannot write only costs the next run a guess
+
+
+def _makedirs(path: str) -> None:
+    """`os.makedirs(path, exist_ok=True)`."""
+    try:
+        posix.mkdir(path)
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        _makedirs(path.rpartition("/")[0])
+        posix.mkdir(path)
 
 
 # ---------------------------------------------------------------------- JSON, by hand

@@ -13,7 +13,11 @@ Design:
   reader therefore stalls its own follow only: the agent never waits for it, and never holds
   more than a window per follow in its queue to the master.
 - Ending: whether the task is live is asked *before* the file's size, so when the task has
-  ended, reading up to that size has read all it will ever write. A `StopFollow` (the CLI went
+  ended, reading up to that size has read all it will ever write. A task's end does not
+  wait for the next poll (`tasks_ended`, called as its terminal update is sent): a follow
+  that has sent the whole file sends its eof at once, ahead of the update, so that the
+  master ends the output with the update rather than read the files again (`mesoslite run`,
+  issue 15); one with bytes left is woken to read them. A `StopFollow` (the CLI went
   away), a lost master stream (`stop_all`) or a failed send end the follow early.
 - The follow needs no agent state but "is this task still live" (`task_live`): it works for
   tasks the agent has forgotten too (their sandboxes stay on disk).
@@ -112,6 +116,18 @@ class FileFollows:
         follow = self._follows.pop(follow_id, None)
         if follow is not None and follow.runner is not None:
             follow.runner.cancel()
+
+    def tasks_ended(self, ended: set[tuple[str, str]]) -> None:
+        """These `(framework_id, task_id)` have ended: finish their follows now, not at the
+        next poll. Sent before the task's terminal update when nothing is left to read."""
+        for follow in list(self._follows.values()):
+            if (follow.framework_id, follow.task_id) not in ended:
+                continue
+            if follow.fd is not None and os.fstat(follow.fd).st_size <= follow.sent:
+                self.send(FileDataOut(follow.follow_id, follow.sent, eof=True))
+                self.stop(follow.follow_id)
+            else:
+                follow.wake.set()
 
     def stop_all(self) -> None:
         """Stop every follow: the stream they answer on is gone."""

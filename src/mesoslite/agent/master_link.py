@@ -121,6 +121,10 @@ class MasterLink:
         """Queue `item` for the master; False (dropped) while not registered."""
         if self._queue is None:
             return False
+        if isinstance(item, StatusUpdatesOut):  # their follows' eof first (agent/follow.py)
+            self.follows.tasks_ended(
+                {(s.framework_id, s.task_id) for s in item.statuses if s.state.terminal}
+            )
         self._queue.put_nowait(item)
         return True
 

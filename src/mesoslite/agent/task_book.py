@@ -90,6 +90,7 @@ class TaskBook:
         self.stopping = False
         self._outbox: list[TaskStatus] = []
         self._flush_pending = False
+        self._flushed_at = float("-inf")
         # Recovered tasks whose processes the shell is adopting (`recovery.py`).
         self.adopting: dict[TaskKey, RecoveredTask] = {}
 
@@ -202,7 +203,11 @@ class TaskBook:
             self._outbox.append(update)
             if not self._flush_pending:
                 self._flush_pending = True
-                out.append(fx.StartTimer(fx.FlushTimer(), k.STATUS_FLUSH_DELAY_S))
+                # The window only gathers a burst: after a quiet spell an update (a lone
+                # task's end) leaves at the end of this loop iteration (issue 15).
+                quiet = now - self._flushed_at >= k.STATUS_FLUSH_DELAY_S
+                delay_s = 0.0 if quiet else k.STATUS_FLUSH_DELAY_S
+                out.append(fx.StartTimer(fx.FlushTimer(), delay_s))
         return out
 
     def flush(self, now: float) -> list[Effect]:
@@ -212,6 +217,7 @@ class TaskBook:
             self._flush_pending = False
             out.append(fx.CancelTimer(fx.FlushTimer()))
         if self._outbox:
+            self._flushed_at = now
             batch, self._outbox = tuple(self._outbox), []
             if self.connected:
                 out.append(fx.SendUpdates(batch))

@@ -8,6 +8,12 @@ Design:
   quota limits, reservations and filters hold as in any pass; it only hands out resources to
   this framework. If nothing fits now, the framework simply waits for the ordinary passes,
   and says why (`framework explain`'s reason) as `mesoslite run` does.
+- Its framework is not written to the registry (nor its removal): a run lives only as long
+  as its client's connection to this master, whose loss ends the client (exit 69), so a
+  new leader has no one to keep it for. An agent that re-registers with the new leader
+  reports the task, whose framework the leader does not know: the leader has it killed
+  (`ShutdownFrameworkOnAgent`) and acknowledges its last update for it, as it would 10 s
+  later (`RUN_FAILOVER_S`) for a framework it knew but that never came back.
 - The task's stdout and stderr are relayed from its agent (`FollowRelays`, as
   `Operator.FollowFile` does); its exit status comes with the terminal update.
 - What the caller reads is a sequence of frames on `Run.frames`: output, messages for its
@@ -31,8 +37,9 @@ from mesoslite.ids import FrameworkId, TaskId
 from mesoslite.master import allocation
 from mesoslite.master.actor import CLOSE, Connection, MasterActor
 from mesoslite.master.constants import MAX_READ_LENGTH
-from mesoslite.master.events import Effect, ErrorEvent, OffersEvent, UpdateEvent
+from mesoslite.master.events import Effect, ErrorEvent, OffersEvent, PersistRegistry, UpdateEvent
 from mesoslite.master.follow import FollowData, FollowEnd
+from mesoslite.master.registry.base import AddFramework, RemoveFramework
 from mesoslite.master.state import MasterState
 from mesoslite.model import FrameworkInfo, Offer, TaskSpec, TaskState, TaskStatus
 from mesoslite.resources import format_resources
@@ -84,6 +91,21 @@ def place_now(state: MasterState, fid: FrameworkId, now: float) -> list[Effect]:
     return allocation.make_offers(
         books, AllocationRound(mine, reasons, result.seed, role_reasons), now
     )
+
+
+def unregistered(effects: list[Effect], fid: FrameworkId) -> list[Effect]:
+    """`effects` without the registry writes that add or remove the framework `fid`."""
+
+    def framework_only(effect: Effect) -> bool:
+        if not isinstance(effect, PersistRegistry):
+            return False
+        return all(
+            isinstance(op, AddFramework) and op.info.id == fid
+            or isinstance(op, RemoveFramework) and op.framework_id == fid
+            for op in effect.ops
+        )
+
+    return [e for e in effects if not framework_only(e)]
 
 
 async def _sleep(clock: Clock, delay_s: float) -> None:
@@ -158,12 +180,18 @@ class Run:
             name=f"mesoslite-run {self.task.name}"[:200], role=self.role,
             failover_timeout_s=RUN_FAILOVER_S,
         )
-        self.fid = await self.actor.subscribe(info, self.conn)
+        await self.actor.run(partial(self._subscribe, info))
         self._tasks.append(asyncio.create_task(self._events(), name="run-events"))
         fid, demand = self.fid, [Demand(self.task.resources, 1)]
         await self.actor.run(lambda now: state.request(fid, demand))
         await self.actor.run(lambda now: place_now(state, fid, now))
         self._tasks.append(asyncio.create_task(self._drive(), name="run-drive"))
+
+    def _subscribe(self, info: FrameworkInfo, now: float) -> list[Effect]:
+        """`MasterActor.subscribe` without the registry write (see the module docstring)."""
+        self.fid, effects = self.actor.state.subscribe_framework(info, now)
+        self.actor.frameworks[self.fid] = self.conn
+        return unregistered(effects, self.fid)
 
     async def kill(self) -> None:
         if self.killed or not self.fid:
@@ -184,7 +212,9 @@ class Run:
         if self.fid and self.fid in self.actor.state.frameworks:
             fid = self.fid
             with contextlib.suppress(MesosliteError):
-                await self.actor.run(lambda now: self.actor.state.teardown(fid, now))
+                await self.actor.run(
+                    lambda now: unregistered(self.actor.state.teardown(fid, now), fid)
+                )
 
     # ------------------------------------------------------------------ the framework's side
 
@@ -310,30 +340,37 @@ class Run:
             await _sleep(clock, EXPLAIN_EVERY_S)
 
     async def _read_rest(self, copying: list[asyncio.Task[None]]) -> list[asyncio.Task[None]]:
-        """The task has ended: read the rest of its files now rather than wait for the
-        follows to end (an agent looks for a followed file's end only every 20 ms,
-        `agent/follow.py: POLL_S`). A follow still going is stopped and the file read from
-        where it got to; if a read fails, the file is followed again instead. Returns the
-        copies still to wait for."""
-        still = []
-        for name, copy in zip(FILES, copying, strict=True):
-            if copy.done():
-                still.append(copy)
-                continue
+        """The task has ended: a follow that has not ended with it yet is stopped and the rest
+        of its file read now, both files at once, rather than wait for the agent to end the
+        follow. (The agent sends a follow's eof ahead of the terminal update when it had
+        sent the whole file, `agent/follow.py: tasks_ended`, so for most runs there is nothing
+        to read here.) If a read fails, the file is followed again instead. Returns the copies
+        still to wait for."""
+        still = [copy for copy in copying if copy.done()]
+        names = [name for name, copy in zip(FILES, copying, strict=True) if not copy.done()]
+        for copy in copying:
             copy.cancel()
-            await asyncio.gather(copy, return_exceptions=True)
-            try:
-                while True:
-                    chunk = await self.actor.read_file(
-                        self.task.task_id, self.fid, name, self.offsets[name], MAX_READ_LENGTH
-                    )
-                    if not chunk.data:
-                        break
-                    self.frames.put_nowait(Frame(name, chunk.data))
-                    self.offsets[name] += len(chunk.data)
-            except MesosliteError:
+        await asyncio.gather(*copying, return_exceptions=True)
+        read = await asyncio.gather(*(self._read_to_end(name) for name in names))
+        for name, done in zip(names, read, strict=True):
+            if not done:
                 still.append(asyncio.create_task(self._copy(name)))
         return still
+
+    async def _read_to_end(self, name: str) -> bool:
+        """Read the ended task's file `name` from where its copy got to; False on failure."""
+        try:
+            while True:
+                chunk = await self.actor.read_file(
+                    self.task.task_id, self.fid, name, self.offsets[name], MAX_READ_LENGTH
+                )
+                if chunk.data:
+                    self.frames.put_nowait(Frame(name, chunk.data))
+                    self.offsets[name] += len(chunk.data)
+                if not chunk.data or self.offsets[name] >= chunk.size:
+                    return True
+        except MesosliteError:
+            return False
 
     async def _copy(self, name: str) -> None:
         """Relay one file to its end; a broken follow is followed again from where it got to,

@@ -47,7 +47,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -104,6 +104,10 @@ class LaunchedTask:
     start_ticks: int = 0
     cgroups: tuple[str, ...] = ()
     exit_code: int | None = None
+    # A child of the task supervisor (`supervisor.py`): it reports the exit, no pidfd.
+    supervised: bool = False
+    # Its exit status is lost: True, or why (`exited`'s `status_lost`).
+    lost: bool | str = False
 
     @property
     def exited(self) -> bool:
@@ -111,6 +115,8 @@ class LaunchedTask:
 
 
 ExitCallback = Callable[[LaunchedTask, int], None]
+# What `launch_many` takes per task: `launch`'s arguments.
+LaunchItem = tuple[FrameworkId, TaskSpec, "ExitSink | None", tuple[str, ...]]
 
 
 class TaskLauncher:
@@ -121,10 +127,17 @@ class TaskLauncher:
         on_exit: called on the loop with the task and its exit code (or -signal) once its
             process has exited and the rest of its process group was killed.
         users: which user each task runs as (see `users.py`).
+        kind: "supervisor" (one process per agent is every task's parent,
+            `supervisor_tasks.py`) or "wrapper" (a wrapper process per task); the wrapper is
+            the fallback when the supervisor cannot be built or started.
     """
 
     def __init__(
-        self, work_dir: Path, on_exit: ExitCallback, users: RunAsPolicy | None = None
+        self,
+        work_dir: Path,
+        on_exit: ExitCallback,
+        users: RunAsPolicy | None = None,
+        kind: str = "wrapper",
     ) -> None:
         self.work_dir = work_dir
         self.agent_id = ""
@@ -137,12 +150,16 @@ class TaskLauncher:
         self.running: dict[int, LaunchedTask] = {}
         # The command prefix that runs the wrapper; None: tasks run unwrapped.
         self.wrapper: list[str] | None = find_wrapper(work_dir)
+        self.supervisor = SupervisorMode(self) if kind == "supervisor" else None
 
     def close(self) -> None:
         """Stop watching processes (they are not killed) and release the launcher's fds."""
+        if self.supervisor is not None:
+            self.supervisor.close()
         for launched in list(self.running.values()):
-            self._loop.remove_reader(launched.pidfd)
-            os.close(launched.pidfd)
+            if launched.pidfd >= 0:
+                self._loop.remove_reader(launched.pidfd)
+                os.close(launched.pidfd)
         self.running.clear()
         os.close(self._devnull)
 
@@ -161,6 +178,39 @@ class TaskLauncher:
         Raises:
             LaunchError: the task could not be started; nothing is left running.
         """
+        if self.supervisor is not None and self.supervisor.ensure() is not None:
+            [done] = self.supervisor.launch_many([(framework_id, task, exit_file, cgroups)])
+            if isinstance(done, LaunchError):
+                raise done
+            return done
+        sandbox, args, env, user, _ = self.prepare(framework_id, task)
+        if self.wrapper is not None:
+            procs = " ".join(os.path.join(c, "cgroup.procs") for c in cgroups)
+            sink = ("", "") if exit_file is None else (str(exit_file.path), exit_file.tag)
+            args = [*self.wrapper, *sink, procs, *args]
+            if user is not None:
+                env[RUN_AS_ENV] = user.wrapper_env()  # the wrapper switches the command
+        popen = self._popen(args, sandbox, env, user)
+        return self._watch(framework_id, task, sandbox, popen, exit_file, cgroups)
+
+    def launch_many(self, items: Sequence[LaunchItem]) -> list[LaunchedTask | LaunchError]:
+        """`launch` for each of `items`, in one exchange with the supervisor if there is one:
+        each is its `LaunchedTask` or the `LaunchError` that says why it did not start."""
+        if self.supervisor is not None and self.supervisor.ensure() is not None:
+            return self.supervisor.launch_many(items)
+        out: list[LaunchedTask | LaunchError] = []
+        for item in items:
+            try:
+                out.append(self.launch(*item))
+            except LaunchError as e:
+                out.append(e)
+        return out
+
+    def prepare(
+        self, framework_id: FrameworkId, task: TaskSpec
+    ) -> tuple[Path, list[str], dict[str, str], TaskUser | None, str]:
+        """The task's sandbox (made), argv, environment, user and the file to execute; a
+        `LaunchError` if it cannot run."""
         sandbox = sandbox_path(self.work_dir, framework_id, task.task_id)
         if sandbox is None:
             raise LaunchError(
@@ -169,16 +219,20 @@ class TaskLauncher:
                 f"framework id {framework_id!r} or task id {task.task_id!r} "
                 "cannot name a sandbox directory",
             )
-        args, env = self._command(framework_id, task, sandbox)
+        args, env, file = self._command(framework_id, task, sandbox)
         user = self._user_of(task.command.user, env)
         self._make_sandbox(sandbox, framework_id, user)
-        if self.wrapper is not None:
-            procs = " ".join(os.path.join(c, "cgroup.procs") for c in cgroups)
-            sink = ("", "") if exit_file is None else (str(exit_file.path), exit_file.tag)
-            args = [*self.wrapper, *sink, procs, *args]
-            if user is not None:
-                env[RUN_AS_ENV] = user.wrapper_env()  # the wrapper switches the command
-        popen = self._popen(args, sandbox, env, user)
+        return sandbox, args, env, user, file
+
+    def _watch(
+        self,
+        framework_id: FrameworkId,
+        task: TaskSpec,
+        sandbox: Path,
+        popen: subprocess.Popen[bytes],
+        exit_file: ExitSink | None,
+        cgroups: tuple[str, ...],
+    ) -> LaunchedTask:
         try:
             pidfd = os.pidfd_open(popen.pid)
         except OSError:
@@ -204,8 +258,9 @@ class TaskLauncher:
 
     def _command(
         self, framework_id: FrameworkId, task: TaskSpec, sandbox: Path
-    ) -> tuple[list[str], dict[str, str]]:
-        """The task's argv (unwrapped) and environment; a `LaunchError` if it cannot run."""
+    ) -> tuple[list[str], dict[str, str], str]:
+        """The task's argv (unwrapped), environment and file to execute; a `LaunchError` if
+        it cannot run."""
         cmd = task.command
         if (cmd.shell and not cmd.value.strip()) or (
             not cmd.shell and not (cmd.argv and cmd.argv[0])
@@ -214,13 +269,12 @@ class TaskLauncher:
         args = [SHELL, "-c", cmd.value] if cmd.shell else list(cmd.argv)
         env = self._base_env.copy()
         env.update(cmd.environment)
-        if not cmd.shell:
-            _check_executable(args[0], env.get("PATH", os.defpath))
+        file = SHELL if cmd.shell else _check_executable(args[0], env.get("PATH", os.defpath))
         env["MESOSLITE_TASK_ID"] = task.task_id
         env["MESOSLITE_FRAMEWORK_ID"] = framework_id
         env["MESOSLITE_AGENT_ID"] = self.agent_id
         env["MESOSLITE_SANDBOX"] = str(sandbox)
-        return args, env
+        return args, env, file
 
     def _popen(
         self, args: list[str], sandbox: Path, env: dict[str, str], user: TaskUser | None
@@ -272,6 +326,11 @@ class TaskLauncher:
     ) -> LaunchedTask | None:
         """Watch a task process that survived an agent restart; None if it is gone (or its
         pid now names another process)."""
+        if self.supervisor is not None:
+            found = self.supervisor.adopt(framework_id, task_id, pid, start_ticks, exit_file)
+            if found is not None:
+                found.cgroups = cgroups
+                return found
         if pid <= 0 or process_start_ticks(pid) != start_ticks:
             return None
         try:
@@ -342,6 +401,7 @@ class TaskLauncher:
             code = read_exit_status(launched.exit_file)
             if code is None:
                 code = UNKNOWN_EXIT
+                launched.lost = launched.lost or True
         kill_cgroup_members(launched.cgroups)
         os.close(launched.pidfd)
         launched.exit_code = code
@@ -351,6 +411,9 @@ class TaskLauncher:
     def signal(self, launched: LaunchedTask, sig: int) -> None:
         """Send `sig` to the task's process group, unless its process has exited."""
         if launched.exited:
+            return
+        if launched.supervised and self.supervisor is not None:
+            self.supervisor.kill(launched, sig)
             return
         if launched.popen is None and process_start_ticks(launched.pid) != launched.start_ticks:
             return  # an adopted task that is gone: its pid may belong to someone else now
@@ -437,15 +500,19 @@ def kill_cgroup_members(cgroups: tuple[str, ...]) -> None:
                 pass
 
 
-def _check_executable(name: str, path: str) -> None:
-    """Raise the `LaunchError` Popen would have raised, before the wrapper hides it."""
+def _check_executable(name: str, path: str) -> str:
+    """Raise the `LaunchError` Popen would have raised, before the wrapper hides it; else
+    the file to execute."""
     if "/" in name:
         if not os.path.exists(name):
             raise _failed(f"executable not found: {name!r}")
         if not os.access(name, os.X_OK) or os.path.isdir(name):
             raise _failed(f"permission denied executing {name!r}")
-    elif shutil.which(name, path=path) is None:
+        return name
+    found = shutil.which(name, path=path)
+    if found is None:
         raise _failed(f"executable not found: {name!r}")
+    return found
 
 
 def _failed(message: str) -> LaunchError:
@@ -457,3 +524,7 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+# At the end: `supervisor_tasks` imports this module's names.
+from mesoslite.agent.supervisor_tasks import SupervisorMode  # noqa: E402

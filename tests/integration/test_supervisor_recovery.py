@@ -15,7 +15,7 @@ import pytest
 from mesoslite.agent.supervisor import read_pidfile
 
 from .agent_support import Framework, alive, assert_eventually, shell_task, start_master
-from .test_agent_recovery import MASTER_ARGS, S, Cluster, wait_for
+from .test_agent_recovery import MASTER_ARGS, Cluster, S, wait_for
 from .test_supervisor_tasks import ppid
 
 pytestmark = pytest.mark.skipif(

@@ -68,8 +68,15 @@ async def test_tasks_are_children_of_the_supervisor_and_report_exact_codes_and_s
     actor, master = agent
     sup = read_pidfile(tmp_path)
     assert sup is not None and alive(sup)
-    actor.launch_tasks(FW, [shell("ok", "true"), shell("three", "exit 3"),
-                            shell("term", "kill -TERM $$"), shell("up", "echo ready; sleep 30")])
+    actor.launch_tasks(
+        FW,
+        [
+            shell("ok", "true"),
+            shell("three", "exit 3"),
+            shell("term", "kill -TERM $$"),
+            shell("up", "echo ready; sleep 30"),
+        ],
+    )
     await ready(actor, "up")
     up = actor.processes[(FW, TaskId("up"))]
     assert ppid(up.pid) == sup  # no wrapper between them
@@ -161,10 +168,15 @@ async def test_a_foreign_socket_owner_is_refused_and_tasks_fall_back_to_the_wrap
     if os.geteuid() != 0:
         pytest.skip("needs root to hold the socket as another user")
     holder = subprocess.Popen(
-        ["python3", "-c", "import socket,sys,time;s=socket.socket(socket.AF_UNIX);"
-         "s.bind(bytes.fromhex(sys.argv[1]));s.listen();print('ok',flush=True);time.sleep(30)",
-         socket_name(tmp_path).hex()],
-        user=nobody, stdout=subprocess.PIPE,
+        [
+            "python3",
+            "-c",
+            "import socket,sys,time;s=socket.socket(socket.AF_UNIX);"
+            "s.bind(bytes.fromhex(sys.argv[1]));s.listen();print('ok',flush=True);time.sleep(30)",
+            socket_name(tmp_path).hex(),
+        ],
+        user=nobody,
+        stdout=subprocess.PIPE,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"ok"

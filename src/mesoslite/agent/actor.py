@@ -356,10 +356,12 @@ class AgentActor:
             if spec is not None:  # else killed while it waited
                 chunk.append((key, spec, self.store.prepare_launch(*key)))
         self.store.flush()  # the chunk's launch intents, in one write, before any spawn
+        # The whole chunk in one exchange with the task supervisor, if there is one.
         cgroups = [self.isolator.prepare(*key, spec.resources) for key, spec, _ in chunk]
-        results = self.launcher.launch_many(
-            [(key[0], spec, exit_file, cg) for (key, spec, exit_file), cg in zip(chunk, cgroups)]
-        )
+        items = [
+            (key[0], spec, sink, cg) for (key, spec, sink), cg in zip(chunk, cgroups, strict=True)
+        ]
+        results = self.launcher.launch_many(items)
         for (key, spec, _), cg, result in zip(chunk, cgroups, results, strict=True):
             self._launched(key, spec, cg, result)
         self.store.flush()  # and their pids

@@ -46,8 +46,14 @@ logger = logging.getLogger(__name__)
 PIDFILE = "meta/supervisor.pid"
 REPLY_TIMEOUT_S = 30.0
 # What the child was doing when it failed (the `step` of an `F` answer).
-STEPS = ("fork", "setting up output", "entering the sandbox", "switching user", "executing",
-         "opening stdout/stderr")
+STEPS = (
+    "fork",
+    "setting up output",
+    "entering the sandbox",
+    "switching user",
+    "executing",
+    "opening stdout/stderr",
+)
 
 
 class SupervisorGone(Exception):
@@ -136,8 +142,13 @@ class SupervisorClient:
         for r in requests:
             self._seq += 1
             seqs.append(str(self._seq))
-            fields = [b"L", seqs[-1].encode(), r.tag.encode(), *map(os.fsencode, (
-                r.exit_log, r.file, r.cwd, r.stdout, r.stderr)), r.run_as.encode()]
+            fields = [
+                b"L",
+                seqs[-1].encode(),
+                r.tag.encode(),
+                *map(os.fsencode, (r.exit_log, r.file, r.cwd, r.stdout, r.stderr)),
+                r.run_as.encode(),
+            ]
             for seq in (r.cgroup_procs, r.argv):
                 fields.append(b"%d" % len(seq))
                 fields.extend(map(os.fsencode, seq))
@@ -291,21 +302,18 @@ def _hello(name: bytes) -> tuple[socket.socket, int] | None:
         while not line.endswith(b"\n"):
             chunk = sock.recv(64)
             if not chunk:
-                return _closed(sock)  # it was exiting: start another
+                sock.close()  # it was exiting: start another
+                return None
             line += chunk
         if line.split() != [b"H", b"%d" % pid]:
             raise OSError(f"the task supervisor socket answers as a stranger: {line!r}")
         return sock, pid
     except (ConnectionRefusedError, FileNotFoundError, ConnectionResetError):
-        return _closed(sock)
+        sock.close()
+        return None
     except OSError:
         sock.close()
         raise
-
-
-def _closed(sock: socket.socket) -> None:
-    sock.close()
-    return None
 
 
 def _start(work_dir: Path, binary: str, name: bytes) -> None:

@@ -59,9 +59,7 @@ class SupervisorMode:
         """The connected supervisor, started if need be; None: use the wrapper."""
         if self.client is None and self.binary is not None:
             try:
-                self.client = connect(
-                    self.launcher.work_dir, self.binary, self._exits, self._lost
-                )
+                self.client = connect(self.launcher.work_dir, self.binary, self._exits, self._lost)
             except (OSError, subprocess.SubprocessError) as e:
                 logger.warning("no task supervisor, tasks run under the wrapper: %s", e)
                 self.binary = None  # not again: a stranger holds its name, or it cannot run
@@ -127,7 +125,7 @@ class SupervisorMode:
     def _result(
         self, item: LaunchItem, sandbox: Path, argv0: str, answer: int | LaunchRefused
     ) -> LaunchedTask | LaunchError:
-        from mesoslite.agent.launcher import LaunchedTask, _failed, process_start_ticks
+        from mesoslite.agent.launcher import LaunchedTask, _failed
 
         framework_id, task, exit_file, cgroups = item
         if isinstance(answer, LaunchRefused):
@@ -142,8 +140,17 @@ class SupervisorMode:
             return _failed(f"cannot start {argv0!r}: {STEPS[answer.step]}: {answer.text}")
         pid = answer
         launched = LaunchedTask(
-            framework_id, task.task_id, pid, sandbox, time.time(), None, -1, exit_file,
-            process_start_ticks(pid) or 0, cgroups, supervised=True,
+            framework_id,
+            task.task_id,
+            pid,
+            sandbox,
+            time.time(),
+            None,
+            -1,
+            exit_file,
+            any_start_ticks(pid) or 0,  # a task that ended at once is a zombie: still ours
+            cgroups,
+            supervised=True,
         )
         self.launcher.running[pid] = launched
         if self.client is None:  # it died after starting this one
@@ -174,8 +181,16 @@ class SupervisorMode:
             return None
         sandbox = self.launcher.work_dir
         launched = LaunchedTask(
-            framework_id, task_id, pid, sandbox, time.time(), None, -1, exit_file,
-            start_ticks, supervised=True,
+            framework_id,
+            task_id,
+            pid,
+            sandbox,
+            time.time(),
+            None,
+            -1,
+            exit_file,
+            start_ticks,
+            supervised=True,
         )
         from mesoslite.agent.sandbox import sandbox_path
 

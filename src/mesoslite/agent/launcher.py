@@ -25,6 +25,9 @@ Design:
   files are chowned to it (`sandbox.py`).
 - Why a second process per task is kept (issue 15): only a parent learns a process's exit
   status, and the agent, the parent, may be dead when the task ends; see bench/RESULTS.md.
+  `--task-launcher supervisor` removes it: one long-lived process per agent is the parent
+  of every task (`supervisor.py`, `supervisor_tasks.py`), and `launch_many` starts a chunk
+  of tasks in one exchange with it; the wrapper stays the fallback (no C compiler).
 - Tasks outlive the agent: after a restart `adopt` watches a surviving wrapper again through
   a pidfd (it is no longer our child: init reaps it) and reads its code from the exit log.
 - Reaping takes no thread and no SIGCHLD handler: `os.pidfd_open(pid)` becomes readable when

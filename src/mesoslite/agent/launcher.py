@@ -52,11 +52,15 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from mesoslite.agent.exit_log import ExitSink, read_exit_status
 from mesoslite.agent.sandbox import give_to, make_sandbox, sandbox_path
+from mesoslite.agent.task_binaries import (  # noqa: F401 (WRAPPER_*: imported from here too)
+    WRAPPER_C,
+    WRAPPER_PERL,
+    find_wrapper,
+)
 from mesoslite.agent.users import RUN_AS_ENV, RunAsPolicy, TaskUser, UserRefused
 from mesoslite.ids import FrameworkId, TaskId
 from mesoslite.model import REASON_LAUNCH_FAILED, REASON_TASK_INVALID, TaskSpec, TaskState
@@ -64,17 +68,6 @@ from mesoslite.model import REASON_LAUNCH_FAILED, REASON_TASK_INVALID, TaskSpec,
 logger = logging.getLogger(__name__)
 
 SHELL = "/bin/sh"
-
-
-def _wrapper_source(name: str) -> str:
-    return resources.files("mesoslite.agent").joinpath("wrappers", name).read_text()
-
-
-# The task wrapper (see the module docstring), shipped as package data in `wrappers/`.
-# Arguments: the exit log, the launch's tag, cgroup.procs files separated by spaces (may be
-# empty), then the command's argv.
-WRAPPER_C = _wrapper_source("wrapper.c")
-WRAPPER_PERL = _wrapper_source("wrapper.pl")
 
 
 class LaunchError(Exception):
@@ -426,50 +419,6 @@ class TaskLauncher:
 # The exit code reported for an adopted task whose wrapper left no exit status (it was
 # SIGKILLed with its group, e.g. by an earlier agent's kill or by hand).
 UNKNOWN_EXIT = -signal.SIGKILL
-
-
-def find_wrapper(work_dir: Path) -> list[str] | None:
-    """The compiled C wrapper (built into `work_dir/bin` once), else perl's, else None."""
-    import hashlib
-
-    digest = hashlib.sha1(("static\n" + WRAPPER_C).encode()).hexdigest()[:10]
-    binary = work_dir / "bin" / f"mesoslite-wrapper-{digest}"
-    if os.access(binary, os.X_OK):
-        return [str(binary)]
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is not None:
-        try:
-            binary.parent.mkdir(parents=True, exist_ok=True)
-            src = binary.with_suffix(".c")
-            src.write_text(WRAPPER_C)
-            tmp = binary.with_suffix(".tmp")
-            _compile(cc, src, tmp)
-            tmp.replace(binary)
-            return [str(binary)]
-        except (OSError, subprocess.SubprocessError) as e:
-            logger.warning("cannot compile the task wrapper with %s: %s; trying perl", cc, e)
-    perl = shutil.which("perl")
-    if perl is not None:
-        return [perl, "-e", WRAPPER_PERL]
-    logger.warning(
-        "no C compiler and no perl: tasks run unwrapped, and the exit status of a task "
-        "that ends while the agent is down is lost"
-    )
-    return None
-
-
-def _compile(cc: str, src: Path, out: Path) -> None:
-    """Link statically where the host has a static libc: no dynamic loader at each task's
-    exec, ~0.2-0.4 ms of CPU less per task on our machines (bench/RESULTS.md, issue 15)."""
-    for flags in (["-O2", "-static"], ["-O2"]):
-        try:
-            subprocess.run(
-                [cc, *flags, "-o", str(out), str(src)], check=True, capture_output=True, timeout=60
-            )
-            return
-        except subprocess.CalledProcessError:
-            if "-static" not in flags:
-                raise
 
 
 def process_start_ticks(pid: int) -> int | None:

@@ -16,14 +16,11 @@ See `supervisor.py` for the supervisor itself. What this adds on the launcher's 
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +32,7 @@ from mesoslite.agent.supervisor import (
     SupervisorGone,
     connect,
 )
+from mesoslite.agent.task_binaries import find_supervisor
 from mesoslite.ids import FrameworkId, TaskId
 
 if TYPE_CHECKING:
@@ -42,7 +40,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SUPERVISOR_C = resources.files("mesoslite.agent").joinpath("wrappers", "supervisor.c").read_text()
 SUPERVISOR_DIED = "the task supervisor died"
 
 
@@ -263,29 +260,4 @@ def any_start_ticks(pid: int) -> int | None:
             data = f.read()
         return int(data[data.rindex(b")") + 2 :].split()[19])
     except (OSError, ValueError, IndexError):
-        return None
-
-
-def find_supervisor(work_dir: Path) -> str | None:
-    """The supervisor binary, compiled into `work_dir/bin` once; None without a compiler."""
-    from mesoslite.agent.launcher import _compile
-
-    digest = hashlib.sha1(SUPERVISOR_C.encode()).hexdigest()[:10]
-    binary = work_dir / "bin" / f"mesoslite-supervisor-{digest}"
-    if os.access(binary, os.X_OK):
-        return str(binary)
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        logger.warning("no C compiler: no task supervisor, tasks run under the wrapper")
-        return None
-    try:
-        binary.parent.mkdir(parents=True, exist_ok=True)
-        src = binary.with_suffix(".c")
-        src.write_text(SUPERVISOR_C)
-        tmp = binary.with_suffix(f".tmp{os.getpid()}")
-        _compile(cc, src, tmp)
-        tmp.replace(binary)
-        return str(binary)
-    except (OSError, subprocess.SubprocessError) as e:
-        logger.warning("cannot compile the task supervisor with %s: %s", cc, e)
         return None

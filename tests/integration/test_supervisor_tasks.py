@@ -66,8 +66,7 @@ async def test_tasks_are_children_of_the_supervisor_and_report_exact_codes_and_s
     agent: tuple[AgentActor, FakeMaster], tmp_path: Path
 ) -> None:
     actor, master = agent
-    sup = read_pidfile(tmp_path)
-    assert sup is not None and alive(sup)
+    assert read_pidfile(tmp_path) is None  # started at the first launch, not before
     actor.launch_tasks(
         FW,
         [
@@ -78,6 +77,8 @@ async def test_tasks_are_children_of_the_supervisor_and_report_exact_codes_and_s
         ],
     )
     await ready(actor, "up")
+    sup = read_pidfile(tmp_path)
+    assert sup is not None and alive(sup)
     up = actor.processes[(FW, TaskId("up"))]
     assert ppid(up.pid) == sup  # no wrapper between them
     assert os.getpgid(up.pid) == up.pid and os.getsid(up.pid) == up.pid
@@ -189,6 +190,7 @@ async def test_a_foreign_socket_owner_is_refused_and_tasks_fall_back_to_the_wrap
             assert actor.launcher.supervisor.client is None
             actor.launch_tasks(FW, [shell("t", "exit 6")])
             assert (await terminal(master, "t")).exit_code == 6
+            assert actor.launcher.supervisor.client is None  # refused: the wrapper ran it
         finally:
             await actor.stop(flush_s=0)
     finally:

@@ -49,8 +49,9 @@ class SupervisorMode:
     def __init__(self, launcher: TaskLauncher) -> None:
         self.launcher = launcher
         self.binary = find_supervisor(launcher.work_dir)
+        # Started (or reached) at the first launch or adoption, not before: an agent that
+        # ends at once (a port in use) leaves nothing behind.
         self.client: SupervisorClient | None = None
-        self.ensure()
 
     def ensure(self) -> SupervisorClient | None:
         """The connected supervisor, started if need be; None: use the wrapper."""

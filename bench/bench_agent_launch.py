@@ -125,7 +125,8 @@ async def launcher_rate(
         if kind != "wrapper"
         else TaskLauncher(work_dir, on_exit)
     )
-    sup = getattr(getattr(launcher, "supervisor", None), "client", None)
+    mode = getattr(launcher, "supervisor", None)
+    sup = mode.ensure() if mode is not None else None  # started before the clock starts
     launcher.agent_id = "bench"
     if unwrapped:
         launcher.wrapper = None

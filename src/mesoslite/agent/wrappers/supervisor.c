@@ -280,6 +280,7 @@ int main(int argc, char **argv) {
   }
   close(ready[0]);
   setsid();
+  if (chdir("/") < 0) {} /* hold no directory of the agent's busy; tasks chdir to theirs */
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   memcpy(addr.sun_path + 1, argv[1], strlen(argv[1]));
   socklen_t alen = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(argv[1]);

@@ -1,6 +1,7 @@
 """How many trivial tasks per second the agent's launcher alone runs (a script, not a test).
 
     python bench/bench_agent_launch.py [--tasks N] [--shell] [--full] [--unwrapped]
+        [--launcher wrapper|supervisor]
 
 Launches N `true` tasks through `TaskLauncher` (sandbox, output files, Popen in a new
 session, pidfd reaping) on one asyncio loop, LAUNCH_CHUNK per loop iteration like the agent
@@ -11,7 +12,9 @@ With `--full`, each task also pays what the agent adds around the launcher (issu
 checkpoint (`CheckpointStore`: launch record, RUNNING and FINISHED updates, their
 acknowledgements, removal) and its cgroups (`detect_isolator`: made or taken from the pool,
 OOM check, given back), in the order `AgentActor` does them. With `--unwrapped`, tasks run
-without the wrapper process (what the wrapper costs: issue 15).
+without the wrapper process (what the wrapper costs: issue 15). With `--launcher supervisor`,
+tasks are children of the agent's task supervisor (`agent/supervisor.py`), a chunk per
+exchange; its CPU is read from `/proc/PID/stat` and shown apart (it is not our child).
 """
 
 from __future__ import annotations
@@ -67,15 +70,21 @@ class AgentPath:
         self.isolator = detect_isolator(work_dir)
         self.flush: Callable[[], None] = getattr(self.store, "flush", lambda: None)
 
-    def launch(self, launcher: TaskLauncher, fid: FrameworkId, task: TaskSpec) -> None:
-        exit_file = self.store.prepare_launch(fid, task.task_id)
-        cgroups = self.isolator.prepare(fid, task.task_id, task.resources)
-        launched = launcher.launch(fid, task, exit_file, cgroups)
-        self.store.save_task(task, fid, launched.pid, launched.start_ticks, list(cgroups))
-        running = _status(launched, TaskState.RUNNING)
-        self.store.append_update(running)
-        self.flush()  # before the update is sent
-        self.store.append_ack(fid, task.task_id, running.uuid)
+    def launch(self, launcher: TaskLauncher, fid: FrameworkId, tasks: list[TaskSpec]) -> None:
+        """A chunk, as `AgentActor._launch_some` does it."""
+        sinks = [self.store.prepare_launch(fid, t.task_id) for t in tasks]
+        self.flush()
+        cgroups = [self.isolator.prepare(fid, t.task_id, t.resources) for t in tasks]
+        items = [(fid, t, e, cg) for t, e, cg in zip(tasks, sinks, cgroups, strict=True)]
+        many = getattr(launcher, "launch_many", None)
+        done = many(items) if many is not None else [launcher.launch(*i) for i in items]
+        for task, cg, launched in zip(tasks, cgroups, done, strict=True):
+            assert isinstance(launched, LaunchedTask), launched
+            self.store.save_task(task, fid, launched.pid, launched.start_ticks, list(cg))
+            running = _status(launched, TaskState.RUNNING)
+            self.store.append_update(running)
+            self.flush()  # before the update is sent
+            self.store.append_ack(fid, task.task_id, running.uuid)
 
     def exited(self, launched: LaunchedTask) -> None:
         self.isolator.memory_limit_hit(launched.cgroups)
@@ -88,9 +97,15 @@ class AgentPath:
 
 
 async def launcher_rate(
-    n: int, shell: bool, work_dir: Path, full: bool = False, unwrapped: bool = False
-) -> tuple[float, float, float]:
-    """Tasks per second, and CPU ms per task spent by the agent and by its children (the
+    n: int,
+    shell: bool,
+    work_dir: Path,
+    full: bool = False,
+    unwrapped: bool = False,
+    kind: str = "wrapper",
+) -> tuple[float, float, float, float]:  # rate, agent, children, supervisor
+    """Tasks per second, and CPU ms per task spent by the agent, by its children (wrappers
+    and tasks; or the supervisor's reaped children: the tasks) and by the supervisor (the
     CPU figures hold up on a loaded machine; the rate does not)."""
     done = asyncio.get_running_loop().create_future()
     exited = 0
@@ -105,7 +120,13 @@ async def launcher_rate(
         if exited == n and not done.done():
             done.set_result(None)
 
-    launcher = TaskLauncher(work_dir, on_exit)
+    launcher = (
+        TaskLauncher(work_dir, on_exit, kind=kind)
+        if kind != "wrapper"
+        else TaskLauncher(work_dir, on_exit)
+    )
+    mode = getattr(launcher, "supervisor", None)
+    sup = mode.ensure() if mode is not None else None  # started before the clock starts
     launcher.agent_id = "bench"
     if unwrapped:
         launcher.wrapper = None
@@ -114,25 +135,41 @@ async def launcher_rate(
     tasks = [TaskSpec(TaskId(f"t{i}"), command, resources) for i in range(n)]
     fid = FrameworkId("fw-bench")
     start = time.perf_counter()
-    cpu0, t0 = time.process_time(), os.times()
+    cpu0, t0, s0 = time.process_time(), os.times(), _cpu_s(sup.pid if sup else 0)
     for i in range(0, n, LAUNCH_CHUNK):
-        for task in tasks[i : i + LAUNCH_CHUNK]:
-            if path is not None:
-                path.launch(launcher, fid, task)
-            else:
+        if path is not None:
+            path.launch(launcher, fid, tasks[i : i + LAUNCH_CHUNK])
+        elif hasattr(launcher, "launch_many"):
+            launcher.launch_many([(fid, t, None, ()) for t in tasks[i : i + LAUNCH_CHUNK]])
+        else:
+            for task in tasks[i : i + LAUNCH_CHUNK]:
                 launcher.launch(fid, task)
         if path is not None:
             path.flush()
         await asyncio.sleep(0)  # let exits be reaped between chunks, as the agent does
     await done
     elapsed = time.perf_counter() - start
+    s1 = _cpu_s(sup.pid if sup else 0)
+    sup_s, sup_children_s = s1[0] - s0[0], s1[1] - s0[1]
     launcher.close()
     if path is not None:
         path.flush()
         path.isolator.close()
     cpu, t1 = time.process_time() - cpu0, os.times()
     children = t1.children_user + t1.children_system - t0.children_user - t0.children_system
-    return n / elapsed, 1000 * cpu / n, 1000 * children / n
+    children += sup_children_s  # the tasks, whoever's children they were
+    return n / elapsed, 1000 * cpu / n, 1000 * children / n, 1000 * sup_s / n
+
+
+def _cpu_s(pid: int) -> tuple[float, float]:
+    """utime + stime of `pid`, and cutime + cstime (its reaped children's: the tasks), in
+    seconds (0 for no process)."""
+    if not pid:
+        return 0.0, 0.0
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read()
+    f = [int(x) / os.sysconf("SC_CLK_TCK") for x in data[data.rindex(b")") + 2 :].split()[11:15]]
+    return f[0] + f[1], f[2] + f[3]
 
 
 def main() -> None:
@@ -145,29 +182,48 @@ def main() -> None:
         "--full", action="store_true", help="add the agent's checkpoints and cgroups per task"
     )
     parser.add_argument("--unwrapped", action="store_true", help="run tasks without the wrapper")
+    parser.add_argument(
+        "--launcher",
+        choices=("wrapper", "supervisor"),
+        default="wrapper",
+        help="the agent's --task-launcher",
+    )
     args = parser.parse_args()
     bare = bare_rate(min(args.tasks, 1000))
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp:
         rates = [
             asyncio.run(
-                launcher_rate(args.tasks, args.shell, Path(tmp) / str(i), args.full, args.unwrapped)
+                launcher_rate(
+                    args.tasks,
+                    args.shell,
+                    Path(tmp) / str(i),
+                    args.full,
+                    args.unwrapped,
+                    args.launcher,
+                )
             )
             for i in range(3)
         ]
-    best = max(r for r, _, _ in rates)
-    agent_ms = min(a for _, a, _ in rates)
-    child_ms = min(c for _, _, c in rates)
+    best = max(r[0] for r in rates)
+    agent_ms = min(r[1] for r in rates)
+    child_ms = min(r[2] for r in rates)
+    sup_ms = min(r[3] for r in rates)
     kind = "sh -c true" if args.shell else "/bin/true"
     if args.full:
         kind += " with checkpoints and cgroups"
     if args.unwrapped:
         kind += ", unwrapped"
+    if args.launcher != "wrapper":
+        kind += f", {args.launcher}"
     print(f"bare posix_spawn+waitpid of /bin/true: {bare:.0f}/s")
     print(
         f"TaskLauncher, {args.tasks} x {kind}: {best:.0f} tasks/s best of 3 "
-        f"({', '.join(f'{r:.0f}' for r, _, _ in rates)}); {best / bare:.0%} of bare"
+        f"({', '.join(f'{r[0]:.0f}' for r in rates)}); {best / bare:.0%} of bare"
     )
-    print(f"CPU per task (least of 3): agent {agent_ms:.2f} ms, its children {child_ms:.2f} ms")
+    print(
+        f"CPU per task (least of 3): agent {agent_ms:.2f} ms, its children {child_ms:.2f} ms, "
+        f"supervisor {sup_ms:.2f} ms"
+    )
     print(f"load average {os.getloadavg()[0]:.1f}")
 
 

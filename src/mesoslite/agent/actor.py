@@ -71,6 +71,7 @@ class AgentActor:
         reserved: dict[str, Resources] | None = None,
         clock: Clock | None = None,
         users: RunAsPolicy | None = None,
+        task_launcher: str = "wrapper",
     ) -> None:
         self.work_dir = work_dir
         self.clock: Clock = clock or SystemClock()
@@ -89,7 +90,7 @@ class AgentActor:
             reserved=reserved,
         )
         self._loop = asyncio.get_running_loop()
-        self.launcher = TaskLauncher(work_dir, self._on_exit, users)
+        self.launcher = TaskLauncher(work_dir, self._on_exit, users, task_launcher)
         self.launcher.agent_id = self.state.agent_id
         # The process of each task that has one, from spawn (or adoption) until it exits.
         self.processes: dict[TaskKey, LaunchedTask] = {}
@@ -355,18 +356,28 @@ class AgentActor:
             if spec is not None:  # else killed while it waited
                 chunk.append((key, spec, self.store.prepare_launch(*key)))
         self.store.flush()  # the chunk's launch intents, in one write, before any spawn
-        for key, spec, exit_file in chunk:
-            self._launch(key, spec, exit_file)
+        # The whole chunk in one exchange with the task supervisor, if there is one.
+        cgroups = [self.isolator.prepare(*key, spec.resources) for key, spec, _ in chunk]
+        items = [
+            (key[0], spec, sink, cg) for (key, spec, sink), cg in zip(chunk, cgroups, strict=True)
+        ]
+        results = self.launcher.launch_many(items)
+        for (key, spec, _), cg, result in zip(chunk, cgroups, results, strict=True):
+            self._launched(key, spec, cg, result)
         self.store.flush()  # and their pids
         if self._launch_queue:
             self._launch_handle = self._loop.call_soon(self._launch_some)
 
-    def _launch(self, key: TaskKey, spec: TaskSpec, exit_file: ExitSink | None) -> None:
-        framework_id, task_id = key
-        cgroups = self.isolator.prepare(framework_id, task_id, spec.resources)
-        try:
-            launched = self.launcher.launch(framework_id, spec, exit_file, cgroups)
-        except LaunchError as e:
+    def _launched(
+        self,
+        key: TaskKey,
+        spec: TaskSpec,
+        cgroups: tuple[str, ...],
+        launched: LaunchedTask | LaunchError,
+    ) -> None:
+        framework_id, _ = key
+        if isinstance(launched, LaunchError):
+            e = launched
             self.isolator.remove(cgroups)
             self._perform(
                 self.state.launch_failed(key, e.state, e.reason, e.message, self.clock.now())
@@ -398,8 +409,9 @@ class AgentActor:
         del self.processes[key]
         memory_hit = self.isolator.memory_limit_hit(launched.cgroups)
         self.isolator.remove(launched.cgroups)
-        # Adopted after a restart, and its wrapper was killed before it could say.
-        lost = launched.popen is None and read_exit_status(launched.exit_file) is None
+        # Adopted after a restart, and its wrapper was killed before it could say (or the
+        # task supervisor died): the launcher says.
+        lost = launched.lost
         self._perform(
             self.state.exited(key, code, self.clock.now(), memory_hit=memory_hit, status_lost=lost)
         )

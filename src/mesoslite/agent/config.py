@@ -185,3 +185,12 @@ class AgentConfig:
         "authentication is on); --no-allow-root-tasks refuses them here whatever the master "
         "says: they fail (TASK_FAILED) saying why",
     )
+    # ---- task launch (issue 15; docs/agent.md)
+    task_launcher: str = option(
+        "wrapper",
+        "'supervisor': one long-lived process per agent (C, built into --work-dir) is the "
+        "parent of every task and records its exit code, so a task costs one process; "
+        "'wrapper': a small wrapper process per task does that. The supervisor falls back "
+        "to the wrapper without a C compiler",
+        choices=("supervisor", "wrapper"),
+    )

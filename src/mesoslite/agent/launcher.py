@@ -25,6 +25,9 @@ Design:
   files are chowned to it (`sandbox.py`).
 - Why a second process per task is kept (issue 15): only a parent learns a process's exit
   status, and the agent, the parent, may be dead when the task ends; see bench/RESULTS.md.
+  `--task-launcher supervisor` removes it: one long-lived process per agent is the parent
+  of every task (`supervisor.py`, `supervisor_tasks.py`), and `launch_many` starts a chunk
+  of tasks in one exchange with it; the wrapper stays the fallback (no C compiler).
 - Tasks outlive the agent: after a restart `adopt` watches a surviving wrapper again through
   a pidfd (it is no longer our child: init reaps it) and reads its code from the exit log.
 - Reaping takes no thread and no SIGCHLD handler: `os.pidfd_open(pid)` becomes readable when
@@ -47,13 +50,17 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from mesoslite.agent.exit_log import ExitSink, read_exit_status
 from mesoslite.agent.sandbox import give_to, make_sandbox, sandbox_path
+from mesoslite.agent.task_binaries import (  # noqa: F401 (WRAPPER_*: imported from here too)
+    WRAPPER_C,
+    WRAPPER_PERL,
+    find_wrapper,
+)
 from mesoslite.agent.users import RUN_AS_ENV, RunAsPolicy, TaskUser, UserRefused
 from mesoslite.ids import FrameworkId, TaskId
 from mesoslite.model import REASON_LAUNCH_FAILED, REASON_TASK_INVALID, TaskSpec, TaskState
@@ -61,17 +68,6 @@ from mesoslite.model import REASON_LAUNCH_FAILED, REASON_TASK_INVALID, TaskSpec,
 logger = logging.getLogger(__name__)
 
 SHELL = "/bin/sh"
-
-
-def _wrapper_source(name: str) -> str:
-    return resources.files("mesoslite.agent").joinpath("wrappers", name).read_text()
-
-
-# The task wrapper (see the module docstring), shipped as package data in `wrappers/`.
-# Arguments: the exit log, the launch's tag, cgroup.procs files separated by spaces (may be
-# empty), then the command's argv.
-WRAPPER_C = _wrapper_source("wrapper.c")
-WRAPPER_PERL = _wrapper_source("wrapper.pl")
 
 
 class LaunchError(Exception):
@@ -104,6 +100,10 @@ class LaunchedTask:
     start_ticks: int = 0
     cgroups: tuple[str, ...] = ()
     exit_code: int | None = None
+    # A child of the task supervisor (`supervisor.py`): it reports the exit, no pidfd.
+    supervised: bool = False
+    # Its exit status is lost: True, or why (`exited`'s `status_lost`).
+    lost: bool | str = False
 
     @property
     def exited(self) -> bool:
@@ -111,6 +111,8 @@ class LaunchedTask:
 
 
 ExitCallback = Callable[[LaunchedTask, int], None]
+# What `launch_many` takes per task: `launch`'s arguments.
+LaunchItem = tuple[FrameworkId, TaskSpec, "ExitSink | None", tuple[str, ...]]
 
 
 class TaskLauncher:
@@ -121,10 +123,17 @@ class TaskLauncher:
         on_exit: called on the loop with the task and its exit code (or -signal) once its
             process has exited and the rest of its process group was killed.
         users: which user each task runs as (see `users.py`).
+        kind: "supervisor" (one process per agent is every task's parent,
+            `supervisor_tasks.py`) or "wrapper" (a wrapper process per task); the wrapper is
+            the fallback when the supervisor cannot be built or started.
     """
 
     def __init__(
-        self, work_dir: Path, on_exit: ExitCallback, users: RunAsPolicy | None = None
+        self,
+        work_dir: Path,
+        on_exit: ExitCallback,
+        users: RunAsPolicy | None = None,
+        kind: str = "wrapper",
     ) -> None:
         self.work_dir = work_dir
         self.agent_id = ""
@@ -137,12 +146,16 @@ class TaskLauncher:
         self.running: dict[int, LaunchedTask] = {}
         # The command prefix that runs the wrapper; None: tasks run unwrapped.
         self.wrapper: list[str] | None = find_wrapper(work_dir)
+        self.supervisor = SupervisorMode(self) if kind == "supervisor" else None
 
     def close(self) -> None:
         """Stop watching processes (they are not killed) and release the launcher's fds."""
+        if self.supervisor is not None:
+            self.supervisor.close()
         for launched in list(self.running.values()):
-            self._loop.remove_reader(launched.pidfd)
-            os.close(launched.pidfd)
+            if launched.pidfd >= 0:
+                self._loop.remove_reader(launched.pidfd)
+                os.close(launched.pidfd)
         self.running.clear()
         os.close(self._devnull)
 
@@ -161,6 +174,39 @@ class TaskLauncher:
         Raises:
             LaunchError: the task could not be started; nothing is left running.
         """
+        if self.supervisor is not None and self.supervisor.ensure() is not None:
+            [done] = self.supervisor.launch_many([(framework_id, task, exit_file, cgroups)])
+            if isinstance(done, LaunchError):
+                raise done
+            return done
+        sandbox, args, env, user, _ = self.prepare(framework_id, task)
+        if self.wrapper is not None:
+            procs = " ".join(os.path.join(c, "cgroup.procs") for c in cgroups)
+            sink = ("", "") if exit_file is None else (str(exit_file.path), exit_file.tag)
+            args = [*self.wrapper, *sink, procs, *args]
+            if user is not None:
+                env[RUN_AS_ENV] = user.wrapper_env()  # the wrapper switches the command
+        popen = self._popen(args, sandbox, env, user)
+        return self._watch(framework_id, task, sandbox, popen, exit_file, cgroups)
+
+    def launch_many(self, items: Sequence[LaunchItem]) -> list[LaunchedTask | LaunchError]:
+        """`launch` for each of `items`, in one exchange with the supervisor if there is one:
+        each is its `LaunchedTask` or the `LaunchError` that says why it did not start."""
+        if self.supervisor is not None and self.supervisor.ensure() is not None:
+            return self.supervisor.launch_many(items)
+        out: list[LaunchedTask | LaunchError] = []
+        for item in items:
+            try:
+                out.append(self.launch(*item))
+            except LaunchError as e:
+                out.append(e)
+        return out
+
+    def prepare(
+        self, framework_id: FrameworkId, task: TaskSpec
+    ) -> tuple[Path, list[str], dict[str, str], TaskUser | None, str]:
+        """The task's sandbox (made), argv, environment, user and the file to execute; a
+        `LaunchError` if it cannot run."""
         sandbox = sandbox_path(self.work_dir, framework_id, task.task_id)
         if sandbox is None:
             raise LaunchError(
@@ -169,16 +215,20 @@ class TaskLauncher:
                 f"framework id {framework_id!r} or task id {task.task_id!r} "
                 "cannot name a sandbox directory",
             )
-        args, env = self._command(framework_id, task, sandbox)
+        args, env, file = self._command(framework_id, task, sandbox)
         user = self._user_of(task.command.user, env)
         self._make_sandbox(sandbox, framework_id, user)
-        if self.wrapper is not None:
-            procs = " ".join(os.path.join(c, "cgroup.procs") for c in cgroups)
-            sink = ("", "") if exit_file is None else (str(exit_file.path), exit_file.tag)
-            args = [*self.wrapper, *sink, procs, *args]
-            if user is not None:
-                env[RUN_AS_ENV] = user.wrapper_env()  # the wrapper switches the command
-        popen = self._popen(args, sandbox, env, user)
+        return sandbox, args, env, user, file
+
+    def _watch(
+        self,
+        framework_id: FrameworkId,
+        task: TaskSpec,
+        sandbox: Path,
+        popen: subprocess.Popen[bytes],
+        exit_file: ExitSink | None,
+        cgroups: tuple[str, ...],
+    ) -> LaunchedTask:
         try:
             pidfd = os.pidfd_open(popen.pid)
         except OSError:
@@ -204,8 +254,9 @@ class TaskLauncher:
 
     def _command(
         self, framework_id: FrameworkId, task: TaskSpec, sandbox: Path
-    ) -> tuple[list[str], dict[str, str]]:
-        """The task's argv (unwrapped) and environment; a `LaunchError` if it cannot run."""
+    ) -> tuple[list[str], dict[str, str], str]:
+        """The task's argv (unwrapped), environment and file to execute; a `LaunchError` if
+        it cannot run."""
         cmd = task.command
         if (cmd.shell and not cmd.value.strip()) or (
             not cmd.shell and not (cmd.argv and cmd.argv[0])
@@ -214,13 +265,12 @@ class TaskLauncher:
         args = [SHELL, "-c", cmd.value] if cmd.shell else list(cmd.argv)
         env = self._base_env.copy()
         env.update(cmd.environment)
-        if not cmd.shell:
-            _check_executable(args[0], env.get("PATH", os.defpath))
+        file = SHELL if cmd.shell else _check_executable(args[0], env.get("PATH", os.defpath))
         env["MESOSLITE_TASK_ID"] = task.task_id
         env["MESOSLITE_FRAMEWORK_ID"] = framework_id
         env["MESOSLITE_AGENT_ID"] = self.agent_id
         env["MESOSLITE_SANDBOX"] = str(sandbox)
-        return args, env
+        return args, env, file
 
     def _popen(
         self, args: list[str], sandbox: Path, env: dict[str, str], user: TaskUser | None
@@ -272,6 +322,11 @@ class TaskLauncher:
     ) -> LaunchedTask | None:
         """Watch a task process that survived an agent restart; None if it is gone (or its
         pid now names another process)."""
+        if self.supervisor is not None:
+            found = self.supervisor.adopt(framework_id, task_id, pid, start_ticks, exit_file)
+            if found is not None:
+                found.cgroups = cgroups
+                return found
         if pid <= 0 or process_start_ticks(pid) != start_ticks:
             return None
         try:
@@ -342,6 +397,7 @@ class TaskLauncher:
             code = read_exit_status(launched.exit_file)
             if code is None:
                 code = UNKNOWN_EXIT
+                launched.lost = launched.lost or True
         kill_cgroup_members(launched.cgroups)
         os.close(launched.pidfd)
         launched.exit_code = code
@@ -352,6 +408,9 @@ class TaskLauncher:
         """Send `sig` to the task's process group, unless its process has exited."""
         if launched.exited:
             return
+        if launched.supervised and self.supervisor is not None:
+            self.supervisor.kill(launched, sig)
+            return
         if launched.popen is None and process_start_ticks(launched.pid) != launched.start_ticks:
             return  # an adopted task that is gone: its pid may belong to someone else now
         _killpg(launched.pid, sig)
@@ -360,50 +419,6 @@ class TaskLauncher:
 # The exit code reported for an adopted task whose wrapper left no exit status (it was
 # SIGKILLed with its group, e.g. by an earlier agent's kill or by hand).
 UNKNOWN_EXIT = -signal.SIGKILL
-
-
-def find_wrapper(work_dir: Path) -> list[str] | None:
-    """The compiled C wrapper (built into `work_dir/bin` once), else perl's, else None."""
-    import hashlib
-
-    digest = hashlib.sha1(("static\n" + WRAPPER_C).encode()).hexdigest()[:10]
-    binary = work_dir / "bin" / f"mesoslite-wrapper-{digest}"
-    if os.access(binary, os.X_OK):
-        return [str(binary)]
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is not None:
-        try:
-            binary.parent.mkdir(parents=True, exist_ok=True)
-            src = binary.with_suffix(".c")
-            src.write_text(WRAPPER_C)
-            tmp = binary.with_suffix(".tmp")
-            _compile(cc, src, tmp)
-            tmp.replace(binary)
-            return [str(binary)]
-        except (OSError, subprocess.SubprocessError) as e:
-            logger.warning("cannot compile the task wrapper with %s: %s; trying perl", cc, e)
-    perl = shutil.which("perl")
-    if perl is not None:
-        return [perl, "-e", WRAPPER_PERL]
-    logger.warning(
-        "no C compiler and no perl: tasks run unwrapped, and the exit status of a task "
-        "that ends while the agent is down is lost"
-    )
-    return None
-
-
-def _compile(cc: str, src: Path, out: Path) -> None:
-    """Link statically where the host has a static libc: no dynamic loader at each task's
-    exec, ~0.2-0.4 ms of CPU less per task on our machines (bench/RESULTS.md, issue 15)."""
-    for flags in (["-O2", "-static"], ["-O2"]):
-        try:
-            subprocess.run(
-                [cc, *flags, "-o", str(out), str(src)], check=True, capture_output=True, timeout=60
-            )
-            return
-        except subprocess.CalledProcessError:
-            if "-static" not in flags:
-                raise
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -437,15 +452,19 @@ def kill_cgroup_members(cgroups: tuple[str, ...]) -> None:
                 pass
 
 
-def _check_executable(name: str, path: str) -> None:
-    """Raise the `LaunchError` Popen would have raised, before the wrapper hides it."""
+def _check_executable(name: str, path: str) -> str:
+    """Raise the `LaunchError` Popen would have raised, before the wrapper hides it; else
+    the file to execute."""
     if "/" in name:
         if not os.path.exists(name):
             raise _failed(f"executable not found: {name!r}")
         if not os.access(name, os.X_OK) or os.path.isdir(name):
             raise _failed(f"permission denied executing {name!r}")
-    elif shutil.which(name, path=path) is None:
+        return name
+    found = shutil.which(name, path=path)
+    if found is None:
         raise _failed(f"executable not found: {name!r}")
+    return found
 
 
 def _failed(message: str) -> LaunchError:
@@ -457,3 +476,7 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+# At the end: `supervisor_tasks` imports this module's names.
+from mesoslite.agent.supervisor_tasks import SupervisorMode  # noqa: E402

@@ -47,6 +47,7 @@ async def serve(config: AgentConfig) -> None:
         sandbox_gc_age_s=config.sandbox_gc_age_s,
         reserved=parse_reserved_resources(config.resources)[1],
         users=RunAsPolicy(config.switch_user, config.allow_root_tasks),
+        task_launcher=config.task_launcher,
     )
     link = MasterLink(
         config.master, actor, backoff_max_s=config.reconnect_backoff_max_s, security=client

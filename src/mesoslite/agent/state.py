@@ -249,7 +249,7 @@ class AgentState(TaskBook):
         now: float,
         *,
         memory_hit: bool = False,
-        status_lost: bool = False,
+        status_lost: bool | str = False,
     ) -> list[Effect]:
         """The task's process ended with `code` (or -signal). `memory_hit`: its memory
         cgroup hit the limit; `status_lost`: it was adopted and its wrapper left no status."""
@@ -275,6 +275,8 @@ class AgentState(TaskBook):
             state = TaskState.KILLED if task.kill_requested else TaskState.FAILED
             reason = REASON_TASK_KILLED if task.kill_requested else REASON_AGENT_RESTARTED
             message = "the task's process ended; its exit status is lost"
+            if isinstance(status_lost, str):
+                message += f" ({status_lost})"
             return out + self.finish(task, state, reason, message, now)
         state, reason, message = exit_outcome(code, killed=task.kill_requested)
         return out + self.finish(task, state, reason, message, now, code)

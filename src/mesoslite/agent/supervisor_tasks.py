@@ -1,0 +1,264 @@
+"""`SupervisorMode`: `TaskLauncher`'s tasks run as children of the agent's task supervisor.
+
+See `supervisor.py` for the supervisor itself. What this adds on the launcher's side:
+- Launch: the launcher prepares each task as before (sandbox, argv, environment, user), the
+  supervisor starts the chunk in one exchange; no `Popen` and no pidfd per task.
+- Exits come from the supervisor (its `X` lines); the rest of the group was killed by it
+  while the task was a zombie, and the launcher ends what is left in the task's cgroups.
+- Adopt after an agent restart: a pid the supervisor still holds (and that started when
+  the checkpoint says) is watched again through it; otherwise the caller falls back to
+  the pidfd path (a task of an old wrapper, or one that ended: its code is in the log).
+- The supervisor dies: its tasks are watched through pidfds like adopted ones, and each is
+  reported with its exit status lost (unless its line reached the exit log), naming the
+  supervisor's death; a new supervisor is started at once for the next launches.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mesoslite.agent.exit_log import ExitSink, read_exit_status
+from mesoslite.agent.supervisor import (
+    LaunchRefused,
+    LaunchRequest,
+    SupervisorClient,
+    SupervisorGone,
+    connect,
+)
+from mesoslite.agent.task_binaries import find_supervisor
+from mesoslite.ids import FrameworkId, TaskId
+
+if TYPE_CHECKING:
+    from mesoslite.agent.launcher import LaunchedTask, LaunchError, LaunchItem, TaskLauncher
+
+logger = logging.getLogger(__name__)
+
+SUPERVISOR_DIED = "the task supervisor died"
+
+
+class SupervisorMode:
+    """The supervisor's side of a `TaskLauncher` (see the module docstring)."""
+
+    def __init__(self, launcher: TaskLauncher) -> None:
+        self.launcher = launcher
+        self.binary = find_supervisor(launcher.work_dir)
+        # Started (or reached) at the first launch or adoption, not before: an agent that
+        # ends at once (a port in use) leaves nothing behind.
+        self.client: SupervisorClient | None = None
+
+    def ensure(self) -> SupervisorClient | None:
+        """The connected supervisor, started if need be; None: use the wrapper."""
+        if self.client is None and self.binary is not None:
+            try:
+                self.client = connect(self.launcher.work_dir, self.binary, self._exits, self._lost)
+            except (OSError, subprocess.SubprocessError) as e:
+                logger.warning("no task supervisor, tasks run under the wrapper: %s", e)
+                self.binary = None  # not again: a stranger holds its name, or it cannot run
+        return self.client
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    # ------------------------------------------------------------------ launching
+
+    def launch_many(self, items: Sequence[LaunchItem]) -> list[LaunchedTask | LaunchError]:
+        from mesoslite.agent.launcher import LaunchError
+
+        client = self.client
+        assert client is not None
+        out: list[LaunchedTask | LaunchError | None] = []
+        asked: list[tuple[int, LaunchItem, Path, str]] = []
+        requests: list[LaunchRequest] = []
+        for item in items:
+            try:
+                request, sandbox = self._request(*item)
+            except LaunchError as e:
+                out.append(e)
+                continue
+            asked.append((len(out), item, sandbox, request.argv[0]))
+            requests.append(request)
+            out.append(None)
+        if requests:
+            try:
+                answers: list[int | LaunchRefused] = client.launch_many(requests)
+            except SupervisorGone:
+                answers = [*client.partial]
+                answers += [LaunchRefused(0, 0)] * (len(requests) - len(answers))
+            for (i, item, sandbox, argv0), answer in zip(asked, answers, strict=True):
+                out[i] = self._result(item, sandbox, argv0, answer)
+        return [r for r in out if r is not None]
+
+    def _request(
+        self,
+        framework_id: FrameworkId,
+        task: object,
+        exit_file: ExitSink | None,
+        cgroups: tuple[str, ...],
+    ) -> tuple[LaunchRequest, Path]:
+        sandbox, args, env, user, file = self.launcher.prepare(framework_id, task)  # type: ignore[arg-type]
+        sink = ("", "") if exit_file is None else (str(exit_file.path), exit_file.tag)
+        request = LaunchRequest(
+            tag=sink[1],
+            exit_log=sink[0],
+            file=file,
+            cwd=str(sandbox),
+            stdout=str(sandbox / "stdout"),
+            stderr=str(sandbox / "stderr"),
+            run_as="" if user is None else user.wrapper_env(),
+            cgroup_procs=[os.path.join(c, "cgroup.procs") for c in cgroups],
+            argv=args,
+            env=[f"{k}={v}".encode("utf-8", "surrogateescape") for k, v in env.items()],
+        )
+        return request, sandbox
+
+    def _result(
+        self, item: LaunchItem, sandbox: Path, argv0: str, answer: int | LaunchRefused
+    ) -> LaunchedTask | LaunchError:
+        from mesoslite.agent.launcher import LaunchedTask, _failed
+
+        framework_id, task, exit_file, cgroups = item
+        if isinstance(answer, LaunchRefused):
+            if answer.errno == 0:
+                return _failed(f"cannot start {argv0!r}: {SUPERVISOR_DIED}")
+            if answer.not_found:
+                return _failed(f"executable not found: {argv0!r}")
+            if answer.errno == errno.EACCES and answer.step == 4:
+                return _failed(f"permission denied executing {argv0!r}")
+            from mesoslite.agent.supervisor import STEPS
+
+            return _failed(f"cannot start {argv0!r}: {STEPS[answer.step]}: {answer.text}")
+        pid = answer
+        launched = LaunchedTask(
+            framework_id,
+            task.task_id,
+            pid,
+            sandbox,
+            time.time(),
+            None,
+            -1,
+            exit_file,
+            any_start_ticks(pid) or 0,  # a task that ended at once is a zombie: still ours
+            cgroups,
+            supervised=True,
+        )
+        self.launcher.running[pid] = launched
+        if self.client is None:  # it died after starting this one
+            self._orphan(launched)
+        return launched
+
+    # ------------------------------------------------------------------ watching
+
+    def adopt(
+        self,
+        framework_id: FrameworkId,
+        task_id: TaskId,
+        pid: int,
+        start_ticks: int,
+        exit_file: ExitSink | None,
+    ) -> LaunchedTask | None:
+        """Watch a task of the supervisor's again after an agent restart; None if it is not
+        one of its live tasks."""
+        from mesoslite.agent.launcher import LaunchedTask
+
+        client = self.ensure()
+        if client is None or pid <= 0:
+            return None
+        try:
+            if not client.owns(pid) or any_start_ticks(pid) != start_ticks:
+                return None
+        except SupervisorGone:
+            return None
+        sandbox = self.launcher.work_dir
+        launched = LaunchedTask(
+            framework_id,
+            task_id,
+            pid,
+            sandbox,
+            time.time(),
+            None,
+            -1,
+            exit_file,
+            start_ticks,
+            supervised=True,
+        )
+        from mesoslite.agent.sandbox import sandbox_path
+
+        launched.sandbox = sandbox_path(sandbox, framework_id, task_id) or sandbox
+        self.launcher.running[pid] = launched
+        return launched
+
+    def kill(self, launched: LaunchedTask, sig: int) -> None:
+        if self.client is not None:
+            self.client.kill(launched.pid, sig)
+
+    def _exits(self, exits: list[tuple[int, int]]) -> None:
+        from mesoslite.agent.launcher import kill_cgroup_members
+
+        running = self.launcher.running
+        for pid, code in exits:
+            launched = running.get(pid)
+            if launched is None or not launched.supervised:
+                continue  # not adopted (yet): its code is in the exit log
+            del running[pid]
+            kill_cgroup_members(launched.cgroups)
+            launched.exit_code = code
+            self.launcher._on_exit(launched, code)
+
+    def _lost(self) -> None:
+        """The supervisor died: watch its orphans through pidfds, start another."""
+        self.client = None
+        orphans = [t for t in self.launcher.running.values() if t.supervised]
+        logger.error("%s: watching its tasks=%d, starting another", SUPERVISOR_DIED, len(orphans))
+        for launched in orphans:
+            self._orphan(launched)
+        self.ensure()
+
+    def _orphan(self, launched: LaunchedTask) -> None:
+        launched.supervised = False
+        launched.lost = SUPERVISOR_DIED
+        loop = self.launcher._loop
+        try:
+            pidfd = os.pidfd_open(launched.pid)
+        except OSError:
+            pidfd = -1
+        if pidfd >= 0 and any_start_ticks(launched.pid) == launched.start_ticks:
+            launched.pidfd = pidfd
+            loop.add_reader(pidfd, self.launcher._reap, launched)
+            return
+        if pidfd >= 0:
+            os.close(pidfd)
+        loop.call_soon(self._gone, launched)
+
+    def _gone(self, launched: LaunchedTask) -> None:
+        """An orphan that had already ended: its code, if its line reached the log."""
+        from mesoslite.agent.launcher import UNKNOWN_EXIT, kill_cgroup_members
+
+        if self.launcher.running.pop(launched.pid, None) is None:
+            return
+        code = read_exit_status(launched.exit_file)
+        if code is None:
+            code = UNKNOWN_EXIT
+        else:
+            launched.lost = False
+        kill_cgroup_members(launched.cgroups)
+        launched.exit_code = code
+        self.launcher._on_exit(launched, code)
+
+
+def any_start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks (`/proc/PID/stat` field 22), zombies too."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return int(data[data.rindex(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None

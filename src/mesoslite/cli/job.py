@@ -17,7 +17,6 @@ from mesoslite.cli import CliConfig, job_steer, job_wait
 from mesoslite.cli._args import checked
 
 if TYPE_CHECKING:
-    from mesoslite.cli._client import BlockingOperatorClient
     from mesoslite.jobs.model import AttemptView, InstanceView, JobView, RunView
 
 # How often `--wait` asks the master for the job's status.
@@ -283,19 +282,7 @@ def _submit(
 
 def outcome(view: JobView) -> int | None:
     """The exit code of `--wait` once the job is where it waits for, else None."""
-    from mesoslite.cli.exit_codes import EXIT_FAILURE, EXIT_OK
-    from mesoslite.jobs.model import JobState, JobType
-
-    if view.state is JobState.SUCCEEDED:
-        return EXIT_OK
-    if view.state in (JobState.FAILED, JobState.KILLED):
-        return EXIT_FAILURE
-    if view.type is JobType.SERVICE and view.state is JobState.HEALTHY:
-        return EXIT_OK
-    # A suspended cron job is where it will stay: waiting for it to be SCHEDULED would hang.
-    if view.type is JobType.CRON and view.state in (JobState.SCHEDULED, JobState.SUSPENDED):
-        return EXIT_OK
-    return None
+    return job_wait.verdict(view.state, view.type)
 
 
 # ---------------------------------------------------------------------------- formatting

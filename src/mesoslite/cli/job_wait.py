@@ -18,6 +18,7 @@ import click
 
 if TYPE_CHECKING:
     from mesoslite.cli._client import BlockingOperatorClient
+    from mesoslite.jobs.model import JobState, JobType
     from mesoslite.jobs.summary import JobSummary
 
 # How long between two progress summaries while the job's state stays the same.
@@ -61,16 +62,23 @@ def watch(client: BlockingOperatorClient, name: str, timeout_s: float | None) ->
 
 def outcome(s: JobSummary) -> int | None:
     """The exit code of `--wait` once the job is where it waits for (as `job.outcome`)."""
+    return verdict(s.state, s.type)
+
+
+def verdict(state: JobState, type_: JobType) -> int | None:
+    """`--wait`'s exit code for a job in `state`, else None: the one rule for a job's view
+    (`job.outcome`) and for a watched summary."""
     from mesoslite.cli.exit_codes import EXIT_FAILURE, EXIT_OK
     from mesoslite.jobs.model import JobState, JobType
 
-    if s.state is JobState.SUCCEEDED:
+    if state is JobState.SUCCEEDED:
         return EXIT_OK
-    if s.state in (JobState.FAILED, JobState.KILLED):
+    if state in (JobState.FAILED, JobState.KILLED):
         return EXIT_FAILURE
-    if s.type is JobType.SERVICE and s.state is JobState.HEALTHY:
+    if type_ is JobType.SERVICE and state is JobState.HEALTHY:
         return EXIT_OK
-    if s.type is JobType.CRON and s.state in (JobState.SCHEDULED, JobState.SUSPENDED):
+    # A suspended cron job is where it will stay: waiting for it to be SCHEDULED would hang.
+    if type_ is JobType.CRON and state in (JobState.SCHEDULED, JobState.SUSPENDED):
         return EXIT_OK
     return None
 

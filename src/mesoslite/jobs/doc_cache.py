@@ -22,7 +22,7 @@ from mesoslite.jobs.records import Instance
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
-def instance_text(i: Instance, doc: Callable[[Instance], dict[str, Any]]) -> str:
+def instance_text(i: Instance, doc: Callable[[Instance], Any]) -> str:
     """`json.dumps(doc(i))` in the document's separators, kept while `i` is unchanged."""
     a = i.current
     memo = i.doc_memo  # always set: the dataclass's `__init__` assigns fields

@@ -64,14 +64,16 @@ def _instance_from(d: dict[str, Any]) -> Instance:
 _CODE = {InstanceState.WAITING: "W", InstanceState.BACKOFF: "B", InstanceState.STAGING: "G",
          InstanceState.RUNNING: "R", InstanceState.KILLING: "X", **_SHORT}
 _STATE_OF = {v: k for k, v in _CODE.items()}
-_ROW_DEFAULTS = (1, 0, None, "", "")  # version, failures, next_attempt_at, message, killing_for
-_ATT_DEFAULTS = (None, None, None, "", {}, "")  # finished, code, healthy, msg, attrs, task id
+# version, failures, next_attempt_at, message, killing_for
+_ROW_DEFAULTS: tuple[Any, ...] = (1, 0, None, "", "")
+# finished, code, healthy, msg, attrs, task id
+_ATT_DEFAULTS: tuple[Any, ...] = (None, None, None, "", {}, "")
 
 
 def agent_table(run: Run) -> dict[tuple[str, str], int]:
     table = getattr(run, "agent_table", None)
     if table is None:
-        table = run.agent_table = {}
+        table = run.agent_table = {}  # type: ignore[misc]  # _AgentTable's slot
     return table
 
 
@@ -102,7 +104,7 @@ def _live_rows_json(job: str, run: Run) -> str:
 
 def _live_from(job: str, run: Run, d: dict[str, Any]) -> list[Instance]:
     agents = [(str(x), str(h)) for x, h in d["agents"]]
-    run.agent_table = {a: n for n, a in enumerate(agents)}
+    run.agent_table = {a: n for n, a in enumerate(agents)}  # type: ignore[misc]  # as above
     out = []
     for row in d["rows"]:
         index, code, attempts, att, version, failures, nxt, message, killing = (

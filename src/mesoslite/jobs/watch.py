@@ -12,8 +12,8 @@ same.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Protocol
 
 from mesoslite.clock import Clock
@@ -45,7 +45,12 @@ class WriteSignal:
         """Until the next write, or `timeout_s` on `clock`."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.add(fut)
-        cancel = clock.call_later(timeout_s, lambda: fut.done() or fut.set_result(None))
+
+        def wake() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        cancel = clock.call_later(timeout_s, wake)
         try:
             await fut
         finally:

@@ -18,9 +18,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from mesoslite._proto.v1 import jobs_pb2_grpc
-from mesoslite.cli import cli
+from mesoslite.cli import cli, job_wait
 from mesoslite.cli import job as job_cli
-from mesoslite.cli import job_wait
 from mesoslite.cli.exit_codes import (
     EXIT_FAILURE,
     EXIT_NOT_FOUND,

@@ -13,7 +13,7 @@ from mesoslite.errors import NotFoundError, UnavailableError
 from mesoslite.jobs.model import InstanceState, JobState
 from mesoslite.testing import assert_eventually_async
 
-from .test_batching import N, Cluster, cluster, finished, refuse_job_writes  # noqa: F401
+from .test_batching import Cluster, N, cluster, finished, refuse_job_writes  # noqa: F401
 
 
 async def test_a_terminal_state_is_told_once_it_is_durable_and_progress_waits_its_interval(

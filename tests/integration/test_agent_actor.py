@@ -497,7 +497,7 @@ async def test_both_wrappers_report_exit_codes_and_signals_and_write_them_down(
 ) -> None:
     import shutil as sh
 
-    from mesoslite.agent.launcher import WRAPPER_PERL
+    from mesoslite.agent.task_binaries import WRAPPER_PERL
 
     actor = AgentActor(
         work_dir=tmp_path,

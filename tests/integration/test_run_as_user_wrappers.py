@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mesoslite.agent.launcher import WRAPPER_PERL, LaunchedTask, TaskLauncher, find_wrapper
+from mesoslite.agent.launcher import LaunchedTask, TaskLauncher
 from mesoslite.agent.sandbox import read_sandbox_file
+from mesoslite.agent.task_binaries import WRAPPER_PERL, find_wrapper
 from mesoslite.agent.users import RUN_AS_ENV, RunAsPolicy, UserRefused
 from mesoslite.ids import FrameworkId, TaskId
 from mesoslite.model import CommandSpec, TaskSpec

@@ -56,11 +56,7 @@ from pathlib import Path
 
 from mesoslite.agent.exit_log import ExitSink, read_exit_status
 from mesoslite.agent.sandbox import give_to, make_sandbox, sandbox_path
-from mesoslite.agent.task_binaries import (  # noqa: F401 (WRAPPER_*: imported from here too)
-    WRAPPER_C,
-    WRAPPER_PERL,
-    find_wrapper,
-)
+from mesoslite.agent.task_binaries import find_wrapper
 from mesoslite.agent.users import RUN_AS_ENV, RunAsPolicy, TaskUser, UserRefused
 from mesoslite.ids import FrameworkId, TaskId
 from mesoslite.model import REASON_LAUNCH_FAILED, REASON_TASK_INVALID, TaskSpec, TaskState

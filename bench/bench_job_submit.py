@@ -1,0 +1,118 @@
+"""`mesoslite job submit [--wait]`: the fast path (`fastjob.py`) against the click/gRPC path.
+
+Usage: python bench/bench_job_submit.py [--runs 4] [--instances 1000] [--start-runs 20]
+       [--agents 4] [--paths fast,slow]
+
+On a cluster like `mesoslite local --agents 4` (its default agent resources), alternating
+the paths run by run so that the machine's load weighs on both alike (`slow` is
+`MESOSLITE_NO_FASTRUN=1`):
+
+- the CLI's start alone: `job submit` of a one-instance job without `--wait`, p50 over
+  `--start-runs` runs of each path (after a warm-up run of each);
+- the throughput measure of issue 15: `job submit --wait` of one batch job of
+  `--instances` instances of `true` (cpus 0.05, mem 16), `--runs` runs of each path.
+
+Each command's wall time and its own CPU (user + system, of the launcher's sh and the Python
+it execs, and any child it waited for) are what `/usr/bin/time -f '%e %U %S'` reports, taken
+here from `wait4`'s rusage at microsecond resolution (`time` prints 10 ms steps, the fast
+path's whole CPU). Each job is removed after its run. Prints the load average before and
+after, the commit, and one line per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mesoslite.testing import LocalCluster
+
+PATH_ENV = {"fast": {}, "slow": {"MESOSLITE_NO_FASTRUN": "1"}}
+SPEC = """name: {name}
+type: batch
+command: "true"
+instances: {instances}
+resources: {{cpus: 0.05, mem: 16}}
+"""
+MESOSLITE = str(Path(sys.executable).with_name("mesoslite"))
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall s, user+sys CPU s) of `argv`, from its `wait4` rusage."""
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(argv)} failed ({code}): {err.read().decode()[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def p50(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def remove(env: dict[str, str], name: str) -> None:
+    subprocess.run([MESOSLITE, "job", "remove", name], env=env, capture_output=True, timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--start-runs", type=int, default=20)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--paths", default="fast,slow")
+    args = parser.parse_args()
+    paths = args.paths.split(",")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(f"commit {commit}, {now}, load {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        with LocalCluster(tmp / "cluster", agents=args.agents) as cluster:
+            base = {**os.environ, "MESOSLITE_MASTER": cluster.master_address,
+                    "MESOSLITE_MASTER_HTTP": cluster.http_url()[len("http://"):].rstrip("/"),
+                    "XDG_CACHE_HOME": str(tmp / "cache")}
+            envs = {p: {**base, **PATH_ENV[p]} for p in paths}
+            start: dict[str, list[tuple[float, float]]] = {p: [] for p in paths}
+            for i in range(args.start_runs + 1):
+                for p in paths:
+                    name = f"tiny-{p}-{i}"
+                    spec = tmp / f"{name}.yaml"
+                    spec.write_text(SPEC.format(name=name, instances=1))
+                    got = timed([MESOSLITE, "job", "submit", str(spec)], envs[p])
+                    if i:  # the first run of each path warms the caches up
+                        start[p].append(got)
+            for p in paths:
+                walls, cpus = [w for w, _ in start[p]], [c for _, c in start[p]]
+                print(f"start  {p}: `job submit` (1 instance, no --wait), p50 of {len(walls)}: "
+                      f"wall {p50(walls) * 1000:.1f} ms, CLI CPU {p50(cpus) * 1000:.1f} ms "
+                      f"(min wall {min(walls) * 1000:.1f} ms)")
+            for i in range(args.runs):
+                for p in paths:
+                    name = f"big-{p}-{i}"
+                    spec = tmp / f"{name}.yaml"
+                    spec.write_text(SPEC.format(name=name, instances=args.instances))
+                    time.sleep(1.0)  # the agents' cleanup of the last run settles
+                    load = os.getloadavg()[0]
+                    wall, cpu = timed([MESOSLITE, "job", "submit", "--wait", str(spec)],
+                                      envs[p])
+                    print(f"wait   {p}: `job submit --wait` of {args.instances}: wall {wall:.2f} s "
+                          f"({args.instances / wall:.0f}/s), CLI CPU {cpu * 1000:.1f} ms, "
+                          f"load {load:.1f}", flush=True)
+                    remove(envs[p], name)
+    print(f"load after {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,19 +7,21 @@ summaries as `Jobs.Watch` does; this prints what the click commands print
 (`fastjob_text.py` holds the text both use) and exits with the same codes.
 
 Anything else goes to the click command, unchanged: options it does not know, values it
-would refuse, `-` (stdin: it could not be read twice), a file it cannot read as UTF-8, the
-cases `fastrun.try_fast` hands over (TLS, credentials, a zk:// or list `--master`, no HTTP
-endpoint, a master that is not leading). A master that is down falls back too: the click
-path then says so with its own words (exit 69). Once the job is submitted nothing can fall
-back any more: a watch that breaks (a failover) hands over to the click path's
-`job wait NAME`, which finds the new leader, with the time left of `--timeout`.
+would refuse, `-` (stdin: it could not be read twice), a file it cannot read as UTF-8, and
+the cases of `run`'s fast path (TLS or credentials, which `fastrun.try_fast_argv` checks; a
+zk:// or list `--master`, no HTTP endpoint, a master that is not leading). A master that is
+down falls back too: the click path then says so in its own words (exit 69). Once the job
+is submitted nothing can fall back any more: a watch that breaks (a failover) hands over to
+the click path's `job wait NAME`, which finds the new leader, with the time left of
+`--timeout`.
 """
 
 import posix
 import sys
 
 from mesoslite import fastjob_text as text
-from mesoslite.fastrun import DEFAULT_MASTER, GATING_ENV, env
+from mesoslite.fastrun_http import _env as env
+from mesoslite.fastrun_http import open_answer
 
 FALLBACK = None
 EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERNAL, EXIT_TEMPFAIL = 2, 69, 70, 75
@@ -43,12 +45,12 @@ class Call:
         self.wait, self.timeout_s = wait, timeout_s
 
 
-def try_fast(argv: list[str]) -> int | None:
-    """`mesoslite ARGV` (`[--master M] job VERB ...`) on the fast path: its exit code, or
-    `FALLBACK` (`sys.argv` may then name the click command to run instead)."""
-    if any(env(name) for name in GATING_ENV):
-        return FALLBACK
-    call = parse(argv, env("MESOSLITE_MASTER") or DEFAULT_MASTER)
+def try_fast(argv: list[str], master: str) -> int | None:
+    """`mesoslite ARGV` (`[--master M] job VERB ...`) on the fast path, `master` the one
+    given by the environment (`fastrun.try_fast_argv` has checked it allows the fast path):
+    its exit code, or `FALLBACK` (`sys.argv` may then name the click command to run
+    instead)."""
+    call = parse(argv, master)
     if call is None:
         return FALLBACK
     if call.verb == "wait":
@@ -134,8 +136,6 @@ def _read_spec(path: str) -> str | None:
 
 
 def _follow(call: Call, request: dict[str, object], path: str, name: str) -> int | None:
-    from mesoslite.fastrun_http import open_answer
-
     try:
         opened = open_answer(call.master, path, request)
     except KeyboardInterrupt:

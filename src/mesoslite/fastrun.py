@@ -60,10 +60,10 @@ def try_fast_argv(argv: list[str]) -> int | None:
     command = _command(argv)
     if command == "run":
         return try_fast(argv)
-    if command == "job":
+    if command == "job" and not any(env(name) for name in GATING_ENV):
         from mesoslite.fastjob import try_fast as try_fast_job
 
-        return try_fast_job(argv)
+        return try_fast_job(argv, env("MESOSLITE_MASTER") or DEFAULT_MASTER)
     return FALLBACK
 
 

@@ -12,7 +12,8 @@ the paths run by run so that the machine's load weighs on both alike (`slow` is
 - the throughput measure of issue 15: `job submit --wait` of one batch job of
   `--instances` instances of `true` (cpus 0.05, mem 16), `--runs` runs of each path.
 
-Each command's wall time and its own CPU (user + system, of the launcher's sh and the Python
+Each command's wall time, the time from its last line on stderr (`NAME: SUCCEEDED`) to its
+exit, and its own CPU (user + system, of the launcher's sh and the Python
 it execs, and any child it waited for) are what `/usr/bin/time -f '%e %U %S'` reports, taken
 here from `wait4`'s rusage at microsecond resolution (`time` prints 10 ms steps, the fast
 path's whole CPU). Each job is removed after its run. Prints the load average before and
@@ -41,18 +42,22 @@ resources: {{cpus: 0.05, mem: 16}}
 MESOSLITE = str(Path(sys.executable).with_name("mesoslite"))
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall s, user+sys CPU s) of `argv`, from its `wait4` rusage."""
-    with tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        proc.returncode = code = os.waitstatus_to_exitcode(status)
-        if code != 0:
-            err.seek(0)
-            raise SystemExit(f"{' '.join(argv)} failed ({code}): {err.read().decode()[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall s, user+sys CPU s, s from its last line on stderr to its exit) of `argv`, from
+    its `wait4` rusage; the last is how long `--wait` takes to exit once it has the outcome."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    lines, last_at = [], started
+    for line in proc.stderr:  # to EOF: the process has exited (or closed stderr)
+        lines.append(line)
+        last_at = time.perf_counter()
+    _, status, usage = os.wait4(proc.pid, 0)
+    ended = time.perf_counter()
+    proc.returncode = code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({code}): {b''.join(lines).decode()[-2000:]}")
+    return ended - started, usage.ru_utime + usage.ru_stime, ended - last_at
 
 
 def p50(values: list[float]) -> float:
@@ -84,7 +89,7 @@ def main() -> None:
                     "MESOSLITE_MASTER_HTTP": cluster.http_url()[len("http://"):].rstrip("/"),
                     "XDG_CACHE_HOME": str(tmp / "cache")}
             envs = {p: {**base, **PATH_ENV[p]} for p in paths}
-            start: dict[str, list[tuple[float, float]]] = {p: [] for p in paths}
+            start: dict[str, list[tuple[float, float, float]]] = {p: [] for p in paths}
             for i in range(args.start_runs + 1):
                 for p in paths:
                     name = f"tiny-{p}-{i}"
@@ -94,7 +99,7 @@ def main() -> None:
                     if i:  # the first run of each path warms the caches up
                         start[p].append(got)
             for p in paths:
-                walls, cpus = [w for w, _ in start[p]], [c for _, c in start[p]]
+                walls, cpus = [w for w, _, _ in start[p]], [c for _, c, _ in start[p]]
                 print(f"start  {p}: `job submit` (1 instance, no --wait), p50 of {len(walls)}: "
                       f"wall {p50(walls) * 1000:.1f} ms, CLI CPU {p50(cpus) * 1000:.1f} ms "
                       f"(min wall {min(walls) * 1000:.1f} ms)")
@@ -105,10 +110,11 @@ def main() -> None:
                     spec.write_text(SPEC.format(name=name, instances=args.instances))
                     time.sleep(1.0)  # the agents' cleanup of the last run settles
                     load = os.getloadavg()[0]
-                    wall, cpu = timed([MESOSLITE, "job", "submit", "--wait", str(spec)],
-                                      envs[p])
-                    print(f"wait   {p}: `job submit --wait` of {args.instances}: wall {wall:.2f} s "
-                          f"({args.instances / wall:.0f}/s), CLI CPU {cpu * 1000:.1f} ms, "
+                    wall, cpu, tail = timed([MESOSLITE, "job", "submit", "--wait", str(spec)],
+                                            envs[p])
+                    print(f"wait   {p}: `job submit --wait` of {args.instances}: "
+                          f"wall {wall:.2f} s ({args.instances / wall:.0f}/s), "
+                          f"CLI CPU {cpu * 1000:.1f} ms, last line to exit {tail * 1000:.1f} ms, "
                           f"load {load:.1f}", flush=True)
                     remove(envs[p], name)
     print(f"load after {os.getloadavg()}")

@@ -292,4 +292,26 @@ def _write(fd: int, data: bytes) -> None:
 
 
 def _err(message: str) -> None:
+    """`click.echo(message, err=True, nl=False)`: escape sequences dropped unless stderr is
+    a terminal."""
+    if "\x1b[" in message and not posix.isatty(2):
+        message = strip_ansi(message)
     _write(2, message.encode("utf-8", "backslashreplace"))
+
+
+def strip_ansi(text: str) -> str:
+    """`click._compat.strip_ansi` without `re`: drops each `ESC [ [0-?]* [ -/]* [@-~]`."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        if text.startswith("\x1b[", i):
+            j = i + 2
+            while j < n and "0" <= text[j] <= "?":
+                j += 1
+            while j < n and " " <= text[j] <= "/":
+                j += 1
+            if j < n and "@" <= text[j] <= "~":
+                i = j + 1
+                continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)

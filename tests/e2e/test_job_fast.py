@@ -299,3 +299,52 @@ def test_a_watch_that_breaks_hands_over_to_the_click_path_s_job_wait(tmp_path: P
     assert proc.returncode == 69, err
     assert "click" in _imported(err)
     assert f"cannot reach the master at {cluster.master_address}" in _own(err)
+
+
+def _on_a_terminal(
+    argv: list[str], env: dict[str, str], columns: int
+) -> tuple[int, str, set[str]]:
+    """Run `argv` with stdout and stderr on a new terminal `columns` wide: (exit code, what
+    it wrote there but the `import time:` lines, the modules those name)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    try:
+        proc = subprocess.Popen(argv, env=env, stdout=follower, stderr=follower)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's last writer has gone
+                break
+            if not data:
+                break
+            chunks.append(data)
+        code = proc.wait(timeout=60)
+    finally:
+        os.close(leader)
+    lines = b"".join(chunks).decode().split("\r\n")
+    shown = "\r\n".join(ln for ln in lines if not ln.startswith("import time:"))
+    return code, shown, _imported("\n".join(lines))
+
+
+def test_on_a_terminal_the_progress_line_is_rewritten_and_cut_alike(fast) -> None:  # type: ignore[no-untyped-def]
+    _, env, tmp = fast
+    f = spec(tmp, OK, "on-a-terminal-with-a-long-name")
+    assert job(env, "submit", "--wait", f, path="fast")[0] == 0
+    env = {k: v for k, v in env.items() if k != "COLUMNS"}
+    argv = [str(MESOSLITE), "job", "wait", "on-a-terminal-with-a-long-name"]
+    for extra in ({}, {"COLUMNS": "25"}):
+        (*fast_run, fast_imports), (*click_run, click_imports) = (
+            _on_a_terminal(argv, {**env, **extra, **path}, 30)
+            for path in ({}, {"MESOSLITE_NO_FASTRUN": "1"}))
+        assert "click" in click_imports and "click" not in fast_imports
+        assert fast_run == click_run
+        width = int(extra.get("COLUMNS", 30)) - 1
+        assert fast_run == [0, "\r" + "on-a-terminal-with-a-long-name: SUCCEEDED"[:width]
+                            + "\x1b[K\r\n"]

@@ -164,3 +164,11 @@ def test_the_summary_line_of_a_watched_summary() -> None:
     assert summary_line(ended, 0) == "b: FAILED: m"
     assert fastjob_text.problem_line("f.yaml", "name", "bad") == "mesoslite: f.yaml: name: bad"
     assert fastjob_text.problem_line("f.yaml", "", "f.yaml: line 1") == "mesoslite: f.yaml: line 1"
+
+
+def test_escape_sequences_are_dropped_as_click_drops_them() -> None:
+    from click._compat import strip_ansi
+
+    for text in ("plain", "\x1b[31mred\x1b[0m", "a\x1b[1;2Hb", "\x1b[?25lx", "\x1b[ q",
+                 "\x1b[", "\x1b[12", "x\x1b[\x7f", "\x1b]0;title\x07", "\x1b[\x1b[Km", "é\x1b[Kü"):
+        assert fastjob.strip_ansi(text) == strip_ansi(text), repr(text)

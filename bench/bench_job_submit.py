@@ -8,7 +8,9 @@ the paths run by run so that the machine's load weighs on both alike (`slow` is
 `MESOSLITE_NO_FASTRUN=1`):
 
 - the CLI's start alone: `job submit` of a one-instance job without `--wait`, p50 over
-  `--start-runs` runs of each path (after a warm-up run of each);
+  `--start-runs` runs of each path (after a warm-up run of each), and the master's CPU
+  during those runs, per run (`/proc`, 10 ms ticks: the fast path's master checks the spec
+  the click path checks in the CLI, and runs the one-instance job as the other does);
 - the throughput measure of issue 15: `job submit --wait` of one batch job of
   `--instances` instances of `true` (cpus 0.05, mem 16), `--runs` runs of each path.
 
@@ -60,6 +62,14 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     return ended - started, usage.ru_utime + usage.ru_stime, ended - last_at
 
 
+def cpu_of(pid: int | None) -> float:
+    """A process's user+system CPU seconds so far (`/proc/PID/stat`, 10 ms ticks)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def p50(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[(len(ordered) - 1) // 2]
@@ -90,19 +100,23 @@ def main() -> None:
                     "XDG_CACHE_HOME": str(tmp / "cache")}
             envs = {p: {**base, **PATH_ENV[p]} for p in paths}
             start: dict[str, list[tuple[float, float, float]]] = {p: [] for p in paths}
+            master_cpu = dict.fromkeys(paths, 0.0)  # during the start runs, by path
             for i in range(args.start_runs + 1):
                 for p in paths:
                     name = f"tiny-{p}-{i}"
                     spec = tmp / f"{name}.yaml"
                     spec.write_text(SPEC.format(name=name, instances=1))
+                    before = cpu_of(cluster.master_pid)
                     got = timed([MESOSLITE, "job", "submit", str(spec)], envs[p])
                     if i:  # the first run of each path warms the caches up
                         start[p].append(got)
+                        master_cpu[p] += cpu_of(cluster.master_pid) - before
             for p in paths:
                 walls, cpus = [w for w, _, _ in start[p]], [c for _, c, _ in start[p]]
                 print(f"start  {p}: `job submit` (1 instance, no --wait), p50 of {len(walls)}: "
                       f"wall {p50(walls) * 1000:.1f} ms, CLI CPU {p50(cpus) * 1000:.1f} ms "
-                      f"(min wall {min(walls) * 1000:.1f} ms)")
+                      f"(min wall {min(walls) * 1000:.1f} ms); the master's CPU during these "
+                      f"runs {master_cpu[p] / len(walls) * 1000:.1f} ms per run")
             for i in range(args.runs):
                 for p in paths:
                     name = f"big-{p}-{i}"

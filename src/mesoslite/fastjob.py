@@ -16,12 +16,13 @@ the click path's `job wait NAME`, which finds the new leader, with the time left
 `--timeout`.
 """
 
+import _socket
 import posix
 import sys
 
 from mesoslite import fastjob_text as text
 from mesoslite.fastrun_http import _env as env
-from mesoslite.fastrun_http import open_answer
+from mesoslite.fastrun_http import _Reader, open_answer
 
 FALLBACK = None
 EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERNAL, EXIT_TEMPFAIL = 2, 69, 70, 75
@@ -156,11 +157,10 @@ def _follow(call: Call, request: dict[str, object], path: str, name: str) -> int
 class _Answer:
     """The frames of a submit or a watch, printed as the click command prints them."""
 
-    def __init__(self, call: object, sock: object, reader: object, name: str) -> None:
+    def __init__(self, call: Call, sock: _socket.socket, reader: _Reader, name: str) -> None:
         import time
 
-        self.call: Call = call  # type: ignore[assignment]
-        self.sock, self.reader, self.name = sock, reader, name
+        self.call, self.sock, self.reader, self.name = call, sock, reader, name
         self.clock = time
         self.deadline: float | None = None
         if name:  # `job wait`; a submit's wait starts once it is answered, as click's
@@ -181,7 +181,7 @@ class _Answer:
             _err(f"\nstopped waiting; job {self.name} keeps running\n")
             return EXIT_INTERRUPTED
         finally:
-            self.sock.close()  # type: ignore[attr-defined]
+            self.sock.close()
 
     def _frames(self) -> int | None:
         while True:
@@ -222,15 +222,15 @@ class _Answer:
             left = self.deadline - self.clock.monotonic()
             if left <= 0:
                 raise TimeoutError
-            self.sock.settimeout(left)  # type: ignore[attr-defined]
-        head = self.reader.body(5)  # type: ignore[attr-defined]
+            self.sock.settimeout(left)
+        head = self.reader.body(5)
         n = int.from_bytes(head[1:], "big")
-        return head[:1], self.reader.body(n) if n else b""  # type: ignore[attr-defined]
+        return head[:1], self.reader.body(n) if n else b""
 
     def _summary(self, payload: str) -> int | None:
         name, type_, state, message, wanted, next_run, unhealthy, counts = payload.split("\0")
         self.state = state
-        by_state = {}
+        by_state: dict[str, int] = {}
         for item in counts.split(",") if counts else ():
             key, _, n = item.partition("=")
             by_state[key] = int(n)

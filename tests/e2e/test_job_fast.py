@@ -348,3 +348,14 @@ def test_on_a_terminal_the_progress_line_is_rewritten_and_cut_alike(fast) -> Non
         width = int(extra.get("COLUMNS", 30)) - 1
         assert fast_run == [0, "\r" + "on-a-terminal-with-a-long-name: SUCCEEDED"[:width]
                             + "\x1b[K\r\n"]
+
+
+def test_a_service_is_waited_for_until_healthy_alike(fast) -> None:  # type: ignore[no-untyped-def]
+    _, env, tmp = fast
+    service = "name: {name}\ntype: service\ncommand: sleep 600\n" + RESOURCES
+    for p in ("fast", "click"):
+        name = f"svc-{p}"
+        code, out, err = job(env, "submit", "--wait", spec(tmp, service, name), path=p)
+        assert (code, out, _last(err)) == (0, f"{name}\n", f"{name}: HEALTHY"), err
+        subprocess.run([str(MESOSLITE), "job", "kill", name], env=env, check=True,
+                       capture_output=True, timeout=30)

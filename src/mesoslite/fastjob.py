@@ -268,7 +268,7 @@ class _Answer:
         if self.deadline is not None:
             left = max(0.001, self.deadline - self.clock.monotonic())
         sys.argv[1:] = ["--master", self.call.master, "job", "wait", self.name,
-                        "--timeout", repr(left)]
+                        "--timeout", repr(left), "--timeout-given", repr(self.call.timeout_s)]
         return FALLBACK
 
 

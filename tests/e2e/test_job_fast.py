@@ -170,6 +170,9 @@ def test_submit_without_wait_prints_the_name_only_and_a_duplicate_is_refused_ali
     assert waits[0] == waits[1]
     assert waits[0][0] == 75
     assert _last(waits[0][2]) == "mesoslite: job sleeps is still RUNNING after 0.5s"
+    # After a fast wait's hand-over the message names the whole `--timeout` given.
+    handed = job(env, "wait", "sleeps", "--timeout", "0.3", "--timeout-given", "7", path="click")
+    assert (handed[0], _last(handed[2])) == (75, "mesoslite: job sleeps is still RUNNING after 7s")
     subprocess.run([str(MESOSLITE), "job", "kill", "sleeps"], env=env, check=True,
                    capture_output=True, timeout=30)
     code, _, err = job(env, "wait", "sleeps", path="fast")

@@ -172,3 +172,21 @@ def test_escape_sequences_are_dropped_as_click_drops_them() -> None:
     for text in ("plain", "\x1b[31mred\x1b[0m", "a\x1b[1;2Hb", "\x1b[?25lx", "\x1b[ q",
                  "\x1b[", "\x1b[12", "x\x1b[\x7f", "\x1b]0;title\x07", "\x1b[\x1b[Km", "é\x1b[Kü"):
         assert fastjob.strip_ansi(text) == strip_ansi(text), repr(text)
+
+
+def test_a_broken_watch_hands_the_rest_of_the_wait_to_the_click_job_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    call = fastjob.parse(["job", "submit", "--wait", "--timeout", "30", "a.yaml"], M)
+    assert call is not None
+    answer = fastjob._Answer.__new__(fastjob._Answer)
+    answer.call, answer.name, answer.clock = call, "web", time
+    answer.deadline = time.monotonic() + 12.5
+    monkeypatch.setattr("sys.argv", ["mesoslite", "job", "submit", "--wait", "a.yaml"])
+    assert answer._lost() is fastjob.FALLBACK
+    import sys
+
+    argv = sys.argv[1:]
+    assert argv[:5] == ["--master", M, "job", "wait", "web"]
+    assert argv[5] == "--timeout" and 12 < float(argv[6]) <= 12.5
+    assert argv[7:] == ["--timeout-given", "30.0"]

@@ -86,8 +86,11 @@ def update(ctx: click.Context, spec_file: IO[str], wait: bool, timeout_s: float)
 @click.argument("name", callback=checked("job name", "job name"))
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0), default=0, metavar="S",
               help="give up after S seconds (exit 75); 0 waits forever")
+# The fast path's hand-over after a broken watch: the `--timeout` the user gave, for the
+# message (`--timeout` is then what is left of it).
+@click.option("--timeout-given", "said_s", type=float, default=None, hidden=True)
 @click.pass_context
-def wait(ctx: click.Context, name: str, timeout_s: float) -> None:
+def wait(ctx: click.Context, name: str, timeout_s: float, said_s: float | None) -> None:
     """Follow a job until it settles, as `submit --wait` does: the same progress line on
     stderr and exit codes (0 SUCCEEDED, a service HEALTHY or a cron job SCHEDULED; 1 FAILED
     or KILLED; 75 timed out; 130 Ctrl-C, the job keeps running). An unknown name exits 66.
@@ -99,7 +102,7 @@ def wait(ctx: click.Context, name: str, timeout_s: float) -> None:
     with BlockingOperatorClient(cfg.master) as client:
         try:
             code = job_wait.wait_for(client, name, timeout_s=timeout_s,
-                                     tty=sys.stderr.isatty())
+                                     tty=sys.stderr.isatty(), said_s=said_s)
         except KeyboardInterrupt:
             click.echo(f"\nstopped waiting; job {name} keeps running", err=True)
             code = EXIT_INTERRUPTED

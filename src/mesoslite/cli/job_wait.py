@@ -104,6 +104,7 @@ class _Progress:
 
 def poll_for(
     client: BlockingOperatorClient, name: str, *, timeout_s: float = 0, tty: bool = False,
+    said_s: float | None = None,
 ) -> int:
     """`wait_for` for a master without `Watch`: ask for the job's status every
     `job.WAIT_INTERVAL_S` until `job.outcome` says it is done."""
@@ -120,7 +121,7 @@ def poll_for(
             progress.end()
             if code is None:
                 click.echo(f"mesoslite: job {name} is still {view.state.value} after "
-                           f"{timeout_s:g}s", err=True)
+                           f"{timeout_s if said_s is None else said_s:g}s", err=True)
                 return EXIT_TEMPFAIL
             return code
         time.sleep(job_cli.WAIT_INTERVAL_S)
@@ -128,9 +129,11 @@ def poll_for(
 
 def wait_for(
     client: BlockingOperatorClient, name: str, *, timeout_s: float = 0, tty: bool = False,
+    said_s: float | None = None,
 ) -> int:
     """Follow the job until `outcome` says it is done; returns the exit code (75 if
-    `timeout_s` passed first)."""
+    `timeout_s` passed first; the message names `said_s` if given: the whole `--timeout` of
+    a fast-path wait that handed its rest over)."""
     from mesoslite.cli import job as job_cli
     from mesoslite.cli.exit_codes import EXIT_TEMPFAIL
     from mesoslite.errors import UnavailableError
@@ -149,11 +152,11 @@ def wait_for(
                     progress.end()
                     return code
         except NoWatch:
-            return poll_for(client, name, timeout_s=timeout_s, tty=tty)
+            return poll_for(client, name, timeout_s=timeout_s, tty=tty, said_s=said_s)
         except StillGoing:
             progress.end()
-            click.echo(f"mesoslite: job {name} is still {state} after {timeout_s:g}s",
-                       err=True)
+            said = timeout_s if said_s is None else said_s
+            click.echo(f"mesoslite: job {name} is still {state} after {said:g}s", err=True)
             return EXIT_TEMPFAIL
         except UnavailableError:
             # The stream broke (a failover?): find the leader the way every call does,

@@ -97,7 +97,12 @@ def _live_row(job: str, run: Run, i: Instance) -> list[Any]:
 def _live_rows_json(job: str, run: Run) -> str:
     """`{"agents":[...],"rows":[...]}` as `json.dumps` gives it, each row kept with its
     instance (`doc_cache`) while the instance is unchanged."""
-    rows = ",".join(instance_text(i, lambda i: _live_row(job, run, i)) for i in run.instances)
+    def doc(i: Instance) -> list[Any]:
+        return _live_row(job, run, i)
+
+    # One function for all rows, and a list (not a generator) for `join`: this runs for
+    # every instance of the run at every write.
+    rows = ",".join([instance_text(i, doc) for i in run.instances])
     agents = _dumps([list(k) for k in agent_table(run)])
     return f'{{"agents":{agents},"rows":[{rows}]}}'
 

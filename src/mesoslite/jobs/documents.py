@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mesoslite.jobs.doc_cache import instance_text
+from mesoslite.jobs.doc_cache import instance_texts
 from mesoslite.jobs.model import AttemptView, InstanceState, JobState, RunState, RunTotals
 from mesoslite.jobs.records import (
     Attempt,
@@ -100,9 +100,7 @@ def _live_rows_json(job: str, run: Run) -> str:
     def doc(i: Instance) -> list[Any]:
         return _live_row(job, run, i)
 
-    # One function for all rows, and a list (not a generator) for `join`: this runs for
-    # every instance of the run at every write.
-    rows = ",".join([instance_text(i, doc) for i in run.instances])
+    rows = ",".join(instance_texts(run.instances, doc))
     agents = _dumps([list(k) for k in agent_table(run)])
     return f'{{"agents":{agents},"rows":[{rows}]}}'
 

@@ -12,10 +12,10 @@ same.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, is_
 from typing import Protocol
 
 from mesoslite.clock import Clock
@@ -113,12 +113,15 @@ def summarise(job: Job, *, state: JobState | None = None, durable: bool = True) 
     active = job.active_runs()
     shown = active[-1] if active else (job.runs[-1] if job.runs else None)
     insts = shown.instances if shown else []
-    # Counted in C (this runs at each registry write while a job is watched).
-    counts: dict[InstanceState, int] = dict(Counter(map(_STATE, insts)))
+    # Counted in C, by identity (an Enum's hash is a Python call): this runs at each
+    # registry write while a job is watched. The keys in order of first appearance.
+    states = list(map(_STATE, insts))
+    present = sorted((s for s in InstanceState if s in states), key=states.index)
+    counts: dict[InstanceState, int] = {s: states.count(s) for s in present}
     unhealthy = 0
-    if counts.get(InstanceState.RUNNING):
-        unhealthy = sum(1 for i in insts if i.state is InstanceState.RUNNING
-                        and i.current is not None and i.current.healthy is False)
+    if InstanceState.RUNNING in counts:
+        running = compress(insts, map(is_, states, repeat(InstanceState.RUNNING)))
+        unhealthy = sum(1 for i in running if i.current is not None and i.current.healthy is False)
     return JobSummary(
         name=job.name, type=job.spec.type, state=job.state if state is None else state,
         message=job.message, instances_wanted=job.spec.instances,

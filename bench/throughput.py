@@ -1,7 +1,7 @@
 """Throughput of issue 15's two paths, with each process's CPU per task (issue 15, masterpath).
 
     .venv/bin/python bench/throughput.py [--count 1000] [--agents 4] [--runs 2]
-        [--paths job,sdk] [--sdk-profile PATH] [--master-profile PATH]
+        [--paths job,sdk] [--sdk-profile PATH] [--master-profile PATH] [--sdk-counts]
 
 Starts what `mesoslite local --agents N` starts (a master and N agents with the default
 resources), then `--runs` times, alternating: one batch job of `--count` instances of `true`
@@ -15,12 +15,15 @@ task processes) and the client process (the CLI or the SDK framework).
 For an A/B against another checkout, run this file with `PYTHONPATH=OTHER/src`: every process
 it starts inherits it. `--sdk-profile PATH` runs the SDK example, `--master-profile PATH` the
 master, under cProfile (their figures then include the profiler's cost; the master's profile
-covers its whole life, so use it with one `--paths`).
+covers its whole life, so use it with one `--paths`). `--sdk-counts` runs the SDK example
+through this file, which counts (without timing anything) the events the driver dispatched,
+the updates in them and its calls to the master by method, and prints them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +34,37 @@ from typing import Any
 
 TICKS = os.sysconf("SC_CLK_TCK")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "run_n_tasks.py"
+
+
+def _count_sdk() -> None:
+    """Run as `python throughput.py --count-sdk EXAMPLE ARGS...`: count the driver's events
+    (by type), updates and calls (by method), print them at exit, run the example."""
+    import atexit
+    import runpy
+
+    from mesoslite.scheduler_api import driver, driver_calls
+
+    counts: dict[str, int] = {}
+
+    def bump(key: str, n: int = 1) -> None:
+        counts[key] = counts.get(key, 0) + n
+
+    dispatch, unary = driver.SchedulerDriver._dispatch, driver_calls.DriverCalls._unary
+
+    async def counted_dispatch(self: Any, event: Any) -> None:
+        bump(f"event {event.type}")
+        bump("updates", len(event.update.statuses))
+        await dispatch(self, event)
+
+    async def counted_unary(self: Any, method: str, request: Any) -> Any:
+        bump(f"call {method}")
+        return await unary(self, method, request)
+
+    driver.SchedulerDriver._dispatch = counted_dispatch  # type: ignore[method-assign]
+    driver_calls.DriverCalls._unary = counted_unary  # type: ignore[method-assign]
+    atexit.register(lambda: print("SDK-COUNTS", json.dumps(counts, sort_keys=True)))
+    sys.argv = sys.argv[2:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def _stat(path: Path) -> tuple[str, float]:
@@ -90,6 +124,7 @@ def measure(cluster: Any, argv: list[str], env: dict[str, str]) -> dict[str, Any
         "threads": {k: v - th0.get(k, 0.0) for k, v in th1.items() if v - th0.get(k, 0.0) > 0},
         "agents": sum(proc_cpu(a, True) for a in agents) - a0,
         "client": ru.ru_utime + ru.ru_stime,
+        "out": out,
     }
 
 
@@ -101,6 +136,7 @@ def main() -> None:
     ap.add_argument("--paths", default="job,sdk", help="which of job,sdk to run, in order")
     ap.add_argument("--sdk-profile", type=Path, default=None)
     ap.add_argument("--master-profile", type=Path, default=None)
+    ap.add_argument("--sdk-counts", action="store_true")
     args = ap.parse_args()
     from mesoslite import __file__ as pkg
     from mesoslite.local.base import DEFAULT_AGENT_RESOURCES
@@ -126,6 +162,8 @@ def main() -> None:
                 sdk = [sys.executable, str(EXAMPLE), "--count", str(n), "--name", f"tp-{k}"]
                 if args.sdk_profile:
                     sdk[1:1] = ["-m", "cProfile", "-o", str(args.sdk_profile)]
+                elif args.sdk_counts:
+                    sdk[1:1] = [__file__, "--count-sdk"]
                 argvs = {"job": [cli, "job", "submit", "--wait", str(spec)], "sdk": sdk}
                 for path in args.paths.split(","):
                     argv = argvs[path]
@@ -138,7 +176,13 @@ def main() -> None:
                           f"{r['master'] / n * 1e3:.2f} ({threads}) / "
                           f"{r['agents'] / n * 1e3:.2f} / {r['client'] / n * 1e3:.2f} "
                           f"({r['client']:.2f} s) |", flush=True)
+                    for line in r["out"].splitlines():
+                        if line.startswith("SDK-COUNTS"):
+                            print(f"|   | {line} |")
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 2 and sys.argv[1] == "--count-sdk":
+        _count_sdk()
+    else:
+        main()

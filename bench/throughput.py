@@ -9,8 +9,9 @@ resources), then `--runs` times, alternating: one batch job of `--count` instanc
 example (`examples/run_n_tasks.py --count N`, timed including its own start), each as a
 subprocess. Prints per run: the rate and its share of bare fork/exec (`subprocess.run(['true'])`
 x N, measured before each run), and the CPU (utime+stime from /proc) per task of the master
-(with its threads: the event loop's and grpc's, by name), the agents (with their tasks and
-task processes) and the client process (the CLI or the SDK framework).
+(with its threads: the event loop's and grpc's, by name), the agents (with their tasks, task
+processes and live descendants such as the task supervisor) and the client process (the CLI
+or the SDK framework).
 
 For an A/B against another checkout, run this file with `PYTHONPATH=OTHER/src`: every process
 it starts inherits it. `--sdk-profile PATH` runs the SDK example, `--master-profile PATH` the
@@ -84,6 +85,18 @@ def proc_cpu(pid: int, children: bool = False) -> float:
     return t / TICKS
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU of `pid`, of its reaped children, and of its live descendants likewise (the
+    agent's long-lived task supervisor, whose tasks it reaps)."""
+    total = proc_cpu(pid, True)
+    try:
+        kids = [int(k) for t in Path(f"/proc/{pid}/task").iterdir()
+                for k in (t / "children").read_text().split()]
+    except OSError:
+        return total
+    return total + sum(tree_cpu(k) for k in kids)
+
+
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU per thread name (threads of one name summed)."""
     out: dict[str, float] = {}
@@ -105,7 +118,7 @@ def bare_rate(n: int) -> float:
 
 def measure(cluster: Any, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     master, agents = cluster.master_pid, list(cluster.agent_pids)
-    m0, a0, th0 = proc_cpu(master), sum(proc_cpu(a, True) for a in agents), thread_cpu(master)
+    m0, a0, th0 = proc_cpu(master), sum(tree_cpu(a) for a in agents), thread_cpu(master)
     t0 = time.perf_counter()
     p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     _, status, ru = os.wait4(p.pid, 0)
@@ -122,7 +135,7 @@ def measure(cluster: Any, argv: list[str], env: dict[str, str]) -> dict[str, Any
         "wall": wall,
         "master": proc_cpu(master) - m0,
         "threads": {k: v - th0.get(k, 0.0) for k, v in th1.items() if v - th0.get(k, 0.0) > 0},
-        "agents": sum(proc_cpu(a, True) for a in agents) - a0,
+        "agents": sum(tree_cpu(a) for a in agents) - a0,
         "client": ru.ru_utime + ru.ru_stime,
         "out": out,
     }

@@ -80,11 +80,12 @@ def group_members(pgid: int) -> list[int]:
     return out
 
 
-def work_dir_processes(work_dir: Path) -> list[psutil.Process]:
+def work_dir_processes(work_dir: Path, supervisor: bool = True) -> list[psutil.Process]:
     """Live processes an agent in `work_dir` started that are not its descendants: its task
-    supervisor (`WORK/bin/mesoslite-supervisor-*`, in its own session), the supervisor's
-    tasks, and tasks orphaned by a supervisor that died (a task's environment names its
-    sandbox, under `WORK/sandboxes`; its cwd is there unless it moved)."""
+    supervisor (`WORK/bin/mesoslite-supervisor-*`, in its own session; not with
+    `supervisor=False`), the supervisor's tasks, and tasks orphaned by a supervisor that died
+    (a task's environment names its sandbox, under `WORK/sandboxes`; its cwd is there unless
+    it moved)."""
     root = str(work_dir.resolve())
     inside = (root + os.sep + "bin" + os.sep, root + os.sep + "sandboxes" + os.sep)
     tag = f"MESOSLITE_SANDBOX={root}{os.sep}".encode()
@@ -93,7 +94,11 @@ def work_dir_processes(work_dir: Path) -> list[psutil.Process]:
         try:
             if p.pid == os.getpid() or p.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if p.exe().startswith(inside[0]) or (p.cwd() + os.sep).startswith(inside[1]):
+            if p.exe().startswith(inside[0]):
+                if supervisor or "mesoslite-supervisor-" not in p.exe():
+                    out.append(p)
+                continue
+            if (p.cwd() + os.sep).startswith(inside[1]):
                 out.append(p)
                 continue
             with open(f"/proc/{p.pid}/environ", "rb") as f:

@@ -19,7 +19,8 @@ export MESOSLITE_MASTER=127.0.0.1:$PORT
 setsid mesoslite local --agents "$AGENTS" --port "$PORT" --work-dir "$W/local" >"$W/local.log" 2>&1 </dev/null &
 LP=$!
 # SIGTERM: the local cluster's agents (--recover cleanup) kill their tasks; then the group.
-trap 'kill -TERM $LP 2>/dev/null || true; for _ in $(seq 100); do kill -0 $LP 2>/dev/null || break; sleep 0.1; done; kill -KILL -- -$LP 2>/dev/null || true' EXIT
+# The work dir goes too, unless KEEP=1 (its logs).
+trap 'kill -TERM $LP 2>/dev/null || true; for _ in $(seq 100); do kill -0 $LP 2>/dev/null || break; sleep 0.1; done; kill -KILL -- -$LP 2>/dev/null || true; [ "${KEEP:-0}" = 1 ] || rm -rf "$W"' EXIT
 up=0
 for _ in $(seq 120); do
   n=$(mesoslite agent list --json 2>/dev/null | python3 -c 'import json,sys;print(len(json.load(sys.stdin)))' 2>/dev/null || echo 0)

@@ -237,6 +237,8 @@ async def test_by_default_tasks_are_children_of_the_agents_task_supervisor(
     assert os.path.basename(os.readlink(f"/proc/{supervisor}/exe")).startswith(
         "mesoslite-supervisor-"
     )
+    # The wrapper, not needed, was not built.
+    assert not list((daemons.agent_dir / "bin").glob("mesoslite-wrapper-*"))
 
 
 async def test_without_a_c_compiler_the_agent_says_so_and_runs_tasks_under_the_wrapper(

@@ -12,9 +12,10 @@ With `--full`, each task also pays what the agent adds around the launcher (issu
 checkpoint (`CheckpointStore`: launch record, RUNNING and FINISHED updates, their
 acknowledgements, removal) and its cgroups (`detect_isolator`: made or taken from the pool,
 OOM check, given back), in the order `AgentActor` does them. With `--unwrapped`, tasks run
-without the wrapper process (what the wrapper costs: issue 15). With `--launcher supervisor`,
-tasks are children of the agent's task supervisor (`agent/supervisor.py`), a chunk per
-exchange; its CPU is read from `/proc/PID/stat` and shown apart (it is not our child).
+without the wrapper process (what the wrapper costs: issue 15). With `--launcher supervisor`
+(the agent's default, so this bench's too), tasks are children of the agent's task supervisor
+(`agent/supervisor.py`), a chunk per exchange; its CPU is read from `/proc/PID/stat` and
+shown apart (it is not our child).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ try:  # the agent's checkpoint log (issue 15), else the directory per task it re
     from mesoslite.agent.checkpoint_log import CheckpointLog as CheckpointStore
 except ImportError:
     from mesoslite.agent.checkpoint import CheckpointStore  # type: ignore[assignment]
+from mesoslite.agent.config import AgentConfig
 from mesoslite.agent.constants import LAUNCH_CHUNK
 from mesoslite.agent.isolation import detect_isolator
 from mesoslite.agent.launcher import LaunchedTask, TaskLauncher
@@ -172,6 +174,10 @@ def _cpu_s(pid: int) -> tuple[float, float]:
     return f[0] + f[1], f[2] + f[3]
 
 
+# The agent's own default (`agent/config.py`), so that the bench measures what agents run.
+DEFAULT_LAUNCHER = AgentConfig.__dataclass_fields__["task_launcher"].default
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=2000)
@@ -185,8 +191,8 @@ def main() -> None:
     parser.add_argument(
         "--launcher",
         choices=("wrapper", "supervisor"),
-        default="wrapper",
-        help="the agent's --task-launcher",
+        default=DEFAULT_LAUNCHER,
+        help=f"the agent's --task-launcher (default: the agent's, {DEFAULT_LAUNCHER})",
     )
     args = parser.parse_args()
     bare = bare_rate(min(args.tasks, 1000))

@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 from mesoslite.allocator.agents import agent_order, allocatable, sum_resources
-from mesoslite.allocator.arith import add_into, minus, plus
+from mesoslite.allocator.arith import minus, plus
 from mesoslite.allocator.base import AgentView, ClusterView, FrameworkView, OfferGrant, Policy
 from mesoslite.allocator.filters import filtered_until
 from mesoslite.allocator.grants import Grant, new_grant
@@ -120,9 +120,8 @@ class AllocationPass:
         self.reserved: dict[AgentId, dict[str, Resources]] = {
             a.id: dict(a.reserved) for a in scope if a.reserved
         }
+        # What each client holds: the view's, then its framework sorter's bundle (`grow`).
         self.fw_alloc = {key: f.allocated for key, f in self.frameworks.items()}
-        # Clients whose `fw_alloc` is a bundle this pass made and may sum into in place.
-        self.owned_alloc: set[Client] = set()
         self.quotas_apply = bool(view.quotas)
         self._sum_allocations()
         self.demands: dict[FrameworkId, list[_Want]] = {}
@@ -260,7 +259,10 @@ class AllocationPass:
         # Whole agents, uncapped, no reservations, no ranker: searched and granted without
         # the general steps (most grants of a busy pass, #15).
         whole = not limited and not self.reserved and self.ranker is None
-        demands, frameworks = self.demands, self.frameworks
+        demands, frameworks, fw_alloc = self.demands, self.frameworks, self.fw_alloc
+        cursor, free, grants, now = self.cursor, self.free, self.grants, self.now
+        ids, next_live, spend = self.order.ids, self.order.next_live, self.order.spend
+        end = len(ids)
         while (next_role := tree.first()) is not None:
             role = next_role
             fid_s = sorters[role].first()
@@ -274,14 +276,37 @@ class AllocationPass:
                 if not open_:
                     tree.remove(role)
                     continue
-            fw = frameworks[(fid, role)]
+            fkey = (fid, role)
+            fw = frameworks[fkey]
             if whole and fid not in demands:
-                found = self._search_whole(fw, (fid, role, None))
-                if found is not None:
-                    resources = found[1]
-                    sorters[role].update(fid, self._grant_whole(fw, found[0], resources))
+                # `_search_whole`, then `_grant` of the agent's whole free resources, inlined:
+                # most grants of a busy pass (#15). Every live agent is worth offering, so the
+                # first live one not filtered is the grant; it is spent once granted.
+                ckey = (fid, role, None)
+                filters = fw.filters
+                index = next_live(cursor.get(ckey, 0))
+                while index < end:
+                    agent_id = ids[index]
+                    if not filters or (until := filters.get(agent_id)) is None or until <= now:
+                        break
+                    index = next_live(index + 1)
+                if index < end:
+                    cursor[ckey] = index
+                    spend(index)
+                    resources = free[agent_id]
+                    free[agent_id] = EMPTY
+                    gkey = (fid, role, agent_id)
+                    grant = grants.get(gkey)
+                    if grant is None:
+                        grants[gkey] = Grant(resources, {}, 0)
+                    else:  # not seen: a framework without demands gets an agent once
+                        grant.resources = plus(grant.resources, resources)
+                    # One sum per grant for the framework, shared by the pass and its
+                    # sorter (the sorter's bundle, #15).
+                    fw_alloc[fkey] = sorters[role].grow(fid, resources)
                     tree.allocate(role, resources)
                     continue
+                cursor[ckey] = _END
                 placed = None
             else:
                 placed = self._place(fw, room)
@@ -294,8 +319,8 @@ class AllocationPass:
                     return
                 continue
             agent_id, resources, tasks = placed
-            # One sum per grant for the framework, shared by the pass and its sorter (#15).
-            sorters[role].update(fid, self._grant(fw, agent_id, resources, tasks))
+            self._grant(fw, agent_id, resources, tasks)
+            fw_alloc[fkey] = sorters[role].grow(fid, resources)
             tree.allocate(role, resources)
 
     def _nothing_left(self, sorters: Mapping[str, Sorter]) -> None:
@@ -418,26 +443,11 @@ class AllocationPass:
 
     # -- granting
 
-    def _grant_whole(self, fw: FrameworkView, agent_id: AgentId, resources: Resources) -> Resources:
-        """`_grant` of an agent's whole free `resources`, in a pass without reservations,
-        quota or held-back headroom; returns what the framework holds in its role now."""
-        self.free[agent_id] = EMPTY
-        fkey = (fw.id, fw.role)
-        gkey = (fw.id, fw.role, agent_id)
-        grant = self.grants.get(gkey)
-        if grant is None:
-            self.grants[gkey] = Grant(resources, {}, 0)
-        else:  # not seen: a framework without demands gets an agent once (spent after)
-            grant.resources = plus(grant.resources, resources)
-        owned = self.owned_alloc
-        held = self.fw_alloc[fkey] = add_into(self.fw_alloc[fkey], resources, fkey in owned)
-        owned.add(fkey)
-        return held
-
     def _grant(
         self, fw: FrameworkView, agent_id: AgentId, resources: Resources, tasks: int
-    ) -> Resources:
-        """Record the grant; returns what the framework holds in its role now."""
+    ) -> None:
+        """Record the grant (the caller adds it to the framework's allocation, through its
+        sorter)."""
         pools = self.reserved.get(agent_id) if self.reserved else None
         if pools:
             reserved, left = take_reserved(pools, resources, fw.role)
@@ -447,7 +457,6 @@ class AllocationPass:
         free[agent_id] = minus(free[agent_id], left)
         if self.spare is not None:
             spend_spare(self.spare, left, self.owed_roles, fw.role)
-        fkey = (fw.id, fw.role)
         gkey = (fw.id, fw.role, agent_id)
         grant = self.grants.get(gkey)
         if grant is None:
@@ -457,10 +466,6 @@ class AllocationPass:
             for path, part in reserved.items():
                 grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
             grant.tasks += tasks
-        # Summed in place once the pass has its own copy (`add_into`, #15).
-        owned = self.owned_alloc
-        held = self.fw_alloc[fkey] = add_into(self.fw_alloc[fkey], resources, fkey in owned)
-        owned.add(fkey)
         if self.quotas_apply:
             # Only quota (guarantees, limits, the held-back headroom and the second stage's
             # role tree) reads these during a pass: without quotas, skip two `Resources`
@@ -474,7 +479,6 @@ class AllocationPass:
                 if (shape is resources or shape == resources) and entry.count > 0:
                     entry.count -= 1
                     break
-        return held
 
     # -- results
 

@@ -84,7 +84,7 @@ class RoleTree:
         key = self._leaf_key[role]
         while True:
             parent = self._parent[key]
-            self._sorters[parent].allocate(key, resources)
+            self._sorters[parent].grow(key, resources)
             if parent == ROOT:
                 return
             key = parent

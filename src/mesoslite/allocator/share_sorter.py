@@ -1,0 +1,216 @@
+"""`ShareSorter`: a sorter for share policies (drf, fair) keyed on plain floats (#15).
+
+`KeyedSorter` asks the policy for a key after each grant: a `Resources` sum, then a share
+worked out over every resource of the bundle, per grant and level. For a policy whose share
+is "the largest `quantity / whole` over some resources" (`ShareMeter`: DRF over every
+resource of the cluster, fair over one), a grant only raises the quantities it brings, so
+the new share is the larger of the old one and the shares of the quantities it raised:
+the sorter adds a grant's scalars into its own copy of the client's bundle and compares
+those few numbers. A grant that brings a range or set the client lacks (its count changes),
+or a scalar the client did not hold (it may hide a range or set count of that name), or a
+negative amount, has its share worked out whole, as before. Keys and order are exactly
+`KeyedSorter`'s with the policy's keys (`(share / weight, client)`; the same floats).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Iterator, Mapping
+
+from mesoslite.allocator.arith import plus, same_ranges_and_sets
+from mesoslite.resources import SCALE, Resources
+
+SortKey = tuple[float, str]
+
+
+class ShareMeter:
+    """The share `max(0, quantity(name) / whole for name, whole in wholes)`, where a
+    quantity is the scalar, else the range count, else the set size (`Resources.quantity`)."""
+
+    __slots__ = ("wholes", "_by_name")
+
+    def __init__(self, wholes: tuple[tuple[str, float], ...]) -> None:
+        # Only positive wholes: a resource the cluster does not have is not shared out.
+        self.wholes = tuple((name, whole) for name, whole in wholes if whole > 0)
+        self._by_name = dict(self.wholes)
+
+    def share(self, allocated: Resources) -> float:
+        best = 0.0
+        scalars, ranges, sets = allocated.scalars, allocated.ranges, allocated.sets
+        for name, whole in self.wholes:
+            milli = scalars.get(name)
+            if milli is not None:
+                share = milli / SCALE / whole
+            elif name in ranges:
+                share = sum(end - begin + 1 for begin, end in ranges[name]) / whole
+            elif name in sets:
+                share = len(sets[name]) / whole
+            else:
+                continue
+            if share > best:
+                best = share
+        return best
+
+
+def weighted(share: float, weight: float) -> float:
+    """`drf.weighted_share`: a weight that is not a positive finite number sorts last."""
+    if not (weight > 0 and math.isfinite(weight)):
+        return math.inf
+    return share / weight
+
+
+class ShareSorter:
+    """Clients sorted by `(share / weight, client)` (`weight` None: the share alone).
+
+    `grow` adds a grant into a copy of the client's bundle that the sorter owns (made at
+    its first grant, never the caller's) and returns that bundle: the caller may keep it
+    as the client's allocation, but must not change it, and sees it grow with later grants.
+    """
+
+    __slots__ = ("_meter", "_weight", "_weights", "_held", "_owned", "_share", "_keys", "_order")
+
+    def __init__(self, meter: ShareMeter, weight: Callable[[str], float] | None = None) -> None:
+        self._meter = meter
+        self._weight = weight
+        self._weights: dict[str, float] = {}  # each client's, asked once
+        self._held: dict[str, Resources] = {}
+        self._owned: set[str] = set()
+        self._share: dict[str, float] = {}
+        self._keys: dict[str, SortKey] = {}
+        self._order: list[SortKey] = []
+
+    def _key(self, client: str, share: float) -> SortKey:
+        if self._weight is None:
+            return (share, client)
+        return (weighted(share, self._weights[client]), client)
+
+    def add(self, client: str, allocated: Resources) -> None:
+        if client in self._keys:
+            raise ValueError(f"client {client!r} is already in the sorter")
+        self._held[client] = allocated
+        if self._weight is not None:
+            self._weights[client] = self._weight(client)
+        share = self._share[client] = self._meter.share(allocated)
+        key = self._keys[client] = self._key(client, share)
+        bisect.insort(self._order, key)
+
+    def grow(self, client: str, added: Resources) -> Resources:
+        """Add `added` to `client`'s allocation, move it to its new place, and return what
+        it holds now (the sorter's bundle)."""
+        held = self._held[client]
+        owned = self._owned
+        if client not in owned:
+            held = Resources(dict(held.scalars), held.ranges, held.sets)
+            owned.add(client)
+        ranges, sets = added.ranges, added.sets
+        if (
+            (ranges or sets)
+            and (ranges is not held.ranges or sets is not held.sets)
+            and not same_ranges_and_sets(held, added)
+        ):
+            if held.ranges or held.sets:
+                total = plus(held, added)
+                held = Resources(dict(total.scalars), total.ranges, total.sets)
+            else:
+                # Nothing to merge with: `added`'s own (immutable, merged) maps are the
+                # union, and later grants that share them are recognised by identity.
+                scalars = dict(held.scalars)
+                for name, v in added.scalars.items():
+                    scalars[name] = scalars.get(name, 0) + v
+                held = Resources(scalars, ranges, sets)
+            share = self._meter.share(held)
+        else:
+            share = self._share[client]
+            scalars: dict[str, int] = held.scalars  # type: ignore[assignment]  # ours
+            wholes = self._meter._by_name
+            whole_again = False
+            for name, v in added.scalars.items():
+                have = scalars.get(name)
+                if have is None or v < 0:
+                    whole_again = True
+                    have = 0
+                now = scalars[name] = have + v
+                whole = wholes.get(name)
+                if whole is not None:
+                    raised = now / SCALE / whole
+                    if raised > share:
+                        share = raised
+            if whole_again:
+                share = self._meter.share(held)
+        self._held[client] = held
+        self._share[client] = share
+        if self._weight is None:
+            self._move(client, (share, client))
+        else:
+            weight = self._weights[client]
+            if weight > 0 and weight != math.inf:  # `weighted`, inlined (a NaN fails `>`)
+                self._move(client, (share / weight, client))
+            else:
+                self._move(client, (math.inf, client))
+        return held
+
+    def allocate(self, client: str, resources: Resources) -> None:
+        self.grow(client, resources)
+
+    def update(self, client: str, allocated: Resources) -> None:
+        """`client` now holds `allocated` (the caller's bundle, not changed here)."""
+        self._held[client] = allocated
+        self._owned.discard(client)
+        share = self._share[client] = self._meter.share(allocated)
+        self._move(client, self._key(client, share))
+
+    def _move(self, client: str, key: SortKey) -> None:
+        keys, order = self._keys, self._order
+        old = keys[client]
+        if key == old:
+            return  # same key, same place (a share capped at 1, say)
+        keys[client] = key
+        index = bisect.bisect_left(order, old)
+        if index >= len(order) or order[index][1] != client:
+            # A key that does not compare consistently (NaN): find the client the slow way.
+            index = next(i for i, (_, c) in enumerate(order) if c == client)
+        if key > old:
+            # A grant raises a key: the new place is at or after the old one.
+            new = bisect.bisect_left(order, key, index + 1) - 1
+            if new == index:
+                order[index] = key
+                return
+            del order[index]
+            order.insert(new, key)
+            return
+        del order[index]
+        bisect.insort(order, key)
+
+    def allocation(self, client: str) -> Resources:
+        held = self._held[client]
+        if client in self._owned:  # later grants change it in place: give a snapshot
+            return Resources(dict(held.scalars), held.ranges, held.sets)
+        return held
+
+    def remove(self, client: str) -> None:
+        old = self._keys.pop(client)
+        del self._held[client], self._share[client]
+        self._weights.pop(client, None)
+        self._owned.discard(client)
+        order = self._order
+        index = bisect.bisect_left(order, old)
+        if index >= len(order) or order[index][1] != client:
+            index = next(i for i, (_, c) in enumerate(order) if c == client)
+        del order[index]
+
+    def first(self) -> str | None:
+        return self._order[0][1] if self._order else None
+
+    def __iter__(self) -> Iterator[str]:
+        for _, client in self._order:
+            yield client
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+def role_weights(weights: Mapping[str, float], default: float) -> Callable[[str], float]:
+    """A role's weight (`default` when unset), for `ShareSorter`."""
+    get = weights.get
+    return lambda role: get(role, default)

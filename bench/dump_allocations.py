@@ -4,9 +4,9 @@
 
 Every view is allocated by drf, fair (cpus and mem) and ssf, as a full pass, as an
 incremental pass over half its agents, and for three passes in a row with the grants
-accepted in between, and the benchmark's views (`bench_allocator.py`: every agent free,
-and a steady state, full and incremental); each round is printed whole (grants with resources, reservations,
-tasks and role; reasons). Views mix one role and nested roles, weights (also 0 and inf),
+accepted in between; so are the benchmark's views (`bench_allocator.py`: every agent
+free, and a steady state, full and incremental). Each round is printed whole (grants with
+resources, reservations, tasks and role; reasons). Views mix one role and nested roles, weights (also 0 and inf),
 quotas (guarantees and limits), tiers, reservations, filters, suppression, demands, port
 ranges, sets, locality hints and running tasks, multi-role frameworks and spent agents.
 Two allocators make the same offers when the outputs are byte-identical (`cmp`); the last
@@ -73,9 +73,7 @@ def _allocated(rng: random.Random) -> Resources:
     return Resources.of({"cpus": rng.randint(0, 40), "mem": rng.randint(0, 40) * 2048}, ports)
 
 
-def _framework(
-    rng: random.Random, i: int, role: str, agents: list[AgentView]
-) -> FrameworkView:
+def _framework(rng: random.Random, i: int, role: str, agents: list[AgentView]) -> FrameworkView:
     filters = {a.id: NOW + rng.choice([-1.0, 0.0, 5.0]) for a in agents if rng.random() < 0.2}
     demands: tuple[Demand, ...] = ()
     if rng.random() < 0.4:
@@ -142,9 +140,7 @@ def _accept(view: ClusterView, result: AllocationRound) -> ClusterView:
         replace(f, allocated=f.allocated + held.get((f.id, f.role), Resources.empty()))
         for f in view.frameworks
     )
-    return replace(
-        view, agents=tuple(agents.values()), frameworks=frameworks, seed=view.seed + 1
-    )
+    return replace(view, agents=tuple(agents.values()), frameworks=frameworks, seed=view.seed + 1)
 
 
 def _dump(label: str, result: AllocationRound) -> list[str]:

@@ -6,9 +6,10 @@ Every view is allocated by drf, fair (cpus and mem) and ssf, as a full pass, as 
 incremental pass over half its agents, and for three passes in a row with the grants
 accepted in between; so are the benchmark's views (`bench_allocator.py`: every agent
 free, and a steady state, full and incremental). Each round is printed whole (grants with
-resources, reservations, tasks and role; reasons). Views mix one role and nested roles, weights (also 0 and inf),
-quotas (guarantees and limits), tiers, reservations, filters, suppression, demands, port
-ranges, sets, locality hints and running tasks, multi-role frameworks and spent agents.
+resources, reservations, tasks and role; reasons). Views mix one role and nested roles,
+weights (also 0 and inf), quotas (guarantees and limits), tiers, reservations, filters,
+suppression, demands, port ranges, sets, locality hints and running tasks, multi-role
+frameworks and spent agents.
 Two allocators make the same offers when the outputs are byte-identical (`cmp`); the last
 line is a digest of the rest.
 """

@@ -256,9 +256,10 @@ class AllocationPass:
             sorters[role] = sorter
         fid: FrameworkId
         limited = bool(self.view.quotas) or guarantee or self.spare is not None
-        # Whole agents, uncapped, no reservations, no ranker: searched and granted without
-        # the general steps (most grants of a busy pass, #15).
-        whole = not limited and not self.reserved and self.ranker is None
+        # Whole agents, uncapped, no reservations: searched and granted without the general
+        # steps (most grants of a busy pass, #15).
+        whole = not limited and not self.reserved
+        ranked = self.ranker is not None
         demands, frameworks, fw_alloc = self.demands, self.frameworks, self.fw_alloc
         cursor, free, grants, now = self.cursor, self.free, self.grants, self.now
         ids, next_live, spend = self.order.ids, self.order.next_live, self.order.spend
@@ -283,16 +284,22 @@ class AllocationPass:
                 # most grants of a busy pass (#15). Every live agent is worth offering, so the
                 # first live one not filtered is the grant; it is spent once granted.
                 ckey = (fid, role, None)
-                filters = fw.filters
-                index = next_live(cursor.get(ckey, 0))
-                while index < end:
-                    agent_id = ids[index]
-                    if not filters or (until := filters.get(agent_id)) is None or until <= now:
-                        break
-                    index = next_live(index + 1)
-                if index < end:
-                    cursor[ckey] = index
-                    spend(index)
+                found: AgentId | None = None
+                if ranked:
+                    found = self._search_ranked_whole(fw, ckey)
+                else:
+                    filters = fw.filters
+                    index = next_live(cursor.get(ckey, 0))
+                    while index < end:
+                        agent_id = ids[index]
+                        if not filters or (until := filters.get(agent_id)) is None or until <= now:
+                            cursor[ckey] = index
+                            spend(index)
+                            found = agent_id
+                            break
+                        index = next_live(index + 1)
+                if found is not None:
+                    agent_id = found
                     resources = free[agent_id]
                     free[agent_id] = EMPTY
                     gkey = (fid, role, agent_id)
@@ -434,6 +441,20 @@ class AllocationPass:
                 return (agent_id, self.free[agent_id], 0)
             index = order.next_live(index + 1)
         self.cursor[key] = _END
+        return None
+
+    def _search_ranked_whole(self, fw: FrameworkView, key: tuple[object, ...]) -> AgentId | None:
+        """`_search` for a whole agent's free resources, uncapped, on a pass without
+        reservations, in the ranker's order: the ranker yields live agents only, each worth
+        offering (`alive_check`), so the first not filtered is the grant. Sets the cursor
+        when found (the caller, when not)."""
+        filters, now = fw.filters, self.now
+        assert self.ranker is not None
+        for index, agent_id in self.ranker(fw, self.cursor.get(key, 0)):
+            if filters and (until := filters.get(agent_id)) is not None and until > now:
+                continue
+            self.cursor[key] = index
+            return agent_id
         return None
 
     def _indexed(self, fw: FrameworkView, begin: int) -> Iterable[tuple[int, AgentId]]:

@@ -115,10 +115,10 @@ class ShareSorter:
             else:
                 # Nothing to merge with: `added`'s own (immutable, merged) maps are the
                 # union, and later grants that share them are recognised by identity.
-                scalars = dict(held.scalars)
+                summed = dict(held.scalars)
                 for name, v in added.scalars.items():
-                    scalars[name] = scalars.get(name, 0) + v
-                held = Resources(scalars, ranges, sets)
+                    summed[name] = summed.get(name, 0) + v
+                held = Resources(summed, ranges, sets)
             share = self._meter.share(held)
         else:
             share = self._share[client]

@@ -18,6 +18,7 @@ from mesoslite.allocator.base import AgentView, FrameworkView
 from mesoslite.allocator.drf import DRFPolicy
 from mesoslite.allocator.live import LiveOrder
 from mesoslite.ids import AgentId
+from mesoslite.resources import SCALE
 
 RACK = "rack"
 ZONE = "zone"
@@ -50,25 +51,47 @@ class _Ranker:
         seed: int,
         alive: Callable[[AgentId], bool],
     ) -> None:
-        seeded = {a.id: i for i, a in enumerate(agent_order(list(agents), seed))}
-        # Best fit: the least free first (cpus, then mem), ties in seeded order.
+        self.policy = policy
+        # Best fit: the least free first (cpus, then mem), ties in seeded order: a stable
+        # sort of the seeded order (`Resources.scalar` inlined: every agent, each pass, #15).
         ordered = sorted(
-            agents, key=lambda a: (a.free.scalar("cpus"), a.free.scalar("mem"), seeded[a.id])
+            agent_order(list(agents), seed),
+            key=lambda a: (
+                a.free.scalars.get("cpus", 0) / SCALE,
+                a.free.scalars.get("mem", 0) / SCALE,
+            ),
         )
+        self.ordered = ordered
         self.order = LiveOrder([a.id for a in ordered], alive)
-        self.position = {agent_id: i for i, agent_id in enumerate(self.order.ids)}
         self._prefixes: dict[str, list[AgentId]] = {}
         self._prefix_sets: dict[str, set[AgentId]] = {}
+        # Names, racks and zones, made when a framework first asks (`_index`): most passes
+        # need few of them, or none (#15).
+        self._indexed = False
+        self._position: dict[AgentId, int] | None = None
         self.by_name: dict[str, AgentId] = {}
         self.rack_of: dict[AgentId, str] = {}
         self.zone_of: dict[AgentId, str] = {}
         self.racks: dict[str, list[AgentId]] = {}
         self.zones: dict[str, list[AgentId]] = {}
-        for agent in ordered:
+
+    @property
+    def position(self) -> dict[AgentId, int]:
+        """Each agent's place in the best-fit order."""
+        if self._position is None:
+            self._position = {agent_id: i for i, agent_id in enumerate(self.order.ids)}
+        return self._position
+
+    def _index(self) -> None:
+        if self._indexed:
+            return
+        self._indexed = True
+        rack_attribute, zone_attribute = self.policy.rack_attribute, self.policy.zone_attribute
+        for agent in self.ordered:
             self.by_name.setdefault(agent.id, agent.id)
             self.by_name.setdefault(agent.hostname, agent.id)
-            rack = agent.attributes.get(policy.rack_attribute)
-            zone = agent.attributes.get(policy.zone_attribute)
+            rack = agent.attributes.get(rack_attribute)
+            zone = agent.attributes.get(zone_attribute)
             if rack:
                 self.rack_of[agent.id] = rack
                 self.racks.setdefault(rack, []).append(agent.id)
@@ -97,7 +120,7 @@ class _Ranker:
         prefix: list[AgentId] = []
         seen: set[AgentId] = set()
         for group in (
-            sorted(near, key=self.position.__getitem__),
+            sorted(near, key=self.position.__getitem__) if near else (),
             *(self.racks.get(r, []) for r in sorted(racks)),
             *(self.zones.get(z, []) for z in sorted(zones)),
         ):
@@ -111,6 +134,8 @@ class _Ranker:
         return prefix
 
     def _wants(self, fw: FrameworkView) -> tuple[set[AgentId], set[str], set[str]]:
+        if fw.locality or fw.running_on:
+            self._index()
         near: set[AgentId] = set()
         racks: set[str] = set()
         zones: set[str] = set()

@@ -43,6 +43,9 @@ class SorterSource(Protocol):
     """What a pass needs of its allocator: the policy, its sorters and its wording."""
 
     policy: Policy
+    # The last full pass's `AgentSetup` (None before the first), used again for the same
+    # agents.
+    agent_setup: AgentSetup | None
 
     def role_sorter(self, weights: Mapping[str, float], total: Resources) -> Sorter: ...
 
@@ -88,6 +91,52 @@ def _agents_and_total(view: ClusterView) -> tuple[Mapping[AgentId, AgentView], R
     return agents, total
 
 
+def _offering(agents: Iterable[AgentView], is_alive: Callable[[AgentId], bool]) -> list[AgentView]:
+    """The agents with something to offer at the start of a pass."""
+    # Nothing free and no reservation: spent (most agents in a busy cluster), said cheaply.
+    return [a for a in agents if (a.free.scalars or a.reserved) and is_alive(a.id)]
+
+
+class AgentSetup:
+    """What a full pass reads of the view's agents before it grants anything: their index
+    and total, their free resources and reservations, and those with something to offer.
+    Its allocator keeps the last one for the next full pass over the same agents (the same
+    tuple of immutable views, total and index, #15); each pass copies what it changes."""
+
+    __slots__ = (
+        "view_agents",
+        "view_index",
+        "view_total",
+        "agents",
+        "total",
+        "free",
+        "reserved",
+        "alive",
+    )
+
+    def __init__(self, view: ClusterView) -> None:
+        # Kept, not just their ids: identity says "the same agents" only while they live.
+        self.view_agents = view.agents
+        self.view_index = view.agents_by_id
+        self.view_total = view.total
+        self.agents, self.total = _agents_and_total(view)
+        self.free = {a.id: a.free for a in self.agents.values()}
+        self.reserved: dict[AgentId, Mapping[str, Resources]] = {
+            a.id: a.reserved for a in self.agents.values() if a.reserved
+        }
+        self.alive = _offering(
+            self.agents.values(),
+            alive_check(self.free, {a: dict(p) for a, p in self.reserved.items()}),
+        )
+
+    def serves(self, view: ClusterView) -> bool:
+        return (
+            view.agents is self.view_agents
+            and view.agents_by_id is self.view_index
+            and view.total is self.view_total
+        )
+
+
 class AllocationPass:
     """The mutable state of one `allocate` call."""
 
@@ -107,19 +156,37 @@ class AllocationPass:
         self.frameworks: dict[Client, FrameworkView] = {}
         for fw in view.frameworks:
             self.frameworks.setdefault((fw.id, fw.role), fw)
-        self.agents, self.total = _agents_and_total(view)
-        # Only the agents in scope can be granted from, so only theirs are copied; quota's
-        # headroom reads the rest from the view (`_unallocated`).
-        scope = (
-            self.agents.values()
-            if only is None
-            else [self.agents[a] for a in dict.fromkeys(only) if a in self.agents]
-        )
         self.full = only is None
-        self.free = {a.id: a.free for a in scope}
-        self.reserved: dict[AgentId, dict[str, Resources]] = {
-            a.id: dict(a.reserved) for a in scope if a.reserved
-        }
+        setup = owner.agent_setup
+        if setup is None or not setup.serves(view):
+            setup = AgentSetup(view) if self.full else None
+            if setup is not None:
+                owner.agent_setup = setup
+        alive: list[AgentView]
+        if setup is not None and self.full:
+            # The same agents as the last full pass (#15): their index, total, free
+            # resources and which have something to offer are as they were.
+            self.agents, self.total = setup.agents, setup.total
+            self.free = dict(setup.free)
+            self.reserved = {a: dict(pools) for a, pools in setup.reserved.items()}
+            is_alive = alive_check(self.free, self.reserved)
+            alive = setup.alive
+        else:
+            self.agents, self.total = (
+                (setup.agents, setup.total) if setup is not None else _agents_and_total(view)
+            )
+            # Only the agents in scope can be granted from, so only theirs are copied;
+            # quota's headroom reads the rest from the view (`_unallocated`).
+            scope = (
+                self.agents.values()
+                if only is None
+                else [self.agents[a] for a in dict.fromkeys(only) if a in self.agents]
+            )
+            self.free = {a.id: a.free for a in scope}
+            self.reserved = {a.id: dict(a.reserved) for a in scope if a.reserved}
+            # Not a bound method: the orders keep it, and must not keep the pass (#15).
+            is_alive = alive_check(self.free, self.reserved)
+            alive = _offering(scope, is_alive)
         # What each client holds: the view's, then its framework sorter's bundle (`grow`).
         self.fw_alloc = {key: f.allocated for key, f in self.frameworks.items()}
         self.quotas_apply = bool(view.quotas)
@@ -128,10 +195,6 @@ class AllocationPass:
         self.grants: dict[tuple[FrameworkId, str, AgentId], Grant] = {}
         self.reasons: dict[Client, str] = {}
         self.why: dict[Client, str] = {}
-        # Not a bound method: the orders keep it, and must not keep the pass (#15).
-        is_alive = alive_check(self.free, self.reserved)
-        # Nothing free and no reservation: spent (most agents in a busy cluster), said cheaply.
-        alive = [a for a in scope if (a.free.scalars or a.reserved) and is_alive(a.id)]
         self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], is_alive)
         ranker = getattr(owner.policy, "agent_ranker", None)
         self.ranker: Callable[[FrameworkView, int], Iterable[tuple[int, AgentId]]] | None = (

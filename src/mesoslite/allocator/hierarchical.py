@@ -71,7 +71,7 @@ from mesoslite.allocator.agents import (
     allocatable,
     sum_resources,
 )
-from mesoslite.allocator.allocation_pass import AllocationPass
+from mesoslite.allocator.allocation_pass import AgentSetup, AllocationPass
 from mesoslite.allocator.base import AllocationRound, ClusterView, Policy
 from mesoslite.allocator.drf import ShareOrdering, weighted_share
 from mesoslite.allocator.share_sorter import ShareMeter, ShareSorter, role_weights
@@ -109,6 +109,8 @@ class HierarchicalAllocator:
         self.policy = policy
         self.name: str = getattr(policy, "name", type(policy).__name__)
         self._keyed: KeyedPolicy | None = policy if isinstance(policy, KeyedPolicy) else None
+        # The last full pass's view of the agents, for the next over the same (#15).
+        self.agent_setup: AgentSetup | None = None
         # The last pass's total and its `ShareMeter` (`_share_meter`).
         self._meter_total: Resources | None = None
         self._meter: ShareMeter | None = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from mesoslite.allocator.arith import plus, same_ranges_and_sets
 from mesoslite.resources import SCALE, Resources
@@ -28,12 +29,12 @@ class ShareMeter:
     """The share `max(0, quantity(name) / whole for name, whole in wholes)`, where a
     quantity is the scalar, else the range count, else the set size (`Resources.quantity`)."""
 
-    __slots__ = ("wholes", "_by_name")
+    __slots__ = ("wholes", "by_name")
 
     def __init__(self, wholes: tuple[tuple[str, float], ...]) -> None:
         # Only positive wholes: a resource the cluster does not have is not shared out.
         self.wholes = tuple((name, whole) for name, whole in wholes if whole > 0)
-        self._by_name = dict(self.wholes)
+        self.by_name = dict(self.wholes)
 
     def share(self, allocated: Resources) -> float:
         best = 0.0
@@ -68,41 +69,37 @@ class ShareSorter:
     as the client's allocation, but must not change it, and sees it grow with later grants.
     """
 
-    __slots__ = ("_meter", "_weight", "_weights", "_held", "_owned", "_share", "_keys", "_order")
+    __slots__ = ("_meter", "_weight", "_clients", "_order")
 
     def __init__(self, meter: ShareMeter, weight: Callable[[str], float] | None = None) -> None:
         self._meter = meter
         self._weight = weight
-        self._weights: dict[str, float] = {}  # each client's, asked once
-        self._held: dict[str, Resources] = {}
-        self._owned: set[str] = set()
-        self._share: dict[str, float] = {}
-        self._keys: dict[str, SortKey] = {}
+        # client -> [held, owned, share, key, weight]: one record, one lookup per grant.
+        self._clients: dict[str, list[Any]] = {}
         self._order: list[SortKey] = []
 
-    def _key(self, client: str, share: float) -> SortKey:
-        if self._weight is None:
+    def _key(self, client: str, share: float, weight: float | None) -> SortKey:
+        if weight is None:
             return (share, client)
-        return (weighted(share, self._weights[client]), client)
+        return (weighted(share, weight), client)
 
     def add(self, client: str, allocated: Resources) -> None:
-        if client in self._keys:
+        if client in self._clients:
             raise ValueError(f"client {client!r} is already in the sorter")
-        self._held[client] = allocated
-        if self._weight is not None:
-            self._weights[client] = self._weight(client)
-        share = self._share[client] = self._meter.share(allocated)
-        key = self._keys[client] = self._key(client, share)
+        weight = None if self._weight is None else self._weight(client)
+        share = self._meter.share(allocated)
+        key = self._key(client, share, weight)
+        self._clients[client] = [allocated, False, share, key, weight]
         bisect.insort(self._order, key)
 
     def grow(self, client: str, added: Resources) -> Resources:
         """Add `added` to `client`'s allocation, move it to its new place, and return what
         it holds now (the sorter's bundle)."""
-        held = self._held[client]
-        owned = self._owned
-        if client not in owned:
+        record = self._clients[client]
+        held: Resources = record[0]
+        if not record[1]:
             held = Resources(dict(held.scalars), held.ranges, held.sets)
-            owned.add(client)
+            record[1] = True
         ranges, sets = added.ranges, added.sets
         if (
             (ranges or sets)
@@ -121,9 +118,9 @@ class ShareSorter:
                 held = Resources(summed, ranges, sets)
             share = self._meter.share(held)
         else:
-            share = self._share[client]
+            share = record[2]
             scalars: dict[str, int] = held.scalars  # type: ignore[assignment]  # ours
-            wholes = self._meter._by_name
+            wholes = self._meter.by_name
             whole_again = False
             for name, v in added.scalars.items():
                 have = scalars.get(name)
@@ -138,16 +135,19 @@ class ShareSorter:
                         share = raised
             if whole_again:
                 share = self._meter.share(held)
-        self._held[client] = held
-        self._share[client] = share
-        if self._weight is None:
-            self._move(client, (share, client))
+        record[0] = held
+        record[2] = share
+        weight = record[4]
+        if weight is None:
+            key = (share, client)
+        elif weight > 0 and weight != math.inf:  # `weighted`, inlined (a NaN fails `>`)
+            key = (share / weight, client)
         else:
-            weight = self._weights[client]
-            if weight > 0 and weight != math.inf:  # `weighted`, inlined (a NaN fails `>`)
-                self._move(client, (share / weight, client))
-            else:
-                self._move(client, (math.inf, client))
+            key = (math.inf, client)
+        old = record[3]
+        if key != old:
+            record[3] = key
+            self._move(old, key)
         return held
 
     def allocate(self, client: str, resources: Resources) -> None:
@@ -155,21 +155,29 @@ class ShareSorter:
 
     def update(self, client: str, allocated: Resources) -> None:
         """`client` now holds `allocated` (the caller's bundle, not changed here)."""
-        self._held[client] = allocated
-        self._owned.discard(client)
-        share = self._share[client] = self._meter.share(allocated)
-        self._move(client, self._key(client, share))
+        record = self._clients[client]
+        record[0] = allocated
+        record[1] = False
+        share = record[2] = self._meter.share(allocated)
+        key = self._key(client, share, record[4])
+        old = record[3]
+        if key != old:
+            record[3] = key
+            self._move(old, key)
 
-    def _move(self, client: str, key: SortKey) -> None:
-        keys, order = self._keys, self._order
-        old = keys[client]
-        if key == old:
-            return  # same key, same place (a share capped at 1, say)
-        keys[client] = key
-        index = bisect.bisect_left(order, old)
-        if index >= len(order) or order[index][1] != client:
+    def _index(self, key: SortKey) -> int:
+        order = self._order
+        if order[0] == key:  # the client just served is usually first
+            return 0
+        index = bisect.bisect_left(order, key)
+        if index >= len(order) or order[index][1] != key[1]:
             # A key that does not compare consistently (NaN): find the client the slow way.
-            index = next(i for i, (_, c) in enumerate(order) if c == client)
+            index = next(i for i, (_, c) in enumerate(order) if c == key[1])
+        return index
+
+    def _move(self, old: SortKey, key: SortKey) -> None:
+        order = self._order
+        index = self._index(old)
         if key > old:
             # A grant raises a key: the new place is at or after the old one.
             new = bisect.bisect_left(order, key, index + 1) - 1
@@ -183,21 +191,14 @@ class ShareSorter:
         bisect.insort(order, key)
 
     def allocation(self, client: str) -> Resources:
-        held = self._held[client]
-        if client in self._owned:  # later grants change it in place: give a snapshot
+        held, owned = self._clients[client][:2]
+        if owned:  # later grants change it in place: give a snapshot
             return Resources(dict(held.scalars), held.ranges, held.sets)
-        return held
+        return held  # type: ignore[no-any-return]
 
     def remove(self, client: str) -> None:
-        old = self._keys.pop(client)
-        del self._held[client], self._share[client]
-        self._weights.pop(client, None)
-        self._owned.discard(client)
-        order = self._order
-        index = bisect.bisect_left(order, old)
-        if index >= len(order) or order[index][1] != client:
-            index = next(i for i, (_, c) in enumerate(order) if c == client)
-        del order[index]
+        record = self._clients.pop(client)
+        del self._order[self._index(record[3])]
 
     def first(self) -> str | None:
         return self._order[0][1] if self._order else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Sequence
 
 from mesoslite.allocator.base import AgentView
 from mesoslite.resources import SCALE, Range, Resources
@@ -25,7 +26,7 @@ def allocatable(free: Resources) -> bool:
     )
 
 
-def agent_order(agents: list[AgentView], seed: int) -> list[AgentView]:
+def agent_order(agents: Sequence[AgentView], seed: int) -> list[AgentView]:
     """`agents` in a pseudo-random order that depends only on `seed` and the agents' ids.
 
     A keyed hash rather than `random.Random(seed).shuffle`: `allocator/` must not import
@@ -47,7 +48,7 @@ def agent_order(agents: list[AgentView], seed: int) -> list[AgentView]:
 _last: tuple[int, tuple[str, ...], list[int]] | None = None
 
 
-def _ranked(agents: list[AgentView], seed: int) -> list[int]:
+def _ranked(agents: Sequence[AgentView], seed: int) -> list[int]:
     """The indices of `agents` in `agent_order`'s order."""
     # Asked of every agent each pass (#15): the seed's hash state is copied rather than
     # rebuilt, and the 8-byte digests compared as integers (big-endian: the bytes' order).

@@ -6,7 +6,7 @@ doc for the stages and invariants. The quota steps are in `quota_stage`, reserva
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from mesoslite.allocator.agents import agent_order, allocatable, sum_resources
@@ -124,9 +124,12 @@ class AgentSetup:
         self.reserved: dict[AgentId, Mapping[str, Resources]] = {
             a.id: a.reserved for a in self.agents.values() if a.reserved
         }
-        self.alive = _offering(
-            self.agents.values(),
-            alive_check(self.free, {a: dict(p) for a, p in self.reserved.items()}),
+        # A tuple: the same object next pass says the same agents (`SSFPolicy`'s ranking).
+        self.alive = tuple(
+            _offering(
+                self.agents.values(),
+                alive_check(self.free, {a: dict(p) for a, p in self.reserved.items()}),
+            )
         )
 
     def serves(self, view: ClusterView) -> bool:
@@ -162,7 +165,7 @@ class AllocationPass:
             setup = AgentSetup(view) if self.full else None
             if setup is not None:
                 owner.agent_setup = setup
-        alive: list[AgentView]
+        alive: Sequence[AgentView]
         if setup is not None and self.full:
             # The same agents as the last full pass (#15): their index, total, free
             # resources and which have something to offer are as they were.
@@ -192,7 +195,9 @@ class AllocationPass:
         self.quotas_apply = bool(view.quotas)
         self._sum_allocations()
         self.demands: dict[FrameworkId, list[_Want]] = {}
-        self.grants: dict[tuple[FrameworkId, str, AgentId], Grant] = {}
+        # A client's grants on an agent: summed while the pass runs (`Grant`), or, for whole
+        # agents' offers (final when made), the `OfferGrant` itself.
+        self.grants: dict[tuple[FrameworkId, str, AgentId], Grant | OfferGrant] = {}
         self.reasons: dict[Client, str] = {}
         self.why: dict[Client, str] = {}
         self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], is_alive)
@@ -366,11 +371,11 @@ class AllocationPass:
                     resources = free[agent_id]
                     free[agent_id] = EMPTY
                     gkey = (fid, role, agent_id)
-                    grant = grants.get(gkey)
-                    if grant is None:
-                        grants[gkey] = Grant(resources, {}, 0)
+                    if gkey not in grants:
+                        # Final (the agent is spent): the offer itself, made once (#15).
+                        grants[gkey] = new_grant(fid, agent_id, resources, {}, 0, role)
                     else:  # not seen: a framework without demands gets an agent once
-                        grant.resources = plus(grant.resources, resources)
+                        self._add_to_grant(gkey, resources, {}, 0)
                     # One sum per grant for the framework, shared by the pass and its
                     # sorter (the sorter's bundle, #15).
                     fw_alloc[fkey] = sorters[role].grow(fid, resources)
@@ -542,14 +547,10 @@ class AllocationPass:
         if self.spare is not None:
             spend_spare(self.spare, left, self.owed_roles, fw.role)
         gkey = (fw.id, fw.role, agent_id)
-        grant = self.grants.get(gkey)
-        if grant is None:
+        if gkey not in self.grants:
             self.grants[gkey] = Grant(resources, reserved, tasks)
         else:
-            grant.resources = plus(grant.resources, resources)
-            for path, part in reserved.items():
-                grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
-            grant.tasks += tasks
+            self._add_to_grant(gkey, resources, reserved, tasks)
         if self.quotas_apply:
             # Only quota (guarantees, limits, the held-back headroom and the second stage's
             # role tree) reads these during a pass: without quotas, skip two `Resources`
@@ -564,11 +565,29 @@ class AllocationPass:
                     entry.count -= 1
                     break
 
+    def _add_to_grant(
+        self,
+        gkey: tuple[FrameworkId, str, AgentId],
+        resources: Resources,
+        reserved: Mapping[str, Resources],
+        tasks: int,
+    ) -> None:
+        """A client granted more on an agent it was granted from already this pass."""
+        grant = self.grants[gkey]
+        if isinstance(grant, OfferGrant):  # a whole agent's offer, made final: reopened
+            grant = self.grants[gkey] = Grant(grant.resources, dict(grant.reserved), grant.tasks)
+        grant.resources = plus(grant.resources, resources)
+        for path, part in reserved.items():
+            grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
+        grant.tasks += tasks
+
     # -- results
 
     def grant_list(self) -> tuple[OfferGrant, ...]:
         return tuple(
-            new_grant(fid, agent_id, g.resources, dict(g.reserved), g.tasks, role)
+            g
+            if type(g) is OfferGrant
+            else new_grant(fid, agent_id, g.resources, dict(g.reserved), g.tasks, role)
             for (fid, role, agent_id), g in self.grants.items()
         )
 

@@ -147,7 +147,18 @@ class ShareSorter:
         old = record[3]
         if key != old:
             record[3] = key
-            self._move(old, key)
+            order = self._order
+            # `_move`, inlined for the common case: the client just served is first and
+            # its key rose (#15).
+            if key > old and order[0] == old:
+                new = bisect.bisect_left(order, key, 1) - 1
+                if new == 0:
+                    order[0] = key
+                else:
+                    del order[0]
+                    order.insert(new, key)
+            else:
+                self._move(old, key)
         return held
 
     def allocate(self, client: str, resources: Resources) -> None:

@@ -518,6 +518,13 @@ class AllocationPass:
         when found (the caller, when not)."""
         filters, now = fw.filters, self.now
         assert self.ranker is not None
+        first = getattr(self.ranker, "first_unfiltered", None)
+        if first is not None:  # the same answer without a generator (`ssf`, #15)
+            found = first(fw, self.cursor.get(key, 0), now)
+            if found is None:
+                return None
+            self.cursor[key] = found[0]
+            return found[1]  # type: ignore[no-any-return]
         for index, agent_id in self.ranker(fw, self.cursor.get(key, 0)):
             if filters and (until := filters.get(agent_id)) is not None and until > now:
                 continue

@@ -130,6 +130,36 @@ class _Ranker:
             if skip is None or agent_id not in skip:
                 yield n + i, agent_id
 
+    def first_unfiltered(
+        self, fw: FrameworkView, begin: int, now: float
+    ) -> tuple[int, AgentId] | None:
+        """The first (position, agent) that `self(fw, begin)` yields and `fw` is not
+        filtered on at `now`, without a generator (a pass asks once per grant, #15)."""
+        filters = fw.filters
+        prefix = self._prefix(fw)
+        n = len(prefix)
+        if begin < n:
+            alive = self.order.alive
+            for i in range(begin, n):
+                agent_id = prefix[i]
+                if alive(agent_id) and (
+                    not filters or (until := filters.get(agent_id)) is None or until <= now
+                ):
+                    return i, agent_id
+        skip = self._prefix_sets.get(fw.id) if n else None
+        order = self.order
+        ids, next_live = order.ids, order.next_live
+        end = len(ids)
+        i = next_live(max(0, begin - n))
+        while i < end:
+            agent_id = ids[i]
+            if (skip is None or agent_id not in skip) and (
+                not filters or (until := filters.get(agent_id)) is None or until <= now
+            ):
+                return n + i, agent_id
+            i = next_live(i + 1)
+        return None
+
     def _prefix(self, fw: FrameworkView) -> list[AgentId]:
         cached = self._prefixes.get(fw.id)
         if cached is not None:

@@ -332,6 +332,9 @@ class AllocationPass:
         cursor, free, grants, now = self.cursor, self.free, self.grants, self.now
         ids, next_live, spend = self.order.ids, self.order.next_live, self.order.spend
         end = len(ids)
+        # Every agent before `head` is spent: a search from a cursor further back starts
+        # there instead of stepping over what others took since (#15).
+        head = 0
         while (next_role := tree.first()) is not None:
             role = next_role
             fid_s = sorters[role].first()
@@ -357,7 +360,11 @@ class AllocationPass:
                     found = self._search_ranked_whole(fw, ckey)
                 else:
                     filters = fw.filters
-                    index = next_live(cursor.get(ckey, 0))
+                    index = cursor.get(ckey, 0)
+                    if index <= head:
+                        index = head = next_live(head)
+                    else:
+                        index = next_live(index)
                     while index < end:
                         agent_id = ids[index]
                         if not filters or (until := filters.get(agent_id)) is None or until <= now:

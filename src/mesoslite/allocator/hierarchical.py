@@ -14,7 +14,8 @@ Stages of one pass, `allocate(view, now)`:
      guarantees still lack after that (roles with nobody asking) is held back: the next
      stage grants other roles only what is unallocated beyond it.
   4. Fair share: all candidate roles, in policy order level by level (`roles.RoleTree`), then
-     frameworks in policy order within the role (`sorter.py`). The first framework is given
+     frameworks in policy order within the role (`sorter.py`; for drf, fair and ssf the
+     float-keyed `share_sorter.py`, the same order). The first framework is given
      one grant on its best agent: the first in a seeded order (`agent_order`), or the policy's
      own ranking (`Policy.agent_ranker`, `ssf`). A framework with demands is given one task of
      its first outstanding shape that fits (progressive filling, as in the DRF paper);

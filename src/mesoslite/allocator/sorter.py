@@ -6,6 +6,9 @@ As in Mesos's `Sorter`, the hierarchical allocator asks a sorter "who is next?" 
 - `KeyedSorter`, for policies that give a sort key per client (`KeyedPolicy`): a grant changes
   one key, so the client is moved with two binary searches; no full re-sort per agent.
 - `OrderedSorter`, for any `Policy`: calls the policy's `order_*` again after a change, lazily.
+
+Policies whose share is a `ShareMeter` (drf, fair, ssf) get `share_sorter.ShareSorter`
+instead: the same keys, kept as floats that a grant raises in place (#15).
 """
 
 from __future__ import annotations

@@ -36,8 +36,9 @@ def agent_order(agents: Sequence[AgentView], seed: int) -> list[AgentView]:
     # quiet cluster passes after passes): the same order, without hashing again (#15).
     ids = tuple([agent.id for agent in agents])
     global _last
-    if _last is not None and _last[0] == seed and _last[1] == ids:
-        return [agents[i] for i in _last[2]]
+    last = _last  # read once: another thread may replace it (never change it)
+    if last is not None and last[0] == seed and last[1] == ids:
+        return [agents[i] for i in last[2]]
     order = _ranked(agents, seed)
     _last = (seed, ids, order)
     return [agents[i] for i in order]

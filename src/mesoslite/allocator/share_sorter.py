@@ -23,18 +23,32 @@ from mesoslite.allocator.arith import plus, same_ranges_and_sets
 from mesoslite.resources import SCALE, Resources
 
 SortKey = tuple[float, str]
+_MAX_COUNTS = 4096  # range lists a `ShareMeter` keeps counted
 
 
 class ShareMeter:
     """The share `max(0, quantity(name) / whole for name, whole in wholes)`, where a
     quantity is the scalar, else the range count, else the set size (`Resources.quantity`)."""
 
-    __slots__ = ("wholes", "by_name")
+    __slots__ = ("wholes", "by_name", "_counts")
 
     def __init__(self, wholes: tuple[tuple[str, float], ...]) -> None:
         # Only positive wholes: a resource the cluster does not have is not shared out.
         self.wholes = tuple((name, whole) for name, whole in wholes if whole > 0)
         self.by_name = dict(self.wholes)
+        # Range lists counted, by identity (kept with their count, so an id is not reused):
+        # grants of one agent's ports share one tuple (#15).
+        self._counts: dict[int, tuple[tuple[tuple[int, int], ...], int]] = {}
+
+    def _count(self, ranges: tuple[tuple[int, int], ...]) -> int:
+        hit = self._counts.get(id(ranges))
+        if hit is not None and hit[0] is ranges:
+            return hit[1]
+        if len(self._counts) >= _MAX_COUNTS:
+            self._counts.clear()
+        count = sum(end - begin + 1 for begin, end in ranges)
+        self._counts[id(ranges)] = (ranges, count)
+        return count
 
     def share(self, allocated: Resources) -> float:
         best = 0.0
@@ -44,7 +58,7 @@ class ShareMeter:
             if milli is not None:
                 share = milli / SCALE / whole
             elif name in ranges:
-                share = sum(end - begin + 1 for begin, end in ranges[name]) / whole
+                share = self._count(ranges[name]) / whole
             elif name in sets:
                 share = len(sets[name]) / whole
             else:

@@ -6,7 +6,9 @@ doc for the stages and invariants. The quota steps are in `quota_stage`, reserva
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Protocol
 
 from mesoslite.allocator.agents import agent_order, allocatable, sum_resources
@@ -32,6 +34,7 @@ from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.resources import Resources
 
 EMPTY = Resources.empty()
+_CLIENT = itemgetter(0, 1)  # a grant's key -> its client
 _END = 2**62  # a cursor past every position
 _AT_LIMIT = "role {role} is at its quota limit"
 _HELD = "what is left is held for unmet quota guarantees"
@@ -198,6 +201,7 @@ class AllocationPass:
         # A client's grants on an agent: summed while the pass runs (`Grant`), or, for whole
         # agents' offers (final when made), the `OfferGrant` itself.
         self.grants: dict[tuple[FrameworkId, str, AgentId], Grant | OfferGrant] = {}
+        self.open_grants: list[tuple[FrameworkId, str, AgentId]] = []  # those that are `Grant`s
         self.reasons: dict[Client, str] = {}
         self.why: dict[Client, str] = {}
         self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], is_alive)
@@ -238,9 +242,18 @@ class AllocationPass:
                 quotas, self.role_alloc, self._unallocated(), self._pools()
             )
         self._fill_tiers(candidates)
+        # Agents granted per client, counted in C; tasks are only in the open grants.
+        agents: dict[Client, int] = Counter(map(_CLIENT, self.grants))
+        tasks: dict[Client, int] = {}
+        for gkey in self.open_grants:
+            n = self.grants[gkey].tasks
+            if n:
+                client = (gkey[0], gkey[1])
+                tasks[client] = tasks.get(client, 0) + n
         self.reasons.update(
             client_reasons(
-                (((fid, role), g.tasks) for (fid, role, _), g in self.grants.items()),
+                agents,
+                tasks,
                 candidates,
                 self.why,
                 lambda key: self.owner.explain(self.fw_alloc[key], self.total),
@@ -563,6 +576,7 @@ class AllocationPass:
         gkey = (fw.id, fw.role, agent_id)
         if gkey not in self.grants:
             self.grants[gkey] = Grant(resources, reserved, tasks)
+            self.open_grants.append(gkey)
         else:
             self._add_to_grant(gkey, resources, reserved, tasks)
         if self.quotas_apply:
@@ -590,6 +604,7 @@ class AllocationPass:
         grant = self.grants[gkey]
         if isinstance(grant, OfferGrant):  # a whole agent's offer, made final: reopened
             grant = self.grants[gkey] = Grant(grant.resources, dict(grant.reserved), grant.tasks)
+            self.open_grants.append(gkey)
         grant.resources = plus(grant.resources, resources)
         for path, part in reserved.items():
             grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
@@ -598,6 +613,8 @@ class AllocationPass:
     # -- results
 
     def grant_list(self) -> tuple[OfferGrant, ...]:
+        if not self.open_grants:  # whole agents' offers only: made already
+            return tuple(self.grants.values())  # type: ignore[arg-type]
         return tuple(
             g
             if type(g) is OfferGrant

@@ -6,16 +6,15 @@ doc for the stages and invariants. The quota steps are in `quota_stage`, reserva
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from operator import itemgetter
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
-from mesoslite.allocator.agents import agent_order, allocatable, sum_resources
+from mesoslite.allocator.agent_setup import AgentSetup, pass_agents
+from mesoslite.allocator.agents import agent_order, allocatable
 from mesoslite.allocator.arith import minus, plus
-from mesoslite.allocator.base import AgentView, ClusterView, FrameworkView, OfferGrant, Policy
+from mesoslite.allocator.base import ClusterView, FrameworkView, OfferGrant, Policy
 from mesoslite.allocator.filters import filtered_until
-from mesoslite.allocator.grants import Grant, new_grant
+from mesoslite.allocator.grants import GrantBook, new_grant
 from mesoslite.allocator.live import LiveOrder
 from mesoslite.allocator.quota import cap, fits, headroom
 from mesoslite.allocator.quota_stage import (
@@ -26,15 +25,15 @@ from mesoslite.allocator.quota_stage import (
     tighter,
 )
 from mesoslite.allocator.reasons import Client, by_framework, client_reasons
-from mesoslite.allocator.reservations import alive_check, available_to, take_reserved
+from mesoslite.allocator.reservations import available_to, take_reserved
 from mesoslite.allocator.roles import RoleTree, ancestors
 from mesoslite.allocator.sorter import Sorter
 from mesoslite.allocator.tiers import split_by_tier
+from mesoslite.allocator.wants import WHOLE_AGENT, Want, shape_key
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.resources import Resources
 
 EMPTY = Resources.empty()
-_CLIENT = itemgetter(0, 1)  # a grant's key -> its client
 _END = 2**62  # a cursor past every position
 _AT_LIMIT = "role {role} is at its quota limit"
 _HELD = "what is left is held for unmet quota guarantees"
@@ -46,101 +45,13 @@ class SorterSource(Protocol):
     """What a pass needs of its allocator: the policy, its sorters and its wording."""
 
     policy: Policy
-    # The last full pass's `AgentSetup` (None before the first), used again for the same
-    # agents.
-    agent_setup: AgentSetup | None
+    agent_setup: AgentSetup | None  # the last full pass's, for one over the same agents
 
     def role_sorter(self, weights: Mapping[str, float], total: Resources) -> Sorter: ...
 
     def framework_sorter(self, total: Resources) -> Sorter: ...
 
     def explain(self, allocated: Resources, total: Resources) -> str: ...
-
-
-def _shape_key(shape: Resources) -> tuple[tuple[str, int], ...]:
-    return tuple(sorted(shape.scalars.items()))
-
-
-class _Want:
-    """What a framework still wants this pass: `count` tasks of `shape` (None: a whole
-    agent's free resources), and the shape's cursor key (`_shape_key`), computed once."""
-
-    __slots__ = ("shape", "count", "key")
-
-    def __init__(
-        self, shape: Resources | None, count: int, key: tuple[tuple[str, int], ...] | None
-    ) -> None:
-        self.shape = shape
-        self.count = count
-        self.key = key
-
-
-# What a framework without demands is placed for: a whole agent's free resources, once.
-_WHOLE_AGENT = (_Want(None, 1, None),)
-
-
-def _agents_and_total(view: ClusterView) -> tuple[Mapping[AgentId, AgentView], Resources]:
-    """The view's agents by id (the first of each id) and their totals' sum: the view's
-    own when its caller keeps them (`ClusterView.total`, `agents_by_id`), else computed."""
-    agents = view.agents_by_id
-    if agents is None:
-        by_id: dict[AgentId, AgentView] = {}
-        for agent in view.agents:
-            by_id.setdefault(agent.id, agent)
-        agents = by_id
-    total = view.total
-    if total is None:
-        total = sum_resources([a.total for a in agents.values()])
-    return agents, total
-
-
-def _offering(agents: Iterable[AgentView], is_alive: Callable[[AgentId], bool]) -> list[AgentView]:
-    """The agents with something to offer at the start of a pass."""
-    # Nothing free and no reservation: spent (most agents in a busy cluster), said cheaply.
-    return [a for a in agents if (a.free.scalars or a.reserved) and is_alive(a.id)]
-
-
-class AgentSetup:
-    """What a full pass reads of the view's agents before it grants anything: their index
-    and total, their free resources and reservations, and those with something to offer.
-    Its allocator keeps the last one for the next full pass over the same agents (the same
-    tuple of immutable views, total and index, #15); each pass copies what it changes."""
-
-    __slots__ = (
-        "view_agents",
-        "view_index",
-        "view_total",
-        "agents",
-        "total",
-        "free",
-        "reserved",
-        "alive",
-    )
-
-    def __init__(self, view: ClusterView) -> None:
-        # Kept, not just their ids: identity says "the same agents" only while they live.
-        self.view_agents = view.agents
-        self.view_index = view.agents_by_id
-        self.view_total = view.total
-        self.agents, self.total = _agents_and_total(view)
-        self.free = {a.id: a.free for a in self.agents.values()}
-        self.reserved: dict[AgentId, Mapping[str, Resources]] = {
-            a.id: a.reserved for a in self.agents.values() if a.reserved
-        }
-        # A tuple: the same object next pass says the same agents (`SSFPolicy`'s ranking).
-        self.alive = tuple(
-            _offering(
-                self.agents.values(),
-                alive_check(self.free, {a: dict(p) for a, p in self.reserved.items()}),
-            )
-        )
-
-    def serves(self, view: ClusterView) -> bool:
-        return (
-            view.agents is self.view_agents
-            and view.agents_by_id is self.view_index
-            and view.total is self.view_total
-        )
 
 
 class AllocationPass:
@@ -163,45 +74,21 @@ class AllocationPass:
         for fw in view.frameworks:
             self.frameworks.setdefault((fw.id, fw.role), fw)
         self.full = only is None
-        setup = owner.agent_setup
-        if setup is None or not setup.serves(view):
-            setup = AgentSetup(view) if self.full else None
-            if setup is not None:
-                owner.agent_setup = setup
-        alive: Sequence[AgentView]
-        if setup is not None and self.full:
-            # The same agents as the last full pass (#15): their index, total, free
-            # resources and which have something to offer are as they were.
-            self.agents, self.total = setup.agents, setup.total
-            self.free = dict(setup.free)
-            self.reserved = {a: dict(pools) for a, pools in setup.reserved.items()}
-            is_alive = alive_check(self.free, self.reserved)
-            alive = setup.alive
-        else:
-            self.agents, self.total = (
-                (setup.agents, setup.total) if setup is not None else _agents_and_total(view)
-            )
-            # Only the agents in scope can be granted from, so only theirs are copied;
-            # quota's headroom reads the rest from the view (`_unallocated`).
-            scope = (
-                self.agents.values()
-                if only is None
-                else [self.agents[a] for a in dict.fromkeys(only) if a in self.agents]
-            )
-            self.free = {a.id: a.free for a in scope}
-            self.reserved = {a.id: dict(a.reserved) for a in scope if a.reserved}
-            # Not a bound method: the orders keep it, and must not keep the pass (#15).
-            is_alive = alive_check(self.free, self.reserved)
-            alive = _offering(scope, is_alive)
+        start = pass_agents(owner.agent_setup, view, only)
+        if start.setup is not None:
+            owner.agent_setup = start.setup
+        self.agents, self.total = start.agents, start.total
+        self.free, self.reserved = start.free, start.reserved
+        is_alive, alive = start.is_alive, start.alive
         # What each client holds: the view's, then its framework sorter's bundle (`grow`).
         self.fw_alloc = {key: f.allocated for key, f in self.frameworks.items()}
         self.quotas_apply = bool(view.quotas)
         self._sum_allocations()
-        self.demands: dict[FrameworkId, list[_Want]] = {}
+        self.demands: dict[FrameworkId, list[Want]] = {}
         # A client's grants on an agent: summed while the pass runs (`Grant`), or, for whole
         # agents' offers (final when made), the `OfferGrant` itself.
-        self.grants: dict[tuple[FrameworkId, str, AgentId], Grant | OfferGrant] = {}
-        self.open_grants: list[tuple[FrameworkId, str, AgentId]] = []  # those that are `Grant`s
+        self.book = GrantBook()
+        self.grants = self.book.by_key
         self.reasons: dict[Client, str] = {}
         self.why: dict[Client, str] = {}
         self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], is_alive)
@@ -242,14 +129,7 @@ class AllocationPass:
                 quotas, self.role_alloc, self._unallocated(), self._pools()
             )
         self._fill_tiers(candidates)
-        # Agents granted per client, counted in C; tasks are only in the open grants.
-        agents: dict[Client, int] = Counter(map(_CLIENT, self.grants))
-        tasks: dict[Client, int] = {}
-        for gkey in self.open_grants:
-            n = self.grants[gkey].tasks
-            if n:
-                client = (gkey[0], gkey[1])
-                tasks[client] = tasks.get(client, 0) + n
+        agents, tasks = self.book.counts()
         self.reasons.update(
             client_reasons(
                 agents,
@@ -298,7 +178,7 @@ class AllocationPass:
                 continue
             if fw.demands:
                 remaining = [
-                    _Want(d.resources, d.count, _shape_key(d.resources))
+                    Want(d.resources, d.count, shape_key(d.resources))
                     for d in fw.demands
                     if d.count > 0
                 ]
@@ -320,8 +200,8 @@ class AllocationPass:
             out.setdefault(fw.role, []).append(fw.id)
         return out
 
-    def _fill(self, roles: Mapping[str, list[FrameworkId]], *, guarantee: bool) -> None:
-        """Grant to `roles` one grant at a time, in policy order, until nothing fits."""
+    def _orders(self, roles: Mapping[str, list[FrameworkId]]) -> tuple[RoleTree, dict[str, Sorter]]:
+        """The role tree of `roles` and each role's framework sorter, for a `_fill`."""
         owner = self.owner
         tree = RoleTree(
             self.leaf_alloc, lambda: owner.role_sorter(self.view.role_weights, self.total)
@@ -335,6 +215,14 @@ class AllocationPass:
             for member in members:
                 sorter.add(member, self.fw_alloc[(member, role)])
             sorters[role] = sorter
+        return tree, sorters
+
+    def _fill(self, roles: Mapping[str, list[FrameworkId]], *, guarantee: bool) -> None:
+        """Grant to `roles` one grant at a time, in policy order, until nothing fits.
+
+        Long because the grant of a whole agent is inlined: most grants of a busy pass are
+        one, and calls per grant were a fifth of a pass (#15)."""
+        tree, sorters = self._orders(roles)
         fid: FrameworkId
         limited = bool(self.view.quotas) or guarantee or self.spare is not None
         # Whole agents, uncapped, no reservations: searched and granted without the general
@@ -395,7 +283,7 @@ class AllocationPass:
                         # Final (the agent is spent): the offer itself, made once (#15).
                         grants[gkey] = new_grant(fid, agent_id, resources, {}, 0, role)
                     else:  # not seen: a framework without demands gets an agent once
-                        self._add_to_grant(gkey, resources, {}, 0)
+                        self.book.record(gkey, resources, {}, 0)
                     # One sum per grant for the framework, shared by the pass and its
                     # sorter (the sorter's bundle, #15).
                     fw_alloc[fkey] = sorters[role].grow(fid, resources)
@@ -467,7 +355,7 @@ class AllocationPass:
         if demands is None and room is None and self.ranker is None and not self.reserved:
             # The common case, a whole agent with no quota room and no reservations (#15).
             return self._search_whole(fw, (fw.id, fw.role, None))
-        for entry in _WHOLE_AGENT if demands is None else demands:
+        for entry in WHOLE_AGENT if demands is None else demands:
             shape = entry.shape
             if entry.count <= 0 or (shape is not None and not fits(shape, room)):
                 continue
@@ -574,11 +462,7 @@ class AllocationPass:
         if self.spare is not None:
             spend_spare(self.spare, left, self.owed_roles, fw.role)
         gkey = (fw.id, fw.role, agent_id)
-        if gkey not in self.grants:
-            self.grants[gkey] = Grant(resources, reserved, tasks)
-            self.open_grants.append(gkey)
-        else:
-            self._add_to_grant(gkey, resources, reserved, tasks)
+        self.book.record(gkey, resources, reserved, tasks)
         if self.quotas_apply:
             # Only quota (guarantees, limits, the held-back headroom and the second stage's
             # role tree) reads these during a pass: without quotas, skip two `Resources`
@@ -593,34 +477,10 @@ class AllocationPass:
                     entry.count -= 1
                     break
 
-    def _add_to_grant(
-        self,
-        gkey: tuple[FrameworkId, str, AgentId],
-        resources: Resources,
-        reserved: Mapping[str, Resources],
-        tasks: int,
-    ) -> None:
-        """A client granted more on an agent it was granted from already this pass."""
-        grant = self.grants[gkey]
-        if isinstance(grant, OfferGrant):  # a whole agent's offer, made final: reopened
-            grant = self.grants[gkey] = Grant(grant.resources, dict(grant.reserved), grant.tasks)
-            self.open_grants.append(gkey)
-        grant.resources = plus(grant.resources, resources)
-        for path, part in reserved.items():
-            grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
-        grant.tasks += tasks
-
     # -- results
 
     def grant_list(self) -> tuple[OfferGrant, ...]:
-        if not self.open_grants:  # whole agents' offers only: made already
-            return tuple(self.grants.values())  # type: ignore[arg-type]
-        return tuple(
-            g
-            if type(g) is OfferGrant
-            else new_grant(fid, agent_id, g.resources, dict(g.reserved), g.tasks, role)
-            for (fid, role, agent_id), g in self.grants.items()
-        )
+        return self.book.offers()
 
     def reasons_by_framework(
         self,

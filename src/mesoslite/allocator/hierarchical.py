@@ -65,6 +65,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping
 
+from mesoslite.allocator.agent_setup import AgentSetup
 from mesoslite.allocator.agents import (
     MIN_ALLOCATABLE_CPUS,
     MIN_ALLOCATABLE_MEM,
@@ -72,7 +73,7 @@ from mesoslite.allocator.agents import (
     allocatable,
     sum_resources,
 )
-from mesoslite.allocator.allocation_pass import AgentSetup, AllocationPass
+from mesoslite.allocator.allocation_pass import AllocationPass
 from mesoslite.allocator.base import AllocationRound, ClusterView, Policy
 from mesoslite.allocator.drf import ShareOrdering, weighted_share
 from mesoslite.allocator.share_sorter import ShareMeter, ShareSorter, role_weights

@@ -108,7 +108,8 @@ class ShareSorter:
 
     def grow(self, client: str, added: Resources) -> Resources:
         """Add `added` to `client`'s allocation, move it to its new place, and return what
-        it holds now (the sorter's bundle)."""
+        it holds now (the sorter's bundle). Long because it runs twice per grant: the
+        share's update and the common move are inlined (#15)."""
         record = self._clients[client]
         held: Resources = record[0]
         if not record[1]:
@@ -120,16 +121,7 @@ class ShareSorter:
             and (ranges is not held.ranges or sets is not held.sets)
             and not same_ranges_and_sets(held, added)
         ):
-            if held.ranges or held.sets:
-                total = plus(held, added)
-                held = Resources(dict(total.scalars), total.ranges, total.sets)
-            else:
-                # Nothing to merge with: `added`'s own (immutable, merged) maps are the
-                # union, and later grants that share them are recognised by identity.
-                summed = dict(held.scalars)
-                for name, v in added.scalars.items():
-                    summed[name] = summed.get(name, 0) + v
-                held = Resources(summed, ranges, sets)
+            held = _with_maps(held, added)
             share = self._meter.share(held)
         else:
             share = record[2]
@@ -238,6 +230,20 @@ class ShareSorter:
 
     def __len__(self) -> int:
         return len(self._order)
+
+
+def _with_maps(held: Resources, added: Resources) -> Resources:
+    """`held + added` as a new bundle of the sorter's, for an `added` that brings ranges or
+    sets `held` lacks."""
+    if held.ranges or held.sets:
+        total = plus(held, added)
+        return Resources(dict(total.scalars), total.ranges, total.sets)
+    # Nothing to merge with: `added`'s own (immutable, merged) maps are the union, and
+    # later grants that share them are recognised by identity.
+    summed = dict(held.scalars)
+    for name, v in added.scalars.items():
+        summed[name] = summed.get(name, 0) + v
+    return Resources(summed, added.ranges, added.sets)
 
 
 def role_weights(weights: Mapping[str, float], default: float) -> Callable[[str], float]:

@@ -126,24 +126,23 @@ class ShareSorter:
         else:
             share = record[2]
             scalars: dict[str, int] = held.scalars  # type: ignore[assignment]  # ours
-            more = added.scalars
-            if more.keys() <= scalars.keys():
-                whole_of = self._meter.by_name.get
-                shrank = False
-                for name, v in more.items():
-                    now = scalars[name] = scalars[name] + v
-                    whole = whole_of(name)
-                    if whole is not None:
-                        raised = now / SCALE / whole
-                        if raised > share:
-                            share = raised
-                    if v < 0:  # not made by `Resources`' arithmetic, but not wrong here
-                        shrank = True
-                if shrank:
-                    share = self._meter.share(held)
-            else:
-                for name, v in more.items():
-                    scalars[name] = scalars.get(name, 0) + v
+            have_of, whole_of = scalars.get, self._meter.by_name.get
+            whole_again = False
+            for name, v in added.scalars.items():
+                have = have_of(name)
+                if have is None or v < 0:
+                    # A name it did not hold (it may hide a range or set count of that
+                    # name), or an amount `Resources`' arithmetic does not make: the share
+                    # is worked out whole below.
+                    whole_again = True
+                    have = have or 0
+                now = scalars[name] = have + v
+                whole = whole_of(name)
+                if whole is not None:
+                    raised = now / SCALE / whole
+                    if raised > share:
+                        share = raised
+            if whole_again:
                 share = self._meter.share(held)
         record[0] = held
         record[2] = share

@@ -2,7 +2,7 @@
 
     python bench/bench_allocator.py [--repeat N] [--policy drf|fair|ssf|drf-order-only|all]
                                     [--agents 1000,10000] [--frameworks 10,100,1000]
-                                    [--changed N]
+                                    [--changed N] [--filtered F]
 
 Clusters are described by profiles (`AgentProfile`, `FrameworkProfile`), as Mesos's
 `hierarchical_allocator_benchmarks.cpp` does; each pass sees every agent with some free
@@ -143,6 +143,12 @@ def main() -> None:
     parser.add_argument("--agents", default="1000,10000")
     parser.add_argument("--frameworks", default="10,100,1000")
     parser.add_argument(
+        "--filtered",
+        type=float,
+        default=FrameworkProfile.filtered_fraction,
+        help="the fraction of (framework, agent) pairs with a live filter (default %(default)s)",
+    )
+    parser.add_argument(
         "--changed",
         type=int,
         default=0,
@@ -168,7 +174,10 @@ def main() -> None:
     for policy in policies:
         for n_agents in agent_counts:
             for n_frameworks in framework_counts:
-                view = build_view(AgentProfile(n_agents), FrameworkProfile(n_frameworks))
+                view = build_view(
+                    AgentProfile(n_agents),
+                    FrameworkProfile(n_frameworks, filtered_fraction=args.filtered),
+                )
                 for kind, run in passes(HierarchicalAllocator(policy), view, args.changed):
                     ms, cpu, grants = time_pass(run, args.repeat)
                     print(

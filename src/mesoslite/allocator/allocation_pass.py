@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
-from mesoslite.allocator.agents import agent_order, allocatable, sum_resources
-from mesoslite.allocator.arith import add_into, minus, plus
-from mesoslite.allocator.base import AgentView, ClusterView, FrameworkView, OfferGrant, Policy
+from mesoslite.allocator.agent_setup import AgentSetup, pass_agents
+from mesoslite.allocator.agents import agent_order, allocatable
+from mesoslite.allocator.arith import minus, plus
+from mesoslite.allocator.base import ClusterView, FrameworkView, OfferGrant, Policy
 from mesoslite.allocator.filters import filtered_until
-from mesoslite.allocator.grants import Grant, new_grant
+from mesoslite.allocator.grants import GrantBook, new_grant
 from mesoslite.allocator.live import LiveOrder
 from mesoslite.allocator.quota import cap, fits, headroom
 from mesoslite.allocator.quota_stage import (
@@ -24,10 +25,11 @@ from mesoslite.allocator.quota_stage import (
     tighter,
 )
 from mesoslite.allocator.reasons import Client, by_framework, client_reasons
-from mesoslite.allocator.reservations import alive_check, available_to, take_reserved
+from mesoslite.allocator.reservations import available_to, take_reserved
 from mesoslite.allocator.roles import RoleTree, ancestors
 from mesoslite.allocator.sorter import Sorter
 from mesoslite.allocator.tiers import split_by_tier
+from mesoslite.allocator.wants import WHOLE_AGENT, Want, shape_key
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.resources import Resources
 
@@ -43,49 +45,13 @@ class SorterSource(Protocol):
     """What a pass needs of its allocator: the policy, its sorters and its wording."""
 
     policy: Policy
+    agent_setup: AgentSetup | None  # the last full pass's, for one over the same agents
 
     def role_sorter(self, weights: Mapping[str, float], total: Resources) -> Sorter: ...
 
     def framework_sorter(self, total: Resources) -> Sorter: ...
 
     def explain(self, allocated: Resources, total: Resources) -> str: ...
-
-
-def _shape_key(shape: Resources) -> tuple[tuple[str, int], ...]:
-    return tuple(sorted(shape.scalars.items()))
-
-
-class _Want:
-    """What a framework still wants this pass: `count` tasks of `shape` (None: a whole
-    agent's free resources), and the shape's cursor key (`_shape_key`), computed once."""
-
-    __slots__ = ("shape", "count", "key")
-
-    def __init__(
-        self, shape: Resources | None, count: int, key: tuple[tuple[str, int], ...] | None
-    ) -> None:
-        self.shape = shape
-        self.count = count
-        self.key = key
-
-
-# What a framework without demands is placed for: a whole agent's free resources, once.
-_WHOLE_AGENT = (_Want(None, 1, None),)
-
-
-def _agents_and_total(view: ClusterView) -> tuple[Mapping[AgentId, AgentView], Resources]:
-    """The view's agents by id (the first of each id) and their totals' sum: the view's
-    own when its caller keeps them (`ClusterView.total`, `agents_by_id`), else computed."""
-    agents = view.agents_by_id
-    if agents is None:
-        by_id: dict[AgentId, AgentView] = {}
-        for agent in view.agents:
-            by_id.setdefault(agent.id, agent)
-        agents = by_id
-    total = view.total
-    if total is None:
-        total = sum_resources([a.total for a in agents.values()])
-    return agents, total
 
 
 class AllocationPass:
@@ -107,32 +73,24 @@ class AllocationPass:
         self.frameworks: dict[Client, FrameworkView] = {}
         for fw in view.frameworks:
             self.frameworks.setdefault((fw.id, fw.role), fw)
-        self.agents, self.total = _agents_and_total(view)
-        # Only the agents in scope can be granted from, so only theirs are copied; quota's
-        # headroom reads the rest from the view (`_unallocated`).
-        scope = (
-            self.agents.values()
-            if only is None
-            else [self.agents[a] for a in dict.fromkeys(only) if a in self.agents]
-        )
         self.full = only is None
-        self.free = {a.id: a.free for a in scope}
-        self.reserved: dict[AgentId, dict[str, Resources]] = {
-            a.id: dict(a.reserved) for a in scope if a.reserved
-        }
+        start = pass_agents(owner.agent_setup, view, only)
+        if start.setup is not None:
+            owner.agent_setup = start.setup
+        self.agents, self.total = start.agents, start.total
+        self.free, self.reserved = start.free, start.reserved
+        is_alive, alive = start.is_alive, start.alive
+        # What each client holds: the view's, then its framework sorter's bundle (`grow`).
         self.fw_alloc = {key: f.allocated for key, f in self.frameworks.items()}
-        # Clients whose `fw_alloc` is a bundle this pass made and may sum into in place.
-        self.owned_alloc: set[Client] = set()
         self.quotas_apply = bool(view.quotas)
         self._sum_allocations()
-        self.demands: dict[FrameworkId, list[_Want]] = {}
-        self.grants: dict[tuple[FrameworkId, str, AgentId], Grant] = {}
+        self.demands: dict[FrameworkId, list[Want]] = {}
+        # A client's grants on an agent: summed while the pass runs (`Grant`), or, for whole
+        # agents' offers (final when made), the `OfferGrant` itself.
+        self.book = GrantBook()
+        self.grants = self.book.by_key
         self.reasons: dict[Client, str] = {}
         self.why: dict[Client, str] = {}
-        # Not a bound method: the orders keep it, and must not keep the pass (#15).
-        is_alive = alive_check(self.free, self.reserved)
-        # Nothing free and no reservation: spent (most agents in a busy cluster), said cheaply.
-        alive = [a for a in scope if (a.free.scalars or a.reserved) and is_alive(a.id)]
         self.order = LiveOrder([a.id for a in agent_order(alive, view.seed)], is_alive)
         ranker = getattr(owner.policy, "agent_ranker", None)
         self.ranker: Callable[[FrameworkView, int], Iterable[tuple[int, AgentId]]] | None = (
@@ -171,9 +129,11 @@ class AllocationPass:
                 quotas, self.role_alloc, self._unallocated(), self._pools()
             )
         self._fill_tiers(candidates)
+        agents, tasks = self.book.counts()
         self.reasons.update(
             client_reasons(
-                (((fid, role), g.tasks) for (fid, role, _), g in self.grants.items()),
+                agents,
+                tasks,
                 candidates,
                 self.why,
                 lambda key: self.owner.explain(self.fw_alloc[key], self.total),
@@ -218,7 +178,7 @@ class AllocationPass:
                 continue
             if fw.demands:
                 remaining = [
-                    _Want(d.resources, d.count, _shape_key(d.resources))
+                    Want(d.resources, d.count, shape_key(d.resources))
                     for d in fw.demands
                     if d.count > 0
                 ]
@@ -240,8 +200,8 @@ class AllocationPass:
             out.setdefault(fw.role, []).append(fw.id)
         return out
 
-    def _fill(self, roles: Mapping[str, list[FrameworkId]], *, guarantee: bool) -> None:
-        """Grant to `roles` one grant at a time, in policy order, until nothing fits."""
+    def _orders(self, roles: Mapping[str, list[FrameworkId]]) -> tuple[RoleTree, dict[str, Sorter]]:
+        """The role tree of `roles` and each role's framework sorter, for a `_fill`."""
         owner = self.owner
         tree = RoleTree(
             self.leaf_alloc, lambda: owner.role_sorter(self.view.role_weights, self.total)
@@ -255,12 +215,27 @@ class AllocationPass:
             for member in members:
                 sorter.add(member, self.fw_alloc[(member, role)])
             sorters[role] = sorter
+        return tree, sorters
+
+    def _fill(self, roles: Mapping[str, list[FrameworkId]], *, guarantee: bool) -> None:
+        """Grant to `roles` one grant at a time, in policy order, until nothing fits.
+
+        Long because the grant of a whole agent is inlined: most grants of a busy pass are
+        one, and calls per grant were a fifth of a pass (#15)."""
+        tree, sorters = self._orders(roles)
         fid: FrameworkId
         limited = bool(self.view.quotas) or guarantee or self.spare is not None
-        # Whole agents, uncapped, no reservations, no ranker: searched and granted without
-        # the general steps (most grants of a busy pass, #15).
-        whole = not limited and not self.reserved and self.ranker is None
-        demands, frameworks = self.demands, self.frameworks
+        # Whole agents, uncapped, no reservations: searched and granted without the general
+        # steps (most grants of a busy pass, #15).
+        whole = not limited and not self.reserved
+        ranked = self.ranker is not None
+        demands, frameworks, fw_alloc = self.demands, self.frameworks, self.fw_alloc
+        cursor, free, grants, now = self.cursor, self.free, self.grants, self.now
+        ids, next_live, spend = self.order.ids, self.order.next_live, self.order.spend
+        end = len(ids)
+        # Every agent before `head` is spent: a search from a cursor further back starts
+        # there instead of stepping over what others took since (#15).
+        head = 0
         while (next_role := tree.first()) is not None:
             role = next_role
             fid_s = sorters[role].first()
@@ -274,14 +249,47 @@ class AllocationPass:
                 if not open_:
                     tree.remove(role)
                     continue
-            fw = frameworks[(fid, role)]
+            fkey = (fid, role)
+            fw = frameworks[fkey]
             if whole and fid not in demands:
-                found = self._search_whole(fw, (fid, role, None))
+                # `_search_whole`, then `_grant` of the agent's whole free resources, inlined:
+                # most grants of a busy pass (#15). Every live agent is worth offering, so the
+                # first live one not filtered is the grant; it is spent once granted.
+                ckey = (fid, role, None)
+                found: AgentId | None = None
+                if ranked:
+                    found = self._search_ranked_whole(fw, ckey)
+                else:
+                    filters = fw.filters
+                    index = cursor.get(ckey, 0)
+                    if index <= head:
+                        index = head = next_live(head)
+                    else:
+                        index = next_live(index)
+                    while index < end:
+                        agent_id = ids[index]
+                        if not filters or (until := filters.get(agent_id)) is None or until <= now:
+                            cursor[ckey] = index
+                            spend(index)
+                            found = agent_id
+                            break
+                        index = next_live(index + 1)
                 if found is not None:
-                    resources = found[1]
-                    sorters[role].update(fid, self._grant_whole(fw, found[0], resources))
+                    agent_id = found
+                    resources = free[agent_id]
+                    free[agent_id] = EMPTY
+                    gkey = (fid, role, agent_id)
+                    if gkey not in grants:
+                        # Final (the agent is spent): the offer itself, made once (#15).
+                        grants[gkey] = new_grant(fid, agent_id, resources, {}, 0, role)
+                    else:  # not seen: a framework without demands gets an agent once
+                        self.book.record(gkey, resources, {}, 0)
+                    # One sum per grant for the framework, shared by the pass and its
+                    # sorter (the sorter's bundle, #15).
+                    fw_alloc[fkey] = sorters[role].grow(fid, resources)
                     tree.allocate(role, resources)
                     continue
+                cursor[ckey] = _END
                 placed = None
             else:
                 placed = self._place(fw, room)
@@ -294,8 +302,8 @@ class AllocationPass:
                     return
                 continue
             agent_id, resources, tasks = placed
-            # One sum per grant for the framework, shared by the pass and its sorter (#15).
-            sorters[role].update(fid, self._grant(fw, agent_id, resources, tasks))
+            self._grant(fw, agent_id, resources, tasks)
+            fw_alloc[fkey] = sorters[role].grow(fid, resources)
             tree.allocate(role, resources)
 
     def _nothing_left(self, sorters: Mapping[str, Sorter]) -> None:
@@ -347,7 +355,7 @@ class AllocationPass:
         if demands is None and room is None and self.ranker is None and not self.reserved:
             # The common case, a whole agent with no quota room and no reservations (#15).
             return self._search_whole(fw, (fw.id, fw.role, None))
-        for entry in _WHOLE_AGENT if demands is None else demands:
+        for entry in WHOLE_AGENT if demands is None else demands:
             shape = entry.shape
             if entry.count <= 0 or (shape is not None and not fits(shape, room)):
                 continue
@@ -411,6 +419,27 @@ class AllocationPass:
         self.cursor[key] = _END
         return None
 
+    def _search_ranked_whole(self, fw: FrameworkView, key: tuple[object, ...]) -> AgentId | None:
+        """`_search` for a whole agent's free resources, uncapped, on a pass without
+        reservations, in the ranker's order: the ranker yields live agents only, each worth
+        offering (`alive_check`), so the first not filtered is the grant. Sets the cursor
+        when found (the caller, when not)."""
+        filters, now = fw.filters, self.now
+        assert self.ranker is not None
+        first = getattr(self.ranker, "first_unfiltered", None)
+        if first is not None:  # the same answer without a generator (`ssf`, #15)
+            found = first(fw, self.cursor.get(key, 0), now)
+            if found is None:
+                return None
+            self.cursor[key] = found[0]
+            return found[1]  # type: ignore[no-any-return]
+        for index, agent_id in self.ranker(fw, self.cursor.get(key, 0)):
+            if filters and (until := filters.get(agent_id)) is not None and until > now:
+                continue
+            self.cursor[key] = index
+            return agent_id
+        return None
+
     def _indexed(self, fw: FrameworkView, begin: int) -> Iterable[tuple[int, AgentId]]:
         if self.ranker is not None:
             return self.ranker(fw, begin)
@@ -418,26 +447,11 @@ class AllocationPass:
 
     # -- granting
 
-    def _grant_whole(self, fw: FrameworkView, agent_id: AgentId, resources: Resources) -> Resources:
-        """`_grant` of an agent's whole free `resources`, in a pass without reservations,
-        quota or held-back headroom; returns what the framework holds in its role now."""
-        self.free[agent_id] = EMPTY
-        fkey = (fw.id, fw.role)
-        gkey = (fw.id, fw.role, agent_id)
-        grant = self.grants.get(gkey)
-        if grant is None:
-            self.grants[gkey] = Grant(resources, {}, 0)
-        else:  # not seen: a framework without demands gets an agent once (spent after)
-            grant.resources = plus(grant.resources, resources)
-        owned = self.owned_alloc
-        held = self.fw_alloc[fkey] = add_into(self.fw_alloc[fkey], resources, fkey in owned)
-        owned.add(fkey)
-        return held
-
     def _grant(
         self, fw: FrameworkView, agent_id: AgentId, resources: Resources, tasks: int
-    ) -> Resources:
-        """Record the grant; returns what the framework holds in its role now."""
+    ) -> None:
+        """Record the grant (the caller adds it to the framework's allocation, through its
+        sorter)."""
         pools = self.reserved.get(agent_id) if self.reserved else None
         if pools:
             reserved, left = take_reserved(pools, resources, fw.role)
@@ -447,20 +461,8 @@ class AllocationPass:
         free[agent_id] = minus(free[agent_id], left)
         if self.spare is not None:
             spend_spare(self.spare, left, self.owed_roles, fw.role)
-        fkey = (fw.id, fw.role)
         gkey = (fw.id, fw.role, agent_id)
-        grant = self.grants.get(gkey)
-        if grant is None:
-            self.grants[gkey] = Grant(resources, reserved, tasks)
-        else:
-            grant.resources = plus(grant.resources, resources)
-            for path, part in reserved.items():
-                grant.reserved[path] = grant.reserved.get(path, EMPTY) + part
-            grant.tasks += tasks
-        # Summed in place once the pass has its own copy (`add_into`, #15).
-        owned = self.owned_alloc
-        held = self.fw_alloc[fkey] = add_into(self.fw_alloc[fkey], resources, fkey in owned)
-        owned.add(fkey)
+        self.book.record(gkey, resources, reserved, tasks)
         if self.quotas_apply:
             # Only quota (guarantees, limits, the held-back headroom and the second stage's
             # role tree) reads these during a pass: without quotas, skip two `Resources`
@@ -474,15 +476,11 @@ class AllocationPass:
                 if (shape is resources or shape == resources) and entry.count > 0:
                     entry.count -= 1
                     break
-        return held
 
     # -- results
 
     def grant_list(self) -> tuple[OfferGrant, ...]:
-        return tuple(
-            new_grant(fid, agent_id, g.resources, dict(g.reserved), g.tasks, role)
-            for (fid, role, agent_id), g in self.grants.items()
-        )
+        return self.book.offers()
 
     def reasons_by_framework(
         self,

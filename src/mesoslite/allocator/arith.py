@@ -15,7 +15,7 @@ from mesoslite.resources import Resources
 EMPTY = Resources.empty()
 
 
-def _same_ranges_and_sets(held: Resources, added: Resources) -> bool:
+def same_ranges_and_sets(held: Resources, added: Resources) -> bool:
     """True when every range list and set of `added` is already in `held` unchanged,
     so their union is `held`'s."""
     ranges = held.ranges
@@ -33,7 +33,7 @@ def _same_ranges_and_sets(held: Resources, added: Resources) -> bool:
 
 def plus(held: Resources, added: Resources) -> Resources:
     """`held + added`, without re-merging ranges `held` already has exactly."""
-    if (added.ranges or added.sets) and held.scalars and _same_ranges_and_sets(held, added):
+    if (added.ranges or added.sets) and held.scalars and same_ranges_and_sets(held, added):
         sc = dict(held.scalars)
         for name, v in added.scalars.items():
             sc[name] = sc.get(name, 0) + v
@@ -56,7 +56,7 @@ def add_into(held: Resources, added: Resources, owned: bool) -> Resources:
     An owned bundle's scalars change in place: it must not leave the pass (equal values,
     but a reader keeping it would see it grow).
     """
-    if owned and (not (added.ranges or added.sets) or _same_ranges_and_sets(held, added)):
+    if owned and (not (added.ranges or added.sets) or same_ranges_and_sets(held, added)):
         scalars = held.scalars
         for name, v in added.scalars.items():
             scalars[name] = scalars.get(name, 0) + v  # type: ignore[index]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from mesoslite.allocator.share_sorter import ShareMeter
 from mesoslite.ids import FrameworkId
 from mesoslite.resources import SCALE, Range, Resources
 
@@ -98,6 +99,13 @@ class DRFPolicy(ShareOrdering):
 
     def explain(self, allocated: Resources, total: Resources) -> str:
         return f"dominant share {self.share(allocated, total):.2f}"
+
+    def share_meter(self, total: Resources) -> ShareMeter | None:
+        """`share` as a `ShareMeter` (the largest share over every resource of `total`),
+        for the float-keyed sorters; None if a subclass changed `share`."""
+        if type(self).share is not DRFPolicy.share:
+            return None
+        return ShareMeter(tuple((n, total.quantity(n)) for n in sorted(total.names())))
 
     # -- arithmetic
 

@@ -7,6 +7,7 @@ offered next; other resources do not count (compare `drf`, which takes the large
 from __future__ import annotations
 
 from mesoslite.allocator.drf import ShareOrdering
+from mesoslite.allocator.share_sorter import ShareMeter
 from mesoslite.errors import ConfigError
 from mesoslite.resources import NAME_RE, Resources
 
@@ -30,6 +31,13 @@ class FairPolicy(ShareOrdering):
 
     def explain(self, allocated: Resources, total: Resources) -> str:
         return f"{self.resource} share {self.share(allocated, total):.2f}"
+
+    def share_meter(self, total: Resources) -> ShareMeter | None:
+        """`share` as a `ShareMeter` (one resource), for the float-keyed sorters; None if a
+        subclass changed `share`."""
+        if type(self).share is not FairPolicy.share:
+            return None
+        return ShareMeter(((self.resource, total.quantity(self.resource)),))
 
     def share(self, allocated: Resources, total: Resources) -> float:
         whole = total.quantity(self.resource)

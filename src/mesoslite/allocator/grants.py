@@ -1,14 +1,21 @@
 """The grants of an allocation pass: what a client holds of an agent while the pass runs
-(`Grant`), and the `OfferGrant`s the pass returns, made cheaply (`new_grant`)."""
+(`Grant`), the pass's book of them (`GrantBook`), and the `OfferGrant`s the pass returns,
+made cheaply (`new_grant`)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import fields
+from operator import itemgetter
 
+from mesoslite.allocator.arith import plus
 from mesoslite.allocator.base import OfferGrant
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.resources import Resources
+
+GrantKey = tuple[FrameworkId, str, AgentId]  # (framework, role, agent)
+Client = tuple[FrameworkId, str]  # a framework in one of its roles
 
 
 class Grant:
@@ -54,3 +61,57 @@ def _grant_maker() -> Callable[..., OfferGrant]:
 
 
 new_grant = _grant_maker()
+
+
+class GrantBook:
+    """A pass's grants by (framework, role, agent): a `Grant` summed while the pass runs,
+    or a whole agent's offer, final when made (the `OfferGrant` itself, #15)."""
+
+    __slots__ = ("by_key", "open")
+
+    def __init__(self) -> None:
+        self.by_key: dict[GrantKey, Grant | OfferGrant] = {}
+        self.open: list[GrantKey] = []  # the keys of the `Grant`s
+
+    def record(
+        self, key: GrantKey, resources: Resources, reserved: dict[str, Resources], tasks: int
+    ) -> None:
+        """A grant of `resources` (`reserved`: the parts from reservations, by role)."""
+        if key not in self.by_key:
+            self.by_key[key] = Grant(resources, reserved, tasks)
+            self.open.append(key)
+            return
+        grant = self.by_key[key]
+        if isinstance(grant, OfferGrant):  # a whole agent's offer, made final: reopened
+            grant = self.by_key[key] = Grant(grant.resources, dict(grant.reserved), grant.tasks)
+            self.open.append(key)
+        grant.resources = plus(grant.resources, resources)
+        for path, part in reserved.items():
+            grant.reserved[path] = grant.reserved.get(path, Resources.empty()) + part
+        grant.tasks += tasks
+
+    def counts(
+        self,
+    ) -> tuple[dict[tuple[FrameworkId, str], int], dict[tuple[FrameworkId, str], int]]:
+        """(agents granted from, tasks' worth granted) per client; no entry for no tasks."""
+        agents: dict[tuple[FrameworkId, str], int] = Counter(map(_CLIENT, self.by_key))
+        tasks: dict[tuple[FrameworkId, str], int] = {}
+        for key in self.open:  # only `Grant`s carry tasks
+            n = self.by_key[key].tasks
+            if n:
+                client = (key[0], key[1])
+                tasks[client] = tasks.get(client, 0) + n
+        return agents, tasks
+
+    def offers(self) -> tuple[OfferGrant, ...]:
+        if not self.open:  # whole agents' offers only: made already
+            return tuple(self.by_key.values())  # type: ignore[arg-type]
+        return tuple(
+            g
+            if type(g) is OfferGrant
+            else new_grant(fid, agent_id, g.resources, dict(g.reserved), g.tasks, role)
+            for (fid, role, agent_id), g in self.by_key.items()
+        )
+
+
+_CLIENT = itemgetter(0, 1)  # a grant's key -> its client

@@ -14,7 +14,8 @@ Stages of one pass, `allocate(view, now)`:
      guarantees still lack after that (roles with nobody asking) is held back: the next
      stage grants other roles only what is unallocated beyond it.
   4. Fair share: all candidate roles, in policy order level by level (`roles.RoleTree`), then
-     frameworks in policy order within the role (`sorter.py`). The first framework is given
+     frameworks in policy order within the role (`sorter.py`; for drf, fair and ssf the
+     float-keyed `share_sorter.py`, the same order). The first framework is given
      one grant on its best agent: the first in a seeded order (`agent_order`), or the policy's
      own ranking (`Policy.agent_ranker`, `ssf`). A framework with demands is given one task of
      its first outstanding shape that fits (progressive filling, as in the DRF paper);
@@ -64,6 +65,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping
 
+from mesoslite.allocator.agent_setup import AgentSetup
 from mesoslite.allocator.agents import (
     MIN_ALLOCATABLE_CPUS,
     MIN_ALLOCATABLE_MEM,
@@ -74,6 +76,7 @@ from mesoslite.allocator.agents import (
 from mesoslite.allocator.allocation_pass import AllocationPass
 from mesoslite.allocator.base import AllocationRound, ClusterView, Policy
 from mesoslite.allocator.drf import ShareOrdering, weighted_share
+from mesoslite.allocator.share_sorter import ShareMeter, ShareSorter, role_weights
 from mesoslite.allocator.sorter import KeyedPolicy, KeyedSorter, OrderedSorter, Sorter
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.resources import Resources
@@ -108,6 +111,11 @@ class HierarchicalAllocator:
         self.policy = policy
         self.name: str = getattr(policy, "name", type(policy).__name__)
         self._keyed: KeyedPolicy | None = policy if isinstance(policy, KeyedPolicy) else None
+        # The last full pass's view of the agents, for the next over the same (#15).
+        self.agent_setup: AgentSetup | None = None
+        # The last pass's total and its `ShareMeter` (`_share_meter`).
+        self._meter_total: Resources | None = None
+        self._meter: ShareMeter | None = None
 
     def __repr__(self) -> str:
         return f"HierarchicalAllocator({self.policy!r})"
@@ -143,8 +151,29 @@ class HierarchicalAllocator:
 
     # -- sorters
 
+    def _share_meter(self, total: Resources) -> ShareMeter | None:
+        """The policy's `ShareMeter` for `total` when its keys are `ShareOrdering`'s (the
+        same one for every sorter of a pass), else None."""
+        keyed = self._keyed
+        if keyed is None or not isinstance(keyed, ShareOrdering):
+            return None
+        kind = type(keyed)
+        if kind.role_key is not ShareOrdering.role_key:
+            return None
+        if kind.framework_key is not ShareOrdering.framework_key:
+            return None
+        if total is not self._meter_total:
+            make = getattr(keyed, "share_meter", None)
+            self._meter = make(total) if callable(make) else None
+            self._meter_total = total
+        return self._meter
+
     def role_sorter(self, weights: Mapping[str, float], total: Resources) -> Sorter:
         policy, keyed = self.policy, self._keyed
+        meter = self._share_meter(total)
+        if meter is not None:
+            # Keyed on floats, a grant's scalars added in place (#15).
+            return ShareSorter(meter, role_weights(weights, DEFAULT_ROLE_WEIGHT))
         if keyed is not None:
             if type(keyed).role_key is ShareOrdering.role_key:
                 # `ShareOrdering`'s key, without two calls per grant and level (#15).
@@ -166,6 +195,9 @@ class HierarchicalAllocator:
 
     def framework_sorter(self, total: Resources) -> Sorter:
         policy, keyed = self.policy, self._keyed
+        meter = self._share_meter(total)
+        if meter is not None:
+            return ShareSorter(meter)
         if keyed is not None:
             if type(keyed).framework_key is ShareOrdering.framework_key:
                 # `ShareOrdering`'s key, without two calls per grant (#15).

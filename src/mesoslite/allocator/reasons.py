@@ -4,7 +4,7 @@ in several roles."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 from mesoslite.ids import FrameworkId
 
@@ -17,25 +17,22 @@ def plural(n: int, word: str) -> str:
 
 
 def client_reasons(
-    granted: Iterable[tuple[Client, int]],
+    agents: Mapping[Client, int],
+    tasks: Mapping[Client, int],
     candidates: Mapping[str, list[FrameworkId]],
     why: Mapping[Client, str],
     otherwise: Callable[[Client], str],
 ) -> dict[Client, str]:
-    """A reason for every candidate: what it was offered (`granted` has one (client, tasks)
-    per grant), else why not (`why`), else `otherwise(client)`."""
-    agents: dict[Client, int] = {}
-    tasks: dict[Client, int] = {}
-    for key, n in granted:
-        agents[key] = agents.get(key, 0) + 1
-        tasks[key] = tasks.get(key, 0) + n
+    """A reason for every candidate: what it was offered (`agents`: how many agents each
+    client was granted from; `tasks`: the tasks' worth in them, absent for none), else why
+    not (`why`), else `otherwise(client)`."""
     out: dict[Client, str] = {}
     for role, members in candidates.items():
         for fid in members:
             key = (fid, role)
             if key in agents:
                 text = f"offered {plural(agents[key], 'agent')}"
-                if tasks[key]:
+                if tasks.get(key):
                     text += f" ({plural(tasks[key], 'task')}' worth of its demands)"
                 out[key] = text
             elif why.get(key):

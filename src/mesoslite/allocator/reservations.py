@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from mesoslite.allocator.agents import allocatable
+from mesoslite.allocator.agents import MIN_ALLOCATABLE_CPUS, MIN_ALLOCATABLE_MEM, allocatable
 from mesoslite.allocator.quota import take
 from mesoslite.allocator.roles import ancestors
 from mesoslite.ids import AgentId
-from mesoslite.resources import Resources
+from mesoslite.resources import SCALE, Resources
 
 
 def offerable(free: Resources, pools: Mapping[str, Resources] | None) -> bool:
@@ -36,7 +36,12 @@ def alive_check(
     if not reserved:
 
         def unreserved_alive(agent_id: AgentId) -> bool:
-            return allocatable(free[agent_id])
+            # `allocatable`, inlined: asked of every agent a pass steps on (#15).
+            scalars = free[agent_id].scalars
+            return (
+                scalars.get("cpus", 0) / SCALE >= MIN_ALLOCATABLE_CPUS
+                or scalars.get("mem", 0) / SCALE >= MIN_ALLOCATABLE_MEM
+            )
 
         return unreserved_alive
 

@@ -67,9 +67,15 @@ class RoleTree:
         for key in sorted(self._parent, key=lambda k: k.count("/")):
             self._sorters[self._parent[key]].add(key, sums[key])
         self._leaves = {key: role for role, key in self._leaf_key.items()}
+        # Every leaf right under the root (no nested roles, the common case): `first` and
+        # `allocate` need one level only (#15).
+        self._root = self._sorters[ROOT] if len(self._sorters) == 1 else None
 
     def first(self) -> str | None:
         """The leaf role to serve next, or None when no role is left."""
+        if self._root is not None:
+            child = self._root.first()
+            return None if child is None else self._leaves[child]
         node = ROOT
         while True:
             child = self._sorters[node].first()
@@ -82,9 +88,12 @@ class RoleTree:
     def allocate(self, role: str, resources: Resources) -> None:
         """`role` was given `resources`: every level above it moves to its new place."""
         key = self._leaf_key[role]
+        if self._root is not None:
+            self._root.grow(key, resources)
+            return
         while True:
             parent = self._parent[key]
-            self._sorters[parent].allocate(key, resources)
+            self._sorters[parent].grow(key, resources)
             if parent == ROOT:
                 return
             key = parent

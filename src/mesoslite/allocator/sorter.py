@@ -6,6 +6,9 @@ As in Mesos's `Sorter`, the hierarchical allocator asks a sorter "who is next?" 
 - `KeyedSorter`, for policies that give a sort key per client (`KeyedPolicy`): a grant changes
   one key, so the client is moved with two binary searches; no full re-sort per agent.
 - `OrderedSorter`, for any `Policy`: calls the policy's `order_*` again after a change, lazily.
+
+Policies whose share is a `ShareMeter` (drf, fair, ssf) get `share_sorter.ShareSorter`
+instead: the same keys, kept as floats that a grant raises in place (#15).
 """
 
 from __future__ import annotations
@@ -54,6 +57,12 @@ class Sorter(Protocol):
         caller, #15): move it to its new place."""
         ...
 
+    def grow(self, client: str, resources: Resources) -> Resources:
+        """`allocate`, returning what `client` holds now: the sorter's own bundle, which
+        the caller may keep (one sum per grant, #15) but not change; later grants may
+        change it in place."""
+        ...
+
     def allocation(self, client: str) -> Resources: ...
 
     def remove(self, client: str) -> None:
@@ -96,6 +105,10 @@ class KeyedSorter:
         owned = self._owned
         self.update(client, add_into(self._allocated[client], resources, client in owned))
         owned.add(client)
+
+    def grow(self, client: str, resources: Resources) -> Resources:
+        self.allocate(client, resources)
+        return self._allocated[client]
 
     def update(self, client: str, allocated: Resources) -> None:
         if allocated is not self._allocated[client]:
@@ -173,6 +186,10 @@ class OrderedSorter:
 
     def allocate(self, client: str, resources: Resources) -> None:
         self.update(client, plus(self._allocated[client], resources))
+
+    def grow(self, client: str, resources: Resources) -> Resources:
+        self.allocate(client, resources)
+        return self._allocated[client]
 
     def update(self, client: str, allocated: Resources) -> None:
         # A snapshot: a pass may sum into its bundle in place, and the policy sees a mapping.

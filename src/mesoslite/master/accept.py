@@ -67,7 +67,7 @@ def accept(
         rescind(books, offer, notify=False)
     agent = books.agents[agent_id]
     _record(books, fw, agent, launched, pools, now)
-    agent.used = agent.used + needed
+    agent.use(needed)
     fw.add_used(role, needed)
     if fw.demands:
         fw.demands = consume(fw.demands, (t.resources for t in launched))
@@ -253,7 +253,7 @@ def _undo(
         fw.remove_used(task.allocation_role, task.resources)
         if agent is not None:
             agent.tasks.discard((fw.id, task.task_id))
-            agent.used = agent.used.minus_clamped(task.resources)  # ports may overlap
+            agent.unuse(task.resources)  # clamped: ports may overlap
     fw.demands = before.demands
     _put(fw.filters, op.role, op.agent_id, before.filter_until)
     _put(fw.refused, op.role, op.agent_id, before.refused)

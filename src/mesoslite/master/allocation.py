@@ -94,7 +94,7 @@ def make_offers(books: MasterBooks, result: AllocationRound, now: float) -> list
                 " framework_id=%s role=%r", fw.id, grant.role,
             )
             continue
-        if not _fits(agent, grant.resources):
+        if not agent.fits(grant.resources):
             # The allocator broke its contract; refuse rather than overcommit.
             logger.error("allocator granted more than free agent_id=%s", agent.id)
             continue
@@ -106,7 +106,7 @@ def make_offers(books: MasterBooks, result: AllocationRound, now: float) -> list
         books.offers.add(offer, now)
         books.reservations.offered(offer.id, agent.id, grant.reserved)
         agent.offers.add(offer.id)
-        agent.offered = agent.offered + offer.resources
+        agent.hold(offer.resources)
         fw.offers.add(offer.id)
         fw.add_offered(role, offer.resources)
         by_framework.setdefault(fw.id, []).append(offer)
@@ -114,18 +114,8 @@ def make_offers(books: MasterBooks, result: AllocationRound, now: float) -> list
 
 
 def _fits(agent: rec.AgentRecord, resources: Resources) -> bool:
-    """`agent.free.contains(resources)`; for scalars alone, without building `free` (its
-    cache would be spent by the next grant on the agent, #15)."""
-    if resources.ranges or resources.sets:
-        return agent.free.contains(resources)
-    total = agent.info.resources.scalars
-    used = agent.used.scalars
-    offered = agent.offered.scalars
-    for name, want in resources.scalars.items():
-        # `free` clamps at 0: for `want` > 0, comparing unclamped is the same.
-        if want > 0 and total.get(name, 0) - used.get(name, 0) - offered.get(name, 0) < want:
-            return False
-    return True
+    """`agent.free.contains(resources)` (`AgentRecord.fits`)."""
+    return agent.fits(resources)
 
 
 def rescind(books: MasterBooks, offer: Offer, *, notify: bool) -> list[Effect]:
@@ -135,7 +125,7 @@ def rescind(books: MasterBooks, offer: Offer, *, notify: bool) -> list[Effect]:
     agent = books.agents.get(offer.agent_id)
     if agent is not None:
         agent.offers.discard(offer.id)
-        agent.offered = agent.offered - offer.resources
+        agent.release(offer.resources)
     fw = books.frameworks.get(offer.framework_id)
     if fw is not None:
         fw.offers.discard(offer.id)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from mesoslite.allocator.base import Demand
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
+from mesoslite.master.tally import RoleSums, Tally
 from mesoslite.model import AgentInfo, FrameworkInfo, TaskSpec, TaskState, TaskStatus
 from mesoslite.resources import Resources
 
@@ -61,8 +62,10 @@ class AgentRecord:
     info: AgentInfo
     status: str
     registered_at: float
-    used: Resources = field(default_factory=Resources.empty)
-    offered: Resources = field(default_factory=Resources.empty)
+    # What its tasks use and its offers hold (`used`, `offered`): sums changed in place by
+    # `use`/`unuse`/`hold`/`release` (one dict update per task, not a new bundle, #15).
+    _used: Tally = field(default_factory=Tally)
+    _offered: Tally = field(default_factory=Tally)
     tasks: set[tuple[FrameworkId, TaskId]] = field(default_factory=set)
     offers: set[OfferId] = field(default_factory=set)
     disconnected_at: float | None = None
@@ -94,6 +97,61 @@ class AgentRecord:
         return self.info.id
 
     @property
+    def used(self) -> Resources:
+        return self._used.value
+
+    @used.setter
+    def used(self, value: Resources) -> None:
+        self._used.set(value)  # `__setattr__` marks the agent changed
+
+    @property
+    def offered(self) -> Resources:
+        return self._offered.value
+
+    @offered.setter
+    def offered(self, value: Resources) -> None:
+        self._offered.set(value)
+
+    def use(self, resources: Resources) -> None:
+        """`used += resources`, in place."""
+        self._used.add(resources)
+        self._mark()
+
+    def unuse(self, resources: Resources) -> None:
+        """`used = used.minus_clamped(resources)`, in place (ports may overlap)."""
+        self._used.subtract(resources, clamp=True)
+        self._mark()
+
+    def hold(self, resources: Resources) -> None:
+        """`offered += resources`, in place."""
+        self._offered.add(resources)
+        self._mark()
+
+    def release(self, resources: Resources) -> None:
+        """`offered -= resources`, in place; raises `ValueError` if it holds less."""
+        self._offered.subtract(resources, clamp=False)
+        self._mark()
+
+    def _mark(self) -> None:
+        changed = self.changed
+        if changed is not None:
+            changed.add(self.info.id)
+
+    def fits(self, resources: Resources) -> bool:
+        """`free.contains(resources)`; for scalars alone, without building `free` (its
+        cache would be spent by the next grant on the agent, #15)."""
+        if resources.ranges or resources.sets:
+            return self.free.contains(resources)
+        total = self.info.resources.scalars
+        used = self._used.scalars
+        offered = self._offered.scalars
+        for name, want in resources.scalars.items():
+            # `free` clamps at 0: for `want` > 0, comparing unclamped is the same.
+            if want > 0 and total.get(name, 0) - used.get(name, 0) - offered.get(name, 0) < want:
+                return False
+        return True
+
+    @property
     def free(self) -> Resources:
         total, used, offered = self.info.resources, self.used, self.offered
         cached = self._free_cache
@@ -118,11 +176,13 @@ class FrameworkRecord:
     refused: dict[str, dict[AgentId, Resources]] = field(default_factory=dict)
     # Its roles that are suppressed (SUPPRESS): offered nothing in them until REVIVE.
     suppressed_roles: set[str] = field(default_factory=set)
-    # What its tasks use and its offers hold: in all, and per role (allocation role).
-    used: Resources = field(default_factory=Resources.empty)
-    offered: Resources = field(default_factory=Resources.empty)
-    used_by_role: dict[str, Resources] = field(default_factory=dict)
-    offered_by_role: dict[str, Resources] = field(default_factory=dict)
+    # What its tasks use and its offers hold: in all, and per role (allocation role); read
+    # as bundles (`used`, `offered`, `used_by_role`, `offered_by_role`), changed in place by
+    # the methods below (#15).
+    _used: Tally = field(default_factory=Tally)
+    _offered: Tally = field(default_factory=Tally)
+    _used_in: dict[str, Tally] = field(default_factory=dict)
+    _offered_in: dict[str, Tally] = field(default_factory=dict)
     disconnected_at: float | None = None
     # Its last REQUEST, less the tasks launched since (see `roles.consume`); None if it never
     # sent one (or sent an empty one): then it is offered whole agents.
@@ -145,56 +205,81 @@ class FrameworkRecord:
         """True when it is suppressed in every one of its roles."""
         return all(role in self.suppressed_roles for role in self.info.all_roles)
 
+    @property
+    def used(self) -> Resources:
+        return self._used.value
+
+    @property
+    def offered(self) -> Resources:
+        return self._offered.value
+
+    @property
+    def used_by_role(self) -> RoleSums:
+        return RoleSums(self._used_in)
+
+    @property
+    def offered_by_role(self) -> RoleSums:
+        return RoleSums(self._offered_in)
+
     def held(self, role: str) -> Resources:
         """What it uses and holds in offers in `role`."""
-        empty = Resources.empty()
-        return self.used_by_role.get(role, empty) + self.offered_by_role.get(role, empty)
+        used, offered = self._used_in.get(role), self._offered_in.get(role)
+        if offered is None:
+            return _EMPTY if used is None else used.value
+        return offered.value if used is None else used.value + offered.value
 
-    # A framework in one role holds everything in it: its total and its role's entry are
-    # one object, and each change below computes it once, not twice (#15). Sharing is
-    # by identity, so it never changes a value: equal inputs, equal results.
     def add_used(self, role: str, resources: Resources) -> None:
-        self.used, self.used_by_role[role] = _add(self.used, self.used_by_role, role, resources)
+        _add(self._used, self._used_in, role, resources)
 
     def remove_used(self, role: str, resources: Resources) -> None:
-        self.used = _subtract(self.used, self.used_by_role, role, resources)
+        _subtract(self._used, self._used_in, role, resources)
 
     def add_offered(self, role: str, resources: Resources) -> None:
-        self.offered, self.offered_by_role[role] = _add(
-            self.offered, self.offered_by_role, role, resources
-        )
+        _add(self._offered, self._offered_in, role, resources)
 
     def remove_offered(self, role: str, resources: Resources) -> None:
-        self.offered = _subtract(self.offered, self.offered_by_role, role, resources)
+        _subtract(self._offered, self._offered_in, role, resources)
 
 
-def _add(
-    total: Resources, by_role: dict[str, Resources], role: str, resources: Resources
-) -> tuple[Resources, Resources]:
-    """(the new total, the role's new entry)."""
-    new_total = total + resources
-    in_role = by_role.get(role, _EMPTY)
-    if in_role is total:
-        return new_total, new_total
-    return new_total, in_role + resources
+# A framework in one role holds everything in it: its total and its role's entry are one
+# `Tally`, and each change below is made once, not twice (#15). A second role gets its own
+# and the first its own copy, so every entry stays its role's sum.
+def _add(total: Tally, by_role: dict[str, Tally], role: str, resources: Resources) -> None:
+    in_role = by_role.get(role)
+    if in_role is None:
+        if not by_role and total.is_empty():
+            in_role = by_role[role] = total
+        else:
+            in_role = by_role[role] = Tally()
+    if in_role is not total:
+        _unshare(total, by_role)
+        in_role.add(resources)
+    total.add(resources)
 
 
-def _subtract(
-    total: Resources, by_role: dict[str, Resources], role: str, resources: Resources
-) -> Resources:
-    """The new total; the role's entry changed in `by_role`. Clamped: a framework's totals
-    merge the ranges and sets of all its agents, so two agents' `ports:[31000-31010]` are
-    held once there, and the second removal finds none."""
-    new_total = total.minus_clamped(resources)
-    if new_total.is_empty():
-        new_total = _EMPTY  # the shared empty bundle, which `_add` recognises
-    in_role = by_role.get(role, _EMPTY)
-    left = new_total if in_role is total else in_role.minus_clamped(resources)
-    if left.is_empty():
-        by_role.pop(role, None)
-    else:
-        by_role[role] = left
-    return new_total
+def _subtract(total: Tally, by_role: dict[str, Tally], role: str, resources: Resources) -> None:
+    """Clamped: a framework's totals merge the ranges and sets of all its agents, so two
+    agents' `ports:[31000-31010]` are held once there, and the second removal finds none.
+    A role's entry that comes to nothing is dropped."""
+    in_role = by_role.get(role)
+    if in_role is not total:
+        _unshare(total, by_role)
+    total.subtract(resources, clamp=True)
+    if in_role is None:
+        return
+    if in_role is not total:
+        in_role.subtract(resources, clamp=True)
+    if in_role.is_empty():
+        del by_role[role]
+
+
+def _unshare(total: Tally, by_role: dict[str, Tally]) -> None:
+    """The total is about to change apart from a role's entry: give the role that shares
+    it (if one does) a copy of its own."""
+    for role, tally in by_role.items():
+        if tally is total:
+            by_role[role] = total.copy()
+            return
 
 
 _EMPTY = Resources.empty()

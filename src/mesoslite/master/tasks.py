@@ -184,7 +184,7 @@ def _finish(books: MasterBooks, fw: rec.FrameworkRecord, record: rec.TaskRecord)
     agent = books.agents.get(record.agent_id)
     if agent is not None:
         agent.tasks.discard((fw.id, task_id))
-        agent.used = agent.used.minus_clamped(spec.resources)  # ports may overlap
+        agent.unuse(spec.resources)  # clamped: ports may overlap
     books.tasks.remember(record)
 
 
@@ -221,7 +221,7 @@ def unend(books: MasterBooks, fw: rec.FrameworkRecord, saved: Ended) -> None:
     agent = books.agents.get(record.agent_id)
     if agent is not None:
         agent.tasks.add(key)
-        agent.used = agent.used + record.spec.resources
+        agent.use(record.spec.resources)
     if saved.reserved is not None:
         books.reservations.restore_task(fw.id, task_id, saved.reserved)
 

@@ -9,6 +9,7 @@ from typing import TypeVar
 from mesoslite.allocator.base import Demand
 from mesoslite.allocator.filters import filter_until
 from mesoslite.errors import AlreadyExistsError, ValidationError
+from mesoslite.frozen import maker
 from mesoslite.ids import AgentId, FrameworkId, OfferId
 from mesoslite.master import records as rec
 from mesoslite.master.allocation import rescind
@@ -24,6 +25,7 @@ from mesoslite.resources import Resources
 V = TypeVar("V")
 # Effects are immutable values: one instance serves every accept.
 _ALLOCATE_SOON = AllocateSoon()
+_task_spec = maker(TaskSpec)
 
 
 def accept(
@@ -185,10 +187,10 @@ def _to_launch(
         if not command.user and fw.info.user:
             command = replace(command, user=fw.info.user)
         # `replace(task, agent_id=..., allocation_role=..., command=...)`, field by field:
-        # `replace` looks every field up by name, per task (#15). `test_accept_fast`
-        # fails if `TaskSpec` gains a field this does not copy.
+        # `replace` looks every field up by name, per task (#15). `maker` takes every
+        # field, and `test_accept_fast` fails if `TaskSpec` gains one this does not copy.
         launched.append(
-            TaskSpec(
+            _task_spec(
                 task.task_id,
                 command,
                 task.resources,

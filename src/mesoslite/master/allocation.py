@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from mesoslite.allocator.base import AgentView, AllocationRound, ClusterView, FrameworkView
 from mesoslite.allocator.drf import dominant_share
+from mesoslite.frozen import maker
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.master import records as rec
 from mesoslite.master.books import MasterBooks
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 # A framework's locality hints for `ssf`, comma-separated: `rack:r1,zone:z1,agent:ID`.
 LOCALITY_LABEL = "mesoslite.locality"
+_offer = maker(Offer)  # one per grant (#15)
 
 
 def view(books: MasterBooks, now: float, seed: int, locality_aware: bool) -> ClusterView:
@@ -99,7 +101,7 @@ def make_offers(books: MasterBooks, result: AllocationRound, now: float) -> list
             logger.error("allocator granted more than free agent_id=%s", agent.id)
             continue
         info = agent.info
-        offer = Offer(
+        offer = _offer(
             books.offers.new_id(), fw.id, agent.id, info.hostname, grant.resources,
             info.attributes, grant.reserved, role,
         )

@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TypeVar, overload
 
+from mesoslite.frozen import maker
 from mesoslite.resources import Range, Resources
 
 _EMPTY = Resources.empty()
+_resources = maker(Resources)
 _D = TypeVar("_D")
 _MISSING = object()
 
@@ -46,7 +48,7 @@ class Tally:
         value = self._value
         if value is None:
             # A copy: the tally goes on changing its own dict.
-            value = self._value = Resources(dict(self._scalars), self._ranges, self._sets)
+            value = self._value = _resources(dict(self._scalars), self._ranges, self._sets)
         return value
 
     @property
@@ -77,9 +79,11 @@ class Tally:
         sc = self._scalars
         get = sc.get
         items = res.scalars.items()
-        if not clamp and any(get(name, 0) < v for name, v in items):
-            self.set(self.value - res)  # raises, naming what is short
-            return
+        if not clamp:
+            for name, v in items:
+                if get(name, 0) < v:
+                    self.set(self.value - res)  # raises, naming what is short
+                    return
         for name, v in items:
             left = get(name, 0) - v
             if left > 0:

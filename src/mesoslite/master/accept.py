@@ -26,6 +26,7 @@ V = TypeVar("V")
 # Effects are immutable values: one instance serves every accept.
 _ALLOCATE_SOON = AllocateSoon()
 _task_spec = maker(TaskSpec)
+_launch_on = maker(LaunchOnAgent)
 
 
 def accept(
@@ -46,7 +47,9 @@ def accept(
     agent_id = offers[0].agent_id
     role = offers[0].allocation_role
     offered = offers[0].resources if len(offers) == 1 else _sum(o.resources for o in offers)
-    reservation = _check_reservation(books, role, agent_id, offered, reserve, unreserve)
+    reservation = None
+    if reserve or unreserve:
+        reservation = _check_reservation(books, role, agent_id, offered, reserve, unreserve)
     launched = _to_launch(fw, tasks, agent_id, role)
     needed = launched[0].resources if len(launched) == 1 else _sum(t.resources for t in launched)
     if not offered.contains(needed):
@@ -72,19 +75,21 @@ def accept(
     agent.use(needed)
     fw.add_used(role, needed)
     if fw.demands:
-        fw.demands = consume(fw.demands, (t.resources for t in launched))
+        fw.demands = consume(fw.demands, [t.resources for t in launched])
     effects: list[Effect] = []
     if reservation is not None and before is not None:
         op = SetReservation(agent_id, role, reservation)
         effects.append(_reserve(books, fw, op, launched, before))
-    if refuse_seconds > 0 and not (offered - needed).is_empty():
-        fw.filters.setdefault(role, {})[agent_id] = filter_until(
-            now, refuse_seconds, ALLOCATION_BATCH_S
-        )
-        fw.refused.setdefault(role, {})[agent_id] = offered - needed
-    effects.append(_ALLOCATE_SOON)
+    if refuse_seconds > 0:
+        left = offered - needed
+        if not left.is_empty():
+            fw.filters.setdefault(role, {})[agent_id] = filter_until(
+                now, refuse_seconds, ALLOCATION_BATCH_S
+            )
+            fw.refused.setdefault(role, {})[agent_id] = left
     if launched:
-        effects.append(LaunchOnAgent(agent_id, fid, tuple(launched)))
+        return [*effects, _ALLOCATE_SOON, _launch_on(agent_id, fid, tuple(launched))]
+    effects.append(_ALLOCATE_SOON)
     return effects
 
 

@@ -82,10 +82,14 @@ def make_offers(books: MasterBooks, result: AllocationRound, now: float) -> list
     books.last_reasons = dict(result.reasons)
     books.last_role_reasons = {f: dict(r) for f, r in result.role_reasons.items()}
     by_framework: dict[FrameworkId, list[Offer]] = {}
+    # Looked up once per round, not once per grant: a round makes thousands (#15).
+    agent_of, framework_of = books.agents.get, books.frameworks.get
+    new_id, add_offer = books.offers.new_id, books.offers.add
     for grant in result.grants:
-        agent = books.agents.get(grant.agent_id)
-        fw = books.frameworks.get(grant.framework_id)
-        if agent is None or fw is None or grant.resources.is_empty() or agent.draining:
+        agent = agent_of(grant.agent_id)
+        fw = framework_of(grant.framework_id)
+        resources = grant.resources
+        if agent is None or fw is None or resources.is_empty() or agent.draining:
             continue
         roles = fw.info.all_roles
         role = grant.role or (roles[0] if len(roles) == 1 else "")
@@ -96,22 +100,28 @@ def make_offers(books: MasterBooks, result: AllocationRound, now: float) -> list
                 " framework_id=%s role=%r", fw.id, grant.role,
             )
             continue
-        if not agent.fits(grant.resources):
+        if not agent.fits(resources):
             # The allocator broke its contract; refuse rather than overcommit.
             logger.error("allocator granted more than free agent_id=%s", agent.id)
             continue
         info = agent.info
+        offer_id, fid, agent_id = new_id(), fw.info.id, info.id
         offer = _offer(
-            books.offers.new_id(), fw.id, agent.id, info.hostname, grant.resources,
-            info.attributes, grant.reserved, role,
+            offer_id, fid, agent_id, info.hostname, resources, info.attributes, grant.reserved,
+            role,
         )
-        books.offers.add(offer, now)
-        books.reservations.offered(offer.id, agent.id, grant.reserved)
-        agent.offers.add(offer.id)
-        agent.hold(offer.resources)
-        fw.offers.add(offer.id)
-        fw.add_offered(role, offer.resources)
-        by_framework.setdefault(fw.id, []).append(offer)
+        add_offer(offer, now)
+        if grant.reserved:
+            books.reservations.offered(offer_id, agent_id, grant.reserved)
+        agent.offers.add(offer_id)
+        agent.hold(resources)
+        fw.offers.add(offer_id)
+        fw.add_offered(role, resources)
+        offers = by_framework.get(fid)
+        if offers is None:
+            by_framework[fid] = [offer]
+        else:
+            offers.append(offer)
     return [SendToFramework(fid, OffersEvent(tuple(o))) for fid, o in by_framework.items()]
 
 

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 # A framework's locality hints for `ssf`, comma-separated: `rack:r1,zone:z1,agent:ID`.
 LOCALITY_LABEL = "mesoslite.locality"
 _offer = maker(Offer)  # one per grant (#15)
+_agent_view = maker(AgentView)  # one per agent changed, per pass
 
 
 def view(books: MasterBooks, now: float, seed: int, locality_aware: bool) -> ClusterView:
@@ -222,7 +223,8 @@ def agent_view(books: MasterBooks, agent: rec.AgentRecord, free: Resources) -> A
     """The agent as the allocator sees it, given its free resources (`agent.free`)."""
     info = agent.info
     if not info.reserved and agent.id not in books.dynamic_reservations:
-        return AgentView(agent.id, info.hostname, info.resources, free, info.attributes)
+        # `AgentView(agent.id, info.hostname, info.resources, free, info.attributes)`
+        return _agent_view(info.id, info.hostname, info.resources, free, info.attributes, {})
     unreserved, reserved = books.reservations.split(
         agent.id, info.resources, reserved_on(books, agent), agent.used + agent.offered
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mesoslite.allocator.base import Demand
+from mesoslite.frozen import maker
 from mesoslite.ids import AgentId, FrameworkId, OfferId, TaskId
 from mesoslite.master.tally import RoleSums, Tally
 from mesoslite.model import AgentInfo, FrameworkInfo, TaskSpec, TaskState, TaskStatus
@@ -86,9 +87,10 @@ class AgentRecord:
             if changed is not None:
                 changed.add(self.info.id)
 
-    # `free`'s last answer and the bundles it came from: every allocation pass reads every
-    # agent's free resources, and most agents did not change since the last pass (#15).
-    _free_cache: tuple[Resources, Resources, Resources, Resources] | None = field(
+    # `free`'s last answer and the total it came from, dropped when used or offered change:
+    # every allocation pass reads every agent's free resources, and most agents did not
+    # change since the last pass (#15).
+    _free_cache: tuple[Resources, Resources] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -103,6 +105,7 @@ class AgentRecord:
     @used.setter
     def used(self, value: Resources) -> None:
         self._used.set(value)  # `__setattr__` marks the agent changed
+        self._free_cache = None
 
     @property
     def offered(self) -> Resources:
@@ -111,31 +114,36 @@ class AgentRecord:
     @offered.setter
     def offered(self, value: Resources) -> None:
         self._offered.set(value)
+        self._free_cache = None
 
+    # Each marks the agent changed, as setting `used` or `offered` does (`__setattr__`).
     def use(self, resources: Resources) -> None:
         """`used += resources`, in place."""
         self._used.add(resources)
-        self._mark()
+        self._free_cache = None
+        if self.changed is not None:
+            self.changed.add(self.info.id)
 
     def unuse(self, resources: Resources) -> None:
         """`used = used.minus_clamped(resources)`, in place (ports may overlap)."""
         self._used.subtract(resources, clamp=True)
-        self._mark()
+        self._free_cache = None
+        if self.changed is not None:
+            self.changed.add(self.info.id)
 
     def hold(self, resources: Resources) -> None:
         """`offered += resources`, in place."""
         self._offered.add(resources)
-        self._mark()
+        self._free_cache = None
+        if self.changed is not None:
+            self.changed.add(self.info.id)
 
     def release(self, resources: Resources) -> None:
         """`offered -= resources`, in place; raises `ValueError` if it holds less."""
         self._offered.subtract(resources, clamp=False)
-        self._mark()
-
-    def _mark(self) -> None:
-        changed = self.changed
-        if changed is not None:
-            changed.add(self.info.id)
+        self._free_cache = None
+        if self.changed is not None:
+            self.changed.add(self.info.id)
 
     def fits(self, resources: Resources) -> bool:
         """`free.contains(resources)`; for scalars alone, without building `free` (its
@@ -153,13 +161,25 @@ class AgentRecord:
 
     @property
     def free(self) -> Resources:
-        total, used, offered = self.info.resources, self.used, self.offered
+        """`info.resources.minus_clamped(used + offered)` (clamped: re-registered smaller)."""
+        total = self.info.resources
         cached = self._free_cache
-        # Bundles are immutable, so the same three objects give the same answer.
-        if cached is not None and cached[0] is total and cached[1] is used and cached[2] is offered:
-            return cached[3]
-        free = total.minus_clamped(used + offered)  # re-registered smaller
-        self._free_cache = (total, used, offered, free)
+        if cached is not None and cached[0] is total:
+            return cached[1]
+        used, offered = self._used, self._offered
+        if used.has_items() or offered.has_items():
+            free = total.minus_clamped(used.value + offered.value)
+        else:
+            # Scalars alone, from the sums as they are (no bundle of either built), in the
+            # total's order, as `minus_clamped` leaves them.
+            u, o = used.scalars, offered.scalars
+            scalars = {}
+            for name, milli in total.scalars.items():
+                left = milli - u.get(name, 0) - o.get(name, 0)
+                if left > 0:
+                    scalars[name] = left
+            free = _resources(scalars, total.ranges, total.sets)
+        self._free_cache = (total, free)
         return free
 
 
@@ -228,14 +248,23 @@ class FrameworkRecord:
             return _EMPTY if used is None else used.value
         return offered.value if used is None else used.value + offered.value
 
+    # The common case first: one role, whose entry is the total (see `_add`).
     def add_used(self, role: str, resources: Resources) -> None:
-        _add(self._used, self._used_in, role, resources)
+        total = self._used
+        if self._used_in.get(role) is total:
+            total.add(resources)
+        else:
+            _add(total, self._used_in, role, resources)
 
     def remove_used(self, role: str, resources: Resources) -> None:
         _subtract(self._used, self._used_in, role, resources)
 
     def add_offered(self, role: str, resources: Resources) -> None:
-        _add(self._offered, self._offered_in, role, resources)
+        total = self._offered
+        if self._offered_in.get(role) is total:
+            total.add(resources)
+        else:
+            _add(total, self._offered_in, role, resources)
 
     def remove_offered(self, role: str, resources: Resources) -> None:
         _subtract(self._offered, self._offered_in, role, resources)
@@ -283,3 +312,4 @@ def _unshare(total: Tally, by_role: dict[str, Tally]) -> None:
 
 
 _EMPTY = Resources.empty()
+_resources = maker(Resources)

@@ -56,6 +56,10 @@ class Tally:
         """The scalars as they are now (live: read, never keep)."""
         return self._scalars
 
+    def has_items(self) -> bool:
+        """Whether it holds ranges or sets (ports), not only scalars."""
+        return bool(self._ranges or self._sets)
+
     def is_empty(self) -> bool:
         return not (self._scalars or self._ranges or self._sets)
 

@@ -11,6 +11,7 @@ from mesoslite.allocator.filters import filter_until
 from mesoslite.errors import AlreadyExistsError, ValidationError
 from mesoslite.frozen import maker
 from mesoslite.ids import AgentId, FrameworkId, OfferId
+from mesoslite.limits import MAX_DURATION_S
 from mesoslite.master import records as rec
 from mesoslite.master.allocation import rescind
 from mesoslite.master.books import MasterBooks
@@ -41,7 +42,8 @@ def accept(
     unreserve: Resources | None = None,
 ) -> list[Effect]:
     fw = books.frameworks.connected(fid)
-    check_duration("filters.refuse_seconds", refuse_seconds)
+    if not 0.0 <= refuse_seconds <= MAX_DURATION_S:  # (NaN too) the check says what is wrong
+        check_duration("filters.refuse_seconds", refuse_seconds)
     check_tasks(tasks)
     offers = books.offers.owned(fw.id, offer_ids)
     agent_id = offers[0].agent_id

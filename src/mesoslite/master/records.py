@@ -87,10 +87,10 @@ class AgentRecord:
             if changed is not None:
                 changed.add(self.info.id)
 
-    # `free`'s last answer and the total it came from, dropped when used or offered change:
-    # every allocation pass reads every agent's free resources, and most agents did not
-    # change since the last pass (#15).
-    _free_cache: tuple[Resources, Resources] | None = field(
+    # `free`'s last answer and what it came from (the total, the versions of used and
+    # offered): every allocation pass reads every agent's free resources, and most agents
+    # did not change since the last pass (#15).
+    _free_cache: tuple[Resources, int, int, Resources] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -105,7 +105,6 @@ class AgentRecord:
     @used.setter
     def used(self, value: Resources) -> None:
         self._used.set(value)  # `__setattr__` marks the agent changed
-        self._free_cache = None
 
     @property
     def offered(self) -> Resources:
@@ -114,34 +113,29 @@ class AgentRecord:
     @offered.setter
     def offered(self, value: Resources) -> None:
         self._offered.set(value)
-        self._free_cache = None
 
     # Each marks the agent changed, as setting `used` or `offered` does (`__setattr__`).
     def use(self, resources: Resources) -> None:
         """`used += resources`, in place."""
         self._used.add(resources)
-        self._free_cache = None
         if self.changed is not None:
             self.changed.add(self.info.id)
 
     def unuse(self, resources: Resources) -> None:
         """`used = used.minus_clamped(resources)`, in place (ports may overlap)."""
         self._used.subtract(resources, clamp=True)
-        self._free_cache = None
         if self.changed is not None:
             self.changed.add(self.info.id)
 
     def hold(self, resources: Resources) -> None:
         """`offered += resources`, in place."""
         self._offered.add(resources)
-        self._free_cache = None
         if self.changed is not None:
             self.changed.add(self.info.id)
 
     def release(self, resources: Resources) -> None:
         """`offered -= resources`, in place; raises `ValueError` if it holds less."""
         self._offered.subtract(resources, clamp=False)
-        self._free_cache = None
         if self.changed is not None:
             self.changed.add(self.info.id)
 
@@ -162,11 +156,15 @@ class AgentRecord:
     @property
     def free(self) -> Resources:
         """`info.resources.minus_clamped(used + offered)` (clamped: re-registered smaller)."""
-        total = self.info.resources
+        total, used, offered = self.info.resources, self._used, self._offered
         cached = self._free_cache
-        if cached is not None and cached[0] is total:
-            return cached[1]
-        used, offered = self._used, self._offered
+        if (
+            cached is not None
+            and cached[0] is total
+            and cached[1] == used.version
+            and cached[2] == offered.version
+        ):
+            return cached[3]
         if used.has_items() or offered.has_items():
             free = total.minus_clamped(used.value + offered.value)
         else:
@@ -179,7 +177,7 @@ class AgentRecord:
                 if left > 0:
                     scalars[name] = left
             free = _resources(scalars, total.ranges, total.sets)
-        self._free_cache = (total, free)
+        self._free_cache = (total, used.version, offered.version, free)
         return free
 
 
@@ -257,7 +255,13 @@ class FrameworkRecord:
             _add(total, self._used_in, role, resources)
 
     def remove_used(self, role: str, resources: Resources) -> None:
-        _subtract(self._used, self._used_in, role, resources)
+        total = self._used
+        if self._used_in.get(role) is total:
+            total.subtract(resources, clamp=True)
+            if total.is_empty():
+                del self._used_in[role]
+        else:
+            _subtract(total, self._used_in, role, resources)
 
     def add_offered(self, role: str, resources: Resources) -> None:
         total = self._offered
@@ -267,7 +271,13 @@ class FrameworkRecord:
             _add(total, self._offered_in, role, resources)
 
     def remove_offered(self, role: str, resources: Resources) -> None:
-        _subtract(self._offered, self._offered_in, role, resources)
+        total = self._offered
+        if self._offered_in.get(role) is total:
+            total.subtract(resources, clamp=True)
+            if total.is_empty():
+                del self._offered_in[role]
+        else:
+            _subtract(total, self._offered_in, role, resources)
 
 
 # A framework in one role holds everything in it: its total and its role's entry are one

@@ -29,19 +29,21 @@ class Tally:
     identity (`AgentRecord.free`) keep working.
     """
 
-    __slots__ = ("_scalars", "_ranges", "_sets", "_value")
+    __slots__ = ("_scalars", "_ranges", "_sets", "_value", "version")
 
     def __init__(self, start: Resources = _EMPTY) -> None:
         self._scalars: dict[str, int] = {}
         self._ranges: Mapping[str, tuple[Range, ...]] = {}
         self._sets: Mapping[str, frozenset[str]] = {}
         self._value: Resources | None = None
+        self.version = 0  # counts changes: what a cache of a result drawn from it checks
         self.set(start)
 
     def set(self, value: Resources) -> None:
         self._scalars = dict(value.scalars)
         self._ranges, self._sets = value.ranges, value.sets
         self._value = value
+        self.version += 1
 
     @property
     def value(self) -> Resources:
@@ -73,6 +75,7 @@ class Tally:
         for name, v in res.scalars.items():
             sc[name] = get(name, 0) + v
         self._value = None
+        self.version += 1
 
     def subtract(self, res: Resources, *, clamp: bool) -> None:
         """The sum less `res`: `value.minus_clamped(res)` if `clamp`, else `value - res`,
@@ -95,6 +98,7 @@ class Tally:
             else:
                 sc.pop(name, None)
         self._value = None
+        self.version += 1
 
     def copy(self) -> Tally:
         return Tally(self.value)

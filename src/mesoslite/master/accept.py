@@ -45,7 +45,7 @@ def accept(
     if not 0.0 <= refuse_seconds <= MAX_DURATION_S:  # (NaN too) the check says what is wrong
         check_duration("filters.refuse_seconds", refuse_seconds)
     check_tasks(tasks)
-    offers = books.offers.owned(fw.id, offer_ids)
+    offers = books.offers.owned(fw.info.id, offer_ids)
     agent_id = offers[0].agent_id
     role = offers[0].allocation_role
     offered = offers[0].resources if len(offers) == 1 else _sum(o.resources for o in offers)
@@ -69,8 +69,11 @@ def accept(
         )
     pools: dict[str, Resources] = {}
     for offer in offers:
-        for pool_role, part in books.reservations.rescinded(offer.id).items():
-            pools[pool_role] = pools.get(pool_role, Resources.empty()) + part
+        # An offer's reserved parts are in the reservation book iff it has some
+        # (`make_offers` is where both are made).
+        if offer.reserved:
+            for pool_role, part in books.reservations.rescinded(offer.id).items():
+                pools[pool_role] = pools.get(pool_role, Resources.empty()) + part
         rescind(books, offer, notify=False)
     agent = books.agents[agent_id]
     _record(books, fw, agent, launched, pools, now)
@@ -104,7 +107,7 @@ def _record(
     now: float,
 ) -> None:
     """The launched tasks' records, on their framework's and agent's books."""
-    fid, agent_id = fw.id, agent.id
+    fid, agent_id = fw.info.id, agent.info.id
     fw_tasks, agent_tasks = fw.tasks, agent.tasks
     for task in launched:
         task_id = task.task_id

@@ -29,10 +29,11 @@ class Tally:
     identity (`AgentRecord.free`) keep working.
     """
 
-    __slots__ = ("_scalars", "_ranges", "_sets", "_value", "version")
+    # `scalars`: the scalars as they are now (live: read, never keep or change).
+    __slots__ = ("scalars", "_ranges", "_sets", "_value", "version")
 
     def __init__(self, start: Resources = _EMPTY) -> None:
-        self._scalars: dict[str, int] = {}
+        self.scalars: dict[str, int] = {}
         self._ranges: Mapping[str, tuple[Range, ...]] = {}
         self._sets: Mapping[str, frozenset[str]] = {}
         self._value: Resources | None = None
@@ -40,7 +41,7 @@ class Tally:
         self.set(start)
 
     def set(self, value: Resources) -> None:
-        self._scalars = dict(value.scalars)
+        self.scalars = dict(value.scalars)
         self._ranges, self._sets = value.ranges, value.sets
         self._value = value
         self.version += 1
@@ -50,27 +51,22 @@ class Tally:
         value = self._value
         if value is None:
             # A copy: the tally goes on changing its own dict.
-            value = self._value = _resources(dict(self._scalars), self._ranges, self._sets)
+            value = self._value = _resources(dict(self.scalars), self._ranges, self._sets)
         return value
-
-    @property
-    def scalars(self) -> Mapping[str, int]:
-        """The scalars as they are now (live: read, never keep)."""
-        return self._scalars
 
     def has_items(self) -> bool:
         """Whether it holds ranges or sets (ports), not only scalars."""
         return bool(self._ranges or self._sets)
 
     def is_empty(self) -> bool:
-        return not (self._scalars or self._ranges or self._sets)
+        return not (self.scalars or self._ranges or self._sets)
 
     def add(self, res: Resources) -> None:
         """The sum plus `res` (`value + res`)."""
         if res.ranges or res.sets:
             self.set(self.value + res)
             return
-        sc = self._scalars
+        sc = self.scalars
         get = sc.get
         for name, v in res.scalars.items():
             sc[name] = get(name, 0) + v
@@ -83,7 +79,7 @@ class Tally:
         if res.ranges or res.sets:
             self.set(self.value.minus_clamped(res) if clamp else self.value - res)
             return
-        sc = self._scalars
+        sc = self.scalars
         get = sc.get
         items = res.scalars.items()
         if not clamp:

@@ -23,6 +23,7 @@ from mesoslite.master.validation import check_duration
 from mesoslite.model import (
     REASON_RECONCILIATION,
     REASON_UNREACHABLE_AGENT_REREGISTERED,
+    TERMINAL_STATES,
     StatusSource,
     TaskState,
     TaskStatus,
@@ -59,7 +60,7 @@ def status_updates(
         record = fw.tasks.get(st.task_id)
         if record is not None and record.agent_id == agent_id:
             record.status = st
-            if st.state.terminal:
+            if st.state in TERMINAL_STATES:  # `st.state.terminal`
                 _finish(books, fw, record)
                 freed = True
         elif _stale(books, fw, st, agent_id):

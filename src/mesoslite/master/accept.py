@@ -20,7 +20,7 @@ from mesoslite.master.events import AllocateSoon, Effect, LaunchOnAgent, Persist
 from mesoslite.master.registry.base import SetReservation
 from mesoslite.master.roles import consume
 from mesoslite.master.validation import check_duration, check_tasks
-from mesoslite.model import TaskSpec, TaskState
+from mesoslite.model import Offer, TaskSpec, TaskState
 from mesoslite.resources import Resources
 
 V = TypeVar("V")
@@ -67,14 +67,7 @@ def accept(
             fw.filters.get(role, {}).get(agent_id),
             fw.refused.get(role, {}).get(agent_id),
         )
-    pools: dict[str, Resources] = {}
-    for offer in offers:
-        # An offer's reserved parts are in the reservation book iff it has some
-        # (`make_offers` is where both are made).
-        if offer.reserved:
-            for pool_role, part in books.reservations.rescinded(offer.id).items():
-                pools[pool_role] = pools.get(pool_role, Resources.empty()) + part
-        rescind(books, offer, notify=False)
+    pools = _take_offers(books, offers)
     agent = books.agents[agent_id]
     _record(books, fw, agent, launched, pools, now)
     agent.use(needed)
@@ -96,6 +89,20 @@ def accept(
         return [*effects, _ALLOCATE_SOON, _launch_on(agent_id, fid, tuple(launched))]
     effects.append(_ALLOCATE_SOON)
     return effects
+
+
+def _take_offers(books: MasterBooks, offers: Sequence[Offer]) -> dict[str, Resources]:
+    """Rescind the accepted offers; returns their reserved parts by role (the pools the
+    tasks take reserved resources from)."""
+    pools: dict[str, Resources] = {}
+    for offer in offers:
+        # An offer's reserved parts are in the reservation book iff it has some
+        # (`make_offers` is where both are made).
+        if offer.reserved:
+            for pool_role, part in books.reservations.rescinded(offer.id).items():
+                pools[pool_role] = pools.get(pool_role, Resources.empty()) + part
+        rescind(books, offer, notify=False)
+    return pools
 
 
 def _record(

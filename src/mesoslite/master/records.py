@@ -115,21 +115,47 @@ class AgentRecord:
         self._offered.set(value)
 
     # Each marks the agent changed, as setting `used` or `offered` does (`__setattr__`).
+    # The scalar case is `Tally.add`/`subtract` written out: four of these per task (#15).
     def use(self, resources: Resources) -> None:
         """`used += resources`, in place."""
-        self._used.add(resources)
+        if resources.ranges or resources.sets:
+            self._used.add(resources)
+        else:
+            used = self._used
+            sc = used.scalars
+            for name, milli in resources.scalars.items():
+                sc[name] = sc.get(name, 0) + milli
+            used.version += 1
         if self.changed is not None:
             self.changed.add(self.info.id)
 
     def unuse(self, resources: Resources) -> None:
         """`used = used.minus_clamped(resources)`, in place (ports may overlap)."""
-        self._used.subtract(resources, clamp=True)
+        if resources.ranges or resources.sets:
+            self._used.subtract(resources, clamp=True)
+        else:
+            used = self._used
+            sc = used.scalars
+            for name, milli in resources.scalars.items():
+                left = sc.get(name, 0) - milli
+                if left > 0:
+                    sc[name] = left
+                else:
+                    sc.pop(name, None)  # clamped
+            used.version += 1
         if self.changed is not None:
             self.changed.add(self.info.id)
 
     def hold(self, resources: Resources) -> None:
         """`offered += resources`, in place."""
-        self._offered.add(resources)
+        if resources.ranges or resources.sets:
+            self._offered.add(resources)
+        else:
+            offered = self._offered
+            sc = offered.scalars
+            for name, milli in resources.scalars.items():
+                sc[name] = sc.get(name, 0) + milli
+            offered.version += 1
         if self.changed is not None:
             self.changed.add(self.info.id)
 
@@ -246,38 +272,57 @@ class FrameworkRecord:
             return _EMPTY if used is None else used.value
         return offered.value if used is None else used.value + offered.value
 
-    # The common case first: one role, whose entry is the total (see `_add`).
+    # The common case first: one role, whose entry is the total (see `_add`), and scalars
+    # alone, changed as `Tally.add`/`subtract` do: four of these per task (#15).
     def add_used(self, role: str, resources: Resources) -> None:
         total = self._used
-        if self._used_in.get(role) is total:
-            total.add(resources)
+        if self._used_in.get(role) is total and not (resources.ranges or resources.sets):
+            _add_scalars(total, resources)
         else:
             _add(total, self._used_in, role, resources)
 
     def remove_used(self, role: str, resources: Resources) -> None:
         total = self._used
-        if self._used_in.get(role) is total:
-            total.subtract(resources, clamp=True)
-            if total.is_empty():
+        if self._used_in.get(role) is total and not (resources.ranges or resources.sets):
+            if _subtract_scalars(total, resources):
                 del self._used_in[role]
         else:
             _subtract(total, self._used_in, role, resources)
 
     def add_offered(self, role: str, resources: Resources) -> None:
         total = self._offered
-        if self._offered_in.get(role) is total:
-            total.add(resources)
+        if self._offered_in.get(role) is total and not (resources.ranges or resources.sets):
+            _add_scalars(total, resources)
         else:
             _add(total, self._offered_in, role, resources)
 
     def remove_offered(self, role: str, resources: Resources) -> None:
         total = self._offered
-        if self._offered_in.get(role) is total:
-            total.subtract(resources, clamp=True)
-            if total.is_empty():
+        if self._offered_in.get(role) is total and not (resources.ranges or resources.sets):
+            if _subtract_scalars(total, resources):
                 del self._offered_in[role]
         else:
             _subtract(total, self._offered_in, role, resources)
+
+
+def _add_scalars(tally: Tally, resources: Resources) -> None:
+    sc = tally.scalars
+    for name, milli in resources.scalars.items():
+        sc[name] = sc.get(name, 0) + milli
+    tally.version += 1
+
+
+def _subtract_scalars(tally: Tally, resources: Resources) -> bool:
+    """Clamped; returns whether the tally is left empty."""
+    sc = tally.scalars
+    for name, milli in resources.scalars.items():
+        left = sc.get(name, 0) - milli
+        if left > 0:
+            sc[name] = left
+        else:
+            sc.pop(name, None)
+    tally.version += 1
+    return not sc and tally.is_empty()
 
 
 # A framework in one role holds everything in it: its total and its role's entry are one

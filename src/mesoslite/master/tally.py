@@ -29,15 +29,17 @@ class Tally:
     identity (`AgentRecord.free`) keep working.
     """
 
-    # `scalars`: the scalars as they are now (live: read, never keep or change).
-    __slots__ = ("scalars", "_ranges", "_sets", "_value", "version")
+    # `scalars`: the scalars as they are now (live: never keep it). `version` counts the
+    # changes: a cache of something drawn from the sum checks it. The master's records
+    # change `scalars` in place on their hottest paths, as `add` does, with `version += 1`.
+    __slots__ = ("scalars", "_ranges", "_sets", "_value", "_value_version", "version")
 
     def __init__(self, start: Resources = _EMPTY) -> None:
         self.scalars: dict[str, int] = {}
         self._ranges: Mapping[str, tuple[Range, ...]] = {}
         self._sets: Mapping[str, frozenset[str]] = {}
-        self._value: Resources | None = None
-        self.version = 0  # counts changes: what a cache of a result drawn from it checks
+        self._value: Resources = start
+        self._value_version = self.version = 0
         self.set(start)
 
     def set(self, value: Resources) -> None:
@@ -45,14 +47,15 @@ class Tally:
         self._ranges, self._sets = value.ranges, value.sets
         self._value = value
         self.version += 1
+        self._value_version = self.version
 
     @property
     def value(self) -> Resources:
-        value = self._value
-        if value is None:
+        if self._value_version != self.version:
             # A copy: the tally goes on changing its own dict.
-            value = self._value = _resources(dict(self.scalars), self._ranges, self._sets)
-        return value
+            self._value = _resources(dict(self.scalars), self._ranges, self._sets)
+            self._value_version = self.version
+        return self._value
 
     def has_items(self) -> bool:
         """Whether it holds ranges or sets (ports), not only scalars."""
@@ -70,7 +73,6 @@ class Tally:
         get = sc.get
         for name, v in res.scalars.items():
             sc[name] = get(name, 0) + v
-        self._value = None
         self.version += 1
 
     def subtract(self, res: Resources, *, clamp: bool) -> None:
@@ -93,7 +95,6 @@ class Tally:
                 sc[name] = left
             else:
                 sc.pop(name, None)
-        self._value = None
         self.version += 1
 
     def copy(self) -> Tally:

@@ -397,11 +397,10 @@ class Simulation:
         agent_id, fid = effect.agent_id, fw.id
         now = self.now
         endings, running, groups = self._endings, self._running, fw.groups
-        launched = self.recorder.launched
+        self.recorder.launched_all([task.resources for task in effect.tasks])
         for task in effect.tasks:
             task_id = task.task_id
             group = groups[int(task_id[1 : task_id.index("-")])]
-            launched(task.resources)
             key = (agent_id, now + group.duration_s)
             ending = endings.get(key)
             if ending is None:
@@ -457,11 +456,10 @@ class Simulation:
                 )
             )
         self._apply(self.state.status_updates(agent_id, statuses, now))
-        finished = self.recorder.finished
-        for fw, task in ending.tasks:
+        for fw, _ in ending.tasks:
             fw.running -= 1
             fw.finished += 1
-            finished(task.resources, now)
+        self.recorder.finished_all([task.resources for _, task in ending.tasks], now)
 
     def _apply(self, effects: list[Effect]) -> None:
         for effect in effects:

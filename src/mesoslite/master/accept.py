@@ -9,7 +9,9 @@ from typing import TypeVar
 from mesoslite.allocator.base import Demand
 from mesoslite.allocator.filters import filter_until
 from mesoslite.errors import AlreadyExistsError, ValidationError
+from mesoslite.frozen import maker
 from mesoslite.ids import AgentId, FrameworkId, OfferId
+from mesoslite.limits import MAX_DURATION_S
 from mesoslite.master import records as rec
 from mesoslite.master.allocation import rescind
 from mesoslite.master.books import MasterBooks
@@ -18,12 +20,14 @@ from mesoslite.master.events import AllocateSoon, Effect, LaunchOnAgent, Persist
 from mesoslite.master.registry.base import SetReservation
 from mesoslite.master.roles import consume
 from mesoslite.master.validation import check_duration, check_tasks
-from mesoslite.model import TaskSpec, TaskState
+from mesoslite.model import Offer, TaskSpec, TaskState
 from mesoslite.resources import Resources
 
 V = TypeVar("V")
 # Effects are immutable values: one instance serves every accept.
 _ALLOCATE_SOON = AllocateSoon()
+_task_spec = maker(TaskSpec)
+_launch_on = maker(LaunchOnAgent)
 
 
 def accept(
@@ -38,13 +42,16 @@ def accept(
     unreserve: Resources | None = None,
 ) -> list[Effect]:
     fw = books.frameworks.connected(fid)
-    check_duration("filters.refuse_seconds", refuse_seconds)
+    if not 0.0 <= refuse_seconds <= MAX_DURATION_S:  # (NaN too) the check says what is wrong
+        check_duration("filters.refuse_seconds", refuse_seconds)
     check_tasks(tasks)
-    offers = books.offers.owned(fw.id, offer_ids)
+    offers = books.offers.owned(fw.info.id, offer_ids)
     agent_id = offers[0].agent_id
     role = offers[0].allocation_role
     offered = offers[0].resources if len(offers) == 1 else _sum(o.resources for o in offers)
-    reservation = _check_reservation(books, role, agent_id, offered, reserve, unreserve)
+    reservation = None
+    if reserve or unreserve:
+        reservation = _check_reservation(books, role, agent_id, offered, reserve, unreserve)
     launched = _to_launch(fw, tasks, agent_id, role)
     needed = launched[0].resources if len(launched) == 1 else _sum(t.resources for t in launched)
     if not offered.contains(needed):
@@ -60,30 +67,42 @@ def accept(
             fw.filters.get(role, {}).get(agent_id),
             fw.refused.get(role, {}).get(agent_id),
         )
-    pools: dict[str, Resources] = {}
-    for offer in offers:
-        for pool_role, part in books.reservations.rescinded(offer.id).items():
-            pools[pool_role] = pools.get(pool_role, Resources.empty()) + part
-        rescind(books, offer, notify=False)
+    pools = _take_offers(books, offers)
     agent = books.agents[agent_id]
     _record(books, fw, agent, launched, pools, now)
-    agent.used = agent.used + needed
+    agent.use(needed)
     fw.add_used(role, needed)
     if fw.demands:
-        fw.demands = consume(fw.demands, (t.resources for t in launched))
+        fw.demands = consume(fw.demands, [t.resources for t in launched])
     effects: list[Effect] = []
     if reservation is not None and before is not None:
         op = SetReservation(agent_id, role, reservation)
         effects.append(_reserve(books, fw, op, launched, before))
-    if refuse_seconds > 0 and not (offered - needed).is_empty():
-        fw.filters.setdefault(role, {})[agent_id] = filter_until(
-            now, refuse_seconds, ALLOCATION_BATCH_S
-        )
-        fw.refused.setdefault(role, {})[agent_id] = offered - needed
-    effects.append(_ALLOCATE_SOON)
+    if refuse_seconds > 0:
+        left = offered - needed
+        if not left.is_empty():
+            fw.filters.setdefault(role, {})[agent_id] = filter_until(
+                now, refuse_seconds, ALLOCATION_BATCH_S
+            )
+            fw.refused.setdefault(role, {})[agent_id] = left
     if launched:
-        effects.append(LaunchOnAgent(agent_id, fid, tuple(launched)))
+        return [*effects, _ALLOCATE_SOON, _launch_on(agent_id, fid, tuple(launched))]
+    effects.append(_ALLOCATE_SOON)
     return effects
+
+
+def _take_offers(books: MasterBooks, offers: Sequence[Offer]) -> dict[str, Resources]:
+    """Rescind the accepted offers; returns their reserved parts by role (the pools the
+    tasks take reserved resources from)."""
+    pools: dict[str, Resources] = {}
+    for offer in offers:
+        # An offer's reserved parts are in the reservation book iff it has some
+        # (`make_offers` is where both are made).
+        if offer.reserved:
+            for pool_role, part in books.reservations.rescinded(offer.id).items():
+                pools[pool_role] = pools.get(pool_role, Resources.empty()) + part
+        rescind(books, offer, notify=False)
+    return pools
 
 
 def _record(
@@ -95,7 +114,7 @@ def _record(
     now: float,
 ) -> None:
     """The launched tasks' records, on their framework's and agent's books."""
-    fid, agent_id = fw.id, agent.id
+    fid, agent_id = fw.info.id, agent.info.id
     fw_tasks, agent_tasks = fw.tasks, agent.tasks
     for task in launched:
         task_id = task.task_id
@@ -185,10 +204,10 @@ def _to_launch(
         if not command.user and fw.info.user:
             command = replace(command, user=fw.info.user)
         # `replace(task, agent_id=..., allocation_role=..., command=...)`, field by field:
-        # `replace` looks every field up by name, per task (#15). `test_accept_fast`
-        # fails if `TaskSpec` gains a field this does not copy.
+        # `replace` looks every field up by name, per task (#15). `maker` takes every
+        # field, and `test_accept_fast` fails if `TaskSpec` gains one this does not copy.
         launched.append(
-            TaskSpec(
+            _task_spec(
                 task.task_id,
                 command,
                 task.resources,
@@ -253,7 +272,7 @@ def _undo(
         fw.remove_used(task.allocation_role, task.resources)
         if agent is not None:
             agent.tasks.discard((fw.id, task.task_id))
-            agent.used = agent.used.minus_clamped(task.resources)  # ports may overlap
+            agent.unuse(task.resources)  # clamped: ports may overlap
     fw.demands = before.demands
     _put(fw.filters, op.role, op.agent_id, before.filter_until)
     _put(fw.refused, op.role, op.agent_id, before.refused)

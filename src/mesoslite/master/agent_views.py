@@ -115,7 +115,18 @@ class AgentViews:
         for agent_id in ids:
             record = book.get(agent_id)
             active = record is not None and record.status == rec.AGENT_ACTIVE
-            if agent_id in self.by_id:
+            old = self.by_id.get(agent_id)
+            if active and record is not None and old is not None and (
+                old.total is record.info.resources
+            ):
+                # The common change (a task or an offer came or went): same size, so the
+                # running total stays as it is. Dropped and put back all the same, so the
+                # views keep the order they had (changed agents last).
+                self._drop(agent_id, count_total=False)
+                self._put(books, record, count_total=False)
+                out.append(agent_id)
+                continue
+            if old is not None:
                 self._drop(agent_id)
                 if not active:
                     reorder = True
@@ -133,13 +144,14 @@ class AgentViews:
         out.sort(key=self._position.__getitem__)  # the book's order, not a set's
         return out
 
-    def _put(self, books: MasterBooks, record: rec.AgentRecord) -> None:
+    def _put(self, books: MasterBooks, record: rec.AgentRecord, count_total: bool = True) -> None:
         free = record.free
         view = agent_view(books, record, free)
         agent_id = record.id
         self.by_id[agent_id] = view
         self.free[agent_id] = free
-        self.total.add(view.total)
+        if count_total:
+            self.total.add(view.total)
         if (
             view.reserved
             or record.info.reserved
@@ -150,10 +162,11 @@ class AgentViews:
         else:
             self._always.discard(agent_id)
 
-    def _drop(self, agent_id: AgentId) -> None:
+    def _drop(self, agent_id: AgentId, count_total: bool = True) -> None:
         view = self.by_id.pop(agent_id)
         del self.free[agent_id]
-        self.total.add(view.total, -1)
+        if count_total:
+            self.total.add(view.total, -1)
         self._always.discard(agent_id)
 
     def _renumber(self) -> None:

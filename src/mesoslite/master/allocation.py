@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from mesoslite.allocator.base import AgentView, AllocationRound, ClusterView, FrameworkView
 from mesoslite.allocator.drf import dominant_share
+from mesoslite.frozen import maker
 from mesoslite.ids import AgentId, FrameworkId
 from mesoslite.master import records as rec
 from mesoslite.master.books import MasterBooks
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 # A framework's locality hints for `ssf`, comma-separated: `rack:r1,zone:z1,agent:ID`.
 LOCALITY_LABEL = "mesoslite.locality"
+_offer = maker(Offer)  # one per grant (#15)
+_agent_view = maker(AgentView)  # one per agent changed, per pass
 
 
 def view(books: MasterBooks, now: float, seed: int, locality_aware: bool) -> ClusterView:
@@ -80,10 +83,14 @@ def make_offers(books: MasterBooks, result: AllocationRound, now: float) -> list
     books.last_reasons = dict(result.reasons)
     books.last_role_reasons = {f: dict(r) for f, r in result.role_reasons.items()}
     by_framework: dict[FrameworkId, list[Offer]] = {}
+    # Looked up once per round, not once per grant: a round makes thousands (#15).
+    agent_of, framework_of = books.agents.get, books.frameworks.get
+    new_id, add_offer = books.offers.new_id, books.offers.add
     for grant in result.grants:
-        agent = books.agents.get(grant.agent_id)
-        fw = books.frameworks.get(grant.framework_id)
-        if agent is None or fw is None or grant.resources.is_empty() or agent.draining:
+        agent = agent_of(grant.agent_id)
+        fw = framework_of(grant.framework_id)
+        resources = grant.resources
+        if agent is None or fw is None or resources.is_empty() or agent.draining:
             continue
         roles = fw.info.all_roles
         role = grant.role or (roles[0] if len(roles) == 1 else "")
@@ -94,38 +101,34 @@ def make_offers(books: MasterBooks, result: AllocationRound, now: float) -> list
                 " framework_id=%s role=%r", fw.id, grant.role,
             )
             continue
-        if not _fits(agent, grant.resources):
+        if not agent.fits(resources):
             # The allocator broke its contract; refuse rather than overcommit.
             logger.error("allocator granted more than free agent_id=%s", agent.id)
             continue
         info = agent.info
-        offer = Offer(
-            books.offers.new_id(), fw.id, agent.id, info.hostname, grant.resources,
-            info.attributes, grant.reserved, role,
+        offer_id, fid, agent_id = new_id(), fw.info.id, info.id
+        offer = _offer(
+            offer_id, fid, agent_id, info.hostname, resources, info.attributes, grant.reserved,
+            role,
         )
-        books.offers.add(offer, now)
-        books.reservations.offered(offer.id, agent.id, grant.reserved)
-        agent.offers.add(offer.id)
-        agent.offered = agent.offered + offer.resources
-        fw.offers.add(offer.id)
-        fw.add_offered(role, offer.resources)
-        by_framework.setdefault(fw.id, []).append(offer)
+        add_offer(offer, now)
+        if grant.reserved:
+            books.reservations.offered(offer_id, agent_id, grant.reserved)
+        agent.offers.add(offer_id)
+        agent.hold(resources)
+        fw.offers.add(offer_id)
+        fw.add_offered(role, resources)
+        offers = by_framework.get(fid)
+        if offers is None:
+            by_framework[fid] = [offer]
+        else:
+            offers.append(offer)
     return [SendToFramework(fid, OffersEvent(tuple(o))) for fid, o in by_framework.items()]
 
 
 def _fits(agent: rec.AgentRecord, resources: Resources) -> bool:
-    """`agent.free.contains(resources)`; for scalars alone, without building `free` (its
-    cache would be spent by the next grant on the agent, #15)."""
-    if resources.ranges or resources.sets:
-        return agent.free.contains(resources)
-    total = agent.info.resources.scalars
-    used = agent.used.scalars
-    offered = agent.offered.scalars
-    for name, want in resources.scalars.items():
-        # `free` clamps at 0: for `want` > 0, comparing unclamped is the same.
-        if want > 0 and total.get(name, 0) - used.get(name, 0) - offered.get(name, 0) < want:
-            return False
-    return True
+    """`agent.free.contains(resources)` (`AgentRecord.fits`)."""
+    return agent.fits(resources)
 
 
 def rescind(books: MasterBooks, offer: Offer, *, notify: bool) -> list[Effect]:
@@ -135,7 +138,7 @@ def rescind(books: MasterBooks, offer: Offer, *, notify: bool) -> list[Effect]:
     agent = books.agents.get(offer.agent_id)
     if agent is not None:
         agent.offers.discard(offer.id)
-        agent.offered = agent.offered - offer.resources
+        agent.release(offer.resources)
     fw = books.frameworks.get(offer.framework_id)
     if fw is not None:
         fw.offers.discard(offer.id)
@@ -220,7 +223,8 @@ def agent_view(books: MasterBooks, agent: rec.AgentRecord, free: Resources) -> A
     """The agent as the allocator sees it, given its free resources (`agent.free`)."""
     info = agent.info
     if not info.reserved and agent.id not in books.dynamic_reservations:
-        return AgentView(agent.id, info.hostname, info.resources, free, info.attributes)
+        # `AgentView(agent.id, info.hostname, info.resources, free, info.attributes)`
+        return _agent_view(info.id, info.hostname, info.resources, free, info.attributes, {})
     unreserved, reserved = books.reservations.split(
         agent.id, info.resources, reserved_on(books, agent), agent.used + agent.offered
     )

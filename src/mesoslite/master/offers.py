@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
 
 from mesoslite.errors import ConflictError, UnknownOfferError, ValidationError
 from mesoslite.ids import AgentId, FrameworkId, IdSequence, OfferId
 from mesoslite.model import Offer
 
-
-class OfferEntry(NamedTuple):
-    # A tuple, not a frozen dataclass: one is made per offer, and a task is an offer (#15).
-    offer: Offer
-    created_at: float
+# (the offer, when it was made): a plain tuple, one per offer, and a task is an offer (#15).
+OfferEntry = tuple[Offer, float]
 
 
 class OfferBook:
@@ -27,26 +23,28 @@ class OfferBook:
         return OfferId(self._next_id())
 
     def add(self, offer: Offer, now: float) -> None:
-        self._offers[offer.id] = OfferEntry(offer, now)
+        self._offers[offer.id] = (offer, now)
 
     def get(self, offer_id: OfferId) -> Offer | None:
         entry = self._offers.get(offer_id)
-        return entry.offer if entry else None
+        return entry[0] if entry else None
 
     def pop(self, offer_id: OfferId) -> Offer:
-        return self._offers.pop(offer_id).offer
+        return self._offers.pop(offer_id)[0]
 
     def expired(self, now: float, timeout_s: float) -> list[Offer]:
         """Offers older than `timeout_s` (none when the timeout is 0, i.e. disabled)."""
         if timeout_s <= 0:
             return []
-        return [e.offer for e in self._offers.values() if now - e.created_at >= timeout_s]
+        return [offer for offer, made in self._offers.values() if now - made >= timeout_s]
 
     def of_agent(self, agent_id: AgentId) -> list[Offer]:
-        return [e.offer for e in self._offers.values() if e.offer.agent_id == agent_id]
+        return [offer for offer, _ in self._offers.values() if offer.agent_id == agent_id]
 
     def of_framework(self, framework_id: FrameworkId) -> list[Offer]:
-        return [e.offer for e in self._offers.values() if e.offer.framework_id == framework_id]
+        return [
+            offer for offer, _ in self._offers.values() if offer.framework_id == framework_id
+        ]
 
     def owned(
         self, fid: FrameworkId, offer_ids: Sequence[OfferId], *, together: bool = True
@@ -72,15 +70,16 @@ class OfferBook:
                 f"offer {oid!r} is not outstanding: it was never made, was rescinded, "
                 "or was already used"
             )
-        if entry.offer.framework_id != fid:
+        offer = entry[0]
+        if offer.framework_id != fid:
             raise ConflictError(f"offer {oid!r} is not yours: it was made to another framework")
-        return entry.offer
+        return offer
 
     def __len__(self) -> int:
         return len(self._offers)
 
     def __iter__(self) -> Iterator[Offer]:
-        return (e.offer for e in self._offers.values())
+        return (offer for offer, _ in self._offers.values())
 
 
 def _check_one_pool(offers: list[Offer]) -> None:

@@ -23,6 +23,7 @@ from mesoslite.master.validation import check_duration
 from mesoslite.model import (
     REASON_RECONCILIATION,
     REASON_UNREACHABLE_AGENT_REREGISTERED,
+    TERMINAL_STATES,
     StatusSource,
     TaskState,
     TaskStatus,
@@ -40,12 +41,14 @@ def status_updates(
     orphan_acks: list[tuple[FrameworkId, TaskId, bytes]] = []
     freed = False  # a task ended: one `AllocateSoon` for the batch
     preempted = books.preemption.preempted
+    framework = books.frameworks.get
+    from_agent = StatusSource.AGENT
     for st in statuses:
-        if st.agent_id != agent_id or st.source != StatusSource.AGENT:
+        if st.agent_id != agent_id or st.source is not from_agent:
             st = _from_agent(st, agent_id)
         if preempted:
             st = mark_update(books, st)
-        fw = books.frameworks.get(st.framework_id)
+        fw = framework(st.framework_id)
         if fw is None:
             # Nobody will acknowledge an update of a removed framework: do it for them.
             done = books.tasks.get((st.framework_id, st.task_id))
@@ -57,7 +60,7 @@ def status_updates(
         record = fw.tasks.get(st.task_id)
         if record is not None and record.agent_id == agent_id:
             record.status = st
-            if st.state.terminal:
+            if st.state in TERMINAL_STATES:  # `st.state.terminal`
                 _finish(books, fw, record)
                 freed = True
         elif _stale(books, fw, st, agent_id):
@@ -71,8 +74,8 @@ def status_updates(
             done = books.tasks.get((fw.id, st.task_id))
             if done is not None and not done.status.state.terminal:
                 done.status = st
-        if fw.connected:
-            by_framework.setdefault(fw.id, []).append(st)
+        if fw.status == rec.FRAMEWORK_CONNECTED:  # `fw.connected`
+            by_framework.setdefault(fw.info.id, []).append(st)
     effects: list[Effect] = [_ALLOCATE_SOON] if freed else []
     effects += [
         SendToFramework(fid, UpdateEvent(tuple(items))) for fid, items in by_framework.items()
@@ -177,14 +180,14 @@ def finish(
 
 def _finish(books: MasterBooks, fw: rec.FrameworkRecord, record: rec.TaskRecord) -> None:
     spec = record.spec
-    task_id = spec.task_id
+    task_id, fid = spec.task_id, fw.info.id
     del fw.tasks[task_id]
-    books.reservations.finished(fw.id, task_id)
+    books.reservations.finished(fid, task_id)
     fw.remove_used(spec.allocation_role, spec.resources)
     agent = books.agents.get(record.agent_id)
     if agent is not None:
-        agent.tasks.discard((fw.id, task_id))
-        agent.used = agent.used.minus_clamped(spec.resources)  # ports may overlap
+        agent.tasks.discard((fid, task_id))
+        agent.unuse(spec.resources)  # clamped: ports may overlap
     books.tasks.remember(record)
 
 
@@ -221,7 +224,7 @@ def unend(books: MasterBooks, fw: rec.FrameworkRecord, saved: Ended) -> None:
     agent = books.agents.get(record.agent_id)
     if agent is not None:
         agent.tasks.add(key)
-        agent.used = agent.used + record.spec.resources
+        agent.use(record.spec.resources)
     if saved.reserved is not None:
         books.reservations.restore_task(fw.id, task_id, saved.reserved)
 

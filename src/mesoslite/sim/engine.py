@@ -40,6 +40,7 @@ from functools import partial
 from mesoslite.allocator.base import Demand
 from mesoslite.allocator.loader import load_allocator
 from mesoslite.clock import VirtualClock
+from mesoslite.frozen import maker
 from mesoslite.ids import AgentId, FrameworkId, IdSequence, TaskId
 from mesoslite.master.constants import ALLOCATION_BATCH_S
 from mesoslite.master.events import (
@@ -73,6 +74,10 @@ logger = logging.getLogger(__name__)
 
 COMMAND = CommandSpec.of_shell("true")
 MAX_EVENTS_DEFAULT = 50_000_000
+# Every field given, without the frozen dataclasses' `__init__`: one of each per task (#15).
+_task_spec = maker(TaskSpec)
+_task_status = maker(TaskStatus)
+_NO_AGENT = AgentId("")
 
 
 @dataclass(slots=True)
@@ -161,19 +166,29 @@ class SimFramework:
                 left = left - shape
                 tasks.append(self._task(g))
                 self.wait_times.append(now - g.again.pop(0))
-            n = min(g.submitted - g.launched, _copies(left, shape))
+            n = g.submitted - g.launched
+            if n <= 0:
+                continue
+            n = min(n, _copies(left, shape))
             if n <= 0:
                 continue
             first = g.launched
             g.launched += n
             left = _less(left, shape, n)
-            tasks.extend(self._task(g) for _ in range(n))
-            self.wait_times.extend(now - g.submit_time(k) for k in range(first, first + n))
+            for _ in range(n):
+                tasks.append(self._task(g))
+            if n == 1:
+                self.wait_times.append(now - g.submit_time(first))
+            else:
+                self.wait_times.extend(now - g.submit_time(k) for k in range(first, first + n))
         return tasks, left
 
     def _task(self, g: _Group) -> TaskSpec:
+        """`TaskSpec(TaskId(f"g{g.index}-{n}"), COMMAND, g.resources)`."""
         self.launches += 1
-        return TaskSpec(TaskId(f"g{g.index}-{self.launches}"), COMMAND, g.resources)
+        return _task_spec(
+            f"g{g.index}-{self.launches}", COMMAND, g.resources, "", _NO_AGENT, 0.0, {}, None, ""
+        )
 
 
 class Simulation:
@@ -357,20 +372,20 @@ class Simulation:
             self._apply(self.state.request(fw.id, fw.demands()))
 
     def _offers(self, fw: SimFramework, offers: tuple[Offer, ...]) -> None:
+        now = self.now  # no time passes while a framework answers
+        state = self.state
         for offer in offers:
-            tasks, left = fw.fill(offer, self.now) if fw.pending_count else ([], offer.resources)
+            tasks, left = fw.fill(offer, now) if fw.pending_count else ([], offer.resources)
             if tasks:
-                self.launched += len(tasks)
-                self.pending -= len(tasks)
-                fw.pending_count -= len(tasks)
-                fw.running += len(tasks)
+                n = len(tasks)
+                self.launched += n
+                self.pending -= n
+                fw.pending_count -= n
+                fw.running += n
                 refuse = 0.0 if left.is_empty() else fw.spec.refuse_seconds
-                effects = self.state.accept(fw.id, [offer.id], tasks, refuse, self.now)
-                self._apply(effects)
+                self._apply(state.accept(fw.id, [offer.id], tasks, refuse, now))
             else:
-                self._apply(
-                    self.state.decline(fw.id, [offer.id], fw.spec.refuse_seconds, self.now)
-                )
+                self._apply(state.decline(fw.id, [offer.id], fw.spec.refuse_seconds, now))
         if not fw.pending_count and not fw.suppressed:
             fw.suppressed = True
             self._apply(self.state.suppress(fw.id))
@@ -379,20 +394,20 @@ class Simulation:
 
     def _launch(self, effect: LaunchOnAgent) -> None:
         fw = self.by_id[effect.framework_id]
-        agent_id = effect.agent_id
+        agent_id, fid = effect.agent_id, fw.id
         now = self.now
-        endings = self._endings
+        endings, running, groups = self._endings, self._running, fw.groups
+        self.recorder.launched_all([task.resources for task in effect.tasks])
         for task in effect.tasks:
             task_id = task.task_id
-            group = fw.groups[int(task_id[1 : task_id.index("-")])]
-            self.recorder.launched(task.resources)
+            group = groups[int(task_id[1 : task_id.index("-")])]
             key = (agent_id, now + group.duration_s)
             ending = endings.get(key)
             if ending is None:
                 ending = endings[key] = _Ending(key)
                 ending.cancel = self.clock.call_later(group.duration_s, partial(self._end, ending))
             ending.tasks.append((fw, task))
-            self._running[(fw.id, task_id)] = (ending, group)
+            running[(fid, task_id)] = (ending, group)
 
     def _kill(self, effect: KillOnAgent) -> None:
         """A preemption: the task ends at once, and its framework submits it again."""
@@ -430,20 +445,21 @@ class Simulation:
         now = self.now
         running = self._running
         statuses = []
+        finished_state, source = TaskState.FINISHED, StatusSource.AGENT
         for fw, task in ending.tasks:
-            del running[(fw.id, task.task_id)]
+            task_id, fid = task.task_id, fw.id
+            del running[(fid, task_id)]
+            # `TaskStatus(task_id, fid, agent_id, FINISHED, source=AGENT, timestamp=now)`
             statuses.append(
-                TaskStatus(
-                    task.task_id, fw.id, agent_id, TaskState.FINISHED,
-                    source=StatusSource.AGENT, timestamp=now,
+                _task_status(
+                    task_id, fid, agent_id, finished_state, "", "", source, b"", now, None, None
                 )
             )
         self._apply(self.state.status_updates(agent_id, statuses, now))
-        finished = self.recorder.finished
-        for fw, task in ending.tasks:
+        for fw, _ in ending.tasks:
             fw.running -= 1
             fw.finished += 1
-            finished(task.resources, now)
+        self.recorder.finished_all([task.resources for _, task in ending.tasks], now)
 
     def _apply(self, effects: list[Effect]) -> None:
         for effect in effects:

@@ -125,6 +125,26 @@ class Recorder:
             used[n] -= get(n, 0) / SCALE
         self.last_finish = now
 
+    # A batch as `launched`/`finished` of each, in order: each name's sum sees the same
+    # additions in the same order, so the same floats (one call per batch, #15).
+    def launched_all(self, bundles: list[Resources]) -> None:
+        used = self.used
+        for n in self.names:
+            total = used[n]
+            for res in bundles:
+                total += res.scalars.get(n, 0) / SCALE
+            used[n] = total
+
+    def finished_all(self, bundles: list[Resources], now: float) -> None:
+        used = self.used
+        for n in self.names:
+            total = used[n]
+            for res in bundles:
+                total -= res.scalars.get(n, 0) / SCALE
+            used[n] = total
+        if bundles:
+            self.last_finish = now
+
     def sample(self, now: float, sim: Simulation, *, force: bool = False) -> None:
         if self.last_sample is not None and now - self.last_sample < self.interval:
             if not force or now == self.last_sample:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from mesoslite.frozen import maker
 from mesoslite.resources import Resources
 
 _UNBOUNDED = 2**62
+_resources = maker(Resources)  # a bundle per offer taken (#15)
 
 
 def copies(have: Resources, shape: Resources) -> int:
@@ -26,7 +28,7 @@ def copies(have: Resources, shape: Resources) -> int:
 
 def less(have: Resources, shape: Resources, n: int) -> Resources:
     """`have` less `n` times `shape` (which it holds), equal to subtracting it `n` times."""
-    if n == 1 or shape.ranges or shape.sets:
+    if shape.ranges or shape.sets:
         for _ in range(n):
             have = have - shape
         return have
@@ -37,4 +39,4 @@ def less(have: Resources, shape: Resources, n: int) -> Resources:
             scalars[name] = left
         else:
             del scalars[name]
-    return Resources(scalars, have.ranges, have.sets)
+    return _resources(scalars, have.ranges, have.sets)

@@ -199,10 +199,10 @@ class TaskLauncher:
         return out
 
     def prepare(
-        self, framework_id: FrameworkId, task: TaskSpec
+        self, framework_id: FrameworkId, task: TaskSpec, *, make: bool = True
     ) -> tuple[Path, list[str], dict[str, str], TaskUser | None, str]:
-        """The task's sandbox (made), argv, environment, user and the file to execute; a
-        `LaunchError` if it cannot run."""
+        """The task's sandbox (made, unless not `make`: the task supervisor makes it), argv,
+        environment, user and the file to execute; a `LaunchError` if it cannot run."""
         sandbox = sandbox_path(self.work_dir, framework_id, task.task_id)
         if sandbox is None:
             raise LaunchError(
@@ -213,7 +213,8 @@ class TaskLauncher:
             )
         args, env, file = self._command(framework_id, task, sandbox)
         user = self._user_of(task.command.user, env)
-        self._make_sandbox(sandbox, framework_id, user)
+        if make:
+            self._make_sandbox(sandbox, framework_id, user)
         return sandbox, args, env, user, file
 
     def _watch(

@@ -11,8 +11,12 @@ Design:
   supervisor names in its hello. A name held by anybody else is refused, never used.
 - Requests go in batches (one `send` for a chunk of launches); the answers (`S seq pid` or
   `F seq errno step`) are read back before `launch_many` returns, as the `Popen`s were.
+- It makes each task's sandbox (mode 0700, the task user's) right before opening its output
+  files, so the agent pays no `mkdir` per task (issue 15); a failure is an `F` at the step
+  "making the sandbox".
 - Exits: the supervisor waits with `waitid(WNOWAIT)`, so the task is still a zombie when it
-  SIGKILLs what is left of its process group (no pid or pgid can have been reused), appends
+  SIGKILLs what is left of its process group (no pid or pgid can have been reused) and of
+  its cgroups (what left the group: `cgroup.procs`, read in C, not by the agent), appends
   `tag code` to the exit log (`exit_log.py`), then reaps it and tells the agent `X pid code`
   (many per `send`). The line is on disk before the pid leaves its table.
 - Kill: the agent asks (`K pid sig`); the supervisor signals the group only while the pid
@@ -53,7 +57,11 @@ STEPS = (
     "switching user",
     "executing",
     "opening stdout/stderr",
+    "making the sandbox",
 )
+# Version 2 makes each task's sandbox itself and ends what is left in its cgroups before its
+# `X` line; a supervisor of version 1 (started by an older agent) leaves both to the agent.
+VERSION_MAKES_SANDBOX = 2
 
 
 class SupervisorGone(Exception):
@@ -105,6 +113,7 @@ class SupervisorClient:
         pid: the supervisor's pid.
         on_exits: called on the loop with `[(pid, code), ...]` of tasks that ended.
         on_lost: called on the loop once, when the supervisor is gone.
+        version: the protocol version it said in its hello (1 if it named none).
     """
 
     def __init__(
@@ -113,8 +122,10 @@ class SupervisorClient:
         pid: int,
         on_exits: Callable[[list[tuple[int, int]]], None],
         on_lost: Callable[[], None],
+        version: int = 1,
     ) -> None:
         self.pid = pid
+        self.version = version
         self._sock = sock
         self._buf = b""
         self._seq = 0
@@ -282,13 +293,13 @@ def connect(
         found = _hello(name)
     if found is None:
         raise OSError(f"cannot reach the task supervisor {name[1:].decode()}")
-    sock, pid = found
+    sock, pid, version = found
     _write_pidfile(work_dir, pid)
-    return SupervisorClient(sock, pid, on_exits, on_lost)
+    return SupervisorClient(sock, pid, on_exits, on_lost, version)
 
 
-def _hello(name: bytes) -> tuple[socket.socket, int] | None:
-    """Connect and check the peer: our uid, and the pid it says it has."""
+def _hello(name: bytes) -> tuple[socket.socket, int, int] | None:
+    """Connect and check the peer: our uid, and the pid it says it has; its version."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         sock.settimeout(5)
@@ -305,9 +316,10 @@ def _hello(name: bytes) -> tuple[socket.socket, int] | None:
                 sock.close()  # it was exiting: start another
                 return None
             line += chunk
-        if line.split() != [b"H", b"%d" % pid]:
+        words = line.split()
+        if words[:2] != [b"H", b"%d" % pid] or len(words) > 3 or not words[-1].isdigit():
             raise OSError(f"the task supervisor socket answers as a stranger: {line!r}")
-        return sock, pid
+        return sock, pid, int(words[2]) if len(words) == 3 else 1
     except (ConnectionRefusedError, FileNotFoundError, ConnectionResetError):
         sock.close()
         return None

@@ -1,10 +1,13 @@
 """`SupervisorMode`: `TaskLauncher`'s tasks run as children of the agent's task supervisor.
 
 See `supervisor.py` for the supervisor itself. What this adds on the launcher's side:
-- Launch: the launcher prepares each task as before (sandbox, argv, environment, user), the
-  supervisor starts the chunk in one exchange; no `Popen` and no pidfd per task.
-- Exits come from the supervisor (its `X` lines); the rest of the group was killed by it
-  while the task was a zombie, and the launcher ends what is left in the task's cgroups.
+- Launch: the launcher prepares each task as before (argv, environment, user), the
+  supervisor makes its sandbox and starts the chunk in one exchange; no `Popen`, no pidfd
+  and no `mkdir` per task in the agent.
+- Exits come from the supervisor (its `X` lines); the rest of the group, and what was left
+  in the task's cgroups, were killed by it while the task was a zombie.
+- A supervisor of protocol version 1 (left running by an older agent) does neither of the
+  last two: the launcher then makes the sandbox and ends the cgroups' leftovers, as before.
 - Adopt after an agent restart: a pid the supervisor still holds (and that started when
   the checkpoint says) is watched again through it; otherwise the caller falls back to
   the pidfd path (a task of an old wrapper, or one that ended: its code is in the log).
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from mesoslite.agent.exit_log import ExitSink, read_exit_status
 from mesoslite.agent.supervisor import (
+    VERSION_MAKES_SANDBOX,
     LaunchRefused,
     LaunchRequest,
     SupervisorClient,
@@ -52,12 +56,16 @@ class SupervisorMode:
         # Started (or reached) at the first launch or adoption, not before: an agent that
         # ends at once (a port in use) leaves nothing behind.
         self.client: SupervisorClient | None = None
+        # The supervisor makes sandboxes and ends what is left in a task's cgroups itself
+        # (version 2); tasks of an older one get both from the launcher.
+        self.v2 = False
 
     def ensure(self) -> SupervisorClient | None:
         """The connected supervisor, started if need be; None: use the wrapper."""
         if self.client is None and self.binary is not None:
             try:
                 self.client = connect(self.launcher.work_dir, self.binary, self._exits, self._lost)
+                self.v2 = self.client.version >= VERSION_MAKES_SANDBOX
             except (OSError, subprocess.SubprocessError) as e:
                 logger.warning("no task supervisor, tasks run under the wrapper: %s", e)
                 self.binary = None  # not again: a stranger holds its name, or it cannot run
@@ -104,17 +112,23 @@ class SupervisorMode:
         exit_file: ExitSink | None,
         cgroups: tuple[str, ...],
     ) -> tuple[LaunchRequest, Path]:
-        sandbox, args, env, user, file = self.launcher.prepare(framework_id, task)  # type: ignore[arg-type]
+        # A supervisor of version 2 makes the sandbox (saves the agent a mkdir per task).
+        sandbox, args, env, user, file = self.launcher.prepare(
+            framework_id,
+            task,  # type: ignore[arg-type]
+            make=not self.v2,
+        )
         sink = ("", "") if exit_file is None else (str(exit_file.path), exit_file.tag)
+        cwd = str(sandbox)
         request = LaunchRequest(
             tag=sink[1],
             exit_log=sink[0],
             file=file,
-            cwd=str(sandbox),
-            stdout=str(sandbox / "stdout"),
-            stderr=str(sandbox / "stderr"),
+            cwd=cwd,
+            stdout=cwd + "/stdout",
+            stderr=cwd + "/stderr",
             run_as="" if user is None else user.wrapper_env(),
-            cgroup_procs=[os.path.join(c, "cgroup.procs") for c in cgroups],
+            cgroup_procs=[c + "/cgroup.procs" for c in cgroups],
             argv=args,
             env=[f"{k}={v}".encode("utf-8", "surrogateescape") for k, v in env.items()],
         )
@@ -135,6 +149,8 @@ class SupervisorMode:
                 return _failed(f"permission denied executing {argv0!r}")
             from mesoslite.agent.supervisor import STEPS
 
+            if STEPS[answer.step] == "making the sandbox":  # as `TaskLauncher` says it
+                return _failed(f"cannot create sandbox {sandbox}: {answer.text}")
             return _failed(f"cannot start {argv0!r}: {STEPS[answer.step]}: {answer.text}")
         pid = answer
         launched = LaunchedTask(
@@ -209,7 +225,8 @@ class SupervisorMode:
             if launched is None or not launched.supervised:
                 continue  # not adopted (yet): its code is in the exit log
             del running[pid]
-            kill_cgroup_members(launched.cgroups)
+            if not self.v2:  # else it did, before its `X` line
+                kill_cgroup_members(launched.cgroups)
             launched.exit_code = code
             self.launcher._on_exit(launched, code)
 

@@ -157,12 +157,12 @@ class SupervisorClient:
                 b"L",
                 seqs[-1].encode(),
                 r.tag.encode(),
-                *map(os.fsencode, (r.exit_log, r.file, r.cwd, r.stdout, r.stderr)),
+                *[_fs(s) for s in (r.exit_log, r.file, r.cwd, r.stdout, r.stderr)],
                 r.run_as.encode(),
             ]
             for seq in (r.cgroup_procs, r.argv):
                 fields.append(b"%d" % len(seq))
-                fields.extend(map(os.fsencode, seq))
+                fields.extend([_fs(s) for s in seq])
             fields.append(b"%d" % len(r.env))
             fields.extend(r.env)
             frames.append(_frame(fields))
@@ -268,6 +268,11 @@ class SupervisorClient:
             logger.error("the task supervisor is gone pid=%d", self.pid)
             self._loop.call_soon(self._deliver)
             self._loop.call_soon(self._on_lost)
+
+
+def _fs(s: str) -> bytes:
+    """`os.fsencode` without its per-call lookups (UTF-8 file system encoding, as on Linux)."""
+    return s.encode("utf-8", "surrogateescape")
 
 
 def _frame(fields: list[bytes]) -> bytes:

@@ -71,7 +71,7 @@ class AgentPath:
         self.flush: Callable[[], None] = getattr(self.store, "flush", lambda: None)
 
     def launch(self, launcher: TaskLauncher, fid: FrameworkId, tasks: list[TaskSpec]) -> None:
-        """A chunk, as `AgentActor._launch_some` does it."""
+        """A chunk, as `LaunchQueue.launch_some` does it."""
         sinks = [self.store.prepare_launch(fid, t.task_id) for t in tasks]
         self.flush()
         cgroups = [self.isolator.prepare(fid, t.task_id, t.resources) for t in tasks]

@@ -198,6 +198,16 @@ class TaskLauncher:
                 out.append(e)
         return out
 
+    def start_many(
+        self, items: Sequence[LaunchItem]
+    ) -> list[LaunchedTask | LaunchError] | Callable[[], list[LaunchedTask | LaunchError]]:
+        """`launch_many`, in two halves with the supervisor: the chunk is sent now, and the
+        function returned collects the results (so that the caller works meanwhile); without
+        one, the results themselves."""
+        if self.supervisor is not None and self.supervisor.ensure() is not None:
+            return self.supervisor.start_many(items)
+        return self.launch_many(items)
+
     def prepare(
         self, framework_id: FrameworkId, task: TaskSpec, *, make: bool = True
     ) -> tuple[Path, list[str], dict[str, str], TaskUser | None, str]:

@@ -10,7 +10,8 @@ Design:
   (`SO_PEERCRED`); the agent in turn checks that the peer has its uid and is the pid the
   supervisor names in its hello. A name held by anybody else is refused, never used.
 - Requests go in batches (one `send` for a chunk of launches); the answers (`S seq pid` or
-  `F seq errno step`) are read back before `launch_many` returns, as the `Popen`s were.
+  `F seq errno step`) are read back by `collect_launches`, which the agent calls after it
+  sent the next chunk (`send_launches`), so the supervisor's vforks overlap its own work.
 - It makes each task's sandbox (mode 0700, the task user's) right before opening its output
   files, so the agent pays no `mkdir` per task (issue 15); a failure is an `F` at the step
   "making the sandbox".
@@ -148,6 +149,14 @@ class SupervisorClient:
             SupervisorGone: the supervisor died; `self.partial` holds the answers it had
                 given for the first requests (the pids among them are processes).
         """
+        return self.collect_launches(self.send_launches(requests))
+
+    def send_launches(self, requests: Sequence[LaunchRequest]) -> list[str]:
+        """Ask for the tasks to be started; returns the ticket `collect_launches` takes.
+
+        Raises:
+            SupervisorGone: the supervisor is gone (none of them was asked for).
+        """
         frames = []
         seqs = []
         for r in requests:
@@ -166,9 +175,18 @@ class SupervisorClient:
             fields.append(b"%d" % len(r.env))
             fields.extend(r.env)
             frames.append(_frame(fields))
+        self._send(b"".join(frames))
+        return seqs
+
+    def collect_launches(self, seqs: Sequence[str]) -> list[int | LaunchRefused]:
+        """The answers to `send_launches`' ticket, in order; blocks until all are in (the
+        loop may have read some of them meanwhile).
+
+        Raises:
+            SupervisorGone: as `launch_many`.
+        """
         out: list[int | LaunchRefused] = []
         self.partial = out
-        self._send(b"".join(frames))
         for seq in seqs:
             kind, rest = self._reply(seq)
             a, _, b = rest.partition(" ")
@@ -218,6 +236,8 @@ class SupervisorClient:
         """Block until the answer for `key` comes (exits read meanwhile are kept)."""
         deadline = time.monotonic() + REPLY_TIMEOUT_S
         while key not in self._replies:
+            if not self.alive:  # gone while the answer was awaited (its socket is closed)
+                raise SupervisorGone("the task supervisor is gone")
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self._sock], [], [], left)[0]:
                 self._gone()

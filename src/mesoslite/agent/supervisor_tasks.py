@@ -21,9 +21,10 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# What `start_many` returns: called once, it gives the chunk's results.
+Collect = Callable[[], "list[LaunchedTask | LaunchError]"]
+
 SUPERVISOR_DIED = "the task supervisor died"
+# The answer for a launch the supervisor died before answering.
+UNANSWERED = LaunchRefused(0, 0)
 
 
 class SupervisorMode:
@@ -59,6 +65,10 @@ class SupervisorMode:
         # The supervisor makes sandboxes and ends what is left in a task's cgroups itself
         # (version 2); tasks of an older one get both from the launcher.
         self.v2 = False
+        # Launch chunks sent and not collected yet, and the exits read meanwhile of pids
+        # not known yet (they may be of those chunks: the `X` can come before `collect`).
+        self._outstanding = 0
+        self._early: list[tuple[int, int]] = []
 
     def ensure(self) -> SupervisorClient | None:
         """The connected supervisor, started if need be; None: use the wrapper."""
@@ -79,6 +89,11 @@ class SupervisorMode:
     # ------------------------------------------------------------------ launching
 
     def launch_many(self, items: Sequence[LaunchItem]) -> list[LaunchedTask | LaunchError]:
+        return self.start_many(items)()
+
+    def start_many(self, items: Sequence[LaunchItem]) -> Collect:
+        """Send the launches; returns what collects their results (call it once, soon: until
+        then these tasks have no pid on the agent's side, and their exits wait)."""
         from mesoslite.agent.launcher import LaunchError
 
         client = self.client
@@ -95,15 +110,34 @@ class SupervisorMode:
             asked.append((len(out), item, sandbox, request.argv[0]))
             requests.append(request)
             out.append(None)
+        seqs: list[str] | None = None
         if requests:
             try:
-                answers: list[int | LaunchRefused] = client.launch_many(requests)
+                seqs = client.send_launches(requests)
             except SupervisorGone:
-                answers = [*client.partial]
-                answers += [LaunchRefused(0, 0)] * (len(requests) - len(answers))
-            for (i, item, sandbox, argv0), answer in zip(asked, answers, strict=True):
-                out[i] = self._result(item, sandbox, argv0, answer)
-        return [r for r in out if r is not None]
+                seqs = None
+            self._outstanding += 1
+
+        def collect() -> list[LaunchedTask | LaunchError]:
+            if requests:
+                self._outstanding -= 1
+                answers: list[int | LaunchRefused] = []
+                try:
+                    if seqs is not None:
+                        answers = client.collect_launches(seqs)
+                except SupervisorGone:
+                    answers = [*client.partial]
+                if len(answers) < len(requests):  # it died: those it did not answer for
+                    _end_unconfirmed([(str(sb), it[3]) for _, it, sb, _ in asked[len(answers) :]])
+                    answers += [UNANSWERED] * (len(requests) - len(answers))
+                for (i, item, sandbox, argv0), answer in zip(asked, answers, strict=True):
+                    out[i] = self._result(item, sandbox, argv0, answer, client)
+                if self._early:  # exits read before their pids: now the agent knows them
+                    early, self._early = self._early, []
+                    self.launcher._loop.call_soon(self._exits, early)
+            return [r for r in out if r is not None]
+
+        return collect
 
     def _request(
         self,
@@ -135,7 +169,12 @@ class SupervisorMode:
         return request, sandbox
 
     def _result(
-        self, item: LaunchItem, sandbox: Path, argv0: str, answer: int | LaunchRefused
+        self,
+        item: LaunchItem,
+        sandbox: Path,
+        argv0: str,
+        answer: int | LaunchRefused,
+        client: SupervisorClient,
     ) -> LaunchedTask | LaunchError:
         from mesoslite.agent.launcher import LaunchedTask, _failed
 
@@ -167,7 +206,7 @@ class SupervisorMode:
             supervised=True,
         )
         self.launcher.running[pid] = launched
-        if self.client is None:  # it died after starting this one
+        if client is not self.client or not client.alive:  # it died after starting this one
             self._orphan(launched)
         return launched
 
@@ -222,6 +261,9 @@ class SupervisorMode:
         running = self.launcher.running
         for pid, code in exits:
             launched = running.get(pid)
+            if launched is None and self._outstanding:
+                self._early.append((pid, code))  # maybe of a chunk not collected yet
+                continue
             if launched is None or not launched.supervised:
                 continue  # not adopted (yet): its code is in the exit log
             del running[pid]
@@ -269,6 +311,37 @@ class SupervisorMode:
         kill_cgroup_members(launched.cgroups)
         launched.exit_code = code
         self.launcher._on_exit(launched, code)
+
+
+def _end_unconfirmed(tasks: list[tuple[str, tuple[str, ...]]]) -> None:
+    """The supervisor died before it said whether it started these (sandbox, cgroups): it
+    may have (its answers were still in its buffer). They are reported as not started, so
+    none may run: SIGKILL what is in their cgroups, and the group of any process that leads
+    its own session (as every task does) with the task's `MESOSLITE_SANDBOX` (one per agent
+    work dir and task) in its environment. A /proc scan, on this rare path only."""
+    from mesoslite.agent.launcher import kill_cgroup_members
+
+    marks = set()
+    for sandbox, cgroups in tasks:
+        kill_cgroup_members(cgroups)
+        marks.add(b"MESOSLITE_SANDBOX=" + sandbox.encode("utf-8", "surrogateescape"))
+    killed = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        try:
+            if os.getsid(pid) != pid:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if marks.isdisjoint(f.read().split(b"\0")):
+                    continue
+            os.killpg(pid, signal.SIGKILL)
+            killed += 1
+        except OSError:
+            continue
+    if killed:
+        logger.warning("%s: ended tasks it had started unannounced=%d", SUPERVISOR_DIED, killed)
 
 
 def any_start_ticks(pid: int) -> int | None:

@@ -68,8 +68,10 @@ class CgroupPool:
     def give_back(self, slot: tuple[str, ...]) -> bool:
         """Keep `slot` for a later task; False if it is not the pool's to keep (not a slot,
         still holds a process, OOM-killed something, or the pool is full): remove it."""
-        if len(slot) != len(self.bases) or not all(
-            os.path.basename(os.path.dirname(d)) == POOL_DIR for d in slot
+        ours = slot in self._limits  # made (and limited) by this pool: no path check
+        if not ours and (
+            len(slot) != len(self.bases)
+            or not all(os.path.basename(os.path.dirname(d)) == POOL_DIR for d in slot)
         ):
             return False
         if len(self._free) >= self.size or not _reusable(zip(self.bases, slot, strict=True)):

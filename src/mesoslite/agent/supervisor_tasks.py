@@ -69,6 +69,12 @@ class SupervisorMode:
         # not known yet (they may be of those chunks: the `X` can come before `collect`).
         self._outstanding = 0
         self._early: list[tuple[int, int]] = []
+        # The agent's own environment, which every task inherits, encoded once: name ->
+        # (value, b"NAME=value").
+        self._env_bytes = {
+            k: (v, f"{k}={v}".encode("utf-8", "surrogateescape"))
+            for k, v in launcher._base_env.items()
+        }
 
     def ensure(self) -> SupervisorClient | None:
         """The connected supervisor, started if need be; None: use the wrapper."""
@@ -164,9 +170,22 @@ class SupervisorMode:
             run_as="" if user is None else user.wrapper_env(),
             cgroup_procs=[c + "/cgroup.procs" for c in cgroups],
             argv=args,
-            env=[f"{k}={v}".encode("utf-8", "surrogateescape") for k, v in env.items()],
+            env=self._encode_env(env),
         )
         return request, sandbox
+
+    def _encode_env(self, env: dict[str, str]) -> list[bytes]:
+        """`env` as `NAME=value` bytes; the inherited pairs (the same value object) from the
+        cache."""
+        cache = self._env_bytes
+        out = []
+        for k, v in env.items():
+            hit = cache.get(k)
+            if hit is not None and hit[0] is v:
+                out.append(hit[1])
+            else:
+                out.append(f"{k}={v}".encode("utf-8", "surrogateescape"))
+        return out
 
     def _result(
         self,

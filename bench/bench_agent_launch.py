@@ -15,7 +15,7 @@ OOM check, given back), in the order `AgentActor` does them. With `--unwrapped`,
 without the wrapper process (what the wrapper costs: issue 15). With `--launcher supervisor`,
 tasks are children of the agent's task supervisor (`agent/supervisor.py`), a chunk per
 exchange, one chunk in flight where the launcher has `start_many` (as `LaunchQueue` does);
-its CPU is read from `/proc/PID/stat` and shown apart (it is not our child). With
+its CPU is read from `/proc/PID/schedstat` and shown apart (not our child). With
 `--profile N`, one more run (not counted) under cProfile on process time: the agent's
 functions with the N largest own times, then the mesoslite ones by cumulative time.
 """
@@ -186,15 +186,18 @@ async def launcher_rate(
     return n / elapsed, 1000 * cpu / n, 1000 * children / n, 1000 * sup_s / n
 
 
-def _cpu_s(pid: int) -> tuple[float, float]:
-    """utime + stime of `pid`, and cutime + cstime (its reaped children's: the tasks), in
-    seconds (0 for no process)."""
+def _cpu_s(pid: int | None) -> tuple[float, float]:
+    """The CPU of `pid` (`/proc/PID/schedstat`, in ns: finer than the stat's ticks) and that
+    of its reaped children (cutime + cstime, ticks: the tasks), in seconds (0 for none)."""
     if not pid:
         return 0.0, 0.0
+    with open(f"/proc/{pid}/schedstat", "rb") as f:
+        own = int(f.read().split()[0]) / 1e9
     with open(f"/proc/{pid}/stat", "rb") as f:
         data = f.read()
-    f = [int(x) / os.sysconf("SC_CLK_TCK") for x in data[data.rindex(b")") + 2 :].split()[11:15]]
-    return f[0] + f[1], f[2] + f[3]
+    tick = os.sysconf("SC_CLK_TCK")
+    v = [int(x) / tick for x in data[data.rindex(b")") + 2 :].split()[13:15]]
+    return own, v[0] + v[1]
 
 
 def main() -> None:

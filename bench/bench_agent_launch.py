@@ -12,12 +12,13 @@ With `--full`, each task also pays what the agent adds around the launcher (issu
 checkpoint (`CheckpointStore`: launch record, RUNNING and FINISHED updates, their
 acknowledgements, removal) and its cgroups (`detect_isolator`: made or taken from the pool,
 OOM check, given back), in the order `AgentActor` does them. With `--unwrapped`, tasks run
-without the wrapper process (what the wrapper costs: issue 15). With `--launcher supervisor`,
-tasks are children of the agent's task supervisor (`agent/supervisor.py`), a chunk per
-exchange, one chunk in flight where the launcher has `start_many` (as `LaunchQueue` does);
-its CPU is read from `/proc/PID/schedstat` and shown apart (not our child). With
-`--profile N`, one more run (not counted) under cProfile on process time: the agent's
-functions with the N largest own times, then the mesoslite ones by cumulative time.
+without the wrapper process (what the wrapper costs: issue 15). With `--launcher supervisor`
+(the agent's default, so this bench's too), tasks are children of the agent's task supervisor
+(`agent/supervisor.py`), a chunk per exchange, one chunk in flight where the launcher has
+`start_many` (as `LaunchQueue` does); its CPU is read from `/proc/PID/schedstat` and shown
+apart (not our child). With `--profile N`, one more run (not counted) under cProfile on
+process time: the agent's functions with the N largest own times, then the mesoslite ones by
+cumulative time.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ try:  # the agent's checkpoint log (issue 15), else the directory per task it re
     from mesoslite.agent.checkpoint_log import CheckpointLog as CheckpointStore
 except ImportError:
     from mesoslite.agent.checkpoint import CheckpointStore  # type: ignore[assignment]
+from mesoslite.agent.config import AgentConfig
 from mesoslite.agent.constants import LAUNCH_CHUNK
 from mesoslite.agent.isolation import detect_isolator
 from mesoslite.agent.launcher import LaunchedTask, TaskLauncher
@@ -200,6 +202,10 @@ def _cpu_s(pid: int | None) -> tuple[float, float]:
     return own, v[0] + v[1]
 
 
+# The agent's own default (`agent/config.py`), so that the bench measures what agents run.
+DEFAULT_LAUNCHER = AgentConfig.__dataclass_fields__["task_launcher"].default
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=2000)
@@ -214,8 +220,8 @@ def main() -> None:
     parser.add_argument(
         "--launcher",
         choices=("wrapper", "supervisor"),
-        default="wrapper",
-        help="the agent's --task-launcher",
+        default=DEFAULT_LAUNCHER,
+        help=f"the agent's --task-launcher (default: the agent's, {DEFAULT_LAUNCHER})",
     )
     args = parser.parse_args()
     bare = bare_rate(min(args.tasks, 1000))

@@ -1,4 +1,5 @@
-"""The `mesoslite` console script's entry: `mesoslite run` on a fast path, the rest via click.
+"""The `mesoslite` console script's entry: `mesoslite run` (and `job submit|update|wait`,
+`fastjob.py`) on a fast path, the rest via click.
 
 `mesoslite run -- CMD` is meant to cost little more than the task (issue 15). Importing
 grpc, protobuf, click and asyncio costs far more than the task itself, so this module
@@ -52,11 +53,26 @@ def env(name: str) -> str | None:
 
 
 def try_fast_argv(argv: list[str]) -> int | None:
-    """`mesoslite ARGV` on the fast path if it is a `run` for it: its exit code, or
-    `FALLBACK` when the click command must handle it."""
-    if "run" not in argv[:3] or env("MESOSLITE_NO_FASTRUN"):
+    """`mesoslite ARGV` on the fast path if it is a `run` or a `job submit|update|wait` for
+    it (`fastjob.py`): its exit code, or `FALLBACK` when the click command must handle it."""
+    if env("MESOSLITE_NO_FASTRUN"):
         return FALLBACK
-    return try_fast(argv)
+    command = _command(argv)
+    if command == "run":
+        return try_fast(argv)
+    if command == "job" and not any(env(name) for name in GATING_ENV):
+        from mesoslite.fastjob import try_fast as try_fast_job
+
+        return try_fast_job(argv, env("MESOSLITE_MASTER") or DEFAULT_MASTER)
+    return FALLBACK
+
+
+def _command(argv: list[str]) -> str:
+    """The command word after the group's `--master` options (all the fast paths take)."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("--master"):
+        i += 1 if "=" in argv[i] else 2
+    return argv[i] if i < len(argv) else ""
 
 
 def try_fast(argv: list[str]) -> int | None:

@@ -24,17 +24,30 @@ class _Moved(Exception):
 
 def run_on_master(master: str, request: dict[str, object]) -> int | None:
     """Run the task on `master`'s fast path; its exit code, or `FALLBACK`."""
+    opened = open_answer(master, "/run", request)
+    if opened is None:
+        return FALLBACK
+    sock, status, reader, endpoint = opened
+    return _answer(sock, status, reader, endpoint, str(request["task_id"]))
+
+
+def open_answer(
+    master: str, path: str, request: dict[str, object]
+) -> tuple[_socket.socket, int, "_Reader", str] | None:
+    """POST `request` (with `grpc_port` added) to `path` on `master`'s HTTP endpoint: the
+    first endpoint that is the master's answers (the socket, its status, the reader of its
+    body, the endpoint); None where none does, or the request cannot be sent as JSON."""
     host, _, grpc_port = master.rpartition(":")
     host = host.strip("[]")
     request["grpc_port"] = int(grpc_port)
     try:
         body = _json(request).encode()
     except UnicodeEncodeError:
-        return FALLBACK  # arguments that are not UTF-8: gRPC carries them as bytes
+        return None  # arguments that are not UTF-8: gRPC carries them as bytes
     cached = _cache_get(master)
     for endpoint in _candidates(master, host, int(grpc_port), cached):
         try:
-            sock = _post(endpoint, "/run", body)
+            sock = _post(endpoint, path, body)
             status, reader = _status(sock)
         except (OSError, _Moved):
             continue
@@ -43,8 +56,8 @@ def run_on_master(master: str, request: dict[str, object]) -> int | None:
             continue
         if endpoint != cached and status not in (401, 403, 503):
             cache_put(master, endpoint)
-        return _answer(sock, status, reader, endpoint, str(request["task_id"]))
-    return FALLBACK
+        return sock, status, reader, endpoint
+    return None
 
 
 def _candidates(master: str, host: str, grpc_port: int, cached: str | None) -> list[str]:

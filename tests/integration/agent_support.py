@@ -80,20 +80,61 @@ def group_members(pgid: int) -> list[int]:
     return out
 
 
-class Daemon:
-    """A mesoslite daemon subprocess, always ended by its pid."""
+def work_dir_processes(work_dir: Path, supervisor: bool = True) -> list[psutil.Process]:
+    """Live processes an agent in `work_dir` started that are not its descendants: its task
+    supervisor (`WORK/bin/mesoslite-supervisor-*`, in its own session; not with
+    `supervisor=False`), the supervisor's tasks, and tasks orphaned by a supervisor that died
+    (a task's environment names its sandbox, under `WORK/sandboxes`; its cwd is there unless
+    it moved)."""
+    root = str(work_dir.resolve())
+    inside = (root + os.sep + "bin" + os.sep, root + os.sep + "sandboxes" + os.sep)
+    tag = f"MESOSLITE_SANDBOX={root}{os.sep}".encode()
+    out: list[psutil.Process] = []
+    for p in psutil.process_iter():
+        try:
+            if p.pid == os.getpid() or p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if p.exe().startswith(inside[0]):
+                if supervisor or "mesoslite-supervisor-" not in p.exe():
+                    out.append(p)
+                continue
+            if (p.cwd() + os.sep).startswith(inside[1]):
+                out.append(p)
+                continue
+            with open(f"/proc/{p.pid}/environ", "rb") as f:
+                if any(e.startswith(tag) for e in f.read().split(b"\0")):
+                    out.append(p)
+        except (psutil.Error, OSError):
+            pass  # gone meanwhile, or a kernel thread
+    return out
 
-    def __init__(self, argv: list[str], log: Path, agent_work_dir: Path | None = None) -> None:
+
+class Daemon:
+    """A mesoslite daemon subprocess, always ended by its pid (with what it started)."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        log: Path,
+        agent_work_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.argv = argv
         self.log = log
+        self.env = env  # None: ours
         self.proc: subprocess.Popen[bytes] | None = None
         self.descendants: set[int] = set()
+        # The same processes, kept to end them at teardown: psutil refuses to signal a
+        # process whose pid was reused meanwhile (it compares start times).
+        self._remembered: dict[int, psutil.Process] = {}
         # An agent's: its cgroup directories are removed once it and its tasks are gone.
         self.agent_work_dir = agent_work_dir
 
     def start(self) -> Daemon:
         with open(self.log, "ab") as f:
-            self.proc = subprocess.Popen(self.argv, stdout=f, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.argv, stdout=f, stderr=subprocess.STDOUT, env=self.env
+            )
         return self
 
     @property
@@ -102,9 +143,16 @@ class Daemon:
         return self.proc.pid
 
     def remember_descendants(self) -> set[int]:
-        """Note the daemon's process tree now, so that teardown can end what it leaves."""
+        """Note the daemon's process tree now, so that teardown can end what it leaves; for an
+        agent, also its task supervisor and every task of its work dir (`work_dir_processes`)."""
+        found: list[psutil.Process] = []
         with contextlib.suppress(psutil.NoSuchProcess):
-            self.descendants |= {p.pid for p in psutil.Process(self.pid).children(recursive=True)}
+            found += psutil.Process(self.pid).children(recursive=True)
+        if self.agent_work_dir is not None:
+            found += work_dir_processes(self.agent_work_dir)
+        for p in found:
+            self._remembered.setdefault(p.pid, p)
+        self.descendants |= {p.pid for p in found}
         return self.descendants
 
     def signal(self, sig: int) -> None:
@@ -131,16 +179,15 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for pid in self.descendants:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        # Again now that it is gone: a task launched after the first look, a new supervisor.
+        self.remember_descendants()
+        procs = list(self._remembered.values())
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
         if self.agent_work_dir is not None:
             from mesoslite.testing.local_cluster import remove_agent_cgroups_of
 
-            procs = []
-            for pid in self.descendants:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    procs.append(psutil.Process(pid))
             psutil.wait_procs(procs, timeout=2)
             remove_agent_cgroups_of([self.agent_work_dir])
 
@@ -227,11 +274,13 @@ def agent_argv(master: str, work_dir: Path, *extra: str) -> list[str]:
     ]
 
 
-def start_agent(master: str, work_dir: Path, *extra: str) -> Daemon:
+def start_agent(
+    master: str, work_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> Daemon:
     work_dir.mkdir(parents=True, exist_ok=True)
     return Daemon(
         agent_argv(master, work_dir, *extra), work_dir.parent / f"{work_dir.name}.log",
-        agent_work_dir=work_dir,
+        agent_work_dir=work_dir, env=env,
     ).start()
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from mesoslite.agent.actor import AgentActor
 from mesoslite.agent.messages import FileChunkOut, Outgoing, StatusUpdatesOut
+from mesoslite.agent.supervisor import read_pidfile
 from mesoslite.clock import VirtualClock
 from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.model import CommandSpec, HealthCheckSpec, TaskSpec, TaskState, TaskStatus
@@ -59,8 +60,15 @@ class FakeMaster:
         return [m for m in self.sent if isinstance(m, FileChunkOut)]
 
 
-@pytest.fixture
-async def agent(tmp_path: Path) -> AsyncIterator[tuple[AgentActor, FakeMaster]]:
+# Both task launchers: the agents' default, the task supervisor (agent/supervisor.py), and
+# the wrapper (--task-launcher wrapper, and the fallback): each must behave the same.
+LAUNCHERS = ("supervisor", "wrapper")
+
+
+@pytest.fixture(params=LAUNCHERS)
+async def agent(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[AgentActor, FakeMaster]]:
     actor = AgentActor(
         work_dir=tmp_path,
         hostname="h1",
@@ -69,6 +77,7 @@ async def agent(tmp_path: Path) -> AsyncIterator[tuple[AgentActor, FakeMaster]]:
         kill_grace_period_s=0.5,
         status_update_retry_s=0.3,
         recover="cleanup",
+        task_launcher=request.param,
     )
     master = FakeMaster()
     actor.start(master)
@@ -77,6 +86,16 @@ async def agent(tmp_path: Path) -> AsyncIterator[tuple[AgentActor, FakeMaster]]:
         yield actor, master
     finally:
         await actor.stop(flush_s=0)
+        supervisor = read_pidfile(tmp_path)
+        # With no agent and no task left it ends by itself.
+        if supervisor is not None:
+            await assert_eventually(lambda: not alive(supervisor), what="the supervisor gone")
+
+
+def supervised(actor: AgentActor) -> bool:
+    """True if the actor's tasks are children of its task supervisor (not wrapped)."""
+    mode = actor.launcher.supervisor
+    return mode is not None and mode.client is not None
 
 
 def shell(task_id: str, command: str, resources: str = "", **kw: object) -> TaskSpec:
@@ -178,9 +197,12 @@ async def test_a_killed_task_is_task_killed_and_nothing_of_its_group_survives(
     shell_pid = int(
         await assert_eventually(lambda: stdout.exists() and stdout.read_text().strip())
     )
-    # The group: the task's wrapper (its leader), the shell and the background child.
+    # The group: the shell and the background child; with the wrapper also the task's
+    # wrapper, its leader (the supervisor's child leads its own group).
     pgid = os.getpgid(shell_pid)
-    await assert_eventually(lambda: len(group_members(pgid)) == 3)
+    if supervised(actor):
+        assert pgid == shell_pid
+    await assert_eventually(lambda: len(group_members(pgid)) == (2 if supervised(actor) else 3))
     actor.kill_task(FW, TaskId("t1"), 0.0)
     done = await terminal(master, "t1")
     assert (done.state, done.reason, done.exit_code) == (
@@ -264,7 +286,8 @@ async def test_as_root_a_task_runs_as_its_user(
     assert out == [str(nobody.pw_uid), str(nobody.pw_gid), "nobody"]
 
 
-async def test_stopping_kills_every_task_and_reports_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+async def test_stopping_kills_every_task_and_reports_it(tmp_path: Path, launcher: str) -> None:
     actor = AgentActor(
         work_dir=tmp_path,
         hostname="h1",
@@ -273,6 +296,7 @@ async def test_stopping_kills_every_task_and_reports_it(tmp_path: Path) -> None:
         kill_grace_period_s=0.3,
         status_update_retry_s=5,
         recover="cleanup",
+        task_launcher=launcher,
     )
     master = FakeMaster()
     actor.start(master)
@@ -533,7 +557,10 @@ async def test_both_wrappers_report_exit_codes_and_signals_and_write_them_down(
 
 
 @pytest.mark.skipif(not cgroups_v1_usable(), reason="needs root and a cgroup v1 memory hierarchy")
-async def test_a_stopping_agent_leaves_no_empty_cgroup_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+async def test_a_stopping_agent_leaves_no_empty_cgroup_behind(
+    tmp_path: Path, launcher: str
+) -> None:
     actor = AgentActor(
         work_dir=tmp_path,
         hostname="h1",
@@ -542,6 +569,7 @@ async def test_a_stopping_agent_leaves_no_empty_cgroup_behind(tmp_path: Path) ->
         kill_grace_period_s=0.3,
         status_update_retry_s=5,
         recover="cleanup",
+        task_launcher=launcher,
     )
     master = FakeMaster()
     actor.start(master)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from mesoslite import convert
 from mesoslite._proto.v1 import common_pb2
+from mesoslite.agent.supervisor import read_pidfile
 from mesoslite.resources import parse_resources
 
 from .agent_support import (
@@ -128,16 +130,28 @@ async def _pending(framework: Framework, agent_id: str) -> bool:
     return agents[agent_id].pending_updates == 0
 
 
+@pytest.mark.parametrize("launcher", ["supervisor", "wrapper"])
 async def test_a_killed_task_is_task_killed_and_its_process_group_is_gone(
-    daemons: Cluster, framework: Framework
+    daemons: Cluster, framework: Framework, launcher: str
 ) -> None:
+    assert daemons.agent is not None
+    daemons.agent.stop()
+    daemons.agent = start_agent(
+        daemons.address, daemons.agent_dir, "--task-launcher", launcher
+    )
     # The background child ignores SIGTERM; it must still not outlive the task.
     cmd = "(trap '' TERM; exec sleep 60) & echo $$; exec sleep 60"
     await framework.launch(shell_task("sleeper", cmd))
     await framework.wait_state("sleeper", S.TASK_RUNNING)
-    # The group: the task's wrapper (its leader), the shell and the background child.
-    pgid = os.getpgid(await stdout_int(daemons.sandbox_file(framework.id, "sleeper")))
-    await assert_eventually(lambda: len(group_members(pgid)) == 3)
+    shell = await stdout_int(daemons.sandbox_file(framework.id, "sleeper"))
+    pgid = os.getpgid(shell)
+    # The group: the shell and the background child, and with the wrapper the task's
+    # wrapper, its leader; the supervisor's child leads its own group.
+    if launcher == "supervisor":
+        assert pgid == shell
+    await assert_eventually(
+        lambda: len(group_members(pgid)) == (2 if launcher == "supervisor" else 3)
+    )
     await framework.kill("sleeper")
     killed = await framework.wait_state("sleeper", S.TASK_KILLED)
     assert (killed.reason, killed.exit_code) == ("TASK_KILLED", -signal.SIGTERM)
@@ -204,6 +218,61 @@ async def test_the_agent_re_registers_with_the_same_id_and_its_task_after_a_mast
         await fw.close()
 
 
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read()
+    return int(data[data.rindex(b")") + 2 :].split()[1])
+
+
+async def test_by_default_tasks_are_children_of_the_agents_task_supervisor(
+    daemons: Cluster, framework: Framework
+) -> None:
+    # The fixture's agent names no --task-launcher.
+    await framework.launch(shell_task("child", "echo $$; exec sleep 60"))
+    await framework.wait_state("child", S.TASK_RUNNING)
+    pid = await stdout_int(daemons.sandbox_file(framework.id, "child"))
+    supervisor = read_pidfile(daemons.agent_dir)
+    assert supervisor is not None and alive(supervisor)
+    assert parent_of(pid) == supervisor
+    assert os.path.basename(os.readlink(f"/proc/{supervisor}/exe")).startswith(
+        "mesoslite-supervisor-"
+    )
+    # The wrapper, not needed, was not built.
+    assert not list((daemons.agent_dir / "bin").glob("mesoslite-wrapper-*"))
+
+
+async def test_without_a_c_compiler_the_agent_says_so_and_runs_tasks_under_the_wrapper(
+    daemons: Cluster, framework: Framework
+) -> None:
+    perl = shutil.which("perl")
+    if perl is None:
+        pytest.skip("the wrapper's fallback needs perl")
+    # A PATH with perl and a shell but no cc/gcc; a fresh work dir, so no supervisor or C
+    # wrapper was compiled before.
+    bin_dir = daemons.tmp / "nocc-bin"
+    bin_dir.mkdir()
+    for tool in (perl, "/bin/sh", shutil.which("sleep") or "/bin/sleep"):
+        (bin_dir / os.path.basename(tool)).symlink_to(tool)
+    assert daemons.agent is not None
+    daemons.agent.stop()
+    work = daemons.tmp / "agent-nocc"
+    daemons.agent = start_agent(
+        daemons.address, work, env={**os.environ, "PATH": str(bin_dir)}
+    )
+    await framework.launch(
+        shell_task("three", "exit 3"), shell_task("parent", "echo $PPID; exec sleep 60")
+    )
+    failed = await framework.wait_state("three", S.TASK_FAILED)
+    assert (failed.has_exit_code, failed.exit_code) == (True, 3)
+    await framework.wait_state("parent", S.TASK_RUNNING)
+    stdout = work / "sandboxes" / framework.id / "parent" / "stdout"
+    wrapper = await stdout_int(stdout)
+    assert os.path.realpath(f"/proc/{wrapper}/exe") == os.path.realpath(perl)
+    assert read_pidfile(work) is None
+    log = daemons.agent.log.read_text()
+    assert "no C compiler: no task supervisor, tasks run under the wrapper" in log
+
+
 async def test_sigterm_to_a_cleanup_agent_kills_its_tasks_and_leaves_no_process_behind(
     daemons: Cluster, framework: Framework
 ) -> None:
@@ -217,12 +286,19 @@ async def test_sigterm_to_a_cleanup_agent_kills_its_tasks_and_leaves_no_process_
     await framework.wait_state("a", S.TASK_RUNNING)
     await framework.wait_state("b", S.TASK_RUNNING)
     await stdout_int(daemons.sandbox_file(framework.id, "b"))  # its trap is set
+    # The tasks' processes: the agent's descendants with the wrapper, the task supervisor's
+    # (in its own session) by default; `remember_descendants` finds both, and the supervisor.
+    supervisor = read_pidfile(daemons.agent_dir)
     pids = await assert_eventually(
-        lambda: len(daemons.agent.remember_descendants()) >= 4 and daemons.agent.descendants
+        lambda: len(daemons.agent.remember_descendants() - {supervisor}) >= 4
+        and daemons.agent.descendants - {supervisor}
     )
     daemons.agent.signal(signal.SIGTERM)
     assert daemons.agent.wait(10) == 0
     assert not [pid for pid in pids if alive(pid)]
+    # The supervisor, with no agent and no task left, exits too.
+    if supervisor is not None:
+        await assert_eventually(lambda: not alive(supervisor), what="the supervisor gone")
     # Their terminal updates went out before the agent left.
     assert (await framework.wait_state("a", S.TASK_KILLED, 1)).agent_id
     assert (await framework.wait_state("b", S.TASK_KILLED, 1)).exit_code == -signal.SIGKILL

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psutil
 
+from mesoslite.agent.supervisor import read_pidfile
 from mesoslite.scheduler_api import (
     FrameworkInfo,
     SchedulerDriver,
@@ -19,6 +20,7 @@ from mesoslite.scheduler_api import (
 )
 from mesoslite.testing import LocalCluster, assert_eventually_async
 
+from .agent_support import work_dir_processes
 from .frameworks import OneTask
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,13 +40,30 @@ def agent_summaries(cluster: LocalCluster) -> list[object]:
 
 
 def task_tree(cluster: LocalCluster) -> list[psutil.Process]:
-    procs = []
+    """The agents' tasks: their descendants (wrappers and tasks, with the wrapper launcher)
+    and the tasks of their work dirs (children of the agents' task supervisors, by default)."""
+    procs: dict[int, psutil.Process] = {}
     for pid in cluster.agent_pids:
         try:
-            procs += psutil.Process(pid).children(recursive=True)
+            procs.update((p.pid, p) for p in psutil.Process(pid).children(recursive=True))
         except psutil.NoSuchProcess:
             pass
-    return procs
+    for work in cluster.agent_work_dirs:
+        procs.update((p.pid, p) for p in work_dir_processes(work, supervisor=False))
+    return list(procs.values())
+
+
+def supervisors(cluster: LocalCluster) -> list[psutil.Process]:
+    """The agents' task supervisors that run (none with the wrapper launcher)."""
+    out = []
+    for work in cluster.agent_work_dirs:
+        pid = read_pidfile(work)
+        if pid is not None:
+            try:
+                out.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                pass
+    return out
 
 
 async def test_example_framework_runs_200_tasks_across_2_agents(cluster: LocalCluster) -> None:
@@ -149,6 +168,7 @@ def test_stopping_the_cluster_leaves_no_process_behind(tmp_path: Path) -> None:
         procs = [psutil.Process(cluster.master_pid), *map(psutil.Process, cluster.agent_pids)]
         procs += task_tree(cluster)
         assert len(procs) >= 2 + 1 + 4
+        procs += supervisors(cluster)
     finally:
         cluster.stop()
     gone, alive = psutil.wait_procs(procs, timeout=10)

@@ -187,10 +187,11 @@ class AgentConfig:
     )
     # ---- task launch (issue 15; docs/agent.md)
     task_launcher: str = option(
-        "wrapper",
-        "'supervisor': one long-lived process per agent (C, built into --work-dir) is the "
-        "parent of every task and records its exit code, so a task costs one process; "
-        "'wrapper': a small wrapper process per task does that. The supervisor falls back "
-        "to the wrapper without a C compiler",
+        "supervisor",
+        "'supervisor' (the default): one long-lived process per agent (C, compiled into "
+        "--work-dir/bin with cc when the agent starts) is the parent of every task and records "
+        "its exit code, so a task costs one process; 'wrapper': a small wrapper process per "
+        "task does that (about twice the agent's CPU per task). Without a C compiler, or if "
+        "the supervisor cannot start, the agent logs a warning and uses the wrapper",
         choices=("supervisor", "wrapper"),
     )

@@ -140,9 +140,26 @@ class TaskLauncher:
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self._framework_dirs: set[str] = set()
         self.running: dict[int, LaunchedTask] = {}
-        # The command prefix that runs the wrapper; None: tasks run unwrapped.
-        self.wrapper: list[str] | None = find_wrapper(work_dir)
         self.supervisor = SupervisorMode(self) if kind == "supervisor" else None
+        # The wrapper is built when first needed: with a supervisor binary at hand (the
+        # default) perhaps never, which spares an agent's first start a compile.
+        self._wrapper: list[str] | None = None
+        self._wrapper_found = False
+        if self.supervisor is None or self.supervisor.binary is None:
+            self._find_wrapper()  # now, so that its warnings come at the start
+
+    @property
+    def wrapper(self) -> list[str] | None:
+        """The command prefix that runs the wrapper; None: tasks run unwrapped."""
+        return self._wrapper if self._wrapper_found else self._find_wrapper()
+
+    @wrapper.setter
+    def wrapper(self, value: list[str] | None) -> None:
+        self._wrapper, self._wrapper_found = value, True
+
+    def _find_wrapper(self) -> list[str] | None:
+        self.wrapper = find_wrapper(self.work_dir)
+        return self._wrapper
 
     def close(self) -> None:
         """Stop watching processes (they are not killed) and release the launcher's fds."""

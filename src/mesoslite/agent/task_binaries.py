@@ -88,5 +88,7 @@ def find_supervisor(work_dir: Path) -> str | None:
         tmp.replace(binary)
         return str(binary)
     except (OSError, subprocess.SubprocessError) as e:
-        logger.warning("cannot compile the task supervisor with %s: %s", cc, e)
+        logger.warning(
+            "cannot compile the task supervisor with %s: %s; tasks run under the wrapper", cc, e
+        )
         return None

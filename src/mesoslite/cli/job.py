@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
+from mesoslite import fastjob_text
 from mesoslite.cli import CliConfig, job_steer, job_wait
 from mesoslite.cli._args import checked
 
@@ -30,8 +31,6 @@ RUN_HEADERS = ("RUN", "STATE", "SCHEDULED", "STARTED", "FINISHED", "ATTEMPTS", "
                "MESSAGE")
 HISTORY_HEADERS = ("RUN", "INSTANCE", "ATTEMPT", "TASK", "STATE", "HOST", "STARTED",
                    "FINISHED", "EXIT", "MESSAGE")
-# Instance states in the order the progress line counts them (RUNNING comes first, as N/M).
-_COUNTED = ("STAGING", "WAITING", "BACKOFF", "KILLING", "SUCCEEDED", "FAILED", "KILLED")
 
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON (keys: see below)")
 spec_argument = click.argument("spec_file", metavar="FILE", type=click.File("r"))
@@ -83,6 +82,33 @@ def update(ctx: click.Context, spec_file: IO[str], wait: bool, timeout_s: float)
     _submit(ctx, spec_file, wait, timeout_s, update=True)
 
 
+@job.command("wait")
+@click.argument("name", callback=checked("job name", "job name"))
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0), default=0, metavar="S",
+              help="give up after S seconds (exit 75); 0 waits forever")
+# The fast path's hand-over after a broken watch: the `--timeout` the user gave, for the
+# message (`--timeout` is then what is left of it).
+@click.option("--timeout-given", "said_s", type=float, default=None, hidden=True)
+@click.pass_context
+def wait(ctx: click.Context, name: str, timeout_s: float, said_s: float | None) -> None:
+    """Follow a job until it settles, as `submit --wait` does: the same progress line on
+    stderr and exit codes (0 SUCCEEDED, a service HEALTHY or a cron job SCHEDULED; 1 FAILED
+    or KILLED; 75 timed out; 130 Ctrl-C, the job keeps running). An unknown name exits 66.
+    """
+    from mesoslite.cli._client import BlockingOperatorClient
+    from mesoslite.cli.exit_codes import EXIT_INTERRUPTED
+
+    cfg: CliConfig = ctx.obj
+    with BlockingOperatorClient(cfg.master) as client:
+        try:
+            code = job_wait.wait_for(client, name, timeout_s=timeout_s,
+                                     tty=sys.stderr.isatty(), said_s=said_s)
+        except KeyboardInterrupt:
+            click.echo(f"\nstopped waiting; job {name} keeps running", err=True)
+            code = EXIT_INTERRUPTED
+    ctx.exit(code)
+
+
 @job.command("validate")
 @spec_argument
 def validate(spec_file: IO[str]) -> None:
@@ -105,8 +131,7 @@ def _report_problems(text: str, source: str) -> None:
     problems = validate_job_spec(text, source=source)
     for field, message in problems:
         # A problem of the YAML itself (no field) names the file already.
-        click.echo(f"mesoslite: {source}: {field}: {message}" if field else
-                   f"mesoslite: {message}", err=True)
+        click.echo(fastjob_text.problem_line(source, field, message), err=True)
     if problems:
         sys.exit(EXIT_USAGE)
 
@@ -304,11 +329,7 @@ def progress_counts(view: JobView) -> str:
 
 def counts_text(counts: dict[str, int], wanted: int, unhealthy: int) -> str:
     """`progress_counts` from instance counts by state name (also `job_wait`'s)."""
-    running = f"{counts.get('RUNNING', 0)}/{wanted} running"
-    if unhealthy:
-        running += f" ({unhealthy} unhealthy)"
-    others = [f"{n} {s.lower()}" for s in _COUNTED if (n := counts.get(s, 0))]
-    return ", ".join([running, *others])
+    return fastjob_text.counts_text(counts, wanted, unhealthy)
 
 
 def progress_line(view: JobView, now: float) -> str:
@@ -326,34 +347,9 @@ def progress_line(view: JobView, now: float) -> str:
     return text + (f": {view.message}" if view.message else "")
 
 
-def format_time(timestamp: float | None) -> str:
-    """Local time, `2026-11-25 13:00:00 CET`; `-` if unset."""
-    import datetime
-
-    if timestamp is None or timestamp <= 0:
-        return "-"
-    return datetime.datetime.fromtimestamp(timestamp).astimezone().strftime(
-        "%Y-%m-%d %H:%M:%S %Z")
-
-
-def format_relative(timestamp: float, now: float) -> str:
-    """`in 4m`, `in 2h`, `now`, or `5m ago`."""
-    from mesoslite.cli._output import format_age
-
-    if timestamp <= now:
-        return format_age(timestamp, now) if now - timestamp >= 1 else "now"
-    seconds = int(timestamp - now)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"in {seconds // size}{unit}"
-    return f"in {seconds}s"
-
-
-def format_when(timestamp: float | None, now: float) -> str:
-    """`2026-11-25 13:00:00 CET (in 4m)`; `-` if unset."""
-    if timestamp is None or timestamp <= 0:
-        return "-"
-    return f"{format_time(timestamp)} ({format_relative(timestamp, now)})"
+# The progress line's text and times: one implementation for this and the fast path.
+format_time, format_relative, format_when = (
+    fastjob_text.format_time, fastjob_text.format_relative, fastjob_text.format_when)
 
 
 def _exit_codes(codes: tuple[int | None, ...]) -> str:

@@ -67,37 +67,19 @@ def outcome(s: JobSummary) -> int | None:
 
 def verdict(state: JobState, type_: JobType) -> int | None:
     """`--wait`'s exit code for a job in `state`, else None: the one rule for a job's view
-    (`job.outcome`) and for a watched summary."""
-    from mesoslite.cli.exit_codes import EXIT_FAILURE, EXIT_OK
-    from mesoslite.jobs.model import JobState, JobType
+    (`job.outcome`), a watched summary and the fast path (`fastjob_text.verdict`)."""
+    from mesoslite.fastjob_text import verdict as by_name
 
-    if state is JobState.SUCCEEDED:
-        return EXIT_OK
-    if state in (JobState.FAILED, JobState.KILLED):
-        return EXIT_FAILURE
-    if type_ is JobType.SERVICE and state is JobState.HEALTHY:
-        return EXIT_OK
-    # A suspended cron job is where it will stay: waiting for it to be SCHEDULED would hang.
-    if type_ is JobType.CRON and state in (JobState.SCHEDULED, JobState.SUSPENDED):
-        return EXIT_OK
-    return None
+    return by_name(state.value, type_.value)
 
 
 def summary_line(s: JobSummary, now: float) -> str:
-    """As `job.progress_line`, from a summary."""
-    from mesoslite.cli.job import counts_text, format_when
-    from mesoslite.jobs.model import JobState
+    """As `job.progress_line`, from a summary (the fast path prints the same line)."""
+    from mesoslite.fastjob_text import summary_line as line
 
-    settled = s.state.terminal or s.state in (
-        JobState.HEALTHY, JobState.SCHEDULED, JobState.SUSPENDED)
-    if settled or not sum(s.counts.values()):
-        text = f"{s.name}: {s.state.value}"
-        if s.next_run_at is not None and not s.state.terminal:
-            text += f", next run {format_when(s.next_run_at, now)}"
-    else:
-        counts = {k.value: n for k, n in s.counts.items()}
-        text = f"{s.name}: {counts_text(counts, s.instances_wanted, s.unhealthy)}"
-    return text + (f": {s.message}" if s.message else "")
+    counts = {k.value: n for k, n in s.counts.items()}
+    return line(s.name, s.state.value, counts, s.instances_wanted, s.unhealthy,
+                s.next_run_at, s.message, now)
 
 
 class _Progress:
@@ -122,6 +104,7 @@ class _Progress:
 
 def poll_for(
     client: BlockingOperatorClient, name: str, *, timeout_s: float = 0, tty: bool = False,
+    said_s: float | None = None,
 ) -> int:
     """`wait_for` for a master without `Watch`: ask for the job's status every
     `job.WAIT_INTERVAL_S` until `job.outcome` says it is done."""
@@ -138,7 +121,7 @@ def poll_for(
             progress.end()
             if code is None:
                 click.echo(f"mesoslite: job {name} is still {view.state.value} after "
-                           f"{timeout_s:g}s", err=True)
+                           f"{timeout_s if said_s is None else said_s:g}s", err=True)
                 return EXIT_TEMPFAIL
             return code
         time.sleep(job_cli.WAIT_INTERVAL_S)
@@ -146,9 +129,11 @@ def poll_for(
 
 def wait_for(
     client: BlockingOperatorClient, name: str, *, timeout_s: float = 0, tty: bool = False,
+    said_s: float | None = None,
 ) -> int:
     """Follow the job until `outcome` says it is done; returns the exit code (75 if
-    `timeout_s` passed first)."""
+    `timeout_s` passed first; the message names `said_s` if given: the whole `--timeout` of
+    a fast-path wait that handed its rest over)."""
     from mesoslite.cli import job as job_cli
     from mesoslite.cli.exit_codes import EXIT_TEMPFAIL
     from mesoslite.errors import UnavailableError
@@ -167,11 +152,11 @@ def wait_for(
                     progress.end()
                     return code
         except NoWatch:
-            return poll_for(client, name, timeout_s=timeout_s, tty=tty)
+            return poll_for(client, name, timeout_s=timeout_s, tty=tty, said_s=said_s)
         except StillGoing:
             progress.end()
-            click.echo(f"mesoslite: job {name} is still {state} after {timeout_s:g}s",
-                       err=True)
+            said = timeout_s if said_s is None else said_s
+            click.echo(f"mesoslite: job {name} is still {state} after {said:g}s", err=True)
             return EXIT_TEMPFAIL
         except UnavailableError:
             # The stream broke (a failover?): find the leader the way every call does,

@@ -138,12 +138,12 @@ class JobBook:
             job.state = JobState.HEALTHY if good >= job.spec.instances else JobState.DEPLOYING
         elif any(i.attempts for i in insts):
             job.state = JobState.RUNNING
-        waiting = [i for i in insts if i.state in (InstanceState.WAITING, InstanceState.BACKOFF)]
-        job.message = (
-            f"instance {waiting[0].index}: {waiting[0].message}"
-            if (waiting and waiting[0].message)
-            else ""
-        )
+        # Only the first waiting instance is named: stop there (this runs per update batch).
+        first = next((i for i in insts if i.state in _WAITING), None)
+        job.message = f"instance {first.index}: {first.message}" if first and first.message else ""
+
+
+_WAITING = (InstanceState.WAITING, InstanceState.BACKOFF)  # a tuple: identity, no Enum hash
 
 
 def available(job: Job, inst: Instance) -> bool:

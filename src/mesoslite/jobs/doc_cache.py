@@ -13,7 +13,7 @@ changed in place). A kept text is used only if all three still match: never a st
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from mesoslite.jobs.records import Instance
@@ -33,3 +33,18 @@ def instance_text(i: Instance, doc: Callable[[Instance], Any]) -> str:
     text = _ENCODER.encode(doc(i))
     i.doc_memo = (text, a, a.changes if a else 0, dict(a.attributes) if a else None)
     return text
+
+
+def instance_texts(insts: Iterable[Instance], doc: Callable[[Instance], Any]) -> list[str]:
+    """`instance_text` of each, with the check of a kept text inline: this runs for every
+    instance of a live run at every write of its job, and most are unchanged."""
+    out = []
+    for i in insts:
+        a, memo = i.current, i.doc_memo
+        if memo is not None and memo[1] is a and (
+            a is None or (a.changes == memo[2] and a.attributes == memo[3])
+        ):
+            out.append(memo[0])
+        else:
+            out.append(instance_text(i, doc))
+    return out

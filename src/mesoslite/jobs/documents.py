@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mesoslite.jobs.doc_cache import instance_text
+from mesoslite.jobs.doc_cache import instance_texts
 from mesoslite.jobs.model import AttemptView, InstanceState, JobState, RunState, RunTotals
 from mesoslite.jobs.records import (
     Attempt,
@@ -97,7 +97,10 @@ def _live_row(job: str, run: Run, i: Instance) -> list[Any]:
 def _live_rows_json(job: str, run: Run) -> str:
     """`{"agents":[...],"rows":[...]}` as `json.dumps` gives it, each row kept with its
     instance (`doc_cache`) while the instance is unchanged."""
-    rows = ",".join(instance_text(i, lambda i: _live_row(job, run, i)) for i in run.instances)
+    def doc(i: Instance) -> list[Any]:
+        return _live_row(job, run, i)
+
+    rows = ",".join(instance_texts(run.instances, doc))
     agents = _dumps([list(k) for k in agent_table(run)])
     return f'{{"agents":{agents},"rows":[{rows}]}}'
 

@@ -29,15 +29,20 @@ def offer_role(offer: Offer) -> str:
 
 def waiting(book: JobBook, now: float) -> Iterable[tuple[Job, Run, Instance]]:
     """Instances ready for a task, oldest job first; a backoff that has passed ends here."""
+    # The members in locals, compared by identity: this walks every instance of every
+    # active run at each offer event.
+    waiting_, backoff = InstanceState.WAITING, InstanceState.BACKOFF
     for job in sorted(book.jobs.values(), key=lambda j: j.submitted_at):
         if job.state.terminal:
             continue
         for run in job.active_runs():
             for inst in run.instances:
-                if inst.state == InstanceState.BACKOFF and (inst.next_attempt_at or 0) <= now:
-                    inst.state, inst.next_attempt_at = InstanceState.WAITING, None
+                state = inst.state
+                if state is backoff and (inst.next_attempt_at or 0) <= now:
+                    inst.state, inst.next_attempt_at = waiting_, None
                     book.dirty.add(job.name)
-                if inst.state == InstanceState.WAITING:
+                    state = waiting_
+                if state is waiting_:
                     yield job, run, inst
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from itertools import compress, repeat
+from operator import attrgetter, is_
 from typing import Protocol
 
 from mesoslite.clock import Clock
@@ -23,6 +25,8 @@ from mesoslite.jobs.plan import _FROM_OFFERS, pending_reasons
 from mesoslite.jobs.port import ClusterRoom
 from mesoslite.jobs.records import Job
 from mesoslite.jobs.summary import JobSummary
+
+_STATE = attrgetter("state")
 
 DEFAULT_MIN_INTERVAL_S = 0.5
 # A watch looks again at least this often even if nothing was written (a cheap safety net).
@@ -108,13 +112,16 @@ def summarise(job: Job, *, state: JobState | None = None, durable: bool = True) 
     (default the job's own) is the one to report, e.g. the last one in the registry."""
     active = job.active_runs()
     shown = active[-1] if active else (job.runs[-1] if job.runs else None)
-    counts: dict[InstanceState, int] = {}
+    insts = shown.instances if shown else []
+    # Counted in C, by identity (an Enum's hash is a Python call): this runs at each
+    # registry write while a job is watched. The keys in order of first appearance.
+    states = list(map(_STATE, insts))
+    present = sorted((s for s in InstanceState if s in states), key=states.index)
+    counts: dict[InstanceState, int] = {s: states.count(s) for s in present}
     unhealthy = 0
-    for inst in shown.instances if shown else ():
-        counts[inst.state] = counts.get(inst.state, 0) + 1
-        if (inst.state is InstanceState.RUNNING and inst.current is not None
-                and inst.current.healthy is False):
-            unhealthy += 1
+    if InstanceState.RUNNING in counts:
+        running = compress(insts, map(is_, states, repeat(InstanceState.RUNNING)))
+        unhealthy = sum(1 for i in running if i.current is not None and i.current.healthy is False)
     return JobSummary(
         name=job.name, type=job.spec.type, state=job.state if state is None else state,
         message=job.message, instances_wanted=job.spec.instances,

@@ -23,6 +23,7 @@ from mesoslite.security.authz import Authorizer
 from mesoslite.security.identity import caller_of
 
 logger = logging.getLogger(__name__)
+_READER_ENDED = object()  # queued when the agent's side of the stream ends
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -75,15 +76,13 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                 )
             )
             reader = asyncio.create_task(self._read(agent_id, context))
+            # The reader's end wakes the writer through the queue: one plain `get` per
+            # message, not a task and a wait on two of them (a launch, an ack batch, a ping).
+            reader.add_done_callback(lambda _: conn.queue.put_nowait(_READER_ENDED))
             pings = itertools.count(1)  # this connection's ping sequence
             while True:
-                getter = asyncio.create_task(conn.queue.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    return
-                item = getter.result()
-                if item is CLOSE:
+                item = await conn.queue.get()
+                if item is CLOSE or reader.done():
                     return
                 await context.write(agent_message_to_pb(item, pings))
         finally:

@@ -155,6 +155,14 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
             await context.abort(status_code(e), e.message)
 
 
+def spec_problems(spec_yaml: str, source: str) -> list[tuple[str, str]]:
+    """Every problem of a spec as `mesoslite job validate` lists them, (field, message):
+    the HTTP submit's check (`master/http/jobs.py`), which may not import jobs/ itself."""
+    from mesoslite.jobs.spec import validate_job_spec
+
+    return validate_job_spec(spec_yaml, source=source)
+
+
 def _interval(value: float) -> float:
     """`min_interval_s`: 0 means the default; at most an hour."""
     if not 0 <= value <= 3600:  # also refuses NaN

@@ -28,6 +28,7 @@ from mesoslite.limits import (
 )
 from mesoslite.master.actor import CLOSE, HEARTBEAT, Connection, MasterActor
 from mesoslite.master.convert import HEARTBEAT_EVENT, event_to_pb
+from mesoslite.master.events import UpdateEvent
 from mesoslite.model import MasterInfo
 from mesoslite.rpc import handle_errors, status_code
 from mesoslite.security import authz_master as az
@@ -58,6 +59,28 @@ def _roles(values: Any) -> tuple[str, ...]:
     for i, role in enumerate(roles):
         check_role(f"roles[{i}]", role)
     return roles
+
+
+# The most updates sent in one UPDATE event (each is acknowledged in one call).
+MAX_UPDATES_PER_EVENT = 1000
+
+
+def _gather_updates(conn: Connection, first: UpdateEvent) -> tuple[UpdateEvent, Any]:
+    """`first` and the updates queued right behind it (several agents' messages, while the
+    stream was writing) as one event: one message, one dispatch and one acknowledgement
+    call for all. Returns the event and the item that ended the run (None if the queue
+    did), which is sent next: the order of events is kept."""
+    if conn.queue.empty():
+        return first, None
+    statuses = list(first.statuses)
+    held: Any = None
+    while len(statuses) < MAX_UPDATES_PER_EVENT and not conn.queue.empty():
+        nxt = conn.queue.get_nowait()
+        if not isinstance(nxt, UpdateEvent):
+            held = nxt
+            break
+        statuses += nxt.statuses
+    return UpdateEvent(tuple(statuses)), held
 
 
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
@@ -100,10 +123,13 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                     master_info=c.master_info_to_pb(self.master_info),
                 ),
             )
+            held: Any = None  # taken off the queue while gathering updates, sent next
             while True:
-                item = await conn.queue.get()
+                item, held = (held, None) if held is not None else (await conn.queue.get(), None)
                 if item is CLOSE:
                     return
+                if isinstance(item, UpdateEvent):
+                    item, held = _gather_updates(conn, item)
                 yield HEARTBEAT_EVENT if item is HEARTBEAT else event_to_pb(item)
         finally:
             self.actor.framework_stream_closed(fid, conn)

@@ -14,7 +14,8 @@ Design:
   elected). Each subscription attempt asks it again, and a standby's "not leading;
   leader is X" sends the next attempt to X at once.
 - Acknowledgements are batched: with implicit acknowledgements (the default), every update of
-  one UPDATE event is acknowledged in one call after its `on_update` callbacks return.
+  one UPDATE event is acknowledged after its `on_update` callbacks return, in one call; the
+  updates handled while that call is in flight go together in the next one.
 - Failing loudly (#17): the first subscription has a deadline (`connect_timeout_s`, 30 s by
   default); a callback that raises stops the driver and `join()` raises it (its updates are
   not acknowledged, so they come again); `on_…` methods the driver does not know are warned
@@ -57,6 +58,8 @@ logger = logging.getLogger(__name__)
 Ev = scheduler_pb2.Event
 DEFAULT_MASTER = "127.0.0.1:5050"
 DEFAULT_CONNECT_TIMEOUT_S = 30.0
+# The most acknowledgements in one call (the master takes up to `limits.MAX_IDS_PER_CALL`).
+MAX_ACKS_PER_CALL = 5000
 # Codes after which re-subscribing may succeed; anything else is the master's final answer.
 _TRANSIENT = {
     grpc.StatusCode.UNAVAILABLE,
@@ -162,6 +165,9 @@ class SchedulerDriver(DriverCalls):
         self._heartbeats = HeartbeatWatch()
         # The updates of the UPDATE event being dispatched, until implicitly acknowledged.
         self._unacknowledged: list[TaskStatus] = []
+        # Handled updates waiting for the acknowledgement in flight to end, and its task.
+        self._to_acknowledge: list[TaskStatus] = []
+        self._acknowledger: asyncio.Task[Any] | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -421,7 +427,7 @@ class SchedulerDriver(DriverCalls):
             if self.implicit_acknowledgements and self._unacknowledged:
                 # (`stop()` from a callback acknowledges them itself, before it closes.)
                 self._unacknowledged = []
-                self._spawn(self._acknowledge_quietly(statuses))
+                self._acknowledge_soon(statuses)
         elif kind == Ev.ERROR:
             if self._stopping:
                 return  # the answer to our own teardown, not a failure
@@ -431,6 +437,20 @@ class SchedulerDriver(DriverCalls):
             if call is not None:
                 await self._callback(call.name, *call.args)
 
+    def _acknowledge_soon(self, statuses: list[TaskStatus]) -> None:
+        """Acknowledge handled updates: at once if no acknowledgement is in flight, else
+        with every update handled meanwhile in the next call (one call per round trip,
+        not one per UPDATE event)."""
+        self._to_acknowledge += statuses
+        if self._acknowledger is None or self._acknowledger.done():
+            self._acknowledger = self._spawn(self._send_acknowledgements())
+
+    async def _send_acknowledgements(self) -> None:
+        while self._to_acknowledge:
+            batch = self._to_acknowledge[:MAX_ACKS_PER_CALL]
+            del self._to_acknowledge[:MAX_ACKS_PER_CALL]
+            await self._acknowledge_quietly(batch)
+
     async def _acknowledge_quietly(self, statuses: list[TaskStatus]) -> None:
         try:
             await self.acknowledge(*statuses)
@@ -438,10 +458,11 @@ class SchedulerDriver(DriverCalls):
             # The agent resends unacknowledged updates, so a lost ack costs only a repeat.
             logger.warning("acknowledgement failed (the agent will resend): %s", e)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _fail(self, error: MesosliteError) -> None:
         self._error = error

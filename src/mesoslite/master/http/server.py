@@ -5,7 +5,8 @@ aiohttp rather than a server of our own: HTTP/1.1 parsing, keep-alive, streaming
 runs on the loop that owns the master's state, so handlers read state without locks.
 
 Routes: `/` (web UI), `/static/*`, `/state`, `/health`, `/metrics`, `/events`,
-`/tasks/{task_id}/{stdout|stderr}`, `/run` (`http/run.py`). See docs/http.md.
+`/tasks/{task_id}/{stdout|stderr}`, `/run` (`http/run.py`), `/jobs/submit` and `/jobs/watch`
+(`http/jobs.py`). See docs/http.md.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from mesoslite.errors import ConfigError, MesosliteError, ValidationError
 from mesoslite.master.http.events import state_events
 from mesoslite.master.http.files import task_file
+from mesoslite.master.http.jobs import add_job_routes
 from mesoslite.master.http.metrics import new_metrics
 from mesoslite.master.http.run import add_run_routes
 from mesoslite.master.http.state_json import StateSource, cluster_json
@@ -82,6 +84,7 @@ class MasterHttpServer:
         app.router.add_get("/events", self._events)
         app.router.add_get("/tasks/{task_id}/{name}", self._task_file)
         add_run_routes(app, src)  # `mesoslite run`'s fast path (master/http/run.py)
+        add_job_routes(app, src)  # `mesoslite job submit --wait`'s (master/http/jobs.py)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
@@ -98,6 +101,11 @@ class MasterHttpServer:
             from mesoslite.master.http.run import FAST_RUN_OFF
 
             self._app[FAST_RUN_OFF] = True
+        # /jobs/* makes none of the Jobs service's checks (submit_job, run_as, owners): it
+        # refuses while any could apply (ACLs are read again on SIGHUP, hence a function).
+        from mesoslite.master.http.jobs import FAST_JOBS_OFF
+
+        self._app[FAST_JOBS_OFF] = lambda: credentials is not None or bool(authz.acls.rules)
 
     async def start(self) -> None:
         """Listen; with port 0 the port picked is in `self.port` (and logged)."""

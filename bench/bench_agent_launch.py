@@ -1,7 +1,7 @@
 """How many trivial tasks per second the agent's launcher alone runs (a script, not a test).
 
     python bench/bench_agent_launch.py [--tasks N] [--shell] [--full] [--unwrapped]
-        [--launcher wrapper|supervisor]
+        [--launcher wrapper|supervisor] [--profile N]
 
 Launches N `true` tasks through `TaskLauncher` (sandbox, output files, Popen in a new
 session, pidfd reaping) on one asyncio loop, LAUNCH_CHUNK per loop iteration like the agent
@@ -14,19 +14,25 @@ acknowledgements, removal) and its cgroups (`detect_isolator`: made or taken fro
 OOM check, given back), in the order `AgentActor` does them. With `--unwrapped`, tasks run
 without the wrapper process (what the wrapper costs: issue 15). With `--launcher supervisor`
 (the agent's default, so this bench's too), tasks are children of the agent's task supervisor
-(`agent/supervisor.py`), a chunk per exchange; its CPU is read from `/proc/PID/stat` and
-shown apart (it is not our child).
+(`agent/supervisor.py`), a chunk per exchange, one chunk in flight where the launcher has
+`start_many` (as `LaunchQueue` does); its CPU is read from `/proc/PID/schedstat` and shown
+apart (not our child). With `--profile N`, one more run (not counted) under cProfile on
+process time: the agent's functions with the N largest own times, then the mesoslite ones by
+cumulative time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
+import pstats
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 try:  # the agent's checkpoint log (issue 15), else the directory per task it replaced
     from mesoslite.agent.checkpoint_log import CheckpointLog as CheckpointStore
@@ -64,6 +70,9 @@ def _status(launched: LaunchedTask, state: TaskState) -> TaskStatus:
     )
 
 
+Sent = tuple[FrameworkId, list[TaskSpec], list[tuple[str, ...]], Any]
+
+
 class AgentPath:
     """The agent's per-task work around the launcher: checkpoints and cgroups."""
 
@@ -72,14 +81,21 @@ class AgentPath:
         self.isolator = detect_isolator(work_dir)
         self.flush: Callable[[], None] = getattr(self.store, "flush", lambda: None)
 
-    def launch(self, launcher: TaskLauncher, fid: FrameworkId, tasks: list[TaskSpec]) -> None:
-        """A chunk, as `AgentActor._launch_some` does it."""
+    def send(self, launcher: TaskLauncher, fid: FrameworkId, tasks: list[TaskSpec]) -> Sent:
+        """A chunk sent, as `LaunchQueue.launch_some` does it (its results may come later:
+        `finish`, after the next chunk is sent, as the agent does with the supervisor)."""
         sinks = [self.store.prepare_launch(fid, t.task_id) for t in tasks]
         self.flush()
         cgroups = [self.isolator.prepare(fid, t.task_id, t.resources) for t in tasks]
         items = [(fid, t, e, cg) for t, e, cg in zip(tasks, sinks, cgroups, strict=True)]
-        many = getattr(launcher, "launch_many", None)
-        done = many(items) if many is not None else [launcher.launch(*i) for i in items]
+        start = getattr(launcher, "start_many", None) or getattr(launcher, "launch_many", None)
+        done = start(items) if start is not None else [launcher.launch(*i) for i in items]
+        return fid, tasks, cgroups, done
+
+    def finish(self, sent: Sent) -> None:
+        fid, tasks, cgroups, done = sent
+        if callable(done):
+            done = done()
         for task, cg, launched in zip(tasks, cgroups, done, strict=True):
             assert isinstance(launched, LaunchedTask), launched
             self.store.save_task(task, fid, launched.pid, launched.start_ticks, list(cg))
@@ -138,9 +154,16 @@ async def launcher_rate(
     fid = FrameworkId("fw-bench")
     start = time.perf_counter()
     cpu0, t0, s0 = time.process_time(), os.times(), _cpu_s(sup.pid if sup else 0)
+    sent: Sent | None = None
     for i in range(0, n, LAUNCH_CHUNK):
         if path is not None:
-            path.launch(launcher, fid, tasks[i : i + LAUNCH_CHUNK])
+            chunk = path.send(launcher, fid, tasks[i : i + LAUNCH_CHUNK])
+            if sent is not None:
+                path.finish(sent)  # the chunk before, while this one starts
+            sent = chunk
+            if not callable(sent[3]):
+                path.finish(sent)
+                sent = None
         elif hasattr(launcher, "launch_many"):
             launcher.launch_many([(fid, t, None, ()) for t in tasks[i : i + LAUNCH_CHUNK]])
         else:
@@ -149,6 +172,8 @@ async def launcher_rate(
         if path is not None:
             path.flush()
         await asyncio.sleep(0)  # let exits be reaped between chunks, as the agent does
+    if path is not None and sent is not None:
+        path.finish(sent)
     await done
     elapsed = time.perf_counter() - start
     s1 = _cpu_s(sup.pid if sup else 0)
@@ -163,15 +188,18 @@ async def launcher_rate(
     return n / elapsed, 1000 * cpu / n, 1000 * children / n, 1000 * sup_s / n
 
 
-def _cpu_s(pid: int) -> tuple[float, float]:
-    """utime + stime of `pid`, and cutime + cstime (its reaped children's: the tasks), in
-    seconds (0 for no process)."""
+def _cpu_s(pid: int | None) -> tuple[float, float]:
+    """The CPU of `pid` (`/proc/PID/schedstat`, in ns: finer than the stat's ticks) and that
+    of its reaped children (cutime + cstime, ticks: the tasks), in seconds (0 for none)."""
     if not pid:
         return 0.0, 0.0
+    with open(f"/proc/{pid}/schedstat", "rb") as f:
+        own = int(f.read().split()[0]) / 1e9
     with open(f"/proc/{pid}/stat", "rb") as f:
         data = f.read()
-    f = [int(x) / os.sysconf("SC_CLK_TCK") for x in data[data.rindex(b")") + 2 :].split()[11:15]]
-    return f[0] + f[1], f[2] + f[3]
+    tick = os.sysconf("SC_CLK_TCK")
+    v = [int(x) / tick for x in data[data.rindex(b")") + 2 :].split()[13:15]]
+    return own, v[0] + v[1]
 
 
 # The agent's own default (`agent/config.py`), so that the bench measures what agents run.
@@ -188,6 +216,7 @@ def main() -> None:
         "--full", action="store_true", help="add the agent's checkpoints and cgroups per task"
     )
     parser.add_argument("--unwrapped", action="store_true", help="run tasks without the wrapper")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print N rows")
     parser.add_argument(
         "--launcher",
         choices=("wrapper", "supervisor"),
@@ -197,8 +226,9 @@ def main() -> None:
     args = parser.parse_args()
     bare = bare_rate(min(args.tasks, 1000))
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp:
-        rates = [
-            asyncio.run(
+
+        def run(i: int) -> tuple[float, float, float, float]:
+            return asyncio.run(
                 launcher_rate(
                     args.tasks,
                     args.shell,
@@ -208,8 +238,11 @@ def main() -> None:
                     args.launcher,
                 )
             )
-            for i in range(3)
-        ]
+
+        rates = [run(i) for i in range(3)]
+        if args.profile:
+            profile = cProfile.Profile(time.process_time)
+            profile.runcall(run, 3)
     best = max(r[0] for r in rates)
     agent_ms = min(r[1] for r in rates)
     child_ms = min(r[2] for r in rates)
@@ -231,6 +264,10 @@ def main() -> None:
         f"supervisor {sup_ms:.2f} ms"
     )
     print(f"load average {os.getloadavg()[0]:.1f}")
+    if args.profile:
+        stats = pstats.Stats(profile)
+        stats.sort_stats("tottime").print_stats(args.profile)
+        stats.sort_stats("cumulative").print_stats("mesoslite", args.profile)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import pytest
 
 from mesoslite.agent.actor import AgentActor
 from mesoslite.agent.supervisor import read_pidfile
-from mesoslite.ids import AgentId, TaskId
+from mesoslite.ids import AgentId, FrameworkId, TaskId
 from mesoslite.model import CommandSpec, TaskSpec, TaskState
 from mesoslite.resources import parse_resources
 
@@ -196,3 +196,49 @@ async def test_a_foreign_socket_owner_is_refused_and_tasks_fall_back_to_the_wrap
     finally:
         holder.kill()
         holder.wait()
+
+
+async def test_the_supervisor_makes_the_sandbox_and_says_clearly_when_it_cannot(
+    agent: tuple[AgentActor, FakeMaster], tmp_path: Path
+) -> None:
+    actor, master = agent
+    # A new framework's directory and the task's sandbox are made by the supervisor (the
+    # agent no longer does): mode 0700, its output in it.
+    actor.launch_tasks(FW, [shell("made", "echo hi")])
+    assert (await terminal(master, "made")).state == TaskState.FINISHED
+    sandbox = tmp_path / "sandboxes" / FW / "made"
+    assert stat.S_IMODE(sandbox.stat().st_mode) == 0o700
+    assert (sandbox / "stdout").read_text() == "hi\n"
+    # A framework directory that cannot hold sandboxes: TASK_FAILED naming the sandbox and
+    # the errno's text, no process left, and the supervisor goes on.
+    blocked = FrameworkId("fw-blocked")
+    (tmp_path / "sandboxes" / blocked).write_text("not a directory")
+    actor.launch_tasks(blocked, [shell("nowhere", "true")])
+    key = (blocked, TaskId("nowhere"))
+    await assert_eventually(lambda: key not in actor.processes and actor.tasks[key].state.terminal)
+    done = next(u for u in master.of("nowhere") if u.state.terminal)
+    assert done.state == TaskState.FAILED
+    assert done.message == (
+        f"cannot create sandbox {tmp_path / 'sandboxes' / blocked / 'nowhere'}: Not a directory"
+    )
+    assert [u.state for u in master.of("nowhere")] == [TaskState.FAILED]  # never RUNNING
+    actor.launch_tasks(FW, [shell("after", "exit 7")])
+    assert (await terminal(master, "after")).exit_code == 7
+
+
+async def test_what_left_the_task_group_is_killed_through_its_cgroup_by_the_supervisor(
+    agent: tuple[AgentActor, FakeMaster], tmp_path: Path
+) -> None:
+    actor, master = agent
+    if not actor.isolator.kind.startswith("cgroups"):
+        pytest.skip("needs cgroups")
+    # The task's child leaves its process group (a session of its own): only its cgroup
+    # still holds it, and it must not outlive the task.
+    escaped = tmp_path / "escaped"
+    leave = f"setsid sh -c 'echo $$ > {escaped}.tmp; mv {escaped}.tmp {escaped}; exec sleep 30'"
+    actor.launch_tasks(
+        FW, [shell("leaver", f"{leave} & while [ ! -s {escaped} ]; do sleep 0.01; done")]
+    )
+    assert (await terminal(master, "leaver")).state == TaskState.FINISHED
+    pid = int(escaped.read_text())
+    await assert_eventually(lambda: not alive(pid), timeout_s=5, what="the escaped process ends")

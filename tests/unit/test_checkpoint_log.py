@@ -146,3 +146,58 @@ def test_exit_codes_are_found_by_tag_in_the_exit_log_or_its_rotated_file(tmp_pat
         None,
     ]
     assert read_exit_status(ExitSink(exits.path, "cc")) == 12
+
+
+def test_records_are_written_in_the_same_format_as_before_the_cheaper_encoding(
+    tmp_path: Path,
+) -> None:
+    # Issue 15 (agentcost): records are built from a prefix per task; the lines must stay
+    # those the reference encoding (`_line`, one `json.dumps` of the whole record) gives, so
+    # a log written by either agent version reads back the same.
+    from mesoslite.agent.checkpoint import spec_to_json, status_to_json
+    from mesoslite.agent.checkpoint_log import _line
+
+    log = CheckpointLog(tmp_path)
+    sink = launch(log, "t1")
+    odd = TaskStatus(
+        TaskId("t1"),
+        FW,
+        AgentId("a"),
+        TaskState.FAILED,
+        'é "q"\n\\',
+        "r",
+        StatusSource.AGENT,
+        bytes(range(16)),
+        1.5,
+        exit_code=-9,
+        healthy=False,
+    )
+    log.append_update(odd)
+    log.append_ack(FW, "t1", odd.uuid)
+    log.mark_killing(FW, "t1")
+    log.remove(FW, "t1")
+    log.flush()
+    expected = [
+        _line(FW, "t1", {"o": "P"}),
+        _line(
+            FW,
+            "t1",
+            {
+                "o": "L",
+                "spec": spec_to_json(spec("t1")),
+                "pid": 100,
+                "st": 7,
+                "cg": ["/cg/t1"],
+                "x": sink.tag,
+            },
+        ),
+        _line(FW, "t1", {"o": "U", "s": status_to_json(odd)}),
+        _line(FW, "t1", {"o": "A", "a": odd.uuid.hex()}),
+        _line(FW, "t1", {"o": "K"}),
+        _line(FW, "t1", {"o": "R"}),
+    ]
+    assert log.path.read_text().splitlines(keepends=True) == expected
+    # Ids that cannot be checkpointed write nothing, as before.
+    log.append_ack(FW, "../x", b"\0" * 16)
+    log.flush()
+    assert log.path.read_text().splitlines(keepends=True) == expected

@@ -10,8 +10,10 @@ Design:
 - Every timer goes through the injected `Clock` (the system clock in the daemon, a
   `VirtualClock` in tests): kill grace periods, the update flush window and resends, health
   check intervals, the memory watch and sandbox GC.
-- Launches are spawned `LAUNCH_CHUNK` per loop iteration, so that one huge `LaunchTasks`
-  does not keep pings, acknowledgements and exits waiting.
+- Launches are spawned `LAUNCH_CHUNK` per loop iteration (`launch_queue.py`), so that one
+  huge `LaunchTasks` does not keep pings, acknowledgements and exits waiting; with the task
+  supervisor one chunk is in flight, and a kill of one of its tasks, a framework's
+  shutdown and `stop` first collect it.
 - Recovery (`recover`, run by `start`): a restarted agent reads its checkpoints, and
   `AgentState` decides (`recovery.py`); processes still running are adopted. With
   `recover="cleanup"` it kills what it recovered, and its `stop` kills its tasks too (tasks
@@ -25,7 +27,6 @@ import asyncio
 import logging
 import signal
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,10 @@ from mesoslite.agent import effects as fx
 from mesoslite.agent import gc
 from mesoslite.agent.checkpoint_log import CheckpointLog
 from mesoslite.agent.effects import Effect, TaskKey
-from mesoslite.agent.exit_log import ExitSink, read_exit_status
+from mesoslite.agent.exit_log import read_exit_status
 from mesoslite.agent.health import run_health_check
 from mesoslite.agent.isolation import WATCH_INTERVAL_S, detect_isolator, tree_rss_bytes
+from mesoslite.agent.launch_queue import LaunchQueue
 from mesoslite.agent.launcher import LaunchedTask, LaunchError, TaskLauncher
 from mesoslite.agent.messages import FileChunkOut, MasterSender, Outgoing, StatusUpdatesOut
 from mesoslite.agent.sandbox import read_sandbox_file
@@ -95,8 +97,7 @@ class AgentActor:
         # The process of each task that has one, from spawn (or adoption) until it exits.
         self.processes: dict[TaskKey, LaunchedTask] = {}
         self._sender: MasterSender | None = None
-        self._launch_queue: deque[TaskKey] = deque()
-        self._launch_handle: asyncio.Handle | None = None
+        self.launches = LaunchQueue(self)
         self._timers: dict[fx.Timer, Cancel] = {}
         self._periodic: list[Cancel] = []
         self._checks: dict[TaskKey, asyncio.Task[None]] = {}
@@ -104,7 +105,7 @@ class AgentActor:
         self._handlers: dict[type, Callable[[Any], None]] = {
             fx.StartTimer: self._start_timer,
             fx.CancelTimer: self._cancel_timer,
-            fx.StartProcess: self._queue_launch,
+            fx.StartProcess: lambda e: self.launches.add(e.key),
             fx.AdoptProcess: self._adopt,
             fx.SignalTask: self._signal,
             fx.RunHealthCheck: self._run_health_check,
@@ -178,8 +179,9 @@ class AgentActor:
         """Stop serving. With `recover="cleanup"`, first kill every task (SIGTERM, grace,
         SIGKILL) and wait for them; otherwise leave them running for the next agent. Then
         try to deliver pending updates for up to `flush_s` and let go of the launcher."""
+        self.launches.finish()  # the chunk in flight gets its processes (killed, or left)
         effects, longest = self.state.begin_stop(self.clock.now())
-        self._launch_queue.clear()
+        self.launches.clear()
         self._perform(effects)
         cleanup = self.state.recover_mode == "cleanup"
         if self.launcher.running and cleanup:
@@ -216,8 +218,7 @@ class AgentActor:
             cancel()
         self._timers.clear()
         self._periodic.clear()
-        if self._launch_handle is not None:
-            self._launch_handle.cancel()
+        self.launches.clear()
         for bg in [*self._background, *self._checks.values()]:
             bg.cancel()
 
@@ -258,10 +259,12 @@ class AgentActor:
         self._perform(self.state.reject_task(framework_id, task_id, message, self.clock.now()))
 
     def kill_task(self, framework_id: FrameworkId, task_id: TaskId, grace_s: float) -> None:
+        self.launches.settle(lambda key: key == (framework_id, task_id))
         self._perform(self.state.kill_task(framework_id, task_id, grace_s, self.clock.now()))
 
     def shutdown_framework(self, framework_id: FrameworkId) -> None:
         """The framework is gone: kill all of its tasks."""
+        self.launches.settle(lambda key: key[0] == framework_id)
         self._perform(self.state.shutdown_framework(framework_id, self.clock.now()))
 
     def acknowledge(self, acks: Sequence[tuple[FrameworkId, TaskId, bytes]]) -> None:
@@ -342,39 +345,14 @@ class AgentActor:
 
     # ------------------------------------------------------------------ processes
 
-    def _queue_launch(self, effect: fx.StartProcess) -> None:
-        self._launch_queue.append(effect.key)
-        if self._launch_handle is None:
-            self._launch_handle = self._loop.call_soon(self._launch_some)
-
-    def _launch_some(self) -> None:
-        self._launch_handle = None
-        chunk: list[tuple[TaskKey, TaskSpec, ExitSink | None]] = []
-        for _ in range(min(k.LAUNCH_CHUNK, len(self._launch_queue))):
-            key = self._launch_queue.popleft()
-            spec = self.state.wants_start(key)
-            if spec is not None:  # else killed while it waited
-                chunk.append((key, spec, self.store.prepare_launch(*key)))
-        self.store.flush()  # the chunk's launch intents, in one write, before any spawn
-        # The whole chunk in one exchange with the task supervisor, if there is one.
-        cgroups = [self.isolator.prepare(*key, spec.resources) for key, spec, _ in chunk]
-        items = [
-            (key[0], spec, sink, cg) for (key, spec, sink), cg in zip(chunk, cgroups, strict=True)
-        ]
-        results = self.launcher.launch_many(items)
-        for (key, spec, _), cg, result in zip(chunk, cgroups, results, strict=True):
-            self._launched(key, spec, cg, result)
-        self.store.flush()  # and their pids
-        if self._launch_queue:
-            self._launch_handle = self._loop.call_soon(self._launch_some)
-
-    def _launched(
+    def launched(
         self,
         key: TaskKey,
         spec: TaskSpec,
         cgroups: tuple[str, ...],
         launched: LaunchedTask | LaunchError,
     ) -> None:
+        """A launch's result (from `LaunchQueue`): the task runs with its process, or failed."""
         framework_id, _ = key
         if isinstance(launched, LaunchError):
             e = launched

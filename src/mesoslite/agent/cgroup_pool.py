@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -67,9 +68,13 @@ class CgroupPool:
     def give_back(self, slot: tuple[str, ...]) -> bool:
         """Keep `slot` for a later task; False if it is not the pool's to keep (not a slot,
         still holds a process, OOM-killed something, or the pool is full): remove it."""
-        if not slot or not all(Path(d).parent.name == POOL_DIR for d in slot):
+        ours = slot in self._limits  # made (and limited) by this pool: no path check
+        if not ours and (
+            len(slot) != len(self.bases)
+            or not all(os.path.basename(os.path.dirname(d)) == POOL_DIR for d in slot)
+        ):
             return False
-        if len(self._free) >= self.size or not _reusable(slot):
+        if len(self._free) >= self.size or not _reusable(zip(self.bases, slot, strict=True)):
             self._limits.pop(slot, None)
             return False
         self._free.append(slot)
@@ -155,29 +160,44 @@ def _bytes(value: str) -> float:
     return float("inf") if value == UNLIMITED else float(value)
 
 
-def _reusable(slot: tuple[str, ...]) -> bool:
-    """No process left in any of the slot's cgroups, and no OOM kill in its memory one."""
-    for d in slot:
+def _reusable(dirs: Iterable[tuple[str, str]]) -> bool:
+    """No process left in any of the slot's cgroups (controller, directory), and no OOM kill
+    in its memory one. Read with plain `os` calls: this runs at every task's end."""
+    for controller, d in dirs:
         try:
-            if Path(d, "cgroup.procs").read_text().strip():
+            if _read(d + "/cgroup.procs").strip():
                 return False
         except OSError:
             return False
-        oom = Path(d, "memory.oom_control")
-        if oom.exists() and _oom_kills(oom) != 0:
-            return False
+        if controller == "memory":
+            try:
+                text = _read(d + "/memory.oom_control")
+            except FileNotFoundError:
+                continue  # no OOM accounting here
+            except OSError:
+                return False
+            if _oom_kills(text) != 0:
+                return False
     return True
 
 
-def _oom_kills(path: Path) -> int | None:
-    """The `oom_kill` count of `memory.oom_control`; None if unknown (treated as used)."""
+def _read(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        for line in path.read_text().splitlines():
-            name, _, value = line.partition(" ")
-            if name == "oom_kill":
+        return os.read(fd, 65536)
+    finally:
+        os.close(fd)
+
+
+def _oom_kills(text: bytes) -> int | None:
+    """The `oom_kill` count of `memory.oom_control`; None if unknown (treated as used)."""
+    for line in text.splitlines():
+        name, _, value = line.partition(b" ")
+        if name == b"oom_kill":
+            try:
                 return int(value)
-    except (OSError, ValueError):
-        pass
+            except ValueError:
+                return None
     return None
 
 

@@ -87,6 +87,8 @@ class CheckpointLog:
         self._live: dict[Key, list[str]] = {}
         self._live_bytes = 0
         self._tags: dict[Key, str] = {}
+        # Each task's line prefix (`{"f":…,"t":…,`), made once: its ids need no escaping.
+        self._prefix: dict[Key, str] = {}
         (self.root / (LOG_FILE + ".new")).unlink(missing_ok=True)  # a crash mid-compaction
         replay = Replay()
         replay.read(self.path)
@@ -97,6 +99,9 @@ class CheckpointLog:
         self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._size = _cut_torn_tail(self._fd)
         self._migrate()
+        # Directories of the old layout (`meta/<framework>/`) are looked for at each `remove`
+        # only if there were any at open (a stat per task saved, issue 15).
+        self._legacy = _has_dirs(self.root)
 
     # ------------------------------------------------------------------ writing
 
@@ -107,7 +112,7 @@ class CheckpointLog:
             return None
         tag = os.urandom(8).hex()
         self._tags[(framework_id, task_id)] = tag
-        self._add(framework_id, task_id, {"o": "P"})
+        self._add_tail(framework_id, task_id, '"o":"P"}\n')
         return ExitSink(self.exits.path, tag)
 
     def save_task(
@@ -119,23 +124,27 @@ class CheckpointLog:
         self._add(framework_id, spec.task_id, doc)
 
     def mark_killing(self, framework_id: str, task_id: str) -> None:
-        self._add(framework_id, task_id, {"o": "K"})
+        self._add_tail(framework_id, task_id, '"o":"K"}\n')
 
     def append_update(self, status: TaskStatus) -> None:
-        self._add(status.framework_id, status.task_id, {"o": "U", "s": status_to_json(status)})
+        doc = _dumps(status_to_json(status))
+        self._add_tail(status.framework_id, status.task_id, '"o":"U","s":' + doc + "}\n")
 
     def append_ack(self, framework_id: str, task_id: str, update_uuid: bytes) -> None:
-        self._add(framework_id, task_id, {"o": "A", "a": update_uuid.hex()})
+        self._add_tail(framework_id, task_id, '"o":"A","a":"' + update_uuid.hex() + '"}\n')
 
     def remove(self, framework_id: str, task_id: str) -> None:
         key = (framework_id, task_id)
         self._tags.pop(key, None)
         self._adopted.discard(key)
+        prefix = self._prefix.pop(key, None)
         records = self._live.pop(key, None)
         if records is not None:
             self._live_bytes -= sum(map(len, records))
-            self._buffer.append(_line(framework_id, task_id, {"o": "R"}))
+            self._buffer.append((prefix or _prefix(framework_id, task_id)) + '"o":"R"}\n')
             self._soon()
+        if not self._legacy:
+            return
         legacy = self.legacy_dir(framework_id, task_id)
         if legacy is not None and legacy.is_dir():
             shutil.rmtree(legacy, ignore_errors=True)
@@ -189,13 +198,27 @@ class CheckpointLog:
             self._fd = -1
 
     def _add(self, framework_id: str, task_id: str, doc: dict[str, Any]) -> None:
-        if not _safe(framework_id, task_id):
-            return  # ids that cannot be checkpointed: the update lives in memory only
-        line = _line(framework_id, task_id, doc)
-        self._live.setdefault((framework_id, task_id), []).append(line)
+        self._add_tail(framework_id, task_id, _dumps(doc)[1:] + "\n")
+
+    def _add_tail(self, framework_id: str, task_id: str, tail: str) -> None:
+        """Append the record whose JSON after the task's ids is `tail` (`"o":…}` and the
+        newline): the same line `_line` makes, without encoding the ids each time."""
+        key = (framework_id, task_id)
+        prefix = self._prefix.get(key)
+        if prefix is None:
+            if not _safe(framework_id, task_id):
+                return  # ids that cannot be checkpointed: the update lives in memory only
+            prefix = self._prefix[key] = _prefix(framework_id, task_id)
+        line = prefix + tail
+        live = self._live.get(key)
+        if live is None:
+            self._live[key] = [line]
+        else:
+            live.append(line)
         self._live_bytes += len(line)
         self._buffer.append(line)
-        self._soon()
+        if not self._scheduled:
+            self._soon()
 
     def _soon(self) -> None:
         if self._schedule is not None and not self._scheduled:
@@ -345,6 +368,24 @@ def _lines(path: Path) -> Iterator[str]:
 
 def _line(framework_id: str, task_id: str, doc: dict[str, Any]) -> str:
     return json.dumps({"f": framework_id, "t": task_id, **doc}, separators=(",", ":")) + "\n"
+
+
+# One encoder, as `_line` encodes (compact, ASCII): `json.dumps` with arguments makes one
+# per call.
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _prefix(framework_id: str, task_id: str) -> str:
+    """`_line`'s start for ids that pass `_safe` (no character JSON would escape)."""
+    return '{"f":"' + framework_id + '","t":"' + task_id + '",'
+
+
+def _has_dirs(root: Path) -> bool:
+    try:
+        with os.scandir(root) as entries:
+            return any(e.is_dir(follow_symlinks=False) for e in entries)
+    except OSError:
+        return True
 
 
 def _safe(framework_id: str, task_id: str) -> bool:

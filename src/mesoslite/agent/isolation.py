@@ -136,15 +136,21 @@ class Isolator:
 
     def memory_limit_hit(self, cgroups: tuple[str, ...]) -> bool:
         """True if the kernel OOM-killed something in the task's memory cgroup."""
+        name = "memory.events" if self.v2 else "memory.oom_control"
+        memory = self.bases.get("memory")
+        # v1: only the memory controller's cgroup has the file (no failed open for the rest).
+        prefix = "" if self.v2 or memory is None else f"{memory}/"
         for cg in cgroups:
+            if not cg.startswith(prefix):
+                continue
             try:
-                name = "memory.events" if self.v2 else "memory.oom_control"
-                text = Path(cg, name).read_text()
+                with open(cg + "/" + name) as f:  # at every task's end: no Path
+                    text = f.read()
             except OSError:
                 continue
             for line in text.splitlines():
-                name, _, value = line.partition(" ")
-                if name == "oom_kill" and value.strip() not in ("", "0"):
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and value.strip() not in ("", "0"):
                     return True
         return False
 

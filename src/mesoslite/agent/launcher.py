@@ -23,11 +23,10 @@ Design:
   the fast C wrapper in the root-only work dir is usable; a Popen that switches user would
   also lose vfork. Unwrapped, Popen switches the command itself. Its sandbox and output
   files are chowned to it (`sandbox.py`).
-- Why a second process per task is kept (issue 15): only a parent learns a process's exit
-  status, and the agent, the parent, may be dead when the task ends; see bench/RESULTS.md.
-  `--task-launcher supervisor` removes it: one long-lived process per agent is the parent
-  of every task (`supervisor.py`, `supervisor_tasks.py`), and `launch_many` starts a chunk
-  of tasks in one exchange with it; the wrapper stays the fallback (no C compiler).
+- Why the wrapper (issue 15): only a parent learns a process's exit status, and the agent
+  may be dead when the task ends. The task supervisor (`supervisor.py`, the default) is the
+  one parent of every task instead: `start_many` sends it a chunk in one message and returns
+  what collects the pids later (`launch_queue.py`); the wrapper is the fallback.
 - Tasks outlive the agent: after a restart `adopt` watches a surviving wrapper again through
   a pidfd (it is no longer our child: init reaps it) and reads its code from the exit log.
 - Reaping takes no thread and no SIGCHLD handler: `os.pidfd_open(pid)` becomes readable when
@@ -109,6 +108,7 @@ class LaunchedTask:
 ExitCallback = Callable[[LaunchedTask, int], None]
 # What `launch_many` takes per task: `launch`'s arguments.
 LaunchItem = tuple[FrameworkId, TaskSpec, "ExitSink | None", tuple[str, ...]]
+Results = list["LaunchedTask | LaunchError"]
 
 
 class TaskLauncher:
@@ -202,12 +202,17 @@ class TaskLauncher:
         popen = self._popen(args, sandbox, env, user)
         return self._watch(framework_id, task, sandbox, popen, exit_file, cgroups)
 
-    def launch_many(self, items: Sequence[LaunchItem]) -> list[LaunchedTask | LaunchError]:
-        """`launch` for each of `items`, in one exchange with the supervisor if there is one:
-        each is its `LaunchedTask` or the `LaunchError` that says why it did not start."""
+    def launch_many(self, items: Sequence[LaunchItem]) -> Results:
+        """`launch` for each of `items`: its `LaunchedTask`, or the `LaunchError` saying why not."""
+        done = self.start_many(items)
+        return done() if callable(done) else done
+
+    def start_many(self, items: Sequence[LaunchItem]) -> Results | Callable[[], Results]:
+        """`launch_many` in two halves with the supervisor: the chunk is sent now, the function
+        returned collects the results (the caller works meanwhile); else the results."""
         if self.supervisor is not None and self.supervisor.ensure() is not None:
-            return self.supervisor.launch_many(items)
-        out: list[LaunchedTask | LaunchError] = []
+            return self.supervisor.start_many(items)
+        out: Results = []
         for item in items:
             try:
                 out.append(self.launch(*item))
@@ -216,10 +221,9 @@ class TaskLauncher:
         return out
 
     def prepare(
-        self, framework_id: FrameworkId, task: TaskSpec
+        self, framework_id: FrameworkId, task: TaskSpec, *, make: bool = True
     ) -> tuple[Path, list[str], dict[str, str], TaskUser | None, str]:
-        """The task's sandbox (made), argv, environment, user and the file to execute; a
-        `LaunchError` if it cannot run."""
+        """The task's sandbox (made if `make`), argv, env, user, file to run, or a LaunchError."""
         sandbox = sandbox_path(self.work_dir, framework_id, task.task_id)
         if sandbox is None:
             raise LaunchError(
@@ -230,7 +234,8 @@ class TaskLauncher:
             )
         args, env, file = self._command(framework_id, task, sandbox)
         user = self._user_of(task.command.user, env)
-        self._make_sandbox(sandbox, framework_id, user)
+        if make:
+            self._make_sandbox(sandbox, framework_id, user)
         return sandbox, args, env, user, file
 
     def _watch(

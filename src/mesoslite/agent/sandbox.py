@@ -29,7 +29,8 @@ def sandbox_path(work_dir: Path, framework_id: str, task_id: str) -> Path | None
     """`WORK/sandboxes/<framework_id>/<task_id>`, or None if an id is unsafe as a name."""
     if not SAFE_NAME_RE.match(framework_id) or not SAFE_NAME_RE.match(task_id):
         return None
-    return work_dir / SANDBOXES_DIR / framework_id / task_id
+    # One Path made from one string: three `/` would parse three times (once per task).
+    return Path(f"{work_dir}/{SANDBOXES_DIR}/{framework_id}/{task_id}")
 
 
 def make_sandbox(sandbox: Path, user: TaskUser | None, *, parent_known: bool = False) -> None:

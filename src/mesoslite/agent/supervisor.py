@@ -10,9 +10,14 @@ Design:
   (`SO_PEERCRED`); the agent in turn checks that the peer has its uid and is the pid the
   supervisor names in its hello. A name held by anybody else is refused, never used.
 - Requests go in batches (one `send` for a chunk of launches); the answers (`S seq pid` or
-  `F seq errno step`) are read back before `launch_many` returns, as the `Popen`s were.
+  `F seq errno step`) are read back by `collect_launches`, which the agent calls after it
+  sent the next chunk (`send_launches`), so the supervisor's vforks overlap its own work.
+- It makes each task's sandbox (mode 0700, the task user's) right before opening its output
+  files, so the agent pays no `mkdir` per task (issue 15); a failure is an `F` at the step
+  "making the sandbox".
 - Exits: the supervisor waits with `waitid(WNOWAIT)`, so the task is still a zombie when it
-  SIGKILLs what is left of its process group (no pid or pgid can have been reused), appends
+  SIGKILLs what is left of its process group (no pid or pgid can have been reused) and of
+  its cgroups (what left the group: `cgroup.procs`, read in C, not by the agent), appends
   `tag code` to the exit log (`exit_log.py`), then reaps it and tells the agent `X pid code`
   (many per `send`). The line is on disk before the pid leaves its table.
 - Kill: the agent asks (`K pid sig`); the supervisor signals the group only while the pid
@@ -53,7 +58,11 @@ STEPS = (
     "switching user",
     "executing",
     "opening stdout/stderr",
+    "making the sandbox",
 )
+# Version 2 makes each task's sandbox itself and ends what is left in its cgroups before its
+# `X` line; a supervisor of version 1 (started by an older agent) leaves both to the agent.
+VERSION_MAKES_SANDBOX = 2
 
 
 class SupervisorGone(Exception):
@@ -105,6 +114,7 @@ class SupervisorClient:
         pid: the supervisor's pid.
         on_exits: called on the loop with `[(pid, code), ...]` of tasks that ended.
         on_lost: called on the loop once, when the supervisor is gone.
+        version: the protocol version it said in its hello (1 if it named none).
     """
 
     def __init__(
@@ -113,8 +123,10 @@ class SupervisorClient:
         pid: int,
         on_exits: Callable[[list[tuple[int, int]]], None],
         on_lost: Callable[[], None],
+        version: int = 1,
     ) -> None:
         self.pid = pid
+        self.version = version
         self._sock = sock
         self._buf = b""
         self._seq = 0
@@ -137,6 +149,14 @@ class SupervisorClient:
             SupervisorGone: the supervisor died; `self.partial` holds the answers it had
                 given for the first requests (the pids among them are processes).
         """
+        return self.collect_launches(self.send_launches(requests))
+
+    def send_launches(self, requests: Sequence[LaunchRequest]) -> list[str]:
+        """Ask for the tasks to be started; returns the ticket `collect_launches` takes.
+
+        Raises:
+            SupervisorGone: the supervisor is gone (none of them was asked for).
+        """
         frames = []
         seqs = []
         for r in requests:
@@ -146,18 +166,27 @@ class SupervisorClient:
                 b"L",
                 seqs[-1].encode(),
                 r.tag.encode(),
-                *map(os.fsencode, (r.exit_log, r.file, r.cwd, r.stdout, r.stderr)),
+                *[_fs(s) for s in (r.exit_log, r.file, r.cwd, r.stdout, r.stderr)],
                 r.run_as.encode(),
             ]
             for seq in (r.cgroup_procs, r.argv):
                 fields.append(b"%d" % len(seq))
-                fields.extend(map(os.fsencode, seq))
+                fields.extend([_fs(s) for s in seq])
             fields.append(b"%d" % len(r.env))
             fields.extend(r.env)
             frames.append(_frame(fields))
+        self._send(b"".join(frames))
+        return seqs
+
+    def collect_launches(self, seqs: Sequence[str]) -> list[int | LaunchRefused]:
+        """The answers to `send_launches`' ticket, in order; blocks until all are in (the
+        loop may have read some of them meanwhile).
+
+        Raises:
+            SupervisorGone: as `launch_many`.
+        """
         out: list[int | LaunchRefused] = []
         self.partial = out
-        self._send(b"".join(frames))
         for seq in seqs:
             kind, rest = self._reply(seq)
             a, _, b = rest.partition(" ")
@@ -207,6 +236,8 @@ class SupervisorClient:
         """Block until the answer for `key` comes (exits read meanwhile are kept)."""
         deadline = time.monotonic() + REPLY_TIMEOUT_S
         while key not in self._replies:
+            if not self.alive:  # gone while the answer was awaited (its socket is closed)
+                raise SupervisorGone("the task supervisor is gone")
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self._sock], [], [], left)[0]:
                 self._gone()
@@ -259,6 +290,11 @@ class SupervisorClient:
             self._loop.call_soon(self._on_lost)
 
 
+def _fs(s: str) -> bytes:
+    """`os.fsencode` without its per-call lookups (UTF-8 file system encoding, as on Linux)."""
+    return s.encode("utf-8", "surrogateescape")
+
+
 def _frame(fields: list[bytes]) -> bytes:
     payload = b"\0".join(fields) + b"\0"
     return struct.pack("<I", len(payload)) + payload
@@ -282,13 +318,13 @@ def connect(
         found = _hello(name)
     if found is None:
         raise OSError(f"cannot reach the task supervisor {name[1:].decode()}")
-    sock, pid = found
+    sock, pid, version = found
     _write_pidfile(work_dir, pid)
-    return SupervisorClient(sock, pid, on_exits, on_lost)
+    return SupervisorClient(sock, pid, on_exits, on_lost, version)
 
 
-def _hello(name: bytes) -> tuple[socket.socket, int] | None:
-    """Connect and check the peer: our uid, and the pid it says it has."""
+def _hello(name: bytes) -> tuple[socket.socket, int, int] | None:
+    """Connect and check the peer: our uid, and the pid it says it has; its version."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         sock.settimeout(5)
@@ -305,9 +341,10 @@ def _hello(name: bytes) -> tuple[socket.socket, int] | None:
                 sock.close()  # it was exiting: start another
                 return None
             line += chunk
-        if line.split() != [b"H", b"%d" % pid]:
+        words = line.split()
+        if words[:2] != [b"H", b"%d" % pid] or len(words) > 3 or not words[-1].isdigit():
             raise OSError(f"the task supervisor socket answers as a stranger: {line!r}")
-        return sock, pid
+        return sock, pid, int(words[2]) if len(words) == 3 else 1
     except (ConnectionRefusedError, FileNotFoundError, ConnectionResetError):
         sock.close()
         return None

@@ -1,10 +1,13 @@
 """`SupervisorMode`: `TaskLauncher`'s tasks run as children of the agent's task supervisor.
 
 See `supervisor.py` for the supervisor itself. What this adds on the launcher's side:
-- Launch: the launcher prepares each task as before (sandbox, argv, environment, user), the
-  supervisor starts the chunk in one exchange; no `Popen` and no pidfd per task.
-- Exits come from the supervisor (its `X` lines); the rest of the group was killed by it
-  while the task was a zombie, and the launcher ends what is left in the task's cgroups.
+- Launch: the launcher prepares each task as before (argv, environment, user), the
+  supervisor makes its sandbox and starts the chunk in one exchange; no `Popen`, no pidfd
+  and no `mkdir` per task in the agent.
+- Exits come from the supervisor (its `X` lines); the rest of the group, and what was left
+  in the task's cgroups, were killed by it while the task was a zombie.
+- A supervisor of protocol version 1 (left running by an older agent) does neither of the
+  last two: the launcher then makes the sandbox and ends the cgroups' leftovers, as before.
 - Adopt after an agent restart: a pid the supervisor still holds (and that started when
   the checkpoint says) is watched again through it; otherwise the caller falls back to
   the pidfd path (a task of an old wrapper, or one that ended: its code is in the log).
@@ -18,14 +21,16 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mesoslite.agent.exit_log import ExitSink, read_exit_status
 from mesoslite.agent.supervisor import (
+    VERSION_MAKES_SANDBOX,
     LaunchRefused,
     LaunchRequest,
     SupervisorClient,
@@ -40,7 +45,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# What `start_many` returns: called once, it gives the chunk's results.
+Collect = Callable[[], "list[LaunchedTask | LaunchError]"]
+
 SUPERVISOR_DIED = "the task supervisor died"
+# The answer for a launch the supervisor died before answering.
+UNANSWERED = LaunchRefused(0, 0)
 
 
 class SupervisorMode:
@@ -52,12 +62,26 @@ class SupervisorMode:
         # Started (or reached) at the first launch or adoption, not before: an agent that
         # ends at once (a port in use) leaves nothing behind.
         self.client: SupervisorClient | None = None
+        # The supervisor makes sandboxes and ends what is left in a task's cgroups itself
+        # (version 2); tasks of an older one get both from the launcher.
+        self.v2 = False
+        # Launch chunks sent and not collected yet, and the exits read meanwhile of pids
+        # not known yet (they may be of those chunks: the `X` can come before `collect`).
+        self._outstanding = 0
+        self._early: list[tuple[int, int]] = []
+        # The agent's own environment, which every task inherits, encoded once: name ->
+        # (value, b"NAME=value").
+        self._env_bytes = {
+            k: (v, f"{k}={v}".encode("utf-8", "surrogateescape"))
+            for k, v in launcher._base_env.items()
+        }
 
     def ensure(self) -> SupervisorClient | None:
         """The connected supervisor, started if need be; None: use the wrapper."""
         if self.client is None and self.binary is not None:
             try:
                 self.client = connect(self.launcher.work_dir, self.binary, self._exits, self._lost)
+                self.v2 = self.client.version >= VERSION_MAKES_SANDBOX
             except (OSError, subprocess.SubprocessError) as e:
                 logger.warning("no task supervisor, tasks run under the wrapper: %s", e)
                 self.binary = None  # not again: a stranger holds its name, or it cannot run
@@ -71,6 +95,11 @@ class SupervisorMode:
     # ------------------------------------------------------------------ launching
 
     def launch_many(self, items: Sequence[LaunchItem]) -> list[LaunchedTask | LaunchError]:
+        return self.start_many(items)()
+
+    def start_many(self, items: Sequence[LaunchItem]) -> Collect:
+        """Send the launches; returns what collects their results (call it once, soon: until
+        then these tasks have no pid on the agent's side, and their exits wait)."""
         from mesoslite.agent.launcher import LaunchError
 
         client = self.client
@@ -87,15 +116,34 @@ class SupervisorMode:
             asked.append((len(out), item, sandbox, request.argv[0]))
             requests.append(request)
             out.append(None)
+        seqs: list[str] | None = None
         if requests:
             try:
-                answers: list[int | LaunchRefused] = client.launch_many(requests)
+                seqs = client.send_launches(requests)
             except SupervisorGone:
-                answers = [*client.partial]
-                answers += [LaunchRefused(0, 0)] * (len(requests) - len(answers))
-            for (i, item, sandbox, argv0), answer in zip(asked, answers, strict=True):
-                out[i] = self._result(item, sandbox, argv0, answer)
-        return [r for r in out if r is not None]
+                seqs = None
+            self._outstanding += 1
+
+        def collect() -> list[LaunchedTask | LaunchError]:
+            if requests:
+                self._outstanding -= 1
+                answers: list[int | LaunchRefused] = []
+                try:
+                    if seqs is not None:
+                        answers = client.collect_launches(seqs)
+                except SupervisorGone:
+                    answers = [*client.partial]
+                if len(answers) < len(requests):  # it died: those it did not answer for
+                    _end_unconfirmed([(str(sb), it[3]) for _, it, sb, _ in asked[len(answers) :]])
+                    answers += [UNANSWERED] * (len(requests) - len(answers))
+                for (i, item, sandbox, argv0), answer in zip(asked, answers, strict=True):
+                    out[i] = self._result(item, sandbox, argv0, answer, client)
+                if self._early:  # exits read before their pids: now the agent knows them
+                    early, self._early = self._early, []
+                    self.launcher._loop.call_soon(self._exits, early)
+            return [r for r in out if r is not None]
+
+        return collect
 
     def _request(
         self,
@@ -104,24 +152,48 @@ class SupervisorMode:
         exit_file: ExitSink | None,
         cgroups: tuple[str, ...],
     ) -> tuple[LaunchRequest, Path]:
-        sandbox, args, env, user, file = self.launcher.prepare(framework_id, task)  # type: ignore[arg-type]
+        # A supervisor of version 2 makes the sandbox (saves the agent a mkdir per task).
+        sandbox, args, env, user, file = self.launcher.prepare(
+            framework_id,
+            task,  # type: ignore[arg-type]
+            make=not self.v2,
+        )
         sink = ("", "") if exit_file is None else (str(exit_file.path), exit_file.tag)
+        cwd = str(sandbox)
         request = LaunchRequest(
             tag=sink[1],
             exit_log=sink[0],
             file=file,
-            cwd=str(sandbox),
-            stdout=str(sandbox / "stdout"),
-            stderr=str(sandbox / "stderr"),
+            cwd=cwd,
+            stdout=cwd + "/stdout",
+            stderr=cwd + "/stderr",
             run_as="" if user is None else user.wrapper_env(),
-            cgroup_procs=[os.path.join(c, "cgroup.procs") for c in cgroups],
+            cgroup_procs=[c + "/cgroup.procs" for c in cgroups],
             argv=args,
-            env=[f"{k}={v}".encode("utf-8", "surrogateescape") for k, v in env.items()],
+            env=self._encode_env(env),
         )
         return request, sandbox
 
+    def _encode_env(self, env: dict[str, str]) -> list[bytes]:
+        """`env` as `NAME=value` bytes; the inherited pairs (the same value object) from the
+        cache."""
+        cache = self._env_bytes
+        out = []
+        for k, v in env.items():
+            hit = cache.get(k)
+            if hit is not None and hit[0] is v:
+                out.append(hit[1])
+            else:
+                out.append(f"{k}={v}".encode("utf-8", "surrogateescape"))
+        return out
+
     def _result(
-        self, item: LaunchItem, sandbox: Path, argv0: str, answer: int | LaunchRefused
+        self,
+        item: LaunchItem,
+        sandbox: Path,
+        argv0: str,
+        answer: int | LaunchRefused,
+        client: SupervisorClient,
     ) -> LaunchedTask | LaunchError:
         from mesoslite.agent.launcher import LaunchedTask, _failed
 
@@ -135,6 +207,8 @@ class SupervisorMode:
                 return _failed(f"permission denied executing {argv0!r}")
             from mesoslite.agent.supervisor import STEPS
 
+            if STEPS[answer.step] == "making the sandbox":  # as `TaskLauncher` says it
+                return _failed(f"cannot create sandbox {sandbox}: {answer.text}")
             return _failed(f"cannot start {argv0!r}: {STEPS[answer.step]}: {answer.text}")
         pid = answer
         launched = LaunchedTask(
@@ -151,7 +225,7 @@ class SupervisorMode:
             supervised=True,
         )
         self.launcher.running[pid] = launched
-        if self.client is None:  # it died after starting this one
+        if client is not self.client or not client.alive:  # it died after starting this one
             self._orphan(launched)
         return launched
 
@@ -206,10 +280,14 @@ class SupervisorMode:
         running = self.launcher.running
         for pid, code in exits:
             launched = running.get(pid)
+            if launched is None and self._outstanding:
+                self._early.append((pid, code))  # maybe of a chunk not collected yet
+                continue
             if launched is None or not launched.supervised:
                 continue  # not adopted (yet): its code is in the exit log
             del running[pid]
-            kill_cgroup_members(launched.cgroups)
+            if not self.v2:  # else it did, before its `X` line
+                kill_cgroup_members(launched.cgroups)
             launched.exit_code = code
             self.launcher._on_exit(launched, code)
 
@@ -252,6 +330,37 @@ class SupervisorMode:
         kill_cgroup_members(launched.cgroups)
         launched.exit_code = code
         self.launcher._on_exit(launched, code)
+
+
+def _end_unconfirmed(tasks: list[tuple[str, tuple[str, ...]]]) -> None:
+    """The supervisor died before it said whether it started these (sandbox, cgroups): it
+    may have (its answers were still in its buffer). They are reported as not started, so
+    none may run: SIGKILL what is in their cgroups, and the group of any process that leads
+    its own session (as every task does) with the task's `MESOSLITE_SANDBOX` (one per agent
+    work dir and task) in its environment. A /proc scan, on this rare path only."""
+    from mesoslite.agent.launcher import kill_cgroup_members
+
+    marks = set()
+    for sandbox, cgroups in tasks:
+        kill_cgroup_members(cgroups)
+        marks.add(b"MESOSLITE_SANDBOX=" + sandbox.encode("utf-8", "surrogateescape"))
+    killed = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        try:
+            if os.getsid(pid) != pid:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if marks.isdisjoint(f.read().split(b"\0")):
+                    continue
+            os.killpg(pid, signal.SIGKILL)
+            killed += 1
+        except OSError:
+            continue
+    if killed:
+        logger.warning("%s: ended tasks it had started unannounced=%d", SUPERVISOR_DIED, killed)
 
 
 def any_start_ticks(pid: int) -> int | None:

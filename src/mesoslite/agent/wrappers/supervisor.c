@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,9 +19,12 @@
    Agent -> us: frames (u32 little-endian length, then NUL-terminated fields):
      L seq tag exit_log file cwd stdout stderr run_as ncg cg... argc argv... envc env...
      K pid sig      A pid      H
-   Us -> agent: lines  S seq pid | F seq errno step | X pid code | A pid live | H pid */
+   Us -> agent: lines  S seq pid | F seq errno step | X pid code | A pid live | H pid version
+   Version 2 (issue 15, agentcost): we make the sandbox (cwd) before the output files (step 6
+   on failure), and SIGKILL what is left in a task's cgroups before its X line. */
 
-typedef struct { char *tag; char *log; } child_t;
+#define VERSION 2
+typedef struct { char *tag; char *log; char **cgs; } child_t;
 static child_t **kids; /* indexed by pid; only our live (or zombie, unreaped) children */
 static long pid_cap, nkids;
 static int client = -1, devnull;
@@ -122,8 +126,55 @@ fail:
   _exit(127);
 }
 
+/* mkdir -p of the directories above `path` (the framework's sandbox dir, once). */
+static int make_parents(const char *path) {
+  char buf[4096];
+  size_t n = strlen(path);
+  if (n >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
+  memcpy(buf, path, n + 1);
+  for (char *s = buf + 1; (s = strchr(s, '/')); s++) {
+    *s = 0;
+    if (mkdir(buf, 0777) < 0 && errno != EEXIST) return -1;
+    *s = '/';
+  }
+  return 0;
+}
+
+/* The task's sandbox, as sandbox.py's make_sandbox: mode 0700, its user's if it has one.
+   A sandbox of a task id used again is taken as it is (its parent is the agent's, so it
+   cannot be a task's symlink; O_NOFOLLOW all the same). */
+static int make_sandbox(const char *dir, long uid, long gid) {
+  if (mkdir(dir, 0700) < 0) {
+    if (errno == ENOENT) {
+      if (make_parents(dir) < 0 || (mkdir(dir, 0700) < 0 && errno != EEXIST)) return -1;
+    } else if (errno != EEXIST) {
+      return -1;
+    }
+  } else if (uid < 0) {
+    return 0; /* made now: 0700 less the umask, as Python's mkdir(mode=0o700) */
+  }
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = fchmod(fd, 0700);
+  if (rc == 0 && uid >= 0) rc = fchown(fd, (uid_t)uid, (gid_t)gid);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return rc;
+}
+
 static void launch(launch_t *l) {
   long seq = strtol(l->seq, NULL, 10);
+  long uid = -1, gid = -1;
+  if (l->run_as[0]) {
+    char *end;
+    uid = strtol(l->run_as, &end, 10);
+    gid = strtol(end, NULL, 10);
+  }
+  if (make_sandbox(l->cwd, uid, gid) < 0) {
+    emit("F %ld %ld %ld\n", seq, errno, 6);
+    return;
+  }
   int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW;
   int fo = open(l->out, flags, 0644), fe = fo < 0 ? -1 : open(l->err, flags, 0644);
   if (fo < 0 || fe < 0) {
@@ -131,9 +182,7 @@ static void launch(launch_t *l) {
     if (fo >= 0) close(fo);
     return;
   }
-  if (l->run_as[0]) {
-    char *end;
-    long uid = strtol(l->run_as, &end, 10), gid = strtol(end, NULL, 10);
+  if (uid >= 0) {
     if (fchown(fo, uid, gid) < 0 || fchown(fe, uid, gid) < 0) {}
   }
   volatile int err = 0, step = 0;
@@ -154,6 +203,11 @@ static void launch(launch_t *l) {
   }
   child_t *c = malloc(sizeof *c);
   if (!c || !(c->tag = strdup(l->tag)) || !(c->log = strdup(l->log))) _exit(70);
+  long ncg = 0;
+  while (l->cgs[ncg]) ncg++;
+  if (!(c->cgs = calloc(ncg + 1, sizeof *c->cgs))) _exit(70);
+  for (long i = 0; i < ncg; i++)
+    if (!(c->cgs[i] = strdup(l->cgs[i]))) _exit(70);
   kids[pid] = c;
   nkids++;
   emit("S %ld %ld\n", seq, pid, 0);
@@ -181,7 +235,7 @@ static void handle_frame(char *p, char *end) {
     if (cmd[0] == 'K' && ours && b) killpg(pid, (int)strtol(b, NULL, 10));
     if (cmd[0] == 'A') emit("A %ld %ld\n", pid, ours, 0);
   } else if (cmd[0] == 'H') {
-    emit("H %ld\n", getpid(), 0, 0);
+    emit("H %ld %ld\n", getpid(), VERSION, 0);
   }
 }
 
@@ -194,6 +248,31 @@ static void append_exit(child_t *c, long code) {
   if (fd >= 0) { if (write(fd, line, n) < 0) {} close(fd); }
 }
 
+/* SIGKILL every process left in the task's cgroups (what left its group: a new session). */
+static void kill_cgroup_members(char **cgs) {
+  char buf[65536];
+  for (char **c = cgs; *c; c++) {
+    int fd = open(*c, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    size_t have = 0;
+    ssize_t n;
+    while ((n = read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+      have += n;
+      buf[have] = 0;
+      char *p = buf, *last = strrchr(buf, '\n'); /* whole lines only; the rest waits */
+      if (!last) { have = 0; continue; } /* no line in 64 KiB: not a cgroup.procs */
+      for (char *end; p < last; p = end) {
+        long pid = strtol(p, &end, 10);
+        if (end == p) break;
+        if (pid > 0) kill((pid_t)pid, SIGKILL);
+      }
+      have = strlen(last + 1);
+      memmove(buf, last + 1, have);
+    }
+    close(fd);
+  }
+}
+
 static void reap(void) {
   for (;;) {
     siginfo_t si;
@@ -204,11 +283,13 @@ static void reap(void) {
     if (c) {
       long code = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
       killpg(pid, SIGKILL); /* the leader is a zombie: the group is still its own */
+      kill_cgroup_members(c->cgs);
       append_exit(c, code); /* on disk before anybody can see the pid gone */
       emit("X %ld %ld\n", pid, code, 0);
       kids[pid] = NULL;
       nkids--;
-      free(c->tag); free(c->log); free(c);
+      for (char **g = c->cgs; *g; g++) free(*g);
+      free(c->cgs); free(c->tag); free(c->log); free(c);
     }
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
   }

@@ -1,7 +1,7 @@
 """`mesoslite run` latency: wall time of R runs of `mesoslite run -- true` on a local cluster.
 
 Usage: python bench/bench_run_latency.py [--runs 20] [--command 'true'] [--compare-src DIR]
-       [--paths fast,slow] [--profile]
+       [--paths fast,slow] [--profile] [--gap 0.2]
 
 Prints p50 and p95. It measures the whole CLI: start-up, subscribe, offer, launch, the output
 streams and the exit, against one agent, so that `run`'s own path is what is timed.
@@ -16,6 +16,9 @@ second cluster and CLI run that source tree (through PYTHONPATH), and runs alter
 the two, so that the machine's load weighs on both alike. Its CLI is started as its own
 install would start it: its `scripts/mesoslite` launcher without `site` if it has one, else
 the console script pip generates for an entry point (which imports `re`).
+`--gap S` sleeps S seconds before each run, as a person typing commands does: back-to-back
+runs keep the machine warm and hide costs that only a quiet machine pays (a cgroup v1 join
+through `cgroup.procs` waits for an RCU grace period, 5-15 ms, unless the machine is busy).
 """
 
 from __future__ import annotations
@@ -146,9 +149,12 @@ def main() -> None:
     parser.add_argument("--compare-src", default="", help="another src/ tree to run alongside")
     parser.add_argument("--paths", default="fast", help="fast, slow or fast,slow")
     parser.add_argument("--profile", action="store_true", help="where the fast path's time goes")
+    parser.add_argument("--gap", type=float, default=0.0, help="seconds of sleep before each run")
     args = parser.parse_args()
     command = shlex.split(args.command)
     paths = [p for p in args.paths.split(",") if p]
+    if not 0 <= args.gap <= 60:
+        parser.error(f"--gap: 0 to 60 seconds, got {args.gap}")
     if not paths or any(p not in PATH_ENV for p in paths):
         parser.error(f"--paths: fast, slow or both, got {args.paths!r}")
     sources = {"this tree": ""}
@@ -167,6 +173,7 @@ def main() -> None:
             for i in range(WARM_UP_RUNS + args.runs):
                 for name, (_, env, cli) in clusters.items():
                     for path in paths:
+                        time.sleep(args.gap)
                         elapsed = run_once(cli, {**env, **PATH_ENV[path]}, command)
                         if i >= WARM_UP_RUNS:
                             times[f"{name} ({path})"].append(elapsed)

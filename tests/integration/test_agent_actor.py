@@ -385,6 +385,36 @@ async def test_a_task_over_its_memory_cgroup_limit_is_task_failed_memory_limit(
     assert not Path(memory_cg).exists()  # removed once the task ended
 
 
+async def test_a_task_and_its_children_are_in_its_cpu_and_memory_cgroups_and_nothing_else_is(
+    agent: tuple[AgentActor, FakeMaster], tmp_path: Path
+) -> None:
+    # The launchers join v1 cgroups through `tasks` (issue 15: no RCU grace period per
+    # launch); the whole task must still be inside, and only the task: not the supervisor.
+    actor, master = agent
+    actor.launch_tasks(FW, [shell(
+        "cg", "cat /proc/self/cgroup > mine; sleep 5 & cat /proc/$!/cgroup > child; "
+        "echo $$ > pid; echo ready; wait", "cpus:0.5;mem:64",
+    )])
+    await ready(actor, "cg")
+    launched = actor.processes.get((FW, TaskId("cg")))
+    assert launched is not None and len(launched.cgroups) == 2
+    sandbox = tmp_path / "sandboxes" / "fw-1" / "cg"
+    for name in ("mine", "child"):
+        lines = (sandbox / name).read_text().splitlines()
+        for controller in ("cpu", "memory"):
+            cg = next(c for c in launched.cgroups if f"/{controller}/" in c)
+            entry = next(line for line in lines if controller in line.split(":")[1].split(","))
+            assert cg.endswith(entry.split(":", 2)[2]), (name, cg, entry)
+    members = {
+        int(pid) for c in launched.cgroups for pid in Path(c, "cgroup.procs").read_text().split()
+    }
+    shell_pid = int((sandbox / "pid").read_text())
+    assert members == set(group_members(os.getpgid(shell_pid))), members
+    assert shell_pid in members and read_pidfile(tmp_path) not in members
+    actor.kill_task(FW, TaskId("cg"), 0.0)
+    assert (await terminal(master, "cg")).state == TaskState.KILLED
+
+
 async def test_without_cgroups_psutil_kills_a_task_over_its_memory(tmp_path: Path) -> None:
     from mesoslite.agent.isolation import Isolator
 

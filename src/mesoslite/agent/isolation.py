@@ -131,8 +131,9 @@ class Isolator:
     def chown(self, cgroups: tuple[str, ...], uid: int, gid: int) -> None:
         """Let a task running as another user put its wrapper into its cgroups."""
         for cg in cgroups:
-            with contextlib.suppress(OSError):
-                os.chown(os.path.join(cg, "cgroup.procs"), uid, gid)
+            for name in ("cgroup.procs", "tasks"):  # the wrappers join v1 cgroups via `tasks`
+                with contextlib.suppress(OSError):
+                    os.chown(os.path.join(cg, name), uid, gid)
 
     def memory_limit_hit(self, cgroups: tuple[str, ...]) -> bool:
         """True if the kernel OOM-killed something in the task's memory cgroup."""

@@ -32,6 +32,27 @@ static int switch_user(const char *spec) {
   return 0;
 }
 
+/* Join the cgroup whose `cgroup.procs` is `procs`: "0" to the v1 sibling `tasks` moves this
+   single-threaded process without the kernel's threadgroup lock (an RCU grace period, 5-15 ms
+   on a quiet machine); v2 has no `tasks`, so there the pid goes to `cgroup.procs`. */
+static void join_cgroup(const char *procs, const char *pid) {
+  static const char suffix[] = "cgroup.procs";
+  char tasks[4096];
+  size_t n = strlen(procs), s = sizeof suffix - 1;
+  if (n >= s && n - s + sizeof "tasks" <= sizeof tasks && !strcmp(procs + n - s, suffix)) {
+    memcpy(tasks, procs, n - s);
+    memcpy(tasks + n - s, "tasks", sizeof "tasks");
+    int fd = open(tasks, O_WRONLY | O_APPEND);
+    if (fd >= 0) {
+      ssize_t w = write(fd, "0\n", 2);
+      close(fd);
+      if (w == 2) return;
+    }
+  }
+  int fd = open(procs, O_WRONLY | O_APPEND);
+  if (fd >= 0) { if (write(fd, pid, strlen(pid)) < 0) {} close(fd); }
+}
+
 int main(int argc, char **argv) {
   if (argc < 5) {
     fputs("mesoslite wrapper: EXIT_LOG TAG CGROUP_PROCS ARGV...\n", stderr);
@@ -39,10 +60,7 @@ int main(int argc, char **argv) {
   }
   char pid[32];
   snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-  for (char *p = strtok(argv[3], " "); p; p = strtok(NULL, " ")) {
-    int fd = open(p, O_WRONLY | O_APPEND);
-    if (fd >= 0) { if (write(fd, pid, strlen(pid)) < 0) {} close(fd); }
-  }
+  for (char *p = strtok(argv[3], " "); p; p = strtok(NULL, " ")) join_cgroup(p, pid);
   char *run_as = getenv("MESOSLITE_RUN_AS");
   if (run_as) { run_as = strdup(run_as); unsetenv("MESOSLITE_RUN_AS"); }
   int sigs[] = {SIGTERM, SIGINT, SIGHUP};

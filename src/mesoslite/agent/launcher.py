@@ -182,7 +182,7 @@ class TaskLauncher:
         cgroups: tuple[str, ...] = (),
     ) -> LaunchedTask:
         """Start `task` in its sandbox, under the wrapper that writes its exit code to
-        `exit_file` and joins `cgroups` (directories whose `cgroup.procs` it writes its pid to).
+        `exit_file` and joins `cgroups` (given as their `cgroup.procs`; see isolation.py).
 
         Raises:
             LaunchError: the task could not be started; nothing is left running.

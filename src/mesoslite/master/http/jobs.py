@@ -24,7 +24,6 @@ master's, 421, and nothing is submitted.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from contextlib import aclosing
 from typing import Any
@@ -34,6 +33,7 @@ from aiohttp import web
 from mesoslite.errors import MesosliteError, UnavailableError, ValidationError
 from mesoslite.limits import MAX_JOB_NAME, MAX_SPEC_BYTES, check_length
 from mesoslite.master.http.run import frame as _frame_of
+from mesoslite.master.http.run import json_body
 from mesoslite.master.http.state_json import StateSource
 from mesoslite.master.jobs_service import NOT_RUNNING, WATCH_DEFAULT_INTERVAL_S, spec_problems
 from mesoslite.security.authz_master import with_owner
@@ -105,16 +105,7 @@ async def _request_doc(request: web.Request, src: StateSource) -> dict[str, Any]
         raise src.leadership.error()  # 503, naming the leader
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length)
-    try:
-        doc = json.loads(await request.read())
-    except ValueError as e:
-        raise ValidationError("body", f"must be a JSON object: {e}") from None
-    if not isinstance(doc, dict):
-        raise ValidationError("body", "must be a JSON object")
-    port = src.info.address.rsplit(":", 1)[1]
-    if str(doc.get("grpc_port", "")) != port:
-        raise web.HTTPMisdirectedRequest(text=f"this master's gRPC port is {port}\n")
-    return doc
+    return await json_body(request, src)
 
 
 def _get(doc: dict[str, Any], key: str, kind: type, default: Any) -> Any:

@@ -100,3 +100,24 @@ async def test_a_task_ending_after_the_restart_reports_its_code_through_the_supe
     done = await framework.wait_state("t", S.TASK_FAILED, timeout_s=15)
     assert (done.exit_code, done.message) == (3, "command exited with status 3")
     assert not alive(pid)
+
+
+async def test_a_task_whose_pid_the_killed_agent_never_recorded_is_killed_and_lost(
+    cluster: Cluster, framework: Framework
+) -> None:
+    # The window of a launch chunk in flight: the launch's `P` record is on disk, the
+    # supervisor started the task, the agent was SIGKILLed before it wrote the `L` record
+    # with the pid. The log is cut back to that state by hand (the window is microseconds).
+    await framework.launch(shell_task("stays", "sleep 60"))
+    await framework.wait_state("stays", S.TASK_RUNNING)
+    [pid] = cluster.task_pids()
+    cluster.kill_agent(signal.SIGKILL)
+    log = cluster.agent_dir / "meta" / "log"
+    lines = log.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if '"t":"stays"' not in line or '"o":"P"' in line]
+    assert len(kept) < len(lines) and any('"t":"stays"' in line for line in kept)
+    log.write_text("".join(kept))
+    cluster.start_agent(*SUPERVISED)
+    lost = await framework.wait_state("stays", S.TASK_LOST, timeout_s=15)
+    assert lost.message == "the agent restarted before the task's process was recorded"
+    await assert_eventually(lambda: not alive(pid), what="the unrecorded task killed")

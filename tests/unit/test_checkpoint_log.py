@@ -178,7 +178,7 @@ def test_records_are_written_in_the_same_format_as_before_the_cheaper_encoding(
     log.remove(FW, "t1")
     log.flush()
     expected = [
-        _line(FW, "t1", {"o": "P"}),
+        _line(FW, "t1", {"o": "P", "x": sink.tag}),  # with its tag (unrecorded launches)
         _line(
             FW,
             "t1",

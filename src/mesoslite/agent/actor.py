@@ -42,6 +42,7 @@ from mesoslite.agent.isolation import WATCH_INTERVAL_S, detect_isolator, tree_rs
 from mesoslite.agent.launch_queue import LaunchQueue
 from mesoslite.agent.launcher import LaunchedTask, LaunchError, TaskLauncher
 from mesoslite.agent.messages import FileChunkOut, MasterSender, Outgoing, StatusUpdatesOut
+from mesoslite.agent.recovered import RecoveredTask
 from mesoslite.agent.sandbox import read_sandbox_file
 from mesoslite.agent.state import AgentState, AgentTask
 from mesoslite.agent.status_updates import StatusUpdateManager
@@ -164,6 +165,7 @@ class AgentActor:
     def recover(self) -> int:
         """Take back the checkpointed tasks and updates; returns how many tasks were found."""
         found = self.store.recover()
+        self._kill_unrecorded(found)
         self._perform(self.state.recover(found, self.clock.now()))
         if found:
             logger.info(
@@ -366,6 +368,20 @@ class AgentActor:
             spec, framework_id, launched.pid, launched.start_ticks, list(launched.cgroups)
         )
         self._perform(self.state.process_started(key, self.clock.now()))
+
+    def _kill_unrecorded(self, found: Sequence[RecoveredTask]) -> None:
+        """Launches written down without their pid (the last agent died with the chunk out)
+        become TASK_LOST: a process the supervisor started for one anyway is killed first."""
+        mode = self.launcher.supervisor
+        for r in found:
+            sink = self.store.exit_sink(r.framework_id, r.task_id) if r.spec is None else None
+            if mode is not None and sink is not None and sink.tag:
+                pid = mode.kill_unrecorded(sink.tag)
+                if pid:
+                    logger.warning(
+                        "killed a task started after the last agent's record task_id=%s pid=%d",
+                        r.task_id, pid,
+                    )
 
     def _adopt(self, effect: fx.AdoptProcess) -> None:
         framework_id, task_id = effect.key

@@ -1,9 +1,9 @@
 """`CheckpointLog`: what the agent launched and the updates it owes, in one append-only file.
 
 Layout: `WORK/meta/log`, one JSON object a line, each naming its task (`f`, `t`):
-- `{"o":"P"}` a launch is about to be tried (written, with the rest of its launch chunk, before
-  the processes are spawned): a task with this and no `L` is TASK_LOST after a restart,
-  as before.
+- `{"o":"P","x":tag}` a launch is about to be tried (written, with the rest of its launch
+  chunk, before the processes are spawned): a task with this and no `L` is TASK_LOST after a
+  restart, and the task supervisor's process with its tag, if any, is killed first.
 - `{"o":"L","spec":…,"pid":…,"st":…,"cg":[…],"x":tag}` the process runs: its spec, pid
   (its wrapper's, also its process group), start time in clock ticks since boot (so a reused
   pid is never mistaken for it), cgroups, and the tag its wrapper writes its exit code under.
@@ -112,7 +112,7 @@ class CheckpointLog:
             return None
         tag = os.urandom(8).hex()
         self._tags[(framework_id, task_id)] = tag
-        self._add_tail(framework_id, task_id, '"o":"P"}\n')
+        self._add_tail(framework_id, task_id, '"o":"P","x":"' + tag + '"}\n')
         return ExitSink(self.exits.path, tag)
 
     def save_task(
@@ -324,6 +324,8 @@ class Replay:
             self.tags[(task.framework_id, task.task_id)] = str(doc.get("x", ""))
         elif op == "P":
             task.kill_requested = False
+            if "x" in doc:  # the launch's tag (older logs have none)
+                self.tags[(task.framework_id, task.task_id)] = str(doc["x"])
         elif op == "U":
             task.updates.append(status_from_json(doc["s"]))
         elif op == "A":

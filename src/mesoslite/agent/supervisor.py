@@ -63,6 +63,8 @@ STEPS = (
 # Version 2 makes each task's sandbox itself and ends what is left in its cgroups before its
 # `X` line; a supervisor of version 1 (started by an older agent) leaves both to the agent.
 VERSION_MAKES_SANDBOX = 2
+# Version 3 answers `T`: which live task was launched with a tag (`find`).
+VERSION_FINDS_BY_TAG = 3
 
 
 class SupervisorGone(Exception):
@@ -208,6 +210,16 @@ class SupervisorClient:
         self._send(_frame([b"A", b"%d" % pid]))
         return self._reply(f"A{pid}")[1] == "1"
 
+    def find(self, tag: str) -> int:
+        """The pid of the supervisor's live task launched with `tag`, 0 if none: a restarted
+        agent whose predecessor died between a launch and recording its pid takes the task
+        back. An older supervisor does not know the question: 0."""
+        if self.version < VERSION_FINDS_BY_TAG:
+            return 0
+        self._seq += 1
+        self._send(_frame([b"T", b"%d" % self._seq, _fs(tag)]))
+        return int(self._reply(f"T{self._seq}")[1])
+
     def close(self) -> None:
         """Let go (the supervisor keeps running while it has tasks)."""
         if self.alive:
@@ -268,9 +280,9 @@ class SupervisorClient:
             if kind == "X":
                 pid, _, code = rest.partition(" ")
                 self._exits.append((int(pid), int(code)))
-            elif kind == "A":
-                pid, _, live = rest.partition(" ")
-                self._replies["A" + pid] = (kind, live)
+            elif kind == "A" or kind == "T":
+                key, _, answer = rest.partition(" ")
+                self._replies[kind + key] = (kind, answer)
             else:
                 seq, _, tail = rest.partition(" ")
                 self._replies[seq] = (kind, tail)

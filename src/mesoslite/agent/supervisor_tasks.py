@@ -270,6 +270,21 @@ class SupervisorMode:
         self.launcher.running[pid] = launched
         return launched
 
+    def kill_unrecorded(self, tag: str) -> int:
+        """SIGKILL the live task launched with `tag` whose pid the last agent never wrote
+        down (it died with the launch chunk out): the new agent reports it TASK_LOST, so it
+        must not run on. Its pid, 0 if the supervisor has no such task."""
+        client = self.ensure()
+        if client is None:
+            return 0
+        try:
+            pid = client.find(tag)
+            if pid > 0:
+                client.kill(pid, signal.SIGKILL)
+        except SupervisorGone:
+            return 0
+        return pid
+
     def kill(self, launched: LaunchedTask, sig: int) -> None:
         if self.client is not None:
             self.client.kill(launched.pid, sig)

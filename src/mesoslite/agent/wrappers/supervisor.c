@@ -18,12 +18,14 @@
 /* mesoslite task supervisor: NAME (an abstract unix socket name). See agent/supervisor.py.
    Agent -> us: frames (u32 little-endian length, then NUL-terminated fields):
      L seq tag exit_log file cwd stdout stderr run_as ncg cg... argc argv... envc env...
-     K pid sig      A pid      H
-   Us -> agent: lines  S seq pid | F seq errno step | X pid code | A pid live | H pid version
+     K pid sig      A pid      T seq tag      H
+   Us -> agent: lines  S seq pid | F seq errno step | X pid code | A pid live | T seq pid |
+     H pid version
    Version 2 (issue 15, agentcost): we make the sandbox (cwd) before the output files (step 6
-   on failure), and SIGKILL what is left in a task's cgroups before its X line. */
+   on failure), and SIGKILL what is left in a task's cgroups before its X line. Version 3: T
+   finds a live task by its launch's tag (an agent killed before it recorded the pid). */
 
-#define VERSION 2
+#define VERSION 3
 typedef struct { char *tag; char *log; char **cgs; } child_t;
 static child_t **kids; /* indexed by pid; only our live (or zombie, unreaped) children */
 static long pid_cap, nkids;
@@ -253,6 +255,12 @@ static void handle_frame(char *p, char *end) {
     /* Ours means not reaped yet: the pid and its group cannot name anybody else. */
     if (cmd[0] == 'K' && ours && b) killpg(pid, (int)strtol(b, NULL, 10));
     if (cmd[0] == 'A') emit("A %ld %ld\n", pid, ours, 0);
+  } else if (cmd[0] == 'T') { /* T seq tag: our unreaped child launched with that tag, or 0 */
+    char *a = next_field(&p, end), *b = next_field(&p, end);
+    long found = 0;
+    for (long pid = 1; b && pid < pid_cap && !found; pid++)
+      if (kids[pid] && !strcmp(kids[pid]->tag, b)) found = pid;
+    emit("T %ld %ld\n", a ? strtol(a, NULL, 10) : 0, found, 0);
   } else if (cmd[0] == 'H') {
     emit("H %ld %ld\n", getpid(), VERSION, 0);
   }

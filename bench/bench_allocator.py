@@ -18,6 +18,7 @@ Agents are in 20 racks and 4 zones; a third of the frameworks prefer a rack (for
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import statistics
 import time
@@ -191,8 +192,16 @@ def passes(
 ) -> list[tuple[str, Callable[[], AllocationRound]]]:
     """The passes to time: a full pass over `view`, and with `changed`, a full and an
     incremental pass over its steady state."""
+    seeds = itertools.count(view.seed + 1)
+
+    def cold() -> AllocationRound:
+        # A new view each time, as the master makes (new tuple, new seed): no reuse of the
+        # last pass's agent set-up or agent order, which only a repeated view gets.
+        return allocator.allocate(replace(view, agents=tuple(view.agents), seed=next(seeds)), 0.0)
+
     out: list[tuple[str, Callable[[], AllocationRound]]] = [
-        ("full", partial(allocator.allocate, view, 0.0))
+        ("full", partial(allocator.allocate, view, 0.0)),
+        ("full/cold", cold),
     ]
     if changed:
         steady, ids = steady_view(view, changed)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -69,3 +70,18 @@ def stop_local(proc: subprocess.Popen[Any]) -> None:
     for child in family:
         with contextlib.suppress(psutil.Error):
             child.kill()
+
+
+def free_port_pair() -> int:
+    """A port P with P+1 free too (the HTTP port by convention is the gRPC port + 1)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return int(port)
+    raise AssertionError("no two free ports in a row")

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from mesoslite.testing import LocalCluster, assert_eventually
-from tests.e2e.conftest import MESOSLITE
+from tests.e2e.conftest import MESOSLITE, free_port_pair
 
 SLOW_IMPORTS = (
     "grpc", "google.protobuf", "click", "asyncio", "yaml", "mesoslite.jobs", "mesoslite.cli",
@@ -38,21 +38,6 @@ OK = "name: {name}\ntype: batch\ncommand: \"true\"\ninstances: 3\n" + RESOURCES
 FAILS = "name: {name}\ntype: batch\ncommand: exit 3\ninstances: 2\n" + RESOURCES
 SLEEPS = "name: {name}\ntype: batch\ncommand: sleep 60\n" + RESOURCES
 BAD = "name: Bad_Name\ntype: batch\ncommand: \"true\"\ninstances: -1\nresources:\n  cpus: 0.05\n"
-
-
-def _free_port_pair() -> int:
-    """A port P with P+1 free too (the HTTP port by convention is the gRPC port + 1)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return int(port)
-    raise AssertionError("no two free ports in a row")
 
 
 def _env(cluster: LocalCluster, tmp: Path) -> dict[str, str]:
@@ -68,7 +53,7 @@ def fast(
 ) -> Iterator[tuple[LocalCluster, dict[str, str], Path]]:
     """One agent (cpus:4), the HTTP port at gRPC + 1 (found by convention), a spec dir."""
     tmp = tmp_path_factory.mktemp("jobfast")
-    port = _free_port_pair()
+    port = free_port_pair()
     with LocalCluster(tmp / "cluster", agents=1, port=port, http_port=port + 1,
                       agent_resources="cpus:4;mem:4096;disk:1000") as cluster:
         yield cluster, _env(cluster, tmp), tmp
@@ -282,7 +267,7 @@ def test_ctrl_c_stops_waiting_with_130_and_the_job_keeps_running(fast) -> None: 
 
 
 def test_a_watch_that_breaks_hands_over_to_the_click_path_s_job_wait(tmp_path: Path) -> None:
-    port = _free_port_pair()
+    port = free_port_pair()
     with LocalCluster(tmp_path / "cluster", agents=1, port=port, http_port=port + 1) as cluster:
         env = _env(cluster, tmp_path)
         f = spec(tmp_path, SLEEPS, "orphaned")

@@ -23,7 +23,7 @@ import pytest
 
 from mesoslite.cli import exit_codes
 from mesoslite.testing import LocalCluster, assert_eventually
-from tests.e2e.conftest import MESOSLITE
+from tests.e2e.conftest import MESOSLITE, free_port_pair
 
 SLOW_IMPORTS = (
     "grpc", "google.protobuf", "click", "asyncio",
@@ -33,26 +33,11 @@ SLOW_IMPORTS = (
 )
 
 
-def _free_port_pair() -> int:
-    """A port P with P+1 free too (the HTTP port by convention is the gRPC port + 1)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return int(port)
-    raise AssertionError("no two free ports in a row")
-
-
 @pytest.fixture
 def fast(tmp_path: Path) -> Iterator[tuple[LocalCluster, dict[str, str]]]:
     """One agent (cpus:4), a 1-hour periodic allocation pass, the HTTP port at gRPC + 1; the
     environment a user has (`MESOSLITE_MASTER` only) and a cache dir of the test's own."""
-    port = _free_port_pair()
+    port = free_port_pair()
     with LocalCluster(
         tmp_path / "cluster", agents=1, port=port, http_port=port + 1,
         agent_resources="cpus:4;mem:4096;disk:1000",
